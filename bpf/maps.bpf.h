@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Every map of ebpf-diskwatch, declared in one place. Types of keys and values
+ * come from include/diskwatch/abi.h, shared with userspace.
+ */
+#ifndef DISKWATCH_MAPS_BPF_H
+#define DISKWATCH_MAPS_BPF_H
+
+#include "diskwatch/abi.h"
+
+/* Cumulative bytes and calls per (cgroup, tgid, device). Per-CPU so the hot
+ * path is one lookup and a plain add. Userspace reads it every interval and
+ * deletes only the keys of processes that have exited (their counts are final). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, DW_WRITERS_MAX);
+	__type(key, struct dw_writer_key);
+	__type(value, struct dw_writer_counts);
+} dw_writers SEC(".maps");
+
+/* Lifecycle records (exec, exit, comm change) for userspace; never one per write. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, DW_EVENTS_RINGBUF_BYTES);
+} dw_events SEC(".maps");
+
+/* What the BPF side dropped, by DW_ERR_* index. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DW_ERR_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} dw_errors SEC(".maps");
+
+/* Tracepoint fallback only: the fd a write syscall was entered with, by thread
+ * id, until its sys_exit_* tracepoint (classic syscall exit tracepoints carry
+ * only the return value). The costly path; used only when nothing better loads. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);   /* thread id */
+	__type(value, __u64); /* fd */
+} dw_pending_fds SEC(".maps");
+
+static __always_inline void dw_count_error(__u32 index)
+{
+	__u64 *counter = bpf_map_lookup_elem(&dw_errors, &index);
+
+	if (counter)
+		*counter += 1;
+}
+
+#endif /* DISKWATCH_MAPS_BPF_H */

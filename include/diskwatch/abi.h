@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The one ABI shared by the BPF programs (bpf/) and the C++ agent (userspace/).
+ *
+ * Rules for this file:
+ *  - fixed-width __u8/__u32/__u64 only, explicit padding, no bitfields, no
+ *    enums as struct members (their size is the compiler's choice);
+ *  - every struct that crosses the kernel/user boundary has its size and
+ *    member offsets pinned by static_asserts in userspace/kernel/abi_checks.cpp,
+ *    so a change here that breaks the layout fails the C++ build, not a user;
+ *  - names are in the problem's words: a "writer" is the (process, cgroup,
+ *    device) that bytes are attributed to.
+ */
+#ifndef DISKWATCH_ABI_H
+#define DISKWATCH_ABI_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define DW_COMM_LEN 16
+/* Distinct (tgid, cgroup, device) keys the kernel can hold between two drains.
+ * Userspace deletes the keys of exited processes every interval, so this bounds
+ * the number of *live* writers, not the number ever seen. */
+#define DW_WRITERS_MAX 32768
+/* Ring buffer for lifecycle (and, later, alert) records; a power of two. */
+#define DW_EVENTS_RINGBUF_BYTES (1u << 20)
+
+/* Which family of programs counts writes. Chosen by userspace after probing
+ * the running kernel (userspace/kernel/feature_probe.cpp), cheapest first. */
+#define DW_HOOK_FENTRY 1u     /* fexit/vfs_write + fexit/vfs_writev: typed file pointer, no fd lookup */
+#define DW_HOOK_TP_BTF 2u     /* tp_btf/sys_exit: typed pt_regs, fd -> file lookup */
+#define DW_HOOK_RAW_TP 3u     /* raw_tp/sys_exit: same, every field through probe reads */
+#define DW_HOOK_TRACEPOINT 4u /* tracepoint/syscalls/sys_{enter,exit}_*: fd paired through a map */
+
+/* Key of the in-kernel write counters: who wrote, from which cgroup, to where. */
+struct dw_writer_key {
+	__u64 cgroup_id; /* cgroup v2 id (kernfs inode number of the cgroup directory) */
+	__u32 tgid;      /* the process (thread group); threads roll up here */
+	__u32 dev;       /* kernel dev_t (major << 20 | minor): the superblock's s_dev for
+			    regular files, the device's i_rdev for block devices */
+};
+
+/* Counters per writer key, one copy per CPU (BPF_MAP_TYPE_PERCPU_HASH): the
+ * hot path adds in place without atomics, userspace sums the CPUs. The counters
+ * are cumulative; userspace computes deltas, so no increment is lost to a race
+ * between a drain and a write. */
+struct dw_writer_counts {
+	__u64 write_bytes;  /* bytes the write syscalls reported written (return value) */
+	__u64 write_calls;  /* successful write calls that landed in a file or block device */
+	__u64 growth_bytes; /* bytes by which files grew (reserved for the growth model) */
+	__u64 reserved;
+};
+
+/* Kinds of records on the events ring buffer. */
+#define DW_EVENT_EXEC 1u   /* a process exec'd: new comm */
+#define DW_EVENT_EXIT 2u   /* the last thread of a process exited */
+#define DW_EVENT_RENAME 3u /* the process (its leader thread) changed comm */
+
+/* Lifecycle record: lets userspace keep the name of a process that wrote and
+ * exited between two refreshes. */
+struct dw_process_event {
+	__u32 kind; /* DW_EVENT_* */
+	__u32 tgid;
+	__u32 ppid;
+	__u32 uid;
+	__u64 ts_ns;     /* bpf_ktime_get_ns() */
+	__u64 cgroup_id;
+	char comm[DW_COMM_LEN];
+};
+
+/* Indexes of the per-CPU error counters (map dw_errors): everything the BPF
+ * side drops or cannot do is counted here, never silently lost. */
+#define DW_ERR_WRITERS_MAP_FULL 0u /* a new writer key did not fit in dw_writers */
+#define DW_ERR_RINGBUF_FULL 1u     /* a lifecycle record was dropped: ring buffer full */
+#define DW_ERR_FILE_LOOKUP 2u      /* fd -> struct file lookup failed after a write */
+#define DW_ERR_PAIRING_MAP_FULL 3u /* tracepoint fallback: enter record did not fit */
+#define DW_ERR_COUNT 4u
+
+/* Settings fixed before load (the BPF side's `const volatile` rodata). */
+struct dw_config {
+	__u32 agent_tgid; /* reserved: the agent's own pid, for hooks that must skip it */
+	__u32 pad;
+};
+
+#endif /* DISKWATCH_ABI_H */

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs everything ebpf-diskwatch needs to build and test, from Debian's
+# packages only. Idempotent: packages already present are not touched, and
+# apt-get runs only when something is missing.
+set -euo pipefail
+
+packages=(
+  # build
+  cmake make g++ pkg-config clang llvm
+  libbpf-dev bpftool libelf-dev zlib1g-dev
+  libspdlog-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libcpp-httplib-dev libncurses-dev
+  # tests
+  catch2 e2fsprogs xfsprogs util-linux tmux liburing-dev
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps: missing ${missing[*]}; run as root (sudo $0)" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,42 @@
+#include <catch2/catch.hpp>
+
+#include "views/format.h"
+
+using namespace diskwatch;
+
+TEST_CASE("byte counts and rates read like iotop's", "[format]")
+{
+    CHECK(human_bytes(0) == "0B");
+    CHECK(human_bytes(1023) == "1023B");
+    CHECK(human_bytes(1536) == "1.50K");
+    CHECK(human_bytes(64.0 * 1024 * 1024) == "64.0M");
+    CHECK(human_bytes(379.0 * 1024 * 1024 * 1024) == "379G");
+    CHECK(human_rate(50.0 * 1024 * 1024) == "50.0M/s");
+}
+
+TEST_CASE("durations are short and '-' when unknown", "[format]")
+{
+    CHECK(human_duration(std::nullopt) == "-");
+    CHECK(human_duration(42.9) == "42s");
+    CHECK(human_duration(3 * 60 + 5) == "3m05s");
+    CHECK(human_duration(2 * 3600 + 30 * 60) == "2h30m");
+    CHECK(human_duration(3 * 86400 + 3600) == "3d1h");
+}
+
+TEST_CASE("timestamps are RFC 3339 UTC with milliseconds", "[format]")
+{
+    CHECK(rfc3339_utc(0.25) == "1970-01-01T00:00:00.250Z");
+    CHECK(rfc3339_utc(1795000000.5) == "2026-11-18T11:06:40.500Z");
+}
+
+TEST_CASE("hostile names never reach the terminal raw", "[format][security]")
+{
+    CHECK(terminal_safe("suricata") == "suricata");
+    CHECK(terminal_safe("caf\xc3\xa9") == "caf\xc3\xa9");              // valid UTF-8 stays
+    CHECK(terminal_safe("\x1b[2Jgone") == "\\x1b[2Jgone");            // ESC
+    CHECK(terminal_safe("a\nb\tc\r") == "a\\x0ab\\x09c\\x0d");        // line breaks cannot fake rows
+    CHECK(terminal_safe("\xc2\x9b" "31m") == "\\xc2\\x9b31m");         // C1 CSI encoded as UTF-8
+    CHECK(terminal_safe("bad\xff\xfe") == "bad\\xff\\xfe");            // not UTF-8
+    CHECK(terminal_safe("\xe0\x80\xaf") == "\\xe0\\x80\\xaf");         // overlong
+    CHECK(terminal_safe("\x7f") == "\\x7f");
+}

@@ -1,0 +1,75 @@
+// Holds the `top --json` contract of docs/top-json.md.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "views/json_report.h"
+
+using namespace diskwatch;
+
+namespace {
+
+WriteReport sample_report()
+{
+    WriteReport report;
+    report.ts = 1795000000.5;
+    report.interval_s = 5.0;
+    report.by = GroupBy::process;
+    ReportRow row;
+    row.pid = 4242;
+    row.comm = "suricata";
+    row.cgroup_id = 77;
+    row.cgroup = "/system.slice/suricata.service";
+    row.mount = "/var/log";
+    row.dev = "8:1";
+    row.fstype = "ext4";
+    row.write_bytes = 67108864;
+    row.write_bps = 13421772.8;
+    row.total_bytes = 67108864;
+    report.rows.push_back(row);
+    MountReport mount;
+    mount.mount = "/var/log";
+    mount.dev = "8:1";
+    mount.fstype = "ext4";
+    mount.size_bytes = 1000;
+    mount.used_bytes = 800;
+    mount.used_pct = 80.0;
+    report.mounts.push_back(mount);
+    return report;
+}
+
+}  // namespace
+
+TEST_CASE("a top --json refresh is one line with the documented keys", "[json][contract]")
+{
+    const std::string line = to_json_line(sample_report());
+    CHECK(line.find('\n') == std::string::npos);
+    const auto doc = nlohmann::json::parse(line);
+    for (const char *key : {"ts", "interval_s", "by", "rows", "mounts", "drops"})
+        CHECK(doc.contains(key));
+    CHECK(doc.at("ts") == "2026-11-18T11:06:40.500Z");
+    CHECK(doc.at("by") == "process");
+    const auto &row = doc.at("rows").at(0);
+    for (const char *key : {"pid", "comm", "cgroup_id", "cgroup", "mount", "dev", "write_bytes", "write_bps",
+                            "total_bytes", "exited", "processes"})
+        CHECK(row.contains(key));
+    CHECK(row.at("write_bytes") == 67108864);
+    const auto &mount = doc.at("mounts").at(0);
+    for (const char *key : {"mount", "dev", "fstype", "size_bytes", "used_bytes", "used_pct", "write_bps",
+                            "eta_full_s"})
+        CHECK(mount.contains(key));
+    CHECK(mount.at("eta_full_s").is_null());  // not filling
+}
+
+TEST_CASE("hostile names are escaped, never break or forge a JSON line", "[json][security]")
+{
+    auto report = sample_report();
+    report.rows[0].comm = "evil\"}\n{\"pid\":1,\\\x1b[31m";
+    report.rows[0].cgroup = "bad\xff\xfeutf8";
+    const std::string line = to_json_line(report);
+    CHECK(line.find('\n') == std::string::npos);
+    CHECK(line.find('\x1b') == std::string::npos);
+    const auto doc = nlohmann::json::parse(line);
+    CHECK(doc.at("rows").size() == 1);
+    CHECK(doc.at("rows").at(0).at("comm") == "evil\"}\n{\"pid\":1,\\\x1b[31m");  // round-trips exactly
+    CHECK(doc.at("rows").at(0).at("cgroup") == "bad\xef\xbf\xbd\xef\xbf\xbdutf8");  // U+FFFD for bad bytes
+}

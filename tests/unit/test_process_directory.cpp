@@ -1,0 +1,68 @@
+#include <catch2/catch.hpp>
+
+#include "aggregate/process_directory.h"
+
+using namespace diskwatch;
+
+namespace {
+
+ProcessEvent event(ProcessEvent::Kind kind, uint32_t tgid, const std::string &comm)
+{
+    ProcessEvent e;
+    e.kind = kind;
+    e.tgid = tgid;
+    e.comm = comm;
+    e.uid = 1000;
+    return e;
+}
+
+}  // namespace
+
+TEST_CASE("a live process is looked up once and remembered", "[processes]")
+{
+    int reads = 0;
+    ProcessDirectory directory([&](uint32_t tgid) -> std::optional<ProcessIdentity> {
+        ++reads;
+        if (tgid == 7)
+            return ProcessIdentity{"suricata", "/usr/bin/suricata", 0};
+        return std::nullopt;
+    });
+    REQUIRE(directory.lookup(7));
+    CHECK(directory.lookup(7)->identity.comm == "suricata");
+    CHECK(reads == 1);
+    CHECK(directory.lookup(8) == nullptr);
+}
+
+TEST_CASE("a process that exited before it was looked up keeps the name from its exit record", "[processes]")
+{
+    ProcessDirectory directory([](uint32_t) { return std::nullopt; });
+    directory.on_event(event(ProcessEvent::Kind::exit, 42, "dd"));
+    const ProcessRecord *record = directory.lookup(42);
+    REQUIRE(record);
+    CHECK(record->identity.comm == "dd");
+    CHECK(record->identity.uid == 1000);
+    CHECK(record->exited);
+    CHECK(directory.take_exits() == std::unordered_set<uint32_t>{42});
+    CHECK(directory.take_exits().empty());
+}
+
+TEST_CASE("exec and rename records update a known process's name", "[processes]")
+{
+    ProcessDirectory directory([](uint32_t) { return ProcessIdentity{"bash", "/bin/bash", 0}; });
+    REQUIRE(directory.lookup(5));
+    directory.on_event(event(ProcessEvent::Kind::exec, 5, "logrotate"));
+    CHECK(directory.lookup(5)->identity.comm == "logrotate");
+    directory.on_event(event(ProcessEvent::Kind::rename, 5, "worker-1"));
+    CHECK(directory.lookup(5)->identity.comm == "worker-1");
+}
+
+TEST_CASE("exited processes beyond the retention bound are forgotten oldest first", "[processes]")
+{
+    ProcessDirectory directory([](uint32_t) { return std::nullopt; }, 2);
+    for (uint32_t tgid = 1; tgid <= 4; ++tgid)
+        directory.on_event(event(ProcessEvent::Kind::exit, tgid, "p" + std::to_string(tgid)));
+    directory.prune();
+    CHECK(directory.size() == 2);
+    CHECK(directory.lookup(1) == nullptr);
+    CHECK(directory.lookup(4) != nullptr);
+}

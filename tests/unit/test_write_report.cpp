@@ -1,0 +1,63 @@
+#include <catch2/catch.hpp>
+
+#include "aggregate/write_report.h"
+
+using namespace diskwatch;
+
+namespace {
+
+WriterDelta delta(uint32_t tgid, uint64_t cgroup, uint32_t dev, uint64_t interval, uint64_t total, bool exited = false)
+{
+    WriterDelta d;
+    d.key = {cgroup, tgid, dev};
+    d.interval.write_bytes = interval;
+    d.total.write_bytes = total;
+    d.process_exited = exited;
+    return d;
+}
+
+}  // namespace
+
+TEST_CASE("grouping by process sums a process's cgroups on one device", "[report]")
+{
+    // pid 1 wrote from two cgroups (it moved) to dev 7, and to dev 8.
+    auto groups = group_writes({delta(1, 100, 7, 10, 10), delta(1, 200, 7, 30, 30), delta(1, 100, 8, 5, 5)},
+                               GroupBy::process);
+    REQUIRE(groups.size() == 2);
+    const auto &on7 = groups[0].key.dev == 7 ? groups[0] : groups[1];
+    CHECK(on7.interval.write_bytes == 40);
+    CHECK(on7.key.tgid == 1);
+    CHECK(on7.processes == 1);
+}
+
+TEST_CASE("grouping by cgroup counts short-lived processes together and names the largest", "[report]")
+{
+    auto groups = group_writes({delta(1, 100, 7, 10, 10, true), delta(2, 100, 7, 50, 50, true),
+                                delta(3, 100, 7, 20, 20, true), delta(4, 999, 7, 1, 1)},
+                               GroupBy::cgroup);
+    REQUIRE(groups.size() == 2);
+    const auto &ours = groups[0].key.cgroup_id == 100 ? groups[0] : groups[1];
+    CHECK(ours.interval.write_bytes == 80);
+    CHECK(ours.processes == 3);
+    CHECK(ours.key.tgid == 2);
+    CHECK(ours.all_exited);
+}
+
+TEST_CASE("grouping by mount sums everything on a device", "[report]")
+{
+    auto groups =
+        group_writes({delta(1, 100, 7, 10, 100), delta(2, 200, 7, 0, 900), delta(3, 300, 8, 1, 1)}, GroupBy::mount);
+    REQUIRE(groups.size() == 2);
+    const auto &on7 = groups[0].key.dev == 7 ? groups[0] : groups[1];
+    CHECK(on7.interval.write_bytes == 10);
+    CHECK(on7.total.write_bytes == 1000);
+    CHECK(on7.key.tgid == 1);  // the interval's largest writer, not the all-time one
+    CHECK_FALSE(on7.all_exited);
+}
+
+TEST_CASE("group-by names parse and print", "[report]")
+{
+    CHECK(parse_group_by("cgroup") == GroupBy::cgroup);
+    CHECK_FALSE(parse_group_by("file").has_value());
+    CHECK(to_string(GroupBy::mount) == "mount");
+}

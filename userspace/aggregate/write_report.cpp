@@ -1,0 +1,97 @@
+#include "aggregate/write_report.h"
+
+#include <map>
+#include <tuple>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace diskwatch {
+
+std::optional<GroupBy> parse_group_by(std::string_view text)
+{
+    if (text == "process")
+        return GroupBy::process;
+    if (text == "cgroup")
+        return GroupBy::cgroup;
+    if (text == "mount")
+        return GroupBy::mount;
+    return std::nullopt;
+}
+
+std::string_view to_string(GroupBy by)
+{
+    switch (by) {
+    case GroupBy::process:
+        return "process";
+    case GroupBy::cgroup:
+        return "cgroup";
+    case GroupBy::mount:
+        return "mount";
+    }
+    return "process";
+}
+
+std::vector<GroupedWrites> group_writes(const std::vector<WriterDelta> &deltas, GroupBy by)
+{
+    using GroupId = std::tuple<uint64_t, uint32_t>;  // (cgroup or tgid or 0, dev)
+    struct Accumulator {
+        GroupedWrites group;
+        std::unordered_map<uint32_t, WriterCounts> per_tgid_interval;
+        std::unordered_map<uint32_t, WriterCounts> per_tgid_total;
+        std::unordered_map<uint32_t, uint64_t> cgroup_of_tgid;
+        std::unordered_set<uint32_t> live_tgids;
+    };
+    std::map<GroupId, Accumulator> groups;
+    for (const auto &delta : deltas) {
+        GroupId id;
+        switch (by) {
+        case GroupBy::process:
+            id = {delta.key.tgid, delta.key.dev};
+            break;
+        case GroupBy::cgroup:
+            id = {delta.key.cgroup_id, delta.key.dev};
+            break;
+        case GroupBy::mount:
+            id = {0, delta.key.dev};
+            break;
+        }
+        Accumulator &acc = groups[id];
+        acc.group.interval += delta.interval;
+        acc.group.total += delta.total;
+        acc.per_tgid_interval[delta.key.tgid] += delta.interval;
+        acc.per_tgid_total[delta.key.tgid] += delta.total;
+        // A process that moved between cgroups: name the cgroup it wrote most from.
+        auto &cgroup = acc.cgroup_of_tgid[delta.key.tgid];
+        if (cgroup == 0 || delta.interval.write_bytes > 0)
+            cgroup = delta.key.cgroup_id;
+        if (!delta.process_exited)
+            acc.live_tgids.insert(delta.key.tgid);
+        acc.group.key.dev = delta.key.dev;
+    }
+
+    std::vector<GroupedWrites> result;
+    result.reserve(groups.size());
+    for (auto &[id, acc] : groups) {
+        // The representative process: the largest writer of the interval,
+        // or of all time when the interval was idle.
+        uint32_t best_tgid = 0;
+        std::pair<uint64_t, uint64_t> best_score{0, 0};
+        bool first = true;
+        for (const auto &[tgid, interval] : acc.per_tgid_interval) {
+            std::pair<uint64_t, uint64_t> score{interval.write_bytes, acc.per_tgid_total[tgid].write_bytes};
+            if (first || score > best_score || (score == best_score && tgid < best_tgid)) {
+                best_tgid = tgid;
+                best_score = score;
+                first = false;
+            }
+        }
+        acc.group.key.tgid = best_tgid;
+        acc.group.key.cgroup_id = by == GroupBy::cgroup ? std::get<0>(id) : acc.cgroup_of_tgid[best_tgid];
+        acc.group.processes = acc.per_tgid_interval.size();
+        acc.group.all_exited = acc.live_tgids.empty();
+        result.push_back(acc.group);
+    }
+    return result;
+}
+
+}  // namespace diskwatch

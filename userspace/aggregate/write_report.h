@@ -1,0 +1,82 @@
+// One refresh of the monitor, grouped the way the user asked: the data model
+// that every view (text table, JSON, ncurses) renders.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "aggregate/writer_ledger.h"
+
+namespace diskwatch {
+
+enum class GroupBy { process, cgroup, mount };
+std::optional<GroupBy> parse_group_by(std::string_view text);
+std::string_view to_string(GroupBy by);
+
+// Deltas summed per group. The row key is (tgid, dev) by process,
+// (cgroup, dev) by cgroup, dev by mount. The other fields describe the
+// group's largest writer in this interval (by total when the interval is idle).
+struct GroupedWrites {
+    WriterKey key;  // fields outside the grouping are the largest writer's
+    WriterCounts interval;
+    WriterCounts total;
+    size_t processes = 0;      // distinct tgids in the group
+    bool all_exited = false;   // every process of the group has exited
+};
+
+std::vector<GroupedWrites> group_writes(const std::vector<WriterDelta> &deltas, GroupBy by);
+
+struct ReportRow {
+    uint32_t pid = 0;
+    std::string comm;
+    std::string exe;
+    uint32_t uid = 0;
+    bool exited = false;
+    size_t processes = 0;
+    uint64_t cgroup_id = 0;
+    std::string cgroup;  // path under the cgroup v2 root; empty when unknown
+    std::string mount;   // mount point; empty when the device has none here
+    std::string dev;     // "major:minor"
+    std::string fstype;
+    uint64_t write_bytes = 0;  // in this refresh interval
+    double write_bps = 0;
+    uint64_t write_calls = 0;
+    uint64_t total_bytes = 0;  // since the monitor started
+};
+
+struct MountReport {
+    std::string mount;
+    std::string dev;
+    std::string fstype;
+    uint64_t size_bytes = 0;
+    uint64_t used_bytes = 0;
+    uint64_t available_bytes = 0;
+    double used_pct = 0;
+    uint64_t write_bytes = 0;  // in this refresh interval
+    double write_bps = 0;
+    uint64_t total_bytes = 0;
+    std::optional<double> fill_bps;    // net growth of used space (statvfs), window average
+    std::optional<double> eta_full_s;  // nullopt when not filling
+};
+
+struct DropCounters {
+    uint64_t writers_map_full = 0;
+    uint64_t ringbuf_full = 0;
+    uint64_t file_lookup = 0;
+    uint64_t pairing_map_full = 0;
+};
+
+struct WriteReport {
+    double ts = 0;  // unix time of the refresh, seconds
+    double interval_s = 0;
+    GroupBy by = GroupBy::process;
+    std::vector<ReportRow> rows;  // sorted by write_bps, then total_bytes, descending
+    std::vector<MountReport> mounts;
+    DropCounters drops;
+};
+
+}  // namespace diskwatch

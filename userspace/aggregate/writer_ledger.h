@@ -1,0 +1,92 @@
+// From cumulative in-kernel counters to per-interval deltas and totals.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace diskwatch {
+
+// Userspace twin of struct dw_writer_key (include/diskwatch/abi.h).
+struct WriterKey {
+    uint64_t cgroup_id = 0;
+    uint32_t tgid = 0;
+    uint32_t dev = 0;  // kernel dev_t
+    bool operator==(const WriterKey &) const = default;
+};
+
+struct WriterKeyHash {
+    size_t operator()(const WriterKey &key) const noexcept
+    {
+        return std::hash<uint64_t>()(key.cgroup_id * 0x9e3779b97f4a7c15ull ^ (uint64_t(key.tgid) << 32 | key.dev));
+    }
+};
+
+// Userspace twin of struct dw_writer_counts, summed over CPUs.
+struct WriterCounts {
+    uint64_t write_bytes = 0;
+    uint64_t write_calls = 0;
+    uint64_t growth_bytes = 0;
+
+    WriterCounts &operator+=(const WriterCounts &other)
+    {
+        write_bytes += other.write_bytes;
+        write_calls += other.write_calls;
+        growth_bytes += other.growth_bytes;
+        return *this;
+    }
+    bool is_zero() const { return write_bytes == 0 && write_calls == 0 && growth_bytes == 0; }
+};
+
+struct WriterSample {
+    WriterKey key;
+    WriterCounts cumulative;
+};
+
+struct WriterDelta {
+    WriterKey key;
+    WriterCounts interval;  // written during this refresh interval
+    WriterCounts total;     // written since the monitor started
+    bool process_exited = false;
+};
+
+// Keeps the last cumulative value of every kernel key. The kernel never
+// resets a counter; a key is only deleted (by us) once its process has exited,
+// so a delta is exact and no write racing a drain is lost.
+class WriterLedger {
+public:
+    // finished_retention: how many keys of exited processes keep their totals
+    // (for the accumulated view) before the oldest are forgotten.
+    explicit WriterLedger(size_t finished_retention = 4096) : finished_retention_(finished_retention) {}
+
+    // One refresh. `samples` is the whole kernel map read at this instant;
+    // `exited_tgids` are processes whose exit was reported before the read, so
+    // their counters are final. Returns every key with a total, with the part
+    // written in this interval.
+    std::vector<WriterDelta> advance(const std::vector<WriterSample> &samples,
+                                     const std::unordered_set<uint32_t> &exited_tgids);
+
+    // Kernel keys whose counts are final and must be deleted from the map, so
+    // the map holds live writers only. Cleared by the call.
+    std::vector<WriterKey> take_keys_to_delete();
+
+    // Keys of processes that vanished without an exit record (one lost to a
+    // full ring buffer): the caller checks liveness and passes them back.
+    std::vector<uint32_t> live_tgids() const;
+
+private:
+    struct Entry {
+        WriterCounts last_cumulative;
+        WriterCounts total;
+        bool finished = false;
+    };
+    std::unordered_map<WriterKey, Entry, WriterKeyHash> entries_;
+    std::deque<WriterKey> finished_order_;
+    std::vector<WriterKey> to_delete_;
+    size_t finished_retention_;
+};
+
+}  // namespace diskwatch

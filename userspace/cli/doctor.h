@@ -1,0 +1,18 @@
+#pragma once
+
+#include <optional>
+
+#include "kernel/hooks.h"
+
+namespace diskwatch {
+
+struct DoctorOptions {
+    bool json = false;
+    std::optional<HookFamily> forced_hooks;
+};
+
+// `ebpf-diskwatch doctor`: what this kernel offers and what we would attach.
+// Exit 0 when the tool can run here; non-zero with the reason when not.
+int run_doctor(const DoctorOptions &options);
+
+}  // namespace diskwatch

@@ -1,0 +1,90 @@
+// ebpf-diskwatch: a thin main over the libraries in userspace/ (bpftrace's
+// layout): parse the command line, hand off to one command.
+#include <cstdio>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <bpf/libbpf.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "cli/doctor.h"
+#include "cli/privileges.h"
+#include "cli/top.h"
+#include "diskwatch/version.h"
+
+namespace {
+
+bool g_verbose = false;
+
+int print_libbpf(enum libbpf_print_level level, const char *format, va_list args)
+{
+    if (level == LIBBPF_DEBUG && !g_verbose)
+        return 0;
+    if (level != LIBBPF_WARN && !g_verbose)
+        return 0;
+    return std::vfprintf(stderr, format, args);
+}
+
+std::optional<diskwatch::HookFamily> parse_hooks_option(const std::string &value)
+{
+    if (value == "auto")
+        return std::nullopt;
+    return diskwatch::parse_hook_family(value);
+}
+
+}  // namespace
+
+int main(int argc, char **argv)
+{
+    CLI::App app{"ebpf-diskwatch: who writes how many bytes to which disk, from the kernel (CO-RE eBPF)"};
+    app.set_version_flag("-V,--version", std::string("ebpf-diskwatch ") + DISKWATCH_VERSION);
+    app.add_flag("-v,--verbose", g_verbose, "Debug logs, including libbpf's and the verifier's");
+    app.require_subcommand(1);
+
+    const std::vector<std::string> hook_names = {"auto", "fentry", "tp_btf", "raw_tp", "tracepoint"};
+
+    diskwatch::DoctorOptions doctor;
+    std::string doctor_hooks = "auto";
+    auto *doctor_cmd = app.add_subcommand("doctor", "Check what this kernel offers and which hooks would attach");
+    doctor_cmd->add_flag("--json", doctor.json, "One JSON object (kernel, features, chosen hooks)");
+    doctor_cmd->add_option("--hooks", doctor_hooks, "Force a hook family instead of the cheapest available")
+        ->check(CLI::IsMember(hook_names));
+
+    diskwatch::TopOptions top;
+    std::string top_hooks = "auto";
+    std::string top_by = "process";
+    auto *top_cmd = app.add_subcommand("top", "Live view of the writers, like iotop (batch with -b)");
+    top_cmd->add_flag("-b,--batch", top.batch, "Batch mode: print each refresh instead of the live view");
+    top_cmd->add_option("-n,--iterations", top.iterations, "Refreshes before exiting (batch; 0 = forever)")
+        ->check(CLI::NonNegativeNumber);
+    top_cmd->add_option("-d,--delay", top.delay_s, "Seconds between refreshes (default 1)")
+        ->check(CLI::PositiveNumber);
+    top_cmd->add_flag("--json", top.json, "Batch output as one JSON object per refresh (docs/top-json.md)");
+    top_cmd->add_option("--by", top_by, "Row key: process (pid, mount), cgroup (cgroup, mount) or mount")
+        ->check(CLI::IsMember({"process", "cgroup", "mount"}));
+    top_cmd->add_flag("-a,--accumulated", top.accumulated, "Keep idle rows that wrote since start");
+    top_cmd->add_option("--hooks", top_hooks, "Force a hook family instead of the cheapest available")
+        ->check(CLI::IsMember(hook_names));
+
+    CLI11_PARSE(app, argc, argv);
+
+    auto logger = spdlog::stderr_color_mt("ebpf-diskwatch");
+    spdlog::set_default_logger(logger);
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+    spdlog::set_level(g_verbose ? spdlog::level::debug : spdlog::level::info);
+    libbpf_set_print(print_libbpf);
+
+    if (*doctor_cmd) {
+        doctor.forced_hooks = parse_hooks_option(doctor_hooks);
+        return diskwatch::run_doctor(doctor);
+    }
+    if (*top_cmd) {
+        top.forced_hooks = parse_hooks_option(top_hooks);
+        top.by = *diskwatch::parse_group_by(top_by);
+        if (top.json)
+            top.batch = true;
+        return diskwatch::run_top(top);
+    }
+    return diskwatch::kExitUsage;
+}

@@ -1,0 +1,22 @@
+#pragma once
+
+#include <optional>
+
+#include "aggregate/write_report.h"
+#include "kernel/hooks.h"
+
+namespace diskwatch {
+
+struct TopOptions {
+    bool batch = false;       // -b: text (or --json) per refresh instead of the live view
+    int iterations = 0;       // -n: refreshes before exiting; 0 = until interrupted
+    double delay_s = 1.0;     // -d
+    bool json = false;        // --json (batch): one JSON object per refresh, one per line
+    GroupBy by = GroupBy::process;
+    bool accumulated = false; // -a: include idle rows with a total since start
+    std::optional<HookFamily> forced_hooks;
+};
+
+int run_top(const TopOptions &options);
+
+}  // namespace diskwatch

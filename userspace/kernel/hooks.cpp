@@ -1,0 +1,205 @@
+#include "kernel/hooks.h"
+
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "probe.skel.h"
+#include "resolve/mountinfo.h"
+
+namespace diskwatch {
+
+std::string_view to_string(HookFamily family)
+{
+    switch (family) {
+    case HookFamily::fentry:
+        return "fentry";
+    case HookFamily::tp_btf:
+        return "tp_btf";
+    case HookFamily::raw_tp:
+        return "raw_tp";
+    case HookFamily::tracepoint:
+        return "tracepoint";
+    }
+    return "?";
+}
+
+std::optional<HookFamily> parse_hook_family(std::string_view text)
+{
+    for (auto family : kHookPreference)
+        if (text == to_string(family))
+            return family;
+    return std::nullopt;
+}
+
+std::vector<std::string> programs_of(HookFamily family)
+{
+    switch (family) {
+    case HookFamily::fentry:
+        return {"dw_vfs_write_exit", "dw_vfs_writev_exit", "dw_exec_btf", "dw_exit_btf", "dw_rename_btf"};
+    case HookFamily::tp_btf:
+        return {"dw_sys_exit_btf", "dw_exec_btf", "dw_exit_btf", "dw_rename_btf"};
+    case HookFamily::raw_tp:
+        return {"dw_sys_exit_raw", "dw_exec_raw", "dw_exit_raw", "dw_rename_raw"};
+    case HookFamily::tracepoint: {
+        std::vector<std::string> programs;
+        for (const char *syscall :
+             {"write", "pwrite64", "writev", "pwritev", "pwritev2", "sendfile64", "splice", "copy_file_range"}) {
+            programs.push_back(std::string("dw_enter_") + syscall);
+            programs.push_back(std::string("dw_exit_") + syscall);
+        }
+        // Lifecycle: raw tracepoints exist wherever the ring buffer does (4.17 < 5.8).
+        for (const char *program : {"dw_exec_raw", "dw_exit_raw", "dw_rename_raw"})
+            programs.emplace_back(program);
+        return programs;
+    }
+    }
+    return {};
+}
+
+namespace {
+
+std::string errno_text(int err)
+{
+    err = err < 0 ? -err : err;
+    return std::string(strerrordesc_np(err) ? strerrordesc_np(err) : "unknown error") + " (errno " +
+           std::to_string(err) + ")";
+}
+
+int quiet_libbpf(enum libbpf_print_level level, const char *format, va_list args)
+{
+    // A failing probe is an answer, not an error: keep libbpf's words for -v.
+    (void)level, (void)format, (void)args;
+    return 0;
+}
+
+// Load the probe object with only `program` enabled, then attach it.
+HookProbe probe_one(const char *program)
+{
+    struct RestorePrint {
+        libbpf_print_fn_t previous = libbpf_set_print(quiet_libbpf);
+        ~RestorePrint() { libbpf_set_print(previous); }
+    } restore;
+    if (spdlog::should_log(spdlog::level::debug))
+        libbpf_set_print(restore.previous);
+    HookProbe result;
+    probe_bpf *skel = probe_bpf__open();
+    if (!skel) {
+        result.detail = "open: " + errno_text(errno);
+        return result;
+    }
+    bpf_program *prog;
+    bpf_object__for_each_program(prog, skel->obj)
+        bpf_program__set_autoload(prog, std::strcmp(bpf_program__name(prog), program) == 0);
+    int err = probe_bpf__load(skel);
+    if (err) {
+        result.detail = "load: " + errno_text(err);
+        probe_bpf__destroy(skel);
+        return result;
+    }
+    bpf_link *link = bpf_program__attach(bpf_object__find_program_by_name(skel->obj, program));
+    if (!link) {
+        result.detail = "attach: " + errno_text(errno);
+    } else {
+        result.available = true;
+        bpf_link__destroy(link);
+    }
+    probe_bpf__destroy(skel);
+    return result;
+}
+
+}  // namespace
+
+std::optional<std::string> ensure_tracefs(std::string *error)
+{
+    const auto mounts = MountTable::load();
+    for (const auto &entry : mounts.entries())
+        if (entry.fstype == "tracefs")
+            return entry.mount_point;
+    const char *path = "/sys/kernel/tracing";
+    if (::mount("tracefs", path, "tracefs", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+        if (error)
+            *error = std::string("mount tracefs on ") + path + ": " + errno_text(errno);
+        return std::nullopt;
+    }
+    return std::string(path);
+}
+
+KernelFeatures probe_kernel_features()
+{
+    KernelFeatures features;
+    struct utsname uts {};
+    if (::uname(&uts) == 0)
+        features.kernel_release = uts.release;
+    struct stat st {};
+    features.btf_vmlinux = ::stat("/sys/kernel/btf/vmlinux", &st) == 0;
+
+    const auto mounts = MountTable::load();
+    for (const auto &entry : mounts.entries()) {
+        if (entry.fstype == "tracefs") {
+            features.tracefs_mounted = true;
+            features.tracefs_path = entry.mount_point;
+            break;
+        }
+    }
+
+    if (!features.btf_vmlinux) {
+        // CO-RE relocations need kernel BTF; no program of ours can load.
+        for (auto family : kHookPreference)
+            features.hooks[family] = {false, "no kernel BTF (/sys/kernel/btf/vmlinux)"};
+        features.ringbuf = {false, "no kernel BTF"};
+        return features;
+    }
+    features.hooks[HookFamily::fentry] = probe_one("probe_fentry");
+    features.hooks[HookFamily::tp_btf] = probe_one("probe_tp_btf");
+    features.hooks[HookFamily::raw_tp] = probe_one("probe_raw_tp");
+    if (features.tracefs_mounted) {
+        features.hooks[HookFamily::tracepoint] = probe_one("probe_tracepoint");
+    } else {
+        features.hooks[HookFamily::tracepoint] = {
+            false, "tracefs is not mounted (mounted on demand when this family is chosen)"};
+    }
+    features.ringbuf = probe_one("probe_ringbuf_prog");
+    return features;
+}
+
+HookChoice choose_hook_family(const KernelFeatures &features, std::optional<HookFamily> forced)
+{
+    HookChoice choice;
+    if (!features.ringbuf.available) {
+        choice.reason = "BPF ring buffer unavailable: " + features.ringbuf.detail;
+        return choice;
+    }
+    if (forced) {
+        auto it = features.hooks.find(*forced);
+        const bool tracepoint_needs_mount = *forced == HookFamily::tracepoint && !features.tracefs_mounted;
+        if ((it != features.hooks.end() && it->second.available) || tracepoint_needs_mount) {
+            choice.family = forced;
+            choice.reason = "forced by --hooks";
+        } else {
+            choice.reason = std::string("--hooks ") + std::string(to_string(*forced)) +
+                            " is not available here: " + (it != features.hooks.end() ? it->second.detail : "");
+        }
+        return choice;
+    }
+    for (auto family : kHookPreference) {
+        auto it = features.hooks.find(family);
+        if (it != features.hooks.end() && it->second.available) {
+            choice.family = family;
+            choice.reason = "cheapest hook family this kernel attaches";
+            return choice;
+        }
+    }
+    choice.reason = "no write hook family attaches on this kernel";
+    return choice;
+}
+
+}  // namespace diskwatch

@@ -1,0 +1,56 @@
+// The families of write hooks the BPF object carries, and how one is chosen.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace diskwatch {
+
+// Cheapest first. Values match DW_HOOK_* in include/diskwatch/abi.h.
+enum class HookFamily { fentry = 1, tp_btf = 2, raw_tp = 3, tracepoint = 4 };
+
+inline constexpr HookFamily kHookPreference[] = {HookFamily::fentry, HookFamily::tp_btf, HookFamily::raw_tp,
+                                                 HookFamily::tracepoint};
+
+std::string_view to_string(HookFamily family);
+std::optional<HookFamily> parse_hook_family(std::string_view text);  // "fentry", "tp_btf", ...
+
+// The programs of diskwatch.bpf.c that make up a family (write hooks, then
+// the lifecycle hooks it pairs with).
+std::vector<std::string> programs_of(HookFamily family);
+
+struct HookProbe {
+    bool available = false;
+    std::string detail;  // why not, in the kernel's words (errno), when not available
+};
+
+struct KernelFeatures {
+    std::string kernel_release;
+    bool btf_vmlinux = false;  // /sys/kernel/btf/vmlinux: CO-RE and tp_btf need it
+    std::map<HookFamily, HookProbe> hooks;
+    HookProbe ringbuf;
+    bool tracefs_mounted = false;
+    std::string tracefs_path;
+};
+
+// Loads and attaches one empty program per hook type (bpf/probe.bpf.c), alone,
+// and records what the kernel said. Needs root (CAP_BPF + CAP_PERFMON).
+KernelFeatures probe_kernel_features();
+
+struct HookChoice {
+    std::optional<HookFamily> family;  // nullopt: nothing usable
+    std::string reason;                // why this one (or why none)
+};
+
+// The cheapest available family, or the forced one if it is available.
+HookChoice choose_hook_family(const KernelFeatures &features, std::optional<HookFamily> forced);
+
+// Mounts tracefs at /sys/kernel/tracing if no tracefs is mounted (classic
+// tracepoints need it to resolve event ids). Returns the mount point, or an
+// error message.
+std::optional<std::string> ensure_tracefs(std::string *error);
+
+}  // namespace diskwatch

@@ -1,0 +1,202 @@
+#include "kernel/write_tracer.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "diskwatch/abi.h"  // before the skeleton: it names struct dw_config
+#include "diskwatch.skel.h"
+
+namespace diskwatch {
+
+namespace {
+
+std::string errno_text(int err)
+{
+    err = err < 0 ? -err : err;
+    const char *text = strerrordesc_np(err);
+    return std::string(text ? text : "unknown error") + " (errno " + std::to_string(err) + ")";
+}
+
+}  // namespace
+
+std::unique_ptr<WriteTracer> WriteTracer::start(HookFamily family, std::string *error)
+{
+    std::unique_ptr<WriteTracer> tracer(new WriteTracer());
+    tracer->family_ = family;
+    int possible = libbpf_num_possible_cpus();
+    tracer->possible_cpus_ = possible > 0 ? possible : 1;
+
+    if (family == HookFamily::tracepoint) {
+        std::string mount_error;
+        if (!ensure_tracefs(&mount_error)) {
+            *error = "classic tracepoints need tracefs: " + mount_error;
+            return nullptr;
+        }
+    }
+
+    tracer->skel_ = diskwatch_bpf__open();
+    if (!tracer->skel_) {
+        *error = "opening the BPF object failed: " + errno_text(errno);
+        return nullptr;
+    }
+    const auto wanted = programs_of(family);
+    bpf_program *prog;
+    bpf_object__for_each_program(prog, tracer->skel_->obj)
+    {
+        const bool keep = std::find(wanted.begin(), wanted.end(), bpf_program__name(prog)) != wanted.end();
+        bpf_program__set_autoload(prog, keep);
+    }
+    if (int err = diskwatch_bpf__load(tracer->skel_)) {
+        *error = std::string("loading the ") + std::string(to_string(family)) +
+                 " programs failed: " + errno_text(err) + " (run with -v for the verifier log)";
+        return nullptr;
+    }
+    // Attach one by one, so an error names the program that failed.
+    for (const auto &name : wanted) {
+        bpf_program *program = bpf_object__find_program_by_name(tracer->skel_->obj, name.c_str());
+        bpf_link *link = program ? bpf_program__attach(program) : nullptr;
+        if (!link) {
+            *error = "attaching " + name + " (" + bpf_program__section_name(program) +
+                     ") failed: " + errno_text(errno);
+            return nullptr;
+        }
+        // The skeleton destroys links it knows of; keep ours beside it.
+        tracer->links_.push_back(link);
+        tracer->attached_.push_back(name + " (" + bpf_program__section_name(program) + ")");
+    }
+    tracer->events_ = ring_buffer__new(bpf_map__fd(tracer->skel_->maps.dw_events), &WriteTracer::on_ring_record,
+                                       tracer.get(), nullptr);
+    if (!tracer->events_) {
+        *error = "opening the events ring buffer failed: " + errno_text(errno);
+        return nullptr;
+    }
+    return tracer;
+}
+
+WriteTracer::~WriteTracer()
+{
+    if (events_)
+        ring_buffer__free(events_);
+    for (bpf_link *link : links_)
+        bpf_link__destroy(link);
+    if (skel_)
+        diskwatch_bpf__destroy(skel_);
+}
+
+int WriteTracer::on_ring_record(void *context, void *data, size_t size)
+{
+    auto *self = static_cast<WriteTracer *>(context);
+    if (size < sizeof(dw_process_event) || !self->current_handler_)
+        return 0;
+    dw_process_event raw;
+    std::memcpy(&raw, data, sizeof(raw));
+    ProcessEvent event;
+    switch (raw.kind) {
+    case DW_EVENT_EXEC:
+        event.kind = ProcessEvent::Kind::exec;
+        break;
+    case DW_EVENT_EXIT:
+        event.kind = ProcessEvent::Kind::exit;
+        break;
+    case DW_EVENT_RENAME:
+        event.kind = ProcessEvent::Kind::rename;
+        break;
+    default:
+        return 0;
+    }
+    event.tgid = raw.tgid;
+    event.ppid = raw.ppid;
+    event.uid = raw.uid;
+    event.cgroup_id = raw.cgroup_id;
+    event.comm.assign(raw.comm, strnlen(raw.comm, sizeof(raw.comm)));
+    (*self->current_handler_)(event);
+    return 0;
+}
+
+int WriteTracer::poll_events(int timeout_ms, const std::function<void(const ProcessEvent &)> &on_event)
+{
+    current_handler_ = &on_event;
+    int consumed = ring_buffer__poll(events_, timeout_ms);
+    current_handler_ = nullptr;
+    return consumed;
+}
+
+std::vector<WriterSample> WriteTracer::read_writers() const
+{
+    std::vector<WriterSample> samples;
+    const int fd = bpf_map__fd(skel_->maps.dw_writers);
+    std::vector<dw_writer_counts> per_cpu(static_cast<size_t>(possible_cpus_));
+    dw_writer_key key {}, next {};
+    dw_writer_key *previous = nullptr;
+    // get_next_key restarts from the first key if `previous` was deleted
+    // meanwhile; we delete only after reading, so a pass sees each key once.
+    while (bpf_map_get_next_key(fd, previous, &next) == 0) {
+        key = next;
+        previous = &key;
+        if (bpf_map_lookup_elem(fd, &key, per_cpu.data()) != 0)
+            continue;  // deleted between the two calls
+        WriterSample sample;
+        sample.key = {key.cgroup_id, key.tgid, key.dev};
+        for (const auto &cpu : per_cpu) {
+            sample.cumulative.write_bytes += cpu.write_bytes;
+            sample.cumulative.write_calls += cpu.write_calls;
+            sample.cumulative.growth_bytes += cpu.growth_bytes;
+        }
+        samples.push_back(sample);
+    }
+    return samples;
+}
+
+void WriteTracer::delete_writers(const std::vector<WriterKey> &keys) const
+{
+    const int fd = bpf_map__fd(skel_->maps.dw_writers);
+    for (const auto &key : keys) {
+        dw_writer_key raw {};
+        raw.cgroup_id = key.cgroup_id;
+        raw.tgid = key.tgid;
+        raw.dev = key.dev;
+        bpf_map_delete_elem(fd, &raw);
+    }
+}
+
+DropCounters WriteTracer::read_drops() const
+{
+    const int fd = bpf_map__fd(skel_->maps.dw_errors);
+    std::vector<uint64_t> per_cpu(static_cast<size_t>(possible_cpus_));
+    auto total = [&](uint32_t index) {
+        uint64_t sum = 0;
+        if (bpf_map_lookup_elem(fd, &index, per_cpu.data()) == 0)
+            for (auto value : per_cpu)
+                sum += value;
+        return sum;
+    };
+    DropCounters drops;
+    drops.writers_map_full = total(DW_ERR_WRITERS_MAP_FULL);
+    drops.ringbuf_full = total(DW_ERR_RINGBUF_FULL);
+    drops.file_lookup = total(DW_ERR_FILE_LOOKUP);
+    drops.pairing_map_full = total(DW_ERR_PAIRING_MAP_FULL);
+    return drops;
+}
+
+std::vector<ProgramStats> WriteTracer::program_stats() const
+{
+    std::vector<ProgramStats> stats;
+    bpf_program *prog;
+    bpf_object__for_each_program(prog, skel_->obj)
+    {
+        if (!bpf_program__autoload(prog))
+            continue;
+        bpf_prog_info info {};
+        uint32_t length = sizeof(info);
+        if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &length) != 0)
+            continue;
+        stats.push_back({bpf_program__name(prog), info.run_cnt, info.run_time_ns});
+    }
+    return stats;
+}
+
+}  // namespace diskwatch

@@ -1,0 +1,207 @@
+#include "monitor/write_monitor.h"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <map>
+#include <unordered_map>
+
+#include "resolve/filesystems.h"
+
+namespace diskwatch {
+
+namespace {
+
+double unix_now_s()
+{
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+double steady_s(std::chrono::steady_clock::time_point t)
+{
+    return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
+bool process_alive(uint32_t tgid)
+{
+    return ::kill(static_cast<pid_t>(tgid), 0) == 0 || errno == EPERM;
+}
+
+// Filesystems a person thinks of as "disks" that can fill (tmpfs fills memory):
+// writable, visible, and not in the kernel's own trees.
+bool is_storage_mount(const MountTable &table, const MountEntry &entry)
+{
+    const bool storage = entry.source.rfind("/dev/", 0) == 0 || entry.fstype == "tmpfs" ||
+                         entry.fstype == "overlay" || entry.fstype == "btrfs" || entry.fstype == "zfs" ||
+                         entry.fstype == "xfs" || entry.fstype == "nfs" || entry.fstype == "nfs4";
+    const bool kernel_tree = entry.mount_point.rfind("/sys/", 0) == 0 || entry.mount_point.rfind("/proc/", 0) == 0;
+    const bool read_only = !entry.mount_options.empty() && entry.mount_options.front() == "ro";
+    return storage && !kernel_tree && !read_only && table.is_visible(entry);
+}
+
+// Kernel interfaces that look like files (writing a pid to cgroup.procs, a
+// value to /proc/sys): S_IFREG to the BPF side, but no disk fills from them.
+bool is_pseudo_filesystem(const std::string &fstype)
+{
+    static const std::unordered_set<std::string> pseudo = {
+        "proc", "sysfs", "cgroup", "cgroup2", "debugfs", "tracefs", "securityfs", "bpf", "configfs",
+        "devpts", "pstore", "efivarfs", "fusectl", "binfmt_misc", "hugetlbfs", "mqueue", "rpc_pipefs", "nsfs"};
+    return pseudo.count(fstype) > 0;
+}
+
+}  // namespace
+
+std::unique_ptr<WriteMonitor> WriteMonitor::start(HookFamily family, std::string *error)
+{
+    auto tracer = WriteTracer::start(family, error);
+    if (!tracer)
+        return nullptr;
+    return std::unique_ptr<WriteMonitor>(new WriteMonitor(std::move(tracer)));
+}
+
+WriteMonitor::WriteMonitor(std::unique_ptr<WriteTracer> tracer)
+    : tracer_(std::move(tracer)),
+      processes_([](uint32_t tgid) { return read_process_identity(static_cast<int>(tgid)); }),
+      mounts_(MountTable::load())
+{
+    if (const MountEntry *cgroup2 = mounts_.find_cgroup2())
+        cgroups_.emplace(cgroup2->mount_point);
+    start_ = last_refresh_ = std::chrono::steady_clock::now();
+    // A first fill observation, so the first refresh already has a rate.
+    const double now = steady_s(start_);
+    for (const auto &entry : mounts_.entries())
+        if (is_storage_mount(mounts_, entry) && entry.root == "/")
+            if (auto usage = read_filesystem_usage(entry.mount_point))
+                growth_.observe(entry.dev.to_kernel(), now, usage->used_bytes, usage->available_bytes);
+}
+
+void WriteMonitor::pump_events(int timeout_ms)
+{
+    tracer_->poll_events(timeout_ms, [this](const ProcessEvent &event) { processes_.on_event(event); });
+}
+
+void WriteMonitor::reap_vanished_processes(std::unordered_set<uint32_t> &exited)
+{
+    // An exit record lost to a full ring buffer (counted in drops) must not
+    // pin the process's keys in the kernel map forever: every few seconds,
+    // treat tgids that no longer exist as exited.
+    if (refreshes_ % 8 != 0)
+        return;
+    for (uint32_t tgid : ledger_.live_tgids())
+        if (!exited.count(tgid) && !process_alive(tgid))
+            exited.insert(tgid);
+}
+
+WriteReport WriteMonitor::refresh(const ReportOptions &options)
+{
+    ++refreshes_;
+    // Drain lifecycle records first: every exit consumed here happened before
+    // the map read below, so those processes' counters are final.
+    pump_events(0);
+    auto exited = processes_.take_exits();
+    reap_vanished_processes(exited);
+    const auto samples = tracer_->read_writers();
+    const auto now = std::chrono::steady_clock::now();
+    const double interval_s = std::chrono::duration<double>(now - last_refresh_).count();
+    last_refresh_ = now;
+
+    const auto deltas = ledger_.advance(samples, exited);
+    tracer_->delete_writers(ledger_.take_keys_to_delete());
+
+    mounts_ = MountTable::load();
+    WriteReport report;
+    report.ts = unix_now_s();
+    report.interval_s = interval_s;
+    report.by = options.by;
+    report.drops = tracer_->read_drops();
+
+    for (const auto &group : group_writes(deltas, options.by)) {
+        if (group.interval.write_bytes == 0 && !(options.include_idle && group.total.write_bytes > 0))
+            continue;
+        ReportRow row;
+        row.pid = group.key.tgid;
+        row.processes = group.processes;
+        row.exited = group.all_exited;
+        if (const ProcessRecord *record = processes_.lookup(group.key.tgid)) {
+            row.comm = record->identity.comm;
+            row.exe = record->identity.exe;
+            row.uid = record->identity.uid;
+        }
+        row.cgroup_id = group.key.cgroup_id;
+        if (cgroups_)
+            row.cgroup = cgroups_->path_of(group.key.cgroup_id).value_or("");
+        const DeviceNumber dev = DeviceNumber::from_kernel(group.key.dev);
+        row.dev = dev.to_string();
+        if (const MountEntry *mount = mounts_.find_by_device(dev)) {
+            if (is_pseudo_filesystem(mount->fstype))
+                continue;
+            row.mount = mount->mount_point;
+            row.fstype = mount->fstype;
+        }
+        row.write_bytes = group.interval.write_bytes;
+        row.write_calls = group.interval.write_calls;
+        row.write_bps = interval_s > 0 ? static_cast<double>(group.interval.write_bytes) / interval_s : 0;
+        row.total_bytes = group.total.write_bytes;
+        report.rows.push_back(std::move(row));
+    }
+    std::stable_sort(report.rows.begin(), report.rows.end(), [](const ReportRow &a, const ReportRow &b) {
+        if (a.write_bps != b.write_bps)
+            return a.write_bps > b.write_bps;
+        return a.total_bytes > b.total_bytes;
+    });
+    report.mounts = mount_reports(deltas, interval_s, steady_s(now));
+    processes_.prune();
+    return report;
+}
+
+std::vector<MountReport> WriteMonitor::mount_reports(const std::vector<WriterDelta> &deltas, double interval_s,
+                                                     double now_s)
+{
+    std::unordered_map<uint32_t, std::pair<uint64_t, uint64_t>> written;  // dev -> (interval, total)
+    for (const auto &delta : deltas) {
+        auto &bytes = written[delta.key.dev];
+        bytes.first += delta.interval.write_bytes;
+        bytes.second += delta.total.write_bytes;
+    }
+    std::vector<MountReport> reports;
+    std::unordered_set<uint32_t> seen;
+    for (const auto &entry : mounts_.entries()) {
+        const uint32_t dev = entry.dev.to_kernel();
+        if (seen.count(dev) || !(is_storage_mount(mounts_, entry) || written.count(dev)))
+            continue;
+        // One row per filesystem: its first full mount (bind mounts share it).
+        const MountEntry *primary = mounts_.find_by_device(entry.dev);
+        if (primary != &entry)
+            continue;
+        seen.insert(dev);
+        auto usage = read_filesystem_usage(entry.mount_point);
+        if (!usage)
+            continue;
+        growth_.observe(dev, now_s, usage->used_bytes, usage->available_bytes);
+        MountReport report;
+        report.mount = entry.mount_point;
+        report.dev = entry.dev.to_string();
+        report.fstype = entry.fstype;
+        report.size_bytes = usage->size_bytes;
+        report.used_bytes = usage->used_bytes;
+        report.available_bytes = usage->available_bytes;
+        report.used_pct = usage->used_pct();
+        if (auto it = written.find(dev); it != written.end()) {
+            report.write_bytes = it->second.first;
+            report.total_bytes = it->second.second;
+        }
+        report.write_bps = interval_s > 0 ? static_cast<double>(report.write_bytes) / interval_s : 0;
+        report.fill_bps = growth_.growth_bps(dev);
+        report.eta_full_s = growth_.eta_full_s(dev);
+        reports.push_back(std::move(report));
+    }
+    std::stable_sort(reports.begin(), reports.end(), [](const MountReport &a, const MountReport &b) {
+        if (a.write_bps != b.write_bps)
+            return a.write_bps > b.write_bps;
+        return a.mount < b.mount;
+    });
+    return reports;
+}
+
+}  // namespace diskwatch

@@ -1,0 +1,57 @@
+// The aggregator's driver: drains the kernel's counters and lifecycle records
+// every refresh and turns them into a WriteReport with names attached.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "aggregate/mount_growth.h"
+#include "aggregate/process_directory.h"
+#include "aggregate/write_report.h"
+#include "aggregate/writer_ledger.h"
+#include "kernel/write_tracer.h"
+#include "resolve/cgroups.h"
+#include "resolve/mountinfo.h"
+
+namespace diskwatch {
+
+struct ReportOptions {
+    GroupBy by = GroupBy::process;
+    // Rows with no bytes in this interval but some since the start
+    // (the accumulated view); otherwise only active rows are listed.
+    bool include_idle = false;
+};
+
+class WriteMonitor {
+public:
+    static std::unique_ptr<WriteMonitor> start(HookFamily family, std::string *error);
+
+    // Consumes lifecycle records for up to timeout_ms. Call it often between
+    // refreshes so the ring buffer never fills.
+    void pump_events(int timeout_ms);
+    // Reads the counters and produces the report of the interval since the
+    // previous refresh (or since start).
+    WriteReport refresh(const ReportOptions &options);
+
+    const WriteTracer &tracer() const { return *tracer_; }
+
+private:
+    explicit WriteMonitor(std::unique_ptr<WriteTracer> tracer);
+    void reap_vanished_processes(std::unordered_set<uint32_t> &exited);
+    std::vector<MountReport> mount_reports(const std::vector<WriterDelta> &deltas, double interval_s,
+                                           double now_s);
+
+    std::unique_ptr<WriteTracer> tracer_;
+    ProcessDirectory processes_;
+    WriterLedger ledger_;
+    MountTable mounts_;
+    std::optional<CgroupResolver> cgroups_;
+    MountGrowthTracker growth_;
+    std::chrono::steady_clock::time_point last_refresh_;
+    std::chrono::steady_clock::time_point start_;
+    unsigned refreshes_ = 0;
+};
+
+}  // namespace diskwatch

@@ -1,0 +1,167 @@
+#include "resolve/mountinfo.h"
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+namespace diskwatch {
+
+std::string DeviceNumber::to_string() const { return std::to_string(major) + ":" + std::to_string(minor); }
+
+namespace {
+
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+std::string decode_octal_escapes(std::string_view field)
+{
+    std::string out;
+    out.reserve(field.size());
+    for (size_t i = 0; i < field.size(); ++i) {
+        if (field[i] == '\\' && i + 3 < field.size()) {
+            const char a = field[i + 1], b = field[i + 2], c = field[i + 3];
+            if (a >= '0' && a <= '3' && b >= '0' && b <= '7' && c >= '0' && c <= '7') {
+                out.push_back(static_cast<char>(((a - '0') << 6) | ((b - '0') << 3) | (c - '0')));
+                i += 3;
+                continue;
+            }
+        }
+        out.push_back(field[i]);
+    }
+    return out;
+}
+
+std::vector<std::string> split_commas(std::string_view text)
+{
+    std::vector<std::string> parts;
+    size_t start = 0;
+    while (start <= text.size()) {
+        size_t comma = text.find(',', start);
+        if (comma == std::string_view::npos)
+            comma = text.size();
+        parts.emplace_back(text.substr(start, comma - start));
+        start = comma + 1;
+    }
+    return parts;
+}
+
+std::vector<std::string_view> split_spaces(std::string_view line)
+{
+    std::vector<std::string_view> fields;
+    size_t pos = 0;
+    while (pos < line.size()) {
+        while (pos < line.size() && line[pos] == ' ')
+            ++pos;
+        if (pos >= line.size())
+            break;
+        size_t end = line.find(' ', pos);
+        if (end == std::string_view::npos)
+            end = line.size();
+        fields.push_back(line.substr(pos, end - pos));
+        pos = end;
+    }
+    return fields;
+}
+
+template <typename T> bool parse_number(std::string_view text, T &out)
+{
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+    return ec == std::errc() && ptr == text.data() + text.size();
+}
+
+std::optional<MountEntry> parse_line(std::string_view line)
+{
+    // 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
+    auto fields = split_spaces(line);
+    size_t separator = 0;
+    for (size_t i = 6; i < fields.size(); ++i) {
+        if (fields[i] == "-") {
+            separator = i;
+            break;
+        }
+    }
+    // The separator follows at least six fields and is followed by the fstype.
+    if (separator == 0 || separator + 1 >= fields.size())
+        return std::nullopt;
+    MountEntry entry;
+    if (!parse_number(fields[0], entry.mount_id) || !parse_number(fields[1], entry.parent_id))
+        return std::nullopt;
+    auto colon = fields[2].find(':');
+    if (colon == std::string_view::npos || !parse_number(fields[2].substr(0, colon), entry.dev.major) ||
+        !parse_number(fields[2].substr(colon + 1), entry.dev.minor))
+        return std::nullopt;
+    entry.root = decode_octal_escapes(fields[3]);
+    entry.mount_point = decode_octal_escapes(fields[4]);
+    entry.fstype = std::string(fields[separator + 1]);
+    if (separator + 2 < fields.size())
+        entry.source = decode_octal_escapes(fields[separator + 2]);
+    entry.mount_options = split_commas(fields[5]);
+    if (separator + 3 < fields.size())
+        entry.super_options = split_commas(fields[separator + 3]);
+    return entry;
+}
+
+}  // namespace
+
+std::vector<MountEntry> parse_mountinfo(std::string_view text, size_t *skipped_lines)
+{
+    std::vector<MountEntry> entries;
+    size_t skipped = 0;
+    size_t pos = 0;
+    while (pos < text.size()) {
+        size_t end = text.find('\n', pos);
+        if (end == std::string_view::npos)
+            end = text.size();
+        std::string_view line = text.substr(pos, end - pos);
+        pos = end + 1;
+        if (line.empty())
+            continue;
+        if (auto entry = parse_line(line))
+            entries.push_back(std::move(*entry));
+        else
+            ++skipped;
+    }
+    if (skipped_lines)
+        *skipped_lines = skipped;
+    return entries;
+}
+
+MountTable MountTable::load(const std::string &path)
+{
+    std::ifstream in(path);
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    return MountTable(parse_mountinfo(buffer.str()));
+}
+
+const MountEntry *MountTable::find_by_device(DeviceNumber dev) const
+{
+    const MountEntry *bind_mount = nullptr;
+    for (const auto &entry : entries_) {
+        if (!(entry.dev == dev))
+            continue;
+        if (entry.root == "/")
+            return &entry;
+        if (!bind_mount)
+            bind_mount = &entry;
+    }
+    return bind_mount;
+}
+
+const MountEntry *MountTable::find_by_mount_point(std::string_view mount_point) const
+{
+    // The last mount on a path hides the earlier ones.
+    const MountEntry *found = nullptr;
+    for (const auto &entry : entries_)
+        if (entry.mount_point == mount_point)
+            found = &entry;
+    return found;
+}
+
+const MountEntry *MountTable::find_cgroup2() const
+{
+    for (const auto &entry : entries_)
+        if (entry.fstype == "cgroup2")
+            return &entry;
+    return nullptr;
+}
+
+}  // namespace diskwatch

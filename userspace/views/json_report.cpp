@@ -1,0 +1,76 @@
+#include "views/json_report.h"
+
+#include "views/format.h"
+
+namespace diskwatch {
+
+namespace {
+
+nlohmann::json optional_number(const std::optional<double> &value)
+{
+    return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
+}
+
+}  // namespace
+
+nlohmann::json to_json(const WriteReport &report)
+{
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto &row : report.rows) {
+        rows.push_back({
+            {"pid", row.pid},
+            {"comm", row.comm},
+            {"exe", row.exe},
+            {"uid", row.uid},
+            {"exited", row.exited},
+            {"processes", row.processes},
+            {"cgroup_id", row.cgroup_id},
+            {"cgroup", row.cgroup},
+            {"mount", row.mount},
+            {"dev", row.dev},
+            {"fstype", row.fstype},
+            {"write_bytes", row.write_bytes},
+            {"write_bps", row.write_bps},
+            {"write_calls", row.write_calls},
+            {"total_bytes", row.total_bytes},
+        });
+    }
+    nlohmann::json mounts = nlohmann::json::array();
+    for (const auto &mount : report.mounts) {
+        mounts.push_back({
+            {"mount", mount.mount},
+            {"dev", mount.dev},
+            {"fstype", mount.fstype},
+            {"size_bytes", mount.size_bytes},
+            {"used_bytes", mount.used_bytes},
+            {"available_bytes", mount.available_bytes},
+            {"used_pct", mount.used_pct},
+            {"write_bytes", mount.write_bytes},
+            {"write_bps", mount.write_bps},
+            {"total_bytes", mount.total_bytes},
+            {"fill_bps", optional_number(mount.fill_bps)},
+            {"eta_full_s", optional_number(mount.eta_full_s)},
+        });
+    }
+    return {
+        {"ts", rfc3339_utc(report.ts)},
+        {"interval_s", report.interval_s},
+        {"by", std::string(to_string(report.by))},
+        {"rows", std::move(rows)},
+        {"mounts", std::move(mounts)},
+        {"drops",
+         {
+             {"writers_map_full", report.drops.writers_map_full},
+             {"ringbuf_full", report.drops.ringbuf_full},
+             {"file_lookup", report.drops.file_lookup},
+             {"pairing_map_full", report.drops.pairing_map_full},
+         }},
+    };
+}
+
+std::string to_json_line(const WriteReport &report)
+{
+    return to_json(report).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace diskwatch

@@ -1,0 +1,53 @@
+#include "views/text_report.h"
+
+#include <cstdio>
+
+#include "views/format.h"
+
+namespace diskwatch {
+
+std::string to_text_table(const WriteReport &report, size_t max_rows)
+{
+    std::string out;
+    char line[512];
+    std::snprintf(line, sizeof(line), "ebpf-diskwatch %s  interval %.2fs  by %s\n", rfc3339_utc(report.ts).c_str(),
+                  report.interval_s, std::string(to_string(report.by)).c_str());
+    out += line;
+    for (const auto &mount : report.mounts) {
+        std::snprintf(line, sizeof(line), "  %-24s %-8s %-6s %5.1f%% of %-7s write %-10s fill %-10s full in %s\n",
+                      terminal_safe(mount.mount).c_str(), mount.dev.c_str(), mount.fstype.c_str(), mount.used_pct,
+                      human_bytes(static_cast<double>(mount.size_bytes)).c_str(),
+                      human_rate(mount.write_bps).c_str(),
+                      mount.fill_bps ? human_rate(*mount.fill_bps).c_str() : "-",
+                      human_duration(mount.eta_full_s).c_str());
+        out += line;
+    }
+    std::snprintf(line, sizeof(line), "%8s  %-16s %-32s %-20s %10s %10s\n", "PID", "COMM", "CGROUP", "MOUNT",
+                  "WRITE/s", "TOTAL");
+    out += line;
+    size_t shown = 0;
+    for (const auto &row : report.rows) {
+        if (max_rows && shown++ >= max_rows)
+            break;
+        std::string comm = terminal_safe(row.comm);
+        if (row.exited)
+            comm = "[" + comm + "]";
+        std::snprintf(line, sizeof(line), "%8u  %-16.16s %-32.32s %-20.20s %10s %10s\n", row.pid, comm.c_str(),
+                      terminal_safe(row.cgroup).c_str(), terminal_safe(row.mount.empty() ? row.dev : row.mount).c_str(),
+                      human_rate(row.write_bps).c_str(), human_bytes(static_cast<double>(row.total_bytes)).c_str());
+        out += line;
+    }
+    const auto &drops = report.drops;
+    if (drops.writers_map_full || drops.ringbuf_full || drops.file_lookup || drops.pairing_map_full) {
+        std::snprintf(line, sizeof(line),
+                      "dropped: writers_map_full=%llu ringbuf_full=%llu file_lookup=%llu pairing_map_full=%llu\n",
+                      static_cast<unsigned long long>(drops.writers_map_full),
+                      static_cast<unsigned long long>(drops.ringbuf_full),
+                      static_cast<unsigned long long>(drops.file_lookup),
+                      static_cast<unsigned long long>(drops.pairing_map_full));
+        out += line;
+    }
+    return out;
+}
+
+}  // namespace diskwatch
