@@ -11,6 +11,8 @@ packages=(
   libspdlog-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libcpp-httplib-dev libncurses-dev
   # tests
   catch2 e2fsprogs xfsprogs util-linux tmux liburing-dev
+  # static analysis for scripts/lint (docs/security.md): both run in CI
+  cppcheck clang-tidy
 )
 
 missing=()

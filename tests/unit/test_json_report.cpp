@@ -72,4 +72,67 @@ TEST_CASE("hostile names are escaped, never break or forge a JSON line", "[json]
     CHECK(doc.at("rows").size() == 1);
     CHECK(doc.at("rows").at(0).at("comm") == "evil\"}\n{\"pid\":1,\\\x1b[31m");  // round-trips exactly
     CHECK(doc.at("rows").at(0).at("cgroup") == "bad\xef\xbf\xbd\xef\xbf\xbdutf8");  // U+FFFD for bad bytes
+    CHECK(doc.at("rows").at(0).at("cgroup_b64") == "YmFk//51dGY4");  // ... and the exact bytes
+    CHECK_FALSE(doc.at("rows").at(0).contains("comm_b64"));          // valid UTF-8 needs none
+}
+
+namespace {
+
+std::string base64_decode(const std::string &text)
+{
+    static const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    unsigned buffer = 0;
+    int bits = 0;
+    for (char c : text) {
+        if (c == '=')
+            break;
+        const auto index = alphabet.find(c);
+        REQUIRE(index != std::string::npos);
+        buffer = (buffer << 6) | static_cast<unsigned>(index);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out += static_cast<char>((buffer >> bits) & 0xff);
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("every name round-trips byte for byte, and the line is printable ASCII", "[json][security]")
+{
+    const std::string name = GENERATE(as<std::string>{}, "", "a", "ab", "abc", "plain-name", "caf\xc3\xa9",
+                                      "\xff", "\xc3", "\xc3(", "\xed\xa0\x80surrogate", "\xc0\xafoverlong",
+                                      "\xf4\x90\x80\x80" "big", std::string("nul\0inside", 10),
+                                      "\x1b]52;c;aGk=\x07", "\x1b[2J\x1b[H", "\xc2\x9b" "31m c1-csi", "del\x7f",
+                                      "\"}\n{\"pid\":1", "back\\slash\\x1b", "{braces}");
+    auto report = sample_report();
+    report.rows[0].comm = name;
+    report.rows[0].exe = "/opt/" + name;
+    report.rows[0].cgroup = "/" + name;
+    report.rows[0].mount = "/mnt/" + name;
+    report.mounts[0].mount = "/mnt/" + name;
+    const std::string line = to_json_line(report);
+    for (char c : line) {
+        INFO("byte " << static_cast<int>(static_cast<unsigned char>(c)) << " in " << line);
+        REQUIRE(c >= 0x20);
+        REQUIRE(c < 0x7f);
+    }
+    const auto doc = nlohmann::json::parse(line);
+    REQUIRE(doc.at("rows").size() == 1);
+    const auto exact = [](const nlohmann::json &object, const std::string &key) {
+        if (object.contains(key + "_b64"))
+            return base64_decode(object.at(key + "_b64").get<std::string>());
+        return object.at(key).get<std::string>();
+    };
+    const auto &row = doc.at("rows").at(0);
+    CHECK(exact(row, "comm") == name);
+    CHECK(exact(row, "exe") == "/opt/" + name);
+    CHECK(exact(row, "cgroup") == "/" + name);
+    CHECK(exact(row, "mount") == "/mnt/" + name);
+    CHECK(exact(doc.at("mounts").at(0), "mount") == "/mnt/" + name);
+    // _b64 appears exactly when the string alone would lose bytes.
+    CHECK(row.contains("comm_b64") == (row.at("comm").get<std::string>() != name));
 }

@@ -7,6 +7,10 @@
 #include <cerrno>
 #include <cstring>
 
+#include <spdlog/spdlog.h>
+
+#include "kernel/test_map_sizes.h"
+
 #include "diskwatch/abi.h"  // before the skeleton: it names struct dw_config
 #include "diskwatch.skel.h"
 
@@ -43,6 +47,11 @@ std::unique_ptr<WriteTracer> WriteTracer::start(HookFamily family, std::string *
         *error = "opening the BPF object failed: " + errno_text(errno);
         return nullptr;
     }
+    std::vector<std::string> resized;
+    if (!apply_test_map_sizes(tracer->skel_->maps.dw_writers, tracer->skel_->maps.dw_events, &resized, error))
+        return nullptr;
+    for (const auto &change : resized)
+        spdlog::warn("{}", change);
     const auto wanted = programs_of(family);
     bpf_program *prog;
     bpf_object__for_each_program(prog, tracer->skel_->obj)

@@ -4,6 +4,7 @@
 
 #include <climits>
 #include <fstream>
+#include <iterator>
 
 namespace diskwatch {
 
@@ -12,9 +13,15 @@ std::optional<ProcessIdentity> read_process_identity(int pid, const std::string 
     const std::string dir = proc_root + "/" + std::to_string(pid);
     ProcessIdentity identity;
     {
-        std::ifstream comm(dir + "/comm");
-        if (!comm || !std::getline(comm, identity.comm))
+        // The kernel ends the name with one '\n'; the name itself may hold
+        // any byte but NUL, newlines included, so read it whole.
+        std::ifstream comm(dir + "/comm", std::ios::binary);
+        if (!comm)
             return std::nullopt;
+        identity.comm.assign(std::istreambuf_iterator<char>(comm), std::istreambuf_iterator<char>());
+        if (identity.comm.empty())
+            return std::nullopt;
+        identity.comm.pop_back();
     }
     char target[PATH_MAX];
     ssize_t length = ::readlink((dir + "/exe").c_str(), target, sizeof(target) - 1);

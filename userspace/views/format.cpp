@@ -126,4 +126,16 @@ std::string terminal_safe(std::string_view text)
     return out;
 }
 
+bool is_valid_utf8(std::string_view text)
+{
+    unsigned cp = 0;
+    for (size_t i = 0; i < text.size();) {
+        const size_t length = utf8_sequence_length(text, i, &cp);
+        if (length == 0)
+            return false;
+        i += length;
+    }
+    return true;
+}
+
 }  // namespace diskwatch

@@ -22,4 +22,8 @@ std::string fit_path(const std::string &path, size_t width);
 // name can fake a line or a column.
 std::string terminal_safe(std::string_view text);
 
+// True when `text` is well-formed UTF-8 (RFC 3629: no overlong forms, no
+// surrogates, nothing past U+10FFFF).
+bool is_valid_utf8(std::string_view text);
+
 }  // namespace diskwatch

@@ -11,34 +11,75 @@ nlohmann::json optional_number(const std::optional<double> &value)
     return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
 }
 
+// RFC 4648 base64 with padding: what `base64 -d` and every JSON consumer's
+// standard library decode.
+std::string base64(std::string_view bytes)
+{
+    static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    out.reserve((bytes.size() + 2) / 3 * 4);
+    size_t i = 0;
+    for (; i + 2 < bytes.size(); i += 3) {
+        const unsigned triple = static_cast<unsigned char>(bytes[i]) << 16 |
+                                static_cast<unsigned char>(bytes[i + 1]) << 8 | static_cast<unsigned char>(bytes[i + 2]);
+        out += kAlphabet[(triple >> 18) & 63];
+        out += kAlphabet[(triple >> 12) & 63];
+        out += kAlphabet[(triple >> 6) & 63];
+        out += kAlphabet[triple & 63];
+    }
+    if (i < bytes.size()) {
+        const bool two = i + 1 < bytes.size();
+        const unsigned triple =
+            static_cast<unsigned char>(bytes[i]) << 16 | (two ? static_cast<unsigned char>(bytes[i + 1]) << 8 : 0u);
+        out += kAlphabet[(triple >> 18) & 63];
+        out += kAlphabet[(triple >> 12) & 63];
+        out += two ? kAlphabet[(triple >> 6) & 63] : '=';
+        out += '=';
+    }
+    return out;
+}
+
+
 }  // namespace
+
+// A name that any user controls (comm, exe, cgroup or mount path) holds any
+// bytes, a JSON string only Unicode. Valid UTF-8 goes in `key` as it is (the
+// encoder escapes quotes, backslashes and control characters). Otherwise `key`
+// shows U+FFFD for each byte that is not UTF-8 (for people), and `key_b64`
+// carries the exact bytes, so the name round-trips and two names never merge.
+void put_name(nlohmann::json &object, const std::string &key, const std::string &value)
+{
+    object[key] = value;
+    if (!is_valid_utf8(value))
+        object[key + "_b64"] = base64(value);
+}
 
 nlohmann::json to_json(const WriteReport &report)
 {
     nlohmann::json rows = nlohmann::json::array();
     for (const auto &row : report.rows) {
-        rows.push_back({
+        nlohmann::json object = {
             {"pid", row.pid},
-            {"comm", row.comm},
-            {"exe", row.exe},
             {"uid", row.uid},
             {"exited", row.exited},
             {"processes", row.processes},
             {"cgroup_id", row.cgroup_id},
-            {"cgroup", row.cgroup},
-            {"mount", row.mount},
             {"dev", row.dev},
             {"fstype", row.fstype},
             {"write_bytes", row.write_bytes},
             {"write_bps", row.write_bps},
             {"write_calls", row.write_calls},
             {"total_bytes", row.total_bytes},
-        });
+        };
+        put_name(object, "comm", row.comm);
+        put_name(object, "exe", row.exe);
+        put_name(object, "cgroup", row.cgroup);
+        put_name(object, "mount", row.mount);
+        rows.push_back(std::move(object));
     }
     nlohmann::json mounts = nlohmann::json::array();
     for (const auto &mount : report.mounts) {
-        mounts.push_back({
-            {"mount", mount.mount},
+        nlohmann::json object = {
             {"dev", mount.dev},
             {"fstype", mount.fstype},
             {"size_bytes", mount.size_bytes},
@@ -50,7 +91,9 @@ nlohmann::json to_json(const WriteReport &report)
             {"total_bytes", mount.total_bytes},
             {"fill_bps", optional_number(mount.fill_bps)},
             {"eta_full_s", optional_number(mount.eta_full_s)},
-        });
+        };
+        put_name(object, "mount", mount.mount);
+        mounts.push_back(std::move(object));
     }
     return {
         {"ts", rfc3339_utc(report.ts)},
@@ -70,7 +113,10 @@ nlohmann::json to_json(const WriteReport &report)
 
 std::string to_json_line(const WriteReport &report)
 {
-    return to_json(report).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    // ensure_ascii: every byte of the line is printable ASCII (non-ASCII as
+    // \uXXXX), so a log reader's terminal (tail -f, less -R) can never be
+    // driven by a name, not even by C1 controls such as U+009B.
+    return to_json(report).dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace diskwatch
