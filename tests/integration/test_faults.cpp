@@ -197,6 +197,7 @@ TEST_CASE("thousands of short-lived writers for a minute: exact totals, no lost 
     LoopMount disk(512);
     constexpr auto kSoak = 50s;
     constexpr int kInFlight = 8;
+    constexpr int kRate = 100;
     auto top = ChildProcess::start({DW_BINARY, "top", "-b", "--json", "-n", "60", "-d", "1"});
     REQUIRE(top.wait_for_stderr("attached", 30s));
 
@@ -230,8 +231,9 @@ TEST_CASE("thousands of short-lived writers for a minute: exact totals, no lost 
             reap_one();
         const long long size = 512 * (1 + children % 31);
         const std::string file = file_base + std::to_string(children % 8);
+        // Paced to kRate a second: thousands in all, a rate a busy host sees.
+        std::this_thread::sleep_until(start + children * std::chrono::microseconds(1000000 / kRate));
         const pid_t pid = ::fork();
-        REQUIRE(pid >= 0);
         if (pid == 0) {
             ::prctl(PR_SET_NAME, "dw-soak", 0, 0, 0);
             const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -245,6 +247,7 @@ TEST_CASE("thousands of short-lived writers for a minute: exact totals, no lost 
             }
             _exit(fd >= 0 ? 0 : 1);
         }
+        REQUIRE(pid > 0);
         running[pid] = size;
         ++children;
         if (rss_early < 0 && std::chrono::steady_clock::now() - start > 10s)

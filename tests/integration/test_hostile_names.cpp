@@ -268,10 +268,14 @@ TEST_CASE("in the live view a hostile name is shown escaped and never reaches th
                 "\x1b[2Jclr"});
     run_writer({"--mode", "write", "--file", disk.path() + "/b", "--bytes", std::to_string(4 * kMiB), "--comm",
                 "\x1b]52;c;aGk=\x07", "--cgroup", cgroup.path()});
-    // The escaped forms are visible...
+    // A name that spells an escape out, to pass for the one above.
+    run_writer({"--mode", "write", "--file", disk.path() + "/c", "--bytes", std::to_string(4 * kMiB), "--comm",
+                "\\x1b[2Jtyped"});
+    // The escaped forms are visible, and the spelled-out one looks different.
     INFO(tmux.capture("top", false));
     REQUIRE(tmux.wait_for("top", "\\x1b[2Jclr", std::chrono::seconds(15)));
     REQUIRE(tmux.wait_for("top", "\\x1b]52;c;aGk=", std::chrono::seconds(5)));
+    REQUIRE(tmux.wait_for("top", "\\\\x1b[2Jtyped", std::chrono::seconds(5)));
     std::this_thread::sleep_for(std::chrono::seconds(2));  // a few more redraws
     // ... and the only escape sequences on the screen are the view's own
     // colours and attributes (SGR, ESC [ ... m), which tmux re-emits.

@@ -41,10 +41,8 @@ std::string trim(std::string text)
 }  // namespace
 
 LoopMount::LoopMount(size_t size_mib, const std::string &fstype)
+    : workdir_(make_temp_dir("dw-loop-")), image_(workdir_ + "/image"), mount_point_(workdir_ + "/mnt")
 {
-    workdir_ = make_temp_dir("dw-loop-");
-    image_ = workdir_ + "/image";
-    mount_point_ = workdir_ + "/mnt";
     ::mkdir(mount_point_.c_str(), 0755);
     {
         std::ofstream image(image_);
@@ -87,9 +85,8 @@ std::string LoopMount::dev_string() const
     return std::to_string(major(st.st_dev)) + ":" + std::to_string(minor(st.st_dev));
 }
 
-TmpfsMount::TmpfsMount(size_t size_kib)
+TmpfsMount::TmpfsMount(size_t size_kib) : mount_point_(make_temp_dir("dw-tmpfs-"))
 {
-    mount_point_ = make_temp_dir("dw-tmpfs-");
     const std::string options = "size=" + std::to_string(size_kib) + "k";
     if (::mount("tmpfs", mount_point_.c_str(), "tmpfs", 0, options.c_str()) != 0)
         throw std::runtime_error(std::string("mount tmpfs: ") + std::strerror(errno));

@@ -39,6 +39,7 @@ TEST_CASE("hostile names never reach the terminal raw", "[format][security]")
     CHECK(terminal_safe("bad\xff\xfe") == "bad\\xff\\xfe");            // not UTF-8
     CHECK(terminal_safe("\xe0\x80\xaf") == "\\xe0\\x80\\xaf");         // overlong
     CHECK(terminal_safe("\x7f") == "\\x7f");
+    CHECK(terminal_safe("\\x1b[2J") == "\\\\x1b[2J");  // typed, not an ESC: looks different
 }
 
 TEST_CASE("long paths keep their end when cut to a column", "[format]")

@@ -66,3 +66,25 @@ TEST_CASE("exited processes beyond the retention bound are forgotten oldest firs
     CHECK(directory.lookup(1) == nullptr);
     CHECK(directory.lookup(4) != nullptr);
 }
+
+TEST_CASE("a recycled pid is never named after the process that had it before", "[processes][security]")
+{
+    // pid 9 was "cc1plus" and exited; now a running "dw-soak" has pid 9.
+    std::optional<ProcessIdentity> now_running = ProcessIdentity{"dw-soak", "/opt/dw-soak", 0};
+    ProcessDirectory directory([&](uint32_t) { return now_running; });
+    directory.on_event(event(ProcessEvent::Kind::exit, 9, "cc1plus"));
+    REQUIRE(directory.lookup(9));
+    CHECK(directory.lookup(9)->identity.comm == "cc1plus");  // the counters' owner may be the old one
+    const ProcessRecord *record = directory.lookup_running(9);
+    REQUIRE(record);
+    CHECK(record->identity.comm == "dw-soak");
+    CHECK_FALSE(record->exited);
+    // A running process is read once, then remembered.
+    now_running = ProcessIdentity{"other", "", 0};
+    CHECK(directory.lookup_running(9)->identity.comm == "dw-soak");
+    // Gone already (its exit record lost): the last thing known is kept.
+    ProcessDirectory gone([](uint32_t) { return std::optional<ProcessIdentity>(); });
+    gone.on_event(event(ProcessEvent::Kind::exit, 4, "old"));
+    REQUIRE(gone.lookup_running(4));
+    CHECK(gone.lookup_running(4)->identity.comm == "old");
+}

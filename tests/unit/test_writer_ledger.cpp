@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <stdexcept>
+
 #include "aggregate/writer_ledger.h"
 
 using namespace diskwatch;
@@ -17,7 +19,7 @@ const WriterDelta &find(const std::vector<WriterDelta> &deltas, uint32_t tgid)
         if (delta.key.tgid == tgid)
             return delta;
     FAIL("no delta for tgid " << tgid);
-    throw;
+    throw std::logic_error("unreachable: FAIL throws");
 }
 
 }  // namespace

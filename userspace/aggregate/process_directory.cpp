@@ -60,6 +60,16 @@ const ProcessRecord *ProcessDirectory::lookup(uint32_t tgid)
     return &it->second;
 }
 
+const ProcessRecord *ProcessDirectory::lookup_running(uint32_t tgid)
+{
+    auto it = records_.find(tgid);
+    if (it == records_.end() || !it->second.exited)
+        return lookup(tgid);
+    if (auto identity = reader_(tgid))
+        it->second = ProcessRecord{std::move(*identity), false};
+    return &it->second;
+}
+
 void ProcessDirectory::prune()
 {
     if (exited_order_.size() <= exited_retention_)

@@ -42,6 +42,10 @@ public:
     std::unordered_set<uint32_t> take_exits();
     // The process's identity: remembered, else read now (and remembered).
     const ProcessRecord *lookup(uint32_t tgid);
+    // The same, for a process the caller knows is running (its counters saw no
+    // exit): a remembered record of an *earlier* process that had this pid and
+    // exited is stale (pids are recycled), so it is replaced by a fresh read.
+    const ProcessRecord *lookup_running(uint32_t tgid);
     // Forget exited processes beyond the retention bound (oldest first).
     void prune();
     size_t size() const { return records_.size(); }

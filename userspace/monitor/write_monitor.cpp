@@ -123,7 +123,11 @@ WriteReport WriteMonitor::refresh(const ReportOptions &options)
         row.pid = group.key.tgid;
         row.processes = group.processes;
         row.exited = group.all_exited;
-        if (const ProcessRecord *record = processes_.lookup(group.key.tgid)) {
+        // A group whose counters saw no exit is running: never name it after
+        // an earlier process that had the same pid.
+        const ProcessRecord *record =
+            group.all_exited ? processes_.lookup(group.key.tgid) : processes_.lookup_running(group.key.tgid);
+        if (record) {
             row.comm = record->identity.comm;
             row.exe = record->identity.exe;
             row.uid = record->identity.uid;

@@ -120,6 +120,11 @@ std::string terminal_safe(std::string_view text)
             i += bytes;
             continue;
         }
+        if (cp == '\\') {
+            out += "\\\\";  // doubled, so a name typed as "\x1b" never looks like an escaped ESC
+            i += 1;
+            continue;
+        }
         out.append(text.substr(i, length));
         i += length;
     }

@@ -18,8 +18,9 @@ std::string fit_path(const std::string &path, size_t width);
 
 // A name that any unprivileged user controls (comm, path, cgroup) made safe to
 // print: control characters (C0, DEL, C1) and bytes that are not valid UTF-8
-// are shown as \xNN, so no escape sequence reaches the terminal raw and no
-// name can fake a line or a column.
+// are shown as \xNN and a backslash as \\, so no escape sequence reaches the
+// terminal raw, no name can fake a line or a column, and no name can pass for
+// another by spelling out an escape.
 std::string terminal_safe(std::string_view text);
 
 // True when `text` is well-formed UTF-8 (RFC 3629: no overlong forms, no

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 
 #include "views/format.h"
@@ -66,7 +67,7 @@ void draw(const WriteReport &report, const TopViewState &state, const std::strin
         if (y >= LINES / 2)
             break;
         const int bar_width = 20;
-        const int filled = static_cast<int>(mount.used_pct / 100.0 * bar_width + 0.5);
+        const int filled = static_cast<int>(std::lround(mount.used_pct / 100.0 * bar_width));
         const int color = mount.used_pct >= 90 ? 4 : mount.used_pct >= 80 ? 3 : 2;
         mvprintw(y, 0, "%-*s [", static_cast<int>(mount_width), fit_path(terminal_safe(mount.mount), mount_width).c_str());
         attron(COLOR_PAIR(color));
