@@ -13,6 +13,10 @@ packages=(
   catch2 e2fsprogs xfsprogs util-linux tmux liburing-dev
   # static analysis for scripts/lint (docs/security.md): both run in CI
   cppcheck clang-tidy
+  # scripts/vmtest, the kernel matrix: boots Debian's 6.1 kernel (where fentry
+  # attaches, unlike here) under qemu from a busybox initramfs packed with
+  # cpio, and reads the guest's doctor and top JSON with jq
+  qemu-system-x86 busybox-static cpio jq
 )
 
 missing=()
