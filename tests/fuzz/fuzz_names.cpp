@@ -1,0 +1,85 @@
+// libFuzzer target (docs/security.md, row 1-6): any bytes as a name, the
+// properties that keep hostile names harmless.
+//   - top --json: the line is printable ASCII, one JSON object, and every name
+//     round-trips exactly (the string, or `<key>_b64` when not UTF-8).
+//   - the terminal form (terminal_safe): no C0/C1 control and no DEL reaches
+//     the terminal, and the result is valid UTF-8.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "views/format.h"
+#include "views/json_report.h"
+
+namespace {
+
+std::string base64_decode(const std::string &text)
+{
+    static const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    unsigned buffer = 0;
+    int bits = 0;
+    for (char c : text) {
+        if (c == '=')
+            break;
+        buffer = (buffer << 6) | static_cast<unsigned>(alphabet.find(c));
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out += static_cast<char>((buffer >> bits) & 0xff);
+        }
+    }
+    return out;
+}
+
+std::string exact(const nlohmann::json &object, const std::string &key)
+{
+    if (object.contains(key + "_b64"))
+        return base64_decode(object.at(key + "_b64").get<std::string>());
+    return object.at(key).get<std::string>();
+}
+
+void check(bool condition)
+{
+    if (!condition)
+        std::abort();  // libFuzzer reports the input that got here
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const std::string name(reinterpret_cast<const char *>(data), size);
+
+    diskwatch::WriteReport report;
+    diskwatch::ReportRow row;
+    row.comm = name;
+    row.exe = name;
+    row.cgroup = name;
+    row.mount = name;
+    report.rows.push_back(row);
+    diskwatch::MountReport mount;
+    mount.mount = name;
+    report.mounts.push_back(mount);
+    const std::string line = diskwatch::to_json_line(report);
+    for (char c : line)
+        check(c >= 0x20 && c < 0x7f);
+    const auto doc = nlohmann::json::parse(line);
+    check(doc.at("rows").size() == 1);
+    for (const char *key : {"comm", "exe", "cgroup", "mount"})
+        check(exact(doc.at("rows").at(0), key) == name);
+    check(exact(doc.at("mounts").at(0), "mount") == name);
+
+    const std::string shown = diskwatch::terminal_safe(name);
+    check(diskwatch::is_valid_utf8(shown));
+    for (size_t i = 0; i < shown.size(); ++i) {
+        const auto c = static_cast<unsigned char>(shown[i]);
+        check(c >= 0x20 && c != 0x7f);
+        // C1 controls (U+0080..U+009F) are 0xC2 0x80..0x9F in UTF-8.
+        check(!(c == 0xc2 && i + 1 < shown.size() && static_cast<unsigned char>(shown[i + 1]) <= 0x9f));
+    }
+    return 0;
+}
