@@ -26,7 +26,6 @@
 
 using namespace diskwatch::test;
 using nlohmann::json;
-using namespace std::chrono_literals;
 
 namespace {
 
@@ -113,7 +112,7 @@ TEST_CASE("a full writer map is counted in drops, counts stay exact or low (neve
                                                        std::to_string(kMiB), "--chunk", std::to_string(kChunk),
                                                        "--comm", "dw-mapfull", "--linger-ms", "2000"}));
             for (int i = 0; i < kWriters; ++i) {
-                auto status = running[static_cast<size_t>(i)].wait(60s);
+                auto status = running[static_cast<size_t>(i)].wait(std::chrono::seconds(60));
                 REQUIRE(status == 0);
                 REQUIRE(std::sscanf(running[static_cast<size_t>(i)].out().c_str(), "pid %d wrote %lld",
                                     &writers[static_cast<size_t>(i)].pid,
@@ -121,7 +120,7 @@ TEST_CASE("a full writer map is counted in drops, counts stay exact or low (neve
             }
             // Two refreshes see the exits and free their keys; then there is
             // room again and a new writer is counted exactly.
-            std::this_thread::sleep_for(4500ms);
+            std::this_thread::sleep_for(std::chrono::milliseconds(4500));
             after = run_writer({"--mode", "write", "--file", disk.path() + "/after", "--bytes",
                                 std::to_string(3 * kMiB), "--comm", "dw-after"});
         });
@@ -164,7 +163,7 @@ TEST_CASE("an overflowing lifecycle ring buffer is counted in drops and never co
         // One page: about sixty lifecycle records.
         ScopedEnv shrink("DISKWATCH_TEST_EVENTS_BYTES", std::to_string(::sysconf(_SC_PAGESIZE)));
         auto top = ChildProcess::start({DW_BINARY, "top", "-b", "--json", "-n", "5", "-d", "2"});
-        REQUIRE(top.wait_for_stderr("attached", 30s));
+        REQUIRE(top.wait_for_stderr("attached", std::chrono::seconds(30)));
         // The slowest reader there is: top is stopped while processes come
         // and go (the ChildProcess destructor resumes it whatever happens).
         top.signal(SIGSTOP);
@@ -174,7 +173,7 @@ TEST_CASE("an overflowing lifecycle ring buffer is counted in drops and never co
                                           "--bytes", std::to_string(4 * kMiB), "--comm", "dw-ringfull"}));
         storm.join();
         top.signal(SIGCONT);
-        auto status = top.wait(60s);
+        auto status = top.wait(std::chrono::seconds(60));
         top_err = top.err();
         INFO(top_err);
         REQUIRE(status == 0);
@@ -195,11 +194,11 @@ TEST_CASE("thousands of short-lived writers for a minute: exact totals, no lost 
     if (!bpf_tests_can_run())
         return;
     LoopMount disk(512);
-    constexpr auto kSoak = 50s;
+    constexpr auto kSoak = std::chrono::seconds(50);
     constexpr int kInFlight = 8;
     constexpr int kRate = 100;
     auto top = ChildProcess::start({DW_BINARY, "top", "-b", "--json", "-n", "60", "-d", "1"});
-    REQUIRE(top.wait_for_stderr("attached", 30s));
+    REQUIRE(top.wait_for_stderr("attached", std::chrono::seconds(30)));
 
     // fork + write + exit, as fast as 8 at a time go, for kSoak. Each child
     // writes a size known from its index to one of a few files (appending).
@@ -223,7 +222,7 @@ TEST_CASE("thousands of short-lived writers for a minute: exact totals, no lost 
                 running.erase(it);
                 return;
             }
-            std::this_thread::sleep_for(200us);
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
         }
     };
     while (std::chrono::steady_clock::now() - start < kSoak) {
@@ -250,13 +249,13 @@ TEST_CASE("thousands of short-lived writers for a minute: exact totals, no lost 
         REQUIRE(pid > 0);
         running[pid] = size;
         ++children;
-        if (rss_early < 0 && std::chrono::steady_clock::now() - start > 10s)
+        if (rss_early < 0 && std::chrono::steady_clock::now() - start > std::chrono::seconds(10))
             rss_early = vm_rss_kib(top.pid());
     }
     while (!running.empty())
         reap_one();
     const long long rss_late = vm_rss_kib(top.pid());
-    auto status = top.wait(60s);
+    auto status = top.wait(std::chrono::seconds(60));
     INFO(top.err());
     REQUIRE(status == 0);
     const auto refreshes = parse_lines(top.out());
