@@ -3,7 +3,9 @@
 //   - top --json: the line is printable ASCII, one JSON object, and every name
 //     round-trips exactly (the string, or `<key>_b64` when not UTF-8).
 //   - the terminal form (terminal_safe): no C0/C1 control and no DEL reaches
-//     the terminal, and the result is valid UTF-8.
+//     the terminal, and the result is valid UTF-8; the `top -b` table has no
+//     control byte but its own line ends, and no extra line.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -13,6 +15,7 @@
 
 #include "views/format.h"
 #include "views/json_report.h"
+#include "views/text_report.h"
 
 namespace {
 
@@ -72,6 +75,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (const char *key : {"comm", "exe", "cgroup", "mount"})
         check(exact(doc.at("rows").at(0), key) == name);
     check(exact(doc.at("mounts").at(0), "mount") == name);
+
+    const std::string table = diskwatch::to_text_table(report);
+    for (char c : table)
+        check(c == '\n' || (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f));
+    diskwatch::WriteReport plain = report;
+    plain.rows[0].comm = plain.rows[0].exe = plain.rows[0].cgroup = plain.rows[0].mount = "x";
+    plain.mounts[0].mount = "x";
+    const std::string plain_table = diskwatch::to_text_table(plain);
+    check(std::count(table.begin(), table.end(), '\n') == std::count(plain_table.begin(), plain_table.end(), '\n'));
 
     const std::string shown = diskwatch::terminal_safe(name);
     check(diskwatch::is_valid_utf8(shown));

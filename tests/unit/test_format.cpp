@@ -1,6 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "views/format.h"
+#include "views/text_report.h"
 
 using namespace diskwatch;
 
@@ -48,4 +51,33 @@ TEST_CASE("long paths keep their end when cut to a column", "[format]")
     CHECK(fit_path("/tmp/dw-loop-XAbPGd/mnt", 13) == "...XAbPGd/mnt");
     CHECK(fit_path("/tmp/dw-loop-XAbPGd/mnt", 12).size() == 12);
     CHECK(fit_path("/x/caf\xc3\xa9", 5) == "...\xc3\xa9");  // never half a character
+}
+
+TEST_CASE("the top -b text table never carries a name's control bytes or extra lines", "[format][security]")
+{
+    const auto table_for = [](const std::string &name) {
+        WriteReport report;
+        ReportRow row;
+        row.pid = 7;
+        row.comm = name;
+        row.cgroup = "/" + name;
+        row.mount = "/mnt/" + name;
+        row.write_bytes = 1;
+        report.rows.push_back(row);
+        MountReport mount;
+        mount.mount = "/mnt/" + name;
+        report.mounts.push_back(mount);
+        return to_text_table(report);
+    };
+    const std::string plain = table_for("plain");
+    const std::string name = GENERATE(as<std::string>{}, "q\"b\\s{}\n\r", "\x1b[2J\x1b[H", "\x1b]52;c;aGk=\x07",
+                                      "\xc2\x9b" "31m", "\xff\xfe", "a\nfake row");
+    const std::string table = table_for(name);
+    CHECK(std::count(table.begin(), table.end(), '\n') == std::count(plain.begin(), plain.end(), '\n'));
+    for (char c : table) {
+        INFO("byte " << static_cast<int>(static_cast<unsigned char>(c)));
+        CHECK((c == '\n' || static_cast<unsigned char>(c) >= 0x20));
+        CHECK(c != 0x7f);
+    }
+    CHECK(table.find("\xc2\x9b") == std::string::npos);
 }
