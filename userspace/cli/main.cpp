@@ -8,6 +8,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "cli/check_config.h"
 #include "cli/doctor.h"
 #include "cli/privileges.h"
 #include "cli/top.h"
@@ -67,6 +68,10 @@ int main(int argc, char **argv)
     top_cmd->add_option("--hooks", top_hooks, "Force a hook family instead of the cheapest available")
         ->check(CLI::IsMember(hook_names));
 
+    std::string check_config_file;
+    auto *check_config_cmd = app.add_subcommand("check-config", "Validate a policy file (docs/policy.md)");
+    check_config_cmd->add_option("FILE", check_config_file, "The policy YAML")->required();
+
     CLI11_PARSE(app, argc, argv);
 
     auto logger = spdlog::stderr_color_mt("ebpf-diskwatch");
@@ -86,5 +91,7 @@ int main(int argc, char **argv)
             top.batch = true;
         return diskwatch::run_top(top);
     }
+    if (*check_config_cmd)
+        return diskwatch::run_check_config(check_config_file);
     return diskwatch::kExitUsage;
 }
