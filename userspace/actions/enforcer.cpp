@@ -173,6 +173,10 @@ void Enforcer::enforce(const PolicyRule &rule, const Subject &subject, const Rul
     }
     if (subject.scope == RuleScope::process && subject.exited)
         return;  // nothing to act on
+    if (rule.action == RuleAction::kill && announced_[announce_key] == "kill")
+        return;  // killed once this episode; the rule ends when its writes stop
+    if (announced_[announce_key] == "failed")
+        return;  // said once (agent.warning); retried in the rule's next episode
     if (auto reason = protection_->subject_reason(subject)) {
         if (announced_[announce_key] == "protected")
             return;
@@ -216,6 +220,19 @@ void Enforcer::enforce(const PolicyRule &rule, const Subject &subject, const Rul
         start_throttle(rule, subject, measures, now_s);
 }
 
+void Enforcer::action_failed(const PolicyRule &rule, const Subject &subject, const std::string &error)
+{
+    spdlog::warn("rule {}: cannot {} {}: {}", rule.name, to_string(rule.action), subject.key(), error);
+    auto event = make_event("agent.warning", options_.host);
+    event["warning"] = std::string("cannot ") + std::string(to_string(rule.action)) + ": " + error;
+    event["rule"] = rule.name;
+    event["process"] = process_json(subject);
+    event["cgroup"] = cgroup_json(subject.cgroup_id, subject.cgroup);
+    std::lock_guard lock(mutex_);
+    announced_[subject.key() + "|" + rule.name] = "failed";
+    options_.emit(event);
+}
+
 void Enforcer::start_kill(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s)
 {
     auto kill = std::make_unique<Kill>();
@@ -228,7 +245,7 @@ void Enforcer::start_kill(const PolicyRule &rule, const Subject &subject, const 
     if (subject.scope == RuleScope::process) {
         auto pidfd = Pidfd::open(static_cast<pid_t>(subject.pid), subject.comm, boot_now_s(), &error);
         if (!pidfd) {
-            spdlog::warn("rule {}: not killing pid {}: {}", rule.name, subject.pid, error);
+            action_failed(rule, subject, error);
             return;
         }
         kill->targets.push_back(std::move(*pidfd));
@@ -285,7 +302,7 @@ void Enforcer::start_throttle(const PolicyRule &rule, const Subject &subject, co
     if (subject.scope == RuleScope::process) {
         auto pidfd = Pidfd::open(static_cast<pid_t>(subject.pid), subject.comm, boot_now_s(), &error);
         if (!pidfd) {
-            spdlog::warn("rule {}: not throttling pid {}: {}", rule.name, subject.pid, error);
+            action_failed(rule, subject, error);
             return;
         }
         throttle->start_boot_s = process_start_boot_s(pidfd->pid()).value_or(0);
@@ -303,8 +320,7 @@ void Enforcer::start_throttle(const PolicyRule &rule, const Subject &subject, co
         } else if (fs::exists(throttle->cgroup_path + "/cgroup.freeze")) {
             throttle->mechanism = "cgroup.freeze";
         } else {
-            spdlog::warn("rule {}: cannot throttle cgroup {}: neither io.max nor cgroup.freeze", rule.name,
-                         subject.cgroup);
+            action_failed(rule, subject, "cgroup " + subject.cgroup + " has neither io.max nor cgroup.freeze");
             return;
         }
     }

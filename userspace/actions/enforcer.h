@@ -86,6 +86,7 @@ private:
 
     nlohmann::json action_event(const std::string &action, const PolicyRule *rule, const Subject &subject,
                                 const RuleMeasures *measures, const std::string &mechanism) const;
+    void action_failed(const PolicyRule &rule, const Subject &subject, const std::string &error);
     void start_throttle(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s);
     void start_kill(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s);
     void release_locked(std::map<std::string, std::unique_ptr<Throttle>>::iterator it, const std::string &reason);

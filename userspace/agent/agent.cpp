@@ -46,7 +46,8 @@ Agent::Agent(AgentOptions options, Policy policy, std::unique_ptr<WriteMonitor> 
 {
     EnforcerOptions enforcer;
     enforcer.host = host_;
-    if (const MountEntry *cgroup2 = MountTable::load().find_cgroup2())
+    const MountTable mounts = MountTable::load();
+    if (const MountEntry *cgroup2 = mounts.find_cgroup2())
         enforcer.cgroup2_mount = cgroup2->mount_point;
     enforcer.state_dir = options_.state_dir;
     enforcer.agent_pid = ::getpid();

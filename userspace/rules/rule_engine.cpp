@@ -46,7 +46,7 @@ constexpr double kSliceS = 0.25;  // the finest grain at which "sustained" is ch
 }  // namespace
 
 bool rate_held(const std::deque<std::pair<double, double>> &history, double threshold_bps, double for_s,
-               double now_s, double *measured_bps)
+               double now_s, double *measured_bps, double earliest_s)
 {
     if (history.size() < 2)
         return false;
@@ -64,7 +64,7 @@ bool rate_held(const std::deque<std::pair<double, double>> &history, double thre
     if (measured_bps)
         *measured_bps = average;
     // The history must reach back over the whole window.
-    if (history.front().first > start + 1e-9)
+    if (history.front().first > start + 1e-9 || start < earliest_s - 1e-9)
         return false;
     const int slices = std::clamp(static_cast<int>(std::floor(for_s / kSliceS)), 1, 8);
     const double slice = for_s / slices;
@@ -175,6 +175,7 @@ std::vector<Finding> RuleEngine::evaluate(double now_s, const std::vector<Report
             // Its bytes were written after the previous evaluation.
             track.bytes.emplace_back(baseline_s, 0);
             track.growth.emplace_back(baseline_s, 0);
+            track.first_seen_s = now_s;
         }
         track.subject = contribution.subject;
         track.cumulative_bytes += contribution.bytes;
@@ -203,7 +204,7 @@ std::vector<Finding> RuleEngine::evaluate(double now_s, const std::vector<Report
         bool held = false;
         double bps = 0;
         if (rule.when.write_rate_bps &&
-            rate_held(track.bytes, *rule.when.write_rate_bps, rule.when.for_s, now_s, &bps) && !held) {
+            rate_held(track.bytes, *rule.when.write_rate_bps, rule.when.for_s, now_s, &bps, track.first_seen_s) && !held) {
             held = true;
             measures.condition = "write_rate";
         }
@@ -212,7 +213,9 @@ std::vector<Finding> RuleEngine::evaluate(double now_s, const std::vector<Report
         measures.write_bps = std::max(0.0, bps);
         double growth_bps = 0;
         if (rule.when.growth_rate_bps) {
-            if (rate_held(track.growth, *rule.when.growth_rate_bps, rule.when.for_s, now_s, &growth_bps) && !held) {
+            if (rate_held(track.growth, *rule.when.growth_rate_bps, rule.when.for_s, now_s, &growth_bps,
+                          track.first_seen_s) &&
+                !held) {
                 held = true;
                 measures.condition = "growth_rate";
             }
@@ -250,9 +253,7 @@ std::vector<Finding> RuleEngine::evaluate(double now_s, const std::vector<Report
             }
         }
         // Forget subjects that are quiet and not holding.
-        const bool gone = track.subject.exited || rule.scope == RuleScope::cgroup;
-        const double quiet_for = now_s - track.last_bytes_s;
-        if (!track.holding && quiet_for > retention_s(rule) && (gone || quiet_for > retention_s(rule)))
+        if (!track.holding && now_s - track.last_bytes_s > retention_s(rule))
             it = tracks_.erase(it);
         else
             ++it;

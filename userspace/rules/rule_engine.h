@@ -59,9 +59,11 @@ struct MountState {
 
 // Is `rate` held over the whole window: each slice of [now - for, now] at
 // least `threshold` bytes per second. history: (time, cumulative bytes),
-// times ascending. With for_s == 0, only the last interval counts.
+// times ascending. With for_s == 0, only the last interval counts. The
+// window may not start before earliest_s (when the subject was first seen:
+// the bytes of its first interval are not known to be spread over it).
 bool rate_held(const std::deque<std::pair<double, double>> &history, double threshold_bps, double for_s,
-               double now_s, double *measured_bps = nullptr);
+               double now_s, double *measured_bps = nullptr, double earliest_s = -1e300);
 
 class RuleEngine {
 public:
@@ -93,6 +95,7 @@ private:
         double cumulative_bytes = 0;
         double cumulative_growth = 0;
         double last_bytes_s = 0;  // when it last wrote
+        double first_seen_s = 0;
         double last_held_s = -1;
         bool holding = false;
         RuleMeasures measures;
