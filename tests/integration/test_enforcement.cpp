@@ -293,7 +293,7 @@ TEST_CASE("dry run reports every action and acts on nothing", "[enforcement][bpf
     CHECK((*start)["dry_run"] == true);
 }
 
-TEST_CASE("SIGHUP reloads the policy; a bad one keeps the old running, with an error event", "[enforcement][bpf]")
+TEST_CASE("SIGHUP reloads the policy and a bad one keeps the old running with an error event", "[enforcement][bpf]")
 {
     if (!bpf_tests_can_run())
         return;

@@ -81,6 +81,7 @@ void Agent::emit(const nlohmann::json &event)
 // and the kernel's rate alarm thresholds (the lowest write_rate per scope).
 void Agent::apply_policy()
 {
+    std::lock_guard lock(state_mutex_);
     engine_ = std::make_unique<RuleEngine>(policy_.rules);
     mount_watch_ = std::make_unique<MountWatch>(policy_.mounts);
     enforcer_->set_policy(policy_, options_.dry_run || policy_.dry_run);
@@ -125,7 +126,10 @@ void Agent::reload()
         emit(event);
         return;
     }
-    policy_ = std::move(*fresh);
+    {
+        std::lock_guard lock(state_mutex_);
+        policy_ = std::move(*fresh);
+    }
     apply_policy();
     event["ok"] = true;
     event["source"] = policy_.source;
@@ -197,6 +201,7 @@ void Agent::evaluate(double now_s)
     for (auto &[mount, rows] : rows_by_mount)
         recent_rows_by_mount_[mount] = std::move(rows);
 
+    std::lock_guard lock(state_mutex_);
     std::vector<MountState> mounts;
     for (const auto &mount : report.mounts)
         mounts.push_back({mount.mount, mount.available_bytes, mount.write_bps, mount.fill_bps});
@@ -222,8 +227,15 @@ void Agent::evaluate(double now_s)
     emit_mount_alerts(report);
 }
 
+Policy Agent::policy() const
+{
+    std::lock_guard lock(state_mutex_);
+    return policy_;
+}
+
 std::vector<Offender> Agent::offenders() const
 {
+    std::lock_guard lock(state_mutex_);
     std::vector<Offender> result;
     for (const auto &[rule_index, subject] : engine_->holding())
         result.push_back({engine_->rules()[rule_index].name, subject,

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,11 +47,12 @@ public:
     void request_stop() { stop_requested_ = true; }
     void request_reload() { reload_requested_ = true; }
 
-    // For the control socket and metrics (issue 5): what is going on now.
+    // For the control socket and metrics: what is going on now. Thread-safe
+    // (callable from another thread while run() loops).
     std::vector<Offender> offenders() const;
     std::vector<ActiveAction> actions() const { return enforcer_->active(); }
     bool release(const std::string &target, std::string *error);
-    const Policy &policy() const { return policy_; }
+    Policy policy() const;
     void emit(const nlohmann::json &event);
 
 private:
@@ -60,6 +62,7 @@ private:
     void emit_mount_alerts(const WriteReport &report);
     void check_drops(const DropCounters &drops);
 
+    mutable std::mutex state_mutex_;  // guards policy_ and engine_ against the control socket's reads
     AgentOptions options_;
     Policy policy_;
     std::unique_ptr<WriteMonitor> monitor_;
