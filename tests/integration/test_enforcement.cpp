@@ -137,6 +137,36 @@ rules:
     REQUIRE(agent.stop() == 0);
 }
 
+TEST_CASE("a writer that ignores SIGTERM gets SIGKILL after kill_grace", "[enforcement][bpf]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    LoopMount disk(512);
+    AgentRun agent(R"(rules:
+  - name: stubborn
+    match: {comm: [dw-stubborn]}
+    when: {write_rate: 10MiB/s, for: 500ms}
+    action: kill
+    kill_grace: 1s
+)");
+    REQUIRE(agent.started());
+    const auto start = std::chrono::steady_clock::now();
+    auto writer = start_writer(disk.path() + "/s.log", 1024 * kMiB, "dw-stubborn",
+                               {"--rate", std::to_string(32 * kMiB), "--ignore-sigterm", "1"});
+    const auto status = writer.wait(30s);
+    const double lived_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    INFO(agent.events_text());
+    REQUIRE(status);
+    CHECK(*status == 128 + SIGKILL);
+    CHECK(lived_s >= 1.4);  // for + kill_grace: SIGTERM did not stop it
+    CHECK(lived_s < 6.0);
+    std::vector<std::string> signals;
+    for (const auto &event : agent.events())
+        if (is_event(event, "action", writer.pid()))
+            signals.push_back(event.value("signal", ""));
+    CHECK(signals == std::vector<std::string>{"SIGTERM", "SIGKILL"});
+}
+
 TEST_CASE("a throttled writer holds its limit within 10% over 5 s, alive and progressing", "[enforcement][bpf]")
 {
     if (!bpf_tests_can_run())

@@ -5,12 +5,13 @@
 //
 //   dw-test-writer --mode write|pwrite64|writev|pwritev|pwritev2|sendfile|splice|copy_file_range|devnull|pipe
 //                  --file PATH --bytes N [--chunk N] [--threads N] [--cgroup DIR] [--comm NAME]
-//                  [--rate BYTES_PER_S] [--pace BYTES_PER_S] [--linger-ms N]
+//                  [--rate BYTES_PER_S] [--pace BYTES_PER_S] [--linger-ms N] [--ignore-sigterm 1]
 //
 // --rate keeps to a schedule (after a pause it catches up at full speed);
 // --pace sleeps chunk/pace after every chunk (a producer with fixed work per
 // write, which never catches up: what a throttle test needs).
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/uio.h>
@@ -175,6 +176,8 @@ int main(int argc, char **argv)
             options.comm = value;
         else if (key == "--rate")
             options.rate = std::stod(value);
+        else if (key == "--ignore-sigterm")
+            ::signal(SIGTERM, value == "1" ? SIG_IGN : SIG_DFL);  // a writer that only SIGKILL stops
         else if (key == "--pace")
             options.pace = std::stod(value);
         else if (key == "--linger-ms")

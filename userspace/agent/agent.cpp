@@ -208,13 +208,17 @@ void Agent::evaluate(double now_s)
     for (const auto &finding : engine_->evaluate(now_s, report.rows, mounts)) {
         const PolicyRule &rule = engine_->rules()[finding.rule_index];
         const bool started = finding.change == Finding::Change::started;
+        if (!runaway_dedup_.changed(finding.subject.key(), rule.name, started ? "started" : "ended"))
+            continue;
         const auto reason = enforcer_->protection().subject_reason(finding.subject);
         auto event = runaway_event(host_, rule, finding.subject, finding.measures, started, reason.has_value());
         if (reason)
             event["protected_reason"] = *reason;
         emit(event);
-        if (!started)
+        if (!started) {
             enforcer_->rule_ended(rule, finding.subject);
+            runaway_dedup_.forget(finding.subject.key(), rule.name);  // bounded: only live episodes are kept
+        }
     }
     // Level-triggered: every subject a rule holds for gets its action (the
     // enforcer does nothing twice, and re-applies a throttle that ended while

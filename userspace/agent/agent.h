@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actions/enforcer.h"
+#include "events/events.h"
 #include "kernel/hooks.h"
 #include "monitor/write_monitor.h"
 #include "rules/mount_watch.h"
@@ -77,6 +78,8 @@ private:
     uint64_t alarms_ = 0;
     DropCounters last_drops_;
     std::map<std::string, std::vector<ReportRow>> recent_rows_by_mount_;
+    // runaway events: one per state change per (subject, rule), across reloads too.
+    EventDeduplicator runaway_dedup_;
 };
 
 // Loads the policy named by options (or the default), starts the monitor
