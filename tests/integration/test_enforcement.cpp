@@ -214,6 +214,45 @@ rules:
     CHECK(file_size(file) - released_before > 8 * kMiB);
 }
 
+TEST_CASE("a cgroup is throttled by cgroup.freeze and released when throttle_for ends", "[enforcement][bpf]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    LoopMount disk(512);
+    Cgroup2Child cgroup("dw-freeze");
+    AgentRun agent(R"(rules:
+  - name: freeze
+    scope: cgroup
+    match: {cgroup: [")" + cgroup.relative_path() + R"("]}
+    when: {write_rate: 8MiB/s, for: 500ms}
+    action: throttle
+    throttle_to: 2MiB/s
+    throttle_for: 3s
+)");
+    REQUIRE(agent.started());
+    const std::string file = disk.path() + "/f.log";
+    auto writer = start_writer(file, 400 * kMiB, "dw-freezer", {"--pace", std::to_string(16 * kMiB), "--cgroup", cgroup.path()});
+    auto throttle = agent.wait_for([](const json &e) { return e.value("event", "") == "action" && e["action"] == "throttle"; }, 10s);
+    INFO(agent.events_text());
+    REQUIRE(throttle);
+    CHECK((*throttle)["mechanism"] == "cgroup.freeze");
+    CHECK((*throttle)["scope"] == "cgroup");
+    CHECK((*throttle)["cgroup"]["path"] == cgroup.relative_path());
+    std::this_thread::sleep_for(500ms);
+    const long long before = file_size(file);
+    std::this_thread::sleep_for(2s);
+    const double rate = static_cast<double>(file_size(file) - before) / 2.0;
+    INFO("held at " << rate / kMiB << " MiB/s");
+    CHECK(rate >= 2.0 * kMiB * 0.8);
+    CHECK(rate <= 2.0 * kMiB * 1.2);
+    auto release = agent.wait_for([](const json &e) { return e.value("event", "") == "action" && e["action"] == "release"; }, 5s);
+    REQUIRE(release);
+    CHECK((*release)["reason"] == "throttle_for ended");
+    CHECK((*release)["mechanism"] == "cgroup.freeze");
+    CHECK(read_line(cgroup.path() + "/cgroup.freeze") == "0");
+    CHECK(running(writer.pid()));
+}
+
 TEST_CASE("a cgroup of short-lived writers is caught at cgroup scope", "[enforcement][bpf]")
 {
     if (!bpf_tests_can_run())
