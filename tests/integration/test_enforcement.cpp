@@ -69,7 +69,7 @@ TEST_CASE("a flood is killed before its mount fills, a protected steady writer b
 {
     if (!bpf_tests_can_run())
         return;
-    LoopMount disk(256);
+    LoopMount disk(384);
     AgentRun agent(R"(interval: 250ms
 protect:
   comm: [dw-steady]
@@ -115,6 +115,8 @@ rules:
     CHECK((*kill)["protected"] == false);
     CHECK((*kill)["process"]["comm"] == "dw-flood");
     CHECK((*kill)["mount"]["path"] == disk.path());
+    CHECK((*kill)["mount"]["fstype"] == "ext4");
+    CHECK((*kill)["mount"]["used_pct"].get<double>() > 0);
     auto runaway = agent.wait_for([&](const json &e) { return is_event(e, "runaway", flood.pid()); }, 1s);
     REQUIRE(runaway);
     CHECK((*runaway)["state"] == "started");

@@ -166,7 +166,7 @@ TEST_CASE("growth share and eta_full come from the mount's net growth", "[rules]
     rule.name = "filler";
     rule.when.eta_full_s = 60;
     RuleEngine engine({rule});
-    MountState mount{"/data", static_cast<uint64_t>(100 * kMiB), 4 * kMiB, 4 * kMiB};
+    MountState mount{"/data", static_cast<uint64_t>(100 * kMiB), 4 * kMiB, 4 * kMiB, 42.5, 25.0};
     double t = 0;
     engine.evaluate(t, {}, {mount});
     t += 1;
@@ -177,4 +177,7 @@ TEST_CASE("growth share and eta_full come from the mount's net growth", "[rules]
     CHECK(findings[0].measures.condition == "eta_full");
     REQUIRE(findings[0].measures.eta_full_s);
     CHECK(*findings[0].measures.eta_full_s == Approx(100.0 / 3).epsilon(0.01));
+    CHECK(findings[0].subject.mount == "/data");
+    CHECK(findings[0].subject.mount_used_pct == Approx(42.5));
+    CHECK(findings[0].subject.mount_eta_full_s == Approx(25.0));
 }

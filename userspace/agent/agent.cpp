@@ -204,7 +204,8 @@ void Agent::evaluate(double now_s)
     std::lock_guard lock(state_mutex_);
     std::vector<MountState> mounts;
     for (const auto &mount : report.mounts)
-        mounts.push_back({mount.mount, mount.available_bytes, mount.write_bps, mount.fill_bps});
+        mounts.push_back({mount.mount, mount.available_bytes, mount.write_bps, mount.fill_bps, mount.used_pct,
+                          mount.eta_full_s});
     for (const auto &finding : engine_->evaluate(now_s, report.rows, mounts)) {
         const PolicyRule &rule = engine_->rules()[finding.rule_index];
         const bool started = finding.change == Finding::Change::started;

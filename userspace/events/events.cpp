@@ -84,7 +84,11 @@ nlohmann::json mount_json(const MountReport &mount)
 
 nlohmann::json mount_json(const Subject &subject)
 {
-    return {{"path", subject.mount}, {"dev", subject.dev}, {"fstype", subject.fstype}};
+    nlohmann::json json = {{"path", subject.mount}, {"dev", subject.dev}, {"fstype", subject.fstype},
+                            {"used_pct", std::round(subject.mount_used_pct * 100) / 100}};
+    json["eta_full_s"] = subject.mount_eta_full_s ? nlohmann::json(std::round(*subject.mount_eta_full_s * 10) / 10)
+                                                  : nlohmann::json();
+    return json;
 }
 
 nlohmann::json rule_json(const PolicyRule &rule)

@@ -151,6 +151,10 @@ std::vector<Finding> RuleEngine::evaluate(double now_s, const std::vector<Report
                 contribution.subject.mount = row.mount;
                 contribution.subject.dev = row.dev;
                 contribution.subject.fstype = row.fstype;
+                if (auto mount = mount_of.find(row.mount); mount != mount_of.end()) {
+                    contribution.subject.mount_used_pct = mount->second->used_pct;
+                    contribution.subject.mount_eta_full_s = mount->second->eta_full_s;
+                }
                 if (rule.scope == RuleScope::cgroup) {
                     contribution.subject.pid = row.pid;
                     contribution.subject.comm = row.comm;

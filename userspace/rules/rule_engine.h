@@ -27,6 +27,8 @@ struct Subject {
     std::string mount;   // the matching mount it wrote the most to
     std::string dev;
     std::string fstype;
+    double mount_used_pct = 0;                 // of that mount, at the evaluation
+    std::optional<double> mount_eta_full_s;    // of that mount (all its writers), nullopt: not filling
     bool exited = false;  // process scope: the process is gone
     // "process:<pid>" or "cgroup:<id>": the deduplication and enforcement key.
     std::string key() const;
@@ -55,6 +57,8 @@ struct MountState {
     uint64_t available_bytes = 0;
     double write_bps = 0;
     std::optional<double> fill_bps;
+    double used_pct = 0;
+    std::optional<double> eta_full_s;
 };
 
 // Is `rate` held over the whole window: each slice of [now - for, now] at
