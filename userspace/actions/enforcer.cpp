@@ -162,7 +162,6 @@ void Enforcer::enforce(const PolicyRule &rule, const Subject &subject, const Rul
             return;
         announced_[announce_key] = "alert";
         auto event = action_event("alert", &rule, subject, &measures, "event");
-        event["dry_run"] = false;  // an alert acts on nothing anyway
         if (auto reason = protection_->subject_reason(subject)) {
             event["protected"] = true;
             event["protected_reason"] = *reason;
@@ -177,9 +176,11 @@ void Enforcer::enforce(const PolicyRule &rule, const Subject &subject, const Rul
         return;  // killed once this episode; the rule ends when its writes stop
     if (announced_[announce_key] == "failed")
         return;  // said once (agent.warning); retried in the rule's next episode
+    // Protection is decided once per episode of the rule (reading /proc for a
+    // cgroup's members at every evaluation would cost more than it tells).
+    if (announced_[announce_key] == "protected")
+        return;
     if (auto reason = protection_->subject_reason(subject)) {
-        if (announced_[announce_key] == "protected")
-            return;
         announced_[announce_key] = "protected";
         auto event = action_event(std::string(to_string(rule.action)), &rule, subject, &measures, "none");
         event["protected"] = true;
