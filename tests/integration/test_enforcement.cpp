@@ -469,6 +469,36 @@ TEST_CASE("mount.usage and mount.eta name the mount and its top writers", "[enfo
     REQUIRE(writer.wait(30s) == 0);
 }
 
+TEST_CASE("without --config the built-in policy alerts on a mount above 80% and filling within an hour",
+          "[enforcement][bpf]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    LoopMount disk(64);
+    AgentRun agent("");
+    REQUIRE(agent.started());
+    auto start = agent.wait_for([](const json &e) { return e.value("event", "") == "agent.start"; }, 1s);
+    CHECK((*start)["policy"] == "built-in default");
+    CHECK((*start)["rules"].empty());
+    CHECK((*start)["dry_run"] == false);
+    auto writer = start_writer(disk.path() + "/fill.log", 52 * kMiB, "dw-default", {"--rate", std::to_string(16 * kMiB)});
+    REQUIRE(writer.wait(30s) == 0);
+    auto usage = agent.wait_for([&](const json &e) {
+        return e.value("event", "") == "mount.usage" && e["mount"]["path"] == disk.path();
+    }, 10s);
+    INFO(agent.events_text());
+    REQUIRE(usage);
+    CHECK((*usage)["usage_alert_percent"] == 80.0);
+    CHECK((*usage)["mount"]["used_pct"].get<double>() >= 80.0);
+    auto eta = agent.wait_for([&](const json &e) {
+        return e.value("event", "") == "mount.eta" && e["mount"]["path"] == disk.path();
+    }, 5s);
+    REQUIRE(eta);
+    CHECK((*eta)["eta_alert_s"] == 3600.0);
+    for (const auto &event : agent.events())
+        CHECK(event.value("event", "") != "action");  // alert-only: it acts on nothing
+}
+
 TEST_CASE("after SIGKILL of the agent, a restarted one releases what it left stopped or frozen",
           "[enforcement][bpf]")
 {

@@ -39,8 +39,9 @@ AgentRun::AgentRun(const std::string &policy_yaml, const std::vector<std::string
     events_path_ = dir_ + "/events.json";
     state_dir_ = state_dir.empty() ? dir_ + "/state" : state_dir;
     rewrite_policy(policy_yaml);
-    std::vector<std::string> argv = {DW_BINARY, "agent", "--config", policy_path_, "--json-out", events_path_,
-                                     "--state-dir", state_dir_};
+    std::vector<std::string> argv = {DW_BINARY, "agent", "--json-out", events_path_, "--state-dir", state_dir_};
+    if (!policy_yaml.empty())
+        argv.insert(argv.end(), {"--config", policy_path_});
     argv.insert(argv.end(), extra_arguments.begin(), extra_arguments.end());
     process_.emplace(ChildProcess::start(argv));
     started_ = wait_for([](const nlohmann::json &e) { return e.value("event", "") == "agent.start"; },

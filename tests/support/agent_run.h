@@ -19,7 +19,8 @@ class AgentRun {
 public:
     // Writes `policy_yaml` (root-owned, 0644) to a scratch directory and
     // starts the agent with --config, --json-out and --state-dir there (plus
-    // extra arguments); waits until agent.start is on the stream.
+    // extra arguments); waits until agent.start is on the stream. An empty
+    // policy_yaml: no --config (the built-in default policy).
     // state_dir: share one between two runs to test reconciliation.
     AgentRun(const std::string &policy_yaml, const std::vector<std::string> &extra_arguments = {},
              const std::string &state_dir = "");
