@@ -155,8 +155,6 @@ void Enforcer::enforce(const PolicyRule &rule, const Subject &subject, const Rul
     const std::string key = subject.key();
     const std::string announce_key = key + "|" + rule.name;
     std::unique_lock lock(mutex_);
-    if (throttles_.count(key) || kills_.count(key))
-        return;  // already acting on it (a throttle holds until throttle_for ends)
     if (rule.action == RuleAction::alert) {
         if (announced_[announce_key] == "alert")
             return;
@@ -170,6 +168,8 @@ void Enforcer::enforce(const PolicyRule &rule, const Subject &subject, const Rul
         options_.emit(event);
         return;
     }
+    if (throttles_.count(key) || kills_.count(key))
+        return;  // already acting on it (a throttle holds until throttle_for ends)
     if (subject.scope == RuleScope::process && subject.exited)
         return;  // nothing to act on
     if (rule.action == RuleAction::kill && announced_[announce_key] == "kill")
