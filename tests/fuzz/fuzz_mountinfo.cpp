@@ -14,11 +14,15 @@
 
 namespace {
 
-void check(bool condition)
+// A broken property: say which, then abort (libFuzzer keeps the input).
+void check_at(bool condition, const char *what, int line)
 {
-    if (!condition)
+    if (!condition) {
+        std::fprintf(stderr, "%s:%d: property broken: %s\n", __FILE__, line, what);
         std::abort();
+    }
 }
+#define check(condition) check_at((condition), #condition, __LINE__)
 
 // What the kernel's seq_path/mangle_path does to a path in mountinfo.
 std::string kernel_escape(const std::string &path)

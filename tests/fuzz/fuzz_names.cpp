@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -45,11 +46,15 @@ std::string exact(const nlohmann::json &object, const std::string &key)
     return object.at(key).get<std::string>();
 }
 
-void check(bool condition)
+// A broken property: say which, then abort (libFuzzer keeps the input).
+void check_at(bool condition, const char *what, int line)
 {
-    if (!condition)
-        std::abort();  // libFuzzer reports the input that got here
+    if (!condition) {
+        std::fprintf(stderr, "%s:%d: property broken: %s\n", __FILE__, line, what);
+        std::abort();
+    }
 }
+#define check(condition) check_at((condition), #condition, __LINE__)
 
 }  // namespace
 

@@ -4,6 +4,7 @@
 //     never both and never neither: the agent never starts half-configured.
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -11,11 +12,15 @@
 
 namespace {
 
-void check(bool condition)
+// A broken property: say which, then abort (libFuzzer keeps the input).
+void check_at(bool condition, const char *what, int line)
 {
-    if (!condition)
+    if (!condition) {
+        std::fprintf(stderr, "%s:%d: property broken: %s\n", __FILE__, line, what);
         std::abort();
+    }
 }
+#define check(condition) check_at((condition), #condition, __LINE__)
 
 }  // namespace
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -12,11 +13,15 @@
 
 namespace {
 
-void check(bool condition)
+// A broken property: say which, then abort (libFuzzer keeps the input).
+void check_at(bool condition, const char *what, int line)
 {
-    if (!condition)
+    if (!condition) {
+        std::fprintf(stderr, "%s:%d: property broken: %s\n", __FILE__, line, what);
         std::abort();
+    }
 }
+#define check(condition) check_at((condition), #condition, __LINE__)
 
 template <typename Parse>
 void holds(Parse parse, const std::string &text)

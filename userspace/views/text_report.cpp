@@ -14,8 +14,13 @@ std::string to_text_table(const WriteReport &report, size_t max_rows)
                   report.interval_s, std::string(to_string(report.by)).c_str());
     out += line;
     for (const auto &mount : report.mounts) {
-        std::snprintf(line, sizeof(line), "  %-24s %-8s %-6s %5.1f%% of %-7s write %-10s fill %-10s full in %s\n",
-                      terminal_safe(mount.mount).c_str(), mount.dev.c_str(), mount.fstype.c_str(), mount.used_pct,
+        // The mount point is as long as a user makes it (PATH_MAX, four
+        // columns per escaped byte): it goes beside the fixed-size buffer, never
+        // into it, where it would cut the line's end off and merge two lines.
+        const std::string name = terminal_safe(mount.mount);
+        out += "  " + name + std::string(name.size() < 24 ? 24 - name.size() : 0, ' ');
+        std::snprintf(line, sizeof(line), " %-8s %-6s %5.1f%% of %-7s write %-10s fill %-10s full in %s\n",
+                      mount.dev.c_str(), mount.fstype.c_str(), mount.used_pct,
                       human_bytes(static_cast<double>(mount.size_bytes)).c_str(),
                       human_rate(mount.write_bps).c_str(),
                       mount.fill_bps ? human_rate(*mount.fill_bps).c_str() : "-",
