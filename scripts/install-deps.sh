@@ -11,6 +11,9 @@ packages=(
   libspdlog-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libcpp-httplib-dev libncurses-dev
   # tests
   catch2 e2fsprogs xfsprogs util-linux tmux liburing-dev
+  # benchmark (scripts/bench): bpftrace is the baseline every figure is
+  # compared with (its one-liner on sys_exit_pwrite64, measured side by side)
+  bpftrace
 )
 
 missing=()

@@ -50,6 +50,10 @@ int main(int argc, char **argv)
     doctor_cmd->add_flag("--json", doctor.json, "One JSON object (kernel, features, chosen hooks)");
     doctor_cmd->add_option("--hooks", doctor_hooks, "Force a hook family instead of the cheapest available")
         ->check(CLI::IsMember(hook_names));
+    doctor_cmd->add_flag("--stats", doctor.stats,
+                         "Also measure each program's kernel run time (bpf_stats) for a short window");
+    doctor_cmd->add_option("--stats-seconds", doctor.stats_seconds, "Length of the --stats window (default 2)")
+        ->check(CLI::Range(0.1, 600.0));
 
     diskwatch::TopOptions top;
     std::string top_hooks = "auto";
