@@ -8,6 +8,9 @@
 #include <string.h>
 #include <time.h>
 
+/* Loops are timed in this many batches; the fastest batch is reported. */
+#define BENCH_BATCHES 10
+
 /* CLOCK_MONOTONIC: the same clock Python's time.monotonic() reads, so the
  * harness can compare timestamps printed here with its own. */
 static inline long long bench_now_ns(void)

@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 WORKLOADS = ["pwrite_4k", "getppid", "append_4k_ext4", "write_1m_ext4", "scale_1000x100"]
-CONFIGS = ["none", "top", "bpftrace", "agent"]
+CONFIGS = ["none", "floor", "top", "bpftrace", "agent"]
 DROP_KEYS = ["writers_map_full", "ringbuf_full", "file_lookup", "pairing_map_full"]
 
 failures = []
@@ -35,7 +35,7 @@ def check_results(doc, printed):
     settings = doc["settings"]
     configs = doc["configs"]
     check(sorted(configs) == sorted(CONFIGS), f"configs {sorted(configs)}")
-    for name in ("none", "top"):
+    for name in ("none", "floor", "top"):
         check(configs[name]["available"], f"{name} must be measurable here")
     for name in ("bpftrace", "agent"):
         check(configs[name]["available"] or configs[name]["reason"].startswith("not available"),
