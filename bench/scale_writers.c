@@ -5,16 +5,25 @@
  * distinct keys instead of one, and (WRITES = 0 with HOLD_SECONDS) what it
  * costs to have that many processes around that do not write.
  *
- *   dw-bench-scale CGROUP_PARENT NPROC NCGROUPS WRITES DIR HOLD_SECONDS
+ *   dw-bench-scale CGROUP_PARENT NPROC NCGROUPS WRITES DIR HOLD_SECONDS [EARLY_WRITES]
  *
- * Child i joins CGROUP_PARENT/g<i % NCGROUPS>/ (made by the caller, who also
- * removes them) and writes DIR/w<i>. Prints {"ready":NPROC} once every child
+ * EARLY_WRITES (default 0) writes each child does before it says ready: with
+ * WRITES = 0 and a hold, NPROC live processes that wrote once and now sit
+ * idle, i.e. NPROC live keys in a monitor's map.
+ *
+ * Child i is born in CGROUP_PARENT/g<i % NCGROUPS>/ (made by the caller, who
+ * also removes them) and writes DIR/w<i>. Born there by clone3(CLONE_INTO_CGROUP)
+ * (Linux 5.7+), because joining by writing cgroup.procs is itself a write
+ * to a file, which would make every "non-writer" a writer; older kernels fall
+ * back to that write ("placement": "cgroup.procs" in the output). Prints {"ready":NPROC} once every child
  * is in place, holds HOLD_SECONDS, releases them, and prints processes,
  * cgroups, writes, seconds (release to last child reaped), ns_per_write.
  * If any child fails, all are released to exit and the exit status is 1.
  */
 #include <fcntl.h>
+#include <linux/sched.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -36,19 +45,35 @@ static void join_cgroup(const char *parent, long long index)
 	close(fd);
 }
 
+/* fork(), with the child born in the cgroup `cgroup_fd`; -1 with errno. */
+static pid_t fork_into_cgroup(int cgroup_fd)
+{
+	struct clone_args args;
+
+	memset(&args, 0, sizeof(args));
+	args.flags = CLONE_INTO_CGROUP;
+	args.exit_signal = SIGCHLD;
+	args.cgroup = (unsigned)cgroup_fd;
+	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+}
+
 static int child(const char *cgroup_parent, long long index, long long ncgroups, long long writes,
-		 const char *dir, int ready_fd, int release_fd)
+		 long long early_writes, const char *dir, int ready_fd, int release_fd, int placed)
 {
 	static char block[BLOCK];
 	char path[4096], go;
 	int fd;
 
-	join_cgroup(cgroup_parent, index % ncgroups);
+	if (!placed)
+		join_cgroup(cgroup_parent, index % ncgroups);
 	snprintf(path, sizeof(path), "%s/w%lld", dir, index);
 	fd = open(path, O_RDWR | O_CREAT, 0600);
 	if (fd < 0)
 		bench_die("open", path);
 	memset(block, 's', sizeof(block));
+	for (long long i = 0; i < early_writes; i++)
+		if (pwrite(fd, block, BLOCK, 0) != BLOCK)
+			bench_die("pwrite", path);
 	if (write(ready_fd, "r", 1) != 1)
 		bench_die("write", "ready pipe");
 	close(ready_fd);
@@ -63,15 +88,19 @@ static int child(const char *cgroup_parent, long long index, long long ncgroups,
 
 int main(int argc, char **argv)
 {
-	long long nproc, ncgroups, writes, hold, ready = 0, start, elapsed;
-	int ready_pipe[2], release_pipe[2], failed = 0, status;
-	char byte;
+	long long nproc, ncgroups, writes, hold, early_writes = 0, ready = 0, start, elapsed;
+	int ready_pipe[2], release_pipe[2], failed = 0, status, use_clone3 = 1;
+	int *cgroup_fds;
+	char byte, path[4096];
 	char *go;
 
-	if (argc != 7) {
-		fprintf(stderr, "usage: %s CGROUP_PARENT NPROC NCGROUPS WRITES DIR HOLD_SECONDS\n", argv[0]);
+	if (argc != 7 && argc != 8) {
+		fprintf(stderr, "usage: %s CGROUP_PARENT NPROC NCGROUPS WRITES DIR HOLD_SECONDS [EARLY_WRITES]\n",
+			argv[0]);
 		return 2;
 	}
+	if (argc == 8)
+		early_writes = bench_parse_count(argv[7], "EARLY_WRITES");
 	nproc = bench_parse_count(argv[2], "NPROC");
 	ncgroups = bench_parse_count(argv[3], "NCGROUPS");
 	writes = bench_parse_count(argv[4], "WRITES");
@@ -82,10 +111,25 @@ int main(int argc, char **argv)
 	}
 	if (pipe(ready_pipe) || pipe(release_pipe))
 		bench_die("pipe", "ready/release");
+	cgroup_fds = calloc(ncgroups, sizeof(*cgroup_fds));
+	if (!cgroup_fds)
+		bench_die("calloc", "cgroup fds");
+	for (long long g = 0; g < ncgroups; g++) {
+		snprintf(path, sizeof(path), "%s/g%03lld", argv[1], g);
+		cgroup_fds[g] = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (cgroup_fds[g] < 0)
+			bench_die("open", path);
+	}
+	fflush(stdout);
 
 	for (long long i = 0; i < nproc; i++) {
-		pid_t pid = fork();
+		pid_t pid = use_clone3 ? fork_into_cgroup(cgroup_fds[i % ncgroups]) : -1;
 
+		if (pid < 0 && use_clone3 && (errno == ENOSYS || errno == EINVAL || errno == E2BIG)) {
+			use_clone3 = 0; /* kernel before 5.7: join by cgroup.procs */
+		}
+		if (pid < 0 && !use_clone3)
+			pid = fork();
 		if (pid < 0) {
 			failed = 1;
 			break;
@@ -93,7 +137,8 @@ int main(int argc, char **argv)
 		if (pid == 0) {
 			close(ready_pipe[0]);
 			close(release_pipe[1]);
-			return child(argv[1], i, ncgroups, writes, argv[5], ready_pipe[1], release_pipe[0]);
+			return child(argv[1], i, ncgroups, writes, early_writes, argv[5], ready_pipe[1],
+				     release_pipe[0], use_clone3);
 		}
 	}
 	close(ready_pipe[1]);
@@ -109,7 +154,7 @@ int main(int argc, char **argv)
 			;
 		return 1;
 	}
-	printf("{\"ready\":%lld}\n", ready);
+	printf("{\"ready\":%lld,\"placement\":\"%s\"}\n", ready, use_clone3 ? "clone3" : "cgroup.procs");
 	fflush(stdout);
 	if (hold)
 		sleep((unsigned)hold);
@@ -127,8 +172,9 @@ int main(int argc, char **argv)
 			failed = 1;
 	elapsed = bench_now_ns() - start;
 	free(go);
-	printf("{\"processes\":%lld,\"cgroups\":%lld,\"writes\":%lld,\"seconds\":%.6f,\"ns_per_write\":%.2f}\n",
-	       nproc, ncgroups, nproc * writes, elapsed / 1e9,
+	printf("{\"processes\":%lld,\"cgroups\":%lld,\"placement\":\"%s\",\"writes\":%lld,\"seconds\":%.6f,"
+	       "\"ns_per_write\":%.2f}\n",
+	       nproc, ncgroups, use_clone3 ? "clone3" : "cgroup.procs", nproc * writes, elapsed / 1e9,
 	       writes ? (double)elapsed / (double)(nproc * writes) : 0.0);
 	return failed;
 }

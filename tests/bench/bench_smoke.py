@@ -62,7 +62,7 @@ def check_results(doc, printed):
         check(number(res["heavy_writes_per_s"], 1e3, 1e9), f"{config}: heavy load rate {res['heavy_writes_per_s']}")
         if config == "none":
             continue
-        for window in ("idle", "idle_1000_processes", "heavy"):
+        for window in ("idle", "idle_1000_processes", "idle_1000_writers", "heavy"):
             check(number(res[window]["cpu_pct"], 0, 100 * nproc), f"{config}: {window} CPU {res[window]['cpu_pct']}")
         check(number(res["memory_mib"]["VmRSS"], 0.1, 4096), f"{config}: RSS {res['memory_mib']}")
         programs = res["bpf_stats"]
