@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 
-WORKLOADS = ["pwrite_4k", "getppid", "append_4k_ext4", "write_1m_ext4", "scale_1000x100"]
+WORKLOADS = ["pwrite_4k", "pwrite_4k_all_cpus", "getppid", "append_4k_ext4", "write_1m_ext4", "scale_1000x100"]
 CONFIGS = ["none", "floor", "top", "bpftrace", "agent"]
 DROP_KEYS = ["writers_map_full", "ringbuf_full", "file_lookup", "pairing_map_full"]
 
