@@ -6,7 +6,7 @@
  *
  *   dw-bench-append FILE BLOCK_BYTES TOTAL_BYTES
  *
- * Prints writes, seconds, ns_per_write (the fastest of BENCH_BATCHES
+ * Prints writes, seconds, ns_per_write (the fastest of BENCH_APPEND_BATCHES
  * batches of the run: the least disturbed by other processes and by
  * writeback), ns_per_write_mean and mib_per_s (over the whole run).
  */
@@ -38,14 +38,14 @@ int main(int argc, char **argv)
 	fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0)
 		bench_die("open", argv[1]);
-	batch = total / block_size / BENCH_BATCHES;
+	batch = total / block_size / BENCH_APPEND_BATCHES;
 	if (batch == 0) {
-		fprintf(stderr, "TOTAL_BYTES must be at least %d blocks\n", BENCH_BATCHES);
+		fprintf(stderr, "TOTAL_BYTES must be at least %d blocks\n", BENCH_APPEND_BATCHES);
 		return 2;
 	}
-	writes = batch * BENCH_BATCHES;
+	writes = batch * BENCH_APPEND_BATCHES;
 	start = bench_now_ns();
-	for (int b = 0; b < BENCH_BATCHES; b++) {
+	for (int b = 0; b < BENCH_APPEND_BATCHES; b++) {
 		long long batch_start = bench_now_ns(), took;
 
 		for (long long i = 0; i < batch; i++)
