@@ -56,6 +56,7 @@ def check_results(doc, printed):
             if config != "none":
                 check(number(entry["ratio"], 0.05, 50), f"{where}: ratio {entry['ratio']}")
                 check(number(entry["added"], -1e9, 1e9), f"{where}: added {entry['added']}")
+                check(0 <= entry["clean_rounds"] <= settings["rounds"], f"{where}: clean rounds")
 
     nproc = doc["machine"]["nproc"]
     for config, res in doc["resources"].items():
