@@ -1,5 +1,7 @@
 #include "metrics/metrics_server.h"
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <charconv>
 #include <chrono>
@@ -54,6 +56,13 @@ std::unique_ptr<MetricsServer> MetricsServer::start(const ListenAddress &address
     // Two workers: scrapes are rare and cheap; the default pool is sized for
     // a web server, not for a monitor that must stay small.
     http.new_task_queue = [] { return new httplib::ThreadPool(2); };
+    // httplib's default adds SO_REUSEPORT, which would let a second agent
+    // bind the same port and split the scrapes between them. Keep only
+    // SO_REUSEADDR (a restart may rebind while old connections linger).
+    http.set_socket_options([](socket_t sock) {
+        int yes = 1;
+        ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    });
     http.set_read_timeout(5, 0);
     http.set_write_timeout(5, 0);
     http.set_keep_alive_max_count(10);
