@@ -70,12 +70,29 @@ std::vector<nlohmann::json> parsed_lines(const std::string &path)
     return lines;
 }
 
+// The shipped drop-in (deploy/rsyslog/ebpf-diskwatch.conf) with the port and
+// files moved into the test's directory.
+std::string shipped_config(const TempDir &dir, int udp_port)
+{
+    std::string config = read_file(DW_SOURCE_DIR "/deploy/rsyslog/ebpf-diskwatch.conf");
+    auto replace = [&](const std::string &from, const std::string &to) {
+        size_t at = config.find(from);
+        REQUIRE(at != std::string::npos);
+        config.replace(at, from.size(), to);
+    };
+    replace("port=\"5514\"", "port=\"" + std::to_string(udp_port) + "\"");
+    replace("/var/log/ebpf-diskwatch/events.log", dir.file("out.log"));
+    replace("/var/log/syslog", dir.file("syslog"));
+    return "global(workDirectory=\"" + dir.file("work") + "\")\n" + config;
+}
+
 class Rsyslogd {
 public:
-    explicit Rsyslogd(const TempDir &dir, int udp_port)
+    Rsyslogd(const TempDir &dir, int udp_port) : Rsyslogd(dir, rsyslog_config(dir, udp_port)) {}
+    Rsyslogd(const TempDir &dir, const std::string &config)
     {
         std::filesystem::create_directories(dir.file("work"));
-        write_file(dir.file("rsyslog.conf"), rsyslog_config(dir, udp_port));
+        write_file(dir.file("rsyslog.conf"), config);
         const std::string binary = find_tool("rsyslogd");
         if (binary.empty())
             FAIL("rsyslogd is not installed (Debian package rsyslog; scripts/install-deps.sh)");
@@ -138,11 +155,11 @@ TEST_CASE("rsyslogd receives events over its unix socket and parses header, stru
     CHECK(stats.dropped == 0);
 }
 
-TEST_CASE("rsyslogd receives events over UDP", "[sinks][syslog][rsyslog]")
+TEST_CASE("rsyslogd with the shipped drop-in receives events over UDP", "[sinks][syslog][rsyslog]")
 {
     TempDir dir("dw-rsyslog-");
     const int port = free_udp_port();
-    Rsyslogd rsyslogd(dir, port);
+    Rsyslogd rsyslogd(dir, shipped_config(dir, port));
     INFO(rsyslogd.process().err());
     std::string error;
     auto target = parse_syslog_target("udp:127.0.0.1:" + std::to_string(port), &error);
@@ -172,7 +189,10 @@ TEST_CASE("rsyslogd receives events over UDP", "[sinks][syslog][rsyslog]")
         CHECK(line.at("sd_pid") == "4242");
         CHECK(line.at("json_comm") == "suricata");
         CHECK(line.at("hostname") == "vm-test");
+        CHECK(nlohmann::json::parse(line.at("msg").get<std::string>()) == nlohmann::json::parse(kKill));
     }
+    // Warnings and worse (the kill) also reach the general log.
+    CHECK_THAT(read_file(dir.file("syslog")), Catch::Contains("\"rule\":\"runaway-log-writer\""));
 }
 
 TEST_CASE("with the syslog daemon gone, events are dropped and counted, and publish() returns", "[sinks][syslog]")
