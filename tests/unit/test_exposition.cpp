@@ -57,7 +57,7 @@ TEST_CASE("invalid metric and label names are refused, not rendered", "[metrics]
     CHECK_THROWS(render({{"good", "x", MetricType::gauge, {{{{"bad label", "v"}}, 1}}}}));
 }
 
-TEST_CASE("--metrics-listen addresses", "[metrics][cli]")
+TEST_CASE("metrics listen addresses (--metrics-listen HOST:PORT)", "[metrics][cli]")
 {
     std::string error;
     auto v4 = parse_listen_address("127.0.0.1:9863", &error);
