@@ -55,8 +55,9 @@ int ask_as_nobody(const std::string &path, gid_t extra_group = 0)
         int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (::connect(fd, reinterpret_cast<sockaddr *>(&address), sizeof(address)) != 0)
             ::_exit(errno == EACCES ? kConnectEacces : kOther);
-        if (::write(fd, request, sizeof(request) - 1) < 0) {
-            // refused peers may be closed before the request is written
+        // A refused peer may be closed before the request is written: no SIGPIPE.
+        if (::send(fd, request, sizeof(request) - 1, MSG_NOSIGNAL) < 0) {
+            // the refusal line is still there to read
         }
         char buffer[512] = {};
         ssize_t got = ::read(fd, buffer, sizeof(buffer) - 1);
