@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "metrics/agent_metrics.h"
+#include "metrics/metrics_sink.h"
 
 using namespace diskwatch;
 using namespace diskwatch::metrics;
@@ -185,4 +186,24 @@ TEST_CASE("the agent's CPU and RSS come from /proc/PID/stat, whatever its comm",
     CHECK(usage->cpu_seconds == Approx(400 / ticks));
     CHECK(usage->resident_bytes == 2560ull * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)));
     CHECK_FALSE(read_process_usage("/nonexistent"));
+}
+
+TEST_CASE("the metrics sink counts events and actions from the event stream itself", "[metrics]")
+{
+    AgentMetrics metrics({});
+    MetricsSink sink(metrics);
+    sink.publish(R"({"ts":"2026-11-25T17:40:28Z","event":"runaway","host":"h","rule":"r1"})");
+    sink.publish(R"({"ts":"2026-11-25T17:40:28Z","event":"action","host":"h","rule":"r1","action":"kill","dry_run":false,"mechanism":"pidfd"})");
+    sink.publish(R"({"event":"action","rule":"r1","action":"throttle","dry_run":true})");
+    sink.publish("not json");
+    auto families = metrics.families();
+    CHECK(find_sample(families, "ebpf_diskwatch_events_total", {{"event", "runaway"}})->value == 1);
+    CHECK(find_sample(families, "ebpf_diskwatch_events_total", {{"event", "action"}})->value == 2);
+    CHECK(find_sample(families, "ebpf_diskwatch_actions_total",
+                      {{"rule", "r1"}, {"action", "kill"}, {"dry_run", "false"}})->value == 1);
+    CHECK(find_sample(families, "ebpf_diskwatch_actions_total",
+                      {{"rule", "r1"}, {"action", "throttle"}, {"dry_run", "true"}})->value == 1);
+    auto stats = sink.stats();
+    CHECK(stats.published == 4);
+    CHECK(stats.dropped == 1);
 }

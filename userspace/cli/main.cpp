@@ -8,6 +8,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "cli/control_commands.h"
 #include "cli/doctor.h"
 #include "cli/privileges.h"
 #include "cli/top.h"
@@ -67,6 +68,16 @@ int main(int argc, char **argv)
     top_cmd->add_option("--hooks", top_hooks, "Force a hook family instead of the cheapest available")
         ->check(CLI::IsMember(hook_names));
 
+    // Requests to the running agent over its control socket (docs/control.md).
+    diskwatch::StatusOptions status;
+    auto *status_cmd = app.add_subcommand("status", "Ask the running agent: policy, hooks, offenders, drops");
+    status_cmd->add_flag("--json", status.json, "The agent's answer as one JSON object");
+    status_cmd->add_option("--control-socket", status.socket, "The agent's control socket");
+    diskwatch::ReleaseOptions release;
+    auto *release_cmd = app.add_subcommand("release", "Ask the running agent to release a throttled or frozen offender");
+    release_cmd->add_option("TARGET", release.target, "A pid or a cgroup path")->required();
+    release_cmd->add_option("--control-socket", release.socket, "The agent's control socket");
+
     CLI11_PARSE(app, argc, argv);
 
     auto logger = spdlog::stderr_color_mt("ebpf-diskwatch");
@@ -86,5 +97,9 @@ int main(int argc, char **argv)
             top.batch = true;
         return diskwatch::run_top(top);
     }
+    if (*status_cmd)
+        return diskwatch::run_status(status);
+    if (*release_cmd)
+        return diskwatch::run_release(release);
     return diskwatch::kExitUsage;
 }
