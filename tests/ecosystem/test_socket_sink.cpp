@@ -211,9 +211,16 @@ TEST_CASE("a subscriber that takes nothing for stall_timeout is disconnected and
     UniqueFd stalled = connect_unix_stream(options.listen_path, false, &error);
     REQUIRE(stalled);
     REQUIRE(wait_until([&] { return sink->peers().size() == 1; }, 10s));
-    for (int seq = 0; seq < 2000; ++seq)
-        sink->publish(event_line(seq));
-    REQUIRE(wait_until([&] { return sink->peers().empty(); }, 10s));
+    // The agent keeps emitting; once the subscriber's socket buffer and
+    // queue are full and it takes nothing for 300 ms, it is cut off.
+    int seq = 0;
+    REQUIRE(wait_until(
+        [&] {
+            for (int i = 0; i < 50; ++i)
+                sink->publish(event_line(seq++));
+            return sink->peers().empty();
+        },
+        30s));
     CHECK(sink->counters().subscribers_disconnected_slow == 1);
     // Its socket now reads the events that made it, then EOF.
     char buffer[65536];
@@ -225,7 +232,11 @@ TEST_CASE("a subscriber that takes nothing for stall_timeout is disconnected and
     CHECK(total > 0);
     auto stats = sink->stats();
     CHECK(stats.dropped > 0);
-    CHECK(stats.dropped + stats.delivered == 2000);
+    CHECK(stats.published == static_cast<uint64_t>(seq));
+    // Every event published while it was connected was delivered or dropped
+    // (the last batch may have come after it was cut off: nobody to count for).
+    CHECK(stats.dropped + stats.delivered <= stats.published);
+    CHECK(stats.dropped + stats.delivered + 50 >= stats.published);
 }
 
 TEST_CASE("more subscribers than allowed are turned away and counted", "[sinks][socket]")
