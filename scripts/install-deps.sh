@@ -17,6 +17,10 @@ packages=(
   # systemd (systemd-analyze verifies the unit), dpkg-dev (dpkg-shlibdeps for
   # the .deb's Depends). Their services are not used: tests start private ones.
   socat rsyslog prometheus systemd dpkg-dev
+  # scripts/vmtest, the kernel matrix: boots Debian's 6.1 kernel (where fentry
+  # attaches, unlike here) under qemu from a busybox initramfs packed with
+  # cpio, and reads the guest's doctor and top JSON with jq
+  qemu-system-x86 busybox-static cpio jq
 )
 
 missing=()
