@@ -27,6 +27,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "maps.bpf.h"
+#include "rate_alarm.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -79,6 +80,7 @@ static __always_inline void account_write(__u32 dev, long bytes)
 	};
 	struct dw_writer_counts *counts;
 
+	dw_rate_alarm_on_write(&key, bytes);
 	counts = bpf_map_lookup_elem(&dw_writers, &key);
 	if (!counts) {
 		struct dw_writer_counts fresh = { .write_bytes = bytes, .write_calls = 1 };

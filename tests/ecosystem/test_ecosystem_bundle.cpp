@@ -142,7 +142,7 @@ TEST_CASE("bad ecosystem options are refused at start, naming the option", "[eco
     TempDir dir("dw-bundle-");
     std::string error;
     auto start = [&](EcosystemOptions options) {
-        if (options.control_socket == control::kDefaultSocketPath)
+        if (options.control_socket.empty())
             options.control_socket = dir.file("control.sock");
         return Ecosystem::start(options, "0", "tp_btf", {}, &error);
     };

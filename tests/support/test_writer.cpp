@@ -5,8 +5,13 @@
 //
 //   dw-test-writer --mode write|pwrite64|writev|pwritev|pwritev2|sendfile|splice|copy_file_range|devnull|pipe
 //                  --file PATH --bytes N [--chunk N] [--threads N] [--cgroup DIR] [--comm NAME]
-//                  [--rate BYTES_PER_S] [--linger-ms N]
+//                  [--rate BYTES_PER_S] [--pace BYTES_PER_S] [--linger-ms N] [--ignore-sigterm 1]
+//
+// --rate keeps to a schedule (after a pause it catches up at full speed);
+// --pace sleeps chunk/pace after every chunk (a producer with fixed work per
+// write, which never catches up: what a throttle test needs).
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/uio.h>
@@ -33,6 +38,7 @@ struct Options {
     std::string cgroup;
     std::string comm;
     double rate = 0;  // bytes per second; 0 = as fast as possible
+    double pace = 0;  // bytes per second, no catching up; 0 = off
     int linger_ms = 0;
 };
 
@@ -136,6 +142,8 @@ long long write_share(const Options &options, long long share, long long base_of
         if (got == 0)
             break;  // filesystem full: report what landed
         written += got;
+        if (options.pace > 0)
+            std::this_thread::sleep_for(std::chrono::duration<double>(static_cast<double>(got) / options.pace));
         if (options.rate > 0) {
             const auto due = start + std::chrono::duration<double>(static_cast<double>(written) / options.rate);
             std::this_thread::sleep_until(due);
@@ -168,6 +176,10 @@ int main(int argc, char **argv)
             options.comm = value;
         else if (key == "--rate")
             options.rate = std::stod(value);
+        else if (key == "--ignore-sigterm")
+            ::signal(SIGTERM, value == "1" ? SIG_IGN : SIG_DFL);  // a writer that only SIGKILL stops
+        else if (key == "--pace")
+            options.pace = std::stod(value);
         else if (key == "--linger-ms")
             options.linger_ms = std::stoi(value);
         else {

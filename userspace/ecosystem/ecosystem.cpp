@@ -30,7 +30,8 @@ void add_ecosystem_options(CLI::App &agent, EcosystemOptions &options)
                      "Export per-cgroup counters for the top N writing cgroups only (default 20)")
         ->check(CLI::NonNegativeNumber);
     agent.add_option("--control-socket", options.control_socket,
-                     "The control socket for status/release (default /run/ebpf-diskwatch/control.sock)");
+                     "The control socket for status/release (default: STATE_DIR/control.sock, "
+                     "i.e. /run/ebpf-diskwatch/control.sock)");
     agent.add_option("--control-group", options.control_group,
                      "Also let this group use the control socket (socket file 0660 root:GROUP)");
 }
@@ -199,11 +200,14 @@ nlohmann::json Ecosystem::sink_report() const
     std::lock_guard lock(watched_mutex_);
     for (const auto *sink : watched_) {
         const auto stats = sink->stats();
-        sinks.push_back({{"name", sink->name()},
-                         {"published", stats.published},
-                         {"delivered", stats.delivered},
-                         {"dropped", stats.dropped},
-                         {"last_error", stats.last_error}});
+        nlohmann::json entry = {{"name", sink->name()},
+                                {"published", stats.published},
+                                {"delivered", stats.delivered},
+                                {"dropped", stats.dropped},
+                                {"last_error", stats.last_error}};
+        if (const auto *socket = dynamic_cast<const SocketSink *>(sink))
+            entry["subscribers"] = socket->peers().size();
+        sinks.push_back(std::move(entry));
     }
     return sinks;
 }

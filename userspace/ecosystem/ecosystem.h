@@ -40,7 +40,9 @@ struct EcosystemOptions {
     bool journald = false;            // --journald
     std::string metrics_listen;       // --metrics-listen HOST:PORT (empty: no endpoint)
     size_t metrics_cgroups = 20;      // --metrics-cgroups N
-    std::string control_socket = control::kDefaultSocketPath;  // --control-socket PATH ("" : none)
+    // --control-socket PATH; empty: none here, and the agent makes it
+    // <state-dir>/control.sock (/run/ebpf-diskwatch/control.sock by default).
+    std::string control_socket;
     std::string control_group;        // --control-group NAME|GID
 };
 
