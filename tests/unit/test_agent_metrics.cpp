@@ -207,3 +207,15 @@ TEST_CASE("the metrics sink counts events and actions from the event stream itse
     CHECK(stats.published == 4);
     CHECK(stats.dropped == 1);
 }
+
+TEST_CASE("the metrics sink takes a release without a rule (after a restart) without throwing", "[metrics]")
+{
+    AgentMetrics metrics({});
+    MetricsSink sink(metrics);
+    CHECK_NOTHROW(sink.publish(R"({"event":"action","action":"release","rule":null,"dry_run":null})"));
+    CHECK(find_sample(metrics.families(), "ebpf_diskwatch_actions_total",
+                      {{"rule", ""}, {"action", "release"}, {"dry_run", "false"}})->value == 1);
+    CHECK_NOTHROW(sink.publish(R"({"event":null})"));
+    CHECK(sink.stats().dropped == 1);
+    CHECK_NOTHROW(metrics.render_text());
+}

@@ -113,3 +113,14 @@ TEST_CASE("a journal entry has MESSAGE, PRIORITY, identifier and one DISKWATCH_ 
     const std::string expected = std::string("DISKWATCH_DETAIL\n") + std::string("\x03\0\0\0\0\0\0\0", 8) + "a\nb\n";
     CHECK_THAT(multi, Catch::Contains(expected));
 }
+
+TEST_CASE("events with null or unexpected field types never make a sink throw", "[syslog][journald][metrics]")
+{
+    const std::string odd = R"({"event":"action","action":"release","rule":null,"dry_run":null,"ts":42,"host":null})";
+    CHECK_NOTHROW(format_rfc5424(odd, SyslogFormat {}));
+    CHECK_THAT(format_rfc5424(odd, SyslogFormat {}), Catch::Contains(" action [diskwatch@32473 event=\"action\" action=\"release\"]"));
+    CHECK_NOTHROW(format_journal_entry(odd, "x"));
+    CHECK(event_severity(nlohmann::ordered_json::parse(odd)) == 4);
+    CHECK_NOTHROW(format_rfc5424(R"({"event":null})", SyslogFormat {}));
+    CHECK_NOTHROW(format_rfc5424(R"([1,2,3])", SyslogFormat {}));
+}

@@ -160,7 +160,8 @@ std::unique_ptr<Ecosystem> Ecosystem::start(const EcosystemOptions &options, std
         }
         if (ecosystem->callbacks_.snapshot) {
             server.handle("snapshot", [raw](const control::ControlRequest &request) {
-                auto by = parse_group_by(request.body.value("by", "process"));
+                const auto by_field = request.body.find("by");  // validated: absent or a known string
+                auto by = parse_group_by(by_field == request.body.end() ? "process" : by_field->get<std::string>());
                 return nlohmann::json {{"report", raw->callbacks_.snapshot(by.value_or(GroupBy::process))}};
             });
         }

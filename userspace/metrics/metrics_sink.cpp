@@ -2,20 +2,23 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sinks/event_fields.h"
+
 namespace diskwatch::metrics {
 
 void MetricsSink::publish(std::string_view json_line)
 {
     ++published_;
-    auto event = nlohmann::json::parse(json_line, nullptr, false);
-    if (event.is_discarded() || !event.is_object() || !event.contains("event") || !event["event"].is_string()) {
+    auto event = nlohmann::ordered_json::parse(json_line, nullptr, false);
+    const std::string type = string_field(event, "event");
+    if (event.is_discarded() || type.empty()) {
         ++unparsable_;
         return;
     }
-    const std::string type = event["event"];
     metrics_.count_event(type);
+    // A release after a restart has no rule ("rule": null): counted under "".
     if (type == "action")
-        metrics_.count_action(event.value("rule", ""), event.value("action", ""), event.value("dry_run", false));
+        metrics_.count_action(string_field(event, "rule"), string_field(event, "action"), bool_field(event, "dry_run"));
 }
 
 SinkStats MetricsSink::stats() const

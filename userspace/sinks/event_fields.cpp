@@ -33,14 +33,30 @@ std::vector<std::pair<std::string, std::string>> flatten_event(const nlohmann::o
     return out;
 }
 
+std::string string_field(const nlohmann::ordered_json &event, const char *key, const std::string &fallback)
+{
+    if (!event.is_object())
+        return fallback;
+    auto it = event.find(key);
+    return it != event.end() && it->is_string() ? it->get<std::string>() : fallback;
+}
+
+bool bool_field(const nlohmann::ordered_json &event, const char *key, bool fallback)
+{
+    if (!event.is_object())
+        return fallback;
+    auto it = event.find(key);
+    return it != event.end() && it->is_boolean() ? it->get<bool>() : fallback;
+}
+
 int event_severity(const nlohmann::ordered_json &event)
 {
     constexpr int err = 3, warning = 4, notice = 5, info = 6;
     if (!event.is_object())
         return notice;
-    const std::string type = event.value("event", "");
+    const std::string type = string_field(event, "event");
     if (type == "action")
-        return event.value("dry_run", false) ? notice : warning;
+        return bool_field(event, "dry_run") ? notice : warning;
     if (type == "runaway" || type == "mount.usage" || type == "mount.eta" || type == "agent.warning")
         return warning;
     if (type == "policy.reload")

@@ -166,18 +166,18 @@ std::string format_rfc5424(std::string_view json_line, const SyslogFormat &forma
         event = nlohmann::ordered_json::object();
     const int pri = format.facility * 8 + event_severity(event);
 
-    std::string ts = event.value("ts", "");
+    std::string ts = string_field(event, "ts");
     if (!valid_timestamp(ts))
         ts = now_timestamp();
     std::string host = format.hostname;
     if (host.empty())
-        host = event.value("host", "");
+        host = string_field(event, "host");
     if (host.empty())
         host = local_hostname();
 
     std::string message = "<" + std::to_string(pri) + ">1 " + ts + " " + header_token(host, 255) + " " +
                           header_token(format.app_name, 48) + " " + std::to_string(::getpid()) + " " +
-                          header_token(event.value("event", ""), 32) + " ";
+                          header_token(string_field(event, "event"), 32) + " ";
 
     auto fields = flatten_event(event);
     size_t params = 0;
