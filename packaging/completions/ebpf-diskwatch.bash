@@ -16,7 +16,7 @@ _ebpf_diskwatch()
         --config|--json-out|check-config)
             _filedir '@(yaml|yml|json|ndjson)'
             return ;;
-        --json-socket|--json-socket-connect|--control-socket)
+        --json-socket|--json-socket-connect|--control-socket|--state-dir)
             _filedir
             return ;;
         --by)
@@ -37,10 +37,12 @@ _ebpf_diskwatch()
             COMPREPLY=($(compgen -W "$commands -V --version -v --verbose -h --help" -- "$cur")) ;;
         doctor)
             COMPREPLY=($(compgen -W "--json --hooks -h --help" -- "$cur")) ;;
+        status)
+            COMPREPLY=($(compgen -W "--json --control-socket -h --help" -- "$cur")) ;;
         top)
             COMPREPLY=($(compgen -W "-b --batch -n --iterations -d --delay --json --by -a --accumulated --hooks -h --help" -- "$cur")) ;;
         agent)
-            COMPREPLY=($(compgen -W "--config --dry-run --json-out --json-socket --json-socket-connect --syslog --journald --metrics-listen --metrics-cgroups --control-socket --hooks -h --help" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "--config --dry-run --json-out --state-dir --json-socket --json-socket-connect --syslog --journald --metrics-listen --metrics-cgroups --control-socket --hooks -h --help" -- "$cur")) ;;
         check-config)
             _filedir '@(yaml|yml)' ;;
         release)
