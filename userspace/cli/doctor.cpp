@@ -37,11 +37,14 @@ int run_doctor(const DoctorOptions &options)
     const HookChoice choice = choose_hook_family(features, options.forced_hooks);
 
     // Prove the choice: load and attach the real programs, then detach.
-    std::vector<std::string> attached;
+    std::vector<std::string> attached, missing;
     std::string attach_error;
     if (choice.family) {
         if (auto tracer = WriteTracer::start(*choice.family, &attach_error))
+        {
             attached = tracer->attached_programs();
+            missing = tracer->missing_programs();
+        }
     }
     const bool ok = choice.family && attach_error.empty();
 
@@ -104,6 +107,8 @@ int run_doctor(const DoctorOptions &options)
     }
     for (const auto &program : attached)
         std::printf("  attached    %s\n", program.c_str());
+    for (const auto &program : missing)
+        std::printf("  not counted %s\n", program.c_str());
     std::printf("ok: ebpf-diskwatch can run here\n");
     return kExitOk;
 }

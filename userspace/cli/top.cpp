@@ -84,6 +84,8 @@ int run_top(const TopOptions &options)
     }
     install_stop_handlers();
     // Tests and scripts wait for this line before they start writing.
+    for (const auto &missing : monitor->tracer().missing_programs())
+        spdlog::warn("write path not counted on this kernel: {}", missing);
     spdlog::info("attached {} hooks ({} programs); refreshing every {}s", to_string(*choice.family),
                  monitor->tracer().attached_programs().size(), options.delay_s);
     if (interactive) {

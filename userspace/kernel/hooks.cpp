@@ -44,7 +44,10 @@ std::vector<std::string> programs_of(HookFamily family)
 {
     switch (family) {
     case HookFamily::fentry:
-        return {"dw_vfs_write_exit", "dw_vfs_writev_exit", "dw_exec_btf", "dw_exit_btf", "dw_rename_btf"};
+        // The first two keep their names and signatures (the qemu VM test
+        // of issue 8 knows them); the others complete the write paths.
+        return {"dw_vfs_write_exit", "dw_vfs_writev_exit", "dw_vfs_iter_write_exit", "dw_vfs_fallocate_exit",
+                "dw_exec_btf", "dw_exit_btf", "dw_rename_btf"};
     case HookFamily::tp_btf:
         return {"dw_sys_exit_btf", "dw_exec_btf", "dw_exit_btf", "dw_rename_btf"};
     case HookFamily::raw_tp:
@@ -61,6 +64,22 @@ std::vector<std::string> programs_of(HookFamily family)
             programs.emplace_back(program);
         return programs;
     }
+    }
+    return {};
+}
+
+std::vector<std::string> optional_programs_of(HookFamily family)
+{
+    // io_uring (CONFIG_IO_URING, and the request argument since 5.19) and the
+    // folio dirtying tracepoint (5.17; writeback_dirty_page before) are not
+    // on every kernel: without them those paths are not counted, the rest is.
+    switch (family) {
+    case HookFamily::fentry:
+    case HookFamily::tp_btf:
+        return {"dw_io_uring_complete_btf", "dw_dirty_folio_btf"};
+    case HookFamily::raw_tp:
+    case HookFamily::tracepoint:
+        return {"dw_io_uring_complete_raw", "dw_dirty_folio_raw"};
     }
     return {};
 }

@@ -14,6 +14,7 @@
 #include "kernel/write_tracer.h"
 #include "resolve/cgroups.h"
 #include "resolve/mountinfo.h"
+#include "resolve/workloads.h"
 
 namespace diskwatch {
 
@@ -22,6 +23,11 @@ struct ReportOptions {
     // Rows with no bytes in this interval but some since the start
     // (the accumulated view); otherwise only active rows are listed.
     bool include_idle = false;
+    // How many of the top rows get their files named (from /proc/PID/fd):
+    // the rows a person looks at, not every writer, so a busy host costs a
+    // few directory reads per refresh.
+    size_t rows_with_files = 20;
+    size_t files_per_row = 4;
 };
 
 class WriteMonitor {
@@ -49,6 +55,7 @@ private:
     MountTable mounts_;
     std::optional<CgroupResolver> cgroups_;
     MountGrowthTracker growth_;
+    ContainerNames container_names_;
     std::chrono::steady_clock::time_point last_refresh_;
     std::chrono::steady_clock::time_point start_;
     unsigned refreshes_ = 0;
