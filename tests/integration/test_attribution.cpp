@@ -142,7 +142,7 @@ TEST_CASE("threads of one process roll up to its pid", "[attribution][bpf]")
     require_within_one_percent(rows[0].at("write_bytes").get<long long>(), writer.written);
 }
 
-TEST_CASE("--by cgroup attributes a writer in a cgroup v2 child to that cgroup", "[attribution][cgroup][bpf]")
+TEST_CASE("grouping by cgroup attributes a writer in a cgroup v2 child to that cgroup", "[attribution][cgroup][bpf]")
 {
     if (!bpf_tests_can_run())
         return;
@@ -163,7 +163,7 @@ TEST_CASE("--by cgroup attributes a writer in a cgroup v2 child to that cgroup",
     require_within_one_percent(rows[0].at("write_bytes").get<long long>(), writer.written);
 }
 
-TEST_CASE("--by mount shows the loop mount with the fill level df shows", "[attribution][mount][bpf]")
+TEST_CASE("grouping by mount shows the loop mount with the fill level df shows", "[attribution][mount][bpf]")
 {
     if (!bpf_tests_can_run())
         return;

@@ -40,3 +40,11 @@ TEST_CASE("hostile names never reach the terminal raw", "[format][security]")
     CHECK(terminal_safe("\xe0\x80\xaf") == "\\xe0\\x80\\xaf");         // overlong
     CHECK(terminal_safe("\x7f") == "\\x7f");
 }
+
+TEST_CASE("long paths keep their end when cut to a column", "[format]")
+{
+    CHECK(fit_path("/var/log", 20) == "/var/log");
+    CHECK(fit_path("/tmp/dw-loop-XAbPGd/mnt", 13) == "...XAbPGd/mnt");
+    CHECK(fit_path("/tmp/dw-loop-XAbPGd/mnt", 12).size() == 12);
+    CHECK(fit_path("/x/caf\xc3\xa9", 5) == "...\xc3\xa9");  // never half a character
+}

@@ -33,7 +33,7 @@ std::string missing_bpf_privileges()
         return {};
     return "ebpf-diskwatch must run as root (or with CAP_BPF and CAP_PERFMON) to load its BPF programs; "
            "this process (uid " +
-           std::to_string(::geteuid()) + ") has neither. Try: sudo ebpf-diskwatch ...";
+           std::to_string(::geteuid()) + ") has neither. Run it as root (for example through sudo).";
 }
 
 }  // namespace diskwatch

@@ -54,6 +54,18 @@ std::string rfc3339_utc(double unix_seconds)
     return buffer;
 }
 
+std::string fit_path(const std::string &path, size_t width)
+{
+    if (path.size() <= width || width < 4)
+        return path;
+    // ASCII "..." keeps printf's byte-based column widths aligned; cut on a
+    // UTF-8 boundary so no half character is printed.
+    size_t start = path.size() - (width - 3);
+    while (start < path.size() && (static_cast<unsigned char>(path[start]) & 0xc0) == 0x80)
+        ++start;
+    return "..." + path.substr(start);
+}
+
 namespace {
 
 // Length of the valid UTF-8 sequence at text[i], or 0 if it is not one.

@@ -12,6 +12,10 @@ std::string human_rate(double bytes_per_second);  // "12.3M/s"
 std::string human_duration(std::optional<double> seconds);  // "3h12m", "45s", "-" when nullopt
 std::string rfc3339_utc(double unix_seconds);     // "2026-11-25T17:24:41.123Z"
 
+// Fits a path into `width` columns keeping its end, the part that tells
+// mounts and cgroups apart: "/tmp/dw-loop-XAbPGd/mnt" -> "...XAbPGd/mnt".
+std::string fit_path(const std::string &path, size_t width);
+
 // A name that any unprivileged user controls (comm, path, cgroup) made safe to
 // print: control characters (C0, DEL, C1) and bytes that are not valid UTF-8
 // are shown as \xNN, so no escape sequence reaches the terminal raw and no

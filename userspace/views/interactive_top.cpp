@@ -1,9 +1,8 @@
 #include "views/interactive_top.h"
 
-#include <algorithm>
-
 #include <ncurses.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -60,13 +59,17 @@ void draw(const WriteReport &report, const TopViewState &state, const std::strin
     mvprintw(y++, 0, "ebpf-diskwatch  %s  hooks %s  by %s  sort %s%s", rfc3339_utc(report.ts).c_str(), hooks.c_str(),
              std::string(to_string(state.by)).c_str(), std::string(to_string(state.sort)).c_str(),
              state.accumulated ? "  [accumulated]" : "");
+    size_t mount_width = 20;
+    for (const auto &mount : report.mounts)
+        mount_width = std::max(mount_width, terminal_safe(mount.mount).size());
+    mount_width = std::min<size_t>(mount_width, static_cast<size_t>(std::max(20, COLS - 90)));
     for (const auto &mount : report.mounts) {
         if (y >= LINES / 2)
             break;
         const int bar_width = 20;
         const int filled = static_cast<int>(mount.used_pct / 100.0 * bar_width + 0.5);
         const int color = mount.used_pct >= 90 ? 4 : mount.used_pct >= 80 ? 3 : 2;
-        mvprintw(y, 0, "%-20.20s [", terminal_safe(mount.mount).c_str());
+        mvprintw(y, 0, "%-*s [", static_cast<int>(mount_width), fit_path(terminal_safe(mount.mount), mount_width).c_str());
         attron(COLOR_PAIR(color));
         for (int i = 0; i < bar_width; ++i)
             addch(i < filled ? '|' : ' ');
@@ -90,8 +93,9 @@ void draw(const WriteReport &report, const TopViewState &state, const std::strin
         std::string comm = terminal_safe(row.comm);
         if (row.exited)
             comm = "[" + comm + "]";
-        mvprintw(y++, 0, "%8u  %-16.16s %-30.30s %-20.20s %10s %10s %10s", row.pid, comm.c_str(),
-                 terminal_safe(who_text(row)).c_str(), terminal_safe(row.mount.empty() ? row.dev : row.mount).c_str(),
+        mvprintw(y++, 0, "%8u  %-16.16s %-30s %-20s %10s %10s %10s", row.pid, comm.c_str(),
+                 fit_path(terminal_safe(who_text(row)), 30).c_str(),
+                 fit_path(terminal_safe(row.mount.empty() ? row.dev : row.mount), 20).c_str(),
                  human_rate(row.write_bps).c_str(), human_rate(row.growth_bps).c_str(),
                  human_bytes(static_cast<double>(row.total_bytes)).c_str());
         // The file a top writer writes, on a detail line; a deleted file

@@ -54,9 +54,9 @@ std::string to_text_table(const WriteReport &report, size_t max_rows)
         std::string comm = terminal_safe(row.comm);
         if (row.exited)
             comm = "[" + comm + "]";
-        std::snprintf(line, sizeof(line), "%8u  %-16.16s %-32.32s %-20.20s %10s %10s %10s\n", row.pid, comm.c_str(),
-                      terminal_safe(who_text(row)).c_str(),
-                      terminal_safe(row.mount.empty() ? row.dev : row.mount).c_str(), human_rate(row.write_bps).c_str(),
+        std::snprintf(line, sizeof(line), "%8u  %-16.16s %-32s %-20s %10s %10s %10s\n", row.pid, comm.c_str(),
+                      fit_path(terminal_safe(who_text(row)), 32).c_str(),
+                      fit_path(terminal_safe(row.mount.empty() ? row.dev : row.mount), 20).c_str(), human_rate(row.write_bps).c_str(),
                       human_rate(row.growth_bps).c_str(), human_bytes(static_cast<double>(row.total_bytes)).c_str());
         out += line;
         if (!row.files.empty())
