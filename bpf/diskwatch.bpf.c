@@ -450,7 +450,7 @@ int BPF_PROG(dw_vfs_iter_write_exit, struct file *file, struct iov_iter *iter, l
 }
 
 SEC("fexit/vfs_fallocate")
-int BPF_PROG(dw_vfs_fallocate_exit, struct file *file, int mode, loff_t offset, loff_t len, long ret)
+int BPF_PROG(dw_vfs_fallocate_exit, struct file *file, int mode, loff_t offset, loff_t len, int ret)
 {
 	if (ret == 0)
 		account_resize(file);

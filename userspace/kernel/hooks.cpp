@@ -46,8 +46,7 @@ std::vector<std::string> programs_of(HookFamily family)
     case HookFamily::fentry:
         // The first two keep their names and signatures (the qemu VM test
         // of issue 8 knows them); the others complete the write paths.
-        return {"dw_vfs_write_exit", "dw_vfs_writev_exit", "dw_vfs_iter_write_exit", "dw_vfs_fallocate_exit",
-                "dw_exec_btf", "dw_exit_btf", "dw_rename_btf"};
+        return {"dw_vfs_write_exit", "dw_vfs_writev_exit", "dw_exec_btf", "dw_exit_btf", "dw_rename_btf"};
     case HookFamily::tp_btf:
         return {"dw_sys_exit_btf", "dw_exec_btf", "dw_exit_btf", "dw_rename_btf"};
     case HookFamily::raw_tp:
@@ -75,6 +74,10 @@ std::vector<std::string> optional_programs_of(HookFamily family)
     // on every kernel: without them those paths are not counted, the rest is.
     switch (family) {
     case HookFamily::fentry:
+        // The splice-family and fallocate entry points complete the family;
+        // optional so that a kernel where one is missing or renamed still
+        // loads vfs_write and vfs_writev.
+        return {"dw_vfs_iter_write_exit", "dw_vfs_fallocate_exit", "dw_io_uring_complete_btf", "dw_dirty_folio_btf"};
     case HookFamily::tp_btf:
         return {"dw_io_uring_complete_btf", "dw_dirty_folio_btf"};
     case HookFamily::raw_tp:
