@@ -48,10 +48,16 @@ TEST_CASE("a file open for writing is found with its path; one only read is not"
     ::close(r);
     ::unlink(written.c_str());
     ::unlink(read_only.c_str());
-    REQUIRE(files.size() == 1);
-    CHECK(files[0].path == written);
-    CHECK_FALSE(files[0].deleted);
-    CHECK(files[0].size_bytes == 3);
+    // Files the test runner itself holds open for writing may be listed too.
+    const WrittenFile *found = nullptr;
+    for (const auto &file : files) {
+        CHECK(file.path != read_only);
+        if (file.path == written)
+            found = &file;
+    }
+    REQUIRE(found);
+    CHECK_FALSE(found->deleted);
+    CHECK(found->size_bytes == 3);
 }
 
 TEST_CASE("a deleted file that is still open is marked deleted, its path without the suffix", "[open_files]")
@@ -66,7 +72,9 @@ TEST_CASE("a deleted file that is still open is marked deleted, its path without
     REQUIRE(::write(fd, "grow", 4) == 4);
     auto files = files_written_by(::getpid(), kernel_dev_of(dir.path), {st.st_ino}, 8);
     ::close(fd);
-    REQUIRE(files.size() == 1);
+    // The inode the kernel named comes first (others the test runner holds
+    // open for writing on this filesystem may follow).
+    REQUIRE(files.size() >= 1);
     CHECK(files[0].path == path);
     CHECK(files[0].deleted);
     CHECK(files[0].ino == st.st_ino);
