@@ -74,8 +74,9 @@ void draw(const WriteReport &report, const TopViewState &state, const std::strin
         for (int i = 0; i < bar_width; ++i)
             addch(i < filled ? '|' : ' ');
         attroff(COLOR_PAIR(color));
-        printw("] %5.1f%% %7s  write %9s  fill %9s  full in %s", mount.used_pct,
+        printw("] %5.1f%% %7s  write %9s  grow %9s  fill %9s  full in %s", mount.used_pct,
                human_bytes(static_cast<double>(mount.size_bytes)).c_str(), human_rate(mount.write_bps).c_str(),
+               human_rate(mount.growth_bps).c_str(),
                mount.fill_bps ? human_rate(*mount.fill_bps).c_str() : "-", human_duration(mount.eta_full_s).c_str());
         ++y;
     }

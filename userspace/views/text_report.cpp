@@ -36,10 +36,10 @@ std::string to_text_table(const WriteReport &report, size_t max_rows)
                   report.interval_s, std::string(to_string(report.by)).c_str());
     out += line;
     for (const auto &mount : report.mounts) {
-        std::snprintf(line, sizeof(line), "  %-24s %-8s %-6s %5.1f%% of %-7s write %-10s fill %-10s full in %s\n",
+        std::snprintf(line, sizeof(line), "  %-24s %-8s %-6s %5.1f%% of %-7s write %-10s grow %-10s fill %-10s full in %s\n",
                       terminal_safe(mount.mount).c_str(), mount.dev.c_str(), mount.fstype.c_str(), mount.used_pct,
                       human_bytes(static_cast<double>(mount.size_bytes)).c_str(),
-                      human_rate(mount.write_bps).c_str(),
+                      human_rate(mount.write_bps).c_str(), human_rate(mount.growth_bps).c_str(),
                       mount.fill_bps ? human_rate(*mount.fill_bps).c_str() : "-",
                       human_duration(mount.eta_full_s).c_str());
         out += line;
