@@ -87,6 +87,9 @@ const volatile struct dw_config dw_config = {};
 #define IOCB_CMD_PWRITE 1
 #define IOCB_CMD_PWRITEV 8
 
+#define RWF_APPEND 0x10 /* pwritev2 flag: append whatever the offset says */
+#define OFFSET_APPENDED -2
+
 #define EEXIST 17
 
 /* Which syscall argument holds the fd the bytes land in, or -1 when the
@@ -254,7 +257,7 @@ static __always_inline void account_fd_write(long syscall_nr, long fd, long ret,
 		dw_count_error(DW_ERR_FILE_LOOKUP);
 		return;
 	}
-	if (BPF_CORE_READ(file, f_flags) & O_APPEND)
+	if (offset == OFFSET_APPENDED || (BPF_CORE_READ(file, f_flags) & O_APPEND))
 		end = -1; /* appends land at the end whatever the offset said */
 	else if (syscall_nr == NR_write || syscall_nr == NR_writev || (syscall_nr == NR_pwritev2 && offset == -1))
 		end = BPF_CORE_READ(file, f_pos);
@@ -361,6 +364,8 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret, const boo
 			return 0;
 		if (nr == NR_pwrite64 || nr == NR_pwritev || nr == NR_pwritev2)
 			offset = SYSCALL_REG(regs, r10, typed);
+		if (nr == NR_pwritev2 && (SYSCALL_REG(regs, r9, typed) & RWF_APPEND))
+			offset = OFFSET_APPENDED;
 		account_fd_write(nr, argument == 0 ? SYSCALL_REG(regs, di, typed) : SYSCALL_REG(regs, dx, typed),
 				 ret, offset);
 		return 0;
@@ -631,6 +636,75 @@ DW_TRACEPOINT_PAIR(pwritev2, 0)
 DW_TRACEPOINT_PAIR(sendfile64, 0)
 DW_TRACEPOINT_PAIR(splice, 2)
 DW_TRACEPOINT_PAIR(copy_file_range, 2)
+
+/* The rest of the paths for this family: the same pairing (the map holds the
+ * argument the exit needs: an fd, or io_getevents' events array). */
+static __always_inline __u64 take_remembered(bool *found)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 *value = bpf_map_lookup_elem(&dw_pending_fds, &tid);
+	__u64 copy = 0;
+
+	*found = value != NULL;
+	if (value) {
+		copy = *value;
+		bpf_map_delete_elem(&dw_pending_fds, &tid);
+	}
+	return copy;
+}
+
+#define DW_TRACEPOINT_RESIZE(name)                                                 \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                                \
+	int dw_enter_##name(struct syscall_enter_record *record)                   \
+	{                                                                          \
+		return remember_fd(record->args[0]);                               \
+	}                                                                          \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                 \
+	int dw_exit_##name(struct syscall_exit_record *record)                     \
+	{                                                                          \
+		bool found;                                                        \
+		long fd = take_remembered(&found);                                 \
+		if (found && record->ret == 0)                                     \
+			account_resize(current_file_of_fd(fd));                    \
+		return 0;                                                          \
+	}
+
+DW_TRACEPOINT_RESIZE(ftruncate)
+DW_TRACEPOINT_RESIZE(fallocate)
+
+#define DW_TRACEPOINT_AIO(name)                                                    \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                                \
+	int dw_enter_##name(struct syscall_enter_record *record)                   \
+	{                                                                          \
+		return remember_fd(record->args[3]); /* the io_event array */      \
+	}                                                                          \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                 \
+	int dw_exit_##name(struct syscall_exit_record *record)                     \
+	{                                                                          \
+		bool found;                                                        \
+		__u64 events = take_remembered(&found);                            \
+		if (found && record->ret > 0)                                      \
+			account_aio_completions(events, record->ret);              \
+		return 0;                                                          \
+	}
+
+DW_TRACEPOINT_AIO(io_getevents)
+DW_TRACEPOINT_AIO(io_pgetevents)
+
+/* Opens need no pairing: the exit has the fd. */
+#define DW_TRACEPOINT_OPEN(name)                                                   \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                 \
+	int dw_exit_##name(struct syscall_exit_record *record)                     \
+	{                                                                          \
+		if (record->ret >= 0)                                              \
+			remember_opened_size(record->ret);                         \
+		return 0;                                                          \
+	}
+
+DW_TRACEPOINT_OPEN(open)
+DW_TRACEPOINT_OPEN(openat)
+DW_TRACEPOINT_OPEN(openat2)
+DW_TRACEPOINT_OPEN(creat)
 
 /* ---- process lifecycle ----------------------------------------------------- */
 

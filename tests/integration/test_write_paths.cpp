@@ -6,6 +6,7 @@
 //
 // One `top` run per filesystem watches every path's writer in turn, so the
 // whole suite costs a few refreshes, not one per path.
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "resolve/mountinfo.h"
 #include "support/scratch.h"
 #include "support/spawn.h"
 #include "support/top_run.h"
@@ -193,25 +195,40 @@ TEST_CASE("every write path on tmpfs counts its bytes and growth once, exactly",
     check_every_path(memory.path(), "tmpfs", {"--by", "process"});
 }
 
-TEST_CASE("the raw_tp fallback counts io_uring, AIO and mmap stores too", "[write_paths][hooks][bpf]")
+TEST_CASE("the fallback families count io_uring, AIO, mmap stores and growth too", "[write_paths][hooks][bpf]")
 {
     if (!bpf_tests_can_run())
         return;
     LoopMount disk(256);
-    std::map<std::string, WriterResult> writers;
-    auto run = run_top_while({"--by", "process", "--hooks", "raw_tp"}, 1, 2, [&] {
-        for (const char *mode : {"io_uring", "aio", "mmap", "writev"})
-            writers[mode] = run_writer({"--mode", mode, "--file", disk.path() + "/" + mode, "--bytes",
-                                        std::to_string(8 * kMiB), "--chunk", "65536"});
-    });
-    INFO(run.stderr_text);
-    REQUIRE(run.exit_status == 0);
-    CHECK_THAT(run.stderr_text, Catch::Contains("attached raw_tp hooks"));
-    for (const auto &[mode, writer] : writers) {
-        INFO("raw_tp mode " << mode);
-        const Counted counted = counted_for(run, writer.pid, disk.path());
-        check_within_one_percent("write_bytes", counted.write_bytes, writer.written);
-        check_within_one_percent("growth_bytes", counted.growth_bytes, writer.written);
+    // The tracepoint family mounts tracefs when it is missing; put the host back.
+    struct TracefsGuard {
+        bool was_mounted = diskwatch::MountTable::load().find_by_mount_point("/sys/kernel/tracing") != nullptr;
+        ~TracefsGuard()
+        {
+            if (!was_mounted)
+                ::umount2("/sys/kernel/tracing", MNT_DETACH);
+        }
+    } tracefs_guard;
+    const auto family = GENERATE(as<std::string>{}, "raw_tp", "tracepoint");
+    DYNAMIC_SECTION("hooks " << family)
+    {
+        std::map<std::string, WriterResult> writers;
+        auto run = run_top_while({"--by", "process", "--hooks", family}, 3, 2, [&] {
+            for (const char *mode : {"io_uring", "aio", "mmap", "writev", "fallocate", "ftruncate"})
+                writers[mode] = run_writer({"--mode", mode, "--file", disk.path() + "/" + family + "-" + mode,
+                                            "--bytes", std::to_string(8 * kMiB), "--chunk", "65536"});
+        });
+        INFO(run.stderr_text);
+        REQUIRE(run.exit_status == 0);
+        CHECK_THAT(run.stderr_text, Catch::Contains("attached " + family + " hooks"));
+        CHECK_THAT(run.stderr_text, !Catch::Contains("not counted"));
+        for (const auto &[mode, writer] : writers) {
+            INFO(family << " mode " << mode);
+            const Counted counted = counted_for(run, writer.pid, disk.path());
+            const bool data = mode != "fallocate" && mode != "ftruncate";
+            check_within_one_percent("write_bytes", counted.write_bytes, data ? writer.written : 0);
+            check_within_one_percent("growth_bytes", counted.growth_bytes, writer.written);
+        }
     }
 }
 

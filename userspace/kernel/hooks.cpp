@@ -58,6 +58,7 @@ std::vector<std::string> programs_of(HookFamily family)
             programs.push_back(std::string("dw_enter_") + syscall);
             programs.push_back(std::string("dw_exit_") + syscall);
         }
+
         // Lifecycle: raw tracepoints exist wherever the ring buffer does (4.17 < 5.8).
         for (const char *program : {"dw_exec_raw", "dw_exit_raw", "dw_rename_raw"})
             programs.emplace_back(program);
@@ -81,8 +82,19 @@ std::vector<std::string> optional_programs_of(HookFamily family)
     case HookFamily::tp_btf:
         return {"dw_io_uring_complete_btf", "dw_dirty_folio_btf"};
     case HookFamily::raw_tp:
-    case HookFamily::tracepoint:
         return {"dw_io_uring_complete_raw", "dw_dirty_folio_raw"};
+    case HookFamily::tracepoint: {
+        std::vector<std::string> programs = {"dw_io_uring_complete_raw", "dw_dirty_folio_raw"};
+        // Growth (ftruncate, fallocate, sizes at open) and Linux AIO
+        // completions; openat2 and io_pgetevents are younger than the rest.
+        for (const char *syscall : {"ftruncate", "fallocate", "io_getevents", "io_pgetevents"}) {
+            programs.push_back(std::string("dw_enter_") + syscall);
+            programs.push_back(std::string("dw_exit_") + syscall);
+        }
+        for (const char *syscall : {"open", "openat", "openat2", "creat"})
+            programs.push_back(std::string("dw_exit_") + syscall);
+        return programs;
+    }
     }
     return {};
 }
