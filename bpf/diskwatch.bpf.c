@@ -518,27 +518,34 @@ int dw_io_uring_complete_raw(struct bpf_raw_tracepoint_args *ctx)
 
 /* ---- stores through a shared writable mmap: every family ------------------- */
 
-/* Kernels before 6.10 kept a large folio's order in its own byte. */
-struct folio___pre_6_10 {
+/* Older layouts of struct folio (CO-RE flavors): until 6.6 a large folio's
+ * order had its own byte (_folio_order; since, the low byte of _flags_1);
+ * until memdesc_flags_t (6.18) the page flags were a plain unsigned long. */
+struct folio___folio_order {
 	__u8 _folio_order;
+} __attribute__((preserve_access_index));
+
+struct folio___ulong_flags {
+	unsigned long flags;
 } __attribute__((preserve_access_index));
 
 static __always_inline __u64 folio_bytes(struct folio *folio)
 {
+	struct folio___folio_order *with_order_byte = (void *)folio;
+	struct folio___ulong_flags *with_ulong_flags = (void *)folio;
 	unsigned long flags = 0;
 	__u32 order = 0;
 
-	bpf_core_read(&flags, sizeof(flags), &folio->flags);
+	if (bpf_core_field_exists(with_ulong_flags->flags))
+		flags = BPF_CORE_READ(with_ulong_flags, flags);
+	else
+		flags = BPF_CORE_READ(folio, flags.f);
 	if (!(flags & (1UL << bpf_core_enum_value(enum pageflags, PG_head))))
 		return PAGE_SIZE;
-	if (bpf_core_field_exists(folio->_flags_1)) {
+	if (bpf_core_field_exists(with_order_byte->_folio_order))
+		order = BPF_CORE_READ(with_order_byte, _folio_order);
+	else if (bpf_core_field_exists(folio->_flags_1))
 		order = BPF_CORE_READ(folio, _flags_1) & 0xff;
-	} else {
-		struct folio___pre_6_10 *old = (void *)folio;
-
-		if (bpf_core_field_exists(old->_folio_order))
-			order = BPF_CORE_READ(old, _folio_order);
-	}
 	return (__u64)PAGE_SIZE << (order & 31);
 }
 
