@@ -9,8 +9,8 @@
  * (bpf_program__set_autoload), cheapest first:
  *
  *   fentry      fexit/vfs_write, fexit/vfs_writev   typed struct file, no fd lookup
- *               (+ fexit/vfs_iter_write, fexit/vfs_fallocate, and the tp_btf
- *               io_uring and page-dirtying hooks below)
+ *               (+ fexit/vfs_iter_write for sendfile, splice, copy_file_range;
+ *               fexit/vfs_fallocate; the tp_btf io_uring and page-dirtying hooks)
  *   tp_btf      tp_btf/sys_exit                     typed pt_regs; fd -> file
  *   raw_tp      raw_tp/sys_exit                     untyped: every read is a probe read
  *   tracepoint  syscalls/sys_{enter,exit}_*         needs tracefs; fd paired via a map
@@ -436,10 +436,16 @@ static __always_inline long current_syscall(void)
 	return regs->orig_ax;
 }
 
-/* sendfile, splice and copy_file_range write through vfs_iter_write (via
- * iter_file_splice_write), which overlayfs and nfsd also call for writes
- * already counted (or made by kernel threads): count it only inside those
- * three syscalls. */
+/* sendfile, splice and copy_file_range never pass through vfs_write or
+ * vfs_writev: the kernel moves their bytes through a pipe and writes them
+ * with iter_file_splice_write -> vfs_iter_write (fs/splice.c, v6.1 through
+ * v6.18; the vmtest caught fentry missing all three on 6.1). Other callers of
+ * vfs_iter_write must not count: overlayfs hands a write() already counted at
+ * vfs_write on to its upper file this way, and the loop driver, nfsd and
+ * target_core_file write through it from kernel threads. So count it only
+ * inside those three syscalls, told by the syscall number in the task's saved
+ * user registers (bpf_task_pt_regs: v5.15; a kernel
+ * thread's saved registers are zeroed, so orig_ax is 0 there). */
 SEC("fexit/vfs_iter_write")
 int BPF_PROG(dw_vfs_iter_write_exit, struct file *file, struct iov_iter *iter, loff_t *ppos, rwf_t flags,
 	     ssize_t ret)

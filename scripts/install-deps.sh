@@ -11,6 +11,10 @@ packages=(
   libspdlog-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libcpp-httplib-dev libncurses-dev
   # tests
   catch2 e2fsprogs xfsprogs util-linux tmux liburing-dev
+  # scripts/vmtest, the kernel matrix: boots Debian's 6.1 kernel (where fentry
+  # attaches, unlike here) under qemu from a busybox initramfs packed with
+  # cpio, and reads the guest's doctor and top JSON with jq
+  qemu-system-x86 busybox-static cpio jq
 )
 
 missing=()

@@ -5,6 +5,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include <cerrno>
@@ -45,8 +46,10 @@ std::vector<std::string> programs_of(HookFamily family)
     switch (family) {
     case HookFamily::fentry:
         // The first two keep their names and signatures (the qemu VM test
-        // of issue 8 knows them); the others complete the write paths.
-        return {"dw_vfs_write_exit", "dw_vfs_writev_exit", "dw_exec_btf", "dw_exit_btf", "dw_rename_btf"};
+        // of issue 8 knows them); vfs_iter_write counts sendfile, splice and
+        // copy_file_range (check_fentry_targets makes sure it exists).
+        return {"dw_vfs_write_exit", "dw_vfs_writev_exit", "dw_vfs_iter_write_exit", "dw_exec_btf", "dw_exit_btf",
+                "dw_rename_btf"};
     case HookFamily::tp_btf:
         return {"dw_sys_exit_btf", "dw_exec_btf", "dw_exit_btf", "dw_rename_btf"};
     case HookFamily::raw_tp:
@@ -75,10 +78,9 @@ std::vector<std::string> optional_programs_of(HookFamily family)
     // on every kernel: without them those paths are not counted, the rest is.
     switch (family) {
     case HookFamily::fentry:
-        // The splice-family and fallocate entry points complete the family;
-        // optional so that a kernel where one is missing or renamed still
-        // loads vfs_write and vfs_writev.
-        return {"dw_vfs_iter_write_exit", "dw_vfs_fallocate_exit", "dw_io_uring_complete_btf", "dw_dirty_folio_btf"};
+        // fallocate's growth completes the family; optional so that a kernel
+        // where vfs_fallocate is inlined or renamed still loads the rest.
+        return {"dw_vfs_fallocate_exit", "dw_io_uring_complete_btf", "dw_dirty_folio_btf"};
     case HookFamily::tp_btf:
         return {"dw_io_uring_complete_btf", "dw_dirty_folio_btf"};
     case HookFamily::raw_tp:
@@ -150,6 +152,37 @@ HookProbe probe_one(const char *program)
     return result;
 }
 
+// What the fentry family needs beyond an fexit that attaches (the probe
+// program only tries vfs_write): every function it attaches to, and the
+// helper it calls, must be in this kernel's BTF, or the whole family fails to
+// load after it was chosen. A static function the compiler inlined is not.
+HookProbe check_fentry_targets()
+{
+    static constexpr const char *kNeeded[] = {
+        "vfs_write",         // write, pwrite64
+        "vfs_writev",        // writev, pwritev, pwritev2 (static: present only if not inlined)
+        "vfs_iter_write",    // sendfile, splice, copy_file_range (fs/splice.c)
+        "bpf_task_pt_regs",  // the helper that tells those syscalls apart (v5.15)
+    };
+    HookProbe result;
+    btf *vmlinux = btf__load_vmlinux_btf();
+    if (!vmlinux) {
+        result.detail = "kernel BTF: " + errno_text(errno);
+        return result;
+    }
+    std::string missing;
+    for (const char *function : kNeeded)
+        if (btf__find_by_name_kind(vmlinux, function, BTF_KIND_FUNC) < 0)
+            missing += (missing.empty() ? "" : ", ") + std::string(function);
+    btf__free(vmlinux);
+    if (!missing.empty()) {
+        result.detail = "not in kernel BTF: " + missing;
+        return result;
+    }
+    result.available = true;
+    return result;
+}
+
 }  // namespace
 
 std::optional<std::string> ensure_tracefs(std::string *error)
@@ -193,6 +226,8 @@ KernelFeatures probe_kernel_features()
         return features;
     }
     features.hooks[HookFamily::fentry] = probe_one("probe_fentry");
+    if (features.hooks[HookFamily::fentry].available)
+        features.hooks[HookFamily::fentry] = check_fentry_targets();
     features.hooks[HookFamily::tp_btf] = probe_one("probe_tp_btf");
     features.hooks[HookFamily::raw_tp] = probe_one("probe_raw_tp");
     if (features.tracefs_mounted) {
