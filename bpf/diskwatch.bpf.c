@@ -468,6 +468,48 @@ int BPF_PROG(dw_vfs_fallocate_exit, struct file *file, int mode, loff_t offset, 
 	return 0;
 }
 
+/* The rest of the fentry family's paths, without a sys_exit hook that every
+ * syscall of every process would pay for: fexit on the few syscalls' own
+ * entry points (x86-64 names; the argument is the user pt_regs, so the
+ * arguments are at hand as at sys_exit). Each is optional. */
+SEC("fexit/__x64_sys_io_getevents")
+int BPF_PROG(dw_io_getevents_exit, const struct pt_regs *regs, long ret)
+{
+	if (ret > 0)
+		account_aio_completions(regs->r10, ret);
+	return 0;
+}
+
+SEC("fexit/__x64_sys_io_pgetevents")
+int BPF_PROG(dw_io_pgetevents_exit, const struct pt_regs *regs, long ret)
+{
+	if (ret > 0)
+		account_aio_completions(regs->r10, ret);
+	return 0;
+}
+
+SEC("fexit/__x64_sys_ftruncate")
+int BPF_PROG(dw_ftruncate_exit, const struct pt_regs *regs, long ret)
+{
+	if (ret == 0)
+		account_resize(current_file_of_fd(regs->di));
+	return 0;
+}
+
+#define DW_FEXIT_OPEN(name)                                                        \
+	SEC("fexit/__x64_sys_" #name)                                              \
+	int BPF_PROG(dw_##name##_exit, const struct pt_regs *regs, long ret)       \
+	{                                                                          \
+		if (ret >= 0)                                                      \
+			remember_opened_size(ret);                                 \
+		return 0;                                                          \
+	}
+
+DW_FEXIT_OPEN(open)
+DW_FEXIT_OPEN(openat)
+DW_FEXIT_OPEN(openat2)
+DW_FEXIT_OPEN(creat)
+
 /* ---- family 2: tp_btf/sys_exit (typed pt_regs) ---------------------------- */
 
 SEC("tp_btf/sys_exit")

@@ -80,7 +80,11 @@ std::vector<std::string> optional_programs_of(HookFamily family)
     case HookFamily::fentry:
         // fallocate's growth completes the family; optional so that a kernel
         // where vfs_fallocate is inlined or renamed still loads the rest.
-        return {"dw_vfs_fallocate_exit", "dw_io_uring_complete_btf", "dw_dirty_folio_btf"};
+        return {"dw_vfs_fallocate_exit", "dw_io_uring_complete_btf", "dw_dirty_folio_btf",
+                // AIO completions, ftruncate and sizes at open: fexit on those
+                // syscalls' own entry points (no sys_exit hook in this family).
+                "dw_io_getevents_exit", "dw_io_pgetevents_exit", "dw_ftruncate_exit", "dw_open_exit",
+                "dw_openat_exit", "dw_openat2_exit", "dw_creat_exit"};
     case HookFamily::tp_btf:
         return {"dw_io_uring_complete_btf", "dw_dirty_folio_btf"};
     case HookFamily::raw_tp:
