@@ -251,6 +251,7 @@ TEST_CASE("a deleted file still open and growing is named, and marked deleted", 
     auto rows = rows_where(run.refreshes[0], "pid", writer->pid());
     REQUIRE(rows.size() == 1);
     const json &row = rows[0];
+    INFO(row.dump());
     CHECK(row.at("growth_bytes").get<long long>() > 0);
     REQUIRE(row.at("files").size() >= 1);
     CHECK(row.at("files").at(0).at("path") == path);
@@ -266,12 +267,19 @@ TEST_CASE("a live writer's row names the file it writes", "[write_paths][files][
     LoopMount disk(128);
     const std::string path = disk.path() + "/app.log";
     std::optional<ChildProcess> writer;
-    auto run = run_top_while({"--by", "process"}, 1, 3, [&] {
+    auto run = run_top_while({"--by", "process"}, 2, 2, [&] {
         writer.emplace(ChildProcess::start({DW_TEST_WRITER, "--mode", "write", "--file", path, "--bytes",
-                                            std::to_string(8 * kMiB), "--chunk", "65536", "--rate", "2000000"}));
+                                            std::to_string(8 * kMiB), "--chunk", "65536", "--rate", "2000000",
+                                            "--linger-ms", "6000"}));
     });
+    INFO(run.stderr_text);
     REQUIRE(run.exit_status == 0);
-    auto rows = rows_where(run.refreshes[0], "pid", writer->pid());
+    // The first refresh in which it wrote (it writes for about 4 s).
+    std::vector<json> rows;
+    for (const auto &refresh : run.refreshes)
+        if (rows.empty())
+            rows = rows_where(refresh, "pid", writer->pid());
+    INFO((rows.empty() ? std::string("no row") : rows[0].dump()));
     REQUIRE(rows.size() == 1);
     REQUIRE(rows[0].at("files").size() >= 1);
     CHECK(rows[0].at("files").at(0).at("path") == path);

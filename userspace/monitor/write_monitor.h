@@ -26,7 +26,7 @@ struct ReportOptions {
     // How many of the top rows get their files named (from /proc/PID/fd):
     // the rows a person looks at, not every writer, so a busy host costs a
     // few directory reads per refresh.
-    size_t rows_with_files = 20;
+    size_t rows_with_files = 64;
     size_t files_per_row = 4;
 };
 
