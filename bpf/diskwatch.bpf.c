@@ -41,6 +41,7 @@
 #include <bpf/bpf_core_read.h>
 #include "maps.bpf.h"
 #include "file_growth.bpf.h"
+#include "rate_alarm.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -151,6 +152,8 @@ static __always_inline void account_write(__u32 dev, long bytes, __u64 growth, _
 	struct dw_writer_counts *counts;
 	__u64 calls = bytes > 0 ? 1 : 0;
 
+	if (bytes > 0) /* a size change alone (ftruncate, fallocate) is no write rate */
+		dw_rate_alarm_on_write(&key, bytes);
 	counts = bpf_map_lookup_elem(&dw_writers, &key);
 	if (!counts) {
 		struct dw_writer_counts fresh = {

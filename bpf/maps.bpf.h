@@ -42,6 +42,20 @@ struct {
 	__type(value, __u64); /* fd */
 } dw_pending_fds SEC(".maps");
 
+/* Rate alarms (bpf/rate_alarm.bpf.h): one token bucket per process and per
+ * cgroup while the agent's rules have write_rate thresholds (or a throttle
+ * needs the byte count). LRU: writers that stop are evicted, never an error. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, DW_RATE_BUCKETS_MAX);
+	__type(key, struct dw_rate_key);
+	__type(value, struct dw_rate_bucket);
+} dw_rate_buckets SEC(".maps");
+
+/* The agent's run-time settings for rate alarms (.bss: writable after load,
+ * through the skeleton's mmap). All zero: rate alarms off. */
+struct dw_rate_alarm_config dw_rate_alarm_config = {};
+
 static __always_inline void dw_count_error(__u32 index)
 {
 	__u64 *counter = bpf_map_lookup_elem(&dw_errors, &index);

@@ -58,6 +58,7 @@ struct dw_writer_counts {
 #define DW_EVENT_EXEC 1u   /* a process exec'd: new comm */
 #define DW_EVENT_EXIT 2u   /* the last thread of a process exited */
 #define DW_EVENT_RENAME 3u /* the process (its leader thread) changed comm */
+#define DW_EVENT_RATE_ALARM 4u /* a writer crossed a rule's rate: struct dw_rate_alarm_event */
 
 /* Lifecycle record: lets userspace keep the name of a process that wrote and
  * exited between two refreshes. */
@@ -69,6 +70,56 @@ struct dw_process_event {
 	__u64 ts_ns;     /* bpf_ktime_get_ns() */
 	__u64 cgroup_id;
 	char comm[DW_COMM_LEN];
+};
+
+/* ---- rate alarms: the detection fast path (bpf/rate_alarm.bpf.h) ---------
+ * For the write_rate thresholds of the active rules, the kernel keeps a token
+ * bucket per process (tgid) and per cgroup, and pushes a dw_rate_alarm_event
+ * on the events ring buffer the moment a bucket runs dry, so the agent
+ * evaluates its rules at once instead of at its next poll. The agent confirms
+ * the rule's `for:` window from its own aggregates. */
+#define DW_ALARM_SCOPE_PROCESS 0u /* key: the tgid */
+#define DW_ALARM_SCOPE_CGROUP 1u  /* key: the cgroup v2 id */
+#define DW_ALARM_SCOPES 2u
+/* Distinct processes + cgroups tracked at once (LRU: the idle are evicted). */
+#define DW_RATE_BUCKETS_MAX 16384
+
+struct dw_rate_key {
+	__u64 id;    /* tgid (process scope) or cgroup id (cgroup scope) */
+	__u32 scope; /* DW_ALARM_SCOPE_* */
+	__u32 pad;
+};
+
+/* One token bucket. Shared by all CPUs (a plain hash value, not per-CPU): a
+ * rate is about the whole process. Updates race between CPUs; the error is a
+ * few writes' worth of tokens, and total_bytes is added atomically. */
+struct dw_rate_bucket {
+	__u64 last_ns;       /* bpf_ktime_get_ns() of the last refill */
+	__s64 tokens;        /* bytes that may still be written before the alarm */
+	__u64 total_bytes;   /* bytes written since the key was first seen (the throttle's accounting) */
+	__u64 last_alarm_ns; /* alarms repeat at most every repeat_ns per key */
+};
+
+/* Settings the agent changes at run time (a .bss global, written through the
+ * skeleton's mmap; rodata could not change on SIGHUP). enabled_scopes == 0
+ * keeps the hot path to one load and a branch. */
+struct dw_rate_alarm_config {
+	__u64 threshold_bps[DW_ALARM_SCOPES]; /* refill rate per scope; 0: count bytes, never alarm */
+	__u64 burst_ms;       /* bucket capacity, in milliseconds of threshold */
+	__u64 repeat_ns;      /* minimum gap between two alarms of one key */
+	__u32 enabled_scopes; /* bit (1 << DW_ALARM_SCOPE_*) */
+	__u32 pad;
+};
+
+struct dw_rate_alarm_event {
+	__u32 kind;  /* DW_EVENT_RATE_ALARM: same first field as dw_process_event */
+	__u32 scope; /* DW_ALARM_SCOPE_* */
+	__u32 tgid;  /* the writer whose write ran the bucket dry */
+	__u32 pad;
+	__u64 ts_ns;
+	__u64 cgroup_id;
+	__u64 id;          /* the bucket's key id (tgid or cgroup id) */
+	__u64 total_bytes; /* the bucket's total_bytes */
 };
 
 /* Indexes of the per-CPU error counters (map dw_errors): everything the BPF

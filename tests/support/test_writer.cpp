@@ -4,19 +4,24 @@
 // the refresh keeps its row).
 //
 //   dw-test-writer --mode MODE --file PATH --bytes N [--chunk N] [--threads N] [--cgroup DIR]
-//                  [--comm NAME] [--rate BYTES_PER_S] [--linger-ms N] [--direct 1] [--file-size N]
+//                  [--comm NAME] [--rate BYTES_PER_S] [--pace BYTES_PER_S] [--linger-ms N]
+//                  [--ignore-sigterm 1] [--direct 1] [--file-size N] [--unlink-after-open 1]
 //
 //   MODE: the syscalls write|pwrite64|writev|pwritev|pwritev2|sendfile|splice|copy_file_range;
 //         io_uring (IORING_OP_WRITE, liburing), aio (io_submit + io_getevents), mmap (stores
 //         through a shared mapping: the file is first sized with ftruncate), fallocate and
 //         ftruncate (grow the file by --bytes, no data), rewrite (pwrite over the first
 //         --file-size bytes of an existing file, again and again: no growth), devnull, pipe.
+//   --rate keeps to a schedule (after a pause it catches up at full speed);
+//   --pace sleeps chunk/pace after every chunk (a producer with fixed work per
+//   write, which never catches up: what a throttle test needs).
 //   --direct 1 opens the file O_DIRECT (chunks and offsets are then 4 KiB aligned).
 //   --unlink-after-open 1 deletes the file right after opening it (then writes: the
-//         "deleted but still open and growing" case) and lingers so its fd stays open.
+//         "deleted but still open and growing" case) and keeps it open until exit.
 #include <fcntl.h>
 #include <liburing.h>
 #include <linux/aio_abi.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/prctl.h>
@@ -46,6 +51,7 @@ struct Options {
     std::string cgroup;
     std::string comm;
     double rate = 0;  // bytes per second; 0 = as fast as possible
+    double pace = 0;  // bytes per second, no catching up; 0 = off
     int linger_ms = 0;
     bool direct = false;
     long long file_size = 0;
@@ -298,6 +304,8 @@ long long write_share(const Options &options, long long share, long long base_of
         if (got == 0)
             break;  // filesystem full: report what landed
         written += got;
+        if (options.pace > 0)
+            std::this_thread::sleep_for(std::chrono::duration<double>(static_cast<double>(got) / options.pace));
         if (options.rate > 0) {
             const auto due = start + std::chrono::duration<double>(static_cast<double>(written) / options.rate);
             std::this_thread::sleep_until(due);
@@ -331,6 +339,10 @@ int main(int argc, char **argv)
             options.comm = value;
         else if (key == "--rate")
             options.rate = std::stod(value);
+        else if (key == "--ignore-sigterm")
+            ::signal(SIGTERM, value == "1" ? SIG_IGN : SIG_DFL);  // a writer that only SIGKILL stops
+        else if (key == "--pace")
+            options.pace = std::stod(value);
         else if (key == "--linger-ms")
             options.linger_ms = std::stoi(value);
         else if (key == "--direct")

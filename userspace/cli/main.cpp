@@ -8,6 +8,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "agent/agent.h"
+#include "cli/check_config.h"
 #include "cli/doctor.h"
 #include "cli/privileges.h"
 #include "cli/top.h"
@@ -67,6 +69,22 @@ int main(int argc, char **argv)
     top_cmd->add_option("--hooks", top_hooks, "Force a hook family instead of the cheapest available")
         ->check(CLI::IsMember(hook_names));
 
+    diskwatch::AgentCommand agent;
+    std::string agent_config;
+    std::string agent_hooks = "auto";
+    auto *agent_cmd = app.add_subcommand("agent", "Run the daemon: detect runaway writers, act by policy, stream events");
+    agent_cmd->add_option("--config", agent_config, "Policy YAML (docs/policy.md); default: alert-only built-in policy");
+    agent_cmd->add_flag("--dry-run", agent.agent.dry_run, "Emit every action with \"dry_run\": true, act on nothing");
+    agent_cmd->add_option("--json-out", agent.json_out, "Where the NDJSON events go (docs/events.md); default stdout");
+    agent_cmd->add_option("--state-dir", agent.agent.state_dir,
+                          "Where to record what is stopped or frozen, for a restarted agent (default /run/ebpf-diskwatch)");
+    agent_cmd->add_option("--hooks", agent_hooks, "Force a hook family instead of the cheapest available")
+        ->check(CLI::IsMember(hook_names));
+
+    std::string check_config_file;
+    auto *check_config_cmd = app.add_subcommand("check-config", "Validate a policy file (docs/policy.md)");
+    check_config_cmd->add_option("FILE", check_config_file, "The policy YAML")->required();
+
     CLI11_PARSE(app, argc, argv);
 
     auto logger = spdlog::stderr_color_mt("ebpf-diskwatch");
@@ -86,5 +104,13 @@ int main(int argc, char **argv)
             top.batch = true;
         return diskwatch::run_top(top);
     }
+    if (*agent_cmd) {
+        if (!agent_config.empty())
+            agent.agent.config_path = agent_config;
+        agent.forced_hooks = parse_hooks_option(agent_hooks);
+        return diskwatch::run_agent(agent);
+    }
+    if (*check_config_cmd)
+        return diskwatch::run_check_config(check_config_file);
     return diskwatch::kExitUsage;
 }

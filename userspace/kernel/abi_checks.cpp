@@ -26,4 +26,29 @@ static_assert(offsetof(dw_process_event, cgroup_id) == 24);
 static_assert(offsetof(dw_process_event, comm) == 32);
 
 static_assert(sizeof(dw_config) == 8);
+
+static_assert(sizeof(dw_rate_key) == 16);
+static_assert(offsetof(dw_rate_key, id) == 0);
+static_assert(offsetof(dw_rate_key, scope) == 8);
+
+static_assert(sizeof(dw_rate_bucket) == 32);
+static_assert(offsetof(dw_rate_bucket, last_ns) == 0);
+static_assert(offsetof(dw_rate_bucket, tokens) == 8);
+static_assert(offsetof(dw_rate_bucket, total_bytes) == 16);
+static_assert(offsetof(dw_rate_bucket, last_alarm_ns) == 24);
+
+static_assert(sizeof(dw_rate_alarm_config) == 40);
+static_assert(offsetof(dw_rate_alarm_config, threshold_bps) == 0);
+static_assert(offsetof(dw_rate_alarm_config, burst_ms) == 16);
+static_assert(offsetof(dw_rate_alarm_config, repeat_ns) == 24);
+static_assert(offsetof(dw_rate_alarm_config, enabled_scopes) == 32);
+
+static_assert(sizeof(dw_rate_alarm_event) == 48);
+static_assert(offsetof(dw_rate_alarm_event, kind) == offsetof(dw_process_event, kind), "records are told apart by kind");
+static_assert(offsetof(dw_rate_alarm_event, scope) == 4);
+static_assert(offsetof(dw_rate_alarm_event, tgid) == 8);
+static_assert(offsetof(dw_rate_alarm_event, ts_ns) == 16);
+static_assert(offsetof(dw_rate_alarm_event, cgroup_id) == 24);
+static_assert(offsetof(dw_rate_alarm_event, id) == 32);
+static_assert(offsetof(dw_rate_alarm_event, total_bytes) == 40);
 static_assert((DW_EVENTS_RINGBUF_BYTES & (DW_EVENTS_RINGBUF_BYTES - 1)) == 0, "ring buffer size: power of two");

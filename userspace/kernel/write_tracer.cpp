@@ -131,6 +131,24 @@ WriteTracer::~WriteTracer()
 int WriteTracer::on_ring_record(void *context, void *data, size_t size)
 {
     auto *self = static_cast<WriteTracer *>(context);
+    uint32_t kind = 0;
+    if (size >= sizeof(kind))
+        std::memcpy(&kind, data, sizeof(kind));
+    if (kind == DW_EVENT_RATE_ALARM) {
+        if (size < sizeof(dw_rate_alarm_event) || !self->rate_alarm_handler_)
+            return 0;
+        dw_rate_alarm_event raw;
+        std::memcpy(&raw, data, sizeof(raw));
+        RateAlarm alarm;
+        alarm.scope = raw.scope == DW_ALARM_SCOPE_CGROUP ? RateAlarm::Scope::cgroup : RateAlarm::Scope::process;
+        alarm.tgid = raw.tgid;
+        alarm.cgroup_id = raw.cgroup_id;
+        alarm.id = raw.id;
+        alarm.total_bytes = raw.total_bytes;
+        alarm.ts_ns = raw.ts_ns;
+        self->rate_alarm_handler_(alarm);
+        return 0;
+    }
     if (size < sizeof(dw_process_event) || !self->current_handler_)
         return 0;
     dw_process_event raw;
@@ -244,6 +262,36 @@ std::vector<ProgramStats> WriteTracer::program_stats() const
         stats.push_back({bpf_program__name(prog), info.run_cnt, info.run_time_ns});
     }
     return stats;
+}
+
+void WriteTracer::set_rate_alarms(const RateAlarmSettings &settings)
+{
+    dw_rate_alarm_config &config = skel_->bss->dw_rate_alarm_config;
+    // Off first, so the hot path never sees a half-written mix.
+    __atomic_store_n(&config.enabled_scopes, 0u, __ATOMIC_SEQ_CST);
+    config.threshold_bps[DW_ALARM_SCOPE_PROCESS] = settings.process ? settings.process_threshold_bps : 0;
+    config.threshold_bps[DW_ALARM_SCOPE_CGROUP] = settings.cgroup ? settings.cgroup_threshold_bps : 0;
+    config.burst_ms = settings.burst_ms;
+    config.repeat_ns = settings.repeat_ms * 1000000ull;
+    const uint32_t scopes = (settings.process ? 1u << DW_ALARM_SCOPE_PROCESS : 0u) |
+                            (settings.cgroup ? 1u << DW_ALARM_SCOPE_CGROUP : 0u);
+    __atomic_store_n(&config.enabled_scopes, scopes, __ATOMIC_SEQ_CST);
+}
+
+void WriteTracer::set_rate_alarm_handler(std::function<void(const RateAlarm &)> handler)
+{
+    rate_alarm_handler_ = std::move(handler);
+}
+
+std::optional<uint64_t> WriteTracer::bytes_counted(RateAlarm::Scope scope, uint64_t id) const
+{
+    dw_rate_key key {};
+    key.id = id;
+    key.scope = scope == RateAlarm::Scope::cgroup ? DW_ALARM_SCOPE_CGROUP : DW_ALARM_SCOPE_PROCESS;
+    dw_rate_bucket bucket {};
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.dw_rate_buckets), &key, &bucket) != 0)
+        return std::nullopt;
+    return bucket.total_bytes;
 }
 
 }  // namespace diskwatch

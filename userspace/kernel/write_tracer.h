@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,29 @@ struct ProgramStats {
     std::string name;
     uint64_t run_count = 0;
     uint64_t run_time_ns = 0;  // needs kernel.bpf_stats_enabled=1
+};
+
+// A rate alarm from the kernel (struct dw_rate_alarm_event): a process or a
+// cgroup ran its token bucket dry.
+struct RateAlarm {
+    enum class Scope { process, cgroup };
+    Scope scope = Scope::process;
+    uint32_t tgid = 0;        // the writer whose write crossed
+    uint64_t cgroup_id = 0;
+    uint64_t id = 0;          // tgid or cgroup id, by scope
+    uint64_t total_bytes = 0; // the bucket's byte count
+    uint64_t ts_ns = 0;
+};
+
+// What the kernel's rate buckets do (bpf/rate_alarm.bpf.h). A scope that is
+// on with a threshold of 0 counts bytes (for throttling) and never alarms.
+struct RateAlarmSettings {
+    bool process = false;
+    uint64_t process_threshold_bps = 0;
+    bool cgroup = false;
+    uint64_t cgroup_threshold_bps = 0;
+    uint64_t burst_ms = 250;   // bucket capacity, in ms of the threshold
+    uint64_t repeat_ms = 100;  // at most one alarm per key this often
 };
 
 class WriteTracer {
@@ -49,6 +73,14 @@ public:
     DropCounters read_drops() const;
     std::vector<ProgramStats> program_stats() const;
 
+    // Rate alarms: settings take effect at once (no reload); alarms reach
+    // `handler` from poll_events(). The handler stays set until replaced.
+    void set_rate_alarms(const RateAlarmSettings &settings);
+    void set_rate_alarm_handler(std::function<void(const RateAlarm &)> handler);
+    // Bytes the kernel counted for a process (tgid) or a cgroup since its
+    // bucket was made; nullopt when it has none. Thread-safe (one map lookup).
+    std::optional<uint64_t> bytes_counted(RateAlarm::Scope scope, uint64_t id) const;
+
 private:
     WriteTracer() = default;
     static int on_ring_record(void *context, void *data, size_t size);
@@ -63,6 +95,7 @@ private:
     std::vector<std::string> missing_;
     std::vector<bpf_link *> links_;
     const std::function<void(const ProcessEvent &)> *current_handler_ = nullptr;
+    std::function<void(const RateAlarm &)> rate_alarm_handler_;
     int possible_cpus_ = 1;
 };
 

@@ -42,6 +42,8 @@ public:
     WriteReport refresh(const ReportOptions &options);
 
     const WriteTracer &tracer() const { return *tracer_; }
+    // The agent sets rate alarms and reads byte counts for throttling through it.
+    WriteTracer &tracer() { return *tracer_; }
 
 private:
     explicit WriteMonitor(std::unique_ptr<WriteTracer> tracer);

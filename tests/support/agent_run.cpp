@@ -1,0 +1,114 @@
+#include "support/agent_run.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace diskwatch::test {
+
+namespace fs = std::filesystem;
+
+ScratchDir::ScratchDir()
+{
+    char name[] = "/tmp/dw-agent-XXXXXX";
+    if (!::mkdtemp(name))
+        throw std::runtime_error("mkdtemp failed");
+    path_ = name;
+}
+
+ScratchDir::~ScratchDir()
+{
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+}
+
+AgentRun::AgentRun(const std::string &policy_yaml, const std::vector<std::string> &extra_arguments,
+                   const std::string &state_dir)
+{
+    char name[] = "/tmp/dw-agent-XXXXXX";
+    if (!::mkdtemp(name))
+        throw std::runtime_error("mkdtemp failed");
+    dir_ = name;
+    policy_path_ = dir_ + "/policy.yaml";
+    events_path_ = dir_ + "/events.json";
+    state_dir_ = state_dir.empty() ? dir_ + "/state" : state_dir;
+    rewrite_policy(policy_yaml);
+    std::vector<std::string> argv = {DW_BINARY, "agent", "--json-out", events_path_, "--state-dir", state_dir_};
+    if (!policy_yaml.empty())
+        argv.insert(argv.end(), {"--config", policy_path_});
+    argv.insert(argv.end(), extra_arguments.begin(), extra_arguments.end());
+    process_.emplace(ChildProcess::start(argv));
+    started_ = wait_for([](const nlohmann::json &e) { return e.value("event", "") == "agent.start"; },
+                        std::chrono::seconds(30))
+                   .has_value();
+}
+
+AgentRun::~AgentRun()
+{
+    if (process_)
+        stop(std::chrono::seconds(10));
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+}
+
+void AgentRun::rewrite_policy(const std::string &policy_yaml)
+{
+    const std::string temp = policy_path_ + ".tmp";
+    {
+        std::ofstream out(temp);
+        out << policy_yaml;
+    }
+    ::chown(temp.c_str(), 0, 0);
+    ::chmod(temp.c_str(), 0644);
+    fs::rename(temp, policy_path_);
+}
+
+std::optional<int> AgentRun::stop(std::chrono::milliseconds timeout)
+{
+    process_->signal(SIGTERM);
+    return process_->wait(timeout);
+}
+
+std::string AgentRun::events_text() const
+{
+    std::ifstream in(events_path_);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+std::vector<nlohmann::json> AgentRun::events() const
+{
+    std::vector<nlohmann::json> events;
+    std::istringstream lines(events_text());
+    std::string line;
+    while (std::getline(lines, line)) {
+        if (line.empty())
+            continue;
+        auto event = nlohmann::json::parse(line, nullptr, false);
+        if (!event.is_discarded())
+            events.push_back(std::move(event));
+    }
+    return events;
+}
+
+std::optional<nlohmann::json> AgentRun::wait_for(const std::function<bool(const nlohmann::json &)> &match,
+                                                 std::chrono::milliseconds timeout) const
+{
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    do {
+        for (const auto &event : events())
+            if (match(event))
+                return event;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    } while (std::chrono::steady_clock::now() < deadline);
+    return std::nullopt;
+}
+
+}  // namespace diskwatch::test

@@ -1,0 +1,168 @@
+// The enforcer's duty cycle, release and bookkeeping on a real child process
+// (real pidfds and signals); only the byte count is supplied by the test, as
+// the kernel's would be.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "actions/enforcer.h"
+#include "actions/pidfd.h"
+#include "resolve/processes.h"
+
+using namespace diskwatch;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Child {
+    pid_t pid;
+    Child() : pid(::fork())
+    {
+        if (pid == 0) {
+            for (;;)
+                ::pause();
+        }
+    }
+    ~Child()
+    {
+        ::kill(pid, SIGCONT);
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+    }
+};
+
+template <typename Predicate>
+bool eventually(Predicate predicate, std::chrono::milliseconds timeout = 3s)
+{
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (predicate())
+            return true;
+        std::this_thread::sleep_for(5ms);
+    }
+    return predicate();
+}
+
+double steady_s()
+{
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+TEST_CASE("a throttled process is stopped while over its allowance, listed, and released on request",
+          "[actions][enforcer]")
+{
+    Child child;
+    REQUIRE(child.pid > 0);
+    char state_dir[] = "/tmp/dw-enforcer-XXXXXX";
+    REQUIRE(::mkdtemp(state_dir));
+    std::atomic<uint64_t> counted{0};
+    std::mutex events_mutex;
+    std::vector<nlohmann::json> events;
+    {
+        EnforcerOptions options;
+        options.host = "test";
+        options.state_dir = state_dir;
+        options.agent_pid = ::getpid();
+        // 1 MiB more every time it is asked: a writer far above 1 MiB/s.
+        options.bytes_counted = [&](RuleScope, uint64_t) { return std::optional<uint64_t>(counted += 1 << 20); };
+        options.emit = [&](const nlohmann::json &event) {
+            std::lock_guard lock(events_mutex);
+            events.push_back(event);
+        };
+        Enforcer enforcer(options);
+        Policy policy;
+        enforcer.set_policy(policy, false);
+        PolicyRule rule;
+        rule.name = "slow";
+        rule.action = RuleAction::throttle;
+        rule.throttle_to_bps = 1 << 20;
+        rule.throttle_for_s = 60;
+        Subject subject;
+        subject.pid = static_cast<uint32_t>(child.pid);
+        subject.comm = read_process_identity(child.pid)->comm;
+        enforcer.enforce(rule, subject, RuleMeasures{}, steady_s());
+        REQUIRE(enforcer.is_acting_on(subject.key()));
+        CHECK(eventually([&] { return process_state(child.pid) == 'T'; }));
+        auto active = enforcer.active();
+        REQUIRE(active.size() == 1);
+        CHECK(active[0].target == "process:" + std::to_string(child.pid));
+        CHECK(active[0].mechanism == "sigstop");
+        // The state file names it, for a restarted agent.
+        std::ifstream state(std::string(state_dir) + "/state.json");
+        const auto saved = nlohmann::json::parse(state);
+        REQUIRE(saved["stopped"].size() == 1);
+        CHECK(saved["stopped"][0]["pid"] == child.pid);
+        // Acting twice is a no-op: one throttle event.
+        enforcer.enforce(rule, subject, RuleMeasures{}, steady_s());
+        std::string error;
+        CHECK_FALSE(enforcer.release("999999", "requested", &error));
+        CHECK(error == "nothing throttled matches 999999");
+        REQUIRE(enforcer.release(std::to_string(child.pid), "requested", &error));
+        CHECK(eventually([&] { return process_state(child.pid) != 'T'; }));
+        CHECK(enforcer.active().empty());
+    }
+    std::lock_guard lock(events_mutex);
+    REQUIRE(events.size() == 2);
+    CHECK(events[0]["action"] == "throttle");
+    CHECK(events[0]["mechanism"] == "sigstop");
+    CHECK(events[0]["throttle_to_bps"] == 1048576.0);
+    CHECK(events[1]["action"] == "release");
+    CHECK(events[1]["reason"] == "requested");
+    CHECK(process_state(child.pid) != 'T');
+    std::filesystem::remove_all(state_dir);
+}
+
+TEST_CASE("protected and dry-run subjects get events and no action", "[actions][enforcer]")
+{
+    Child child;
+    char state_dir[] = "/tmp/dw-enforcer-XXXXXX";
+    REQUIRE(::mkdtemp(state_dir));
+    std::vector<nlohmann::json> events;
+    std::mutex events_mutex;
+    EnforcerOptions options;
+    options.host = "test";
+    options.state_dir = state_dir;
+    options.agent_pid = ::getpid();
+    options.bytes_counted = [](RuleScope, uint64_t) { return std::optional<uint64_t>(); };
+    options.emit = [&](const nlohmann::json &event) {
+        std::lock_guard lock(events_mutex);
+        events.push_back(event);
+    };
+    Enforcer enforcer(options);
+    Subject subject;
+    subject.pid = static_cast<uint32_t>(child.pid);
+    subject.comm = read_process_identity(child.pid)->comm;
+    PolicyRule rule;
+    rule.name = "k";
+    rule.action = RuleAction::kill;
+    Policy policy;
+    policy.protect.comm = {subject.comm};
+    enforcer.set_policy(policy, false);
+    enforcer.enforce(rule, subject, RuleMeasures{}, steady_s());
+    enforcer.enforce(rule, subject, RuleMeasures{}, steady_s());
+    enforcer.set_policy(Policy{}, true);
+    enforcer.rule_ended(rule, subject);
+    enforcer.enforce(rule, subject, RuleMeasures{}, steady_s());
+    std::this_thread::sleep_for(100ms);
+    CHECK(::kill(child.pid, 0) == 0);  // alive
+    CHECK(process_state(child.pid) != 'T');
+    std::lock_guard lock(events_mutex);
+    REQUIRE(events.size() == 2);
+    CHECK(events[0]["protected"] == true);
+    CHECK(events[0]["mechanism"] == "none");
+    CHECK(events[0]["protected_reason"] == "comm " + subject.comm + " matches protect.comm " + subject.comm);
+    CHECK(events[1]["dry_run"] == true);
+    CHECK(events[1]["mechanism"] == "pidfd_send_signal");
+    std::filesystem::remove_all(state_dir);
+}

@@ -1,0 +1,63 @@
+// Who is never acted on, and pidfds that refuse a process that is not the one meant.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include "actions/pidfd.h"
+#include "actions/protection.h"
+#include "resolve/processes.h"
+
+using namespace diskwatch;
+
+TEST_CASE("the agent, PID 1, kernel threads and the protect list are protected", "[actions]")
+{
+    ProtectList list;
+    list.comm = {"sshd", "dock*"};
+    list.exe = {"/usr/sbin/*"};
+    list.cgroup = {"/system.slice/ssh.service"};
+    Protection protection(list, ::getpid(), "/sys/fs/cgroup/unified");
+    CHECK(protection.process_reason(::getpid(), "x", "", "") == "the agent itself");
+    CHECK(protection.process_reason(1, "init", "", "") == "PID 1");
+    CHECK(protection.process_reason(2, "kthreadd", "", "") == "a kernel thread");
+    CHECK(is_kernel_thread(2));
+    CHECK_FALSE(is_kernel_thread(::getpid()));
+    CHECK(protection.process_reason(999999, "dockerd", "", "") == "comm dockerd matches protect.comm dock*");
+    CHECK(protection.process_reason(999999, "x", "/usr/sbin/cron", "") == "exe /usr/sbin/cron matches protect.exe /usr/sbin/*");
+    CHECK(protection.process_reason(999999, "x", "", "/system.slice/ssh.service").has_value());
+    CHECK_FALSE(protection.process_reason(999999, "suricata", "/usr/bin/suricata", "/x").has_value());
+
+    Subject cgroup;
+    cgroup.scope = RuleScope::cgroup;
+    cgroup.cgroup = "/";
+    CHECK(protection.subject_reason(cgroup) == "the root cgroup");
+    cgroup.cgroup = "/system.slice/ssh.service";
+    CHECK(protection.subject_reason(cgroup).has_value());
+}
+
+TEST_CASE("a pidfd is only opened on the process meant", "[actions]")
+{
+    const pid_t child = ::fork();
+    if (child == 0) {
+        ::pause();
+        _exit(0);
+    }
+    REQUIRE(child > 0);
+    const std::string comm = read_process_identity(child)->comm;
+    std::string error;
+    CHECK_FALSE(Pidfd::open(child, "someone-else", 0, &error));
+    CHECK(error.find("the pid was reused") != std::string::npos);
+    CHECK_FALSE(Pidfd::open(child, comm, 1.0, &error));  // "seen" at 1 s after boot: it started later
+    auto pidfd = Pidfd::open(child, comm, boot_now_s(), &error);
+    INFO(error);
+    REQUIRE(pidfd);
+    CHECK_FALSE(pidfd->exited());
+    CHECK(pidfd->signal(SIGKILL, &error));
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    CHECK(WIFSIGNALED(status));
+    CHECK(pidfd->exited());
+    CHECK_FALSE(Pidfd::open(child, "", 0, &error));
+    CHECK(error.find("pidfd_open") == 0);
+}

@@ -1,0 +1,183 @@
+// Rule evaluation on synthetic refreshes: sustained rates, written-within,
+// growth share, selectors, cgroup scope, and one event per state change.
+#include <catch2/catch.hpp>
+
+#include "rules/rule_engine.h"
+
+using namespace diskwatch;
+
+namespace {
+
+constexpr double kMiB = 1048576.0;
+
+ReportRow row(uint32_t pid, const std::string &comm, double bytes, double interval_s, uint64_t cgroup_id = 10,
+              const std::string &mount = "/data")
+{
+    ReportRow r;
+    r.pid = pid;
+    r.comm = comm;
+    r.exe = "/usr/bin/" + comm;
+    r.cgroup_id = cgroup_id;
+    r.cgroup = "/test/" + std::to_string(cgroup_id);
+    r.mount = mount;
+    r.dev = "7:0";
+    r.write_bytes = static_cast<uint64_t>(bytes);
+    r.write_bps = bytes / interval_s;
+    return r;
+}
+
+PolicyRule rate_rule(double bps, double for_s, RuleScope scope = RuleScope::process)
+{
+    PolicyRule rule;
+    rule.name = "fast";
+    rule.scope = scope;
+    rule.when.write_rate_bps = bps;
+    rule.when.for_s = for_s;
+    return rule;
+}
+
+}  // namespace
+
+TEST_CASE("rate_held needs every slice of the window above the threshold", "[rules]")
+{
+    std::deque<std::pair<double, double>> history;
+    for (int i = 0; i <= 8; ++i)
+        history.emplace_back(i * 0.25, i * 0.25 * 100);  // 100 B/s for 2 s
+    double measured = 0;
+    CHECK(rate_held(history, 100, 2.0, 2.0, &measured));
+    CHECK(measured == Approx(100));
+    CHECK_FALSE(rate_held(history, 101, 2.0, 2.0));
+    // Not enough history for a 3 s window.
+    CHECK_FALSE(rate_held(history, 50, 3.0, 2.0));
+    // A burst then silence: the average is high, but not sustained.
+    std::deque<std::pair<double, double>> burst = {{0, 0}, {0.25, 400}, {2.0, 400}};
+    CHECK_FALSE(rate_held(burst, 100, 2.0, 2.0, &measured));
+    CHECK(measured == Approx(200));
+    // for: 0 -> the last interval only.
+    CHECK(rate_held(burst, 0, 0, 2.0) == true);
+    CHECK_FALSE(rate_held(burst, 1, 0, 2.0));
+}
+
+TEST_CASE("a writer above write_rate for `for` starts the rule once, then ends once", "[rules]")
+{
+    RuleEngine engine({rate_rule(10 * kMiB, 1.0)});
+    std::vector<Finding> all;
+    double t = 0;
+    engine.evaluate(t, {}, {});
+    // 20 MiB/s for 2 s in 0.25 s refreshes.
+    for (int i = 0; i < 8; ++i) {
+        t += 0.25;
+        auto findings = engine.evaluate(t, {row(42, "flood", 5 * kMiB, 0.25)}, {});
+        if (t < 1.0)
+            CHECK(findings.empty());
+        all.insert(all.end(), findings.begin(), findings.end());
+    }
+    REQUIRE(all.size() == 1);
+    CHECK(all[0].change == Finding::Change::started);
+    CHECK(all[0].subject.pid == 42);
+    CHECK(all[0].subject.comm == "flood");
+    CHECK(all[0].subject.key() == "process:42");
+    CHECK(all[0].measures.condition == "write_rate");
+    CHECK(all[0].measures.write_bps == Approx(20 * kMiB).epsilon(0.01));
+    CHECK(engine.holds(0, "process:42"));
+    // It stops: ended once, after a quiet spell of max(for, 1s).
+    all.clear();
+    for (int i = 0; i < 12; ++i) {
+        t += 0.25;
+        auto findings = engine.evaluate(t, {}, {});
+        all.insert(all.end(), findings.begin(), findings.end());
+    }
+    REQUIRE(all.size() == 1);
+    CHECK(all[0].change == Finding::Change::ended);
+    CHECK_FALSE(engine.holds(0, "process:42"));
+}
+
+TEST_CASE("a slower writer never matches", "[rules]")
+{
+    RuleEngine engine({rate_rule(10 * kMiB, 1.0)});
+    double t = 0;
+    engine.evaluate(t, {}, {});
+    for (int i = 0; i < 20; ++i) {
+        t += 0.25;
+        CHECK(engine.evaluate(t, {row(7, "steady", 2 * kMiB, 0.25)}, {}).empty());
+    }
+}
+
+TEST_CASE("selectors: all given must match, globs", "[rules]")
+{
+    PolicyRule rule = rate_rule(1, 0);
+    rule.match.comm = {"suri*"};
+    rule.match.mount = {"/var/log"};
+    CHECK(RuleEngine::row_matches(rule, row(1, "suricata", 10, 1, 10, "/var/log")));
+    CHECK_FALSE(RuleEngine::row_matches(rule, row(1, "suricata", 10, 1, 10, "/data")));
+    CHECK_FALSE(RuleEngine::row_matches(rule, row(1, "nginx", 10, 1, 10, "/var/log")));
+    rule.match.uid = {1000};
+    CHECK_FALSE(RuleEngine::row_matches(rule, row(1, "suricata", 10, 1, 10, "/var/log")));
+}
+
+TEST_CASE("cgroup scope sums short-lived processes of one cgroup", "[rules]")
+{
+    RuleEngine engine({rate_rule(10 * kMiB, 1.0, RuleScope::cgroup)});
+    std::vector<Finding> all;
+    double t = 0;
+    engine.evaluate(t, {}, {});
+    // Each refresh, two new processes write 2 MiB each and exit: 16 MiB/s for the cgroup,
+    // 8 MiB/s for none of them.
+    uint32_t pid = 100;
+    for (int i = 0; i < 8; ++i) {
+        t += 0.25;
+        auto a = row(pid++, "job", 2 * kMiB, 0.25, 77);
+        auto b = row(pid++, "job", 2 * kMiB, 0.25, 77);
+        a.exited = b.exited = true;
+        auto findings = engine.evaluate(t, {a, b}, {});
+        all.insert(all.end(), findings.begin(), findings.end());
+    }
+    REQUIRE(all.size() == 1);
+    CHECK(all[0].subject.scope == RuleScope::cgroup);
+    CHECK(all[0].subject.cgroup_id == 77);
+    CHECK(all[0].subject.cgroup == "/test/77");
+    CHECK(all[0].subject.key() == "cgroup:77");
+    CHECK(all[0].measures.write_bps == Approx(16 * kMiB).epsilon(0.01));
+}
+
+TEST_CASE("written within a window", "[rules]")
+{
+    PolicyRule rule;
+    rule.name = "volume";
+    rule.when.written_bytes = static_cast<uint64_t>(10 * kMiB);
+    rule.when.within_s = 5;
+    RuleEngine engine({rule});
+    double t = 0;
+    engine.evaluate(t, {}, {});
+    std::vector<Finding> all;
+    for (int i = 0; i < 10; ++i) {
+        t += 0.5;
+        auto findings = engine.evaluate(t, {row(5, "batch", 1.5 * kMiB, 0.5)}, {});
+        all.insert(all.end(), findings.begin(), findings.end());
+    }
+    REQUIRE(all.size() == 1);
+    CHECK(all[0].measures.condition == "written");
+    CHECK(all[0].measures.written_bytes >= static_cast<uint64_t>(10 * kMiB));
+}
+
+TEST_CASE("growth share and eta_full come from the mount's net growth", "[rules]")
+{
+    PolicyRule rule;
+    rule.name = "filler";
+    rule.when.eta_full_s = 60;
+    RuleEngine engine({rule});
+    MountState mount{"/data", static_cast<uint64_t>(100 * kMiB), 4 * kMiB, 4 * kMiB, 42.5, 25.0};
+    double t = 0;
+    engine.evaluate(t, {}, {mount});
+    t += 1;
+    // It wrote 3 of the mount's 4 MiB/s: 3 MiB/s of growth, full in 33 s.
+    auto findings = engine.evaluate(t, {row(9, "filler", 3 * kMiB, 1), row(10, "other", 1 * kMiB, 1)}, {mount});
+    REQUIRE(findings.size() == 1);
+    CHECK(findings[0].subject.pid == 9);
+    CHECK(findings[0].measures.condition == "eta_full");
+    REQUIRE(findings[0].measures.eta_full_s);
+    CHECK(*findings[0].measures.eta_full_s == Approx(100.0 / 3).epsilon(0.01));
+    CHECK(findings[0].subject.mount == "/data");
+    CHECK(findings[0].subject.mount_used_pct == Approx(42.5));
+    CHECK(findings[0].subject.mount_eta_full_s == Approx(25.0));
+}

@@ -1,0 +1,621 @@
+#include "actions/enforcer.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+
+#include "events/events.h"
+
+namespace diskwatch {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+double steady_now_s()
+{
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Writes a value to a cgroup control file; false with the reason.
+bool write_control(const std::string &path, const std::string &value, std::string *error)
+{
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+        *error = path + ": open: " + std::strerror(errno);
+        return false;
+    }
+    const ssize_t n = ::write(fd, value.data(), value.size());
+    const int write_errno = errno;
+    ::close(fd);
+    if (n != static_cast<ssize_t>(value.size())) {
+        *error = path + ": write \"" + value + "\": " + std::strerror(write_errno);
+        return false;
+    }
+    return true;
+}
+
+std::string read_control(const std::string &path)
+{
+    std::ifstream file(path);
+    std::string value;
+    std::getline(file, value);
+    return value;
+}
+
+std::vector<pid_t> cgroup_members(const std::string &dir)
+{
+    std::vector<pid_t> pids;
+    std::ifstream procs(dir + "/cgroup.procs");
+    pid_t pid;
+    while (procs >> pid)
+        pids.push_back(pid);
+    return pids;
+}
+
+}  // namespace
+
+struct Enforcer::Throttle {
+    std::string key;
+    std::string rule;
+    Subject subject;
+    std::string mechanism;  // io.max | cgroup.freeze | sigstop
+    double rate_bps = 0;
+    double since_s = 0;
+    double until_s = 0;
+    std::optional<Pidfd> pidfd;  // sigstop
+    double start_boot_s = 0;     // sigstop: for the state file
+    std::string cgroup_path;     // cgroup.freeze, io.max
+    std::string io_dev;          // io.max
+    // Duty cycle: a token bucket at rate_bps over the kernel's byte count.
+    std::optional<uint64_t> last_bytes;
+    double last_tick_s = 0;
+    double allowance = 0;
+    bool paused = false;
+};
+
+struct Enforcer::Kill {
+    std::string key;
+    std::string rule;
+    Subject subject;
+    std::string mechanism;
+    std::vector<Pidfd> targets;
+    std::string cgroup_path;
+    double deadline_s = 0;
+    double give_up_s = 0;
+    bool escalated = false;
+};
+
+Enforcer::Enforcer(EnforcerOptions options)
+    : options_(std::move(options)),
+      protection_(std::make_unique<Protection>(ProtectList{}, options_.agent_pid, options_.cgroup2_mount))
+{
+    duty_cycle_ = std::thread([this] { duty_cycle_loop(); });
+}
+
+Enforcer::~Enforcer()
+{
+    release_all("agent stop");
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    duty_cycle_.join();
+}
+
+void Enforcer::set_policy(const Policy &policy, bool dry_run)
+{
+    std::lock_guard lock(mutex_);
+    protection_ = std::make_unique<Protection>(policy.protect, options_.agent_pid, options_.cgroup2_mount);
+    dry_run_ = dry_run;
+}
+
+bool Enforcer::is_acting_on(const std::string &subject_key) const
+{
+    std::lock_guard lock(mutex_);
+    return throttles_.count(subject_key) || kills_.count(subject_key);
+}
+
+nlohmann::json Enforcer::action_event(const std::string &action, const PolicyRule *rule, const Subject &subject,
+                                      const RuleMeasures *measures, const std::string &mechanism) const
+{
+    auto event = make_event("action", options_.host);
+    event["action"] = action;
+    event["rule"] = rule ? nlohmann::json(rule->name) : nlohmann::json();
+    event["scope"] = to_string(subject.scope);
+    event["dry_run"] = dry_run_;
+    event["mechanism"] = mechanism;
+    event["protected"] = false;
+    event["process"] = process_json(subject);
+    event["cgroup"] = cgroup_json(subject.cgroup_id, subject.cgroup);
+    event["mount"] = mount_json(subject);
+    if (measures) {
+        event["write_bps"] = std::round(measures->write_bps);
+        event["growth_bps"] = std::round(measures->growth_bps);
+        event["condition"] = measures->condition;
+    }
+    if (rule)
+        event["when"] = rule_json(*rule);
+    return event;
+}
+
+void Enforcer::enforce(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s)
+{
+    const std::string key = subject.key();
+    const std::string announce_key = key + "|" + rule.name;
+    std::unique_lock lock(mutex_);
+    if (rule.action == RuleAction::alert) {
+        if (announced_[announce_key] == "alert")
+            return;
+        announced_[announce_key] = "alert";
+        auto event = action_event("alert", &rule, subject, &measures, "event");
+        if (auto reason = protection_->subject_reason(subject)) {
+            event["protected"] = true;
+            event["protected_reason"] = *reason;
+        }
+        lock.unlock();
+        options_.emit(event);
+        return;
+    }
+    if (throttles_.count(key) || kills_.count(key))
+        return;  // already acting on it (a throttle holds until throttle_for ends)
+    if (subject.scope == RuleScope::process && subject.exited)
+        return;  // nothing to act on
+    if (rule.action == RuleAction::kill && announced_[announce_key] == "kill")
+        return;  // killed once this episode; the rule ends when its writes stop
+    if (announced_[announce_key] == "failed")
+        return;  // said once (agent.warning); retried in the rule's next episode
+    // Protection is decided once per episode of the rule (reading /proc for a
+    // cgroup's members at every evaluation would cost more than it tells).
+    if (announced_[announce_key] == "protected")
+        return;
+    if (auto reason = protection_->subject_reason(subject)) {
+        announced_[announce_key] = "protected";
+        auto event = action_event(std::string(to_string(rule.action)), &rule, subject, &measures, "none");
+        event["protected"] = true;
+        event["protected_reason"] = *reason;
+        lock.unlock();
+        options_.emit(event);
+        return;
+    }
+    if (dry_run_) {
+        const std::string state = std::string("dry_run:") + std::string(to_string(rule.action));
+        if (announced_[announce_key] == state)
+            return;
+        announced_[announce_key] = state;
+        std::string mechanism;
+        if (rule.action == RuleAction::kill)
+            mechanism = subject.scope == RuleScope::cgroup && fs::exists(cgroup_dir(subject.cgroup) + "/cgroup.kill")
+                            ? "cgroup.kill"
+                            : "pidfd_send_signal";
+        else if (subject.scope == RuleScope::cgroup)
+            mechanism = fs::exists(cgroup_dir(subject.cgroup) + "/io.max") ? "io.max" : "cgroup.freeze";
+        else
+            mechanism = "sigstop";
+        auto event = action_event(std::string(to_string(rule.action)), &rule, subject, &measures, mechanism);
+        if (rule.throttle_to_bps) {
+            event["throttle_to_bps"] = *rule.throttle_to_bps;
+            event["throttle_for_s"] = rule.throttle_for_s;
+        }
+        if (rule.action == RuleAction::kill)
+            event["kill_grace_s"] = rule.kill_grace_s;
+        lock.unlock();
+        options_.emit(event);
+        return;
+    }
+    lock.unlock();
+    if (rule.action == RuleAction::kill)
+        start_kill(rule, subject, measures, now_s);
+    else
+        start_throttle(rule, subject, measures, now_s);
+}
+
+void Enforcer::action_failed(const PolicyRule &rule, const Subject &subject, const std::string &error)
+{
+    spdlog::warn("rule {}: cannot {} {}: {}", rule.name, to_string(rule.action), subject.key(), error);
+    auto event = make_event("agent.warning", options_.host);
+    event["warning"] = std::string("cannot ") + std::string(to_string(rule.action)) + ": " + error;
+    event["rule"] = rule.name;
+    event["process"] = process_json(subject);
+    event["cgroup"] = cgroup_json(subject.cgroup_id, subject.cgroup);
+    std::lock_guard lock(mutex_);
+    announced_[subject.key() + "|" + rule.name] = "failed";
+    options_.emit(event);
+}
+
+void Enforcer::start_kill(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s)
+{
+    auto kill = std::make_unique<Kill>();
+    kill->key = subject.key();
+    kill->rule = rule.name;
+    kill->subject = subject;
+    kill->deadline_s = now_s + rule.kill_grace_s;
+    kill->give_up_s = kill->deadline_s + 10;
+    std::string error;
+    if (subject.scope == RuleScope::process) {
+        auto pidfd = Pidfd::open(static_cast<pid_t>(subject.pid), subject.comm, boot_now_s(), &error);
+        if (!pidfd) {
+            action_failed(rule, subject, error);
+            return;
+        }
+        kill->targets.push_back(std::move(*pidfd));
+        kill->mechanism = "pidfd_send_signal";
+    } else {
+        kill->cgroup_path = cgroup_dir(subject.cgroup);
+        kill->mechanism = fs::exists(kill->cgroup_path + "/cgroup.kill") ? "cgroup.kill" : "pidfd_send_signal";
+        for (pid_t pid : cgroup_members(kill->cgroup_path))
+            if (auto pidfd = Pidfd::open(pid, "", 0, &error))
+                kill->targets.push_back(std::move(*pidfd));
+    }
+    {
+        // A throttled subject is released first, so SIGTERM can be handled.
+        std::lock_guard lock(mutex_);
+        if (auto it = throttles_.find(kill->key); it != throttles_.end())
+            release_locked(it, "killing it");
+    }
+    const bool immediate = rule.kill_grace_s <= 0;
+    const int first_signal = immediate ? SIGKILL : SIGTERM;
+    if (immediate && kill->mechanism == "cgroup.kill") {
+        if (!write_control(kill->cgroup_path + "/cgroup.kill", "1", &error))
+            spdlog::warn("rule {}: {}", rule.name, error);
+    } else {
+        for (const auto &target : kill->targets) {
+            if (!target.signal(first_signal, &error))
+                spdlog::warn("rule {}: {}", rule.name, error);
+            target.signal(SIGCONT);  // a stopped process must run to handle SIGTERM
+        }
+    }
+    kill->escalated = immediate;
+    auto event = action_event("kill", &rule, subject, &measures, kill->mechanism);
+    event["signal"] = immediate ? "SIGKILL" : "SIGTERM";
+    event["kill_grace_s"] = rule.kill_grace_s;
+    event["targets"] = kill->targets.size();
+    std::lock_guard lock(mutex_);
+    announced_[kill->key + "|" + rule.name] = "kill";
+    kills_[kill->key] = std::move(kill);
+    options_.emit(event);
+}
+
+void Enforcer::start_throttle(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures,
+                              double now_s)
+{
+    auto throttle = std::make_unique<Throttle>();
+    throttle->key = subject.key();
+    throttle->rule = rule.name;
+    throttle->subject = subject;
+    throttle->rate_bps = *rule.throttle_to_bps;
+    throttle->since_s = now_s;
+    throttle->until_s = now_s + rule.throttle_for_s;
+    throttle->last_tick_s = now_s;
+    throttle->allowance = 0;
+    std::string error;
+    if (subject.scope == RuleScope::process) {
+        auto pidfd = Pidfd::open(static_cast<pid_t>(subject.pid), subject.comm, boot_now_s(), &error);
+        if (!pidfd) {
+            action_failed(rule, subject, error);
+            return;
+        }
+        throttle->start_boot_s = process_start_boot_s(pidfd->pid()).value_or(0);
+        throttle->pidfd = std::move(*pidfd);
+        throttle->mechanism = "sigstop";
+    } else {
+        throttle->cgroup_path = cgroup_dir(subject.cgroup);
+        // io.max exists where the io controller is enabled for this cgroup:
+        // the kernel then throttles the writeback itself.
+        if (fs::exists(throttle->cgroup_path + "/io.max") && !subject.dev.empty() &&
+            write_control(throttle->cgroup_path + "/io.max",
+                          subject.dev + " wbps=" + std::to_string(static_cast<uint64_t>(throttle->rate_bps)), &error)) {
+            throttle->mechanism = "io.max";
+            throttle->io_dev = subject.dev;
+        } else if (fs::exists(throttle->cgroup_path + "/cgroup.freeze")) {
+            throttle->mechanism = "cgroup.freeze";
+        } else {
+            action_failed(rule, subject, "cgroup " + subject.cgroup + " has neither io.max nor cgroup.freeze");
+            return;
+        }
+    }
+    auto event = action_event("throttle", &rule, subject, &measures, throttle->mechanism);
+    event["throttle_to_bps"] = throttle->rate_bps;
+    event["throttle_for_s"] = rule.throttle_for_s;
+    std::lock_guard lock(mutex_);
+    announced_[throttle->key + "|" + rule.name] = "throttle";
+    throttles_[throttle->key] = std::move(throttle);
+    save_state_locked();
+    options_.emit(event);
+}
+
+void Enforcer::release_locked(std::map<std::string, std::unique_ptr<Throttle>>::iterator it,
+                              const std::string &reason)
+{
+    Throttle &throttle = *it->second;
+    std::string error;
+    if (throttle.mechanism == "sigstop") {
+        if (throttle.pidfd && !throttle.pidfd->exited())
+            throttle.pidfd->signal(SIGCONT, &error);
+    } else if (throttle.mechanism == "cgroup.freeze") {
+        if (throttle.paused && !write_control(throttle.cgroup_path + "/cgroup.freeze", "0", &error))
+            spdlog::warn("release {}: {}", throttle.key, error);
+        ::removexattr(throttle.cgroup_path.c_str(), kFrozenXattr);
+    } else if (throttle.mechanism == "io.max") {
+        write_control(throttle.cgroup_path + "/io.max", throttle.io_dev + " wbps=max", &error);
+    }
+    auto event = action_event("release", nullptr, throttle.subject, nullptr, throttle.mechanism);
+    event["rule"] = throttle.rule;
+    event["reason"] = reason;
+    event["dry_run"] = false;
+    announced_.erase(throttle.key + "|" + throttle.rule);
+    throttles_.erase(it);
+    save_state_locked();
+    options_.emit(event);
+}
+
+void Enforcer::tick(double now_s)
+{
+    std::lock_guard lock(mutex_);
+    for (auto it = throttles_.begin(); it != throttles_.end();) {
+        auto next = std::next(it);
+        Throttle &throttle = *it->second;
+        if (throttle.pidfd && throttle.pidfd->exited())
+            release_locked(it, "exited");
+        else if (now_s >= throttle.until_s)
+            release_locked(it, "throttle_for ended");
+        it = next;
+    }
+    for (auto it = kills_.begin(); it != kills_.end();) {
+        Kill &kill = *it->second;
+        bool all_gone = true;
+        for (const auto &target : kill.targets)
+            all_gone = all_gone && target.exited();
+        if (kill.subject.scope == RuleScope::cgroup)
+            all_gone = all_gone && cgroup_members(kill.cgroup_path).empty();
+        if (all_gone || now_s > kill.give_up_s) {
+            it = kills_.erase(it);
+            continue;
+        }
+        if (!kill.escalated && now_s >= kill.deadline_s) {
+            kill.escalated = true;
+            std::string error;
+            if (kill.mechanism == "cgroup.kill") {
+                if (!write_control(kill.cgroup_path + "/cgroup.kill", "1", &error))
+                    spdlog::warn("{}: {}", kill.key, error);
+            } else {
+                for (const auto &target : kill.targets)
+                    if (!target.exited())
+                        target.signal(SIGKILL, &error);
+            }
+            auto event = action_event("kill", nullptr, kill.subject, nullptr, kill.mechanism);
+            event["rule"] = kill.rule;
+            event["signal"] = "SIGKILL";
+            event["reason"] = "still running after kill_grace";
+            options_.emit(event);
+        }
+        ++it;
+    }
+}
+
+bool Enforcer::release(const std::string &target, const std::string &reason, std::string *error)
+{
+    std::lock_guard lock(mutex_);
+    for (auto it = throttles_.begin(); it != throttles_.end(); ++it) {
+        const Subject &subject = it->second->subject;
+        const bool match = subject.scope == RuleScope::process ? target == std::to_string(subject.pid)
+                                                               : target == subject.cgroup || target == it->second->cgroup_path;
+        if (match) {
+            release_locked(it, reason);
+            return true;
+        }
+    }
+    *error = "nothing throttled matches " + target;
+    return false;
+}
+
+void Enforcer::release_all(const std::string &reason)
+{
+    std::lock_guard lock(mutex_);
+    while (!throttles_.empty())
+        release_locked(throttles_.begin(), reason);
+}
+
+void Enforcer::rule_ended(const PolicyRule &rule, const Subject &subject)
+{
+    std::lock_guard lock(mutex_);
+    announced_.erase(subject.key() + "|" + rule.name);
+}
+
+std::vector<ActiveAction> Enforcer::active() const
+{
+    std::lock_guard lock(mutex_);
+    std::vector<ActiveAction> actions;
+    for (const auto &[key, throttle] : throttles_)
+        actions.push_back({throttle->subject.scope == RuleScope::process ? "process:" + std::to_string(throttle->subject.pid)
+                                                                         : "cgroup:" + throttle->subject.cgroup,
+                           throttle->rule, "throttle", throttle->mechanism, throttle->since_s, throttle->until_s,
+                           throttle->paused});
+    for (const auto &[key, kill] : kills_)
+        actions.push_back({kill->subject.scope == RuleScope::process ? "process:" + std::to_string(kill->subject.pid)
+                                                                     : "cgroup:" + kill->subject.cgroup,
+                           kill->rule, "kill", kill->mechanism, kill->deadline_s, kill->give_up_s, false});
+    return actions;
+}
+
+// The duty cycle: every tick, each throttled subject's bytes (counted by the
+// kernel) are charged against an allowance that refills at throttle_to; the
+// subject is stopped (SIGSTOP / cgroup.freeze) while the allowance is
+// negative and continued once it is back. The allowance is capped at 100 ms
+// of the rate so an idle spell buys no burst.
+void Enforcer::duty_cycle_loop()
+{
+    for (;;) {
+        std::this_thread::sleep_for(std::chrono::duration<double>(options_.duty_cycle_tick_s));
+        std::lock_guard lock(mutex_);
+        if (stopping_)
+            return;
+        const double now = steady_now_s();
+        for (auto &[key, throttle] : throttles_) {
+            if (throttle->mechanism == "io.max")
+                continue;
+            const uint64_t id = throttle->subject.scope == RuleScope::process ? throttle->subject.pid
+                                                                               : throttle->subject.cgroup_id;
+            auto bytes = options_.bytes_counted(throttle->subject.scope, id);
+            const double dt = now - throttle->last_tick_s;
+            throttle->last_tick_s = now;
+            if (!bytes)
+                continue;
+            const double written = throttle->last_bytes ? static_cast<double>(*bytes - *throttle->last_bytes) : 0;
+            throttle->last_bytes = bytes;
+            throttle->allowance = std::min(throttle->allowance + throttle->rate_bps * dt - written,
+                                           throttle->rate_bps * 0.1);
+            const bool want_paused = throttle->allowance < 0;
+            if (want_paused == throttle->paused)
+                continue;
+            std::string error;
+            bool ok;
+            if (throttle->mechanism == "sigstop") {
+                ok = throttle->pidfd->signal(want_paused ? SIGSTOP : SIGCONT, &error);
+            } else {
+                if (want_paused)
+                    ::setxattr(throttle->cgroup_path.c_str(), kFrozenXattr, options_.state_dir.data(),
+                               options_.state_dir.size(), 0);
+                ok = write_control(throttle->cgroup_path + "/cgroup.freeze", want_paused ? "1" : "0", &error);
+            }
+            if (ok)
+                throttle->paused = want_paused;
+            else
+                spdlog::debug("duty cycle {}: {}", key, error);
+        }
+    }
+}
+
+// state.json: what a crash would leave stopped or frozen. Written (atomically:
+// temp file + rename) whenever a throttle starts or ends.
+void Enforcer::save_state_locked()
+{
+    nlohmann::json state;
+    state["agent_pid"] = options_.agent_pid;
+    state["stopped"] = nlohmann::json::array();
+    state["frozen"] = nlohmann::json::array();
+    state["io_max"] = nlohmann::json::array();
+    for (const auto &[key, throttle] : throttles_) {
+        if (throttle->mechanism == "sigstop")
+            state["stopped"].push_back({{"pid", throttle->subject.pid},
+                                        {"comm", throttle->subject.comm},
+                                        {"start_boot_s", throttle->start_boot_s}});
+        else if (throttle->mechanism == "cgroup.freeze")
+            state["frozen"].push_back(throttle->cgroup_path);
+        else if (throttle->mechanism == "io.max")
+            state["io_max"].push_back({{"path", throttle->cgroup_path}, {"dev", throttle->io_dev}});
+    }
+    std::error_code ec;
+    fs::create_directories(options_.state_dir, ec);
+    const std::string path = options_.state_dir + "/state.json";
+    const std::string temp = path + ".tmp";
+    {
+        std::ofstream out(temp, std::ios::trunc);
+        out << state.dump() << "\n";
+        if (!out) {
+            spdlog::warn("{}: cannot write the state file: {}", temp, std::strerror(errno));
+            return;
+        }
+    }
+    if (::rename(temp.c_str(), path.c_str()) != 0)
+        spdlog::warn("{}: rename: {}", path, std::strerror(errno));
+}
+
+size_t Enforcer::reconcile()
+{
+    size_t released = 0;
+    auto emit_release = [&](const Subject &subject, const std::string &mechanism, const std::string &detail) {
+        auto event = action_event("release", nullptr, subject, nullptr, mechanism);
+        event["dry_run"] = false;
+        event["reason"] = "reconcile: " + detail;
+        options_.emit(event);
+        ++released;
+    };
+    const std::string path = options_.state_dir + "/state.json";
+    std::ifstream in(path);
+    nlohmann::json state;
+    if (in) {
+        try {
+            in >> state;
+        } catch (const std::exception &e) {
+            spdlog::warn("{}: unreadable state file ({}); scanning only", path, e.what());
+        }
+    }
+    std::string error;
+    if (state.is_object()) {
+        for (const auto &entry : state.value("stopped", nlohmann::json::array())) {
+            const pid_t pid = entry.value("pid", 0);
+            const double start = entry.value("start_boot_s", 0.0);
+            auto started = process_start_boot_s(pid);
+            // Same pid and the same start time: the very process we stopped.
+            if (!started || std::fabs(*started - start) > 0.05)
+                continue;
+            auto pidfd = Pidfd::open(pid, "", 0, &error);
+            if (!pidfd)
+                continue;
+            pidfd->signal(SIGCONT, &error);
+            Subject subject;
+            subject.pid = static_cast<uint32_t>(pid);
+            subject.comm = entry.value("comm", "");
+            emit_release(subject, "sigstop", "a previous agent (pid " + std::to_string(state.value("agent_pid", 0)) +
+                                                 ") had stopped it");
+        }
+        for (const auto &entry : state.value("io_max", nlohmann::json::array())) {
+            const std::string dir = entry.value("path", "");
+            if (write_control(dir + "/io.max", entry.value("dev", "") + " wbps=max", &error)) {
+                Subject subject;
+                subject.scope = RuleScope::cgroup;
+                subject.cgroup = dir.substr(std::min(dir.size(), options_.cgroup2_mount.size()));
+                emit_release(subject, "io.max", "a previous agent had limited it");
+            }
+        }
+    }
+    // Frozen cgroups: the state file's, and any cgroup carrying our mark (the
+    // state file may be older than the freeze).
+    std::vector<std::string> frozen;
+    if (state.is_object())
+        for (const auto &entry : state.value("frozen", nlohmann::json::array()))
+            frozen.push_back(entry.get<std::string>());
+    if (!options_.cgroup2_mount.empty()) {
+        std::error_code ec;
+        for (fs::recursive_directory_iterator it(options_.cgroup2_mount, fs::directory_options::skip_permission_denied, ec), end;
+             it != end; it.increment(ec)) {
+            if (ec)
+                break;
+            if (!it->is_directory(ec))
+                continue;
+            char mark[4096];
+            const ssize_t n = ::getxattr(it->path().c_str(), kFrozenXattr, mark, sizeof(mark));
+            if (n > 0 && std::string(mark, static_cast<size_t>(n)) == options_.state_dir)
+                frozen.push_back(it->path().string());
+        }
+    }
+    std::sort(frozen.begin(), frozen.end());
+    frozen.erase(std::unique(frozen.begin(), frozen.end()), frozen.end());
+    for (const auto &dir : frozen) {
+        const bool was_frozen = read_control(dir + "/cgroup.freeze") == "1";
+        ::removexattr(dir.c_str(), kFrozenXattr);
+        if (was_frozen && write_control(dir + "/cgroup.freeze", "0", &error)) {
+            Subject subject;
+            subject.scope = RuleScope::cgroup;
+            subject.cgroup = dir.substr(std::min(dir.size(), options_.cgroup2_mount.size()));
+            emit_release(subject, "cgroup.freeze", "a previous agent had frozen it");
+        }
+    }
+    std::lock_guard lock(mutex_);
+    save_state_locked();
+    return released;
+}
+
+}  // namespace diskwatch

@@ -1,0 +1,123 @@
+#include "actions/pidfd.h"
+
+#include <poll.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "resolve/processes.h"
+
+namespace diskwatch {
+
+namespace {
+
+std::optional<std::string> stat_fields_after_comm(pid_t pid)
+{
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text;
+    if (!std::getline(stat, text))
+        return std::nullopt;
+    const auto close = text.rfind(')');
+    if (close == std::string::npos || close + 2 > text.size())
+        return std::nullopt;
+    return text.substr(close + 2);  // starts at field 3 (state)
+}
+
+}  // namespace
+
+std::optional<double> process_start_boot_s(pid_t pid)
+{
+    auto rest = stat_fields_after_comm(pid);
+    if (!rest)
+        return std::nullopt;
+    std::istringstream fields(*rest);
+    std::string field;
+    for (int i = 3; i < 22 && fields >> field; ++i) {
+    }
+    unsigned long long ticks = 0;
+    if (!(fields >> ticks))
+        return std::nullopt;
+    return static_cast<double>(ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+double boot_now_s()
+{
+    timespec now {};
+    ::clock_gettime(CLOCK_BOOTTIME, &now);
+    return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
+}
+
+char process_state(pid_t pid)
+{
+    auto rest = stat_fields_after_comm(pid);
+    return rest && !rest->empty() ? (*rest)[0] : 0;
+}
+
+std::optional<Pidfd> Pidfd::open(pid_t pid, const std::string &expected_comm, double observed_boot_s,
+                                 std::string *error)
+{
+    const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    if (fd < 0) {
+        *error = "pidfd_open(" + std::to_string(pid) + "): " + std::strerror(errno);
+        return std::nullopt;
+    }
+    Pidfd handle(fd, pid);
+    // The pid is pinned now: whatever /proc says about it is about this process.
+    if (!expected_comm.empty()) {
+        auto identity = read_process_identity(pid);
+        if (!identity || identity->comm != expected_comm) {
+            *error = "pid " + std::to_string(pid) + " is now " + (identity ? identity->comm : "gone") +
+                     ", not " + expected_comm + " (the pid was reused)";
+            return std::nullopt;
+        }
+    }
+    if (observed_boot_s > 0) {
+        auto started = process_start_boot_s(pid);
+        if (!started || *started > observed_boot_s + 0.02) {
+            *error = "pid " + std::to_string(pid) + " started after its writes were seen (the pid was reused)";
+            return std::nullopt;
+        }
+    }
+    return handle;
+}
+
+Pidfd &Pidfd::operator=(Pidfd &&other) noexcept
+{
+    if (this != &other) {
+        if (fd_ >= 0)
+            ::close(fd_);
+        fd_ = other.fd_;
+        pid_ = other.pid_;
+        other.fd_ = -1;
+    }
+    return *this;
+}
+
+Pidfd::~Pidfd()
+{
+    if (fd_ >= 0)
+        ::close(fd_);
+}
+
+bool Pidfd::signal(int signo, std::string *error) const
+{
+    if (::syscall(SYS_pidfd_send_signal, fd_, signo, nullptr, 0) == 0)
+        return true;
+    if (error)
+        *error = std::string("pidfd_send_signal(") + std::to_string(pid_) + ", " + ::sigabbrev_np(signo) +
+                 "): " + std::strerror(errno);
+    return false;
+}
+
+bool Pidfd::exited() const
+{
+    pollfd entry {fd_, POLLIN, 0};
+    return ::poll(&entry, 1, 0) == 1;
+}
+
+}  // namespace diskwatch

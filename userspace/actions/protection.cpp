@@ -1,0 +1,76 @@
+#include "actions/protection.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "resolve/cgroups.h"
+#include "resolve/processes.h"
+
+namespace diskwatch {
+
+namespace {
+constexpr unsigned long kPfKthread = 0x00200000;  // include/linux/sched.h
+}
+
+bool is_kernel_thread(pid_t pid)
+{
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text;
+    if (!std::getline(stat, text))
+        return false;
+    // Fields after the comm (which may hold spaces): state is field 3, flags field 9.
+    const auto close = text.rfind(')');
+    if (close == std::string::npos)
+        return false;
+    std::istringstream rest(text.substr(close + 2));
+    std::string field;
+    for (int i = 3; i < 9 && rest >> field; ++i) {
+    }
+    unsigned long flags = 0;
+    rest >> flags;
+    return (flags & kPfKthread) != 0;
+}
+
+std::optional<std::string> Protection::process_reason(pid_t pid, const std::string &comm, const std::string &exe,
+                                                      const std::string &cgroup) const
+{
+    if (pid == agent_pid_)
+        return "the agent itself";
+    if (pid == 1)
+        return "PID 1";
+    if (pid == 2 || is_kernel_thread(pid))
+        return "a kernel thread";
+    for (const auto &pattern : list_.comm)
+        if (glob_matches(pattern, comm))
+            return "comm " + comm + " matches protect.comm " + pattern;
+    for (const auto &pattern : list_.exe)
+        if (!exe.empty() && glob_matches(pattern, exe))
+            return "exe " + exe + " matches protect.exe " + pattern;
+    for (const auto &pattern : list_.cgroup)
+        if (!cgroup.empty() && glob_matches(pattern, cgroup))
+            return "cgroup " + cgroup + " matches protect.cgroup " + pattern;
+    return std::nullopt;
+}
+
+std::optional<std::string> Protection::subject_reason(const Subject &subject) const
+{
+    if (subject.scope == RuleScope::process)
+        return process_reason(static_cast<pid_t>(subject.pid), subject.comm, subject.exe, subject.cgroup);
+    if (subject.cgroup.empty() || subject.cgroup == "/")
+        return std::string("the root cgroup");
+    for (const auto &pattern : list_.cgroup)
+        if (glob_matches(pattern, subject.cgroup))
+            return "cgroup " + subject.cgroup + " matches protect.cgroup " + pattern;
+    std::ifstream procs(cgroup2_mount_ + subject.cgroup + "/cgroup.procs");
+    pid_t pid;
+    while (procs >> pid) {
+        auto identity = read_process_identity(pid);
+        if (!identity)
+            continue;
+        if (auto reason = process_reason(pid, identity->comm, identity->exe, subject.cgroup))
+            return "its process " + std::to_string(pid) + " is protected: " + *reason;
+    }
+    return std::nullopt;
+}
+
+}  // namespace diskwatch

@@ -1,0 +1,386 @@
+#include "agent/agent.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <iostream>
+
+#include <spdlog/spdlog.h>
+
+#include "cli/privileges.h"
+#include "diskwatch/version.h"
+#include "events/events.h"
+#include "resolve/mountinfo.h"
+#include "sinks/file_sink.h"
+#include "sinks/stdout_sink.h"
+
+namespace diskwatch {
+
+namespace {
+
+double steady_now_s()
+{
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+constexpr double kMinAlarmGapS = 0.02;  // evaluations woken by alarms: at most every 20 ms
+constexpr size_t kTopWriters = 5;
+
+nlohmann::json rules_summary(const Policy &policy)
+{
+    auto rules = nlohmann::json::array();
+    for (const auto &rule : policy.rules)
+        rules.push_back({{"name", rule.name}, {"scope", to_string(rule.scope)}, {"action", to_string(rule.action)}});
+    return rules;
+}
+
+}  // namespace
+
+Agent::Agent(AgentOptions options, Policy policy, std::unique_ptr<WriteMonitor> monitor,
+             std::vector<std::unique_ptr<EventSink>> sinks)
+    : options_(std::move(options)), policy_(std::move(policy)), monitor_(std::move(monitor)),
+      sinks_(std::move(sinks)), host_(local_host_name())
+{
+    EnforcerOptions enforcer;
+    enforcer.host = host_;
+    const MountTable mounts = MountTable::load();
+    if (const MountEntry *cgroup2 = mounts.find_cgroup2())
+        enforcer.cgroup2_mount = cgroup2->mount_point;
+    enforcer.state_dir = options_.state_dir;
+    enforcer.agent_pid = ::getpid();
+    WriteTracer *tracer = &monitor_->tracer();
+    enforcer.bytes_counted = [tracer](RuleScope scope, uint64_t id) {
+        return tracer->bytes_counted(scope == RuleScope::process ? RateAlarm::Scope::process : RateAlarm::Scope::cgroup,
+                                     id);
+    };
+    enforcer.emit = [this](const nlohmann::json &event) { emit(event); };
+    enforcer_ = std::make_unique<Enforcer>(std::move(enforcer));
+    monitor_->tracer().set_rate_alarm_handler([this](const RateAlarm &) {
+        alarm_pending_ = true;
+        ++alarms_;
+    });
+}
+
+Agent::~Agent()
+{
+    monitor_->tracer().set_rate_alarm_handler(nullptr);
+    enforcer_.reset();
+}
+
+void Agent::emit(const nlohmann::json &event)
+{
+    const std::string line = event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    for (auto &sink : sinks_)
+        sink->publish(line);
+}
+
+// Everything that follows from the policy: rules, mount alerts, protection,
+// and the kernel's rate alarm thresholds (the lowest write_rate per scope).
+void Agent::apply_policy()
+{
+    std::lock_guard lock(state_mutex_);
+    engine_ = std::make_unique<RuleEngine>(policy_.rules);
+    mount_watch_ = std::make_unique<MountWatch>(policy_.mounts);
+    enforcer_->set_policy(policy_, options_.dry_run || policy_.dry_run);
+    RateAlarmSettings alarms;
+    for (const auto &rule : policy_.rules) {
+        const bool process = rule.scope == RuleScope::process;
+        bool &enabled = process ? alarms.process : alarms.cgroup;
+        uint64_t &threshold = process ? alarms.process_threshold_bps : alarms.cgroup_threshold_bps;
+        if (rule.when.write_rate_bps) {
+            const auto bps = static_cast<uint64_t>(*rule.when.write_rate_bps);
+            threshold = enabled && threshold ? std::min(threshold, bps) : bps;
+            enabled = true;
+        }
+        if (rule.action == RuleAction::throttle)
+            enabled = true;  // the duty cycle needs the kernel's byte count
+    }
+    monitor_->tracer().set_rate_alarms(alarms);
+}
+
+void Agent::reload()
+{
+    for (auto &sink : sinks_)
+        sink->reopen();
+    auto event = make_event("policy.reload", host_);
+    if (!options_.config_path) {
+        event["ok"] = true;
+        event["source"] = policy_.source;
+        event["rules"] = rules_summary(policy_);
+        event["note"] = "no --config: the built-in default policy stays";
+        emit(event);
+        return;
+    }
+    std::string error;
+    auto fresh = load_policy_file(*options_.config_path, &error);
+    if (!fresh) {
+        // A bad new policy keeps the old one running.
+        spdlog::error("reload refused, keeping the running policy: {}", error);
+        event["ok"] = false;
+        event["error"] = error;
+        event["source"] = policy_.source;
+        event["rules"] = rules_summary(policy_);
+        emit(event);
+        return;
+    }
+    {
+        std::lock_guard lock(state_mutex_);
+        policy_ = std::move(*fresh);
+    }
+    apply_policy();
+    event["ok"] = true;
+    event["source"] = policy_.source;
+    event["dry_run"] = options_.dry_run || policy_.dry_run;
+    event["rules"] = rules_summary(policy_);
+    emit(event);
+    spdlog::info("policy reloaded from {}: {} rules", policy_.source, policy_.rules.size());
+}
+
+void Agent::check_drops(const DropCounters &drops)
+{
+    auto warn = [&](const char *what, uint64_t now, uint64_t before) {
+        if (now <= before)
+            return;
+        auto event = make_event("agent.warning", host_);
+        event["warning"] = what;
+        event["count"] = now - before;
+        event["total"] = now;
+        emit(event);
+    };
+    warn("kernel writer map full: writes not attributed", drops.writers_map_full, last_drops_.writers_map_full);
+    warn("ring buffer full: lifecycle or alarm records lost", drops.ringbuf_full, last_drops_.ringbuf_full);
+    last_drops_ = drops;
+}
+
+void Agent::emit_mount_alerts(const WriteReport &report)
+{
+    for (const auto &alert : mount_watch_->evaluate(report.mounts)) {
+        const bool usage = alert.kind == MountAlert::Kind::usage;
+        auto event = make_event(usage ? "mount.usage" : "mount.eta", host_);
+        event["state"] = alert.raised ? "above" : "below";
+        event["mount"] = mount_json(alert.mount);
+        event["write_bps"] = std::round(alert.mount.write_bps);
+        event["growth_bps"] = alert.mount.fill_bps ? nlohmann::json(std::round(*alert.mount.fill_bps)) : nlohmann::json();
+        if (usage)
+            event["usage_alert_percent"] = *policy_.mounts.usage_alert_percent;
+        else
+            event["eta_alert_s"] = *policy_.mounts.eta_alert_s;
+        auto writers = nlohmann::json::array();
+        auto it = recent_rows_by_mount_.find(alert.mount.mount);
+        if (it != recent_rows_by_mount_.end()) {
+            for (const auto &row : it->second) {
+                if (writers.size() >= kTopWriters)
+                    break;
+                double growth = 0;
+                if (alert.mount.fill_bps && *alert.mount.fill_bps > 0 && alert.mount.write_bps > 0)
+                    growth = *alert.mount.fill_bps * std::min(1.0, row.write_bps / alert.mount.write_bps);
+                writers.push_back({{"pid", row.pid},
+                                   {"comm", row.comm},
+                                   {"cgroup", row.cgroup},
+                                   {"write_bps", std::round(row.write_bps)},
+                                   {"growth_bps", std::round(growth)}});
+            }
+        }
+        event["top_writers"] = writers;
+        emit(event);
+    }
+}
+
+void Agent::evaluate(double now_s)
+{
+    const WriteReport report = monitor_->refresh({GroupBy::process, false});
+    check_drops(report.drops);
+    // Top writers per mount: the latest interval that had any.
+    std::map<std::string, std::vector<ReportRow>> rows_by_mount;
+    for (const auto &row : report.rows)
+        if (!row.mount.empty())
+            rows_by_mount[row.mount].push_back(row);
+    for (auto &[mount, rows] : rows_by_mount)
+        recent_rows_by_mount_[mount] = std::move(rows);
+
+    std::lock_guard lock(state_mutex_);
+    std::vector<MountState> mounts;
+    for (const auto &mount : report.mounts)
+        mounts.push_back({mount.mount, mount.available_bytes, mount.write_bps, mount.fill_bps, mount.used_pct,
+                          mount.eta_full_s});
+    for (const auto &finding : engine_->evaluate(now_s, report.rows, mounts)) {
+        const PolicyRule &rule = engine_->rules()[finding.rule_index];
+        const bool started = finding.change == Finding::Change::started;
+        if (!runaway_dedup_.changed(finding.subject.key(), rule.name, started ? "started" : "ended"))
+            continue;
+        const auto reason = enforcer_->protection().subject_reason(finding.subject);
+        auto event = runaway_event(host_, rule, finding.subject, finding.measures, started, reason.has_value());
+        if (reason)
+            event["protected_reason"] = *reason;
+        emit(event);
+        if (!started) {
+            enforcer_->rule_ended(rule, finding.subject);
+            runaway_dedup_.forget(finding.subject.key(), rule.name);  // bounded: only live episodes are kept
+        }
+    }
+    // Level-triggered: every subject a rule holds for gets its action (the
+    // enforcer does nothing twice, and re-applies a throttle that ended while
+    // the rule still holds).
+    for (const auto &[rule_index, subject] : engine_->holding()) {
+        const PolicyRule &rule = engine_->rules()[rule_index];
+        auto measures = engine_->measures(rule_index, subject.key());
+        enforcer_->enforce(rule, subject, measures.value_or(RuleMeasures{}), now_s);
+    }
+    emit_mount_alerts(report);
+}
+
+Policy Agent::policy() const
+{
+    std::lock_guard lock(state_mutex_);
+    return policy_;
+}
+
+std::vector<Offender> Agent::offenders() const
+{
+    std::lock_guard lock(state_mutex_);
+    std::vector<Offender> result;
+    for (const auto &[rule_index, subject] : engine_->holding())
+        result.push_back({engine_->rules()[rule_index].name, subject,
+                          engine_->measures(rule_index, subject.key()).value_or(RuleMeasures{})});
+    return result;
+}
+
+bool Agent::release(const std::string &target, std::string *error)
+{
+    return enforcer_->release(target, "requested", error);
+}
+
+int Agent::run()
+{
+    const size_t reconciled = enforcer_->reconcile();
+    apply_policy();
+    auto start = make_event("agent.start", host_);
+    start["version"] = DISKWATCH_VERSION;
+    start["pid"] = ::getpid();
+    start["hooks"] = to_string(monitor_->tracer().family());
+    start["programs"] = monitor_->tracer().attached_programs();
+    start["policy"] = policy_.source;
+    start["rules"] = rules_summary(policy_);
+    start["dry_run"] = options_.dry_run || policy_.dry_run;
+    start["interval_s"] = policy_.interval_s;
+    start["reconciled"] = reconciled;
+    emit(start);
+    spdlog::info("agent running: policy {} ({} rules), every {}s{}", policy_.source, policy_.rules.size(),
+                 policy_.interval_s, options_.dry_run || policy_.dry_run ? ", dry run" : "");
+
+    double next_s = steady_now_s() + policy_.interval_s;
+    double last_eval_s = 0;
+    while (!stop_requested_) {
+        const double now_s = steady_now_s();
+        const int timeout_ms = static_cast<int>(std::clamp((next_s - now_s) * 1000, 0.0, 50.0));
+        monitor_->pump_events(timeout_ms);
+        if (stop_requested_)
+            break;
+        if (reload_requested_.exchange(false))
+            reload();
+        const double after_s = steady_now_s();
+        const bool due = after_s >= next_s;
+        if (due || (alarm_pending_ && after_s - last_eval_s >= kMinAlarmGapS)) {
+            alarm_pending_ = false;
+            evaluate(after_s);
+            last_eval_s = after_s;
+            if (due) {
+                next_s += policy_.interval_s;
+                if (next_s < after_s)
+                    next_s = after_s + policy_.interval_s;
+            }
+        }
+        enforcer_->tick(steady_now_s());
+    }
+    enforcer_->release_all("agent stop");
+    auto stop = make_event("agent.stop", host_);
+    stop["alarms"] = alarms_;
+    uint64_t dropped = 0;
+    for (const auto &sink : sinks_)
+        dropped += sink->stats().dropped;
+    stop["events_dropped"] = dropped;
+    emit(stop);
+    for (auto &sink : sinks_)
+        sink->flush(2000);
+    spdlog::info("agent stopped");
+    return kExitOk;
+}
+
+namespace {
+
+Agent *g_agent = nullptr;
+
+void on_signal(int signo)
+{
+    if (!g_agent)
+        return;
+    if (signo == SIGHUP)
+        g_agent->request_reload();
+    else
+        g_agent->request_stop();
+}
+
+}  // namespace
+
+int run_agent(const AgentCommand &command)
+{
+    Policy policy = default_policy();
+    if (command.agent.config_path) {
+        std::string error;
+        auto loaded = load_policy_file(*command.agent.config_path, &error);
+        if (!loaded) {
+            std::cerr << "ebpf-diskwatch agent: " << error << "\n";
+            return kExitFailure;
+        }
+        policy = std::move(*loaded);
+    }
+    if (auto missing = missing_bpf_privileges(); !missing.empty()) {
+        std::cerr << "ebpf-diskwatch agent: " << missing << "\n";
+        return kExitCannotRunHere;
+    }
+    std::vector<std::unique_ptr<EventSink>> sinks;
+    if (command.json_out.empty() || command.json_out == "-") {
+        sinks.push_back(std::make_unique<StdoutSink>());
+    } else {
+        std::string error;
+        auto sink = FileSink::open(command.json_out, &error);
+        if (!sink) {
+            std::cerr << "ebpf-diskwatch agent: --json-out " << error << "\n";
+            return kExitFailure;
+        }
+        sinks.push_back(std::move(sink));
+    }
+    const KernelFeatures features = probe_kernel_features();
+    const HookChoice choice = choose_hook_family(features, command.forced_hooks);
+    if (!choice.family) {
+        std::cerr << "ebpf-diskwatch agent: cannot run here: " << choice.reason << " (see: ebpf-diskwatch doctor)\n";
+        return kExitCannotRunHere;
+    }
+    std::string error;
+    auto monitor = WriteMonitor::start(*choice.family, &error);
+    if (!monitor) {
+        std::cerr << "ebpf-diskwatch agent: " << error << "\n";
+        return kExitCannotRunHere;
+    }
+    const size_t programs = monitor->tracer().attached_programs().size();
+    Agent agent(command.agent, std::move(policy), std::move(monitor), std::move(sinks));
+    g_agent = &agent;
+    struct sigaction action {};
+    action.sa_handler = on_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, nullptr);
+    sigaction(SIGTERM, &action, nullptr);
+    sigaction(SIGHUP, &action, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+    // Tests and scripts wait for this line (agent.start is on the event stream too).
+    spdlog::info("attached {} hooks ({} programs)", to_string(*choice.family),
+                 programs);
+    const int status = agent.run();
+    g_agent = nullptr;
+    return status;
+}
+
+}  // namespace diskwatch

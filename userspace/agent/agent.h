@@ -1,0 +1,94 @@
+// The daemon: kernel counters -> rules -> enforcement -> events, in one loop.
+// Rate alarms from the kernel wake it between its periodic evaluations.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "actions/enforcer.h"
+#include "events/events.h"
+#include "kernel/hooks.h"
+#include "monitor/write_monitor.h"
+#include "rules/mount_watch.h"
+#include "rules/policy.h"
+#include "rules/rule_engine.h"
+#include "sinks/event_sink.h"
+
+namespace diskwatch {
+
+struct AgentOptions {
+    std::optional<std::string> config_path;  // nullopt: the built-in default policy
+    bool dry_run = false;                    // --dry-run (or the policy's dry_run)
+    std::string state_dir = "/run/ebpf-diskwatch";
+};
+
+// A subject a rule holds for now (the control socket lists these).
+struct Offender {
+    std::string rule;
+    Subject subject;
+    RuleMeasures measures;
+};
+
+class Agent {
+public:
+    Agent(AgentOptions options, Policy policy, std::unique_ptr<WriteMonitor> monitor,
+          std::vector<std::unique_ptr<EventSink>> sinks);
+    ~Agent();
+
+    // Runs until request_stop() (SIGTERM/SIGINT), then releases everything,
+    // emits agent.stop and flushes the sinks. Returns the exit code.
+    int run();
+    // Async-signal-safe requests (the signal handlers call them).
+    void request_stop() { stop_requested_ = true; }
+    void request_reload() { reload_requested_ = true; }
+
+    // For the control socket and metrics: what is going on now. Thread-safe
+    // (callable from another thread while run() loops).
+    std::vector<Offender> offenders() const;
+    std::vector<ActiveAction> actions() const { return enforcer_->active(); }
+    bool release(const std::string &target, std::string *error);
+    Policy policy() const;
+    void emit(const nlohmann::json &event);
+
+private:
+    void apply_policy();
+    void reload();
+    void evaluate(double now_s);
+    void emit_mount_alerts(const WriteReport &report);
+    void check_drops(const DropCounters &drops);
+
+    mutable std::mutex state_mutex_;  // guards policy_ and engine_ against the control socket's reads
+    AgentOptions options_;
+    Policy policy_;
+    std::unique_ptr<WriteMonitor> monitor_;
+    std::vector<std::unique_ptr<EventSink>> sinks_;
+    std::string host_;
+    std::unique_ptr<RuleEngine> engine_;
+    std::unique_ptr<MountWatch> mount_watch_;
+    std::unique_ptr<Enforcer> enforcer_;
+    std::atomic<bool> stop_requested_{false};
+    std::atomic<bool> reload_requested_{false};
+    bool alarm_pending_ = false;
+    uint64_t alarms_ = 0;
+    DropCounters last_drops_;
+    std::map<std::string, std::vector<ReportRow>> recent_rows_by_mount_;
+    // runaway events: one per state change per (subject, rule), across reloads too.
+    EventDeduplicator runaway_dedup_;
+};
+
+// Loads the policy named by options (or the default), starts the monitor
+// and runs the agent with stdout or --json-out as its sink. Used by main.
+struct AgentCommand {
+    AgentOptions agent;
+    std::string json_out;  // empty: stdout
+    std::optional<HookFamily> forced_hooks;
+};
+int run_agent(const AgentCommand &command);
+
+}  // namespace diskwatch

@@ -1,0 +1,33 @@
+#include "cli/check_config.h"
+
+#include <cstdio>
+
+#include "cli/privileges.h"
+#include "rules/policy.h"
+#include "rules/units.h"
+
+namespace diskwatch {
+
+int run_check_config(const std::string &path)
+{
+    std::string error;
+    auto policy = load_policy_file(path, &error);
+    if (!policy) {
+        std::fprintf(stderr, "%s\n", error.c_str());
+        return kExitFailure;
+    }
+    std::printf("%s: OK: interval %s, %zu rule%s%s\n", path.c_str(), format_duration(policy->interval_s).c_str(),
+                policy->rules.size(), policy->rules.size() == 1 ? "" : "s", policy->dry_run ? ", dry run" : "");
+    for (const auto &rule : policy->rules) {
+        std::string action(to_string(rule.action));
+        if (rule.throttle_to_bps)
+            action += " to " + format_size(*rule.throttle_to_bps) + "/s for " + format_duration(rule.throttle_for_s);
+        if (rule.action == RuleAction::kill)
+            action += " (grace " + format_duration(rule.kill_grace_s) + ")";
+        std::printf("  %s (line %d): scope %s, %s\n", rule.name.c_str(), rule.line,
+                    std::string(to_string(rule.scope)).c_str(), action.c_str());
+    }
+    return kExitOk;
+}
+
+}  // namespace diskwatch

@@ -1,0 +1,149 @@
+#include "events/events.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <ctime>
+#include <regex>
+
+#include "rules/units.h"
+
+namespace diskwatch {
+
+std::string rfc3339_utc(std::chrono::system_clock::time_point time)
+{
+    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(time.time_since_epoch()).count();
+    const std::time_t seconds = static_cast<std::time_t>(micros / 1000000);
+    std::tm utc {};
+    gmtime_r(&seconds, &utc);
+    char buffer[64];
+    const size_t n = std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%S", &utc);
+    std::snprintf(buffer + n, sizeof(buffer) - n, ".%06lldZ", static_cast<long long>(micros % 1000000));
+    return buffer;
+}
+
+std::string local_host_name()
+{
+    char name[256] = {};
+    if (::gethostname(name, sizeof(name) - 1) != 0)
+        return "unknown";
+    return name;
+}
+
+nlohmann::json make_event(std::string_view type, const std::string &host)
+{
+    nlohmann::json event;
+    event["ts"] = rfc3339_utc(std::chrono::system_clock::now());
+    event["event"] = type;
+    event["host"] = host;
+    return event;
+}
+
+std::string unit_of_cgroup(const std::string &path)
+{
+    // The innermost systemd unit: ".../docker-abc.scope" or ".../nginx.service".
+    const auto slash = path.find_last_of('/');
+    const std::string leaf = slash == std::string::npos ? path : path.substr(slash + 1);
+    for (const char *suffix : {".service", ".scope", ".slice"}) {
+        const std::string s = suffix;
+        if (leaf.size() > s.size() && leaf.compare(leaf.size() - s.size(), s.size(), s) == 0)
+            return leaf;
+    }
+    return "";
+}
+
+std::string container_of_cgroup(const std::string &path)
+{
+    // docker-<64 hex>.scope, cri-containerd-<id>.scope, libpod-<id>.scope,
+    // /docker/<id> (cgroupfs driver), /kubepods/.../<id>.
+    static const std::regex id_pattern("(?:docker-|cri-containerd-|crio-|libpod-|/docker/|/)([0-9a-f]{64})(?:\\.scope)?(?:/|$)");
+    std::smatch match;
+    if (std::regex_search(path, match, id_pattern))
+        return match[1];
+    return "";
+}
+
+nlohmann::json process_json(const Subject &subject)
+{
+    return {{"pid", subject.pid}, {"comm", subject.comm}, {"exe", subject.exe}, {"uid", subject.uid}};
+}
+
+nlohmann::json cgroup_json(uint64_t id, const std::string &path)
+{
+    return {{"id", id}, {"path", path}, {"unit", unit_of_cgroup(path)}, {"container", container_of_cgroup(path)}};
+}
+
+nlohmann::json mount_json(const MountReport &mount)
+{
+    nlohmann::json json = {{"path", mount.mount}, {"dev", mount.dev}, {"fstype", mount.fstype},
+                            {"used_pct", std::round(mount.used_pct * 100) / 100}, {"size_bytes", mount.size_bytes},
+                            {"used_bytes", mount.used_bytes}};
+    json["eta_full_s"] = mount.eta_full_s ? nlohmann::json(std::round(*mount.eta_full_s * 10) / 10) : nlohmann::json();
+    return json;
+}
+
+nlohmann::json mount_json(const Subject &subject)
+{
+    nlohmann::json json = {{"path", subject.mount}, {"dev", subject.dev}, {"fstype", subject.fstype},
+                            {"used_pct", std::round(subject.mount_used_pct * 100) / 100}};
+    json["eta_full_s"] = subject.mount_eta_full_s ? nlohmann::json(std::round(*subject.mount_eta_full_s * 10) / 10)
+                                                  : nlohmann::json();
+    return json;
+}
+
+nlohmann::json rule_json(const PolicyRule &rule)
+{
+    nlohmann::json when;
+    if (rule.when.write_rate_bps)
+        when["write_rate_bps"] = *rule.when.write_rate_bps;
+    if (rule.when.write_rate_bps || rule.when.growth_rate_bps)
+        when["for_s"] = rule.when.for_s;
+    if (rule.when.growth_rate_bps)
+        when["growth_rate_bps"] = *rule.when.growth_rate_bps;
+    if (rule.when.written_bytes) {
+        when["written_bytes"] = *rule.when.written_bytes;
+        when["within_s"] = rule.when.within_s;
+    }
+    if (rule.when.eta_full_s)
+        when["eta_full_s"] = *rule.when.eta_full_s;
+    return when;
+}
+
+nlohmann::json runaway_event(const std::string &host, const PolicyRule &rule, const Subject &subject,
+                             const RuleMeasures &measures, bool started, bool is_protected)
+{
+    auto event = make_event("runaway", host);
+    event["state"] = started ? "started" : "ended";
+    event["rule"] = rule.name;
+    event["scope"] = to_string(rule.scope);
+    event["condition"] = measures.condition;
+    event["action"] = to_string(rule.action);
+    event["protected"] = is_protected;
+    event["process"] = process_json(subject);
+    event["cgroup"] = cgroup_json(subject.cgroup_id, subject.cgroup);
+    event["mount"] = mount_json(subject);
+    event["write_bps"] = std::round(measures.write_bps);
+    event["growth_bps"] = std::round(measures.growth_bps);
+    event["written_bytes"] = measures.written_bytes;
+    event["eta_full_s"] = measures.eta_full_s ? nlohmann::json(std::round(*measures.eta_full_s * 10) / 10)
+                                              : nlohmann::json();
+    event["when"] = rule_json(rule);
+    return event;
+}
+
+bool EventDeduplicator::changed(const std::string &key, const std::string &rule, const std::string &state)
+{
+    auto [it, inserted] = last_.try_emplace({key, rule}, state);
+    if (inserted)
+        return true;
+    if (it->second == state) {
+        ++suppressed_;
+        return false;
+    }
+    it->second = state;
+    return true;
+}
+
+void EventDeduplicator::forget(const std::string &key, const std::string &rule) { last_.erase({key, rule}); }
+
+}  // namespace diskwatch

@@ -1,0 +1,398 @@
+#include "rules/policy.h"
+
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+#include "rules/units.h"
+
+namespace diskwatch {
+
+std::string_view to_string(RuleScope scope) { return scope == RuleScope::process ? "process" : "cgroup"; }
+
+std::string_view to_string(RuleAction action)
+{
+    switch (action) {
+    case RuleAction::alert:
+        return "alert";
+    case RuleAction::throttle:
+        return "throttle";
+    case RuleAction::kill:
+        return "kill";
+    }
+    return "alert";
+}
+
+bool glob_matches(const std::string &pattern, const std::string &text)
+{
+    return ::fnmatch(pattern.c_str(), text.c_str(), 0) == 0;
+}
+
+bool any_glob_matches(const std::vector<std::string> &patterns, const std::string &text)
+{
+    for (const auto &pattern : patterns)
+        if (glob_matches(pattern, text))
+            return true;
+    return false;
+}
+
+Policy default_policy()
+{
+    Policy policy;
+    policy.source = "built-in default";
+    policy.interval_s = 0.25;
+    policy.mounts.usage_alert_percent = 80;
+    policy.mounts.eta_alert_s = 3600;
+    return policy;
+}
+
+namespace {
+
+// A parse error, carrying what the message needs: where and which key.
+struct PolicyError {
+    int line;
+    std::string key;
+    std::string what;
+};
+
+int line_of(const YAML::Node &node) { return node.Mark().line >= 0 ? node.Mark().line + 1 : 0; }
+
+class Parser {
+public:
+    Policy parse(const YAML::Node &root)
+    {
+        Policy policy;
+        if (root.IsNull())
+            return policy;  // an empty file: defaults, no rules
+        expect_map(root, "(top level)");
+        check_keys(root, "", {"interval", "dry_run", "mounts", "protect", "rules"});
+        if (auto node = root["interval"]) {
+            policy.interval_s = duration(node, "interval");
+            if (policy.interval_s < 0.01 || policy.interval_s > 60)
+                fail(node, "interval", "must be between 10ms and 60s");
+        }
+        if (auto node = root["dry_run"])
+            policy.dry_run = boolean(node, "dry_run");
+        if (auto node = root["mounts"]) {
+            if (node.IsNull()) {
+                policy.mounts.usage_alert_percent.reset();
+                policy.mounts.eta_alert_s.reset();
+            } else {
+                expect_map(node, "mounts");
+                check_keys(node, "mounts.", {"usage_alert_percent", "eta_alert"});
+                policy.mounts.usage_alert_percent.reset();
+                policy.mounts.eta_alert_s.reset();
+                if (auto percent = node["usage_alert_percent"]) {
+                    const double value = number(percent, "mounts.usage_alert_percent");
+                    if (value <= 0 || value > 100)
+                        fail(percent, "mounts.usage_alert_percent", "must be in (0, 100]");
+                    policy.mounts.usage_alert_percent = value;
+                }
+                if (auto eta = node["eta_alert"])
+                    policy.mounts.eta_alert_s = duration(eta, "mounts.eta_alert");
+            }
+        }
+        if (auto node = root["protect"]) {
+            if (!node.IsNull()) {
+                expect_map(node, "protect");
+                check_keys(node, "protect.", {"comm", "exe", "cgroup"});
+                policy.protect.comm = strings(node["comm"], "protect.comm");
+                policy.protect.exe = strings(node["exe"], "protect.exe");
+                policy.protect.cgroup = strings(node["cgroup"], "protect.cgroup");
+            }
+        }
+        if (auto node = root["rules"]) {
+            if (!node.IsNull() && !node.IsSequence())
+                fail(node, "rules", "must be a list of rules");
+            std::set<std::string> names;
+            for (size_t i = 0; node.IsSequence() && i < node.size(); ++i) {
+                PolicyRule rule = parse_rule(node[i], "rules[" + std::to_string(i) + "]");
+                if (!names.insert(rule.name).second)
+                    fail(node[i]["name"], "rules[" + std::to_string(i) + "].name",
+                         "duplicate rule name \"" + rule.name + "\"");
+                policy.rules.push_back(std::move(rule));
+            }
+        }
+        return policy;
+    }
+
+private:
+    [[noreturn]] static void fail(const YAML::Node &node, const std::string &key, const std::string &what)
+    {
+        throw PolicyError{line_of(node), key, what};
+    }
+
+    static void expect_map(const YAML::Node &node, const std::string &key)
+    {
+        if (!node.IsMap())
+            fail(node, key, "must be a mapping of keys to values");
+    }
+
+    // Unknown keys are errors: a typo ("write_rte") must not silently disable a rule.
+    static void check_keys(const YAML::Node &map, const std::string &prefix, std::initializer_list<const char *> known)
+    {
+        for (const auto &entry : map) {
+            const std::string key = entry.first.Scalar();
+            bool found = false;
+            for (const char *name : known)
+                found = found || key == name;
+            if (!found) {
+                std::string list;
+                for (const char *name : known)
+                    list += std::string(list.empty() ? "" : ", ") + name;
+                fail(entry.first, prefix + key, "unknown key (expected one of: " + list + ")");
+            }
+        }
+    }
+
+    static std::string scalar(const YAML::Node &node, const std::string &key)
+    {
+        if (!node.IsScalar())
+            fail(node, key, "must be a single value");
+        return node.Scalar();
+    }
+
+    static double duration(const YAML::Node &node, const std::string &key)
+    {
+        std::string error;
+        auto value = parse_duration(scalar(node, key), &error);
+        if (!value)
+            fail(node, key, error);
+        return *value;
+    }
+
+    static double rate(const YAML::Node &node, const std::string &key)
+    {
+        std::string error;
+        auto value = parse_rate(scalar(node, key), &error);
+        if (!value)
+            fail(node, key, error);
+        if (*value <= 0)
+            fail(node, key, "must be more than 0");
+        return *value;
+    }
+
+    static uint64_t size(const YAML::Node &node, const std::string &key)
+    {
+        std::string error;
+        auto value = parse_size(scalar(node, key), &error);
+        if (!value)
+            fail(node, key, error);
+        return *value;
+    }
+
+    static double number(const YAML::Node &node, const std::string &key)
+    {
+        const std::string text = scalar(node, key);
+        try {
+            size_t used = 0;
+            double value = std::stod(text, &used);
+            if (used == text.size())
+                return value;
+        } catch (const std::exception &) {
+        }
+        fail(node, key, "\"" + text + "\" is not a number");
+    }
+
+    static bool boolean(const YAML::Node &node, const std::string &key)
+    {
+        const std::string text = scalar(node, key);
+        if (text == "true")
+            return true;
+        if (text == "false")
+            return false;
+        fail(node, key, "\"" + text + "\" is not true or false");
+    }
+
+    static std::vector<std::string> strings(const YAML::Node &node, const std::string &key)
+    {
+        std::vector<std::string> values;
+        if (!node || node.IsNull())
+            return values;
+        if (node.IsScalar())
+            fail(node, key, "must be a list, like [\"" + node.Scalar() + "\"]");
+        if (!node.IsSequence())
+            fail(node, key, "must be a list of strings");
+        for (size_t i = 0; i < node.size(); ++i) {
+            const std::string value = scalar(node[i], key + "[" + std::to_string(i) + "]");
+            if (value.empty())
+                fail(node[i], key + "[" + std::to_string(i) + "]", "an empty pattern matches nothing");
+            values.push_back(value);
+        }
+        return values;
+    }
+
+    PolicyRule parse_rule(const YAML::Node &node, const std::string &at)
+    {
+        expect_map(node, at);
+        PolicyRule rule;
+        rule.line = line_of(node);
+        auto name = node["name"];
+        if (!name)
+            fail(node, at + ".name", "every rule needs a name");
+        rule.name = scalar(name, at + ".name");
+        if (rule.name.empty())
+            fail(name, at + ".name", "must not be empty");
+        const std::string prefix = "rules." + rule.name + ".";  // messages name the rule, not its index
+        check_keys(node, prefix,
+                   {"name", "scope", "match", "when", "action", "throttle_to", "throttle_for", "kill_grace"});
+
+        if (auto scope = node["scope"]) {
+            const std::string value = scalar(scope, prefix + "scope");
+            if (value == "process")
+                rule.scope = RuleScope::process;
+            else if (value == "cgroup")
+                rule.scope = RuleScope::cgroup;
+            else
+                fail(scope, prefix + "scope", "\"" + value + "\" is not process or cgroup");
+        }
+        if (auto match = node["match"]; match && !match.IsNull()) {
+            expect_map(match, prefix + "match");
+            check_keys(match, prefix + "match.", {"comm", "exe", "cgroup", "mount", "uid"});
+            rule.match.comm = strings(match["comm"], prefix + "match.comm");
+            rule.match.exe = strings(match["exe"], prefix + "match.exe");
+            rule.match.cgroup = strings(match["cgroup"], prefix + "match.cgroup");
+            rule.match.mount = strings(match["mount"], prefix + "match.mount");
+            for (const auto &uid : strings(match["uid"], prefix + "match.uid")) {
+                try {
+                    size_t used = 0;
+                    unsigned long value = std::stoul(uid, &used);
+                    if (used != uid.size() || value > 0xffffffffUL)
+                        throw std::invalid_argument("uid");
+                    rule.match.uid.push_back(static_cast<uint32_t>(value));
+                } catch (const std::exception &) {
+                    fail(match["uid"], prefix + "match.uid", "\"" + uid + "\" is not a numeric uid");
+                }
+            }
+        }
+        auto when = node["when"];
+        if (!when || when.IsNull())
+            fail(node, prefix + "when", "every rule needs at least one condition under when:");
+        expect_map(when, prefix + "when");
+        check_keys(when, prefix + "when.", {"write_rate", "for", "growth_rate", "written", "within", "eta_full"});
+        if (auto value = when["write_rate"])
+            rule.when.write_rate_bps = rate(value, prefix + "when.write_rate");
+        if (auto value = when["for"])
+            rule.when.for_s = duration(value, prefix + "when.for");
+        if (auto value = when["growth_rate"])
+            rule.when.growth_rate_bps = rate(value, prefix + "when.growth_rate");
+        if (auto value = when["written"])
+            rule.when.written_bytes = size(value, prefix + "when.written");
+        if (auto value = when["within"]) {
+            rule.when.within_s = duration(value, prefix + "when.within");
+            if (!rule.when.written_bytes)
+                fail(value, prefix + "when.within", "within: only applies to written:");
+            if (rule.when.within_s <= 0)
+                fail(value, prefix + "when.within", "must be more than 0");
+        }
+        if (auto value = when["eta_full"])
+            rule.when.eta_full_s = duration(value, prefix + "when.eta_full");
+        if (!rule.when.write_rate_bps && !rule.when.growth_rate_bps && !rule.when.written_bytes &&
+            !rule.when.eta_full_s)
+            fail(when, prefix + "when",
+                 "needs at least one of write_rate, growth_rate, written, eta_full");
+        if (when["for"] && !rule.when.write_rate_bps && !rule.when.growth_rate_bps)
+            fail(when["for"], prefix + "when.for", "for: only applies to write_rate or growth_rate");
+
+        if (auto action = node["action"]) {
+            const std::string value = scalar(action, prefix + "action");
+            if (value == "alert")
+                rule.action = RuleAction::alert;
+            else if (value == "throttle")
+                rule.action = RuleAction::throttle;
+            else if (value == "kill")
+                rule.action = RuleAction::kill;
+            else
+                fail(action, prefix + "action", "\"" + value + "\" is not alert, throttle or kill");
+        }
+        if (auto value = node["throttle_to"])
+            rule.throttle_to_bps = rate(value, prefix + "throttle_to");
+        if (auto value = node["throttle_for"]) {
+            rule.throttle_for_s = duration(value, prefix + "throttle_for");
+            if (rule.throttle_for_s <= 0)
+                fail(value, prefix + "throttle_for", "must be more than 0");
+        }
+        if (auto value = node["kill_grace"])
+            rule.kill_grace_s = duration(value, prefix + "kill_grace");
+        if (rule.action == RuleAction::throttle && !rule.throttle_to_bps)
+            fail(node["action"], prefix + "throttle_to", "action: throttle needs throttle_to (a rate, like 1MiB/s)");
+        if (rule.action != RuleAction::throttle && (node["throttle_to"] || node["throttle_for"]))
+            fail(node["throttle_to"] ? node["throttle_to"] : node["throttle_for"],
+                 prefix + (node["throttle_to"] ? "throttle_to" : "throttle_for"), "only applies to action: throttle");
+        if (rule.action != RuleAction::kill && node["kill_grace"])
+            fail(node["kill_grace"], prefix + "kill_grace", "only applies to action: kill");
+        return rule;
+    }
+};
+
+}  // namespace
+
+std::optional<Policy> parse_policy(const std::string &yaml_text, const std::string &file, std::string *error)
+{
+    try {
+        YAML::Node root = YAML::Load(yaml_text);
+        Policy policy = Parser().parse(root);
+        policy.source = file;
+        return policy;
+    } catch (const PolicyError &e) {
+        *error = file + ":" + std::to_string(e.line) + ": " + e.key + ": " + e.what;
+    } catch (const YAML::Exception &e) {
+        *error = file + ":" + std::to_string(e.mark.line + 1) + ": (syntax): " + e.msg;
+    }
+    return std::nullopt;
+}
+
+std::optional<Policy> load_policy_file(const std::string &path, std::string *error)
+{
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        *error = path + ": cannot open: " + std::strerror(errno);
+        return std::nullopt;
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        *error = path + ": fstat: " + std::strerror(errno);
+        ::close(fd);
+        return std::nullopt;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        ::close(fd);
+        *error = path + ": refused: not a regular file";
+        return std::nullopt;
+    }
+    // The policy decides what gets killed: anyone who can change it can kill.
+    if (st.st_uid != 0) {
+        ::close(fd);
+        *error = path + ": refused: owned by uid " + std::to_string(st.st_uid) + ", not root (chown root " + path + ")";
+        return std::nullopt;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        ::close(fd);
+        *error = path + ": refused: writable by " + ((st.st_mode & S_IWOTH) ? "everyone" : "its group") +
+                 " (chmod go-w " + path + ")";
+        return std::nullopt;
+    }
+    std::string text;
+    char buffer[65536];
+    ssize_t got;
+    while ((got = ::read(fd, buffer, sizeof(buffer))) > 0)
+        text.append(buffer, static_cast<size_t>(got));
+    const int read_errno = errno;
+    ::close(fd);
+    if (got < 0) {
+        *error = path + ": read: " + std::strerror(read_errno);
+        return std::nullopt;
+    }
+    return parse_policy(text, path, error);
+}
+
+}  // namespace diskwatch

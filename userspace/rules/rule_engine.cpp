@@ -1,0 +1,291 @@
+#include "rules/rule_engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_map>
+
+namespace diskwatch {
+
+std::string Subject::key() const
+{
+    return scope == RuleScope::process ? "process:" + std::to_string(pid) : "cgroup:" + std::to_string(cgroup_id);
+}
+
+namespace {
+
+// Cumulative value at time t, interpolated linearly between samples (the
+// bytes of an interval are spread evenly over it).
+double value_at(const std::deque<std::pair<double, double>> &history, double t)
+{
+    if (history.empty())
+        return 0;
+    if (t <= history.front().first)
+        return history.front().second;
+    if (t >= history.back().first)
+        return history.back().second;
+    auto after = std::lower_bound(history.begin(), history.end(), t,
+                                  [](const std::pair<double, double> &sample, double time) { return sample.first < time; });
+    auto before = after - 1;
+    const double span = after->first - before->first;
+    if (span <= 0)
+        return after->second;
+    return before->second + (after->second - before->second) * (t - before->first) / span;
+}
+
+// The window a history must keep: the longest look-back any condition needs.
+double retention_s(const PolicyRule &rule)
+{
+    double keep = std::max(rule.when.for_s, 2.0);
+    if (rule.when.written_bytes)
+        keep = std::max(keep, rule.when.within_s);
+    return keep + 1.0;
+}
+
+constexpr double kSliceS = 0.25;  // the finest grain at which "sustained" is checked
+
+}  // namespace
+
+bool rate_held(const std::deque<std::pair<double, double>> &history, double threshold_bps, double for_s,
+               double now_s, double *measured_bps, double earliest_s)
+{
+    if (history.size() < 2)
+        return false;
+    if (for_s <= 0) {
+        const auto &last = history.back();
+        const auto &previous = history[history.size() - 2];
+        const double span = last.first - previous.first;
+        const double bps = span > 0 ? (last.second - previous.second) / span : 0;
+        if (measured_bps)
+            *measured_bps = bps;
+        return bps >= threshold_bps;
+    }
+    const double start = now_s - for_s;
+    const double average = (value_at(history, now_s) - value_at(history, start)) / for_s;
+    if (measured_bps)
+        *measured_bps = average;
+    // The history must reach back over the whole window.
+    if (history.front().first > start + 1e-9 || start < earliest_s - 1e-9)
+        return false;
+    const int slices = std::clamp(static_cast<int>(std::floor(for_s / kSliceS)), 1, 8);
+    const double slice = for_s / slices;
+    for (int i = 0; i < slices; ++i) {
+        const double from = start + i * slice;
+        const double bytes = value_at(history, from + slice) - value_at(history, from);
+        if (bytes < threshold_bps * slice)
+            return false;
+    }
+    return true;
+}
+
+bool RuleEngine::row_matches(const PolicyRule &rule, const ReportRow &row)
+{
+    const auto &match = rule.match;
+    if (!match.comm.empty() && !any_glob_matches(match.comm, row.comm))
+        return false;
+    if (!match.exe.empty() && !any_glob_matches(match.exe, row.exe))
+        return false;
+    if (!match.cgroup.empty() && !any_glob_matches(match.cgroup, row.cgroup))
+        return false;
+    if (!match.mount.empty() && !any_glob_matches(match.mount, row.mount))
+        return false;
+    if (!match.uid.empty() && std::find(match.uid.begin(), match.uid.end(), row.uid) == match.uid.end())
+        return false;
+    return true;
+}
+
+std::vector<Finding> RuleEngine::evaluate(double now_s, const std::vector<ReportRow> &rows,
+                                          const std::vector<MountState> &mounts)
+{
+    std::unordered_map<std::string, const MountState *> mount_of;
+    for (const auto &mount : mounts)
+        mount_of[mount.mount] = &mount;
+
+    // A row's share of its mount's net growth: the mount grew by fill_bps,
+    // and this row wrote write_bps of the mount's write_bps.
+    auto growth_of = [&](const ReportRow &row) {
+        auto it = mount_of.find(row.mount);
+        if (it == mount_of.end() || !it->second->fill_bps || *it->second->fill_bps <= 0 || it->second->write_bps <= 0)
+            return 0.0;
+        return *it->second->fill_bps * std::min(1.0, row.write_bps / it->second->write_bps);
+    };
+
+    const double interval_s = last_eval_s_ ? std::max(0.0, now_s - *last_eval_s_) : 0.0;
+    const double baseline_s = last_eval_s_.value_or(now_s);
+    last_eval_s_ = now_s;
+
+    // Per (rule, subject): this interval's bytes and growth, and which mount mattered most.
+    struct Contribution {
+        Subject subject;
+        double bytes = 0;
+        double growth_bps = 0;
+        double top_mount_bytes = -1;
+        std::optional<double> eta_full_s;
+    };
+    std::map<std::pair<size_t, std::string>, Contribution> contributions;
+    for (size_t r = 0; r < rules_.size(); ++r) {
+        const PolicyRule &rule = rules_[r];
+        for (const auto &row : rows) {
+            if (!row_matches(rule, row))
+                continue;
+            Subject subject;
+            subject.scope = rule.scope;
+            subject.cgroup_id = row.cgroup_id;
+            subject.cgroup = row.cgroup;
+            if (rule.scope == RuleScope::process) {
+                subject.pid = row.pid;
+                subject.comm = row.comm;
+                subject.exe = row.exe;
+                subject.uid = row.uid;
+                subject.exited = row.exited;
+            }
+            auto &contribution = contributions[{r, subject.key()}];
+            if (contribution.top_mount_bytes < 0)
+                contribution.subject = subject;
+            contribution.bytes += static_cast<double>(row.write_bytes);
+            const double growth = growth_of(row);
+            contribution.growth_bps += growth;
+            if (static_cast<double>(row.write_bytes) > contribution.top_mount_bytes) {
+                // The subject is described by its largest row (process and mount).
+                const bool exited = contribution.subject.exited && row.exited;
+                contribution.top_mount_bytes = static_cast<double>(row.write_bytes);
+                contribution.subject.mount = row.mount;
+                contribution.subject.dev = row.dev;
+                contribution.subject.fstype = row.fstype;
+                if (auto mount = mount_of.find(row.mount); mount != mount_of.end()) {
+                    contribution.subject.mount_used_pct = mount->second->used_pct;
+                    contribution.subject.mount_eta_full_s = mount->second->eta_full_s;
+                }
+                if (rule.scope == RuleScope::cgroup) {
+                    contribution.subject.pid = row.pid;
+                    contribution.subject.comm = row.comm;
+                    contribution.subject.exe = row.exe;
+                    contribution.subject.uid = row.uid;
+                } else {
+                    contribution.subject.exited = exited || row.exited;
+                }
+            }
+            if (auto it = mount_of.find(row.mount); it != mount_of.end() && growth > 0) {
+                const double eta = static_cast<double>(it->second->available_bytes) / growth;
+                if (!contribution.eta_full_s || eta < *contribution.eta_full_s)
+                    contribution.eta_full_s = eta;
+            }
+        }
+    }
+
+    for (auto &[key, contribution] : contributions) {
+        auto [it, fresh] = tracks_.try_emplace(key);
+        Track &track = it->second;
+        if (fresh) {
+            // Its bytes were written after the previous evaluation.
+            track.bytes.emplace_back(baseline_s, 0);
+            track.growth.emplace_back(baseline_s, 0);
+            track.first_seen_s = now_s;
+        }
+        track.subject = contribution.subject;
+        track.cumulative_bytes += contribution.bytes;
+        track.cumulative_growth += contribution.growth_bps * interval_s;
+        track.eta_full_s = contribution.eta_full_s;
+        if (contribution.bytes > 0)
+            track.last_bytes_s = now_s;
+    }
+
+    std::vector<Finding> findings;
+    for (auto it = tracks_.begin(); it != tracks_.end();) {
+        const size_t r = it->first.first;
+        const PolicyRule &rule = rules_[r];
+        Track &track = it->second;
+        if (!contributions.count(it->first))
+            track.eta_full_s.reset();  // no growth this interval
+        track.bytes.emplace_back(now_s, track.cumulative_bytes);
+        track.growth.emplace_back(now_s, track.cumulative_growth);
+        const double keep_from = now_s - retention_s(rule);
+        while (track.bytes.size() > 2 && track.bytes[1].first <= keep_from)
+            track.bytes.pop_front();
+        while (track.growth.size() > 2 && track.growth[1].first <= keep_from)
+            track.growth.pop_front();
+
+        RuleMeasures measures;
+        bool held = false;
+        double bps = 0;
+        if (rule.when.write_rate_bps &&
+            rate_held(track.bytes, *rule.when.write_rate_bps, rule.when.for_s, now_s, &bps, track.first_seen_s) && !held) {
+            held = true;
+            measures.condition = "write_rate";
+        }
+        if (!rule.when.write_rate_bps)
+            rate_held(track.bytes, 0, rule.when.for_s, now_s, &bps);
+        measures.write_bps = std::max(0.0, bps);
+        double growth_bps = 0;
+        if (rule.when.growth_rate_bps) {
+            if (rate_held(track.growth, *rule.when.growth_rate_bps, rule.when.for_s, now_s, &growth_bps,
+                          track.first_seen_s) &&
+                !held) {
+                held = true;
+                measures.condition = "growth_rate";
+            }
+        } else {
+            rate_held(track.growth, 0, 0, now_s, &growth_bps);
+        }
+        measures.growth_bps = std::max(0.0, growth_bps);
+        const double within = rule.when.within_s;
+        measures.written_bytes =
+            static_cast<uint64_t>(std::llround(track.cumulative_bytes - value_at(track.bytes, now_s - within)));
+        if (rule.when.written_bytes && measures.written_bytes >= *rule.when.written_bytes && !held) {
+            held = true;
+            measures.condition = "written";
+        }
+        measures.eta_full_s = track.eta_full_s;
+        if (rule.when.eta_full_s && track.eta_full_s && *track.eta_full_s < *rule.when.eta_full_s && !held) {
+            held = true;
+            measures.condition = "eta_full";
+        }
+        if (held) {
+            track.last_held_s = now_s;
+            track.measures = measures;
+            if (!track.holding) {
+                track.holding = true;
+                findings.push_back({Finding::Change::started, r, track.subject, measures});
+            }
+        } else {
+            const std::string condition = track.measures.condition;
+            track.measures = measures;
+            track.measures.condition = condition;
+            // A state change, not a flicker: ended only after a quiet spell.
+            if (track.holding && now_s - track.last_held_s >= std::max(rule.when.for_s, 1.0)) {
+                track.holding = false;
+                findings.push_back({Finding::Change::ended, r, track.subject, measures});
+            }
+        }
+        // Forget subjects that are quiet and not holding.
+        if (!track.holding && now_s - track.last_bytes_s > retention_s(rule))
+            it = tracks_.erase(it);
+        else
+            ++it;
+    }
+    return findings;
+}
+
+bool RuleEngine::holds(size_t rule_index, const std::string &subject_key) const
+{
+    auto it = tracks_.find({rule_index, subject_key});
+    return it != tracks_.end() && it->second.holding;
+}
+
+std::optional<RuleMeasures> RuleEngine::measures(size_t rule_index, const std::string &subject_key) const
+{
+    auto it = tracks_.find({rule_index, subject_key});
+    if (it == tracks_.end())
+        return std::nullopt;
+    return it->second.measures;
+}
+
+std::vector<std::pair<size_t, Subject>> RuleEngine::holding() const
+{
+    std::vector<std::pair<size_t, Subject>> result;
+    for (const auto &[key, track] : tracks_)
+        if (track.holding)
+            result.emplace_back(key.first, track.subject);
+    return result;
+}
+
+}  // namespace diskwatch
