@@ -217,24 +217,27 @@ static __always_inline void destination_probed(struct file *file, struct dw_dest
 	destination_of_inode(BPF_CORE_READ(file, f_inode), dest);
 }
 
-/* current->files->fdt->fd[fd]; the array element itself needs a probe read
- * because its index is a runtime value. */
-static __always_inline struct file *file_of_fd(struct task_struct *task, long fd)
+/* current->files->fdt->fd[fd], from the BTF-typed current task
+ * (bpf_get_current_task_btf, 5.11): the three pointer hops are direct loads
+ * the verifier guards (PROBE_MEM), not three bpf_probe_read_kernel helper
+ * calls. Only the array element, at a runtime index, still needs one. The hot
+ * path of every syscall family. */
+static __always_inline struct file *current_file_of_fd(long fd)
 {
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct files_struct *files = task->files;
+	struct fdtable *fdt;
 	struct file **fds;
 	struct file *file = NULL;
 
-	if (!fdt || fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
+	if (!files)
 		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
+	fdt = files->fdt;
+	if (!fdt || fd < 0 || fd >= fdt->max_fds)
+		return NULL;
+	fds = fdt->fd;
 	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
 	return file;
-}
-
-static __always_inline struct file *current_file_of_fd(long fd)
-{
-	return file_of_fd((struct task_struct *)bpf_get_current_task(), fd);
 }
 
 /* A write of `ret` bytes to `file` that ended at file offset `end` (-1: not
