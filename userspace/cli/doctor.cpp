@@ -68,6 +68,7 @@ int run_doctor(const DoctorOptions &options)
             {"chosen_hooks", choice.family ? nlohmann::json(std::string(to_string(*choice.family))) : nlohmann::json(nullptr)},
             {"reason", choice.reason},
             {"programs", attached},
+            {"not_counted", missing},  // optional write-path programs this kernel lacks
             {"error", attach_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(attach_error)},
             {"cgroup2",
              cgroup2 ? nlohmann::json{{"mount", cgroup2->mount_point}, {"controllers", controllers}}
