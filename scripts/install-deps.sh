@@ -11,6 +11,12 @@ packages=(
   libspdlog-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libcpp-httplib-dev libncurses-dev
   # tests
   catch2 e2fsprogs xfsprogs util-linux tmux liburing-dev
+  # tests of the ecosystem, with the real clients: socat (event-socket
+  # subscriber and listening shipper), rsyslog (rsyslogd parses our RFC 5424),
+  # prometheus (promtool checks /metrics, the alert rules and scrape config),
+  # systemd (systemd-analyze verifies the unit), dpkg-dev (dpkg-shlibdeps for
+  # the .deb's Depends). Their services are not used: tests start private ones.
+  socat rsyslog prometheus systemd dpkg-dev
   # scripts/vmtest, the kernel matrix: boots Debian's 6.1 kernel (where fentry
   # attaches, unlike here) under qemu from a busybox initramfs packed with
   # cpio, and reads the guest's doctor and top JSON with jq
