@@ -123,12 +123,13 @@ int run_doctor(const DoctorOptions &options)
     const HookChoice choice = choose_hook_family(features, options.forced_hooks);
 
     // Prove the choice: load and attach the real programs, then detach.
-    std::vector<std::string> attached;
+    std::vector<std::string> attached, missing;
     std::string attach_error;
     std::optional<RunTimeWindow> run_time;
     if (choice.family) {
         if (auto tracer = WriteTracer::start(*choice.family, &attach_error)) {
             attached = tracer->attached_programs();
+            missing = tracer->missing_programs();
             if (options.stats)
                 run_time = measure_run_time(*tracer, options.stats_seconds);
         }
@@ -155,6 +156,7 @@ int run_doctor(const DoctorOptions &options)
             {"chosen_hooks", choice.family ? nlohmann::json(std::string(to_string(*choice.family))) : nlohmann::json(nullptr)},
             {"reason", choice.reason},
             {"programs", attached},
+            {"not_counted", missing},  // optional write-path programs this kernel lacks
             {"error", attach_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(attach_error)},
             {"cgroup2",
              cgroup2 ? nlohmann::json{{"mount", cgroup2->mount_point}, {"controllers", controllers}}
@@ -196,6 +198,8 @@ int run_doctor(const DoctorOptions &options)
     }
     for (const auto &program : attached)
         std::printf("  attached    %s\n", program.c_str());
+    for (const auto &program : missing)
+        std::printf("  not counted %s\n", program.c_str());
     if (run_time) {
         print_run_time(*run_time);
         if (!run_time->error.empty())
