@@ -8,10 +8,23 @@
  * userspace probes the running kernel and keeps exactly one family loaded
  * (bpf_program__set_autoload), cheapest first:
  *
- *   fentry      fexit/vfs_{write,writev,iter_write} typed struct file, no fd lookup
+ *   fentry      fexit/vfs_write, fexit/vfs_writev   typed struct file, no fd lookup
+ *               (+ fexit/vfs_iter_write for sendfile, splice, copy_file_range;
+ *               fexit/vfs_fallocate; the tp_btf io_uring and page-dirtying hooks)
  *   tp_btf      tp_btf/sys_exit                     typed pt_regs; fd -> file
  *   raw_tp      raw_tp/sys_exit                     untyped: every read is a probe read
  *   tracepoint  syscalls/sys_{enter,exit}_*         needs tracefs; fd paired via a map
+ *
+ * Every write path, and the one hook that counts it (docs/attribution.md):
+ *   write, pwrite64, writev, pwritev, pwritev2, sendfile, splice,
+ *   copy_file_range (O_DIRECT or not)      the family's syscall-exit hook
+ *   io_uring write/writev/splice           io_uring_complete (tp_btf / raw_tp)
+ *   Linux AIO (io_submit)                  sys_exit of io_getevents: the reaped
+ *                                          completions' results
+ *   stores through a shared mmap           writeback_dirty_folio in the dirtying
+ *                                          task, unless that task is inside one
+ *                                          of the syscalls above (already counted)
+ *                                          or is a kernel / io_uring worker thread
  *
  * Only the return value is counted (bytes actually written), never the
  * requested size. The syscall paths read the fd from the saved user pt_regs
@@ -27,6 +40,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "maps.bpf.h"
+#include "file_growth.bpf.h"
 #include "rate_alarm.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -36,16 +50,46 @@ const volatile struct dw_config dw_config = {};
 #define S_IFMT 00170000
 #define S_IFREG 0100000
 #define S_IFBLK 0060000
+#define O_APPEND 02000
+#define FMODE_WRITE 0x2
+#define PF_IO_WORKER 0x00000010 /* io_uring's io-wq and sqpoll threads */
+#define PF_KTHREAD 0x00200000
+#define PAGE_SIZE 4096
 
 /* arch/x86/entry/syscalls/syscall_64.tbl */
 #define NR_write 1
+#define NR_open 2
 #define NR_pwrite64 18
 #define NR_writev 20
 #define NR_sendfile 40
+#define NR_truncate 76
+#define NR_ftruncate 77
+#define NR_creat 85
+#define NR_io_getevents 208
+#define NR_io_submit 209
+#define NR_openat 257
 #define NR_splice 275
+#define NR_fallocate 285
 #define NR_pwritev 296
 #define NR_copy_file_range 326
 #define NR_pwritev2 328
+#define NR_io_pgetevents 333
+#define NR_io_uring_enter 426
+#define NR_openat2 437
+
+/* include/uapi/linux/io_uring.h: the opcodes that write into req->file. */
+#define IORING_OP_WRITEV_ 2
+#define IORING_OP_WRITE_FIXED_ 5
+#define IORING_OP_WRITE_ 23
+#define IORING_OP_SPLICE_ 30
+#define IORING_OP_WRITEV_FIXED_ 61
+
+/* include/uapi/linux/aio_abi.h */
+#define IOCB_CMD_PWRITE 1
+#define IOCB_CMD_PWRITEV 8
+
+#define RWF_APPEND 0x10 /* pwritev2 flag: append whatever the offset says */
+#define OFFSET_APPENDED -2
 
 #define EEXIST 17
 
@@ -70,8 +114,35 @@ static __always_inline int destination_fd_argument(long syscall_nr)
 	}
 }
 
-/* Add one successful write to its writer key: one lookup, an in-place add. */
-static __always_inline void account_write(__u32 dev, long bytes)
+/* Syscalls whose page dirtying is already counted (or is not a write of user
+ * data): a page dirtied inside one of them is not counted again as a store. */
+static __always_inline bool dirtying_already_counted(long syscall_nr)
+{
+	switch (syscall_nr) {
+	case NR_write:
+	case NR_pwrite64:
+	case NR_writev:
+	case NR_pwritev:
+	case NR_pwritev2:
+	case NR_sendfile:
+	case NR_splice:
+	case NR_copy_file_range:
+	case NR_io_uring_enter: /* counted at io_uring_complete */
+	case NR_io_submit:      /* counted when io_getevents reaps the result */
+	case NR_truncate:       /* zeroing the tail of a partial page: not data */
+	case NR_ftruncate:
+	case NR_fallocate:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Add one write to its writer key: one lookup, an in-place add. The only
+ * place bytes are added. growth: how much the file grew with it; ino: the
+ * file, for userspace to name (0 for block devices). bytes == 0 with growth
+ * > 0 is a size change without data (ftruncate, fallocate). */
+static __always_inline void account_write(__u32 dev, long bytes, __u64 growth, __u64 ino)
 {
 	struct dw_writer_key key = {
 		.cgroup_id = bpf_get_current_cgroup_id(),
@@ -79,11 +150,15 @@ static __always_inline void account_write(__u32 dev, long bytes)
 		.dev = dev,
 	};
 	struct dw_writer_counts *counts;
+	__u64 calls = bytes > 0 ? 1 : 0;
 
-	dw_rate_alarm_on_write(&key, bytes);
+	if (bytes > 0) /* a size change alone (ftruncate, fallocate) is no write rate */
+		dw_rate_alarm_on_write(&key, bytes);
 	counts = bpf_map_lookup_elem(&dw_writers, &key);
 	if (!counts) {
-		struct dw_writer_counts fresh = { .write_bytes = bytes, .write_calls = 1 };
+		struct dw_writer_counts fresh = {
+			.write_bytes = bytes, .write_calls = calls, .growth_bytes = growth, .last_ino = ino,
+		};
 		long err = bpf_map_update_elem(&dw_writers, &key, &fresh, BPF_NOEXIST);
 
 		if (!err)
@@ -99,98 +174,272 @@ static __always_inline void account_write(__u32 dev, long bytes)
 			return;
 	}
 	counts->write_bytes += bytes;
-	counts->write_calls += 1;
+	counts->write_calls += calls;
+	counts->growth_bytes += growth;
+	if (ino)
+		counts->last_ino = ino;
 }
 
-/* The device a file's bytes land on, or 0 for anything that is not a regular
- * file or a block device (pipes, sockets, ttys, character devices). 0:0 is
- * never a real superblock: anonymous device minors start at 1. */
-static __always_inline __u32 destination_dev_typed(struct file *file)
+/* The device, inode and size a file's bytes land in; dev 0 for anything that
+ * is not a regular file or a block device (pipes, sockets, ttys, character
+ * devices). 0:0 is never a real superblock: anonymous device minors start at 1. */
+static __always_inline void destination_typed(struct file *file, struct dw_destination *dest)
 {
 	struct inode *inode = file->f_inode;
 	umode_t mode = inode->i_mode;
 
-	if ((mode & S_IFMT) == S_IFREG)
-		return inode->i_sb->s_dev;
-	if ((mode & S_IFMT) == S_IFBLK)
-		return inode->i_rdev;
-	return 0;
+	if ((mode & S_IFMT) == S_IFREG) {
+		dest->dev = inode->i_sb->s_dev;
+		dest->ino = inode->i_ino;
+		dest->size = inode->i_size;
+	} else if ((mode & S_IFMT) == S_IFBLK) {
+		dest->dev = inode->i_rdev;
+		dest->size = -1;
+	}
 }
 
-static __always_inline __u32 destination_dev_probed(struct file *file)
+static __always_inline void destination_of_inode(struct inode *inode, struct dw_destination *dest)
 {
-	struct inode *inode = BPF_CORE_READ(file, f_inode);
 	umode_t mode = BPF_CORE_READ(inode, i_mode);
 
-	if ((mode & S_IFMT) == S_IFREG)
-		return BPF_CORE_READ(inode, i_sb, s_dev);
-	if ((mode & S_IFMT) == S_IFBLK)
-		return BPF_CORE_READ(inode, i_rdev);
-	return 0;
+	if ((mode & S_IFMT) == S_IFREG) {
+		dest->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+		dest->ino = BPF_CORE_READ(inode, i_ino);
+		dest->size = BPF_CORE_READ(inode, i_size);
+	} else if ((mode & S_IFMT) == S_IFBLK) {
+		dest->dev = BPF_CORE_READ(inode, i_rdev);
+		dest->size = -1;
+	}
 }
 
-/* current->files->fdt->fd[fd]; the array element itself needs a probe read
- * because its index is a runtime value. */
-static __always_inline struct file *file_of_fd(struct task_struct *task, long fd)
+static __always_inline void destination_probed(struct file *file, struct dw_destination *dest)
 {
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	destination_of_inode(BPF_CORE_READ(file, f_inode), dest);
+}
+
+/* current->files->fdt->fd[fd], from the BTF-typed current task
+ * (bpf_get_current_task_btf, 5.11): the three pointer hops are direct loads
+ * the verifier guards (PROBE_MEM), not three bpf_probe_read_kernel helper
+ * calls. Only the array element, at a runtime index, still needs one. The hot
+ * path of every syscall family. */
+static __always_inline struct file *current_file_of_fd(long fd)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct files_struct *files = task->files;
+	struct fdtable *fdt;
 	struct file **fds;
 	struct file *file = NULL;
 
-	if (!fdt || fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
+	if (!files)
 		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
+	fdt = files->fdt;
+	if (!fdt || fd < 0 || fd >= fdt->max_fds)
+		return NULL;
+	fds = fdt->fd;
 	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
 	return file;
 }
 
-static __always_inline long syscall_argument(struct pt_regs *regs, int index)
+/* A write of `ret` bytes to `file` that ended at file offset `end` (-1: not
+ * known here). */
+static __always_inline void account_file_write(struct file *file, long ret, __s64 end)
 {
-	return index == 0 ? BPF_CORE_READ(regs, di) : BPF_CORE_READ(regs, dx);
+	struct dw_destination dest = {};
+
+	destination_probed(file, &dest);
+	if (dest.dev)
+		account_write(dest.dev, ret, growth_of_write(&dest, end, ret), dest.ino);
 }
 
-static __always_inline void account_fd_write(long fd, long ret)
+/* A write syscall's destination fd and result. `offset` is where a positioned
+ * write (pwrite64, pwritev, pwritev2) started, -1 otherwise; the end of a
+ * write()/writev() is the file position it left. */
+static __always_inline void account_fd_write(long syscall_nr, long fd, long ret, __s64 offset)
 {
-	struct file *file = file_of_fd((struct task_struct *)bpf_get_current_task(), fd);
-	__u32 dev;
+	struct file *file = current_file_of_fd(fd);
+	__s64 end = -1;
 
 	if (!file) {
 		dw_count_error(DW_ERR_FILE_LOOKUP);
 		return;
 	}
-	dev = destination_dev_probed(file);
-	if (dev)
-		account_write(dev, ret);
+	if (offset == OFFSET_APPENDED || (BPF_CORE_READ(file, f_flags) & O_APPEND))
+		end = -1; /* appends land at the end whatever the offset said */
+	else if (syscall_nr == NR_write || syscall_nr == NR_writev || (syscall_nr == NR_pwritev2 && offset == -1))
+		end = BPF_CORE_READ(file, f_pos);
+	else if (offset >= 0)
+		end = offset + ret;
+	account_file_write(file, ret, end);
+}
+
+/* open/openat/openat2/creat returned fd: remember the size of a regular file
+ * opened for writing (after O_TRUNC), so its growth is measured from there. */
+static __always_inline void remember_opened_size(long fd)
+{
+	struct file *file = current_file_of_fd(fd);
+	struct dw_destination dest = {};
+
+	if (!file || !(BPF_CORE_READ(file, f_mode) & FMODE_WRITE))
+		return;
+	destination_probed(file, &dest);
+	if (dest.dev && dest.ino && dest.size >= 0) {
+		struct dw_file_key key = { .dev = dest.dev, .ino = dest.ino };
+		__u64 size = dest.size;
+
+		bpf_map_update_elem(&dw_file_sizes, &key, &size, BPF_ANY);
+	}
+}
+
+/* ftruncate/fallocate succeeded on `file`: count how much it grew. */
+static __always_inline void account_resize(struct file *file)
+{
+	struct dw_destination dest = {};
+	__u64 growth;
+
+	if (!file)
+		return;
+	destination_probed(file, &dest);
+	if (!dest.dev || !dest.ino)
+		return;
+	growth = set_known_size(&dest);
+	if (growth)
+		account_write(dest.dev, 0, growth, dest.ino);
+}
+
+/* Linux AIO: io_getevents returned `count` completions into the user array
+ * `events`. Each names its iocb (user memory, still the submitter's), whose
+ * opcode and fd say whether it was a write and where; `res` is its result. */
+struct dw_io_event {
+	__u64 data;
+	__u64 obj; /* the user's struct iocb * */
+	__s64 res;
+	__s64 res2;
+};
+
+struct dw_iocb_head { /* struct iocb from aio_lio_opcode on (little endian) */
+	__u16 aio_lio_opcode;
+	__s16 aio_reqprio;
+	__u32 aio_fildes;
+};
+
+static __always_inline void account_aio_completions(__u64 events, long count)
+{
+	if (count > DW_AIO_EVENTS_MAX) {
+		dw_count_error(DW_ERR_AIO_EVENTS_SKIPPED);
+		count = DW_AIO_EVENTS_MAX;
+	}
+	for (int i = 0; i < DW_AIO_EVENTS_MAX; i++) {
+		struct dw_io_event event;
+		struct dw_iocb_head iocb;
+
+		if (i >= count)
+			break;
+		if (bpf_probe_read_user(&event, sizeof(event), (void *)(events + i * sizeof(event))) ||
+		    bpf_probe_read_user(&iocb, sizeof(iocb), (void *)(event.obj + 16))) {
+			dw_count_error(DW_ERR_AIO_EVENT_READ);
+			continue;
+		}
+		if (event.res <= 0 || (iocb.aio_lio_opcode != IOCB_CMD_PWRITE &&
+				       iocb.aio_lio_opcode != IOCB_CMD_PWRITEV))
+			continue;
+		struct file *file = current_file_of_fd(iocb.aio_fildes);
+
+		if (!file) {
+			dw_count_error(DW_ERR_FILE_LOOKUP);
+			continue;
+		}
+		account_file_write(file, event.res, -1);
+	}
+}
+
+/* The sys_exit hook of the tp_btf and raw_tp families. `typed`: the regs
+ * pointer is BTF-typed (direct reads) rather than a raw pointer (probe reads);
+ * a compile-time constant, so each family compiles only its own reads. */
+#define SYSCALL_REG(regs, field, typed) ((typed) ? (long)(regs)->field : (long)BPF_CORE_READ(regs, field))
+
+static __always_inline int on_sys_exit(struct pt_regs *regs, long ret, const bool typed)
+{
+	long nr = SYSCALL_REG(regs, orig_ax, typed);
+	int argument = destination_fd_argument(nr);
+
+	if (argument >= 0) {
+		/* The hot path: a write syscall. */
+		__s64 offset = -1;
+
+		if (ret <= 0)
+			return 0;
+		if (nr == NR_pwrite64 || nr == NR_pwritev || nr == NR_pwritev2)
+			offset = SYSCALL_REG(regs, r10, typed);
+		if (nr == NR_pwritev2 && (SYSCALL_REG(regs, r9, typed) & RWF_APPEND))
+			offset = OFFSET_APPENDED;
+		account_fd_write(nr, argument == 0 ? SYSCALL_REG(regs, di, typed) : SYSCALL_REG(regs, dx, typed),
+				 ret, offset);
+		return 0;
+	}
+	if (ret < 0)
+		return 0;
+	switch (nr) {
+	case NR_open:
+	case NR_openat:
+	case NR_openat2:
+	case NR_creat:
+		remember_opened_size(ret);
+		break;
+	case NR_ftruncate:
+	case NR_fallocate:
+		account_resize(current_file_of_fd(SYSCALL_REG(regs, di, typed)));
+		break;
+	case NR_io_getevents:
+	case NR_io_pgetevents:
+		if (ret > 0)
+			account_aio_completions(SYSCALL_REG(regs, r10, typed), ret);
+		break;
+	}
+	return 0;
 }
 
 /* ---- family 1: fentry (fexit on the VFS write entry points) ---------------- */
+
+static __always_inline int on_vfs_write_exit(struct file *file, loff_t *pos, ssize_t ret)
+{
+	struct dw_destination dest = {};
+	__s64 end = -1;
+
+	if (ret <= 0)
+		return 0;
+	destination_typed(file, &dest);
+	if (!dest.dev)
+		return 0;
+	/* *pos is where the write left the file position (ksys_write copies it
+	 * to f_pos after us); appends have already moved it to the end. */
+	if (pos)
+		bpf_probe_read_kernel(&end, sizeof(end), pos);
+	account_write(dest.dev, ret, growth_of_write(&dest, end, ret), dest.ino);
+	return 0;
+}
 
 SEC("fexit/vfs_write")
 int BPF_PROG(dw_vfs_write_exit, struct file *file, const char *buf, size_t count, loff_t *pos,
 	     ssize_t ret)
 {
-	__u32 dev;
-
-	if (ret <= 0)
-		return 0;
-	dev = destination_dev_typed(file);
-	if (dev)
-		account_write(dev, ret);
-	return 0;
+	return on_vfs_write_exit(file, pos, ret);
 }
 
 SEC("fexit/vfs_writev")
 int BPF_PROG(dw_vfs_writev_exit, struct file *file, const struct iovec *vec, unsigned long vlen,
 	     loff_t *pos, rwf_t flags, ssize_t ret)
 {
-	__u32 dev;
+	return on_vfs_write_exit(file, pos, ret);
+}
 
-	if (ret <= 0)
-		return 0;
-	dev = destination_dev_typed(file);
-	if (dev)
-		account_write(dev, ret);
-	return 0;
+/* The syscall the current task is in (its saved user pt_regs' orig_ax), or
+ * -1 in a page fault. */
+static __always_inline long current_syscall(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+
+	return regs->orig_ax;
 }
 
 /* sendfile, splice and copy_file_range never pass through vfs_write or
@@ -203,39 +452,76 @@ int BPF_PROG(dw_vfs_writev_exit, struct file *file, const struct iovec *vec, uns
  * inside those three syscalls, told by the syscall number in the task's saved
  * user registers (bpf_task_pt_regs: v5.15; a kernel
  * thread's saved registers are zeroed, so orig_ax is 0 there). */
-static __always_inline bool in_splice_write_syscall(void)
-{
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	long syscall_nr = regs->orig_ax;
-
-	return syscall_nr == NR_sendfile || syscall_nr == NR_splice || syscall_nr == NR_copy_file_range;
-}
-
 SEC("fexit/vfs_iter_write")
-int BPF_PROG(dw_vfs_iter_write_exit, struct file *file, struct iov_iter *iter, loff_t *pos, rwf_t flags,
+int BPF_PROG(dw_vfs_iter_write_exit, struct file *file, struct iov_iter *iter, loff_t *ppos, rwf_t flags,
 	     ssize_t ret)
 {
-	__u32 dev;
+	long nr;
 
-	if (ret <= 0 || !in_splice_write_syscall())
+	if (ret <= 0)
 		return 0;
-	dev = destination_dev_typed(file);
-	if (dev)
-		account_write(dev, ret);
+	nr = current_syscall();
+	if (nr != NR_sendfile && nr != NR_splice && nr != NR_copy_file_range)
+		return 0;
+	return on_vfs_write_exit(file, ppos, ret);
+}
+
+SEC("fexit/vfs_fallocate")
+int BPF_PROG(dw_vfs_fallocate_exit, struct file *file, int mode, loff_t offset, loff_t len, int ret)
+{
+	if (ret == 0)
+		account_resize(file);
 	return 0;
 }
+
+/* The rest of the fentry family's paths, without a sys_exit hook that every
+ * syscall of every process would pay for: fexit on the few syscalls' own
+ * entry points (x86-64 names; the argument is the user pt_regs, so the
+ * arguments are at hand as at sys_exit). Each is optional. */
+SEC("fexit/__x64_sys_io_getevents")
+int BPF_PROG(dw_io_getevents_exit, const struct pt_regs *regs, long ret)
+{
+	if (ret > 0)
+		account_aio_completions(regs->r10, ret);
+	return 0;
+}
+
+SEC("fexit/__x64_sys_io_pgetevents")
+int BPF_PROG(dw_io_pgetevents_exit, const struct pt_regs *regs, long ret)
+{
+	if (ret > 0)
+		account_aio_completions(regs->r10, ret);
+	return 0;
+}
+
+SEC("fexit/__x64_sys_ftruncate")
+int BPF_PROG(dw_ftruncate_exit, const struct pt_regs *regs, long ret)
+{
+	if (ret == 0)
+		account_resize(current_file_of_fd(regs->di));
+	return 0;
+}
+
+#define DW_FEXIT_OPEN(name)                                                        \
+	SEC("fexit/__x64_sys_" #name)                                              \
+	int BPF_PROG(dw_##name##_exit, const struct pt_regs *regs, long ret)       \
+	{                                                                          \
+		if (ret >= 0)                                                      \
+			remember_opened_size(ret);                                 \
+		return 0;                                                          \
+	}
+
+DW_FEXIT_OPEN(open)
+DW_FEXIT_OPEN(openat)
+DW_FEXIT_OPEN(openat2)
+DW_FEXIT_OPEN(creat)
 
 /* ---- family 2: tp_btf/sys_exit (typed pt_regs) ---------------------------- */
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(dw_sys_exit_btf, struct pt_regs *regs, long ret)
 {
-	int argument = destination_fd_argument(regs->orig_ax);
-
-	if (argument < 0 || ret <= 0)
-		return 0;
-	account_fd_write(argument == 0 ? regs->di : regs->dx, ret);
-	return 0;
+	return on_sys_exit(regs, ret, true);
 }
 
 /* ---- family 3: raw_tp/sys_exit (untyped args) ------------------------------ */
@@ -243,14 +529,113 @@ int BPF_PROG(dw_sys_exit_btf, struct pt_regs *regs, long ret)
 SEC("raw_tp/sys_exit")
 int dw_sys_exit_raw(struct bpf_raw_tracepoint_args *ctx)
 {
-	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
-	long ret = (long)ctx->args[1];
-	int argument = destination_fd_argument(BPF_CORE_READ(regs, orig_ax));
+	return on_sys_exit((struct pt_regs *)ctx->args[0], (long)ctx->args[1], false);
+}
 
-	if (argument < 0 || ret <= 0)
+/* ---- io_uring: every family ------------------------------------------------ */
+
+/* A request's completion, in the task that owns the ring (inline completion,
+ * task_work) or one of its io-wq / sqpoll threads: threads of the same
+ * process, so the tgid is the owner's. The io_uring_enter syscall itself
+ * returns a count of submissions and is never counted as bytes. */
+static __always_inline int on_io_uring_complete(void *request)
+{
+	struct io_kiocb *req = request;
+	__u8 opcode;
+	__s32 res;
+
+	/* Kernels before 5.19 pass no request to this tracepoint. */
+	if (!bpf_core_field_exists(req->cqe))
 		return 0;
-	account_fd_write(syscall_argument(regs, argument), ret);
+	opcode = BPF_CORE_READ(req, opcode);
+	if (opcode != IORING_OP_WRITE_ && opcode != IORING_OP_WRITEV_ && opcode != IORING_OP_WRITE_FIXED_ &&
+	    opcode != IORING_OP_WRITEV_FIXED_ && opcode != IORING_OP_SPLICE_)
+		return 0;
+	res = BPF_CORE_READ(req, cqe.res);
+	if (res <= 0)
+		return 0;
+	account_file_write(BPF_CORE_READ(req, file), res, -1);
 	return 0;
+}
+
+SEC("tp_btf/io_uring_complete")
+int BPF_PROG(dw_io_uring_complete_btf, void *ctx_, void *req, struct io_uring_cqe *cqe)
+{
+	return on_io_uring_complete(req);
+}
+
+SEC("raw_tp/io_uring_complete")
+int dw_io_uring_complete_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	return on_io_uring_complete((void *)ctx->args[1]);
+}
+
+/* ---- stores through a shared writable mmap: every family ------------------- */
+
+/* Older layouts of struct folio (CO-RE flavors): until 6.6 a large folio's
+ * order had its own byte (_folio_order; since, the low byte of _flags_1);
+ * until memdesc_flags_t (6.18) the page flags were a plain unsigned long. */
+struct folio___folio_order {
+	__u8 _folio_order;
+} __attribute__((preserve_access_index));
+
+struct folio___ulong_flags {
+	unsigned long flags;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u64 folio_bytes(struct folio *folio)
+{
+	struct folio___folio_order *with_order_byte = (void *)folio;
+	struct folio___ulong_flags *with_ulong_flags = (void *)folio;
+	unsigned long flags = 0;
+	__u32 order = 0;
+
+	if (bpf_core_field_exists(with_ulong_flags->flags))
+		flags = BPF_CORE_READ(with_ulong_flags, flags);
+	else
+		flags = BPF_CORE_READ(folio, flags.f);
+	if (!(flags & (1UL << bpf_core_enum_value(enum pageflags, PG_head))))
+		return PAGE_SIZE;
+	if (bpf_core_field_exists(with_order_byte->_folio_order))
+		order = BPF_CORE_READ(with_order_byte, _folio_order);
+	else if (bpf_core_field_exists(folio->_flags_1))
+		order = BPF_CORE_READ(folio, _flags_1) & 0xff;
+	return (__u64)PAGE_SIZE << (order & 31);
+}
+
+/* A clean page of a file became dirty. Count it as a store through a shared
+ * mapping when the dirtying task is a user task outside every syscall that
+ * is counted by its own hook: in a page fault (orig_ax -1) or a syscall that
+ * writes user memory (read() into a mapped file). Writeback kworkers, the
+ * flusher and jbd2 are kernel threads and never writers of user data. */
+static __always_inline int on_folio_dirtied(struct folio *folio, struct address_space *mapping)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct dw_destination dest = {};
+
+	if (!mapping || (task->flags & (PF_KTHREAD | PF_IO_WORKER)))
+		return 0;
+	if (dirtying_already_counted(current_syscall()))
+		return 0;
+	destination_of_inode(BPF_CORE_READ(mapping, host), &dest);
+	/* Regular files only: a block device's page cache is dirtied by file
+	 * systems' metadata, not by a user's stores. */
+	if (!dest.dev || !dest.ino)
+		return 0;
+	account_write(dest.dev, folio_bytes(folio), 0, dest.ino);
+	return 0;
+}
+
+SEC("tp_btf/writeback_dirty_folio")
+int BPF_PROG(dw_dirty_folio_btf, struct folio *folio, struct address_space *mapping)
+{
+	return on_folio_dirtied(folio, mapping);
+}
+
+SEC("raw_tp/writeback_dirty_folio")
+int dw_dirty_folio_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	return on_folio_dirtied((struct folio *)ctx->args[0], (struct address_space *)ctx->args[1]);
 }
 
 /* ---- family 4: classic syscall tracepoints (pairing through a map) -------- */
@@ -273,7 +658,7 @@ static __always_inline int account_remembered_fd(long ret)
 	if (!fd)
 		return 0;
 	if (ret > 0)
-		account_fd_write(*fd, ret);
+		account_fd_write(0, *fd, ret, -1);
 	bpf_map_delete_elem(&dw_pending_fds, &tid);
 	return 0;
 }
@@ -312,6 +697,75 @@ DW_TRACEPOINT_PAIR(pwritev2, 0)
 DW_TRACEPOINT_PAIR(sendfile64, 0)
 DW_TRACEPOINT_PAIR(splice, 2)
 DW_TRACEPOINT_PAIR(copy_file_range, 2)
+
+/* The rest of the paths for this family: the same pairing (the map holds the
+ * argument the exit needs: an fd, or io_getevents' events array). */
+static __always_inline __u64 take_remembered(bool *found)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 *value = bpf_map_lookup_elem(&dw_pending_fds, &tid);
+	__u64 copy = 0;
+
+	*found = value != NULL;
+	if (value) {
+		copy = *value;
+		bpf_map_delete_elem(&dw_pending_fds, &tid);
+	}
+	return copy;
+}
+
+#define DW_TRACEPOINT_RESIZE(name)                                                 \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                                \
+	int dw_enter_##name(struct syscall_enter_record *record)                   \
+	{                                                                          \
+		return remember_fd(record->args[0]);                               \
+	}                                                                          \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                 \
+	int dw_exit_##name(struct syscall_exit_record *record)                     \
+	{                                                                          \
+		bool found;                                                        \
+		long fd = take_remembered(&found);                                 \
+		if (found && record->ret == 0)                                     \
+			account_resize(current_file_of_fd(fd));                    \
+		return 0;                                                          \
+	}
+
+DW_TRACEPOINT_RESIZE(ftruncate)
+DW_TRACEPOINT_RESIZE(fallocate)
+
+#define DW_TRACEPOINT_AIO(name)                                                    \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                                \
+	int dw_enter_##name(struct syscall_enter_record *record)                   \
+	{                                                                          \
+		return remember_fd(record->args[3]); /* the io_event array */      \
+	}                                                                          \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                 \
+	int dw_exit_##name(struct syscall_exit_record *record)                     \
+	{                                                                          \
+		bool found;                                                        \
+		__u64 events = take_remembered(&found);                            \
+		if (found && record->ret > 0)                                      \
+			account_aio_completions(events, record->ret);              \
+		return 0;                                                          \
+	}
+
+DW_TRACEPOINT_AIO(io_getevents)
+DW_TRACEPOINT_AIO(io_pgetevents)
+
+/* Opens need no pairing: the exit has the fd. */
+#define DW_TRACEPOINT_OPEN(name)                                                   \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                 \
+	int dw_exit_##name(struct syscall_exit_record *record)                     \
+	{                                                                          \
+		if (record->ret >= 0)                                              \
+			remember_opened_size(record->ret);                         \
+		return 0;                                                          \
+	}
+
+DW_TRACEPOINT_OPEN(open)
+DW_TRACEPOINT_OPEN(openat)
+DW_TRACEPOINT_OPEN(openat2)
+DW_TRACEPOINT_OPEN(creat)
 
 /* ---- process lifecycle ----------------------------------------------------- */
 

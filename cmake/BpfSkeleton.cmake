@@ -17,7 +17,7 @@ function(bpf_skeleton name source)
   add_custom_command(
     OUTPUT ${object}
     COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_CURRENT_BINARY_DIR}/bpf
-    COMMAND ${BPF_CLANG} -g -O2 -target bpf -Wall -Werror
+    COMMAND ${BPF_CLANG} -g -O2 -target bpf -mcpu=v3 -Wall -Werror
             -D__TARGET_ARCH_${BPF_TARGET_ARCH}
             -I${BPF_VMLINUX_DIR} -I${PROJECT_SOURCE_DIR}/include -I${PROJECT_SOURCE_DIR}/bpf
             -c ${source} -o ${object}

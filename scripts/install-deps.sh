@@ -13,10 +13,19 @@ packages=(
   catch2 e2fsprogs xfsprogs util-linux tmux liburing-dev
   # static analysis for scripts/lint (docs/security.md): both run in CI
   cppcheck clang-tidy
+  # tests of the ecosystem, with the real clients: socat (event-socket
+  # subscriber and listening shipper), rsyslog (rsyslogd parses our RFC 5424),
+  # prometheus (promtool checks /metrics, the alert rules and scrape config),
+  # systemd (systemd-analyze verifies the unit), dpkg-dev (dpkg-shlibdeps for
+  # the .deb's Depends). Their services are not used: tests start private ones.
+  socat rsyslog prometheus systemd dpkg-dev
   # scripts/vmtest, the kernel matrix: boots Debian's 6.1 kernel (where fentry
   # attaches, unlike here) under qemu from a busybox initramfs packed with
   # cpio, and reads the guest's doctor and top JSON with jq
   qemu-system-x86 busybox-static cpio jq
+  # benchmark (scripts/bench): bpftrace is the baseline every figure is
+  # compared with (its one-liner on sys_exit_pwrite64, measured side by side)
+  bpftrace
 )
 
 missing=()

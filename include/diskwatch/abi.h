@@ -48,8 +48,10 @@ struct dw_writer_key {
 struct dw_writer_counts {
 	__u64 write_bytes;  /* bytes the write syscalls reported written (return value) */
 	__u64 write_calls;  /* successful write calls that landed in a file or block device */
-	__u64 growth_bytes; /* bytes by which files grew (reserved for the growth model) */
-	__u64 reserved;
+	__u64 growth_bytes; /* bytes by which the files written grew (i_size increase), from
+			      writes, fallocate and ftruncate; see docs/attribution.md */
+	__u64 last_ino;     /* inode number of the last regular file this key wrote (0: none
+			      yet, or a block device): userspace names it lazily, off the hot path */
 };
 
 /* Kinds of records on the events ring buffer. */
@@ -126,7 +128,13 @@ struct dw_rate_alarm_event {
 #define DW_ERR_RINGBUF_FULL 1u     /* a lifecycle record was dropped: ring buffer full */
 #define DW_ERR_FILE_LOOKUP 2u      /* fd -> struct file lookup failed after a write */
 #define DW_ERR_PAIRING_MAP_FULL 3u /* tracepoint fallback: enter record did not fit */
-#define DW_ERR_COUNT 4u
+#define DW_ERR_AIO_EVENTS_SKIPPED 4u /* io_getevents reaped more completions than one
+				       program run reads (DW_AIO_EVENTS_MAX): the rest uncounted */
+#define DW_ERR_AIO_EVENT_READ 5u    /* an AIO completion or its iocb could not be read */
+#define DW_ERR_COUNT 6u
+
+/* Completions of one io_getevents call that the BPF side reads. */
+#define DW_AIO_EVENTS_MAX 64
 
 /* Settings fixed before load (the BPF side's `const volatile` rodata). */
 struct dw_config {

@@ -1,4 +1,6 @@
 // `ebpf-diskwatch doctor` on the real kernel (docs/cli.md).
+#include <fstream>
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -56,4 +58,55 @@ TEST_CASE("doctor --hooks forces a family and reports it", "[doctor][bpf]")
     const auto doc = nlohmann::json::parse(doctor.out());
     CHECK(doc.at("chosen_hooks") == "raw_tp");
     CHECK(doc.at("reason") == "forced by --hooks");
+}
+
+namespace {
+
+int bpf_stats_sysctl()
+{
+    std::ifstream in("/proc/sys/kernel/bpf_stats_enabled");
+    int value = -1;
+    in >> value;
+    return value;
+}
+
+}  // namespace
+
+TEST_CASE("doctor --stats reports each program's run count and ns/run, then turns bpf_stats back off",
+          "[doctor][bpf]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    const int before = bpf_stats_sysctl();
+    TmpfsMount disk(16 * 1024);
+    auto doctor = ChildProcess::start({DW_BINARY, "doctor", "--json", "--stats", "--stats-seconds", "3"});
+    // Writes while the window is open: ~2 s of paced 4 KiB pwrites.
+    auto writer = ChildProcess::start({DW_TEST_WRITER, "--mode", "pwrite64", "--file", disk.path() + "/stats",
+                                       "--bytes", std::to_string(8 << 20), "--chunk", "4096", "--rate",
+                                       std::to_string(4 << 20)});
+    auto status = doctor.wait(std::chrono::seconds(60));
+    writer.wait(std::chrono::seconds(30));
+    INFO(doctor.out() << doctor.err());
+    REQUIRE(status == 0);
+    const auto doc = nlohmann::json::parse(doctor.out());
+    const auto &stats = doc.at("stats");
+    CHECK(stats.at("error").is_null());
+    CHECK(stats.at("window_s").get<double>() >= 2.9);
+    CHECK(stats.at("bpf_stats_enabled_after") == stats.at("bpf_stats_enabled_before"));
+    CHECK(bpf_stats_sysctl() == before);
+    REQUIRE(stats.at("programs").size() == doc.at("programs").size());
+    // The write hook ran (it sees every write on the machine, ours included)
+    // and its time was counted.
+    const std::string attached = doc.at("programs").at(0);  // "dw_sys_exit_btf (tp_btf/sys_exit)"
+    const std::string hook = attached.substr(0, attached.find(' '));
+    bool found = false;
+    for (const auto &program : stats.at("programs")) {
+        if (program.at("program") != hook)
+            continue;
+        found = true;
+        CHECK(program.at("run_cnt").get<uint64_t>() >= 100);
+        CHECK(program.at("run_time_ns").get<uint64_t>() > 0);
+        CHECK(program.at("ns_per_run").get<double>() > 0);
+    }
+    CHECK(found);
 }

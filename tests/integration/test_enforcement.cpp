@@ -544,6 +544,7 @@ TEST_CASE("after SIGKILL of the agent, a restarted one releases what it left sto
     }
     // A restart with a policy that no longer throttles: both are released.
     AgentRun second("rules: []\n", {}, state.path());
+    INFO(second.stderr_text());
     REQUIRE(second.started());
     INFO(second.events_text());
     auto start = second.wait_for([](const json &e) { return e.value("event", "") == "agent.start"; }, 1s);

@@ -3,21 +3,34 @@
 // it wrote, and exits (so tests also prove that a writer which is gone before
 // the refresh keeps its row).
 //
-//   dw-test-writer --mode write|pwrite64|writev|pwritev|pwritev2|sendfile|splice|copy_file_range|devnull|pipe
-//                  --file PATH --bytes N [--chunk N] [--threads N] [--cgroup DIR] [--comm NAME]
-//                  [--rate BYTES_PER_S] [--pace BYTES_PER_S] [--linger-ms N] [--ignore-sigterm 1]
+//   dw-test-writer --mode MODE --file PATH --bytes N [--chunk N] [--threads N] [--cgroup DIR]
+//                  [--comm NAME] [--rate BYTES_PER_S] [--pace BYTES_PER_S] [--linger-ms N]
+//                  [--ignore-sigterm 1] [--direct 1] [--file-size N] [--unlink-after-open 1]
 //
-// --rate keeps to a schedule (after a pause it catches up at full speed);
-// --pace sleeps chunk/pace after every chunk (a producer with fixed work per
-// write, which never catches up: what a throttle test needs).
+//   MODE: the syscalls write|pwrite64|writev|pwritev|pwritev2|sendfile|splice|copy_file_range;
+//         io_uring (IORING_OP_WRITE, liburing), aio (io_submit + io_getevents), mmap (stores
+//         through a shared mapping: the file is first sized with ftruncate), fallocate and
+//         ftruncate (grow the file by --bytes, no data), rewrite (pwrite over the first
+//         --file-size bytes of an existing file, again and again: no growth), devnull, pipe.
+//   --rate keeps to a schedule (after a pause it catches up at full speed);
+//   --pace sleeps chunk/pace after every chunk (a producer with fixed work per
+//   write, which never catches up: what a throttle test needs).
+//   --direct 1 opens the file O_DIRECT (chunks and offsets are then 4 KiB aligned).
+//   --unlink-after-open 1 deletes the file right after opening it (then writes: the
+//         "deleted but still open and growing" case) and keeps it open until exit.
 #include <fcntl.h>
+#include <liburing.h>
+#include <linux/aio_abi.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -40,6 +53,9 @@ struct Options {
     double rate = 0;  // bytes per second; 0 = as fast as possible
     double pace = 0;  // bytes per second, no catching up; 0 = off
     int linger_ms = 0;
+    bool direct = false;
+    long long file_size = 0;
+    bool unlink_after_open = false;
 };
 
 [[noreturn]] void die(const std::string &what)
@@ -77,9 +93,143 @@ long long write_once(const Options &options, int fd, const char *buffer, long lo
     die("unknown --mode " + options.mode);
 }
 
+// io_uring: IORING_OP_WRITE, up to 8 in flight; returns the sum of the results.
+long long io_uring_share(const Options &options, int fd, const char *buffer, long long share, long long base)
+{
+    struct io_uring ring;
+    if (int err = io_uring_queue_init(8, &ring, 0); err < 0) {
+        errno = -err;
+        die("io_uring_queue_init");
+    }
+    long long submitted = 0, written = 0;
+    int in_flight = 0;
+    while (written < share || in_flight > 0) {
+        while (in_flight < 8 && submitted < share) {
+            const long long length = std::min<long long>(options.chunk, share - submitted);
+            struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+            io_uring_prep_write(sqe, fd, buffer, static_cast<unsigned>(length), static_cast<__u64>(base + submitted));
+            submitted += length;
+            ++in_flight;
+        }
+        io_uring_submit(&ring);
+        struct io_uring_cqe *cqe;
+        if (int err = io_uring_wait_cqe(&ring, &cqe); err < 0) {
+            errno = -err;
+            die("io_uring_wait_cqe");
+        }
+        if (cqe->res < 0) {
+            errno = -cqe->res;
+            die("io_uring write");
+        }
+        written += cqe->res;
+        io_uring_cqe_seen(&ring, cqe);
+        --in_flight;
+        if (written >= submitted && submitted >= share && in_flight == 0)
+            break;
+    }
+    io_uring_queue_exit(&ring);
+    return written;
+}
+
+// Linux AIO through the raw syscalls (no libaio): up to 8 in flight.
+long long aio_share(const Options &options, int fd, const char *buffer, long long share, long long base)
+{
+    aio_context_t context = 0;
+    if (::syscall(SYS_io_setup, 8, &context) != 0)
+        die("io_setup");
+    std::vector<struct iocb> iocbs(8);
+    long long submitted = 0, written = 0;
+    int in_flight = 0;
+    size_t next = 0;
+    while (submitted < share || in_flight > 0) {
+        while (in_flight < 8 && submitted < share) {
+            const long long length = std::min<long long>(options.chunk, share - submitted);
+            struct iocb *cb = &iocbs[next++ % iocbs.size()];
+            std::memset(cb, 0, sizeof(*cb));
+            cb->aio_lio_opcode = IOCB_CMD_PWRITE;
+            cb->aio_fildes = static_cast<__u32>(fd);
+            cb->aio_buf = reinterpret_cast<__u64>(buffer);
+            cb->aio_nbytes = static_cast<__u64>(length);
+            cb->aio_offset = base + submitted;
+            if (::syscall(SYS_io_submit, context, 1L, &cb) != 1)
+                die("io_submit");
+            submitted += length;
+            ++in_flight;
+        }
+        struct io_event events[8];
+        const long got = ::syscall(SYS_io_getevents, context, 1L, 8L, events, nullptr);
+        if (got < 0)
+            die("io_getevents");
+        for (long i = 0; i < got; ++i) {
+            if (events[i].res < 0) {
+                errno = static_cast<int>(-events[i].res);
+                die("aio write");
+            }
+            written += events[i].res;
+        }
+        in_flight -= static_cast<int>(got);
+    }
+    ::syscall(SYS_io_destroy, context);
+    return written;
+}
+
+// The paths that are not one syscall per chunk; returns the bytes written (or grown).
+long long special_share(const Options &options, int fd, const char *buffer, long long share, long long base)
+{
+    if (options.mode == "io_uring")
+        return io_uring_share(options, fd, buffer, share, base);
+    if (options.mode == "aio")
+        return aio_share(options, fd, buffer, share, base);
+    if (options.mode == "fallocate") {
+        if (::fallocate(fd, 0, base, share) != 0)
+            die("fallocate");
+        return share;
+    }
+    if (options.mode == "ftruncate") {
+        if (::ftruncate(fd, base + share) != 0)
+            die("ftruncate");
+        return share;
+    }
+    if (options.mode == "mmap") {
+        // Size the file (growth, no data), map it shared and store into every byte.
+        if (::ftruncate(fd, base + share) != 0)
+            die("ftruncate");
+        char *map = static_cast<char *>(::mmap(nullptr, static_cast<size_t>(share), PROT_READ | PROT_WRITE, MAP_SHARED,
+                                               fd, base));
+        if (map == MAP_FAILED)
+            die("mmap");
+        for (long long done = 0; done < share; done += options.chunk)
+            std::memcpy(map + done, buffer, static_cast<size_t>(std::min<long long>(options.chunk, share - done)));
+        ::munmap(map, static_cast<size_t>(share));
+        return share;
+    }
+    // rewrite: overwrite the first --file-size bytes in place until `share` is written.
+    if (options.file_size <= 0)
+        die("rewrite needs --file-size");
+    long long written = 0, offset = 0;
+    while (written < share) {
+        const long long length = std::min({options.chunk, share - written, options.file_size - offset});
+        const long long got = ::pwrite(fd, buffer, static_cast<size_t>(length), offset);
+        if (got <= 0)
+            die("rewrite");
+        written += got;
+        offset = (offset + got) % options.file_size;
+    }
+    return written;
+}
+
 long long write_share(const Options &options, long long share, long long base_offset)
 {
-    std::vector<char> buffer(static_cast<size_t>(options.chunk), 'x');
+    // 4 KiB aligned, for O_DIRECT.
+    char *aligned = static_cast<char *>(std::aligned_alloc(4096, static_cast<size_t>((options.chunk + 4095) / 4096 * 4096)));
+    std::memset(aligned, 'x', static_cast<size_t>(options.chunk));
+    struct AlignedBuffer {
+        char *p;
+        size_t n;
+        ~AlignedBuffer() { std::free(p); }
+        char *data() const { return p; }
+        size_t size() const { return n; }
+    } buffer{aligned, static_cast<size_t>(options.chunk)};
     int fd;
     int source_fd = -1;
     int pipe_fds[2] = {-1, -1};
@@ -98,8 +248,14 @@ long long write_share(const Options &options, long long share, long long base_of
     } else {
         // Appends like a log for the plain paths; sendfile, splice and
         // copy_file_range refuse O_APPEND destinations (EINVAL, EBADF).
-        const bool append = options.threads == 1 && (options.mode == "write" || options.mode == "writev");
-        fd = ::open(options.file.c_str(), O_WRONLY | O_CREAT | (append ? O_APPEND : 0), 0644);
+        const bool append =
+            options.threads == 1 && !options.direct && (options.mode == "write" || options.mode == "writev");
+        const bool read_write = options.mode == "mmap";
+        fd = ::open(options.file.c_str(),
+                    (read_write ? O_RDWR : O_WRONLY) | O_CREAT | (append ? O_APPEND : 0) | (options.direct ? O_DIRECT : 0),
+                    0644);
+        if (fd >= 0 && options.unlink_after_open)
+            ::unlink(options.file.c_str());
     }
     if (fd < 0)
         die("open " + options.file);
@@ -122,6 +278,12 @@ long long write_share(const Options &options, long long share, long long base_of
     }
     if (options.mode == "splice" && ::pipe(pipe_fds) != 0)
         die("pipe");
+    if (options.mode == "io_uring" || options.mode == "aio" || options.mode == "mmap" || options.mode == "fallocate" ||
+        options.mode == "ftruncate" || options.mode == "rewrite") {
+        long long written = special_share(options, fd, buffer.data(), share, base_offset);
+        ::close(fd);
+        return written;
+    }
 
     const auto start = std::chrono::steady_clock::now();
     long long written = 0;
@@ -149,7 +311,8 @@ long long write_share(const Options &options, long long share, long long base_of
             std::this_thread::sleep_until(due);
         }
     }
-    ::close(fd);
+    if (!options.unlink_after_open)
+        ::close(fd);  // else held open until exit: the deleted-but-open file
     return written;
 }
 
@@ -182,6 +345,12 @@ int main(int argc, char **argv)
             options.pace = std::stod(value);
         else if (key == "--linger-ms")
             options.linger_ms = std::stoi(value);
+        else if (key == "--direct")
+            options.direct = value == "1";
+        else if (key == "--file-size")
+            options.file_size = std::stoll(value);
+        else if (key == "--unlink-after-open")
+            options.unlink_after_open = value == "1";
         else {
             std::fprintf(stderr, "dw-test-writer: unknown option %s\n", key.c_str());
             return 2;

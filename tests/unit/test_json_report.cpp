@@ -136,3 +136,42 @@ TEST_CASE("every name round-trips byte for byte, and the line is printable ASCII
     // _b64 appears exactly when the string alone would lose bytes.
     CHECK(row.contains("comm_b64") == (row.at("comm").get<std::string>() != name));
 }
+
+TEST_CASE("rows carry growth, unit, container and files; mounts carry growth (docs/top-json.md)",
+          "[json][contract][growth]")
+{
+    auto report = sample_report();
+    ReportRow &row = report.rows[0];
+    row.growth_bytes = 1 << 20;
+    row.growth_bps = 209715.2;
+    row.total_growth_bytes = 2 << 20;
+    row.unit = "docker-abc.scope";
+    row.container = std::string(64, 'a');
+    row.container_name = "suricata-sensor";
+    row.container_runtime = "docker";
+    row.files = {{"/var/log/suricata/eve.json", 131, true, 4096}, {"", 77, false, 0}};
+    report.mounts[0].growth_bytes = 1 << 20;
+    report.mounts[0].growth_bps = 209715.2;
+    const auto doc = nlohmann::json::parse(to_json_line(report));
+    const auto &r = doc.at("rows").at(0);
+    CHECK(r.at("growth_bytes") == 1 << 20);
+    CHECK(r.at("growth_bps").get<double>() == Approx(209715.2));
+    CHECK(r.at("total_growth_bytes") == 2 << 20);
+    CHECK(r.at("unit") == "docker-abc.scope");
+    CHECK(r.at("container").at("id") == std::string(64, 'a'));
+    CHECK(r.at("container").at("name") == "suricata-sensor");
+    CHECK(r.at("container").at("runtime") == "docker");
+    REQUIRE(r.at("files").size() == 2);
+    CHECK(r.at("files").at(0).at("path") == "/var/log/suricata/eve.json");
+    CHECK(r.at("files").at(0).at("deleted") == true);
+    CHECK(r.at("files").at(0).at("ino") == 131);
+    CHECK(r.at("files").at(1).at("path").is_null());  // written, no longer open: inode only
+    const auto &m = doc.at("mounts").at(0);
+    CHECK(m.at("growth_bytes") == 1 << 20);
+    CHECK(m.at("growth_bps").get<double>() == Approx(209715.2));
+    // Unknown who: null, never an empty string.
+    const auto plain = nlohmann::json::parse(to_json_line(sample_report())).at("rows").at(0);
+    CHECK(plain.at("unit").is_null());
+    CHECK(plain.at("container").is_null());
+    CHECK(plain.at("files").empty());
+}

@@ -61,3 +61,25 @@ TEST_CASE("group-by names parse and print", "[report]")
     CHECK_FALSE(parse_group_by("file").has_value());
     CHECK(to_string(GroupBy::mount) == "mount");
 }
+
+TEST_CASE("growth and the files written ride along with the grouping", "[aggregate][growth]")
+{
+    std::vector<WriterDelta> deltas(2);
+    deltas[0].key = {10, 100, 7};
+    deltas[0].interval = {4096, 1, 0};
+    deltas[0].total = {4096, 1, 0};
+    deltas[0].last_inodes = {12};
+    deltas[1].key = {10, 200, 7};
+    deltas[1].interval = {0, 0, 1 << 20};  // ftruncate: growth, no bytes
+    deltas[1].total = {0, 0, 1 << 20};
+    deltas[1].last_inodes = {13};
+    auto by_mount = group_writes(deltas, GroupBy::mount);
+    REQUIRE(by_mount.size() == 1);
+    CHECK(by_mount[0].interval.write_bytes == 4096);
+    CHECK(by_mount[0].interval.growth_bytes == 1 << 20);
+    // The representative is the largest writer by bytes plus growth.
+    CHECK(by_mount[0].key.tgid == 200);
+    CHECK(by_mount[0].last_inodes == std::vector<uint64_t>{13});
+    auto by_process = group_writes(deltas, GroupBy::process);
+    REQUIRE(by_process.size() == 2);
+}

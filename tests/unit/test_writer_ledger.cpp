@@ -82,3 +82,23 @@ TEST_CASE("the ledger forgets the oldest exited keys beyond its retention", "[le
     auto deltas = ledger.advance({}, {});
     CHECK(deltas.size() == 2);
 }
+
+TEST_CASE("growth deltas and the last files written follow each key", "[ledger][growth]")
+{
+    WriterLedger ledger;
+    WriterSample sample;
+    sample.key = {5, 300, 9};
+    sample.cumulative = {8192, 2, 4096};
+    sample.last_inodes = {12};
+    auto first = ledger.advance({sample}, {});
+    REQUIRE(first.size() == 1);
+    CHECK(first[0].interval.growth_bytes == 4096);
+    CHECK(first[0].last_inodes == std::vector<uint64_t>{12});
+    sample.cumulative = {16384, 4, 4096};  // rewrote in place: bytes, no growth
+    sample.last_inodes = {};                // a CPU that saw nothing new keeps the last known file
+    auto second = ledger.advance({sample}, {});
+    CHECK(second[0].interval.write_bytes == 8192);
+    CHECK(second[0].interval.growth_bytes == 0);
+    CHECK(second[0].total.growth_bytes == 4096);
+    CHECK(second[0].last_inodes == std::vector<uint64_t>{12});
+}

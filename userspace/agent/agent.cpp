@@ -16,6 +16,7 @@
 #include "resolve/mountinfo.h"
 #include "sinks/file_sink.h"
 #include "sinks/stdout_sink.h"
+#include "views/json_report.h"
 
 namespace diskwatch {
 
@@ -193,6 +194,13 @@ void Agent::evaluate(double now_s)
 {
     const WriteReport report = monitor_->refresh({GroupBy::process, false});
     check_drops(report.drops);
+    if (report_observer_)
+        report_observer_(report);
+    {
+        std::lock_guard lock(report_mutex_);
+        latest_report_ = report;
+        latest_drops_ = report.drops;
+    }
     // Top writers per mount: the latest interval that had any.
     std::map<std::string, std::vector<ReportRow>> rows_by_mount;
     for (const auto &row : report.rows)
@@ -251,6 +259,55 @@ std::vector<Offender> Agent::offenders() const
 bool Agent::release(const std::string &target, std::string *error)
 {
     return enforcer_->release(target, "requested", error);
+}
+
+nlohmann::json Agent::status() const
+{
+    nlohmann::json status;
+    status["version"] = DISKWATCH_VERSION;
+    status["pid"] = ::getpid();
+    status["hooks"] = to_string(monitor_->tracer().family());
+    status["programs"] = monitor_->tracer().attached_programs();
+    {
+        std::lock_guard lock(state_mutex_);
+        status["policy"] = policy_.source;
+        status["dry_run"] = options_.dry_run || policy_.dry_run;
+        status["interval_s"] = policy_.interval_s;
+        status["rules"] = rules_summary(policy_);
+    }
+    auto offenders_json = nlohmann::json::array();
+    for (const auto &offender : offenders()) {
+        nlohmann::json entry = {{"rule", offender.rule},
+                                {"process", process_json(offender.subject)},
+                                {"cgroup", cgroup_json(offender.subject.cgroup_id, offender.subject.cgroup)},
+                                {"write_bps", std::round(offender.measures.write_bps)}};
+        offenders_json.push_back(entry);
+    }
+    status["offenders"] = offenders_json;
+    auto actions_json = nlohmann::json::array();
+    const double now_s = steady_now_s();
+    for (const auto &action : actions())
+        actions_json.push_back({{"target", action.target},
+                                {"rule", action.rule},
+                                {"action", action.action},
+                                {"mechanism", action.mechanism},
+                                {"for_s", std::round((now_s - action.since_s) * 10) / 10},
+                                {"paused", action.paused}});
+    status["actions"] = actions_json;
+    std::lock_guard lock(report_mutex_);
+    status["drops"] = {{"writers_map_full", latest_drops_.writers_map_full},
+                       {"ringbuf_full", latest_drops_.ringbuf_full},
+                       {"file_lookup", latest_drops_.file_lookup},
+                       {"pairing_map_full", latest_drops_.pairing_map_full}};
+    return status;
+}
+
+nlohmann::json Agent::latest_report() const
+{
+    std::lock_guard lock(report_mutex_);
+    if (!latest_report_)
+        return nlohmann::json();
+    return to_json(*latest_report_);
 }
 
 int Agent::run()
@@ -366,7 +423,52 @@ int run_agent(const AgentCommand &command)
         return kExitCannotRunHere;
     }
     const size_t programs = monitor->tracer().attached_programs().size();
+
+    // The outside world (docs/integrations.md): more sinks, /metrics, the
+    // control socket. Its servers may be asked before the agent exists (then
+    // status is empty and release refuses) and are stopped before it goes.
+    std::atomic<Agent *> running {nullptr};
+    EcosystemCallbacks callbacks;
+    callbacks.status = [&running] {
+        Agent *agent = running.load();
+        return agent ? agent->status() : nlohmann::json {{"starting", true}};
+    };
+    callbacks.release = [&running](const std::string &target, std::string *release_error) {
+        Agent *agent = running.load();
+        if (!agent) {
+            *release_error = "the agent is still starting";
+            return false;
+        }
+        return agent->release(target, release_error);
+    };
+    callbacks.snapshot = [&running](GroupBy by) {
+        Agent *agent = running.load();
+        if (by != GroupBy::process)
+            throw control::ControlError("snapshot: the agent keeps its rows by process; ask with \"by\":\"process\"");
+        return agent ? agent->latest_report() : nlohmann::json();
+    };
+    const WriteTracer *tracer = &monitor->tracer();  // owned by the monitor, which the agent owns
+    callbacks.program_stats = [tracer] { return tracer->program_stats(); };
+    EcosystemOptions ecosystem_options = command.ecosystem;
+    if (ecosystem_options.control_socket.empty())
+        ecosystem_options.control_socket = command.agent.state_dir + "/control.sock";
+    auto ecosystem = Ecosystem::start(ecosystem_options, DISKWATCH_VERSION, std::string(to_string(*choice.family)),
+                                      callbacks, &error);
+    if (!ecosystem) {
+        std::cerr << "ebpf-diskwatch agent: " << error << "\n";
+        return kExitFailure;
+    }
+    for (auto &sink : ecosystem->take_sinks())
+        sinks.push_back(std::move(sink));
+    std::vector<const EventSink *> watched;
+    for (const auto &sink : sinks)
+        if (sink->name() != "metrics")
+            watched.push_back(sink.get());
+    ecosystem->watch_sinks(watched);
+
     Agent agent(command.agent, std::move(policy), std::move(monitor), std::move(sinks));
+    agent.set_report_observer([raw = ecosystem.get()](const WriteReport &report) { raw->observe_report(report); });
+    running = &agent;
     g_agent = &agent;
     struct sigaction action {};
     action.sa_handler = on_signal;
@@ -380,6 +482,9 @@ int run_agent(const AgentCommand &command)
                  programs);
     const int status = agent.run();
     g_agent = nullptr;
+    // No scrape or control request may reach the agent's sinks once it is gone.
+    ecosystem->stop();
+    running = nullptr;
     return status;
 }
 

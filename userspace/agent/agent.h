@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -12,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actions/enforcer.h"
+#include "ecosystem/ecosystem.h"
 #include "events/events.h"
 #include "kernel/hooks.h"
 #include "monitor/write_monitor.h"
@@ -55,6 +57,16 @@ public:
     bool release(const std::string &target, std::string *error);
     Policy policy() const;
     void emit(const nlohmann::json &event);
+    // `ebpf-diskwatch status` (docs/control.md): policy, hooks, offenders,
+    // active actions, the kernel side's drops. Thread-safe.
+    nlohmann::json status() const;
+    // The latest refresh as `top --json` (rows by process). Thread-safe.
+    nlohmann::json latest_report() const;
+    // Called with each refresh's report, on the agent's thread (metrics).
+    void set_report_observer(std::function<void(const WriteReport &)> observer)
+    {
+        report_observer_ = std::move(observer);
+    }
 
 private:
     void apply_policy();
@@ -80,6 +92,10 @@ private:
     std::map<std::string, std::vector<ReportRow>> recent_rows_by_mount_;
     // runaway events: one per state change per (subject, rule), across reloads too.
     EventDeduplicator runaway_dedup_;
+    std::function<void(const WriteReport &)> report_observer_;
+    mutable std::mutex report_mutex_;  // guards latest_report_ and latest_drops_ for the control socket
+    std::optional<WriteReport> latest_report_;
+    DropCounters latest_drops_;
 };
 
 // Loads the policy named by options (or the default), starts the monitor
@@ -88,6 +104,9 @@ struct AgentCommand {
     AgentOptions agent;
     std::string json_out;  // empty: stdout
     std::optional<HookFamily> forced_hooks;
+    // --json-socket, --syslog, --metrics-listen, --control-socket, ...
+    // (an empty control_socket means <state_dir>/control.sock).
+    EcosystemOptions ecosystem;
 };
 int run_agent(const AgentCommand &command);
 

@@ -1,5 +1,6 @@
 #include "aggregate/write_report.h"
 
+#include <algorithm>
 #include <map>
 #include <tuple>
 #include <unordered_map>
@@ -40,6 +41,7 @@ std::vector<GroupedWrites> group_writes(const std::vector<WriterDelta> &deltas, 
         std::unordered_map<uint32_t, WriterCounts> per_tgid_total;
         std::unordered_map<uint32_t, uint64_t> cgroup_of_tgid;
         std::unordered_set<uint32_t> live_tgids;
+        std::unordered_map<uint32_t, std::vector<uint64_t>> inodes_of_tgid;
     };
     std::map<GroupId, Accumulator> groups;
     for (const auto &delta : deltas) {
@@ -66,6 +68,10 @@ std::vector<GroupedWrites> group_writes(const std::vector<WriterDelta> &deltas, 
             cgroup = delta.key.cgroup_id;
         if (!delta.process_exited)
             acc.live_tgids.insert(delta.key.tgid);
+        auto &inodes = acc.inodes_of_tgid[delta.key.tgid];
+        for (uint64_t ino : delta.last_inodes)
+            if (std::find(inodes.begin(), inodes.end(), ino) == inodes.end())
+                inodes.push_back(ino);
         acc.group.key.dev = delta.key.dev;
     }
 
@@ -78,7 +84,9 @@ std::vector<GroupedWrites> group_writes(const std::vector<WriterDelta> &deltas, 
         std::pair<uint64_t, uint64_t> best_score{0, 0};
         bool first = true;
         for (const auto &[tgid, interval] : acc.per_tgid_interval) {
-            std::pair<uint64_t, uint64_t> score{interval.write_bytes, acc.per_tgid_total[tgid].write_bytes};
+            const auto &total = acc.per_tgid_total[tgid];
+            std::pair<uint64_t, uint64_t> score{interval.write_bytes + interval.growth_bytes,
+                                                total.write_bytes + total.growth_bytes};
             if (first || score > best_score || (score == best_score && tgid < best_tgid)) {
                 best_tgid = tgid;
                 best_score = score;
@@ -89,6 +97,7 @@ std::vector<GroupedWrites> group_writes(const std::vector<WriterDelta> &deltas, 
         acc.group.key.cgroup_id = by == GroupBy::cgroup ? std::get<0>(id) : acc.cgroup_of_tgid[best_tgid];
         acc.group.processes = acc.per_tgid_interval.size();
         acc.group.all_exited = acc.live_tgids.empty();
+        acc.group.last_inodes = acc.inodes_of_tgid[best_tgid];
         result.push_back(acc.group);
     }
     return result;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "aggregate/writer_ledger.h"
+#include "resolve/open_files.h"
 
 namespace diskwatch {
 
@@ -26,6 +27,7 @@ struct GroupedWrites {
     WriterCounts total;
     size_t processes = 0;      // distinct tgids in the group
     bool all_exited = false;   // every process of the group has exited
+    std::vector<uint64_t> last_inodes;  // files the representative process wrote last
 };
 
 std::vector<GroupedWrites> group_writes(const std::vector<WriterDelta> &deltas, GroupBy by);
@@ -41,11 +43,20 @@ struct ReportRow {
     std::string cgroup;  // path under the cgroup v2 root; empty when unknown
     std::string mount;   // mount point; empty when the device has none here
     std::string dev;     // "major:minor"
+    uint32_t kernel_dev = 0;
     std::string fstype;
     uint64_t write_bytes = 0;  // in this refresh interval
     double write_bps = 0;
     uint64_t write_calls = 0;
     uint64_t total_bytes = 0;  // since the monitor started
+    uint64_t growth_bytes = 0;  // how much the files it wrote grew in this interval
+    double growth_bps = 0;
+    uint64_t total_growth_bytes = 0;
+    std::string unit;            // systemd unit named by the cgroup path; empty when none
+    std::string container;       // container id (64 hex); empty when none
+    std::string container_name;  // Docker's name for it, from /var/lib/docker; empty when unknown
+    std::string container_runtime;
+    std::vector<WrittenFile> files;  // the files it writes (resolved for the top rows only)
 };
 
 struct MountReport {
@@ -59,6 +70,8 @@ struct MountReport {
     uint64_t write_bytes = 0;  // in this refresh interval
     double write_bps = 0;
     uint64_t total_bytes = 0;
+    uint64_t growth_bytes = 0;  // files on it grew by this much in this interval (sum of the rows)
+    double growth_bps = 0;
     std::optional<double> fill_bps;    // net growth of used space (statvfs), window average
     std::optional<double> eta_full_s;  // nullopt when not filling
 };
@@ -68,6 +81,8 @@ struct DropCounters {
     uint64_t ringbuf_full = 0;
     uint64_t file_lookup = 0;
     uint64_t pairing_map_full = 0;
+    uint64_t aio_events_skipped = 0;  // AIO completions beyond what one io_getevents run reads
+    uint64_t aio_event_read = 0;      // AIO completions or iocbs that could not be read
 };
 
 struct WriteReport {

@@ -29,6 +29,8 @@ std::vector<WriterDelta> WriterLedger::advance(const std::vector<WriterSample> &
         delta.write_calls = grown_by(sample.cumulative.write_calls, entry.last_cumulative.write_calls);
         delta.growth_bytes = grown_by(sample.cumulative.growth_bytes, entry.last_cumulative.growth_bytes);
         entry.last_cumulative = sample.cumulative;
+        if (!sample.last_inodes.empty())
+            entry.last_inodes = sample.last_inodes;
         entry.total += delta;
         interval[sample.key] = delta;
         if (exited_tgids.count(sample.key.tgid)) {
@@ -48,6 +50,7 @@ std::vector<WriterDelta> WriterLedger::advance(const std::vector<WriterSample> &
             delta.interval = it->second;
         delta.total = entry.total;
         delta.process_exited = entry.finished;
+        delta.last_inodes = entry.last_inodes;
         deltas.push_back(delta);
     }
 

@@ -44,6 +44,7 @@ struct WriterCounts {
 struct WriterSample {
     WriterKey key;
     WriterCounts cumulative;
+    std::vector<uint64_t> last_inodes;  // the files (inode numbers on key.dev) it wrote last, per CPU
 };
 
 struct WriterDelta {
@@ -51,6 +52,7 @@ struct WriterDelta {
     WriterCounts interval;  // written during this refresh interval
     WriterCounts total;     // written since the monitor started
     bool process_exited = false;
+    std::vector<uint64_t> last_inodes;  // as in the latest sample of the key
 };
 
 // Keeps the last cumulative value of every kernel key. The kernel never
@@ -81,6 +83,7 @@ private:
     struct Entry {
         WriterCounts last_cumulative;
         WriterCounts total;
+        std::vector<uint64_t> last_inodes;
         bool finished = false;
     };
     std::unordered_map<WriterKey, Entry, WriterKeyHash> entries_;

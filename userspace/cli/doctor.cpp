@@ -1,5 +1,7 @@
 #include "cli/doctor.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -8,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/privileges.h"
+#include "kernel/bpf_stats.h"
 #include "kernel/write_tracer.h"
 #include "resolve/mountinfo.h"
 
@@ -25,6 +28,89 @@ std::vector<std::string> cgroup2_controllers(const std::string &mount_point)
     return controllers;
 }
 
+// What each attached program cost the kernel over the --stats window.
+struct ProgramRunTime {
+    std::string name;
+    uint64_t run_count = 0;
+    uint64_t run_time_ns = 0;
+    double ns_per_run() const { return run_count ? double(run_time_ns) / double(run_count) : 0.0; }
+};
+
+struct RunTimeWindow {
+    std::string mechanism;  // how bpf_stats was turned on
+    int sysctl_before = -1;
+    int sysctl_after = -1;
+    double seconds = 0;
+    std::vector<ProgramRunTime> programs;
+    std::string error;
+};
+
+// Turns bpf_stats on, lets the attached programs run for the window (draining
+// their lifecycle records as top does), and returns the per-program deltas.
+RunTimeWindow measure_run_time(WriteTracer &tracer, double seconds)
+{
+    RunTimeWindow window;
+    window.sysctl_before = read_bpf_stats_sysctl();
+    {
+        auto stats = BpfStatsWindow::open(&window.error);
+        if (!stats)
+            return window;
+        window.mechanism = stats->mechanism();
+        const auto before = tracer.program_stats();
+        const auto start = std::chrono::steady_clock::now();
+        const auto deadline = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                          std::chrono::duration<double>(seconds));
+        while (std::chrono::steady_clock::now() < deadline) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  deadline - std::chrono::steady_clock::now()).count();
+            tracer.poll_events(static_cast<int>(std::clamp<long long>(left, 1, 100)), [](const ProcessEvent &) {});
+        }
+        const auto after = tracer.program_stats();
+        window.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        for (const auto &program : after) {
+            ProgramRunTime delta{program.name, program.run_count, program.run_time_ns};
+            for (const auto &old : before)
+                if (old.name == program.name) {
+                    delta.run_count -= old.run_count;
+                    delta.run_time_ns -= old.run_time_ns;
+                }
+            window.programs.push_back(delta);
+        }
+    }
+    window.sysctl_after = read_bpf_stats_sysctl();
+    return window;
+}
+
+nlohmann::json to_json(const RunTimeWindow &window)
+{
+    nlohmann::json programs = nlohmann::json::array();
+    for (const auto &p : window.programs)
+        programs.push_back({{"program", p.name},
+                            {"run_cnt", p.run_count},
+                            {"run_time_ns", p.run_time_ns},
+                            {"ns_per_run", p.ns_per_run()}});
+    return {{"window_s", window.seconds},
+            {"mechanism", window.mechanism},
+            {"bpf_stats_enabled_before", window.sysctl_before},
+            {"bpf_stats_enabled_after", window.sysctl_after},
+            {"programs", programs},
+            {"error", window.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(window.error)}};
+}
+
+void print_run_time(const RunTimeWindow &window)
+{
+    if (!window.error.empty()) {
+        std::printf("\nbpf_stats     CANNOT MEASURE: %s\n", window.error.c_str());
+        return;
+    }
+    std::printf("\nkernel run time over %.1fs (bpf_stats via %s; kernel.bpf_stats_enabled %d before, %d after):\n",
+                window.seconds, window.mechanism.c_str(), window.sysctl_before, window.sysctl_after);
+    std::printf("  %-22s %12s %10s %12s\n", "program", "runs", "ns/run", "CPU %");
+    for (const auto &p : window.programs)
+        std::printf("  %-22s %12llu %10.1f %12.4f\n", p.name.c_str(), static_cast<unsigned long long>(p.run_count),
+                    p.ns_per_run(), window.seconds > 0 ? 100.0 * double(p.run_time_ns) / 1e9 / window.seconds : 0.0);
+}
+
 }  // namespace
 
 int run_doctor(const DoctorOptions &options)
@@ -37,13 +123,18 @@ int run_doctor(const DoctorOptions &options)
     const HookChoice choice = choose_hook_family(features, options.forced_hooks);
 
     // Prove the choice: load and attach the real programs, then detach.
-    std::vector<std::string> attached;
+    std::vector<std::string> attached, missing;
     std::string attach_error;
+    std::optional<RunTimeWindow> run_time;
     if (choice.family) {
-        if (auto tracer = WriteTracer::start(*choice.family, &attach_error))
+        if (auto tracer = WriteTracer::start(*choice.family, &attach_error)) {
             attached = tracer->attached_programs();
+            missing = tracer->missing_programs();
+            if (options.stats)
+                run_time = measure_run_time(*tracer, options.stats_seconds);
+        }
     }
-    const bool ok = choice.family && attach_error.empty();
+    const bool ok = choice.family && attach_error.empty() && !(run_time && !run_time->error.empty());
 
     const MountTable mounts = MountTable::load();
     const MountEntry *cgroup2 = mounts.find_cgroup2();
@@ -65,11 +156,14 @@ int run_doctor(const DoctorOptions &options)
             {"chosen_hooks", choice.family ? nlohmann::json(std::string(to_string(*choice.family))) : nlohmann::json(nullptr)},
             {"reason", choice.reason},
             {"programs", attached},
+            {"not_counted", missing},  // optional write-path programs this kernel lacks
             {"error", attach_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(attach_error)},
             {"cgroup2",
              cgroup2 ? nlohmann::json{{"mount", cgroup2->mount_point}, {"controllers", controllers}}
                      : nlohmann::json(nullptr)},
         };
+        if (run_time)
+            doc["stats"] = to_json(*run_time);
         std::cout << doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
         return ok ? kExitOk : kExitCannotRunHere;
     }
@@ -104,6 +198,13 @@ int run_doctor(const DoctorOptions &options)
     }
     for (const auto &program : attached)
         std::printf("  attached    %s\n", program.c_str());
+    for (const auto &program : missing)
+        std::printf("  not counted %s\n", program.c_str());
+    if (run_time) {
+        print_run_time(*run_time);
+        if (!run_time->error.empty())
+            return kExitCannotRunHere;
+    }
     std::printf("ok: ebpf-diskwatch can run here\n");
     return kExitOk;
 }

@@ -9,6 +9,10 @@ namespace diskwatch {
 struct DoctorOptions {
     bool json = false;
     std::optional<HookFamily> forced_hooks;
+    // --stats: kernel-side run time of each attached program (bpf_stats)
+    // over a short window of whatever the machine is doing.
+    bool stats = false;
+    double stats_seconds = 2.0;
 };
 
 // `ebpf-diskwatch doctor`: what this kernel offers and what we would attach.

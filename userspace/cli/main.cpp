@@ -10,6 +10,7 @@
 
 #include "agent/agent.h"
 #include "cli/check_config.h"
+#include "cli/control_commands.h"
 #include "cli/doctor.h"
 #include "cli/privileges.h"
 #include "cli/top.h"
@@ -52,6 +53,10 @@ int main(int argc, char **argv)
     doctor_cmd->add_flag("--json", doctor.json, "One JSON object (kernel, features, chosen hooks)");
     doctor_cmd->add_option("--hooks", doctor_hooks, "Force a hook family instead of the cheapest available")
         ->check(CLI::IsMember(hook_names));
+    doctor_cmd->add_flag("--stats", doctor.stats,
+                         "Also measure each program's kernel run time (bpf_stats) for a short window");
+    doctor_cmd->add_option("--stats-seconds", doctor.stats_seconds, "Length of the --stats window (default 2)")
+        ->check(CLI::Range(0.1, 600.0));
 
     diskwatch::TopOptions top;
     std::string top_hooks = "auto";
@@ -80,10 +85,21 @@ int main(int argc, char **argv)
                           "Where to record what is stopped or frozen, for a restarted agent (default /run/ebpf-diskwatch)");
     agent_cmd->add_option("--hooks", agent_hooks, "Force a hook family instead of the cheapest available")
         ->check(CLI::IsMember(hook_names));
+    diskwatch::add_ecosystem_options(*agent_cmd, agent.ecosystem);
 
     std::string check_config_file;
     auto *check_config_cmd = app.add_subcommand("check-config", "Validate a policy file (docs/policy.md)");
     check_config_cmd->add_option("FILE", check_config_file, "The policy YAML")->required();
+
+    // Requests to the running agent over its control socket (docs/control.md).
+    diskwatch::StatusOptions status;
+    auto *status_cmd = app.add_subcommand("status", "Ask the running agent: policy, hooks, offenders, drops");
+    status_cmd->add_flag("--json", status.json, "The agent's answer as one JSON object");
+    status_cmd->add_option("--control-socket", status.socket, "The agent's control socket");
+    diskwatch::ReleaseOptions release;
+    auto *release_cmd = app.add_subcommand("release", "Ask the running agent to release a throttled or frozen offender");
+    release_cmd->add_option("TARGET", release.target, "A pid or a cgroup path")->required();
+    release_cmd->add_option("--control-socket", release.socket, "The agent's control socket");
 
     CLI11_PARSE(app, argc, argv);
 
@@ -112,5 +128,9 @@ int main(int argc, char **argv)
     }
     if (*check_config_cmd)
         return diskwatch::run_check_config(check_config_file);
+    if (*status_cmd)
+        return diskwatch::run_status(status);
+    if (*release_cmd)
+        return diskwatch::run_release(release);
     return diskwatch::kExitUsage;
 }

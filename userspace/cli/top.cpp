@@ -49,7 +49,9 @@ int run_batch(WriteMonitor &monitor, const TopOptions &options)
         if (g_stop)
             break;
         next += period;
-        const WriteReport report = monitor.refresh({options.by, options.accumulated});
+        ReportOptions report_options{options.by, options.accumulated};
+        report_options.rows_with_files = kTopRowsWithFiles;
+        const WriteReport report = monitor.refresh(report_options);
         const std::string out = options.json ? to_json_line(report) + "\n" : to_text_table(report) + "\n";
         std::fwrite(out.data(), 1, out.size(), stdout);
         std::fflush(stdout);
@@ -84,6 +86,8 @@ int run_top(const TopOptions &options)
     }
     install_stop_handlers();
     // Tests and scripts wait for this line before they start writing.
+    for (const auto &missing : monitor->tracer().missing_programs())
+        spdlog::warn("write path not counted on this kernel: {}", missing);
     spdlog::info("attached {} hooks ({} programs); refreshing every {}s", to_string(*choice.family),
                  monitor->tracer().attached_programs().size(), options.delay_s);
     if (interactive) {

@@ -21,6 +21,10 @@ std::optional<HookFamily> parse_hook_family(std::string_view text);  // "fentry"
 // The programs of diskwatch.bpf.c that make up a family (write hooks, then
 // the lifecycle hooks it pairs with).
 std::vector<std::string> programs_of(HookFamily family);
+// Programs of the family for write paths that not every kernel has (io_uring,
+// shared-mmap page dirtying): attached when they load, left out (and named in
+// WriteTracer::missing_programs) when they do not.
+std::vector<std::string> optional_programs_of(HookFamily family);
 
 struct HookProbe {
     bool available = false;

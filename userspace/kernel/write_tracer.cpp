@@ -42,30 +42,28 @@ std::unique_ptr<WriteTracer> WriteTracer::start(HookFamily family, std::string *
         }
     }
 
-    tracer->skel_ = diskwatch_bpf__open();
-    if (!tracer->skel_) {
-        *error = "opening the BPF object failed: " + errno_text(errno);
-        return nullptr;
-    }
-    std::vector<std::string> resized;
-    if (!apply_test_map_sizes(tracer->skel_->maps.dw_writers, tracer->skel_->maps.dw_events, &resized, error))
-        return nullptr;
-    for (const auto &change : resized)
-        spdlog::warn("{}", change);
-    const auto wanted = programs_of(family);
-    bpf_program *prog;
-    bpf_object__for_each_program(prog, tracer->skel_->obj)
-    {
-        const bool keep = std::find(wanted.begin(), wanted.end(), bpf_program__name(prog)) != wanted.end();
-        bpf_program__set_autoload(prog, keep);
-    }
-    if (int err = diskwatch_bpf__load(tracer->skel_)) {
-        *error = std::string("loading the ") + std::string(to_string(family)) +
-                 " programs failed: " + errno_text(err) + " (run with -v for the verifier log)";
-        return nullptr;
+    // Load with every optional program first; if the object does not load,
+    // find the optional programs that this kernel cannot take one by one.
+    auto required = programs_of(family);
+    auto optional = optional_programs_of(family);
+    std::string load_error;
+    if (!tracer->load(required, optional, &load_error)) {
+        std::vector<std::string> loadable;
+        for (const auto &program : optional) {
+            std::string ignored;
+            if (tracer->load(required, {program}, &ignored))
+                loadable.push_back(program);
+            else
+                tracer->missing_.push_back(program + ": " + ignored);
+        }
+        if (!tracer->load(required, loadable, &load_error)) {
+            *error = load_error;
+            return nullptr;
+        }
+        optional = loadable;
     }
     // Attach one by one, so an error names the program that failed.
-    for (const auto &name : wanted) {
+    for (const auto &name : required) {
         bpf_program *program = bpf_object__find_program_by_name(tracer->skel_->obj, name.c_str());
         bpf_link *link = program ? bpf_program__attach(program) : nullptr;
         if (!link) {
@@ -77,6 +75,16 @@ std::unique_ptr<WriteTracer> WriteTracer::start(HookFamily family, std::string *
         tracer->links_.push_back(link);
         tracer->attached_.push_back(name + " (" + bpf_program__section_name(program) + ")");
     }
+    for (const auto &name : optional) {
+        bpf_program *program = bpf_object__find_program_by_name(tracer->skel_->obj, name.c_str());
+        bpf_link *link = program ? bpf_program__attach(program) : nullptr;
+        if (!link) {
+            tracer->missing_.push_back(name + ": attach: " + errno_text(errno));
+            continue;
+        }
+        tracer->links_.push_back(link);
+        tracer->attached_.push_back(name + " (" + bpf_program__section_name(program) + ")");
+    }
     tracer->events_ = ring_buffer__new(bpf_map__fd(tracer->skel_->maps.dw_events), &WriteTracer::on_ring_record,
                                        tracer.get(), nullptr);
     if (!tracer->events_) {
@@ -84,6 +92,39 @@ std::unique_ptr<WriteTracer> WriteTracer::start(HookFamily family, std::string *
         return nullptr;
     }
     return tracer;
+}
+
+bool WriteTracer::load(const std::vector<std::string> &required, const std::vector<std::string> &optional,
+                       std::string *error)
+{
+    if (skel_) {
+        diskwatch_bpf__destroy(skel_);
+        skel_ = nullptr;
+    }
+    skel_ = diskwatch_bpf__open();
+    if (!skel_) {
+        *error = "opening the BPF object failed: " + errno_text(errno);
+        return false;
+    }
+    std::vector<std::string> resized;
+    if (!apply_test_map_sizes(skel_->maps.dw_writers, skel_->maps.dw_events, &resized, error))
+        return false;
+    for (const auto &change : resized)
+        spdlog::warn("{}", change);
+    bpf_program *prog;
+    bpf_object__for_each_program(prog, skel_->obj)
+    {
+        const char *name = bpf_program__name(prog);
+        const bool keep = std::find(required.begin(), required.end(), name) != required.end() ||
+                          std::find(optional.begin(), optional.end(), name) != optional.end();
+        bpf_program__set_autoload(prog, keep);
+    }
+    if (int err = diskwatch_bpf__load(skel_)) {
+        *error = std::string("loading the ") + std::string(to_string(family_)) + " programs failed: " +
+                 errno_text(err) + " (run with -v for the verifier log)";
+        return false;
+    }
+    return true;
 }
 
 WriteTracer::~WriteTracer()
@@ -172,6 +213,10 @@ std::vector<WriterSample> WriteTracer::read_writers() const
             sample.cumulative.write_bytes += cpu.write_bytes;
             sample.cumulative.write_calls += cpu.write_calls;
             sample.cumulative.growth_bytes += cpu.growth_bytes;
+            // Each CPU remembers the last file it saw this key write.
+            if (cpu.last_ino && std::find(sample.last_inodes.begin(), sample.last_inodes.end(), cpu.last_ino) ==
+                                    sample.last_inodes.end())
+                sample.last_inodes.push_back(cpu.last_ino);
         }
         samples.push_back(sample);
     }
@@ -206,6 +251,8 @@ DropCounters WriteTracer::read_drops() const
     drops.ringbuf_full = total(DW_ERR_RINGBUF_FULL);
     drops.file_lookup = total(DW_ERR_FILE_LOOKUP);
     drops.pairing_map_full = total(DW_ERR_PAIRING_MAP_FULL);
+    drops.aio_events_skipped = total(DW_ERR_AIO_EVENTS_SKIPPED);
+    drops.aio_event_read = total(DW_ERR_AIO_EVENT_READ);
     return drops;
 }
 

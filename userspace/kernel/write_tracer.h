@@ -59,6 +59,9 @@ public:
 
     HookFamily family() const { return family_; }
     const std::vector<std::string> &attached_programs() const { return attached_; }
+    // Optional programs (optional_programs_of) this kernel did not load or
+    // attach, with the reason: those write paths are not counted.
+    const std::vector<std::string> &missing_programs() const { return missing_; }
 
     // Waits up to timeout_ms for lifecycle records and hands each to
     // `on_event`. Returns the number consumed, or a negative errno.
@@ -81,11 +84,15 @@ public:
 private:
     WriteTracer() = default;
     static int on_ring_record(void *context, void *data, size_t size);
+    // Opens and loads the object with exactly these programs enabled.
+    bool load(const std::vector<std::string> &required, const std::vector<std::string> &optional,
+              std::string *error);
 
     diskwatch_bpf *skel_ = nullptr;
     ring_buffer *events_ = nullptr;
     HookFamily family_ = HookFamily::tp_btf;
     std::vector<std::string> attached_;
+    std::vector<std::string> missing_;
     std::vector<bpf_link *> links_;
     const std::function<void(const ProcessEvent &)> *current_handler_ = nullptr;
     std::function<void(const RateAlarm &)> rate_alarm_handler_;

@@ -117,7 +117,9 @@ WriteReport WriteMonitor::refresh(const ReportOptions &options)
     report.drops = tracer_->read_drops();
 
     for (const auto &group : group_writes(deltas, options.by)) {
-        if (group.interval.write_bytes == 0 && !(options.include_idle && group.total.write_bytes > 0))
+        const bool active = group.interval.write_bytes > 0 || group.interval.growth_bytes > 0;
+        const bool ever = group.total.write_bytes > 0 || group.total.growth_bytes > 0;
+        if (!active && !(options.include_idle && ever))
             continue;
         ReportRow row;
         row.pid = group.key.tgid;
@@ -135,8 +137,16 @@ WriteReport WriteMonitor::refresh(const ReportOptions &options)
         row.cgroup_id = group.key.cgroup_id;
         if (cgroups_)
             row.cgroup = cgroups_->path_of(group.key.cgroup_id).value_or("");
+        if (!row.cgroup.empty()) {
+            const CgroupWorkload workload = describe_cgroup(row.cgroup);
+            row.unit = workload.unit;
+            row.container = workload.container_id;
+            row.container_runtime = workload.runtime;
+            row.container_name = container_names_.name_of(workload.container_id).value_or("");
+        }
         const DeviceNumber dev = DeviceNumber::from_kernel(group.key.dev);
         row.dev = dev.to_string();
+        row.kernel_dev = group.key.dev;
         if (const MountEntry *mount = mounts_.find_by_device(dev)) {
             if (is_pseudo_filesystem(mount->fstype))
                 continue;
@@ -147,13 +157,39 @@ WriteReport WriteMonitor::refresh(const ReportOptions &options)
         row.write_calls = group.interval.write_calls;
         row.write_bps = interval_s > 0 ? static_cast<double>(group.interval.write_bytes) / interval_s : 0;
         row.total_bytes = group.total.write_bytes;
+        row.growth_bytes = group.interval.growth_bytes;
+        row.growth_bps = interval_s > 0 ? static_cast<double>(group.interval.growth_bytes) / interval_s : 0;
+        row.total_growth_bytes = group.total.growth_bytes;
+        row.files.clear();
+        for (uint64_t ino : group.last_inodes)
+            row.files.push_back({"", ino, false, 0});
         report.rows.push_back(std::move(row));
     }
     std::stable_sort(report.rows.begin(), report.rows.end(), [](const ReportRow &a, const ReportRow &b) {
         if (a.write_bps != b.write_bps)
             return a.write_bps > b.write_bps;
+        if (a.growth_bps != b.growth_bps)
+            return a.growth_bps > b.growth_bps;
         return a.total_bytes > b.total_bytes;
     });
+    // Name the files of the rows shown first, lazily: a directory read per row.
+    for (size_t i = 0; i < report.rows.size(); ++i) {
+        ReportRow &row = report.rows[i];
+        if (i >= options.rows_with_files) {
+            if (row.files.size() > options.files_per_row)
+                row.files.resize(options.files_per_row);
+            continue;
+        }
+        std::vector<uint64_t> inodes;
+        for (const auto &file : row.files)
+            inodes.push_back(file.ino);
+        if (row.pid && !row.exited)
+            row.files = files_written_by(static_cast<int>(row.pid), row.kernel_dev, inodes,
+                                         options.files_per_row);
+        else if (row.files.size() > options.files_per_row)
+            row.files.resize(options.files_per_row);
+    }
+    // Rows further down keep the inode numbers the kernel gave, without a path.
     report.mounts = mount_reports(deltas, interval_s, steady_s(now));
     processes_.prune();
     return report;
@@ -163,10 +199,12 @@ std::vector<MountReport> WriteMonitor::mount_reports(const std::vector<WriterDel
                                                      double now_s)
 {
     std::unordered_map<uint32_t, std::pair<uint64_t, uint64_t>> written;  // dev -> (interval, total)
+    std::unordered_map<uint32_t, uint64_t> grown;                           // dev -> interval growth
     for (const auto &delta : deltas) {
         auto &bytes = written[delta.key.dev];
         bytes.first += delta.interval.write_bytes;
         bytes.second += delta.total.write_bytes;
+        grown[delta.key.dev] += delta.interval.growth_bytes;
     }
     std::vector<MountReport> reports;
     std::unordered_set<uint32_t> seen;
@@ -196,6 +234,9 @@ std::vector<MountReport> WriteMonitor::mount_reports(const std::vector<WriterDel
             report.total_bytes = it->second.second;
         }
         report.write_bps = interval_s > 0 ? static_cast<double>(report.write_bytes) / interval_s : 0;
+        if (auto it = grown.find(dev); it != grown.end())
+            report.growth_bytes = it->second;
+        report.growth_bps = interval_s > 0 ? static_cast<double>(report.growth_bytes) / interval_s : 0;
         report.fill_bps = growth_.growth_bps(dev);
         report.eta_full_s = growth_.eta_full_s(dev);
         reports.push_back(std::move(report));

@@ -14,14 +14,23 @@
 #include "kernel/write_tracer.h"
 #include "resolve/cgroups.h"
 #include "resolve/mountinfo.h"
+#include "resolve/workloads.h"
 
 namespace diskwatch {
+
+// Rows whose files `top` names each refresh: a few directory reads per refresh.
+inline constexpr size_t kTopRowsWithFiles = 64;
 
 struct ReportOptions {
     GroupBy by = GroupBy::process;
     // Rows with no bytes in this interval but some since the start
     // (the accumulated view); otherwise only active rows are listed.
     bool include_idle = false;
+    // How many of the top rows get their files named (from /proc/PID/fd):
+    // the rows a person looks at, not every writer. 0 (the default: the
+    // agent's fast loop) names none; `top` asks for kTopRowsWithFiles.
+    size_t rows_with_files = 0;
+    size_t files_per_row = 4;
 };
 
 class WriteMonitor {
@@ -51,6 +60,7 @@ private:
     MountTable mounts_;
     std::optional<CgroupResolver> cgroups_;
     MountGrowthTracker growth_;
+    ContainerNames container_names_;
     std::chrono::steady_clock::time_point last_refresh_;
     std::chrono::steady_clock::time_point start_;
     unsigned refreshes_ = 0;

@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "views/format.h"
+#include "views/text_report.h"
 
 namespace diskwatch {
 
@@ -74,16 +75,17 @@ void draw(const WriteReport &report, const TopViewState &state, const std::strin
         for (int i = 0; i < bar_width; ++i)
             addch(i < filled ? '|' : ' ');
         attroff(COLOR_PAIR(color));
-        printw("] %5.1f%% %7s  write %9s  fill %9s  full in %s", mount.used_pct,
+        printw("] %5.1f%% %7s  write %9s  grow %9s  fill %9s  full in %s", mount.used_pct,
                human_bytes(static_cast<double>(mount.size_bytes)).c_str(), human_rate(mount.write_bps).c_str(),
+               human_rate(mount.growth_bps).c_str(),
                mount.fill_bps ? human_rate(*mount.fill_bps).c_str() : "-", human_duration(mount.eta_full_s).c_str());
         ++y;
     }
     ++y;
     attron(COLOR_PAIR(1));
     char header[256];
-    std::snprintf(header, sizeof(header), "%8s  %-16s %-30s %-20s %10s %10s", "PID", "COMM", "CGROUP", "MOUNT",
-                  "WRITE/s", "TOTAL");
+    std::snprintf(header, sizeof(header), "%8s  %-16s %-30s %-20s %10s %10s %10s", "PID", "COMM", "CGROUP/UNIT",
+                  "MOUNT", "WRITE/s", "GROW/s", "TOTAL");
     mvprintw(y, 0, "%-*s", width, header);
     attroff(COLOR_PAIR(1));
     ++y;
@@ -93,10 +95,21 @@ void draw(const WriteReport &report, const TopViewState &state, const std::strin
         std::string comm = terminal_safe(row.comm);
         if (row.exited)
             comm = "[" + comm + "]";
-        mvprintw(y++, 0, "%8u  %-16.16s %-30s %-20s %10s %10s", row.pid, comm.c_str(),
-                 fit_path(terminal_safe(row.cgroup), 30).c_str(),
+        mvprintw(y++, 0, "%8u  %-16.16s %-30s %-20s %10s %10s %10s", row.pid, comm.c_str(),
+                 fit_path(terminal_safe(who_text(row)), 30).c_str(),
                  fit_path(terminal_safe(row.mount.empty() ? row.dev : row.mount), 20).c_str(),
-                 human_rate(row.write_bps).c_str(), human_bytes(static_cast<double>(row.total_bytes)).c_str());
+                 human_rate(row.write_bps).c_str(), human_rate(row.growth_bps).c_str(),
+                 human_bytes(static_cast<double>(row.total_bytes)).c_str());
+        // The file a top writer writes, on a detail line; a deleted file
+        // that is still open and growing stands out.
+        if (!row.files.empty() && y < LINES - 1) {
+            const bool deleted = std::any_of(row.files.begin(), row.files.end(), [](const WrittenFile &f) { return f.deleted; });
+            if (deleted)
+                attron(COLOR_PAIR(4));
+            mvprintw(y++, 10, "%.*s", std::max(0, width - 11), ("file " + files_text(row)).c_str());
+            if (deleted)
+                attroff(COLOR_PAIR(4));
+        }
     }
     const auto &drops = report.drops;
     mvprintw(LINES - 1, 0, "q quit  s sort  p/c/m group  a accumulated  h help   drops: map %llu ring %llu",

@@ -58,6 +58,26 @@ nlohmann::json to_json(const WriteReport &report)
 {
     nlohmann::json rows = nlohmann::json::array();
     for (const auto &row : report.rows) {
+        nlohmann::json files = nlohmann::json::array();
+        for (const auto &file : row.files) {
+            nlohmann::json entry = {{"ino", file.ino},
+                                    {"deleted", file.deleted},
+                                    {"size_bytes", file.path.empty() ? nlohmann::json(nullptr)
+                                                                     : nlohmann::json(file.size_bytes)}};
+            if (file.path.empty())
+                entry["path"] = nullptr;
+            else
+                put_name(entry, "path", file.path);  // a file name is anyone's choice too
+            files.push_back(std::move(entry));
+        }
+        auto text_or_null = [](const std::string &text) {
+            return text.empty() ? nlohmann::json(nullptr) : nlohmann::json(text);
+        };
+        nlohmann::json container = nullptr;
+        if (!row.container.empty())
+            container = {{"id", row.container},
+                         {"name", text_or_null(row.container_name)},
+                         {"runtime", text_or_null(row.container_runtime)}};
         nlohmann::json object = {
             {"pid", row.pid},
             {"uid", row.uid},
@@ -70,6 +90,12 @@ nlohmann::json to_json(const WriteReport &report)
             {"write_bps", row.write_bps},
             {"write_calls", row.write_calls},
             {"total_bytes", row.total_bytes},
+            {"growth_bytes", row.growth_bytes},
+            {"growth_bps", row.growth_bps},
+            {"total_growth_bytes", row.total_growth_bytes},
+            {"unit", text_or_null(row.unit)},
+            {"container", std::move(container)},
+            {"files", std::move(files)},
         };
         put_name(object, "comm", row.comm);
         put_name(object, "exe", row.exe);
@@ -89,6 +115,8 @@ nlohmann::json to_json(const WriteReport &report)
             {"write_bytes", mount.write_bytes},
             {"write_bps", mount.write_bps},
             {"total_bytes", mount.total_bytes},
+            {"growth_bytes", mount.growth_bytes},
+            {"growth_bps", mount.growth_bps},
             {"fill_bps", optional_number(mount.fill_bps)},
             {"eta_full_s", optional_number(mount.eta_full_s)},
         };
@@ -107,6 +135,8 @@ nlohmann::json to_json(const WriteReport &report)
              {"ringbuf_full", report.drops.ringbuf_full},
              {"file_lookup", report.drops.file_lookup},
              {"pairing_map_full", report.drops.pairing_map_full},
+             {"aio_events_skipped", report.drops.aio_events_skipped},
+             {"aio_event_read", report.drops.aio_event_read},
          }},
     };
 }

@@ -6,6 +6,28 @@
 
 namespace diskwatch {
 
+std::string who_text(const ReportRow &row)
+{
+    if (!row.container.empty())
+        return "container " + (row.container_name.empty() ? row.container.substr(0, 12) : row.container_name);
+    if (!row.unit.empty())
+        return row.unit;
+    return row.cgroup;
+}
+
+std::string files_text(const ReportRow &row)
+{
+    std::string text;
+    for (const auto &file : row.files) {
+        if (!text.empty())
+            text += ", ";
+        text += file.path.empty() ? "inode " + std::to_string(file.ino) : terminal_safe(file.path);
+        if (file.deleted)
+            text += " (DELETED, still open)";
+    }
+    return text;
+}
+
 std::string to_text_table(const WriteReport &report, size_t max_rows)
 {
     std::string out;
@@ -19,16 +41,16 @@ std::string to_text_table(const WriteReport &report, size_t max_rows)
         // into it, where it would cut the line's end off and merge two lines.
         const std::string name = terminal_safe(mount.mount);
         out += "  " + name + std::string(name.size() < 24 ? 24 - name.size() : 0, ' ');
-        std::snprintf(line, sizeof(line), " %-8s %-6s %5.1f%% of %-7s write %-10s fill %-10s full in %s\n",
+        std::snprintf(line, sizeof(line), " %-8s %-6s %5.1f%% of %-7s write %-10s grow %-10s fill %-10s full in %s\n",
                       mount.dev.c_str(), mount.fstype.c_str(), mount.used_pct,
                       human_bytes(static_cast<double>(mount.size_bytes)).c_str(),
-                      human_rate(mount.write_bps).c_str(),
+                      human_rate(mount.write_bps).c_str(), human_rate(mount.growth_bps).c_str(),
                       mount.fill_bps ? human_rate(*mount.fill_bps).c_str() : "-",
                       human_duration(mount.eta_full_s).c_str());
         out += line;
     }
-    std::snprintf(line, sizeof(line), "%8s  %-16s %-32s %-20s %10s %10s\n", "PID", "COMM", "CGROUP", "MOUNT",
-                  "WRITE/s", "TOTAL");
+    std::snprintf(line, sizeof(line), "%8s  %-16s %-32s %-20s %10s %10s %10s\n", "PID", "COMM", "CGROUP/UNIT",
+                  "MOUNT", "WRITE/s", "GROW/s", "TOTAL");
     out += line;
     size_t shown = 0;
     for (const auto &row : report.rows) {
@@ -37,11 +59,13 @@ std::string to_text_table(const WriteReport &report, size_t max_rows)
         std::string comm = terminal_safe(row.comm);
         if (row.exited)
             comm = "[" + comm + "]";
-        std::snprintf(line, sizeof(line), "%8u  %-16.16s %-32s %-20s %10s %10s\n", row.pid, comm.c_str(),
-                      fit_path(terminal_safe(row.cgroup), 32).c_str(),
-                      fit_path(terminal_safe(row.mount.empty() ? row.dev : row.mount), 20).c_str(),
-                      human_rate(row.write_bps).c_str(), human_bytes(static_cast<double>(row.total_bytes)).c_str());
+        std::snprintf(line, sizeof(line), "%8u  %-16.16s %-32s %-20s %10s %10s %10s\n", row.pid, comm.c_str(),
+                      fit_path(terminal_safe(who_text(row)), 32).c_str(),
+                      fit_path(terminal_safe(row.mount.empty() ? row.dev : row.mount), 20).c_str(), human_rate(row.write_bps).c_str(),
+                      human_rate(row.growth_bps).c_str(), human_bytes(static_cast<double>(row.total_bytes)).c_str());
         out += line;
+        if (!row.files.empty())
+            out += "          file " + files_text(row) + "\n";
     }
     const auto &drops = report.drops;
     if (drops.writers_map_full || drops.ringbuf_full || drops.file_lookup || drops.pairing_map_full) {

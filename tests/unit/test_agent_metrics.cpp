@@ -1,0 +1,221 @@
+// What /metrics says about a sequence of reports (docs/metrics.md).
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "metrics/agent_metrics.h"
+#include "metrics/metrics_sink.h"
+
+using namespace diskwatch;
+using namespace diskwatch::metrics;
+
+namespace {
+
+MountReport mount(const std::string &path, const std::string &dev, uint64_t written, uint64_t used,
+                  std::optional<double> eta = std::nullopt)
+{
+    MountReport report;
+    report.mount = path;
+    report.dev = dev;
+    report.fstype = "ext4";
+    report.size_bytes = 1000;
+    report.used_bytes = used;
+    report.available_bytes = 1000 - used;
+    report.write_bytes = written;
+    report.eta_full_s = eta;
+    return report;
+}
+
+ReportRow row(const std::string &cgroup, uint64_t written)
+{
+    ReportRow report_row;
+    report_row.cgroup = cgroup;
+    report_row.write_bytes = written;
+    return report_row;
+}
+
+const Sample *find_sample(const std::vector<MetricFamily> &families, const std::string &name,
+                          const Labels &subset = {})
+{
+    for (const auto &family : families) {
+        if (family.name != name)
+            continue;
+        for (const auto &sample : family.samples) {
+            bool match = true;
+            for (const auto &label : subset)
+                match = match && std::find(sample.labels.begin(), sample.labels.end(), label) != sample.labels.end();
+            if (match)
+                return &sample;
+        }
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("mount counters add each interval and only grow; fill gauges follow the latest report", "[metrics]")
+{
+    AgentMetrics metrics({});
+    WriteReport first;
+    first.mounts = {mount("/var/log", "8:1", 100, 400, 3600.0)};
+    metrics.observe_report(first);
+    WriteReport second;
+    second.mounts = {mount("/var/log", "8:1", 50, 350)};  // space freed: growth does not go down
+    metrics.observe_report(second);
+    WriteReport third;
+    third.mounts = {mount("/var/log", "8:1", 25, 500)};
+    metrics.observe_report(third);
+
+    auto families = metrics.families();
+    const Labels var_log {{"mountpoint", "/var/log"}, {"device", "8:1"}, {"fstype", "ext4"}};
+    REQUIRE(find_sample(families, "ebpf_diskwatch_mount_written_bytes_total", var_log));
+    CHECK(find_sample(families, "ebpf_diskwatch_mount_written_bytes_total", var_log)->value == 175);
+    CHECK(find_sample(families, "ebpf_diskwatch_mount_growth_bytes_total", var_log)->value == 150);
+    CHECK(find_sample(families, "ebpf_diskwatch_mount_used_bytes", var_log)->value == 500);
+    CHECK(find_sample(families, "ebpf_diskwatch_mount_available_bytes", var_log)->value == 500);
+    CHECK(find_sample(families, "ebpf_diskwatch_mount_size_bytes", var_log)->value == 1000);
+    CHECK(find_sample(families, "ebpf_diskwatch_mount_used_ratio", var_log)->value == Approx(0.5));
+    // Not filling in the latest report: no ETA sample at all.
+    CHECK(find_sample(families, "ebpf_diskwatch_mount_eta_full_seconds") == nullptr);
+}
+
+TEST_CASE("a mount that leaves the report leaves the metrics", "[metrics]")
+{
+    AgentMetrics metrics({});
+    WriteReport first;
+    first.mounts = {mount("/a", "7:0", 1, 1), mount("/b", "7:1", 1, 1)};
+    metrics.observe_report(first);
+    WriteReport second;
+    second.mounts = {mount("/b", "7:1", 1, 1)};
+    metrics.observe_report(second);
+    auto families = metrics.families();
+    CHECK(find_sample(families, "ebpf_diskwatch_mount_size_bytes", {{"mountpoint", "/a"}}) == nullptr);
+    CHECK(find_sample(families, "ebpf_diskwatch_mount_size_bytes", {{"mountpoint", "/b"}}) != nullptr);
+}
+
+TEST_CASE("only the top N cgroups by bytes written are exported, the rest are counted", "[metrics]")
+{
+    AgentMetricsOptions options;
+    options.cgroup_series = 2;
+    options.cgroups_tracked = 3;
+    AgentMetrics metrics(options);
+    WriteReport report;
+    report.by = GroupBy::process;
+    report.rows = {row("/system.slice/suricata.service", 500), row("/system.slice/suricata.service", 300),
+                   row("/user.slice", 100), row("/docker/abc", 200), row("", 0)};
+    metrics.observe_report(report);
+    auto families = metrics.families();
+    CHECK(find_sample(families, "ebpf_diskwatch_cgroup_written_bytes_total",
+                      {{"cgroup", "/system.slice/suricata.service"}})->value == 800);
+    CHECK(find_sample(families, "ebpf_diskwatch_cgroup_written_bytes_total", {{"cgroup", "/docker/abc"}})->value ==
+          200);
+    CHECK(find_sample(families, "ebpf_diskwatch_cgroup_written_bytes_total", {{"cgroup", "/user.slice"}}) == nullptr);
+    CHECK(find_sample(families, "ebpf_diskwatch_cgroups_unexported")->value == 1);
+
+    // A fourth cgroup when three are tracked: the smallest is forgotten.
+    WriteReport more;
+    more.rows = {row("/new.slice", 50)};
+    metrics.observe_report(more);
+    families = metrics.families();
+    CHECK(find_sample(families, "ebpf_diskwatch_cgroups_forgotten_total")->value == 1);
+    CHECK(find_sample(families, "ebpf_diskwatch_cgroups_unexported")->value == 1);  // /new.slice
+
+    // Rows grouped by mount say nothing per cgroup.
+    WriteReport by_mount;
+    by_mount.by = GroupBy::mount;
+    by_mount.rows = {row("/docker/abc", 10000)};
+    metrics.observe_report(by_mount);
+    CHECK(find_sample(metrics.families(), "ebpf_diskwatch_cgroup_written_bytes_total", {{"cgroup", "/docker/abc"}})
+              ->value == 200);
+}
+
+TEST_CASE("actions, events, drops, sinks and BPF programs are exported with their labels", "[metrics]")
+{
+    AgentMetricsOptions options;
+    options.version = "0.1.0";
+    options.hooks = "tp_btf";
+    AgentMetrics metrics(options);
+    metrics.count_action("runaway-log-writer", "kill", false);
+    metrics.count_action("runaway-log-writer", "kill", false);
+    metrics.count_action("runaway-log-writer", "throttle", true);
+    metrics.count_event("runaway");
+    WriteReport report;
+    report.drops.ringbuf_full = 7;
+    metrics.observe_report(report);
+    metrics.set_sink_source([] {
+        SinkStats stats;
+        stats.published = 10;
+        stats.delivered = 8;
+        stats.dropped = 2;
+        return std::vector<std::pair<std::string, SinkStats>> {{"socket:/run/x.sock", stats}};
+    });
+    metrics.set_program_source([] { return std::vector<ProgramStats> {{"dw_tp_btf_write", 42, 1500000000}}; });
+
+    auto families = metrics.families();
+    CHECK(find_sample(families, "ebpf_diskwatch_actions_total",
+                      {{"rule", "runaway-log-writer"}, {"action", "kill"}, {"dry_run", "false"}})->value == 2);
+    CHECK(find_sample(families, "ebpf_diskwatch_actions_total", {{"action", "throttle"}, {"dry_run", "true"}})
+              ->value == 1);
+    CHECK(find_sample(families, "ebpf_diskwatch_events_total", {{"event", "runaway"}})->value == 1);
+    CHECK(find_sample(families, "ebpf_diskwatch_bpf_drops_total", {{"reason", "ringbuf_full"}})->value == 7);
+    CHECK(find_sample(families, "ebpf_diskwatch_sink_events_dropped_total", {{"sink", "socket:/run/x.sock"}})
+              ->value == 2);
+    CHECK(find_sample(families, "ebpf_diskwatch_bpf_program_runs_total", {{"program", "dw_tp_btf_write"}})->value ==
+          42);
+    CHECK(find_sample(families, "ebpf_diskwatch_bpf_program_run_time_seconds_total")->value == Approx(1.5));
+    CHECK(find_sample(families, "ebpf_diskwatch_build_info", {{"version", "0.1.0"}, {"hooks", "tp_btf"}})->value ==
+          1);
+    REQUIRE(find_sample(families, "ebpf_diskwatch_process_resident_memory_bytes"));
+    CHECK(find_sample(families, "ebpf_diskwatch_process_resident_memory_bytes")->value > 0);
+    CHECK_NOTHROW(metrics.render_text());
+}
+
+TEST_CASE("the agent's CPU and RSS come from /proc/PID/stat, whatever its comm", "[metrics]")
+{
+    auto dir = std::filesystem::temp_directory_path() / ("dw-proc-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    std::filesystem::copy_file(DW_FIXTURES_DIR "/proc-stat-odd-comm.txt", dir / "stat",
+                               std::filesystem::copy_options::overwrite_existing);
+    auto usage = read_process_usage(dir.string());
+    std::filesystem::remove_all(dir);
+    REQUIRE(usage);
+    const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
+    CHECK(usage->cpu_seconds == Approx(400 / ticks));
+    CHECK(usage->resident_bytes == 2560ull * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)));
+    CHECK_FALSE(read_process_usage("/nonexistent"));
+}
+
+TEST_CASE("the metrics sink counts events and actions from the event stream itself", "[metrics]")
+{
+    AgentMetrics metrics({});
+    MetricsSink sink(metrics);
+    sink.publish(R"({"ts":"2026-11-25T17:40:28Z","event":"runaway","host":"h","rule":"r1"})");
+    sink.publish(R"({"ts":"2026-11-25T17:40:28Z","event":"action","host":"h","rule":"r1","action":"kill","dry_run":false,"mechanism":"pidfd"})");
+    sink.publish(R"({"event":"action","rule":"r1","action":"throttle","dry_run":true})");
+    sink.publish("not json");
+    auto families = metrics.families();
+    CHECK(find_sample(families, "ebpf_diskwatch_events_total", {{"event", "runaway"}})->value == 1);
+    CHECK(find_sample(families, "ebpf_diskwatch_events_total", {{"event", "action"}})->value == 2);
+    CHECK(find_sample(families, "ebpf_diskwatch_actions_total",
+                      {{"rule", "r1"}, {"action", "kill"}, {"dry_run", "false"}})->value == 1);
+    CHECK(find_sample(families, "ebpf_diskwatch_actions_total",
+                      {{"rule", "r1"}, {"action", "throttle"}, {"dry_run", "true"}})->value == 1);
+    auto stats = sink.stats();
+    CHECK(stats.published == 4);
+    CHECK(stats.dropped == 1);
+}
+
+TEST_CASE("the metrics sink takes a release without a rule (after a restart) without throwing", "[metrics]")
+{
+    AgentMetrics metrics({});
+    MetricsSink sink(metrics);
+    CHECK_NOTHROW(sink.publish(R"({"event":"action","action":"release","rule":null,"dry_run":null})"));
+    CHECK(find_sample(metrics.families(), "ebpf_diskwatch_actions_total",
+                      {{"rule", ""}, {"action", "release"}, {"dry_run", "false"}})->value == 1);
+    CHECK_NOTHROW(sink.publish(R"({"event":null})"));
+    CHECK(sink.stats().dropped == 1);
+    CHECK_NOTHROW(metrics.render_text());
+}

@@ -1,0 +1,53 @@
+#include "control/control_protocol.h"
+
+namespace diskwatch::control {
+
+bool validate_request(const nlohmann::json &request, std::string *error)
+{
+    auto fail = [&](const std::string &why) {
+        if (error)
+            *error = why;
+        return false;
+    };
+    if (!request.is_object())
+        return fail("a request is a JSON object, e.g. {\"cmd\":\"status\"}");
+    auto cmd = request.find("cmd");
+    if (cmd == request.end() || !cmd->is_string())
+        return fail("missing \"cmd\" (a string)");
+    const std::string name = *cmd;
+    if (name == "release") {
+        auto target = request.find("target");
+        if (target == request.end() || !target->is_string() || target->get<std::string>().empty())
+            return fail("release needs \"target\": a pid or a cgroup path");
+    }
+    if (name == "snapshot") {
+        auto by = request.find("by");
+        if (by != request.end()) {
+            if (!by->is_string() || (*by != "process" && *by != "cgroup" && *by != "mount"))
+                return fail("snapshot \"by\" must be process, cgroup or mount");
+        }
+    }
+    return true;
+}
+
+nlohmann::json status_request()
+{
+    return {{"cmd", "status"}};
+}
+
+nlohmann::json release_request(const std::string &target)
+{
+    return {{"cmd", "release"}, {"target", target}};
+}
+
+nlohmann::json snapshot_request(const std::string &by)
+{
+    return {{"cmd", "snapshot"}, {"by", by}};
+}
+
+nlohmann::json error_response(const std::string &message)
+{
+    return {{"ok", false}, {"error", message}};
+}
+
+}  // namespace diskwatch::control

@@ -1,0 +1,29 @@
+// The control socket's protocol (docs/control.md): one JSON object per line
+// each way. A request names its command in "cmd"; every response has "ok",
+// and either the command's fields or "error" in words.
+//   {"cmd":"status"}
+//   {"cmd":"release","target":"1234"}            (a pid, or a cgroup path)
+//   {"cmd":"snapshot","by":"process"}           (process | cgroup | mount)
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace diskwatch::control {
+
+inline constexpr const char *kDefaultSocketPath = "/run/ebpf-diskwatch/control.sock";
+inline constexpr size_t kMaxLineBytes = 64 * 1024;
+
+// Checks the shape of a request: an object with a string "cmd", and the
+// arguments a known command needs. Commands the server does not know are
+// reported by the server (it knows which handlers exist).
+bool validate_request(const nlohmann::json &request, std::string *error);
+
+nlohmann::json status_request();
+nlohmann::json release_request(const std::string &target);
+nlohmann::json snapshot_request(const std::string &by);
+
+nlohmann::json error_response(const std::string &message);
+
+}  // namespace diskwatch::control

@@ -1,0 +1,35 @@
+#include "metrics/metrics_sink.h"
+
+#include <nlohmann/json.hpp>
+
+#include "sinks/event_fields.h"
+
+namespace diskwatch::metrics {
+
+void MetricsSink::publish(std::string_view json_line)
+{
+    ++published_;
+    auto event = nlohmann::ordered_json::parse(json_line, nullptr, false);
+    const std::string type = string_field(event, "event");
+    if (event.is_discarded() || type.empty()) {
+        ++unparsable_;
+        return;
+    }
+    metrics_.count_event(type);
+    // A release after a restart has no rule ("rule": null): counted under "".
+    if (type == "action")
+        metrics_.count_action(string_field(event, "rule"), string_field(event, "action"), bool_field(event, "dry_run"));
+}
+
+SinkStats MetricsSink::stats() const
+{
+    SinkStats stats;
+    stats.published = published_;
+    stats.dropped = unparsable_;
+    stats.delivered = stats.published - stats.dropped;
+    if (stats.dropped > 0)
+        stats.last_error = "events without an \"event\" string";
+    return stats;
+}
+
+}  // namespace diskwatch::metrics

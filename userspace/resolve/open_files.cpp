@@ -1,0 +1,94 @@
+#include "resolve/open_files.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fcntl.h>
+#include <fstream>
+#include <string_view>
+
+namespace diskwatch {
+
+namespace {
+
+constexpr std::string_view kDeletedSuffix = " (deleted)";
+
+bool opened_for_writing(const std::string &fdinfo_path)
+{
+    std::ifstream in(fdinfo_path);
+    std::string key;
+    while (in >> key) {
+        if (key == "flags:") {
+            std::string octal;
+            in >> octal;
+            const long flags = std::strtol(octal.c_str(), nullptr, 8);
+            return (flags & O_ACCMODE) == O_WRONLY || (flags & O_ACCMODE) == O_RDWR;
+        }
+        std::string rest;
+        std::getline(in, rest);
+    }
+    return false;
+}
+
+}  // namespace
+
+std::vector<WrittenFile> files_written_by(int pid, uint32_t dev, const std::vector<uint64_t> &last_inodes,
+                                          size_t limit, const std::string &proc_root)
+{
+    const unsigned want_major = dev >> 20, want_minor = dev & ((1u << 20) - 1);
+    const std::string fd_dir = proc_root + "/" + std::to_string(pid) + "/fd";
+    std::vector<WrittenFile> last_written, other_open;
+    std::vector<uint64_t> seen;
+    if (DIR *dir = ::opendir(fd_dir.c_str())) {
+        while (const dirent *entry = ::readdir(dir)) {
+            if (entry->d_name[0] == '.')
+                continue;
+            const std::string link = fd_dir + "/" + entry->d_name;
+            struct stat st {};
+            if (::stat(link.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+                continue;
+            if (::major(st.st_dev) != want_major || ::minor(st.st_dev) != want_minor)
+                continue;
+            if (std::find(seen.begin(), seen.end(), st.st_ino) != seen.end())
+                continue;
+            const bool was_last = std::find(last_inodes.begin(), last_inodes.end(), st.st_ino) != last_inodes.end();
+            if (!was_last && !opened_for_writing(proc_root + "/" + std::to_string(pid) + "/fdinfo/" + entry->d_name))
+                continue;
+            char target[4096];
+            const ssize_t n = ::readlink(link.c_str(), target, sizeof(target) - 1);
+            if (n <= 0)
+                continue;
+            WrittenFile file;
+            file.path.assign(target, static_cast<size_t>(n));
+            file.ino = st.st_ino;
+            file.size_bytes = static_cast<uint64_t>(st.st_size);
+            file.deleted = st.st_nlink == 0;
+            if (file.path.size() > kDeletedSuffix.size() &&
+                std::string_view(file.path).substr(file.path.size() - kDeletedSuffix.size()) == kDeletedSuffix) {
+                file.path.resize(file.path.size() - kDeletedSuffix.size());
+                file.deleted = true;
+            }
+            seen.push_back(st.st_ino);
+            (was_last ? last_written : other_open).push_back(std::move(file));
+        }
+        ::closedir(dir);
+    }
+    // Inodes written but no longer open (closed, or the process is gone): number only.
+    for (uint64_t ino : last_inodes)
+        if (std::find(seen.begin(), seen.end(), ino) == seen.end()) {
+            WrittenFile file;
+            file.ino = ino;
+            last_written.push_back(file);
+        }
+    std::vector<WrittenFile> files = std::move(last_written);
+    for (auto &file : other_open)
+        files.push_back(std::move(file));
+    if (files.size() > limit)
+        files.resize(limit);
+    return files;
+}
+
+}  // namespace diskwatch

@@ -1,0 +1,25 @@
+// Which file a writer writes: named lazily from /proc/PID/fd, for the few
+// rows shown, never on the hot path.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace diskwatch {
+
+struct WrittenFile {
+    std::string path;      // as /proc/PID/fd shows it, " (deleted)" removed; empty when not found
+    uint64_t ino = 0;      // inode number on the row's device (0: unknown)
+    bool deleted = false;  // unlinked but still open: its space is only freed on close ("df says full, du says not")
+    uint64_t size_bytes = 0;
+};
+
+// Files process `pid` has open on device `dev` (kernel dev_t: major << 20 |
+// minor). The inodes the kernel saw it write last come first; then the other
+// regular files it holds open for writing there. At most `limit`. For a
+// process that has exited, the inodes are returned without a path.
+std::vector<WrittenFile> files_written_by(int pid, uint32_t dev, const std::vector<uint64_t> &last_inodes,
+                                          size_t limit, const std::string &proc_root = "/proc");
+
+}  // namespace diskwatch
