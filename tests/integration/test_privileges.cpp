@@ -195,7 +195,9 @@ const std::map<std::string, std::vector<std::vector<std::string>>> kNeedsBpf = {
     {"top", {{"top"}, {"top", "-b", "-n", "1"}, {"top", "-b", "--json", "-n", "1", "-d", "1"}}},
     {"agent", {{"agent"}, {"agent", "--dry-run"}}},
 };
-const std::set<std::string> kNeedsNoPrivilege = {"check-config"};
+// check-config reads a file; status and release talk to the running agent's
+// control socket, which decides who may by SO_PEERCRED (tests/ecosystem).
+const std::set<std::string> kNeedsNoPrivilege = {"check-config", "status", "release"};
 
 }  // namespace
 
