@@ -2,6 +2,7 @@
 // (real pidfds and signals); only the byte count is supplied by the test, as
 // the kernel's would be.
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,9 +26,11 @@ namespace {
 
 struct Child {
     pid_t pid;
-    Child() : pid(::fork())
+    explicit Child(const char *comm = nullptr) : pid(::fork())
     {
         if (pid == 0) {
+            if (comm)
+                ::prctl(PR_SET_NAME, comm, 0, 0, 0);
             for (;;)
                 ::pause();
         }
@@ -164,5 +167,45 @@ TEST_CASE("protected and dry-run subjects get events and no action", "[actions][
     CHECK(events[0]["protected_reason"] == "comm " + subject.comm + " matches protect.comm " + subject.comm);
     CHECK(events[1]["dry_run"] == true);
     CHECK(events[1]["mechanism"] == "pidfd_send_signal");
+    std::filesystem::remove_all(state_dir);
+}
+
+TEST_CASE("a throttled process with a name that is not UTF-8 is saved exactly, never crashing the agent",
+          "[actions][enforcer][security]")
+{
+    // Any user can name their process so (prctl PR_SET_NAME).
+    Child child("evil\xff\xfe\"");
+    REQUIRE(child.pid > 0);
+    char state_dir[] = "/tmp/dw-enforcer-XXXXXX";
+    REQUIRE(::mkdtemp(state_dir));
+    std::atomic<uint64_t> counted{0};
+    {
+        EnforcerOptions options;
+        options.host = "test";
+        options.state_dir = state_dir;
+        options.agent_pid = ::getpid();
+        options.bytes_counted = [&](RuleScope, uint64_t) { return std::optional<uint64_t>(counted += 1 << 20); };
+        options.emit = [](const nlohmann::json &) {};
+        Enforcer enforcer(options);
+        enforcer.set_policy(Policy{}, false);
+        PolicyRule rule;
+        rule.name = "slow";
+        rule.action = RuleAction::throttle;
+        rule.throttle_to_bps = 1 << 20;
+        rule.throttle_for_s = 60;
+        Subject subject;
+        subject.pid = static_cast<uint32_t>(child.pid);
+        REQUIRE(eventually([&] { return read_process_identity(child.pid)->comm == "evil\xff\xfe\""; }));
+        subject.comm = read_process_identity(child.pid)->comm;
+        REQUIRE_NOTHROW(enforcer.enforce(rule, subject, RuleMeasures{}, steady_s()));
+        std::ifstream state(std::string(state_dir) + "/state.json");
+        const auto saved = nlohmann::json::parse(state);
+        REQUIRE(saved["stopped"].size() == 1);
+        CHECK(saved["stopped"][0]["pid"] == child.pid);
+        CHECK(saved["stopped"][0].contains("comm_b64"));
+        std::string error;
+        REQUIRE(enforcer.release(std::to_string(child.pid), "requested", &error));
+    }
+    CHECK(process_state(child.pid) != 'T');
     std::filesystem::remove_all(state_dir);
 }

@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "events/events.h"
+#include "views/json_report.h"
 
 namespace diskwatch {
 
@@ -497,6 +498,45 @@ void Enforcer::duty_cycle_loop()
     }
 }
 
+namespace {
+
+// Cgroup paths and names are bytes that any user with a delegated cgroup or a
+// process name controls; JSON strings must be UTF-8. The state file keeps the
+// exact bytes as hex beside a readable copy, so a restarted agent thaws the
+// very cgroup that was frozen, and no name can make the save throw.
+nlohmann::json path_record(const std::string &path)
+{
+    static const char digits[] = "0123456789abcdef";
+    std::string hex;
+    hex.reserve(path.size() * 2);
+    for (unsigned char byte : path) {
+        hex.push_back(digits[byte >> 4]);
+        hex.push_back(digits[byte & 0xf]);
+    }
+    nlohmann::json record = nlohmann::json::object();
+    put_name(record, "path", path);
+    record["path_hex"] = hex;
+    return record;
+}
+
+// A path as saved by path_record(), or as a plain string by older agents.
+std::string path_from_record(const nlohmann::json &record)
+{
+    if (record.is_string())
+        return record.get<std::string>();
+    if (!record.is_object())
+        return {};
+    const std::string hex = record.value("path_hex", "");
+    if (hex.empty() || hex.size() % 2 != 0)
+        return record.value("path", "");
+    std::string path;
+    for (size_t i = 0; i < hex.size(); i += 2)
+        path.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+    return path;
+}
+
+}  // namespace
+
 // state.json: what a crash would leave stopped or frozen. Written (atomically:
 // temp file + rename) whenever a throttle starts or ends.
 void Enforcer::save_state_locked()
@@ -507,14 +547,17 @@ void Enforcer::save_state_locked()
     state["frozen"] = nlohmann::json::array();
     state["io_max"] = nlohmann::json::array();
     for (const auto &[key, throttle] : throttles_) {
-        if (throttle->mechanism == "sigstop")
-            state["stopped"].push_back({{"pid", throttle->subject.pid},
-                                        {"comm", throttle->subject.comm},
-                                        {"start_boot_s", throttle->start_boot_s}});
-        else if (throttle->mechanism == "cgroup.freeze")
-            state["frozen"].push_back(throttle->cgroup_path);
-        else if (throttle->mechanism == "io.max")
-            state["io_max"].push_back({{"path", throttle->cgroup_path}, {"dev", throttle->io_dev}});
+        if (throttle->mechanism == "sigstop") {
+            nlohmann::json stopped = {{"pid", throttle->subject.pid}, {"start_boot_s", throttle->start_boot_s}};
+            put_name(stopped, "comm", throttle->subject.comm);
+            state["stopped"].push_back(std::move(stopped));
+        } else if (throttle->mechanism == "cgroup.freeze") {
+            state["frozen"].push_back(path_record(throttle->cgroup_path));
+        } else if (throttle->mechanism == "io.max") {
+            nlohmann::json limited = path_record(throttle->cgroup_path);
+            limited["dev"] = throttle->io_dev;
+            state["io_max"].push_back(std::move(limited));
+        }
     }
     std::error_code ec;
     fs::create_directories(options_.state_dir, ec);
@@ -522,7 +565,7 @@ void Enforcer::save_state_locked()
     const std::string temp = path + ".tmp";
     {
         std::ofstream out(temp, std::ios::trunc);
-        out << state.dump() << "\n";
+        out << state.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
         if (!out) {
             spdlog::warn("{}: cannot write the state file: {}", temp, std::strerror(errno));
             return;
@@ -572,7 +615,7 @@ size_t Enforcer::reconcile()
                                                  ") had stopped it");
         }
         for (const auto &entry : state.value("io_max", nlohmann::json::array())) {
-            const std::string dir = entry.value("path", "");
+            const std::string dir = path_from_record(entry);
             if (write_control(dir + "/io.max", entry.value("dev", "") + " wbps=max", &error)) {
                 Subject subject;
                 subject.scope = RuleScope::cgroup;
@@ -586,7 +629,8 @@ size_t Enforcer::reconcile()
     std::vector<std::string> frozen;
     if (state.is_object())
         for (const auto &entry : state.value("frozen", nlohmann::json::array()))
-            frozen.push_back(entry.get<std::string>());
+            if (auto dir = path_from_record(entry); !dir.empty())
+                frozen.push_back(dir);
     if (!options_.cgroup2_mount.empty()) {
         std::error_code ec;
         for (fs::recursive_directory_iterator it(options_.cgroup2_mount, fs::directory_options::skip_permission_denied, ec), end;
