@@ -59,7 +59,7 @@ std::optional<nlohmann::json> send_request(const std::string &socket_path, const
                 return fail("malformed response from " + socket_path);
             return parsed;
         }
-        if (response.size() > 64 * 1024 * 1024)
+        if (response.size() > size_t{64} * 1024 * 1024)
             return fail("response from " + socket_path + " is too large");
         if (!wait_for(POLLIN))
             return fail("timed out waiting for the agent's answer on " + socket_path);

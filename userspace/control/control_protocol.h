@@ -13,7 +13,7 @@
 namespace diskwatch::control {
 
 inline constexpr const char *kDefaultSocketPath = "/run/ebpf-diskwatch/control.sock";
-inline constexpr size_t kMaxLineBytes = 64 * 1024;
+inline constexpr size_t kMaxLineBytes = size_t{64} * 1024;
 
 // Checks the shape of a request: an object with a string "cmd", and the
 // arguments a known command needs. Commands the server does not know are

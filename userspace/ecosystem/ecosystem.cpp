@@ -187,7 +187,7 @@ std::vector<std::unique_ptr<EventSink>> Ecosystem::take_sinks()
     return std::move(opened_);
 }
 
-void Ecosystem::watch_sinks(std::vector<const EventSink *> sinks)
+void Ecosystem::watch_sinks(const std::vector<const EventSink *> &sinks)
 {
     std::lock_guard lock(watched_mutex_);
     for (const auto *sink : sinks)

@@ -76,7 +76,7 @@ public:
     std::vector<std::unique_ptr<EventSink>> take_sinks();
     // Every sink the agent publishes to, for the drop counters in /metrics and `status`
     // (the agent's own sinks too). Pointers must stay valid until stop().
-    void watch_sinks(std::vector<const EventSink *> sinks);
+    void watch_sinks(const std::vector<const EventSink *> &sinks);
 
     void observe_report(const WriteReport &report) { metrics_.observe_report(report); }
     metrics::AgentMetrics &metrics() { return metrics_; }

@@ -47,7 +47,7 @@ std::optional<ListenAddress> parse_listen_address(std::string_view text, std::st
     return address;
 }
 
-std::unique_ptr<MetricsServer> MetricsServer::start(const ListenAddress &address, Render render, std::string *error)
+std::unique_ptr<MetricsServer> MetricsServer::start(const ListenAddress &address, const Render &render, std::string *error)
 {
     std::unique_ptr<MetricsServer> server(new MetricsServer());
     server->server_ = std::make_unique<httplib::Server>();

@@ -31,7 +31,7 @@ public:
     using Render = std::function<std::string()>;
     // Binds at once (so that a port in use is an error at start, not later)
     // and serves on a background thread.
-    static std::unique_ptr<MetricsServer> start(const ListenAddress &address, Render render, std::string *error);
+    static std::unique_ptr<MetricsServer> start(const ListenAddress &address, const Render &render, std::string *error);
     ~MetricsServer();
     MetricsServer(const MetricsServer &) = delete;
     MetricsServer &operator=(const MetricsServer &) = delete;
