@@ -105,14 +105,14 @@ std::vector<std::string> optional_programs_of(HookFamily family)
     return {};
 }
 
-namespace {
-
 std::string errno_text(int err)
 {
     err = err < 0 ? -err : err;
-    return std::string(strerrordesc_np(err) ? strerrordesc_np(err) : "unknown error") + " (errno " +
-           std::to_string(err) + ")";
+    const char *text = strerrordesc_np(err);
+    return std::string(text ? text : "unknown error") + " (errno " + std::to_string(err) + ")";
 }
+
+namespace {
 
 int quiet_libbpf(enum libbpf_print_level level, const char *format, va_list args)
 {

@@ -57,4 +57,8 @@ HookChoice choose_hook_family(const KernelFeatures &features, std::optional<Hook
 // error message.
 std::optional<std::string> ensure_tracefs(std::string *error);
 
+// "No such file or directory (errno 2)": an errno (either sign) in words, for
+// messages that name the syscall or libbpf call that failed.
+std::string errno_text(int err);
+
 }  // namespace diskwatch

@@ -16,16 +16,6 @@
 
 namespace diskwatch {
 
-namespace {
-
-std::string errno_text(int err)
-{
-    err = err < 0 ? -err : err;
-    const char *text = strerrordesc_np(err);
-    return std::string(text ? text : "unknown error") + " (errno " + std::to_string(err) + ")";
-}
-
-}  // namespace
 
 std::unique_ptr<WriteTracer> WriteTracer::start(HookFamily family, std::string *error)
 {
