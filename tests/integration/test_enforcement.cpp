@@ -162,6 +162,9 @@ TEST_CASE("a writer that ignores SIGTERM gets SIGKILL after kill_grace", "[enfor
     CHECK(*status == 128 + SIGKILL);
     CHECK(lived_s >= 1.4);  // for + kill_grace: SIGTERM did not stop it
     CHECK(lived_s < 6.0);
+    // The agent writes the SIGKILL event after sending the signal, so the
+    // writer's exit can be seen here before the event reaches the file.
+    REQUIRE(agent.wait_for([&](const json &e) { return is_event(e, "action", writer.pid()) && e.value("signal", "") == "SIGKILL"; }, 5s));
     std::vector<std::string> signals;
     for (const auto &event : agent.events())
         if (is_event(event, "action", writer.pid()))
