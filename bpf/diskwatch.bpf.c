@@ -769,6 +769,23 @@ DW_TRACEPOINT_OPEN(creat)
 
 /* ---- process lifecycle ----------------------------------------------------- */
 
+/* Lifecycle records are not urgent: userspace consumes them on its refresh
+ * timer (ring_buffer__consume before it reads the writer map, so an exit is
+ * always seen before its keys are deleted). A wake-up per record is an
+ * irq_work self-IPI, a VM exit here: ~10 us per exec, exit or rename. Wake the
+ * reader only when the buffer is filling up, so it never overflows between
+ * two refreshes. Read before this record is committed, so at most one record
+ * late. */
+static __always_inline __u64 lifecycle_wakeup_flag(void)
+{
+	__u32 threshold = dw_config.events_wakeup_bytes;
+
+	if (!threshold)
+		return 0;
+	return bpf_ringbuf_query(&dw_events, BPF_RB_AVAIL_DATA) >= threshold ? BPF_RB_FORCE_WAKEUP
+									       : BPF_RB_NO_WAKEUP;
+}
+
 /* new_comm: the name being set (task_rename fires before it is copied into
  * task->comm); NULL to take the process leader's current name. */
 static __always_inline void emit_process_event(__u32 kind, struct task_struct *task,
@@ -791,7 +808,7 @@ static __always_inline void emit_process_event(__u32 kind, struct task_struct *t
 		bpf_probe_read_kernel_str(event->comm, sizeof(event->comm), new_comm);
 	else
 		BPF_CORE_READ_STR_INTO(&event->comm, task, group_leader, comm);
-	bpf_ringbuf_submit(event, 0);
+	bpf_ringbuf_submit(event, lifecycle_wakeup_flag());
 }
 
 /* An exit record only when the whole process is gone: do_exit() decrements

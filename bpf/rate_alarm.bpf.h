@@ -39,7 +39,10 @@ static __always_inline void dw_emit_rate_alarm(__u32 scope, const struct dw_writ
 	event->cgroup_id = writer->cgroup_id;
 	event->id = key->id;
 	event->total_bytes = total_bytes;
-	bpf_ringbuf_submit(event, 0);
+	/* Always wake the agent: lifecycle records waiting unconsumed (submitted
+	 * without a wake-up) would otherwise make the ring buffer's adaptive
+	 * wake-up skip this one too. Rare by design: one per key per repeat_ns. */
+	bpf_ringbuf_submit(event, BPF_RB_FORCE_WAKEUP);
 }
 
 static __always_inline void dw_rate_bucket_add(__u32 scope, __u64 id, const struct dw_writer_key *writer, long bytes)

@@ -112,6 +112,7 @@ Enforcer::~Enforcer()
         std::lock_guard lock(mutex_);
         stopping_ = true;
     }
+    duty_cycle_wake_.notify_all();
     duty_cycle_.join();
 }
 
@@ -333,6 +334,7 @@ void Enforcer::start_throttle(const PolicyRule &rule, const Subject &subject, co
     announced_[throttle->key + "|" + rule.name] = "throttle";
     throttles_[throttle->key] = std::move(throttle);
     save_state_locked();
+    duty_cycle_wake_.notify_all();
     options_.emit(event);
 }
 
@@ -405,6 +407,12 @@ void Enforcer::tick(double now_s)
     }
 }
 
+bool Enforcer::needs_ticks() const
+{
+    std::lock_guard lock(mutex_);
+    return !throttles_.empty() || !kills_.empty();
+}
+
 bool Enforcer::release(const std::string &target, const std::string &reason, std::string *error)
 {
     std::lock_guard lock(mutex_);
@@ -457,9 +465,15 @@ std::vector<ActiveAction> Enforcer::active() const
 // of the rate so an idle spell buys no burst.
 void Enforcer::duty_cycle_loop()
 {
+    const auto tick = std::chrono::duration<double>(options_.duty_cycle_tick_s);
+    std::unique_lock lock(mutex_);
     for (;;) {
-        std::this_thread::sleep_for(std::chrono::duration<double>(options_.duty_cycle_tick_s));
-        std::lock_guard lock(mutex_);
+        // Nothing throttled: sleep until a throttle starts (or we stop).
+        duty_cycle_wake_.wait(lock, [this] { return stopping_ || !throttles_.empty(); });
+        if (stopping_)
+            return;
+        // Throttling: tick. The lock is free while we sleep.
+        duty_cycle_wake_.wait_for(lock, tick, [this] { return stopping_; });
         if (stopping_)
             return;
         const double now = steady_now_s();

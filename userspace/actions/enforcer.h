@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -64,6 +65,9 @@ public:
     void enforce(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s);
     // Kill escalation (SIGKILL after kill_grace) and throttle_for expiry.
     void tick(double now_s);
+    // Is there anything for tick() to do (a kill or throttle in progress)?
+    // When not, the agent can sleep until its next evaluation.
+    bool needs_ticks() const;
     // Release a throttle by target: a pid ("1234") or a cgroup path ("/x/y").
     bool release(const std::string &target, const std::string &reason, std::string *error);
     // Release every throttle (agent stop).
@@ -102,6 +106,10 @@ private:
     std::map<std::string, std::unique_ptr<Kill>> kills_;
     std::map<std::string, std::string> announced_;  // subject key + rule -> last state (dedup)
     bool stopping_ = false;
+    // Wakes the duty cycle thread when a throttle starts or the enforcer
+    // stops: it sleeps on it while nothing is throttled (an idle agent must
+    // not wake 100 times a second).
+    std::condition_variable duty_cycle_wake_;
     std::thread duty_cycle_;
 };
 

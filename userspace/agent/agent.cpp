@@ -28,6 +28,7 @@ double steady_now_s()
 }
 
 constexpr double kMinAlarmGapS = 0.02;  // evaluations woken by alarms: at most every 20 ms
+constexpr double kEnforcerTickS = 0.05;  // while a kill or throttle is in progress
 constexpr size_t kTopWriters = 5;
 
 nlohmann::json rules_summary(const Policy &policy)
@@ -328,22 +329,44 @@ int Agent::run()
     spdlog::info("agent running: policy {} ({} rules), every {}s{}", policy_.source, policy_.rules.size(),
                  policy_.interval_s, options_.dry_run || policy_.dry_run ? ", dry run" : "");
 
+    // The loop sleeps until the first of: the next periodic evaluation; the
+    // moment a `for` window is first covered for a subject writing now (so
+    // the action comes then, not up to an interval later); an alarm's
+    // evaluation (at most every kMinAlarmGapS); the enforcer's next tick
+    // while it has work. Rate alarms, stop and reload requests end the sleep
+    // early. An idle agent wakes only for its periodic evaluations.
     double next_s = steady_now_s() + policy_.interval_s;
     double last_eval_s = 0;
+    std::optional<double> decision_s;
     while (!stop_requested_) {
         const double now_s = steady_now_s();
-        const int timeout_ms = static_cast<int>(std::clamp((next_s - now_s) * 1000, 0.0, 50.0));
+        double wake_s = next_s;
+        if (decision_s)
+            wake_s = std::min(wake_s, *decision_s);
+        if (alarm_pending_)
+            wake_s = std::min(wake_s, last_eval_s + kMinAlarmGapS);
+        if (enforcer_->needs_ticks())
+            wake_s = std::min(wake_s, now_s + kEnforcerTickS);
+        // Rounded up: waking a millisecond early would only loop again.
+        const int timeout_ms = static_cast<int>(std::clamp(std::ceil((wake_s - now_s) * 1000), 0.0, 3600e3));
         monitor_->pump_events(timeout_ms);
         if (stop_requested_)
             break;
-        if (reload_requested_.exchange(false))
+        if (reload_requested_.exchange(false)) {
             reload();
+            decision_s.reset();
+        }
         const double after_s = steady_now_s();
         const bool due = after_s >= next_s;
-        if (due || (alarm_pending_ && after_s - last_eval_s >= kMinAlarmGapS)) {
+        const bool decide = decision_s && after_s >= *decision_s;
+        if (due || decide || (alarm_pending_ && after_s - last_eval_s >= kMinAlarmGapS)) {
             alarm_pending_ = false;
             evaluate(after_s);
             last_eval_s = after_s;
+            {
+                std::lock_guard lock(state_mutex_);
+                decision_s = engine_->next_decision_s();
+            }
             if (due) {
                 next_s += policy_.interval_s;
                 if (next_s < after_s)

@@ -47,8 +47,17 @@ public:
     // emits agent.stop and flushes the sinks. Returns the exit code.
     int run();
     // Async-signal-safe requests (the signal handlers call them).
-    void request_stop() { stop_requested_ = true; }
-    void request_reload() { reload_requested_ = true; }
+    // Each ends the loop's sleep (an eventfd write).
+    void request_stop()
+    {
+        stop_requested_ = true;
+        monitor_->wake();
+    }
+    void request_reload()
+    {
+        reload_requested_ = true;
+        monitor_->wake();
+    }
 
     // For the control socket and metrics: what is going on now. Thread-safe
     // (callable from another thread while run() loops).

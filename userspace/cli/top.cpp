@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <climits>
 #include <cstdio>
 #include <iostream>
 
@@ -20,8 +21,14 @@ namespace diskwatch {
 namespace {
 
 volatile bool g_stop = false;
+const WriteMonitor *g_monitor = nullptr;  // to end its sleep on a stop signal
 
-void on_stop_signal(int) { g_stop = true; }
+void on_stop_signal(int)
+{
+    g_stop = true;
+    if (g_monitor)
+        g_monitor->wake();
+}
 
 void install_stop_handlers()
 {
@@ -39,12 +46,15 @@ int run_batch(WriteMonitor &monitor, const TopOptions &options)
     const auto period = std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(options.delay_s));
     auto next = clock::now() + period;
     for (int i = 0; (options.iterations == 0 || i < options.iterations) && !g_stop; ++i) {
-        // Sleep in the ring buffer's poll, so lifecycle records drain as they come.
+        // Sleep the whole interval: lifecycle records need no draining before
+        // the refresh (it consumes them first; the kernel wakes us early only
+        // if the ring buffer fills). Waking more often is most of an idle
+        // monitor's CPU on these VMs (docs/benchmarks.md).
         while (!g_stop) {
             const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(next - clock::now()).count();
             if (left <= 0)
                 break;
-            monitor.pump_events(static_cast<int>(std::min<long long>(left, 100)));
+            monitor.pump_events(static_cast<int>(std::min<long long>(left, INT_MAX)));
         }
         if (g_stop)
             break;
@@ -84,19 +94,24 @@ int run_top(const TopOptions &options)
         std::cerr << "ebpf-diskwatch top: " << error << "\n";
         return kExitCannotRunHere;
     }
+    g_monitor = monitor.get();
     install_stop_handlers();
     // Tests and scripts wait for this line before they start writing.
     for (const auto &missing : monitor->tracer().missing_programs())
         spdlog::warn("write path not counted on this kernel: {}", missing);
     spdlog::info("attached {} hooks ({} programs); refreshing every {}s", to_string(*choice.family),
                  monitor->tracer().attached_programs().size(), options.delay_s);
+    int status = kExitOk;
     if (interactive) {
         TopViewState state;
         state.by = options.by;
         state.accumulated = options.accumulated;
-        return run_interactive_top(*monitor, options.delay_s, state, &g_stop);
+        status = run_interactive_top(*monitor, options.delay_s, state, &g_stop);
+    } else {
+        status = run_batch(*monitor, options);
     }
-    return run_batch(*monitor, options);
+    g_monitor = nullptr;
+    return status;
 }
 
 }  // namespace diskwatch

@@ -2,6 +2,9 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -81,6 +84,24 @@ std::unique_ptr<WriteTracer> WriteTracer::start(HookFamily family, std::string *
         *error = "opening the events ring buffer failed: " + errno_text(errno);
         return nullptr;
     }
+    // Our own wait set, so that another thread (a control command) or a
+    // signal handler can end a long wait: the ring buffer's map fd is
+    // readable when a record woke it; the eventfd when wake() was called.
+    tracer->wait_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    tracer->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (tracer->wait_fd_ < 0 || tracer->wake_fd_ < 0) {
+        *error = "creating the event wait set failed: " + errno_text(errno);
+        return nullptr;
+    }
+    for (int fd : {bpf_map__fd(tracer->skel_->maps.dw_events), tracer->wake_fd_}) {
+        epoll_event interest {};
+        interest.events = EPOLLIN;
+        interest.data.fd = fd;
+        if (epoll_ctl(tracer->wait_fd_, EPOLL_CTL_ADD, fd, &interest) != 0) {
+            *error = "watching the events ring buffer failed: " + errno_text(errno);
+            return nullptr;
+        }
+    }
     return tracer;
 }
 
@@ -101,6 +122,10 @@ bool WriteTracer::load(const std::vector<std::string> &required, const std::vect
         return false;
     for (const auto &change : resized)
         spdlog::warn("{}", change);
+    // Lifecycle records wake us only past a quarter of the ring buffer; the
+    // refresh timer consumes the rest (see lifecycle_wakeup_flag in the BPF
+    // object).
+    skel_->rodata->dw_config.events_wakeup_bytes = bpf_map__max_entries(skel_->maps.dw_events) / 4;
     bpf_program *prog;
     bpf_object__for_each_program(prog, skel_->obj)
     {
@@ -119,6 +144,10 @@ bool WriteTracer::load(const std::vector<std::string> &required, const std::vect
 
 WriteTracer::~WriteTracer()
 {
+    if (wait_fd_ >= 0)
+        ::close(wait_fd_);
+    if (wake_fd_ >= 0)
+        ::close(wake_fd_);
     if (events_)
         ring_buffer__free(events_);
     for (bpf_link *link : links_)
@@ -177,14 +206,67 @@ int WriteTracer::on_ring_record(void *context, void *data, size_t size)
 
 int WriteTracer::poll_events(int timeout_ms, const std::function<void(const ProcessEvent &)> &on_event)
 {
+    if (timeout_ms > 0) {
+        epoll_event ready[2];
+        const int count = epoll_wait(wait_fd_, ready, 2, timeout_ms);
+        if (count < 0 && errno != EINTR)
+            return -errno;
+        for (int i = 0; i < count; ++i) {
+            if (ready[i].data.fd == wake_fd_) {
+                uint64_t ignored = 0;
+                [[maybe_unused]] ssize_t got = ::read(wake_fd_, &ignored, sizeof(ignored));
+            }
+        }
+    }
+    // Whether or not anything woke us: records submitted without a wake-up
+    // are waiting too. No system call: the ring buffer is mapped.
     current_handler_ = &on_event;
-    int consumed = ring_buffer__poll(events_, timeout_ms);
+    int consumed = ring_buffer__consume(events_);
     current_handler_ = nullptr;
     return consumed;
 }
 
+void WriteTracer::wake() const
+{
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t written = ::write(wake_fd_, &one, sizeof(one));
+}
+
+namespace {
+
+// One key's per-CPU values, summed.
+WriterSample writer_sample(const dw_writer_key &key, const dw_writer_counts *per_cpu, size_t cpus)
+{
+    WriterSample sample;
+    sample.key = {key.cgroup_id, key.tgid, key.dev};
+    for (size_t i = 0; i < cpus; ++i) {
+        const dw_writer_counts &cpu = per_cpu[i];
+        sample.cumulative.write_bytes += cpu.write_bytes;
+        sample.cumulative.write_calls += cpu.write_calls;
+        sample.cumulative.growth_bytes += cpu.growth_bytes;
+        // Each CPU remembers the last file it saw this key write.
+        if (cpu.last_ino && std::find(sample.last_inodes.begin(), sample.last_inodes.end(), cpu.last_ino) ==
+                                sample.last_inodes.end())
+            sample.last_inodes.push_back(cpu.last_ino);
+    }
+    return sample;
+}
+
+constexpr uint32_t kWritersPerBatch = 256;
+
+}  // namespace
+
 std::vector<WriterSample> WriteTracer::read_writers() const
 {
+    // One bpf() call per kWritersPerBatch keys (Linux 5.6+) rather than two
+    // per key: what a refresh costs grows with the live writer keys, and an
+    // idle monitor refreshes forever.
+    static_assert(sizeof(dw_writer_counts) % 8 == 0, "per-CPU values are laid out in 8-byte slots");
+    if (!batch_lookup_unsupported_) {
+        std::vector<WriterSample> samples;
+        if (read_writers_batched(&samples))
+            return samples;
+    }
     std::vector<WriterSample> samples;
     const int fd = bpf_map__fd(skel_->maps.dw_writers);
     std::vector<dw_writer_counts> per_cpu(static_cast<size_t>(possible_cpus_));
@@ -197,20 +279,38 @@ std::vector<WriterSample> WriteTracer::read_writers() const
         previous = &key;
         if (bpf_map_lookup_elem(fd, &key, per_cpu.data()) != 0)
             continue;  // deleted between the two calls
-        WriterSample sample;
-        sample.key = {key.cgroup_id, key.tgid, key.dev};
-        for (const auto &cpu : per_cpu) {
-            sample.cumulative.write_bytes += cpu.write_bytes;
-            sample.cumulative.write_calls += cpu.write_calls;
-            sample.cumulative.growth_bytes += cpu.growth_bytes;
-            // Each CPU remembers the last file it saw this key write.
-            if (cpu.last_ino && std::find(sample.last_inodes.begin(), sample.last_inodes.end(), cpu.last_ino) ==
-                                    sample.last_inodes.end())
-                sample.last_inodes.push_back(cpu.last_ino);
-        }
-        samples.push_back(sample);
+        samples.push_back(writer_sample(key, per_cpu.data(), per_cpu.size()));
     }
     return samples;
+}
+
+bool WriteTracer::read_writers_batched(std::vector<WriterSample> *samples) const
+{
+    const int fd = bpf_map__fd(skel_->maps.dw_writers);
+    const auto cpus = static_cast<size_t>(possible_cpus_);
+    std::vector<dw_writer_key> keys(kWritersPerBatch);
+    std::vector<dw_writer_counts> values(kWritersPerBatch * cpus);
+    // The hash map's batch position is a bucket index (a u32 in the kernel).
+    uint64_t position = 0;
+    bool first = true;
+    for (;;) {
+        uint32_t count = kWritersPerBatch;
+        LIBBPF_OPTS(bpf_map_batch_opts, opts);
+        const int err = bpf_map_lookup_batch(fd, first ? nullptr : &position, &position, keys.data(),
+                                             values.data(), &count, &opts);
+        const int error = err ? errno : 0;
+        if (err && error != ENOENT) {
+            // ENOSPC: one hash bucket holds more keys than a batch (this pass
+            // only); anything else: a kernel without batch lookups.
+            batch_lookup_unsupported_ = error != ENOSPC;
+            return false;
+        }
+        for (uint32_t i = 0; i < count; ++i)
+            samples->push_back(writer_sample(keys[i], &values[i * cpus], cpus));
+        if (error == ENOENT)
+            return true;  // the last batch (possibly empty)
+        first = false;
+    }
 }
 
 void WriteTracer::delete_writers(const std::vector<WriterKey> &keys) const

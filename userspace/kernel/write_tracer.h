@@ -63,9 +63,14 @@ public:
     // attach, with the reason: those write paths are not counted.
     const std::vector<std::string> &missing_programs() const { return missing_; }
 
-    // Waits up to timeout_ms for lifecycle records and hands each to
-    // `on_event`. Returns the number consumed, or a negative errno.
+    // Waits up to timeout_ms (0: not at all) for a wake-up: a rate alarm,
+    // the lifecycle records filling the ring buffer past a threshold, or
+    // wake(); then hands every record waiting, lifecycle ones included (they
+    // wake no one by themselves), to `on_event`. Returns the number consumed,
+    // or a negative errno.
     int poll_events(int timeout_ms, const std::function<void(const ProcessEvent &)> &on_event);
+    // Ends a poll_events() wait early, from any thread or a signal handler.
+    void wake() const;
     // The whole writer map, summed over CPUs.
     std::vector<WriterSample> read_writers() const;
     // Deletes keys whose counts are final (their process has exited).
@@ -87,9 +92,13 @@ private:
     // Opens and loads the object with exactly these programs enabled.
     bool load(const std::vector<std::string> &required, const std::vector<std::string> &optional,
               std::string *error);
+    // read_writers() through bpf_map_lookup_batch; false if the kernel refuses.
+    bool read_writers_batched(std::vector<WriterSample> *samples) const;
 
     diskwatch_bpf *skel_ = nullptr;
     ring_buffer *events_ = nullptr;
+    int wait_fd_ = -1;  // epoll: the events ring buffer and wake_fd_
+    int wake_fd_ = -1;  // eventfd
     HookFamily family_ = HookFamily::tp_btf;
     std::vector<std::string> attached_;
     std::vector<std::string> missing_;
@@ -97,6 +106,7 @@ private:
     const std::function<void(const ProcessEvent &)> *current_handler_ = nullptr;
     std::function<void(const RateAlarm &)> rate_alarm_handler_;
     int possible_cpus_ = 1;
+    mutable bool batch_lookup_unsupported_ = false;
 };
 
 }  // namespace diskwatch

@@ -37,9 +37,13 @@ class WriteMonitor {
 public:
     static std::unique_ptr<WriteMonitor> start(HookFamily family, std::string *error);
 
-    // Consumes lifecycle records for up to timeout_ms. Call it often between
-    // refreshes so the ring buffer never fills.
+    // Sleeps up to timeout_ms, or until a rate alarm, a filling ring buffer
+    // or wake(); then consumes the lifecycle records waiting. It need not be
+    // called between refreshes: refresh() consumes them first, and the kernel
+    // wakes the sleeper before the ring buffer can fill.
     void pump_events(int timeout_ms);
+    // Ends a pump_events() sleep early (any thread; async-signal-safe).
+    void wake() const { tracer_->wake(); }
     // Reads the counters and produces the report of the interval since the
     // previous refresh (or since start).
     WriteReport refresh(const ReportOptions &options);

@@ -265,6 +265,24 @@ std::vector<Finding> RuleEngine::evaluate(double now_s, const std::vector<Report
     return findings;
 }
 
+std::optional<double> RuleEngine::next_decision_s() const
+{
+    if (!last_eval_s_)
+        return std::nullopt;
+    std::optional<double> earliest;
+    for (const auto &[key, track] : tracks_) {
+        const PolicyRule &rule = rules_[key.first];
+        const bool sustained = (rule.when.write_rate_bps || rule.when.growth_rate_bps) && rule.when.for_s > 0;
+        // Only subjects that wrote in the latest interval can start holding.
+        if (!sustained || track.holding || track.last_bytes_s < *last_eval_s_)
+            continue;
+        const double window_covered_s = track.first_seen_s + rule.when.for_s;
+        if (window_covered_s > *last_eval_s_ && (!earliest || window_covered_s < *earliest))
+            earliest = window_covered_s;
+    }
+    return earliest;
+}
+
 bool RuleEngine::holds(size_t rule_index, const std::string &subject_key) const
 {
     auto it = tracks_.find({rule_index, subject_key});

@@ -87,6 +87,12 @@ public:
     std::vector<std::pair<size_t, Subject>> holding() const;
     const std::vector<PolicyRule> &rules() const { return rules_; }
     size_t tracked() const { return tracks_.size(); }
+    // The earliest time after the last evaluation at which a sustained-rate
+    // condition (write_rate or growth_rate with a `for` window) can first
+    // hold for a subject that is writing now: when its window has been
+    // covered since the subject was first seen. The agent evaluates then,
+    // instead of at its next periodic tick (up to an interval later).
+    std::optional<double> next_decision_s() const;
 
     // Does this row count for this rule (selectors: comm, exe, cgroup, mount, uid)?
     static bool row_matches(const PolicyRule &rule, const ReportRow &row);
