@@ -1,6 +1,9 @@
 #include "monitor/write_monitor.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -67,6 +70,8 @@ WriteMonitor::WriteMonitor(std::unique_ptr<WriteTracer> tracer)
 {
     if (const MountEntry *cgroup2 = mounts_.find_cgroup2())
         cgroups_.emplace(cgroup2->mount_point);
+    mount_changes_fd_ = ::open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+    mounts_changed();  // arm it: changes from now on
     start_ = last_refresh_ = std::chrono::steady_clock::now();
     // A first fill observation, so the first refresh already has a rate.
     const double now = steady_s(start_);
@@ -74,6 +79,24 @@ WriteMonitor::WriteMonitor(std::unique_ptr<WriteTracer> tracer)
         if (is_storage_mount(mounts_, entry) && entry.root == "/")
             if (auto usage = read_filesystem_usage(entry.mount_point))
                 growth_.observe(entry.dev.to_kernel(), now, usage->used_bytes, usage->available_bytes);
+}
+
+WriteMonitor::~WriteMonitor()
+{
+    if (mount_changes_fd_ >= 0)
+        ::close(mount_changes_fd_);
+}
+
+bool WriteMonitor::mounts_changed()
+{
+    if (mount_changes_fd_ < 0)
+        return true;  // cannot tell: assume it did
+    pollfd watch {mount_changes_fd_, POLLPRI, 0};
+    // The kernel reports POLLERR|POLLPRI once per change of the mount
+    // namespace's event count since the previous poll (fs/proc_namespace.c).
+    if (::poll(&watch, 1, 0) < 0)
+        return true;
+    return (watch.revents & (POLLERR | POLLPRI)) != 0;
 }
 
 void WriteMonitor::pump_events(int timeout_ms)
@@ -109,7 +132,8 @@ WriteReport WriteMonitor::refresh(const ReportOptions &options)
     const auto deltas = ledger_.advance(samples, exited);
     tracer_->delete_writers(ledger_.take_keys_to_delete());
 
-    mounts_ = MountTable::load();
+    if (mounts_changed())
+        mounts_ = MountTable::load();
     WriteReport report;
     report.ts = unix_now_s();
     report.interval_s = interval_s;

@@ -36,6 +36,9 @@ struct ReportOptions {
 class WriteMonitor {
 public:
     static std::unique_ptr<WriteMonitor> start(HookFamily family, std::string *error);
+    ~WriteMonitor();
+    WriteMonitor(const WriteMonitor &) = delete;
+    WriteMonitor &operator=(const WriteMonitor &) = delete;
 
     // Sleeps up to timeout_ms, or until a rate alarm, a filling ring buffer
     // or wake(); then consumes the lifecycle records waiting. It need not be
@@ -62,6 +65,10 @@ private:
     ProcessDirectory processes_;
     WriterLedger ledger_;
     MountTable mounts_;
+    // /proc/self/mountinfo, kept open only to be told (POLLPRI) when the mount
+    // table changes: parsing it on every refresh was most of an idle refresh.
+    int mount_changes_fd_ = -1;
+    bool mounts_changed();
     std::optional<CgroupResolver> cgroups_;
     MountGrowthTracker growth_;
     ContainerNames container_names_;
