@@ -181,3 +181,41 @@ TEST_CASE("growth share and eta_full come from the mount's net growth", "[rules]
     CHECK(findings[0].subject.mount_used_pct == Approx(42.5));
     CHECK(findings[0].subject.mount_eta_full_s == Approx(25.0));
 }
+
+TEST_CASE("next_decision_s is when a writing subject's for window is first covered", "[rules]")
+{
+    RuleEngine engine({rate_rule(10 * kMiB, 1.0)});
+    CHECK_FALSE(engine.next_decision_s());  // never evaluated
+    engine.evaluate(0, {}, {});
+    CHECK_FALSE(engine.next_decision_s());  // nobody writes
+    // A rate alarm made the agent evaluate 30 ms after the periodic tick:
+    // the subject is first seen then, so its window is covered at 1.03 s.
+    engine.evaluate(0.03, {row(42, "flood", 0.6 * kMiB, 0.03)}, {});
+    REQUIRE(engine.next_decision_s());
+    CHECK(*engine.next_decision_s() == Approx(1.03));
+    for (double t : {0.25, 0.5, 0.75, 1.0}) {
+        CHECK(engine.evaluate(t, {row(42, "flood", 5 * kMiB, 0.25)}, {}).empty());
+        REQUIRE(engine.next_decision_s());
+        CHECK(*engine.next_decision_s() == Approx(1.03));
+    }
+    // Evaluated at that moment (not at the 1.25 s tick), the rule holds.
+    const auto findings = engine.evaluate(1.03, {row(42, "flood", 0.6 * kMiB, 0.03)}, {});
+    REQUIRE(findings.size() == 1);
+    CHECK(findings[0].change == Finding::Change::started);
+    CHECK_FALSE(engine.next_decision_s());  // holding: nothing left to decide
+}
+
+TEST_CASE("next_decision_s ignores subjects that stopped writing and rules without a window", "[rules]")
+{
+    RuleEngine windowed({rate_rule(10 * kMiB, 1.0)});
+    windowed.evaluate(0, {}, {});
+    windowed.evaluate(0.25, {row(42, "flood", 5 * kMiB, 0.25)}, {});
+    CHECK(windowed.next_decision_s());
+    windowed.evaluate(0.5, {}, {});  // quiet this interval: it cannot start holding
+    CHECK_FALSE(windowed.next_decision_s());
+
+    RuleEngine instant({rate_rule(10 * kMiB, 0)});
+    instant.evaluate(0, {}, {});
+    instant.evaluate(0.25, {row(42, "flood", 5 * kMiB, 0.25)}, {});
+    CHECK_FALSE(instant.next_decision_s());  // for: 0 decides at every evaluation anyway
+}
