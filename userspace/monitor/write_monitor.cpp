@@ -1,6 +1,7 @@
 #include "monitor/write_monitor.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <unistd.h>
@@ -60,6 +61,10 @@ std::unique_ptr<WriteMonitor> WriteMonitor::start(HookFamily family, std::string
     auto tracer = WriteTracer::start(family, error);
     if (!tracer)
         return nullptr;
+    // Loading parsed the kernel's BTF (several MiB, freed since) and maybe
+    // loaded the object more than once: give that heap back, or it stays in
+    // the resident set of a process that runs forever.
+    malloc_trim(0);
     return std::unique_ptr<WriteMonitor>(new WriteMonitor(std::move(tracer)));
 }
 
