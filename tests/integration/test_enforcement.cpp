@@ -534,10 +534,19 @@ TEST_CASE("after SIGKILL of the agent, a restarted one releases what it left sto
         REQUIRE(frozen);
         CHECK((*frozen)["mechanism"] == "cgroup.freeze");
         // At 64 KiB/s against 16 MiB/s both spend nearly all their time paused.
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-        while (std::chrono::steady_clock::now() < deadline &&
-               !(diskwatch::process_state(process_writer.pid()) == 'T' && read_line(cgroup.path() + "/cgroup.freeze") == "1"))
+        // Stop the agent before looking, so that it cannot resume one of them
+        // between the look and the crash; look again if it just had.
+        const auto both_paused = [&] {
+            return diskwatch::process_state(process_writer.pid()) == 'T' && read_line(cgroup.path() + "/cgroup.freeze") == "1";
+        };
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (true) {
+            first.signal(SIGSTOP);
+            if (both_paused() || std::chrono::steady_clock::now() > deadline)
+                break;
+            first.signal(SIGCONT);
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
         first.signal(SIGKILL);
         REQUIRE(first.stop(std::chrono::seconds(5)));
         // The crash left them paused.
