@@ -469,7 +469,7 @@ std::vector<json> rotated_events(const std::string &path, unsigned keep, bool st
 
 }  // namespace
 
-TEST_CASE("--json-max-size rotates the event file by itself, keeping --json-keep files of whole events",
+TEST_CASE("the agent rotates its event file at --json-max-size, keeping --json-keep files of whole events",
           "[faults][agent][sinks][bpf]")
 {
     if (!bpf_tests_can_run())
