@@ -556,7 +556,7 @@ double metric_with_prefix(const std::string &page, const std::string &prefix)
 
 }  // namespace
 
-TEST_CASE("agent soak: short-lived writers, exec storms, killed floods and policy reloads; exact totals, "
+TEST_CASE("agent soak: short-lived writers, exec storms, killed floods and policy reloads, exact totals, "
           "bounded memory",
           "[soak][agent][bpf]")
 {
