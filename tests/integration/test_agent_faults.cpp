@@ -746,3 +746,27 @@ rules:
     REQUIRE(rss_late > 0);
     CHECK(rss_late < rss_early + 16 * 1024);
 }
+
+TEST_CASE("bad --json-max-size values are refused at start, naming the option", "[faults][agent][sinks][bpf]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    ScratchDir dir;
+    const std::string out = dir.path() + "/events.json";
+    const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+        {{"--json-max-size", "10MiB"}, "--json-max-size needs --json-out"},
+        {{"--json-out", out, "--json-max-size", "100"}, "at least 1KiB"},
+        {{"--json-out", out, "--json-max-size", "12parsecs"}, "unknown size unit"},
+    };
+    for (const auto &[arguments, expected] : cases) {
+        std::vector<std::string> argv = {DW_BINARY, "agent", "--state-dir", dir.path() + "/state"};
+        argv.insert(argv.end(), arguments.begin(), arguments.end());
+        auto agent = ChildProcess::start(argv);
+        const auto status = agent.wait(std::chrono::seconds(30));
+        INFO(agent.err());
+        REQUIRE(status);
+        CHECK(*status == 2);
+        CHECK_THAT(agent.err(), Catch::Contains("--json-max-size") && Catch::Contains(expected));
+        CHECK(agent.out().empty());  // nothing started: no agent.start on stdout
+    }
+}
