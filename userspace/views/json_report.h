@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "aggregate/write_report.h"
+#include "events/json_names.h"  // put_name: names as docs/top-json.md says
 
 namespace diskwatch {
 
@@ -15,10 +16,5 @@ nlohmann::json to_json(const WriteReport &report);
 // \uXXXX). Names that are not valid UTF-8 (names are bytes to the kernel)
 // show U+FFFD for the bad bytes and carry their exact bytes in `<key>_b64`.
 std::string to_json_line(const WriteReport &report);
-
-// Sets object[key] to a name any user controls (comm, exe, a path), and
-// object[key + "_b64"] to its exact bytes when it is not valid UTF-8. For every
-// JSON document that carries such names (docs/top-json.md, "Names").
-void put_name(nlohmann::json &object, const std::string &key, const std::string &value);
 
 }  // namespace diskwatch
