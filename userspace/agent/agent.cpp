@@ -201,6 +201,7 @@ void Agent::evaluate(double now_s)
         latest_report_ = report;
         latest_drops_ = report.drops;
     }
+    build_cumulative_reports();
     // Top writers per mount: the latest interval that had any.
     std::map<std::string, std::vector<ReportRow>> rows_by_mount;
     for (const auto &row : report.rows)
@@ -308,6 +309,59 @@ nlohmann::json Agent::latest_report() const
     if (!latest_report_)
         return nlohmann::json();
     return to_json(*latest_report_);
+}
+
+void Agent::build_cumulative_reports()
+{
+    // Only while a `top` is attached: with thousands of finished writers kept
+    // for their totals, three groupings per refresh are not free.
+    const bool wanted = steady_now_s() < snapshot_wanted_until_s_.load();
+    std::array<std::optional<WriteReport>, 3> built;
+    if (wanted)
+        for (GroupBy by : {GroupBy::process, GroupBy::cgroup, GroupBy::mount})
+            built[static_cast<size_t>(by)] = monitor_->regroup_last({by, true});
+    {
+        std::lock_guard lock(report_mutex_);
+        cumulative_ = std::move(built);  // cleared when nobody asks: never serve stale totals later
+    }
+    if (wanted)
+        cumulative_ready_.notify_all();
+}
+
+nlohmann::json Agent::snapshot(GroupBy by, std::chrono::milliseconds wait)
+{
+    // Keep building for a while after each request: top asks every -d seconds.
+    snapshot_wanted_until_s_ = steady_now_s() + 60;
+    nlohmann::json response;
+    {
+        std::unique_lock lock(report_mutex_);
+        const auto index = static_cast<size_t>(by);
+        if (!cumulative_ready_.wait_for(lock, wait, [&] { return cumulative_[index].has_value(); }))
+            throw control::ControlError("snapshot: no refresh of the agent's counters yet; ask again");
+        const WriteReport &report = *cumulative_[index];
+        response["report"] = to_json(report);
+        response["ts_unix"] = report.ts;
+    }
+    response["pid"] = ::getpid();
+    response["hooks"] = to_string(monitor_->tracer().family());
+    response["programs"] = monitor_->tracer().attached_programs().size();
+    {
+        std::lock_guard lock(state_mutex_);
+        response["interval_s"] = policy_.interval_s;
+    }
+    // Who the agent acts on, for top to mark their rows.
+    auto acted_on = nlohmann::json::array();
+    for (const auto &action : actions())
+        acted_on.push_back({{"target", action.target}, {"rule", action.rule}, {"action", action.action},
+                            {"paused", action.paused}});
+    for (const auto &offender : offenders())
+        acted_on.push_back({{"target", offender.subject.scope == RuleScope::process
+                                           ? "process:" + std::to_string(offender.subject.pid)
+                                           : "cgroup:" + offender.subject.cgroup},
+                            {"rule", offender.rule},
+                            {"action", "offender"}});
+    response["acted_on"] = acted_on;
+    return response;
 }
 
 int Agent::run()
@@ -443,9 +497,9 @@ int run_agent(const AgentCommand &command)
     };
     callbacks.snapshot = [&running](GroupBy by) {
         Agent *agent = running.load();
-        if (by != GroupBy::process)
-            throw control::ControlError("snapshot: the agent keeps its rows by process; ask with \"by\":\"process\"");
-        return agent ? agent->latest_report() : nlohmann::json();
+        if (!agent)
+            throw control::ControlError("snapshot: the agent is still starting; ask again");
+        return agent->snapshot(by, std::chrono::seconds(5));
     };
     const WriteTracer *tracer = &monitor->tracer();  // owned by the monitor, which the agent owns
     callbacks.program_stats = [tracer] { return tracer->program_stats(); };
