@@ -175,3 +175,61 @@ TEST_CASE("rows carry growth, unit, container and files; mounts carry growth (do
     CHECK(plain.at("container").is_null());
     CHECK(plain.at("files").empty());
 }
+
+TEST_CASE("source and agent_action are in every refresh (docs/top-json.md)", "[json][contract]")
+{
+    WriteReport report = sample_report();
+    auto doc = nlohmann::json::parse(to_json_line(report));
+    CHECK(doc.at("source") == "local");
+    CHECK(doc.at("rows").at(0).at("agent_action").is_null());
+    CHECK(doc.at("rows").at(0).contains("total_write_calls"));
+    report.source = ReportSource::agent;
+    report.rows[0].agent_action = "throttle";
+    doc = nlohmann::json::parse(to_json_line(report));
+    CHECK(doc.at("source") == "agent");
+    CHECK(doc.at("rows").at(0).at("agent_action") == "throttle");
+}
+
+TEST_CASE("a refresh read back from JSON (a snapshot from the agent) keeps every field and exact name",
+          "[json][attach]")
+{
+    WriteReport report = sample_report();
+    ReportRow &row = report.rows[0];
+    row.comm = std::string("evil\x1b[2J\xff\xfe", 9);  // an escape sequence and bytes that are not UTF-8
+    row.cgroup = "/kubepods/\"quoted\"\n";
+    row.exe = "/usr/bin/ok";
+    row.total_write_calls = 17;
+    row.write_calls = 3;
+    row.total_growth_bytes = 4096;
+    row.unit = "suricata.service";
+    row.container = std::string(64, 'a');
+    row.container_runtime = "docker";
+    row.files.push_back({"/var/log/x\xff.log", 12, true, 4096});
+    report.mounts[0].fill_bps = 12.5;
+    report.drops.ringbuf_full = 3;
+    const WriteReport back = report_from_json(nlohmann::json::parse(to_json_line(report)));
+    REQUIRE(back.rows.size() == 1);
+    const ReportRow &got = back.rows[0];
+    CHECK(got.comm == row.comm);
+    CHECK(got.cgroup == row.cgroup);
+    CHECK(got.exe == row.exe);
+    CHECK(got.pid == 4242);
+    CHECK(got.dev == "8:1");
+    CHECK(got.kernel_dev == ((8u << 20) | 1u));
+    CHECK(got.write_bytes == row.write_bytes);
+    CHECK(got.total_bytes == row.total_bytes);
+    CHECK(got.write_calls == 3);
+    CHECK(got.total_write_calls == 17);
+    CHECK(got.total_growth_bytes == 4096);
+    CHECK(got.unit == "suricata.service");
+    CHECK(got.container == row.container);
+    CHECK(got.container_runtime == "docker");
+    REQUIRE(got.files.size() == 1);
+    CHECK(got.files[0].path == row.files[0].path);
+    CHECK(got.files[0].deleted);
+    REQUIRE(back.mounts.size() == 1);
+    CHECK(back.mounts[0].fill_bps == 12.5);
+    CHECK_FALSE(back.mounts[0].eta_full_s);
+    CHECK(back.drops.ringbuf_full == 3);
+    CHECK(back.by == GroupBy::process);
+}
