@@ -240,3 +240,25 @@ rules:
                 marked = marked || row.at("agent_action") == "throttle";
     CHECK(marked);
 }
+
+TEST_CASE("doctor says whether top will read an agent's counters or load its own", "[top][attach][bpf]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    AgentRun agent("rules: []\n");
+    REQUIRE(agent.started());
+    std::string output;
+    REQUIRE(run({DW_BINARY, "doctor", "--json", "--control-socket", agent.state_dir() + "/control.sock"}, &output) == 0);
+    INFO(output);
+    auto doc = json::parse(output.substr(output.find('{')));
+    CHECK(doc.at("agent").at("running") == true);
+    CHECK(doc.at("agent").at("pid") == agent.pid());
+    CHECK(doc.at("agent").at("top_source") == "agent");
+    ScratchDir nowhere;
+    output.clear();
+    REQUIRE(run({DW_BINARY, "doctor", "--json", "--control-socket", nowhere.path() + "/control.sock"}, &output) == 0);
+    doc = json::parse(output.substr(output.find('{')));
+    CHECK(doc.at("agent").at("running") == false);
+    CHECK(doc.at("agent").at("top_source") == "local");
+    CHECK(doc.at("agent").at("error").get<std::string>().find("no agent running") != std::string::npos);
+}

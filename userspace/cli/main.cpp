@@ -55,6 +55,8 @@ int main(int argc, char **argv)
         ->check(CLI::IsMember(hook_names));
     doctor_cmd->add_flag("--stats", doctor.stats,
                          "Also measure each program's kernel run time (bpf_stats) for a short window");
+    doctor_cmd->add_option("--control-socket", doctor.control_socket,
+                           "Where to look for a running agent (default /run/ebpf-diskwatch/control.sock)");
     doctor_cmd->add_option("--stats-seconds", doctor.stats_seconds, "Length of the --stats window (default 2)")
         ->check(CLI::Range(0.1, 600.0));
 
