@@ -18,6 +18,7 @@
 #include <regex>
 #include <thread>
 
+#include "support/agent_run.h"
 #include "support/scratch.h"
 #include "support/spawn.h"
 #include "support/top_run.h"
@@ -140,6 +141,34 @@ TEST_CASE("hostile process names round-trip exactly through top --json, one row 
         CHECK(exact_name(rows[0], "comm") == expected);
         CHECK(rows[0].at("mount") == disk.path());
         CHECK(rows[0].at("write_bytes") == writers[i].written);
+    }
+}
+
+TEST_CASE("hostile process names round-trip exactly through the agent's control socket to top attached",
+          "[security][names][attach][bpf]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    LoopMount disk(128);
+    AgentRun agent("interval: 250ms\nrules: []\n");
+    REQUIRE(agent.started());
+    std::vector<WriterResult> writers(kHostileComms.size());
+    auto run = run_top_while({"--by", "process", "--control-socket", agent.state_dir() + "/control.sock"}, 1, 6, [&] {
+        for (size_t i = 0; i < kHostileComms.size(); ++i)
+            writers[i] = run_writer({"--mode", "write", "--file", disk.path() + "/w" + std::to_string(i), "--bytes",
+                                     std::to_string(kMiB), "--comm", kHostileComms[i]});
+    });
+    INFO(run.stderr_text);
+    REQUIRE(run.exit_status == 0);
+    REQUIRE(run.refreshes.size() == 1);
+    CHECK(run.refreshes[0].at("source") == "agent");
+    for (size_t i = 0; i < kHostileComms.size(); ++i) {
+        const std::string expected = kHostileComms[i].substr(0, 15);
+        INFO("comm " << shown(expected) << " pid " << writers[i].pid);
+        const auto rows = rows_of(run, writers[i].pid);
+        REQUIRE(rows.size() == 1);
+        CHECK(exact_name(rows[0], "comm") == expected);
+        CHECK(rows[0].at("write_bytes") == kMiB);
     }
 }
 
