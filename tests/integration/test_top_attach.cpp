@@ -19,7 +19,6 @@
 #include "support/top_run.h"
 
 using namespace diskwatch::test;
-using namespace std::chrono_literals;
 using nlohmann::json;
 
 namespace {
@@ -95,7 +94,7 @@ TEST_CASE("top attaches to a running agent: its rows, exact bytes, and no BPF pr
     REQUIRE(bpf_fds_of(agent.pid()) > 0);  // the agent holds the programs: the probe sees them
 
     auto top = start_top({"-n", "4", "--control-socket", socket});
-    REQUIRE(top.wait_for_stderr("attached", 30s));
+    REQUIRE(top.wait_for_stderr("attached", std::chrono::seconds(30)));
     INFO("top stderr: " << top.err());
     CHECK(top.err().find("attached to the agent (pid " + std::to_string(agent.pid()) + ")") != std::string::npos);
     CHECK(bpf_fds_of(top.pid()) == 0);
@@ -104,7 +103,7 @@ TEST_CASE("top attaches to a running agent: its rows, exact bytes, and no BPF pr
                                     std::to_string(24 * kMiB), "--comm", "dw-attached"});
     REQUIRE(writer.written == 24 * kMiB);
     CHECK(bpf_fds_of(top.pid()) == 0);  // still none while it refreshes
-    const auto status = top.wait(60s);
+    const auto status = top.wait(std::chrono::seconds(60));
     REQUIRE(status == 0);
     const auto refreshes = refreshes_of(top.out());
     REQUIRE(refreshes.size() == 4);
@@ -179,11 +178,11 @@ TEST_CASE("with no agent answering, top loads its own programs; --local does so 
     SECTION("no socket")
     {
         auto top = start_top({"-n", "3", "--control-socket", nowhere.path() + "/control.sock"});
-        REQUIRE(top.wait_for_stderr("refreshing every", 30s));
+        REQUIRE(top.wait_for_stderr("refreshing every", std::chrono::seconds(30)));
         INFO("top stderr: " << top.err());
         CHECK(top.err().find("no agent to attach to") != std::string::npos);
         CHECK(bpf_fds_of(top.pid()) > 0);
-        REQUIRE(top.wait(60s) == 0);
+        REQUIRE(top.wait(std::chrono::seconds(60)) == 0);
         const auto refreshes = refreshes_of(top.out());
         REQUIRE(refreshes.size() == 3);
         for (const auto &refresh : refreshes)
@@ -194,11 +193,11 @@ TEST_CASE("with no agent answering, top loads its own programs; --local does so 
         AgentRun agent("rules: []\n");
         REQUIRE(agent.started());
         auto top = start_top({"-n", "2", "--local", "--control-socket", agent.state_dir() + "/control.sock"});
-        REQUIRE(top.wait_for_stderr("refreshing every", 30s));
+        REQUIRE(top.wait_for_stderr("refreshing every", std::chrono::seconds(30)));
         INFO("top stderr: " << top.err());
         CHECK(top.err().find("attached to the agent") == std::string::npos);
         CHECK(bpf_fds_of(top.pid()) > 0);
-        REQUIRE(top.wait(60s) == 0);
+        REQUIRE(top.wait(std::chrono::seconds(60)) == 0);
         for (const auto &refresh : refreshes_of(top.out()))
             CHECK(refresh.at("source") == "local");
     }
@@ -227,7 +226,7 @@ rules:
                                        "65536", "--pace", std::to_string(16 * kMiB)});
     auto throttle = agent.wait_for([&](const json &e) {
         return e.value("event", "") == "action" && e.value("action", "") == "throttle";
-    }, 15s);
+    }, std::chrono::seconds(15));
     INFO(agent.events_text());
     REQUIRE(throttle);
     auto run = run_top_while({"-a", "--control-socket", agent.state_dir() + "/control.sock"}, 3, 1, [] {});

@@ -1,6 +1,6 @@
 #include "views/json_report.h"
 
-#include <cstdio>
+#include <charconv>
 
 #include "resolve/mountinfo.h"
 #include "views/format.h"
@@ -45,10 +45,15 @@ std::string base64(std::string_view bytes)
 // "major:minor" back to the kernel's dev_t encoding.
 std::optional<DeviceNumber> parse_device_number(const std::string &text)
 {
+    const size_t colon = text.find(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
+        return std::nullopt;
     unsigned major = 0;
     unsigned minor = 0;
-    char end = 0;
-    if (std::sscanf(text.c_str(), "%u:%u%c", &major, &minor, &end) != 2)
+    const auto parsed_major = std::from_chars(text.data(), text.data() + colon, major);
+    const auto parsed_minor = std::from_chars(text.data() + colon + 1, text.data() + text.size(), minor);
+    if (parsed_major.ec != std::errc() || parsed_major.ptr != text.data() + colon || parsed_minor.ec != std::errc() ||
+        parsed_minor.ptr != text.data() + text.size())
         return std::nullopt;
     return DeviceNumber {major, minor};
 }
