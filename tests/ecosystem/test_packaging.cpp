@@ -39,6 +39,32 @@ std::string unit_setting(const std::string &unit, const std::string &key)
     return value;
 }
 
+// Builds the .deb from this build tree into `dir`; returns its path.
+std::string build_deb(const TempDir &dir)
+{
+    const std::string cpack = tool("cpack", "cmake");
+    std::string output;
+    const int status = run({cpack, "-G", "DEB", "--config", DW_BUILD_DIR "/CPackConfig.cmake", "-B", dir.path()},
+                           &output, 600s);
+    INFO(output);
+    REQUIRE(status == 0);
+    for (const auto &entry : std::filesystem::directory_iterator(dir.path()))
+        if (entry.path().extension() == ".deb")
+            return entry.path().string();
+    FAIL("cpack made no .deb in " + dir.path());
+    return {};
+}
+
+// What dpkg knows of the package: "install ok installed", or empty when
+// dpkg has never heard of it.
+std::string package_status(const std::string &dpkg_query)
+{
+    std::string status;
+    if (run({dpkg_query, "-W", "-f=${Status}", "ebpf-diskwatch"}, &status) != 0)
+        return {};
+    return status;
+}
+
 std::string replace_all(std::string text, const std::string &from, const std::string &to)
 {
     for (size_t at = 0; (at = text.find(from, at)) != std::string::npos; at += to.size())
@@ -99,19 +125,10 @@ TEST_CASE("systemd-analyze verifies the unit and rates its exposure as OK", "[pa
 
 TEST_CASE("cpack builds a .deb with binary, unit, policy, man page, completion and docs", "[packaging][deb]")
 {
-    const std::string cpack = tool("cpack", "cmake");
     const std::string dpkg_deb = tool("dpkg-deb", "dpkg");
     TempDir dir("dw-deb-");
+    const std::string deb = build_deb(dir);
     std::string output;
-    int status = run({cpack, "-G", "DEB", "--config", DW_BUILD_DIR "/CPackConfig.cmake", "-B", dir.path()}, &output,
-                     600s);
-    INFO(output);
-    REQUIRE(status == 0);
-    std::string deb;
-    for (const auto &entry : std::filesystem::directory_iterator(dir.path()))
-        if (entry.path().extension() == ".deb")
-            deb = entry.path().string();
-    REQUIRE_FALSE(deb.empty());
     CHECK_THAT(deb, Catch::EndsWith("ebpf-diskwatch_0.1.0_amd64.deb"));
 
     std::string contents;
@@ -153,4 +170,60 @@ TEST_CASE("cpack builds a .deb with binary, unit, policy, man page, completion a
     struct stat info_stat;
     REQUIRE(::stat(dir.file("root/usr/lib/systemd/system/ebpf-diskwatch.service").c_str(), &info_stat) == 0);
     CHECK(read_file(dir.file("root/usr/lib/systemd/system/ebpf-diskwatch.service")) == read_file(kUnit));
+}
+
+// The package as an operator meets it: dpkg installs it on this machine (its
+// dependencies resolve against what is installed, its maintainer scripts run
+// without systemd as PID 1), the installed agent runs and accepts the
+// packaged policy, and a purge takes everything away again. The test owns
+// the installation: it never touches one the machine already had, and it
+// purges even when a check fails.
+TEST_CASE("the .deb installs with dpkg on this machine, runs, and purges clean", "[packaging][deb][root]")
+{
+    if (!root_tests_can_run())
+        return;
+    const std::string dpkg = tool("dpkg", "dpkg");
+    const std::string dpkg_query = tool("dpkg-query", "dpkg");
+    const std::string before = package_status(dpkg_query);
+    if (!before.empty() && before.find("not-installed") == std::string::npos) {
+        const std::string why = "ebpf-diskwatch is already known to dpkg here (" + before +
+                                "): not replacing the machine's own installation";
+        if (std::getenv("CI") != nullptr && std::string(std::getenv("CI")) == "true")
+            FAIL(why);
+        WARN(why + "; not tested");
+        return;
+    }
+    TempDir dir("dw-deb-install-");
+    const std::string deb = build_deb(dir);
+
+    struct Purge {
+        std::string dpkg;
+        ~Purge() { run({dpkg, "--purge", "ebpf-diskwatch"}, nullptr, 120s); }
+    } purge{dpkg};
+    std::string output;
+    const int installed = run({dpkg, "--install", deb}, &output, 300s);
+    INFO(output);
+    REQUIRE(installed == 0);
+    CHECK(package_status(dpkg_query) == "install ok installed");
+
+    std::string version;
+    CHECK(run({"/usr/sbin/ebpf-diskwatch", "--version"}, &version) == 0);
+    CHECK_THAT(version, Catch::Contains("ebpf-diskwatch 0.1.0"));
+    std::string doctor;
+    CHECK(run({"/usr/sbin/ebpf-diskwatch", "doctor"}, &doctor, 120s) == 0);
+    INFO(doctor);
+    std::string checked;
+    CHECK(run({"/usr/sbin/ebpf-diskwatch", "check-config", "/etc/ebpf-diskwatch/policy.yaml"}, &checked) == 0);
+    INFO(checked);
+    for (const char *path : {"/usr/lib/systemd/system/ebpf-diskwatch.service", "/usr/share/man/man8/ebpf-diskwatch.8.gz",
+                             "/usr/share/bash-completion/completions/ebpf-diskwatch"})
+        CHECK(std::filesystem::exists(path));
+
+    std::string purged;
+    REQUIRE(run({dpkg, "--purge", "ebpf-diskwatch"}, &purged, 120s) == 0);
+    INFO(purged);
+    CHECK(package_status(dpkg_query).find("install ok installed") == std::string::npos);
+    for (const char *path : {"/usr/sbin/ebpf-diskwatch", "/etc/ebpf-diskwatch/policy.yaml",
+                             "/usr/lib/systemd/system/ebpf-diskwatch.service"})
+        CHECK_FALSE(std::filesystem::exists(path));
 }

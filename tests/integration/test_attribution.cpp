@@ -203,15 +203,7 @@ TEST_CASE("every hook family this kernel attaches attributes a known write exact
     if (!bpf_tests_can_run())
         return;
     LoopMount disk(128);
-    // The tracepoint family mounts tracefs when it is missing; put the host back.
-    struct TracefsGuard {
-        bool was_mounted = diskwatch::MountTable::load().find_by_mount_point("/sys/kernel/tracing") != nullptr;
-        ~TracefsGuard()
-        {
-            if (!was_mounted)
-                ::umount2("/sys/kernel/tracing", MNT_DETACH);
-        }
-    } tracefs_guard;
+    TracefsRestore tracefs;  // the tracepoint family may mount it
     const auto family = GENERATE(as<std::string>{}, "tp_btf", "raw_tp", "tracepoint");
     DYNAMIC_SECTION("hooks " << family)
     {

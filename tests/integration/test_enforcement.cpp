@@ -535,10 +535,19 @@ TEST_CASE("after SIGKILL of the agent, a restarted one releases what it left sto
         REQUIRE(frozen);
         CHECK((*frozen)["mechanism"] == "cgroup.freeze");
         // At 64 KiB/s against 16 MiB/s both spend nearly all their time paused.
-        const auto deadline = std::chrono::steady_clock::now() + 5s;
-        while (std::chrono::steady_clock::now() < deadline &&
-               !(diskwatch::process_state(process_writer.pid()) == 'T' && read_line(cgroup.path() + "/cgroup.freeze") == "1"))
+        // Stop the agent before looking, so that it cannot resume one of them
+        // between the look and the crash; look again if it just had.
+        const auto both_paused = [&] {
+            return diskwatch::process_state(process_writer.pid()) == 'T' && read_line(cgroup.path() + "/cgroup.freeze") == "1";
+        };
+        const auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (true) {
+            first.signal(SIGSTOP);
+            if (both_paused() || std::chrono::steady_clock::now() > deadline)
+                break;
+            first.signal(SIGCONT);
             std::this_thread::sleep_for(5ms);
+        }
         first.signal(SIGKILL);
         REQUIRE(first.stop(5s));
         // The crash left them paused.

@@ -235,15 +235,7 @@ TEST_CASE("the fallback families count io_uring, AIO, mmap stores and growth too
     if (!bpf_tests_can_run())
         return;
     LoopMount disk(256);
-    // The tracepoint family mounts tracefs when it is missing; put the host back.
-    struct TracefsGuard {
-        bool was_mounted = diskwatch::MountTable::load().find_by_mount_point("/sys/kernel/tracing") != nullptr;
-        ~TracefsGuard()
-        {
-            if (!was_mounted)
-                ::umount2("/sys/kernel/tracing", MNT_DETACH);
-        }
-    } tracefs_guard;
+    TracefsRestore tracefs;  // the tracepoint family may mount it
     const auto family = GENERATE(as<std::string>{}, "raw_tp", "tracepoint");
     DYNAMIC_SECTION("hooks " << family)
     {

@@ -149,4 +149,15 @@ bool bpf_tests_can_run()
     return false;
 }
 
+TracefsRestore::TracefsRestore()
+    : was_mounted_(diskwatch::MountTable::load().find_by_mount_point("/sys/kernel/tracing") != nullptr)
+{
+}
+
+TracefsRestore::~TracefsRestore()
+{
+    if (!was_mounted_)
+        ::umount2("/sys/kernel/tracing", MNT_DETACH);
+}
+
 }  // namespace diskwatch::test

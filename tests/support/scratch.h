@@ -59,6 +59,19 @@ private:
     std::string relative_;
 };
 
+// The tracepoint hook family mounts tracefs at /sys/kernel/tracing when it
+// is missing; a test that forces that family puts the host back as it was.
+class TracefsRestore {
+public:
+    TracefsRestore();
+    ~TracefsRestore();
+    TracefsRestore(const TracefsRestore &) = delete;
+    TracefsRestore &operator=(const TracefsRestore &) = delete;
+
+private:
+    bool was_mounted_;
+};
+
 // True when this process may load BPF programs. When it may not: under CI
 // (CI=true) the calling test FAILs; elsewhere it is skipped with a warning.
 bool bpf_tests_can_run();
