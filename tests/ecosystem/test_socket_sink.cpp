@@ -87,7 +87,7 @@ TEST_CASE("a socat subscriber receives every event, in order, one JSON object pe
     CHECK(::access(options.listen_path.c_str(), F_OK) != 0);  // the socket file is gone
 }
 
-TEST_CASE("a stalled subscriber does not slow publish(); its losses are counted, the live one gets everything",
+TEST_CASE("a stalled subscriber does not slow publish(), its losses are counted, the live one gets everything",
           "[sinks][socket]")
 {
     TempDir dir("dw-sock-");

@@ -169,7 +169,7 @@ TEST_CASE("top attached groups the agent's rows by cgroup and by mount, accumula
     }
 }
 
-TEST_CASE("with no agent answering, top loads its own programs; --local does so even with an agent",
+TEST_CASE("with no agent answering top loads its own programs, and so does --local with an agent running",
           "[top][attach][bpf]")
 {
     if (!bpf_tests_can_run())

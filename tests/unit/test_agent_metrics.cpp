@@ -56,7 +56,7 @@ const Sample *find_sample(const std::vector<MetricFamily> &families, const std::
 
 }  // namespace
 
-TEST_CASE("mount counters add each interval and only grow; fill gauges follow the latest report", "[metrics]")
+TEST_CASE("mount counters add each interval and only grow, fill gauges follow the latest report", "[metrics]")
 {
     AgentMetrics metrics({});
     WriteReport first;

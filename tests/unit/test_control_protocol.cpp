@@ -28,7 +28,7 @@ TEST_CASE("requests are checked for shape before any handler sees them", "[contr
     CHECK_THAT(error, Catch::Contains("process, cgroup or mount"));
 }
 
-TEST_CASE("root and the agent's own uid are allowed; others only through the configured group", "[control]")
+TEST_CASE("root and the agent's own uid are allowed, others only through the configured group", "[control]")
 {
     std::string why;
     CHECK(peer_allowed({1, 0, 0}, std::nullopt, &why));

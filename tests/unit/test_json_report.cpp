@@ -137,7 +137,7 @@ TEST_CASE("every name round-trips byte for byte, and the line is printable ASCII
     CHECK(row.contains("comm_b64") == (row.at("comm").get<std::string>() != name));
 }
 
-TEST_CASE("rows carry growth, unit, container and files; mounts carry growth (docs/top-json.md)",
+TEST_CASE("rows carry growth, unit, container and files, mounts carry growth (docs/top-json.md)",
           "[json][contract][growth]")
 {
     auto report = sample_report();

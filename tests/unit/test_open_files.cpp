@@ -32,7 +32,7 @@ uint32_t kernel_dev_of(const std::string &path)
 
 }  // namespace
 
-TEST_CASE("a file open for writing is found with its path; one only read is not", "[open_files]")
+TEST_CASE("a file open for writing is found with its path, one only read is not", "[open_files]")
 {
     TempDir dir;
     const std::string written = dir.path + "/written.log", read_only = dir.path + "/config";
@@ -80,7 +80,7 @@ TEST_CASE("a deleted file that is still open is marked deleted, its path without
     CHECK(files[0].ino == st.st_ino);
 }
 
-TEST_CASE("inodes written but no longer open keep their number, first; the list is capped", "[open_files]")
+TEST_CASE("inodes written but no longer open keep their number, first, the list is capped", "[open_files]")
 {
     TempDir dir;
     auto files = files_written_by(::getpid(), kernel_dev_of(dir.path), {424242, 434343}, 1);

@@ -100,7 +100,7 @@ TEST_CASE("each grouping keeps its own baseline and previous snapshot", "[attach
     CHECK(by_process.interval_s == 3.0);
 }
 
-TEST_CASE("the agent's actions mark rows: kill over throttle over offender; cgroups cover their children", "[attach]")
+TEST_CASE("the agent's actions mark rows: kill over throttle over offender, cgroups cover their children", "[attach]")
 {
     std::vector<ReportRow> rows(3);
     rows[0].pid = 10, rows[0].cgroup = "/jobs/a";
