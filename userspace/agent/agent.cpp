@@ -313,42 +313,57 @@ nlohmann::json Agent::latest_report() const
 
 void Agent::build_cumulative_reports()
 {
-    // Only while a `top` is attached: with thousands of finished writers kept
-    // for their totals, three groupings per refresh are not free.
-    const bool wanted = steady_now_s() < snapshot_wanted_until_s_.load();
+    // Only the groupings asked for since the last refresh: with thousands of
+    // finished writers kept for their totals, a grouping is not free, and an
+    // agent nobody attaches to builds none.
+    std::array<bool, 3> requested {};
+    {
+        std::lock_guard lock(report_mutex_);
+        requested = snapshot_requested_;
+        snapshot_requested_ = {};
+    }
     std::array<std::optional<WriteReport>, 3> built;
-    if (wanted)
-        for (GroupBy by : {GroupBy::process, GroupBy::cgroup, GroupBy::mount})
+    for (GroupBy by : {GroupBy::process, GroupBy::cgroup, GroupBy::mount})
+        if (requested[static_cast<size_t>(by)])
             built[static_cast<size_t>(by)] = monitor_->regroup_last({by, true});
     {
         std::lock_guard lock(report_mutex_);
-        cumulative_ = std::move(built);  // cleared when nobody asks: never serve stale totals later
+        ++refresh_generation_;
+        for (size_t i = 0; i < built.size(); ++i) {
+            if (!built[i])
+                continue;
+            cumulative_[i] = std::move(built[i]);
+            cumulative_generation_[i] = refresh_generation_;
+        }
     }
-    if (wanted)
-        cumulative_ready_.notify_all();
+    cumulative_ready_.notify_all();
 }
 
 nlohmann::json Agent::snapshot(GroupBy by, std::chrono::milliseconds wait)
 {
-    // Keep building for a while after each request: top asks every -d seconds.
-    snapshot_wanted_until_s_ = steady_now_s() + 60;
+    double interval_s = 1;
+    {
+        std::lock_guard lock(state_mutex_);
+        interval_s = policy_.interval_s;
+    }
+    wait = std::max(wait, std::chrono::milliseconds(static_cast<long long>(interval_s * 2000)));
     nlohmann::json response;
     {
         std::unique_lock lock(report_mutex_);
         const auto index = static_cast<size_t>(by);
-        if (!cumulative_ready_.wait_for(lock, wait, [&] { return cumulative_[index].has_value(); }))
-            throw control::ControlError("snapshot: no refresh of the agent's counters yet; ask again");
+        const uint64_t asked_at = refresh_generation_;
+        snapshot_requested_[index] = true;
+        // Served from the refresh after the request: fresh, and exactly one build per request.
+        if (!cumulative_ready_.wait_for(lock, wait, [&] { return cumulative_generation_[index] > asked_at; }))
+            throw control::ControlError("snapshot: the agent did not refresh its counters in time; ask again");
         const WriteReport &report = *cumulative_[index];
         response["report"] = to_json(report);
         response["ts_unix"] = report.ts;
     }
+    response["interval_s"] = interval_s;
     response["pid"] = ::getpid();
     response["hooks"] = to_string(monitor_->tracer().family());
     response["programs"] = monitor_->tracer().attached_programs().size();
-    {
-        std::lock_guard lock(state_mutex_);
-        response["interval_s"] = policy_.interval_s;
-    }
     // Who the agent acts on, for top to mark their rows.
     auto acted_on = nlohmann::json::array();
     for (const auto &action : actions())

@@ -67,9 +67,9 @@ public:
     nlohmann::json latest_report() const;
     // The control socket's `snapshot` (docs/control.md): every group that wrote
     // since the agent started, grouped `by`, with totals (`top` attached to the
-    // agent diffs two of them), and what the agent is doing to whom. The agent
-    // builds these only while someone asks (a `top` attached), so the first
-    // request waits up to `wait` for the next refresh. Thread-safe.
+    // agent diffs two of them), and what the agent is doing to whom. Built by
+    // the agent's next refresh after the request (nothing is built when nobody
+    // asks): waits for it, up to `wait` (or two intervals, if longer). Thread-safe.
     nlohmann::json snapshot(GroupBy by, std::chrono::milliseconds wait);
     // Called with each refresh's report, on the agent's thread (metrics).
     void set_report_observer(std::function<void(const WriteReport &)> observer)
@@ -106,10 +106,13 @@ private:
     mutable std::mutex report_mutex_;  // guards latest_report_ and latest_drops_ for the control socket
     std::optional<WriteReport> latest_report_;
     DropCounters latest_drops_;
-    // Cumulative reports per grouping for `snapshot`, under report_mutex_; built
-    // by evaluate() while snapshot_wanted_until_s_ (steady seconds) is ahead.
+    // Cumulative reports per grouping for `snapshot`, under report_mutex_: a
+    // request marks its grouping, the next refresh builds it (one grouping per
+    // request, none when nobody asks) and stamps it with its generation.
     std::array<std::optional<WriteReport>, 3> cumulative_;
-    std::atomic<double> snapshot_wanted_until_s_{0};
+    std::array<uint64_t, 3> cumulative_generation_{};
+    std::array<bool, 3> snapshot_requested_{};
+    uint64_t refresh_generation_ = 0;
     std::condition_variable cumulative_ready_;
 };
 
