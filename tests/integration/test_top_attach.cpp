@@ -4,12 +4,15 @@
 // fallback to its own programs when no agent answers. Contract: docs/top-json.md
 // ("source", "agent_action").
 #include <dirent.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cstdio>
 #include <sstream>
 #include <thread>
 
@@ -187,6 +190,29 @@ TEST_CASE("with no agent answering top loads its own programs, and so does --loc
         REQUIRE(refreshes.size() == 3);
         for (const auto &refresh : refreshes)
             CHECK(refresh.at("source") == "local");
+    }
+    SECTION("a stale socket: connection refused")
+    {
+        // What an agent that died leaves behind: a socket file nobody listens on.
+        const std::string path = nowhere.path() + "/stale.sock";
+        {
+            const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+            REQUIRE(fd >= 0);
+            sockaddr_un address {};
+            address.sun_family = AF_UNIX;
+            std::snprintf(address.sun_path, sizeof(address.sun_path), "%s", path.c_str());
+            REQUIRE(::bind(fd, reinterpret_cast<const sockaddr *>(&address), sizeof(address)) == 0);
+            ::close(fd);
+        }
+        auto top = start_top({"-n", "1", "--control-socket", path});
+        REQUIRE(top.wait_for_stderr("refreshing every", std::chrono::seconds(30)));
+        INFO("top stderr: " << top.err());
+        CHECK(top.err().find("connection refused") != std::string::npos);
+        CHECK(bpf_fds_of(top.pid()) > 0);
+        REQUIRE(top.wait(std::chrono::seconds(60)) == 0);
+        const auto refreshes = refreshes_of(top.out());
+        REQUIRE(refreshes.size() == 1);
+        CHECK(refreshes[0].at("source") == "local");
     }
     SECTION("--local with an agent running")
     {
