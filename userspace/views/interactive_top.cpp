@@ -167,8 +167,7 @@ int run_interactive_top(ReportFeed &feed, double refresh_s, TopViewState state, 
     WriteReport report;
     std::string problem;  // the agent went away: said on screen, retried every refresh
     auto refresh_report = [&] {
-        ReportOptions options{state.by, state.accumulated};
-        options.rows_with_files = kTopRowsWithFiles;
+        const ReportOptions options{state.by, state.accumulated};
         std::string error;
         if (auto fresh = feed.refresh(options, &error)) {
             report = std::move(*fresh);
