@@ -59,8 +59,10 @@ static __always_inline void dw_rate_bucket_add(__u32 scope, __u64 id, const stru
 		/* LRU: an insert evicts the least recently used key, never fails for room. */
 		bpf_map_update_elem(&dw_rate_buckets, &key, &fresh, BPF_NOEXIST);
 		bucket = bpf_map_lookup_elem(&dw_rate_buckets, &key);
-		if (!bucket)
+		if (!bucket) {
+			dw_count_error(DW_ERR_RATE_BUCKET); /* rare (no memory), but never silent */
 			return;
+		}
 	}
 	__sync_fetch_and_add(&bucket->total_bytes, bytes);
 	if (!threshold)

@@ -131,7 +131,9 @@ struct dw_rate_alarm_event {
 #define DW_ERR_AIO_EVENTS_SKIPPED 4u /* io_getevents reaped more completions than one
 				       program run reads (DW_AIO_EVENTS_MAX): the rest uncounted */
 #define DW_ERR_AIO_EVENT_READ 5u    /* an AIO completion or its iocb could not be read */
-#define DW_ERR_COUNT 6u
+#define DW_ERR_RATE_BUCKET 6u       /* a rate-alarm bucket could not be created: those bytes
+				       missed the alarm and the throttle's count */
+#define DW_ERR_COUNT 7u
 
 /* Completions of one io_getevents call that the BPF side reads. */
 #define DW_AIO_EVENTS_MAX 64

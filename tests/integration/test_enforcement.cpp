@@ -21,7 +21,6 @@
 
 using namespace diskwatch::test;
 using nlohmann::json;
-using namespace std::chrono_literals;
 
 namespace {
 
@@ -90,7 +89,7 @@ rules:
     auto steady = start_writer(disk.path() + "/steady.log", 60 * kMiB, "dw-steady", {"--rate", std::to_string(30 * kMiB)});
     const auto flood_start = std::chrono::steady_clock::now();
     auto flood = start_writer(disk.path() + "/flood.log", 1024 * kMiB, "dw-flood", {"--rate", std::to_string(64 * kMiB)});
-    const auto flood_status = flood.wait(30s);
+    const auto flood_status = flood.wait(std::chrono::seconds(30));
     const double flood_lived_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - flood_start).count();
     INFO(agent.events_text());
     REQUIRE(flood_status);
@@ -102,12 +101,12 @@ rules:
     CHECK(fs.f_bavail > 0);
     CHECK(file_size(disk.path() + "/flood.log") < 200 * kMiB);
 
-    const auto steady_status = steady.wait(30s);
+    const auto steady_status = steady.wait(std::chrono::seconds(30));
     REQUIRE(steady_status);
     CHECK(*steady_status == 0);
     CHECK(file_size(disk.path() + "/steady.log") == 60 * kMiB);
 
-    auto kill = agent.wait_for([&](const json &e) { return is_event(e, "action", flood.pid()) && e["action"] == "kill"; }, 5s);
+    auto kill = agent.wait_for([&](const json &e) { return is_event(e, "action", flood.pid()) && e["action"] == "kill"; }, std::chrono::seconds(5));
     REQUIRE(kill);
     CHECK((*kill)["rule"] == "flood");
     CHECK((*kill)["mechanism"] == "pidfd_send_signal");
@@ -117,13 +116,13 @@ rules:
     CHECK((*kill)["mount"]["path"] == disk.path());
     CHECK((*kill)["mount"]["fstype"] == "ext4");
     CHECK((*kill)["mount"]["used_pct"].get<double>() > 0);
-    auto runaway = agent.wait_for([&](const json &e) { return is_event(e, "runaway", flood.pid()); }, 1s);
+    auto runaway = agent.wait_for([&](const json &e) { return is_event(e, "runaway", flood.pid()); }, std::chrono::seconds(1));
     REQUIRE(runaway);
     CHECK((*runaway)["state"] == "started");
     CHECK((*runaway)["condition"] == "write_rate");
     CHECK((*runaway)["write_bps"].get<double>() >= 20.0 * kMiB);
     // The protected writer matched the rule too: its events say so, and nothing was done.
-    auto spared = agent.wait_for([&](const json &e) { return is_event(e, "runaway", steady.pid()); }, 1s);
+    auto spared = agent.wait_for([&](const json &e) { return is_event(e, "runaway", steady.pid()); }, std::chrono::seconds(1));
     REQUIRE(spared);
     CHECK((*spared)["protected"] == true);
     for (const auto &event : agent.events())
@@ -155,7 +154,7 @@ TEST_CASE("a writer that ignores SIGTERM gets SIGKILL after kill_grace", "[enfor
     const auto start = std::chrono::steady_clock::now();
     auto writer = start_writer(disk.path() + "/s.log", 1024 * kMiB, "dw-stubborn",
                                {"--rate", std::to_string(32 * kMiB), "--ignore-sigterm", "1"});
-    const auto status = writer.wait(30s);
+    const auto status = writer.wait(std::chrono::seconds(30));
     const double lived_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     INFO(agent.events_text());
     REQUIRE(status);
@@ -164,7 +163,7 @@ TEST_CASE("a writer that ignores SIGTERM gets SIGKILL after kill_grace", "[enfor
     CHECK(lived_s < 6.0);
     // The agent writes the SIGKILL event after sending the signal, so the
     // writer's exit can be seen here before the event reaches the file.
-    REQUIRE(agent.wait_for([&](const json &e) { return is_event(e, "action", writer.pid()) && e.value("signal", "") == "SIGKILL"; }, 5s));
+    REQUIRE(agent.wait_for([&](const json &e) { return is_event(e, "action", writer.pid()) && e.value("signal", "") == "SIGKILL"; }, std::chrono::seconds(5)));
     std::vector<std::string> signals;
     for (const auto &event : agent.events())
         if (is_event(event, "action", writer.pid()))
@@ -193,14 +192,14 @@ rules:
     REQUIRE(agent.started());
     const std::string file = disk.path() + "/throttled.log";
     auto writer = start_writer(file, 400 * kMiB, "dw-throttled", {"--pace", std::to_string(16 * kMiB)});
-    auto throttle = agent.wait_for([&](const json &e) { return is_event(e, "action", writer.pid()) && e["action"] == "throttle"; }, 10s);
+    auto throttle = agent.wait_for([&](const json &e) { return is_event(e, "action", writer.pid()) && e["action"] == "throttle"; }, std::chrono::seconds(10));
     INFO(agent.events_text());
     REQUIRE(throttle);
     CHECK((*throttle)["mechanism"] == "sigstop");
     CHECK((*throttle)["throttle_to_bps"].get<double>() == 4.0 * kMiB);
-    std::this_thread::sleep_for(1s);  // let the first allowance settle
+    std::this_thread::sleep_for(std::chrono::seconds(1));  // let the first allowance settle
     const long long before = file_size(file);
-    std::this_thread::sleep_for(5s);
+    std::this_thread::sleep_for(std::chrono::seconds(5));
     const long long after = file_size(file);
     const double rate = static_cast<double>(after - before) / 5.0;
     INFO("held at " << rate / kMiB << " MiB/s");
@@ -209,13 +208,13 @@ rules:
     CHECK(::kill(writer.pid(), 0) == 0);  // alive
     // SIGTERM of the agent releases it: it runs at its own pace again.
     REQUIRE(agent.stop() == 0);
-    auto release = agent.wait_for([&](const json &e) { return is_event(e, "action", writer.pid()) && e["action"] == "release"; }, 1s);
+    auto release = agent.wait_for([&](const json &e) { return is_event(e, "action", writer.pid()) && e["action"] == "release"; }, std::chrono::seconds(1));
     REQUIRE(release);
     CHECK((*release)["reason"] == "agent stop");
-    std::this_thread::sleep_for(200ms);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
     CHECK(running(writer.pid()));
     const long long released_before = file_size(file);
-    std::this_thread::sleep_for(1s);
+    std::this_thread::sleep_for(std::chrono::seconds(1));
     CHECK(file_size(file) - released_before > 8 * kMiB);
 }
 
@@ -237,20 +236,20 @@ TEST_CASE("a cgroup is throttled by cgroup.freeze and released when throttle_for
     REQUIRE(agent.started());
     const std::string file = disk.path() + "/f.log";
     auto writer = start_writer(file, 400 * kMiB, "dw-freezer", {"--pace", std::to_string(16 * kMiB), "--cgroup", cgroup.path()});
-    auto throttle = agent.wait_for([](const json &e) { return e.value("event", "") == "action" && e["action"] == "throttle"; }, 10s);
+    auto throttle = agent.wait_for([](const json &e) { return e.value("event", "") == "action" && e["action"] == "throttle"; }, std::chrono::seconds(10));
     INFO(agent.events_text());
     REQUIRE(throttle);
     CHECK((*throttle)["mechanism"] == "cgroup.freeze");
     CHECK((*throttle)["scope"] == "cgroup");
     CHECK((*throttle)["cgroup"]["path"] == cgroup.relative_path());
-    std::this_thread::sleep_for(500ms);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
     const long long before = file_size(file);
-    std::this_thread::sleep_for(2s);
+    std::this_thread::sleep_for(std::chrono::seconds(2));
     const double rate = static_cast<double>(file_size(file) - before) / 2.0;
     INFO("held at " << rate / kMiB << " MiB/s");
     CHECK(rate >= 2.0 * kMiB * 0.8);
     CHECK(rate <= 2.0 * kMiB * 1.2);
-    auto release = agent.wait_for([](const json &e) { return e.value("event", "") == "action" && e["action"] == "release"; }, 5s);
+    auto release = agent.wait_for([](const json &e) { return e.value("event", "") == "action" && e["action"] == "release"; }, std::chrono::seconds(5));
     REQUIRE(release);
     CHECK((*release)["reason"] == "throttle_for ended");
     CHECK((*release)["mechanism"] == "cgroup.freeze");
@@ -285,22 +284,22 @@ TEST_CASE("a cgroup of short-lived writers is caught at cgroup scope", "[enforce
     REQUIRE(agent.started());
     // 20 writers in sequence, each 1.5 MiB then exit, about every 75 ms: ~20 MiB/s for the
     // cgroup, and no process lives long enough to hold 12 MiB/s for a second.
-    const auto until = std::chrono::steady_clock::now() + 3s;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
     int spawned = 0;
     while (std::chrono::steady_clock::now() < until) {
         auto writer = start_writer(disk.path() + "/job-" + std::to_string(spawned++), 3 * kMiB / 2, "dw-job",
                                    {"--cgroup", cgroup.path()});
-        REQUIRE(writer.wait(10s) == 0);
-        std::this_thread::sleep_for(50ms);
+        REQUIRE(writer.wait(std::chrono::seconds(10)) == 0);
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    auto caught = agent.wait_for([](const json &e) { return e.value("event", "") == "runaway" && e["rule"] == "busy-cgroup"; }, 5s);
+    auto caught = agent.wait_for([](const json &e) { return e.value("event", "") == "runaway" && e["rule"] == "busy-cgroup"; }, std::chrono::seconds(5));
     INFO(agent.events_text());
     REQUIRE(caught);
     CHECK((*caught)["scope"] == "cgroup");
     CHECK((*caught)["cgroup"]["path"] == cgroup.relative_path());
     CHECK((*caught)["cgroup"]["id"].get<uint64_t>() == cgroup.id());
     CHECK((*caught)["process"]["comm"] == "dw-job");
-    auto alert = agent.wait_for([](const json &e) { return e.value("event", "") == "action" && e["rule"] == "busy-cgroup"; }, 1s);
+    auto alert = agent.wait_for([](const json &e) { return e.value("event", "") == "action" && e["rule"] == "busy-cgroup"; }, std::chrono::seconds(1));
     REQUIRE(alert);
     CHECK((*alert)["action"] == "alert");
     for (const auto &event : agent.events())
@@ -327,11 +326,11 @@ TEST_CASE("cgroup scope kill uses cgroup.kill", "[enforcement][bpf]")
 )");
     REQUIRE(agent.started());
     auto writer = start_writer(disk.path() + "/c.log", 1024 * kMiB, "dw-cg", {"--cgroup", cgroup.path(), "--rate", std::to_string(40 * kMiB)});
-    auto status = writer.wait(20s);
+    auto status = writer.wait(std::chrono::seconds(20));
     INFO(agent.events_text());
     REQUIRE(status);
     CHECK(*status == 128 + SIGKILL);
-    auto kill = agent.wait_for([](const json &e) { return e.value("event", "") == "action" && e["action"] == "kill"; }, 2s);
+    auto kill = agent.wait_for([](const json &e) { return e.value("event", "") == "action" && e["action"] == "kill"; }, std::chrono::seconds(2));
     REQUIRE(kill);
     CHECK((*kill)["mechanism"] == "cgroup.kill");
     CHECK((*kill)["scope"] == "cgroup");
@@ -353,17 +352,17 @@ TEST_CASE("dry run reports every action and acts on nothing", "[enforcement][bpf
 )", {"--dry-run"});
     REQUIRE(agent.started());
     auto writer = start_writer(disk.path() + "/dry.log", 80 * kMiB, "dw-dry", {"--rate", std::to_string(40 * kMiB)});
-    const auto status = writer.wait(30s);
+    const auto status = writer.wait(std::chrono::seconds(30));
     INFO(agent.events_text());
     REQUIRE(status);
     CHECK(*status == 0);
     CHECK(file_size(disk.path() + "/dry.log") == 80 * kMiB);
-    auto action = agent.wait_for([&](const json &e) { return is_event(e, "action", writer.pid()); }, 2s);
+    auto action = agent.wait_for([&](const json &e) { return is_event(e, "action", writer.pid()); }, std::chrono::seconds(2));
     REQUIRE(action);
     CHECK((*action)["action"] == "kill");
     CHECK((*action)["dry_run"] == true);
     CHECK((*action)["mechanism"] == "pidfd_send_signal");
-    auto start = agent.wait_for([](const json &e) { return e.value("event", "") == "agent.start"; }, 1s);
+    auto start = agent.wait_for([](const json &e) { return e.value("event", "") == "agent.start"; }, std::chrono::seconds(1));
     CHECK((*start)["dry_run"] == true);
 }
 
@@ -385,7 +384,7 @@ TEST_CASE("SIGHUP reloads the policy and a bad one keeps the old running with an
     when: {write_rate: 5MiB/s, for: 500ms}
 )");
     agent.signal(SIGHUP);
-    auto reloaded = agent.wait_for([](const json &e) { return e.value("event", "") == "policy.reload"; }, 5s);
+    auto reloaded = agent.wait_for([](const json &e) { return e.value("event", "") == "policy.reload"; }, std::chrono::seconds(5));
     INFO(agent.events_text());
     REQUIRE(reloaded);
     CHECK((*reloaded)["ok"] == true);
@@ -393,15 +392,15 @@ TEST_CASE("SIGHUP reloads the policy and a bad one keeps the old running with an
     // A typo: refused, named, and "second" keeps running.
     agent.rewrite_policy("rules:\n  - name: third\n    when: {write_rte: 1MiB/s}\n");
     agent.signal(SIGHUP);
-    auto refused = agent.wait_for([](const json &e) { return e.value("event", "") == "policy.reload" && e["ok"] == false; }, 5s);
+    auto refused = agent.wait_for([](const json &e) { return e.value("event", "") == "policy.reload" && e["ok"] == false; }, std::chrono::seconds(5));
     REQUIRE(refused);
     CHECK((*refused)["error"].get<std::string>() ==
           agent.policy_path() + ":3: rules.third.when.write_rte: unknown key (expected one of: write_rate, for, "
                                 "growth_rate, written, within, eta_full)");
     CHECK((*refused)["rules"][0]["name"] == "second");
     auto writer = start_writer(disk.path() + "/r.log", 40 * kMiB, "dw-reload", {"--rate", std::to_string(20 * kMiB)});
-    REQUIRE(writer.wait(30s) == 0);
-    auto runaway = agent.wait_for([&](const json &e) { return is_event(e, "runaway", writer.pid()); }, 3s);
+    REQUIRE(writer.wait(std::chrono::seconds(30)) == 0);
+    auto runaway = agent.wait_for([&](const json &e) { return is_event(e, "runaway", writer.pid()); }, std::chrono::seconds(3));
     REQUIRE(runaway);
     CHECK((*runaway)["rule"] == "second");
 }
@@ -443,7 +442,7 @@ TEST_CASE("mount.usage and mount.eta name the mount and its top writers", "[enfo
                                {"--rate", std::to_string(16 * kMiB), "--linger-ms", "1500"});
     auto usage = agent.wait_for([&](const json &e) {
         return e.value("event", "") == "mount.usage" && e["mount"]["path"] == disk.path();
-    }, 20s);
+    }, std::chrono::seconds(20));
     INFO(agent.events_text());
     REQUIRE(usage);
     CHECK((*usage)["state"] == "above");
@@ -457,7 +456,7 @@ TEST_CASE("mount.usage and mount.eta name the mount and its top writers", "[enfo
     CHECK((*usage)["top_writers"][0]["write_bps"].get<double>() > 0);
     auto eta = agent.wait_for([&](const json &e) {
         return e.value("event", "") == "mount.eta" && e["mount"]["path"] == disk.path();
-    }, 10s);
+    }, std::chrono::seconds(10));
     REQUIRE(eta);
     CHECK((*eta)["state"] == "above");
     CHECK((*eta)["mount"]["eta_full_s"].get<double>() < 3600);
@@ -469,7 +468,7 @@ TEST_CASE("mount.usage and mount.eta name the mount and its top writers", "[enfo
     for (const auto &event : agent.events())
         usage_events += event.value("event", "") == "mount.usage" && event["mount"]["path"] == disk.path();
     CHECK(usage_events == 1);
-    REQUIRE(writer.wait(30s) == 0);
+    REQUIRE(writer.wait(std::chrono::seconds(30)) == 0);
 }
 
 TEST_CASE("without --config the built-in policy alerts on a mount above 80% and filling within an hour",
@@ -480,22 +479,22 @@ TEST_CASE("without --config the built-in policy alerts on a mount above 80% and 
     LoopMount disk(64);
     AgentRun agent("");
     REQUIRE(agent.started());
-    auto start = agent.wait_for([](const json &e) { return e.value("event", "") == "agent.start"; }, 1s);
+    auto start = agent.wait_for([](const json &e) { return e.value("event", "") == "agent.start"; }, std::chrono::seconds(1));
     CHECK((*start)["policy"] == "built-in default");
     CHECK((*start)["rules"].empty());
     CHECK((*start)["dry_run"] == false);
     auto writer = start_writer(disk.path() + "/fill.log", 52 * kMiB, "dw-default", {"--rate", std::to_string(16 * kMiB)});
-    REQUIRE(writer.wait(30s) == 0);
+    REQUIRE(writer.wait(std::chrono::seconds(30)) == 0);
     auto usage = agent.wait_for([&](const json &e) {
         return e.value("event", "") == "mount.usage" && e["mount"]["path"] == disk.path();
-    }, 10s);
+    }, std::chrono::seconds(10));
     INFO(agent.events_text());
     REQUIRE(usage);
     CHECK((*usage)["usage_alert_percent"] == 80.0);
     CHECK((*usage)["mount"]["used_pct"].get<double>() >= 80.0);
     auto eta = agent.wait_for([&](const json &e) {
         return e.value("event", "") == "mount.eta" && e["mount"]["path"] == disk.path();
-    }, 5s);
+    }, std::chrono::seconds(5));
     REQUIRE(eta);
     CHECK((*eta)["eta_alert_s"] == 3600.0);
     for (const auto &event : agent.events())
@@ -529,8 +528,8 @@ TEST_CASE("after SIGKILL of the agent, a restarted one releases what it left sto
     {
         AgentRun first(policy, {}, state.path());
         REQUIRE(first.started());
-        REQUIRE(first.wait_for([&](const json &e) { return is_event(e, "action", process_writer.pid()) && e["action"] == "throttle"; }, 10s));
-        auto frozen = first.wait_for([](const json &e) { return e.value("event", "") == "action" && e["rule"] == "freeze-cgroup"; }, 10s);
+        REQUIRE(first.wait_for([&](const json &e) { return is_event(e, "action", process_writer.pid()) && e["action"] == "throttle"; }, std::chrono::seconds(10)));
+        auto frozen = first.wait_for([](const json &e) { return e.value("event", "") == "action" && e["rule"] == "freeze-cgroup"; }, std::chrono::seconds(10));
         INFO(first.events_text());
         REQUIRE(frozen);
         CHECK((*frozen)["mechanism"] == "cgroup.freeze");
@@ -540,16 +539,16 @@ TEST_CASE("after SIGKILL of the agent, a restarted one releases what it left sto
         const auto both_paused = [&] {
             return diskwatch::process_state(process_writer.pid()) == 'T' && read_line(cgroup.path() + "/cgroup.freeze") == "1";
         };
-        const auto deadline = std::chrono::steady_clock::now() + 10s;
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
         while (true) {
             first.signal(SIGSTOP);
             if (both_paused() || std::chrono::steady_clock::now() > deadline)
                 break;
             first.signal(SIGCONT);
-            std::this_thread::sleep_for(5ms);
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
         first.signal(SIGKILL);
-        REQUIRE(first.stop(5s));
+        REQUIRE(first.stop(std::chrono::seconds(5)));
         // The crash left them paused.
         CHECK(diskwatch::process_state(process_writer.pid()) == 'T');
         CHECK(read_line(cgroup.path() + "/cgroup.freeze") == "1");
@@ -559,16 +558,16 @@ TEST_CASE("after SIGKILL of the agent, a restarted one releases what it left sto
     INFO(second.stderr_text());
     REQUIRE(second.started());
     INFO(second.events_text());
-    auto start = second.wait_for([](const json &e) { return e.value("event", "") == "agent.start"; }, 1s);
+    auto start = second.wait_for([](const json &e) { return e.value("event", "") == "agent.start"; }, std::chrono::seconds(1));
     CHECK((*start)["reconciled"] == 2);
     CHECK(running(process_writer.pid()));
     CHECK(read_line(cgroup.path() + "/cgroup.freeze") == "0");
-    auto released = second.wait_for([&](const json &e) { return is_event(e, "action", process_writer.pid()) && e["action"] == "release"; }, 1s);
+    auto released = second.wait_for([&](const json &e) { return is_event(e, "action", process_writer.pid()) && e["action"] == "release"; }, std::chrono::seconds(1));
     REQUIRE(released);
     CHECK(released->value("reason", "").rfind("reconcile", 0) == 0);
     auto thawed = second.wait_for([&](const json &e) {
         return e.value("event", "") == "action" && e["action"] == "release" && e["cgroup"]["path"] == cgroup.relative_path();
-    }, 1s);
+    }, std::chrono::seconds(1));
     REQUIRE(thawed);
     CHECK((*thawed)["mechanism"] == "cgroup.freeze");
 }

@@ -237,6 +237,65 @@ TEST_CASE("a hostile mount point and executable path round-trip exactly through 
     CHECK(mounts[0].at("write_bytes") == written);
 }
 
+TEST_CASE("the agent's events carry hostile names exactly: comm, exe, cgroup and mount not UTF-8",
+          "[security][names][agent][bpf]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    HostileMount mount("m\"\\{}\n\x1b[2J\xff\xc3(");
+    const std::string exe = mount.path + "/w\"\n\x1b]52;c;aGk=\x07\xfe";
+    std::filesystem::copy_file(DW_TEST_WRITER, exe);
+    ::chmod(exe.c_str(), 0755);
+    Cgroup2Child cgroup("dw-evname-\"\\{}\x1b[2J\xff\xfe");
+    const std::string comm = "ev\xff\xfe\"}\n{\x1b[2J";
+    AgentRun agent(R"(interval: 250ms
+mounts: {}
+rules:
+  - name: names
+    match:
+      cgroup: ["*dw-evname*"]
+    when:
+      write_rate: 5MiB/s
+      for: 500ms
+    action: alert
+)");
+    REQUIRE(agent.started());
+    auto writer = ChildProcess::start({exe, "--mode", "write", "--file", mount.path + "/f", "--bytes",
+                                       std::to_string(48 * kMiB), "--chunk", "65536", "--rate",
+                                       std::to_string(24 * kMiB), "--comm", comm, "--cgroup", cgroup.path(),
+                                       "--linger-ms", "1000"});
+    auto runaway = agent.wait_for(
+        [&](const json &e) {
+            return e.value("event", "") == "runaway" && e.at("process").value("pid", 0) == writer.pid();
+        },
+        std::chrono::seconds(30));
+    auto alert = agent.wait_for(
+        [&](const json &e) {
+            return e.value("event", "") == "action" && e.at("process").value("pid", 0) == writer.pid();
+        },
+        std::chrono::seconds(10));
+    REQUIRE(writer.wait(std::chrono::seconds(60)) == 0);
+    REQUIRE(agent.stop() == 0);
+    INFO("comm " << shown(comm) << "\nexe " << shown(exe) << "\ncgroup " << shown(cgroup.relative_path())
+                 << "\nmount " << shown(mount.path) << "\n" << agent.events_text());
+    REQUIRE(runaway);
+    REQUIRE(alert);
+    for (const auto &event : {*runaway, *alert}) {
+        CHECK(exact_name(event.at("process"), "comm") == comm);
+        CHECK(event.at("process").contains("comm_b64"));
+        CHECK(exact_name(event.at("process"), "exe") == exe);
+        CHECK(exact_name(event.at("cgroup"), "path") == cgroup.relative_path());
+        CHECK(exact_name(event.at("mount"), "path") == mount.path);
+    }
+    // Every byte of the stream is printable ASCII or the newline that ends an
+    // event: no name can drive the terminal of whoever tails it.
+    const std::string text = agent.events_text();
+    size_t bad = 0;
+    for (unsigned char c : text)
+        bad += !(c == '\n' || (c >= 0x20 && c < 0x7f));
+    CHECK(bad == 0);
+}
+
 namespace {
 
 // A tmux server of the test's own (-L), so its options and paste buffers are

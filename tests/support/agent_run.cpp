@@ -29,14 +29,14 @@ ScratchDir::~ScratchDir()
 }
 
 AgentRun::AgentRun(const std::string &policy_yaml, const std::vector<std::string> &extra_arguments,
-                   const std::string &state_dir)
+                   const std::string &state_dir, const std::string &events_path)
 {
     char name[] = "/tmp/dw-agent-XXXXXX";
     if (!::mkdtemp(name))
         throw std::runtime_error("mkdtemp failed");
     dir_ = name;
     policy_path_ = dir_ + "/policy.yaml";
-    events_path_ = dir_ + "/events.json";
+    events_path_ = events_path.empty() ? dir_ + "/events.json" : events_path;
     state_dir_ = state_dir.empty() ? dir_ + "/state" : state_dir;
     rewrite_policy(policy_yaml);
     std::vector<std::string> argv = {DW_BINARY, "agent", "--json-out", events_path_, "--state-dir", state_dir_};

@@ -22,8 +22,9 @@ public:
     // extra arguments); waits until agent.start is on the stream. An empty
     // policy_yaml: no --config (the built-in default policy).
     // state_dir: share one between two runs to test reconciliation.
+    // events_path: where --json-out goes (empty: the scratch directory).
     AgentRun(const std::string &policy_yaml, const std::vector<std::string> &extra_arguments = {},
-             const std::string &state_dir = "");
+             const std::string &state_dir = "", const std::string &events_path = "");
     ~AgentRun();  // SIGTERM (or SIGKILL if it hangs), scratch removed
     AgentRun(const AgentRun &) = delete;
     AgentRun &operator=(const AgentRun &) = delete;
@@ -42,7 +43,14 @@ public:
     // Waits for the first event satisfying `match`; nullopt on timeout.
     std::optional<nlohmann::json> wait_for(const std::function<bool(const nlohmann::json &)> &match,
                                            std::chrono::milliseconds timeout) const;
+    // What it logged so far: complete after stop(); while it runs, as far as
+    // wait_for_stderr() has read.
     std::string stderr_text() const { return process_->err(); }
+    bool wait_for_stderr(const std::string &needle, std::chrono::milliseconds timeout)
+    {
+        return process_->wait_for_stderr(needle, timeout);
+    }
+    const std::string &events_path() const { return events_path_; }
     std::string events_text() const;
 
 private:

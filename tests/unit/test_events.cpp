@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <thread>
@@ -201,4 +202,83 @@ TEST_CASE("the file sink appends one line per event and reopens", "[events][sink
     ::unlink(path.c_str());
     ::unlink((path + ".1").c_str());
     ::rmdir(dir);
+}
+
+TEST_CASE("the file sink rotates at --json-max-size, keeps --json-keep files of whole lines, newest last",
+          "[events][sinks]")
+{
+    char dir[] = "/tmp/dw-sink-XXXXXX";
+    REQUIRE(::mkdtemp(dir));
+    const std::string path = std::string(dir) + "/events.json";
+    constexpr int kLines = 300;
+    std::string error;
+    FileSinkOptions options {path};
+    options.max_size_bytes = 1024;
+    options.keep = 2;
+    {
+        auto sink = FileSink::open(options, &error);
+        REQUIRE(sink);
+        for (int i = 0; i < kLines; ++i)
+            sink->publish("{\"n\":" + std::to_string(i) + ",\"pad\":\"" + std::string(static_cast<size_t>(i % 40), 'x') +
+                          "\"}");
+        sink->flush(5000);
+        CHECK(sink->stats().delivered == kLines);
+        CHECK(sink->stats().dropped == 0);  // rotation is not loss: the oldest go by design
+    }
+    CHECK_FALSE(std::filesystem::exists(path + ".3"));
+    // PATH.2, PATH.1, PATH: consecutive numbers ending with the last one.
+    std::vector<int> seen;
+    for (const std::string file : {path + ".2", path + ".1", path}) {
+        INFO(file);
+        REQUIRE(std::filesystem::exists(file));
+        CHECK(std::filesystem::file_size(file) <= 1024);
+        std::ifstream in(file);
+        std::string line;
+        while (std::getline(in, line))
+            seen.push_back(nlohmann::json::parse(line).at("n").get<int>());
+    }
+    REQUIRE(seen.size() > 20);
+    CHECK(seen.back() == kLines - 1);
+    for (size_t i = 1; i < seen.size(); ++i)
+        CHECK(seen[i] == seen[i - 1] + 1);
+    for (const std::string file : {path, path + ".1", path + ".2"})
+        ::unlink(file.c_str());
+
+    // --json-keep 0: the file starts over, nothing kept beside it.
+    options.keep = 0;
+    {
+        auto sink = FileSink::open(options, &error);
+        REQUIRE(sink);
+        for (int i = 0; i < 100; ++i)
+            sink->publish("{\"n\":" + std::to_string(i) + ",\"pad\":\"" + std::string(30, 'y') + "\"}");
+        sink->flush(5000);
+        CHECK(sink->stats().delivered == 100);
+    }
+    CHECK(std::filesystem::file_size(path) <= 1024);
+    CHECK_FALSE(std::filesystem::exists(path + ".1"));
+    ::unlink(path.c_str());
+    ::rmdir(dir);
+}
+
+TEST_CASE("event names that are not UTF-8 carry their exact bytes in <key>_b64, as top --json does",
+          "[events][names]")
+{
+    diskwatch::Subject subject;
+    subject.pid = 42;
+    subject.comm = "w\xff\xfe\x1b[2J";
+    subject.exe = "/usr/bin/ok";
+    subject.cgroup = "/bad\xc3(";
+    subject.mount = "/mnt/\xed\xa0\x80";
+    const auto process = diskwatch::process_json(subject);
+    CHECK(process.at("comm_b64") == "d//+G1sySg==");  // base64 of the exact bytes
+    CHECK_FALSE(process.contains("exe_b64"));          // valid UTF-8 needs none
+    CHECK(process.at("exe") == "/usr/bin/ok");
+    const auto cgroup = diskwatch::cgroup_json(7, subject.cgroup);
+    CHECK(cgroup.at("path_b64") == "L2JhZMMo");
+    CHECK(diskwatch::mount_json(subject).at("path_b64") == "L21udC/toIA=");
+    // The line the agent writes stays valid JSON, printable ASCII.
+    const std::string line = process.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
+    for (unsigned char c : line)
+        CHECK((c >= 0x20 && c < 0x7f));
+    CHECK(nlohmann::json::parse(line).at("comm") == "w\xef\xbf\xbd\xef\xbf\xbd\x1b[2J");
 }

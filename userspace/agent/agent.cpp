@@ -13,7 +13,9 @@
 #include "cli/privileges.h"
 #include "diskwatch/version.h"
 #include "events/events.h"
+#include "events/json_names.h"
 #include "resolve/mountinfo.h"
+#include "rules/units.h"
 #include "sinks/file_sink.h"
 #include "sinks/stdout_sink.h"
 #include "views/json_report.h"
@@ -73,7 +75,10 @@ Agent::~Agent()
 
 void Agent::emit(const nlohmann::json &event)
 {
-    const std::string line = event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    // As top --json: printable ASCII only (non-ASCII as \uXXXX), so no name can
+    // drive the terminal of whoever tails the stream; names that are not
+    // UTF-8 carry their exact bytes in `<key>_b64` (events/json_names.h).
+    const std::string line = event.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
     for (auto &sink : sinks_)
         sink->publish(line);
 }
@@ -153,6 +158,8 @@ void Agent::check_drops(const DropCounters &drops)
     };
     warn("kernel writer map full: writes not attributed", drops.writers_map_full, last_drops_.writers_map_full);
     warn("ring buffer full: lifecycle or alarm records lost", drops.ringbuf_full, last_drops_.ringbuf_full);
+    warn("rate-alarm bucket not created: writes missed the alarm and the throttle's count", drops.rate_bucket_full,
+         last_drops_.rate_bucket_full);
     last_drops_ = drops;
 }
 
@@ -178,11 +185,12 @@ void Agent::emit_mount_alerts(const WriteReport &report)
                 double growth = 0;
                 if (alert.mount.fill_bps && *alert.mount.fill_bps > 0 && alert.mount.write_bps > 0)
                     growth = *alert.mount.fill_bps * std::min(1.0, row.write_bps / alert.mount.write_bps);
-                writers.push_back({{"pid", row.pid},
-                                   {"comm", row.comm},
-                                   {"cgroup", row.cgroup},
-                                   {"write_bps", std::round(row.write_bps)},
-                                   {"growth_bps", std::round(growth)}});
+                nlohmann::json writer = {{"pid", row.pid},
+                                         {"write_bps", std::round(row.write_bps)},
+                                         {"growth_bps", std::round(growth)}};
+                put_name(writer, "comm", row.comm);
+                put_name(writer, "cgroup", row.cgroup);
+                writers.push_back(std::move(writer));
             }
         }
         event["top_writers"] = writers;
@@ -299,7 +307,10 @@ nlohmann::json Agent::status() const
     status["drops"] = {{"writers_map_full", latest_drops_.writers_map_full},
                        {"ringbuf_full", latest_drops_.ringbuf_full},
                        {"file_lookup", latest_drops_.file_lookup},
-                       {"pairing_map_full", latest_drops_.pairing_map_full}};
+                       {"pairing_map_full", latest_drops_.pairing_map_full},
+                       {"aio_events_skipped", latest_drops_.aio_events_skipped},
+                       {"aio_event_read", latest_drops_.aio_event_read},
+                       {"rate_bucket_full", latest_drops_.rate_bucket_full}};
     return status;
 }
 
@@ -469,10 +480,25 @@ int run_agent(const AgentCommand &command)
     }
     std::vector<std::unique_ptr<EventSink>> sinks;
     if (command.json_out.empty() || command.json_out == "-") {
+        if (!command.json_max_size.empty()) {
+            std::cerr << "ebpf-diskwatch agent: --json-max-size needs --json-out FILE (stdout is not rotated)\n";
+            return kExitUsage;
+        }
         sinks.push_back(std::make_unique<StdoutSink>());
     } else {
         std::string error;
-        auto sink = FileSink::open(command.json_out, &error);
+        FileSinkOptions file_options {command.json_out};
+        file_options.keep = command.json_keep;
+        if (!command.json_max_size.empty()) {
+            auto size = parse_size(command.json_max_size, &error);
+            if (!size || *size < 1024) {
+                std::cerr << "ebpf-diskwatch agent: --json-max-size " << command.json_max_size << ": "
+                          << (size ? std::string("at least 1KiB, so that a file holds whole events") : error) << "\n";
+                return kExitUsage;
+            }
+            file_options.max_size_bytes = *size;
+        }
+        auto sink = FileSink::open(file_options, &error);
         if (!sink) {
             std::cerr << "ebpf-diskwatch agent: --json-out " << error << "\n";
             return kExitFailure;

@@ -121,6 +121,8 @@ private:
 struct AgentCommand {
     AgentOptions agent;
     std::string json_out;  // empty: stdout
+    std::string json_max_size;  // --json-max-size SIZE (with --json-out): rotate at this size
+    unsigned json_keep = 5;     // --json-keep N: rotated files kept
     std::optional<HookFamily> forced_hooks;
     // --json-socket, --syslog, --metrics-listen, --control-socket, ...
     // (an empty control_socket means <state_dir>/control.sock).

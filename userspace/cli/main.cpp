@@ -87,6 +87,10 @@ int main(int argc, char **argv)
     agent_cmd->add_option("--config", agent_config, "Policy YAML (docs/policy.md); default: alert-only built-in policy");
     agent_cmd->add_flag("--dry-run", agent.agent.dry_run, "Emit every action with \"dry_run\": true, act on nothing");
     agent_cmd->add_option("--json-out", agent.json_out, "Where the NDJSON events go (docs/events.md); default stdout");
+    agent_cmd->add_option("--json-max-size", agent.json_max_size,
+                          "Rotate --json-out at this size (e.g. 100MiB): FILE -> FILE.1 ... FILE.N, oldest dropped");
+    agent_cmd->add_option("--json-keep", agent.json_keep, "Rotated --json-out files kept (default 5)")
+        ->check(CLI::Range(0, 1000));
     agent_cmd->add_option("--state-dir", agent.agent.state_dir,
                           "Where to record what is stopped or frozen, for a restarted agent (default /run/ebpf-diskwatch)");
     agent_cmd->add_option("--hooks", agent_hooks, "Force a hook family instead of the cheapest available")

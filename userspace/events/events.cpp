@@ -6,6 +6,7 @@
 #include <ctime>
 #include <regex>
 
+#include "events/json_names.h"
 #include "rules/units.h"
 
 namespace diskwatch {
@@ -63,29 +64,38 @@ std::string container_of_cgroup(const std::string &path)
     return "";
 }
 
+// Names go through put_name (events/json_names.h): exact bytes in `<key>_b64`
+// when they are not UTF-8, as in top --json.
 nlohmann::json process_json(const Subject &subject)
 {
-    return {{"pid", subject.pid}, {"comm", subject.comm}, {"exe", subject.exe}, {"uid", subject.uid}};
+    nlohmann::json json = {{"pid", subject.pid}, {"uid", subject.uid}};
+    put_name(json, "comm", subject.comm);
+    put_name(json, "exe", subject.exe);
+    return json;
 }
 
 nlohmann::json cgroup_json(uint64_t id, const std::string &path)
 {
-    return {{"id", id}, {"path", path}, {"unit", unit_of_cgroup(path)}, {"container", container_of_cgroup(path)}};
+    nlohmann::json json = {{"id", id}, {"unit", unit_of_cgroup(path)}, {"container", container_of_cgroup(path)}};
+    put_name(json, "path", path);
+    return json;
 }
 
 nlohmann::json mount_json(const MountReport &mount)
 {
-    nlohmann::json json = {{"path", mount.mount}, {"dev", mount.dev}, {"fstype", mount.fstype},
+    nlohmann::json json = {{"dev", mount.dev}, {"fstype", mount.fstype},
                             {"used_pct", std::round(mount.used_pct * 100) / 100}, {"size_bytes", mount.size_bytes},
                             {"used_bytes", mount.used_bytes}};
+    put_name(json, "path", mount.mount);
     json["eta_full_s"] = mount.eta_full_s ? nlohmann::json(std::round(*mount.eta_full_s * 10) / 10) : nlohmann::json();
     return json;
 }
 
 nlohmann::json mount_json(const Subject &subject)
 {
-    nlohmann::json json = {{"path", subject.mount}, {"dev", subject.dev}, {"fstype", subject.fstype},
+    nlohmann::json json = {{"dev", subject.dev}, {"fstype", subject.fstype},
                             {"used_pct", std::round(subject.mount_used_pct * 100) / 100}};
+    put_name(json, "path", subject.mount);
     json["eta_full_s"] = subject.mount_eta_full_s ? nlohmann::json(std::round(*subject.mount_eta_full_s * 10) / 10)
                                                   : nlohmann::json();
     return json;

@@ -243,6 +243,7 @@ DropCounters WriteTracer::read_drops() const
     drops.pairing_map_full = total(DW_ERR_PAIRING_MAP_FULL);
     drops.aio_events_skipped = total(DW_ERR_AIO_EVENTS_SKIPPED);
     drops.aio_event_read = total(DW_ERR_AIO_EVENT_READ);
+    drops.rate_bucket_full = total(DW_ERR_RATE_BUCKET);
     return drops;
 }
 

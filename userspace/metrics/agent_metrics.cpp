@@ -201,7 +201,10 @@ std::vector<MetricFamily> AgentMetrics::families() const
                    {{{{"reason", "writers_map_full"}}, static_cast<double>(drops_.writers_map_full)},
                     {{{"reason", "ringbuf_full"}}, static_cast<double>(drops_.ringbuf_full)},
                     {{{"reason", "file_lookup"}}, static_cast<double>(drops_.file_lookup)},
-                    {{{"reason", "pairing_map_full"}}, static_cast<double>(drops_.pairing_map_full)}}});
+                    {{{"reason", "pairing_map_full"}}, static_cast<double>(drops_.pairing_map_full)},
+                    {{{"reason", "aio_events_skipped"}}, static_cast<double>(drops_.aio_events_skipped)},
+                    {{{"reason", "aio_event_read"}}, static_cast<double>(drops_.aio_event_read)},
+                    {{{"reason", "rate_bucket_full"}}, static_cast<double>(drops_.rate_bucket_full)}}});
 
     if (sink_source_) {
         MetricFamily published {metric("sink_events_published_total"), "Events handed to an event sink.",

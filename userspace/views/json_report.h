@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "aggregate/write_report.h"
+#include "events/json_names.h"  // put_name: names as docs/top-json.md says
 
 namespace diskwatch {
 
@@ -16,10 +17,6 @@ nlohmann::json to_json(const WriteReport &report);
 // show U+FFFD for the bad bytes and carry their exact bytes in `<key>_b64`.
 std::string to_json_line(const WriteReport &report);
 
-// Sets object[key] to a name any user controls (comm, exe, a path), and
-// object[key + "_b64"] to its exact bytes when it is not valid UTF-8. For every
-// JSON document that carries such names (docs/top-json.md, "Names").
-void put_name(nlohmann::json &object, const std::string &key, const std::string &value);
 // The exact bytes of a name put_name wrote: `<key>_b64` decoded, else `<key>`.
 std::string get_name(const nlohmann::json &object, const std::string &key);
 
