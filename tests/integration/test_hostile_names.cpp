@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "support/agent_run.h"
+#include "support/exact_names.h"
 #include "support/scratch.h"
 #include "support/spawn.h"
 #include "support/top_run.h"
@@ -29,35 +30,6 @@ using nlohmann::json;
 namespace {
 
 constexpr long long kMiB = 1 << 20;
-
-std::string base64_decode(const std::string &text)
-{
-    static const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    unsigned buffer = 0;
-    int bits = 0;
-    for (char c : text) {
-        if (c == '=')
-            break;
-        const auto index = alphabet.find(c);
-        REQUIRE(index != std::string::npos);
-        buffer = (buffer << 6) | static_cast<unsigned>(index);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out += static_cast<char>((buffer >> bits) & 0xff);
-        }
-    }
-    return out;
-}
-
-// The exact bytes of a name in a top --json object (docs/top-json.md, "Names").
-std::string exact_name(const json &object, const std::string &key)
-{
-    if (object.contains(key + "_b64"))
-        return base64_decode(object.at(key + "_b64").get<std::string>());
-    return object.at(key).get<std::string>();
-}
 
 // Every row for `pid` over all refreshes.
 std::vector<json> rows_of(const TopRun &run, int pid)

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "support/exact_names.h"
 #include "views/json_report.h"
 
 using namespace diskwatch;
@@ -78,27 +79,6 @@ TEST_CASE("hostile names are escaped, never break or forge a JSON line", "[json]
 
 namespace {
 
-std::string base64_decode(const std::string &text)
-{
-    static const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    unsigned buffer = 0;
-    int bits = 0;
-    for (char c : text) {
-        if (c == '=')
-            break;
-        const auto index = alphabet.find(c);
-        REQUIRE(index != std::string::npos);
-        buffer = (buffer << 6) | static_cast<unsigned>(index);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out += static_cast<char>((buffer >> bits) & 0xff);
-        }
-    }
-    return out;
-}
-
 }  // namespace
 
 TEST_CASE("every name round-trips byte for byte, and the line is printable ASCII", "[json][security]")
@@ -122,11 +102,7 @@ TEST_CASE("every name round-trips byte for byte, and the line is printable ASCII
     }
     const auto doc = nlohmann::json::parse(line);
     REQUIRE(doc.at("rows").size() == 1);
-    const auto exact = [](const nlohmann::json &object, const std::string &key) {
-        if (object.contains(key + "_b64"))
-            return base64_decode(object.at(key + "_b64").get<std::string>());
-        return object.at(key).get<std::string>();
-    };
+    const auto &exact = diskwatch::test::exact_name;
     const auto &row = doc.at("rows").at(0);
     CHECK(exact(row, "comm") == name);
     CHECK(exact(row, "exe") == "/opt/" + name);
