@@ -40,7 +40,7 @@ _ebpf_diskwatch()
         status)
             COMPREPLY=($(compgen -W "--json --control-socket -h --help" -- "$cur")) ;;
         top)
-            COMPREPLY=($(compgen -W "-b --batch -n --iterations -d --delay --json --by -a --accumulated --hooks -h --help" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "-b --batch -n --iterations -d --delay --json --by -a --accumulated --hooks --local --control-socket -h --help" -- "$cur")) ;;
         agent)
             COMPREPLY=($(compgen -W "--config --dry-run --json-out --json-max-size --json-keep --state-dir --json-socket --json-socket-connect --syslog --journald --metrics-listen --metrics-cgroups --control-socket --control-group --hooks -h --help" -- "$cur")) ;;
         check-config)

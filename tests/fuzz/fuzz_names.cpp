@@ -14,37 +14,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/exact_names.h"
 #include "views/format.h"
 #include "views/json_report.h"
 #include "views/text_report.h"
 
 namespace {
-
-std::string base64_decode(const std::string &text)
-{
-    static const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    unsigned buffer = 0;
-    int bits = 0;
-    for (char c : text) {
-        if (c == '=')
-            break;
-        buffer = (buffer << 6) | static_cast<unsigned>(alphabet.find(c));
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out += static_cast<char>((buffer >> bits) & 0xff);
-        }
-    }
-    return out;
-}
-
-std::string exact(const nlohmann::json &object, const std::string &key)
-{
-    if (object.contains(key + "_b64"))
-        return base64_decode(object.at(key + "_b64").get<std::string>());
-    return object.at(key).get<std::string>();
-}
 
 // A broken property: say which, then abort (libFuzzer keeps the input).
 void check_at(bool condition, const char *what, int line)
@@ -78,8 +53,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const auto doc = nlohmann::json::parse(line);
     check(doc.at("rows").size() == 1);
     for (const char *key : {"comm", "exe", "cgroup", "mount"})
-        check(exact(doc.at("rows").at(0), key) == name);
-    check(exact(doc.at("mounts").at(0), "mount") == name);
+        check(diskwatch::test::exact_name(doc.at("rows").at(0), key) == name);
+    check(diskwatch::test::exact_name(doc.at("mounts").at(0), "mount") == name);
 
     const std::string table = diskwatch::to_text_table(report);
     for (char c : table)

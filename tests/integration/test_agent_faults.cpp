@@ -31,6 +31,7 @@
 #include "actions/pidfd.h"
 #include "support/agent_run.h"
 #include "support/scratch.h"
+#include "support/soak.h"
 #include "support/spawn.h"
 
 using namespace diskwatch::test;
@@ -533,16 +534,6 @@ TEST_CASE("logrotate's convention: the file moved away, SIGHUP, the new file get
 
 namespace {
 
-long long vm_rss_kib(pid_t pid)
-{
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(status, line))
-        if (line.rfind("VmRSS:", 0) == 0)
-            return std::stoll(line.substr(6));
-    return -1;
-}
-
 // The value of the first sample whose series starts with `prefix`, or -1.
 double metric_with_prefix(const std::string &page, const std::string &prefix)
 {
@@ -637,55 +628,13 @@ rules:
     });
 
     // fork + write + exit, 8 at a time, paced to kRate a second.
-    const std::string file_base = disk.path() + "/soak";
-    long long expected = 0;
-    int children = 0, failures = 0;
-    std::map<pid_t, long long> running;
     long long rss_early = -1;
-    const auto reap_one = [&] {
-        for (;;) {
-            for (auto it = running.begin(); it != running.end(); ++it) {
-                int status = 0;
-                if (::waitpid(it->first, &status, WNOHANG) != it->first)
-                    continue;
-                if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-                    expected += it->second;
-                else
-                    ++failures;
-                running.erase(it);
-                return;
-            }
-            std::this_thread::sleep_for(std::chrono::microseconds(200));
-        }
-    };
-    while (std::chrono::steady_clock::now() - start < kSoak) {
-        while (static_cast<int>(running.size()) >= kInFlight)
-            reap_one();
-        const long long size = 512 * (1 + children % 31);
-        const std::string file = file_base + std::to_string(children % 8);
-        std::this_thread::sleep_until(start + children * std::chrono::microseconds(1000000 / kRate));
-        const pid_t pid = ::fork();
-        if (pid == 0) {
-            ::prctl(PR_SET_NAME, "dw-soak", 0, 0, 0);
-            const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-            static char buffer[512 * 31];
-            long long left = size;
-            while (fd >= 0 && left > 0) {
-                const ssize_t got = ::write(fd, buffer, static_cast<size_t>(left));
-                if (got <= 0)
-                    _exit(1);
-                left -= got;
-            }
-            _exit(fd >= 0 ? 0 : 1);
-        }
-        REQUIRE(pid > 0);
-        running[pid] = size;
-        ++children;
-        if (rss_early < 0 && std::chrono::steady_clock::now() - start > std::chrono::seconds(15))
-            rss_early = vm_rss_kib(agent.pid());
-    }
-    while (!running.empty())
-        reap_one();
+    const auto writers = run_short_lived_writers(disk.path() + "/soak", "dw-soak", kSoak, kRate, kInFlight,
+                                                 [&](std::chrono::steady_clock::duration elapsed) {
+                                                     if (rss_early < 0 && elapsed > std::chrono::seconds(15))
+                                                         rss_early = vm_rss_kib(agent.pid());
+                                                 });
+    const long long expected = writers.bytes_written;
     done = true;
     exec_storm.join();
     chaos.join();
@@ -703,11 +652,11 @@ rules:
     REQUIRE(agent.stop(std::chrono::seconds(30)) == 0);
     const auto events = agent.events();
 
-    INFO(children << " writers (" << failures << " failed), " << execs << " execs, " << floods.size() << " floods, "
+    INFO(writers.spawned << " writers (" << writers.failed << " failed), " << execs << " execs, " << floods.size() << " floods, "
                   << reloads << " reloads; agent RSS " << rss_early << " KiB after 15 s, " << rss_late
                   << " KiB at the end");
-    CHECK(children >= 4000);
-    CHECK(failures == 0);
+    CHECK(writers.spawned >= 4000);
+    CHECK(writers.failed == 0);
     CHECK(execs >= 1000);
     CHECK(exec_failures == 0);
     // Exact totals: every byte of every short-lived writer, counted once.

@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "support/scratch.h"
+#include "support/soak.h"
 #include "support/spawn.h"
 #include "support/top_run.h"
 
@@ -64,16 +65,6 @@ long long bytes_of_pid(const std::vector<json> &refreshes, int pid)
             if (row.at("pid") == pid)
                 total += row.at("write_bytes").get<long long>();
     return total;
-}
-
-long long vm_rss_kib(pid_t pid)
-{
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(status, line))
-        if (line.rfind("VmRSS:", 0) == 0)
-            return std::stoll(line.substr(6));
-    return -1;
 }
 
 // A child that forks and exits at once, `count` times: lifecycle records only.
@@ -200,60 +191,15 @@ TEST_CASE("thousands of short-lived writers for a minute: exact totals, no lost 
     auto top = ChildProcess::start({DW_BINARY, "top", "-b", "--json", "-n", "60", "-d", "1"});
     REQUIRE(top.wait_for_stderr("attached", std::chrono::seconds(30)));
 
-    // fork + write + exit, as fast as 8 at a time go, for kSoak. Each child
-    // writes a size known from its index to one of a few files (appending).
-    const std::string file_base = disk.path() + "/soak";
-    long long expected = 0;
-    int children = 0, failures = 0;
-    std::map<pid_t, long long> running;
+    // fork + write + exit, 8 at a time, paced to kRate a second: thousands
+    // in all, a rate a busy host sees.
     long long rss_early = -1;
-    const auto start = std::chrono::steady_clock::now();
-    // Reaps the soak's own children only (top is a child of this process too).
-    const auto reap_one = [&] {
-        for (;;) {
-            for (auto it = running.begin(); it != running.end(); ++it) {
-                int status = 0;
-                if (::waitpid(it->first, &status, WNOHANG) != it->first)
-                    continue;
-                if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-                    expected += it->second;
-                else
-                    ++failures;
-                running.erase(it);
-                return;
-            }
-            std::this_thread::sleep_for(std::chrono::microseconds(200));
-        }
-    };
-    while (std::chrono::steady_clock::now() - start < kSoak) {
-        while (static_cast<int>(running.size()) >= kInFlight)
-            reap_one();
-        const long long size = 512 * (1 + children % 31);
-        const std::string file = file_base + std::to_string(children % 8);
-        // Paced to kRate a second: thousands in all, a rate a busy host sees.
-        std::this_thread::sleep_until(start + children * std::chrono::microseconds(1000000 / kRate));
-        const pid_t pid = ::fork();
-        if (pid == 0) {
-            ::prctl(PR_SET_NAME, "dw-soak", 0, 0, 0);
-            const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-            static char buffer[512 * 31];
-            long long left = size;
-            while (fd >= 0 && left > 0) {
-                const ssize_t got = ::write(fd, buffer, static_cast<size_t>(left));
-                if (got <= 0)
-                    _exit(1);
-                left -= got;
-            }
-            _exit(fd >= 0 ? 0 : 1);
-        }
-        REQUIRE(pid > 0);
-        running[pid] = size;
-        ++children;
-        if (rss_early < 0 && std::chrono::steady_clock::now() - start > std::chrono::seconds(10))
-            rss_early = vm_rss_kib(top.pid());
-    }
-    while (!running.empty())
-        reap_one();
+    const auto writers = run_short_lived_writers(disk.path() + "/soak", "dw-soak", kSoak, kRate, kInFlight,
+                                                 [&](std::chrono::steady_clock::duration elapsed) {
+                                                     if (rss_early < 0 && elapsed > std::chrono::seconds(10))
+                                                         rss_early = vm_rss_kib(top.pid());
+                                                 });
+    const long long expected = writers.bytes_written;
     const long long rss_late = vm_rss_kib(top.pid());
     auto status = top.wait(std::chrono::seconds(60));
     INFO(top.err());
@@ -261,10 +207,10 @@ TEST_CASE("thousands of short-lived writers for a minute: exact totals, no lost 
     const auto refreshes = parse_lines(top.out());
     REQUIRE(refreshes.size() == 60);
 
-    INFO(children << " writers, " << failures << " failed; top RSS " << rss_early << " KiB after 10 s, "
+    INFO(writers.spawned << " writers, " << writers.failed << " failed; top RSS " << rss_early << " KiB after 10 s, "
                   << rss_late << " KiB at the end");
-    CHECK(children >= 2000);
-    CHECK(failures == 0);
+    CHECK(writers.spawned >= 2000);
+    CHECK(writers.failed == 0);
     // Exact totals: only the soak's children write to this filesystem.
     long long rows_total = 0, mount_total = 0;
     std::set<std::string> names;

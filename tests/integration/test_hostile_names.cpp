@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "support/agent_run.h"
+#include "support/exact_names.h"
 #include "support/scratch.h"
 #include "support/spawn.h"
 #include "support/top_run.h"
@@ -29,35 +30,6 @@ using nlohmann::json;
 namespace {
 
 constexpr long long kMiB = 1 << 20;
-
-std::string base64_decode(const std::string &text)
-{
-    static const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    unsigned buffer = 0;
-    int bits = 0;
-    for (char c : text) {
-        if (c == '=')
-            break;
-        const auto index = alphabet.find(c);
-        REQUIRE(index != std::string::npos);
-        buffer = (buffer << 6) | static_cast<unsigned>(index);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out += static_cast<char>((buffer >> bits) & 0xff);
-        }
-    }
-    return out;
-}
-
-// The exact bytes of a name in a top --json object (docs/top-json.md, "Names").
-std::string exact_name(const json &object, const std::string &key)
-{
-    if (object.contains(key + "_b64"))
-        return base64_decode(object.at(key + "_b64").get<std::string>());
-    return object.at(key).get<std::string>();
-}
 
 // Every row for `pid` over all refreshes.
 std::vector<json> rows_of(const TopRun &run, int pid)
@@ -141,6 +113,34 @@ TEST_CASE("hostile process names round-trip exactly through top --json, one row 
         CHECK(exact_name(rows[0], "comm") == expected);
         CHECK(rows[0].at("mount") == disk.path());
         CHECK(rows[0].at("write_bytes") == writers[i].written);
+    }
+}
+
+TEST_CASE("hostile process names round-trip exactly through the agent's control socket to top attached",
+          "[security][names][attach][bpf]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    LoopMount disk(128);
+    AgentRun agent("interval: 250ms\nrules: []\n");
+    REQUIRE(agent.started());
+    std::vector<WriterResult> writers(kHostileComms.size());
+    auto run = run_top_while({"--by", "process", "--control-socket", agent.state_dir() + "/control.sock"}, 1, 6, [&] {
+        for (size_t i = 0; i < kHostileComms.size(); ++i)
+            writers[i] = run_writer({"--mode", "write", "--file", disk.path() + "/w" + std::to_string(i), "--bytes",
+                                     std::to_string(kMiB), "--comm", kHostileComms[i]});
+    });
+    INFO(run.stderr_text);
+    REQUIRE(run.exit_status == 0);
+    REQUIRE(run.refreshes.size() == 1);
+    CHECK(run.refreshes[0].at("source") == "agent");
+    for (size_t i = 0; i < kHostileComms.size(); ++i) {
+        const std::string expected = kHostileComms[i].substr(0, 15);
+        INFO("comm " << shown(expected) << " pid " << writers[i].pid);
+        const auto rows = rows_of(run, writers[i].pid);
+        REQUIRE(rows.size() == 1);
+        CHECK(exact_name(rows[0], "comm") == expected);
+        CHECK(rows[0].at("write_bytes") == kMiB);
     }
 }
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <thread>
 
+#include "support/agent_run.h"
 #include "support/scratch.h"
 #include "support/spawn.h"
 #include "support/top_run.h"
@@ -67,6 +68,89 @@ TEST_CASE("the live view shows a writer, its mount's fill bar, regroups on keys 
     CHECK(tmux.wait_for("by mount", std::chrono::seconds(5)));
     tmux.keys("h");
     CHECK(tmux.wait_for("any key returns", std::chrono::seconds(5)));
+    tmux.keys("x");
+    tmux.keys("q");
+    CHECK(tmux.wait_for("top-exited-0", std::chrono::seconds(10)));
+}
+
+namespace {
+
+// The screen line that holds `needle` (empty when none).
+std::string line_with(const std::string &screen, const std::string &needle)
+{
+    const size_t at = screen.find(needle);
+    if (at == std::string::npos)
+        return "";
+    const size_t start = screen.rfind('\n', at);
+    const size_t end = screen.find('\n', at);
+    return screen.substr(start == std::string::npos ? 0 : start + 1,
+                         end == std::string::npos ? std::string::npos : end - (start == std::string::npos ? 0 : start + 1));
+}
+
+}  // namespace
+
+TEST_CASE("attached to an agent, the live view marks the throttled row, draws its history and filters on /",
+          "[top][interactive][attach][bpf]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    LoopMount disk(512);
+    AgentRun agent(R"(interval: 250ms
+rules:
+  - name: slow-down
+    match:
+      comm: [dw-marked]
+    when:
+      write_rate: 8MiB/s
+      for: 500ms
+    action: throttle
+    throttle_to: 4MiB/s
+    throttle_for: 1m
+)");
+    REQUIRE(agent.started());
+    // A throttled writer that keeps writing, and a bystander that does not match the rule.
+    auto marked = ChildProcess::start({DW_TEST_WRITER, "--mode", "write", "--file", disk.path() + "/marked.log",
+                                       "--bytes", std::to_string(400 << 20), "--comm", "dw-marked", "--chunk",
+                                       "65536", "--pace", std::to_string(16 << 20)});
+    auto bystander = ChildProcess::start({DW_TEST_WRITER, "--mode", "write", "--file", disk.path() + "/other.log",
+                                          "--bytes", std::to_string(64 << 20), "--comm", "dw-bystander", "--chunk",
+                                          "65536", "--rate", std::to_string(1 << 20)});
+    REQUIRE(agent.wait_for([](const nlohmann::json &e) {
+        return e.value("event", "") == "action" && e.value("action", "") == "throttle";
+    }, std::chrono::seconds(15)));
+
+    TmuxSession tmux(std::string(DW_BINARY) + " top -d 1 -a --control-socket " + agent.state_dir() +
+                     "/control.sock; echo top-exited-$?; sleep 30");
+    REQUIRE(tmux.wait_for("agent " + std::to_string(agent.pid()), std::chrono::seconds(30)));  // the header names the source
+    INFO(tmux.screen());
+    REQUIRE(tmux.wait_for("dw-bystander", std::chrono::seconds(10)));
+    REQUIRE(tmux.wait_for("throttled", std::chrono::seconds(10)));
+    CHECK(tmux.wait_for("HISTORY", std::chrono::seconds(2)));
+    std::this_thread::sleep_for(std::chrono::seconds(3));  // a few refreshes of history
+    const std::string screen = tmux.screen();
+    INFO(screen);
+    const std::string marked_line = line_with(screen, "dw-marked");
+    CHECK(marked_line.find("throttled") != std::string::npos);
+    CHECK(line_with(screen, "dw-bystander").find("throttled") == std::string::npos);
+    CHECK(marked_line.find_first_of(".:-=+*#@") != std::string::npos);  // its sparkline
+
+    tmux.keys("/");
+    tmux.keys("marked");
+    CHECK(tmux.wait_for("filter: marked_", std::chrono::seconds(5)));
+    tmux.keys("Enter");
+    CHECK(tmux.wait_for("filter: marked ", std::chrono::seconds(5)));
+    // Only the matching row is left after the next redraw.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < deadline && tmux.screen().find("dw-bystander") != std::string::npos)
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    INFO(tmux.screen());
+    CHECK(tmux.screen().find("dw-bystander") == std::string::npos);
+    CHECK(tmux.screen().find("dw-marked") != std::string::npos);
+    tmux.keys("\\");
+    CHECK(tmux.wait_for("dw-bystander", std::chrono::seconds(5)));
+
+    tmux.keys("?");
+    CHECK(tmux.wait_for("filter rows by name", std::chrono::seconds(5)));
     tmux.keys("x");
     tmux.keys("q");
     CHECK(tmux.wait_for("top-exited-0", std::chrono::seconds(10)));

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "support/exact_names.h"
 #include "views/json_report.h"
 
 using namespace diskwatch;
@@ -78,27 +79,6 @@ TEST_CASE("hostile names are escaped, never break or forge a JSON line", "[json]
 
 namespace {
 
-std::string base64_decode(const std::string &text)
-{
-    static const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    unsigned buffer = 0;
-    int bits = 0;
-    for (char c : text) {
-        if (c == '=')
-            break;
-        const auto index = alphabet.find(c);
-        REQUIRE(index != std::string::npos);
-        buffer = (buffer << 6) | static_cast<unsigned>(index);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out += static_cast<char>((buffer >> bits) & 0xff);
-        }
-    }
-    return out;
-}
-
 }  // namespace
 
 TEST_CASE("every name round-trips byte for byte, and the line is printable ASCII", "[json][security]")
@@ -122,11 +102,7 @@ TEST_CASE("every name round-trips byte for byte, and the line is printable ASCII
     }
     const auto doc = nlohmann::json::parse(line);
     REQUIRE(doc.at("rows").size() == 1);
-    const auto exact = [](const nlohmann::json &object, const std::string &key) {
-        if (object.contains(key + "_b64"))
-            return base64_decode(object.at(key + "_b64").get<std::string>());
-        return object.at(key).get<std::string>();
-    };
+    const auto &exact = diskwatch::test::exact_name;
     const auto &row = doc.at("rows").at(0);
     CHECK(exact(row, "comm") == name);
     CHECK(exact(row, "exe") == "/opt/" + name);
@@ -174,4 +150,62 @@ TEST_CASE("rows carry growth, unit, container and files, mounts carry growth (do
     CHECK(plain.at("unit").is_null());
     CHECK(plain.at("container").is_null());
     CHECK(plain.at("files").empty());
+}
+
+TEST_CASE("source and agent_action are in every refresh (docs/top-json.md)", "[json][contract]")
+{
+    WriteReport report = sample_report();
+    auto doc = nlohmann::json::parse(to_json_line(report));
+    CHECK(doc.at("source") == "local");
+    CHECK(doc.at("rows").at(0).at("agent_action").is_null());
+    CHECK(doc.at("rows").at(0).contains("total_write_calls"));
+    report.source = ReportSource::agent;
+    report.rows[0].agent_action = "throttle";
+    doc = nlohmann::json::parse(to_json_line(report));
+    CHECK(doc.at("source") == "agent");
+    CHECK(doc.at("rows").at(0).at("agent_action") == "throttle");
+}
+
+TEST_CASE("a refresh read back from JSON (a snapshot from the agent) keeps every field and exact name",
+          "[json][attach]")
+{
+    WriteReport report = sample_report();
+    ReportRow &row = report.rows[0];
+    row.comm = std::string("evil\x1b[2J\xff\xfe", 9);  // an escape sequence and bytes that are not UTF-8
+    row.cgroup = "/kubepods/\"quoted\"\n";
+    row.exe = "/usr/bin/ok";
+    row.total_write_calls = 17;
+    row.write_calls = 3;
+    row.total_growth_bytes = 4096;
+    row.unit = "suricata.service";
+    row.container = std::string(64, 'a');
+    row.container_runtime = "docker";
+    row.files.push_back({"/var/log/x\xff.log", 12, true, 4096});
+    report.mounts[0].fill_bps = 12.5;
+    report.drops.ringbuf_full = 3;
+    const WriteReport back = report_from_json(nlohmann::json::parse(to_json_line(report)));
+    REQUIRE(back.rows.size() == 1);
+    const ReportRow &got = back.rows[0];
+    CHECK(got.comm == row.comm);
+    CHECK(got.cgroup == row.cgroup);
+    CHECK(got.exe == row.exe);
+    CHECK(got.pid == 4242);
+    CHECK(got.dev == "8:1");
+    CHECK(got.kernel_dev == ((8u << 20) | 1u));
+    CHECK(got.write_bytes == row.write_bytes);
+    CHECK(got.total_bytes == row.total_bytes);
+    CHECK(got.write_calls == 3);
+    CHECK(got.total_write_calls == 17);
+    CHECK(got.total_growth_bytes == 4096);
+    CHECK(got.unit == "suricata.service");
+    CHECK(got.container == row.container);
+    CHECK(got.container_runtime == "docker");
+    REQUIRE(got.files.size() == 1);
+    CHECK(got.files[0].path == row.files[0].path);
+    CHECK(got.files[0].deleted);
+    REQUIRE(back.mounts.size() == 1);
+    CHECK(back.mounts[0].fill_bps == 12.5);
+    CHECK_FALSE(back.mounts[0].eta_full_s);
+    CHECK(back.drops.ringbuf_full == 3);
+    CHECK(back.by == GroupBy::process);
 }

@@ -39,3 +39,54 @@ TEST_CASE("rows sort by the chosen key", "[top]")
     state.sort = SortKey::name;
     CHECK(sorted_rows(rows, state)[0].comm == "a");
 }
+
+TEST_CASE("/ edits a filter like htop's: typed keys go to it, Enter keeps, Esc clears", "[top][filter]")
+{
+    TopViewState state;
+    CHECK(apply_key(state, '/') == KeyEffect::redraw);
+    CHECK(state.editing_filter);
+    for (char c : std::string("Sqlq"))
+        apply_key(state, c);
+    CHECK(state.filter == "Sqlq");
+    CHECK_FALSE(state.quit);  // q while typing is a letter, not quit
+    apply_key(state, kKeyBackspace);
+    CHECK(state.filter == "Sql");
+    apply_key(state, 0x1b + 0x100);  // a key code that is not a character: ignored
+    apply_key(state, 0x07);          // a control character: never into the filter
+    CHECK(state.filter == "Sql");
+    apply_key(state, '\n');
+    CHECK_FALSE(state.editing_filter);
+    CHECK(state.filter == "Sql");
+    apply_key(state, 's');  // keys are commands again
+    CHECK(state.sort == SortKey::total);
+    apply_key(state, '\\');
+    CHECK(state.filter.empty());
+    apply_key(state, '/');
+    apply_key(state, 'x');
+    apply_key(state, kKeyEscape);
+    CHECK_FALSE(state.editing_filter);
+    CHECK(state.filter.empty());
+}
+
+TEST_CASE("the filter matches comm, exe, cgroup, unit, mount or pid, case-insensitively", "[top][filter]")
+{
+    std::vector<ReportRow> rows(4);
+    rows[0].pid = 100, rows[0].comm = "postgres", rows[0].mount = "/var/lib/pg";
+    rows[1].pid = 200, rows[1].comm = "java", rows[1].cgroup = "/system.slice/Kafka.service", rows[1].unit = "Kafka.service";
+    rows[2].pid = 3100, rows[2].comm = std::string("evil\x1b[2J", 8), rows[2].exe = "/tmp/x";
+    rows[3].pid = 400, rows[3].comm = "dd", rows[3].mount = "/data";
+    TopViewState state;
+    state.filter = "KAFKA";
+    auto shown = sorted_rows(rows, state);
+    REQUIRE(shown.size() == 1);
+    CHECK(shown[0].pid == 200);
+    state.filter = "100";  // pid 100 and pid 3100
+    CHECK(sorted_rows(rows, state).size() == 2);
+    state.filter = "/data";
+    REQUIRE(sorted_rows(rows, state).size() == 1);
+    state.filter = "nothing-like-it";
+    CHECK(sorted_rows(rows, state).empty());
+    state.filter.clear();
+    CHECK(sorted_rows(rows, state).size() == 4);
+    CHECK(row_matches_filter(rows[2], "evil"));
+}

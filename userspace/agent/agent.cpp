@@ -210,6 +210,7 @@ void Agent::evaluate(double now_s)
         latest_report_ = report;
         latest_drops_ = report.drops;
     }
+    build_cumulative_reports();
     // Top writers per mount: the latest interval that had any.
     std::map<std::string, std::vector<ReportRow>> rows_by_mount;
     for (const auto &row : report.rows)
@@ -320,6 +321,74 @@ nlohmann::json Agent::latest_report() const
     if (!latest_report_)
         return nlohmann::json();
     return to_json(*latest_report_);
+}
+
+void Agent::build_cumulative_reports()
+{
+    // Only the groupings asked for since the last refresh: with thousands of
+    // finished writers kept for their totals, a grouping is not free, and an
+    // agent nobody attaches to builds none.
+    std::array<bool, 3> requested {};
+    {
+        std::lock_guard lock(report_mutex_);
+        requested = snapshot_requested_;
+        snapshot_requested_ = {};
+    }
+    std::array<std::optional<WriteReport>, 3> built;
+    for (GroupBy by : {GroupBy::process, GroupBy::cgroup, GroupBy::mount})
+        if (requested[static_cast<size_t>(by)])
+            built[static_cast<size_t>(by)] = monitor_->regroup_last({by, true});
+    {
+        std::lock_guard lock(report_mutex_);
+        ++refresh_generation_;
+        for (size_t i = 0; i < built.size(); ++i) {
+            if (!built[i])
+                continue;
+            cumulative_[i] = std::move(built[i]);
+            cumulative_generation_[i] = refresh_generation_;
+        }
+    }
+    cumulative_ready_.notify_all();
+}
+
+nlohmann::json Agent::snapshot(GroupBy by, std::chrono::milliseconds wait)
+{
+    double interval_s = 1;
+    {
+        std::lock_guard lock(state_mutex_);
+        interval_s = policy_.interval_s;
+    }
+    wait = std::max(wait, std::chrono::milliseconds(static_cast<long long>(interval_s * 2000)));
+    nlohmann::json response;
+    {
+        std::unique_lock lock(report_mutex_);
+        const auto index = static_cast<size_t>(by);
+        const uint64_t asked_at = refresh_generation_;
+        snapshot_requested_[index] = true;
+        // Served from the refresh after the request: fresh, and exactly one build per request.
+        if (!cumulative_ready_.wait_for(lock, wait, [&] { return cumulative_generation_[index] > asked_at; }))
+            throw control::ControlError("snapshot: the agent did not refresh its counters in time; ask again");
+        const WriteReport &report = *cumulative_[index];
+        response["report"] = to_json(report);
+        response["ts_unix"] = report.ts;
+    }
+    response["interval_s"] = interval_s;
+    response["pid"] = ::getpid();
+    response["hooks"] = to_string(monitor_->tracer().family());
+    response["programs"] = monitor_->tracer().attached_programs().size();
+    // Who the agent acts on, for top to mark their rows.
+    auto acted_on = nlohmann::json::array();
+    for (const auto &action : actions())
+        acted_on.push_back({{"target", action.target}, {"rule", action.rule}, {"action", action.action},
+                            {"paused", action.paused}});
+    for (const auto &offender : offenders())
+        acted_on.push_back({{"target", offender.subject.scope == RuleScope::process
+                                           ? "process:" + std::to_string(offender.subject.pid)
+                                           : "cgroup:" + offender.subject.cgroup},
+                            {"rule", offender.rule},
+                            {"action", "offender"}});
+    response["acted_on"] = acted_on;
+    return response;
 }
 
 int Agent::run()
@@ -492,9 +561,9 @@ int run_agent(const AgentCommand &command)
     };
     callbacks.snapshot = [&running](GroupBy by) {
         Agent *agent = running.load();
-        if (by != GroupBy::process)
-            throw control::ControlError("snapshot: the agent keeps its rows by process; ask with \"by\":\"process\"");
-        return agent ? agent->latest_report() : nlohmann::json();
+        if (!agent)
+            throw control::ControlError("snapshot: the agent is still starting; ask again");
+        return agent->snapshot(by, std::chrono::seconds(5));
     };
     const WriteTracer *tracer = &monitor->tracer();  // owned by the monitor, which the agent owns
     callbacks.program_stats = [tracer] { return tracer->program_stats(); };

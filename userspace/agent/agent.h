@@ -5,6 +5,9 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <array>
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -71,6 +74,12 @@ public:
     nlohmann::json status() const;
     // The latest refresh as `top --json` (rows by process). Thread-safe.
     nlohmann::json latest_report() const;
+    // The control socket's `snapshot` (docs/control.md): every group that wrote
+    // since the agent started, grouped `by`, with totals (`top` attached to the
+    // agent diffs two of them), and what the agent is doing to whom. Built by
+    // the agent's next refresh after the request (nothing is built when nobody
+    // asks): waits for it, up to `wait` (or two intervals, if longer). Thread-safe.
+    nlohmann::json snapshot(GroupBy by, std::chrono::milliseconds wait);
     // Called with each refresh's report, on the agent's thread (metrics).
     void set_report_observer(std::function<void(const WriteReport &)> observer)
     {
@@ -83,6 +92,7 @@ private:
     void evaluate(double now_s);
     void emit_mount_alerts(const WriteReport &report);
     void check_drops(const DropCounters &drops);
+    void build_cumulative_reports();
 
     mutable std::mutex state_mutex_;  // guards policy_ and engine_ against the control socket's reads
     AgentOptions options_;
@@ -105,6 +115,14 @@ private:
     mutable std::mutex report_mutex_;  // guards latest_report_ and latest_drops_ for the control socket
     std::optional<WriteReport> latest_report_;
     DropCounters latest_drops_;
+    // Cumulative reports per grouping for `snapshot`, under report_mutex_: a
+    // request marks its grouping, the next refresh builds it (one grouping per
+    // request, none when nobody asks) and stamps it with its generation.
+    std::array<std::optional<WriteReport>, 3> cumulative_;
+    std::array<uint64_t, 3> cumulative_generation_{};
+    std::array<bool, 3> snapshot_requested_{};
+    uint64_t refresh_generation_ = 0;
+    std::condition_variable cumulative_ready_;
 };
 
 // Loads the policy named by options (or the default), starts the monitor

@@ -32,6 +32,11 @@ std::string_view to_string(GroupBy by)
     return "process";
 }
 
+std::string_view to_string(ReportSource source)
+{
+    return source == ReportSource::agent ? "agent" : "local";
+}
+
 std::vector<GroupedWrites> group_writes(const std::vector<WriterDelta> &deltas, GroupBy by)
 {
     using GroupId = std::tuple<uint64_t, uint32_t>;  // (cgroup or tgid or 0, dev)

@@ -48,6 +48,7 @@ struct ReportRow {
     uint64_t write_bytes = 0;  // in this refresh interval
     double write_bps = 0;
     uint64_t write_calls = 0;
+    uint64_t total_write_calls = 0;
     uint64_t total_bytes = 0;  // since the monitor started
     uint64_t growth_bytes = 0;  // how much the files it wrote grew in this interval
     double growth_bps = 0;
@@ -57,6 +58,10 @@ struct ReportRow {
     std::string container_name;  // Docker's name for it, from /var/lib/docker; empty when unknown
     std::string container_runtime;
     std::vector<WrittenFile> files;  // the files it writes (resolved for the top rows only)
+    // What a running agent is doing to this row's process or cgroup: "throttle",
+    // "kill", "offender" (a rule holds, no action: dry run, protected); empty
+    // when nothing, or when top runs without an agent.
+    std::string agent_action;
 };
 
 struct MountReport {
@@ -86,8 +91,14 @@ struct DropCounters {
     uint64_t rate_bucket_full = 0;    // writes a rate-alarm bucket could not be made for (agent)
 };
 
+// Where a report's numbers come from: top's own BPF programs, or a running
+// agent's (over its control socket, docs/control.md).
+enum class ReportSource { local, agent };
+std::string_view to_string(ReportSource source);
+
 struct WriteReport {
     double ts = 0;  // unix time of the refresh, seconds
+    ReportSource source = ReportSource::local;
     double interval_s = 0;
     GroupBy by = GroupBy::process;
     std::vector<ReportRow> rows;  // sorted by write_bps, then total_bytes, descending

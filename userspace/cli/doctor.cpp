@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/privileges.h"
+#include "control/control_client.h"
+#include "control/control_protocol.h"
 #include "kernel/bpf_stats.h"
 #include "kernel/write_tracer.h"
 #include "resolve/mountinfo.h"
@@ -111,6 +113,31 @@ void print_run_time(const RunTimeWindow &window)
                     p.ns_per_run(), window.seconds > 0 ? 100.0 * double(p.run_time_ns) / 1e9 / window.seconds : 0.0);
 }
 
+// Which source `top` would use: a running agent's counters when one answers on
+// the control socket, else its own programs.
+struct AgentProbe {
+    std::string socket;
+    bool running = false;
+    int pid = 0;
+    std::string hooks;
+    std::string error;
+};
+
+AgentProbe probe_agent(const std::string &socket)
+{
+    AgentProbe probe;
+    probe.socket = socket.empty() ? control::kDefaultSocketPath : socket;
+    auto status = control::send_request(probe.socket, control::status_request(), std::chrono::seconds(3), &probe.error);
+    if (status && status->value("ok", false)) {
+        probe.running = true;
+        probe.pid = status->value("pid", 0);
+        probe.hooks = status->value("hooks", std::string());
+    } else if (status) {
+        probe.error = status->value("error", std::string("refused"));
+    }
+    return probe;
+}
+
 }  // namespace
 
 int run_doctor(const DoctorOptions &options)
@@ -136,6 +163,7 @@ int run_doctor(const DoctorOptions &options)
     }
     const bool ok = choice.family && attach_error.empty() && !(run_time && !run_time->error.empty());
 
+    const AgentProbe agent = probe_agent(options.control_socket);
     const MountTable mounts = MountTable::load();
     const MountEntry *cgroup2 = mounts.find_cgroup2();
     const auto controllers = cgroup2 ? cgroup2_controllers(cgroup2->mount_point) : std::vector<std::string>{};
@@ -164,6 +192,12 @@ int run_doctor(const DoctorOptions &options)
         };
         if (run_time)
             doc["stats"] = to_json(*run_time);
+        doc["agent"] = {{"socket", agent.socket},
+                        {"running", agent.running},
+                        {"pid", agent.running ? nlohmann::json(agent.pid) : nlohmann::json(nullptr)},
+                        {"hooks", agent.running ? nlohmann::json(agent.hooks) : nlohmann::json(nullptr)},
+                        {"error", agent.running ? nlohmann::json(nullptr) : nlohmann::json(agent.error)},
+                        {"top_source", agent.running ? "agent" : "local"}};
         std::cout << doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
         return ok ? kExitOk : kExitCannotRunHere;
     }
@@ -187,6 +221,12 @@ int run_doctor(const DoctorOptions &options)
     } else {
         std::printf("cgroup v2     not mounted: cgroup columns will show ids only\n");
     }
+    if (agent.running)
+        std::printf("agent         pid %d (%s hooks) on %s: top reads its counters (--local: its own)\n", agent.pid,
+                    agent.hooks.c_str(), agent.socket.c_str());
+    else
+        std::printf("agent         none answering on %s: top loads its own programs (%s)\n", agent.socket.c_str(),
+                    agent.error.c_str());
     if (!choice.family) {
         std::printf("\nCANNOT RUN: %s\n", choice.reason.c_str());
         return kExitCannotRunHere;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 
 #include "kernel/hooks.h"
 
@@ -13,6 +14,9 @@ struct DoctorOptions {
     // over a short window of whatever the machine is doing.
     bool stats = false;
     double stats_seconds = 2.0;
+    // Whether an agent answers there: `top` reads its counters then (empty:
+    // /run/ebpf-diskwatch/control.sock).
+    std::string control_socket;
 };
 
 // `ebpf-diskwatch doctor`: what this kernel offers and what we would attach.

@@ -55,6 +55,8 @@ int main(int argc, char **argv)
         ->check(CLI::IsMember(hook_names));
     doctor_cmd->add_flag("--stats", doctor.stats,
                          "Also measure each program's kernel run time (bpf_stats) for a short window");
+    doctor_cmd->add_option("--control-socket", doctor.control_socket,
+                           "Where to look for a running agent (default /run/ebpf-diskwatch/control.sock)");
     doctor_cmd->add_option("--stats-seconds", doctor.stats_seconds, "Length of the --stats window (default 2)")
         ->check(CLI::Range(0.1, 600.0));
 
@@ -71,8 +73,12 @@ int main(int argc, char **argv)
     top_cmd->add_option("--by", top_by, "Row key: process (pid, mount), cgroup (cgroup, mount) or mount")
         ->check(CLI::IsMember({"process", "cgroup", "mount"}));
     top_cmd->add_flag("-a,--accumulated", top.accumulated, "Keep idle rows that wrote since start");
-    top_cmd->add_option("--hooks", top_hooks, "Force a hook family instead of the cheapest available")
+    top_cmd->add_option("--hooks", top_hooks, "Force a hook family instead of the cheapest available (implies --local)")
         ->check(CLI::IsMember(hook_names));
+    top_cmd->add_flag("--local", top.local,
+                      "Load our own BPF programs even when an agent runs (default: read the agent's counters)");
+    top_cmd->add_option("--control-socket", top.control_socket,
+                        "The agent's control socket to attach to (default /run/ebpf-diskwatch/control.sock)");
 
     diskwatch::AgentCommand agent;
     std::string agent_config;

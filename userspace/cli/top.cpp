@@ -11,6 +11,9 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/privileges.h"
+#include "control/agent_feed.h"
+#include "control/control_protocol.h"
+#include "monitor/report_feed.h"
 #include "monitor/write_monitor.h"
 #include "views/interactive_top.h"
 #include "views/json_report.h"
@@ -21,7 +24,7 @@ namespace diskwatch {
 namespace {
 
 volatile bool g_stop = false;
-const WriteMonitor *g_monitor = nullptr;  // to end its sleep on a stop signal
+const WriteMonitor *g_monitor = nullptr;  // the local feed's, to end its sleep on a stop signal
 
 void on_stop_signal(int)
 {
@@ -40,7 +43,7 @@ void install_stop_handlers()
     sigaction(SIGHUP, &action, nullptr);
 }
 
-int run_batch(WriteMonitor &monitor, const TopOptions &options)
+int run_batch(ReportFeed &feed, const TopOptions &options)
 {
     using clock = std::chrono::steady_clock;
     const auto period = std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(options.delay_s));
@@ -54,34 +57,65 @@ int run_batch(WriteMonitor &monitor, const TopOptions &options)
             const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(next - clock::now()).count();
             if (left <= 0)
                 break;
-            monitor.pump_events(static_cast<int>(std::min<long long>(left, INT_MAX)));
+            feed.wait(static_cast<int>(std::min<long long>(left, INT_MAX)));
         }
         if (g_stop)
             break;
         next += period;
         ReportOptions report_options{options.by, options.accumulated};
         report_options.rows_with_files = kTopRowsWithFiles;
-        const WriteReport report = monitor.refresh(report_options);
-        const std::string out = options.json ? to_json_line(report) + "\n" : to_text_table(report) + "\n";
+        std::string error;
+        const auto report = feed.refresh(report_options, &error);
+        if (!report) {
+            std::cerr << "ebpf-diskwatch top: " << error << "\n";
+            return kExitFailure;
+        }
+        const std::string out = options.json ? to_json_line(*report) + "\n" : to_text_table(*report) + "\n";
         std::fwrite(out.data(), 1, out.size(), stdout);
         std::fflush(stdout);
     }
     return kExitOk;
 }
 
+int run_feed(ReportFeed &feed, const TopOptions &options, bool interactive)
+{
+    install_stop_handlers();
+    if (interactive) {
+        TopViewState state;
+        state.by = options.by;
+        state.accumulated = options.accumulated;
+        return run_interactive_top(feed, options.delay_s, state, &g_stop);
+    }
+    return run_batch(feed, options);
+}
+
 }  // namespace
 
 int run_top(const TopOptions &options)
 {
-    if (auto missing = missing_bpf_privileges(); !missing.empty()) {
-        std::cerr << "ebpf-diskwatch top: " << missing << "\n";
-        return kExitCannotRunHere;
-    }
     if (options.delay_s <= 0) {
         std::cerr << "ebpf-diskwatch top: -d must be a positive number of seconds\n";
         return kExitUsage;
     }
     const bool interactive = !options.batch && !options.json && ::isatty(STDOUT_FILENO);
+    // A running agent already counts every write: read its counters rather
+    // than load a second copy of the programs. Forcing --hooks means ours.
+    if (!options.local && !options.forced_hooks) {
+        const std::string socket = options.control_socket.empty() ? control::kDefaultSocketPath : options.control_socket;
+        std::string why;
+        if (auto feed = AgentFeed::attach(socket, &why)) {
+            // Tests and scripts wait for this line before they start writing.
+            spdlog::info("attached to the agent (pid {}) on {}: its {} hooks ({} programs), no BPF programs loaded "
+                         "here; refreshing every {}s",
+                         feed->agent_pid(), socket, feed->hooks(), feed->agent_programs(), options.delay_s);
+            return run_feed(*feed, options, interactive);
+        }
+        spdlog::info("no agent to attach to ({}); loading our own BPF programs", why);
+    }
+    if (auto missing = missing_bpf_privileges(); !missing.empty()) {
+        std::cerr << "ebpf-diskwatch top: " << missing << "\n";
+        return kExitCannotRunHere;
+    }
     const KernelFeatures features = probe_kernel_features();
     const HookChoice choice = choose_hook_family(features, options.forced_hooks);
     if (!choice.family) {
@@ -94,22 +128,13 @@ int run_top(const TopOptions &options)
         std::cerr << "ebpf-diskwatch top: " << error << "\n";
         return kExitCannotRunHere;
     }
-    g_monitor = monitor.get();
-    install_stop_handlers();
-    // Tests and scripts wait for this line before they start writing.
     for (const auto &missing : monitor->tracer().missing_programs())
         spdlog::warn("write path not counted on this kernel: {}", missing);
     spdlog::info("attached {} hooks ({} programs); refreshing every {}s", to_string(*choice.family),
                  monitor->tracer().attached_programs().size(), options.delay_s);
-    int status = kExitOk;
-    if (interactive) {
-        TopViewState state;
-        state.by = options.by;
-        state.accumulated = options.accumulated;
-        status = run_interactive_top(*monitor, options.delay_s, state, &g_stop);
-    } else {
-        status = run_batch(*monitor, options);
-    }
+    LocalFeed feed(*monitor);
+    g_monitor = monitor.get();
+    const int status = run_feed(feed, options, interactive);
     g_monitor = nullptr;
     return status;
 }

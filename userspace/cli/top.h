@@ -1,6 +1,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 
 #include "aggregate/write_report.h"
 #include "kernel/hooks.h"
@@ -14,7 +15,11 @@ struct TopOptions {
     bool json = false;        // --json (batch): one JSON object per refresh, one per line
     GroupBy by = GroupBy::process;
     bool accumulated = false; // -a: include idle rows with a total since start
-    std::optional<HookFamily> forced_hooks;
+    std::optional<HookFamily> forced_hooks;  // implies local: the agent's hooks are the agent's
+    // Attach to a running agent (docs/control.md) unless --local; with no agent
+    // answering on control_socket, load our own BPF programs.
+    bool local = false;
+    std::string control_socket;  // empty: /run/ebpf-diskwatch/control.sock
 };
 
 int run_top(const TopOptions &options);

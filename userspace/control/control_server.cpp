@@ -130,7 +130,10 @@ std::string ControlServer::answer(const std::string &line, const PeerCredentials
     } catch (const std::exception &e) {
         response = error_response(e.what());
     }
-    return response.dump() + "\n";
+    // Names in answers (comm, cgroup, mount) are bytes any user chose: ASCII
+    // out, and bytes that are not UTF-8 replaced rather than throwing (a
+    // snapshot's rows carry the exact bytes in <key>_b64, docs/top-json.md).
+    return response.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 void ControlServer::accept_clients()

@@ -162,7 +162,7 @@ std::unique_ptr<Ecosystem> Ecosystem::start(const EcosystemOptions &options, std
             server.handle("snapshot", [raw](const control::ControlRequest &request) {
                 const auto by_field = request.body.find("by");  // validated: absent or a known string
                 auto by = parse_group_by(by_field == request.body.end() ? "process" : by_field->get<std::string>());
-                return nlohmann::json {{"report", raw->callbacks_.snapshot(by.value_or(GroupBy::process))}};
+                return raw->callbacks_.snapshot(by.value_or(GroupBy::process));
             });
         }
     }

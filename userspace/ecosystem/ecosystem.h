@@ -58,7 +58,8 @@ struct EcosystemCallbacks {
     std::function<nlohmann::json()> status;
     // {"cmd":"release","target":...}: true when something was released; else *error says why.
     std::function<bool(const std::string &target, std::string *error)> release;
-    // {"cmd":"snapshot","by":...}: the latest refresh as `top --json` (may be empty).
+    // {"cmd":"snapshot","by":...}: the response's fields ({"report": the agent's
+    // cumulative rows as `top --json -a`, ...}; docs/control.md).
     std::function<nlohmann::json(GroupBy by)> snapshot;
     // ebpf_diskwatch_bpf_program_* series.
     std::function<std::vector<ProgramStats>()> program_stats;

@@ -144,7 +144,28 @@ WriteReport WriteMonitor::refresh(const ReportOptions &options)
     report.interval_s = interval_s;
     report.by = options.by;
     report.drops = tracer_->read_drops();
+    report.rows = rows_of(deltas, interval_s, options);
+    // Rows further down keep the inode numbers the kernel gave, without a path.
+    report.mounts = mount_reports(deltas, interval_s, steady_s(now));
+    processes_.prune();
+    last_deltas_ = deltas;
+    last_report_ = report;
+    last_report_.rows.clear();
+    return report;
+}
 
+WriteReport WriteMonitor::regroup_last(const ReportOptions &options)
+{
+    WriteReport report = last_report_;
+    report.by = options.by;
+    report.rows = rows_of(last_deltas_, report.interval_s, options);
+    return report;
+}
+
+std::vector<ReportRow> WriteMonitor::rows_of(const std::vector<WriterDelta> &deltas, double interval_s,
+                                             const ReportOptions &options)
+{
+    std::vector<ReportRow> rows;
     for (const auto &group : group_writes(deltas, options.by)) {
         const bool active = group.interval.write_bytes > 0 || group.interval.growth_bytes > 0;
         const bool ever = group.total.write_bytes > 0 || group.total.growth_bytes > 0;
@@ -184,6 +205,7 @@ WriteReport WriteMonitor::refresh(const ReportOptions &options)
         }
         row.write_bytes = group.interval.write_bytes;
         row.write_calls = group.interval.write_calls;
+        row.total_write_calls = group.total.write_calls;
         row.write_bps = interval_s > 0 ? static_cast<double>(group.interval.write_bytes) / interval_s : 0;
         row.total_bytes = group.total.write_bytes;
         row.growth_bytes = group.interval.growth_bytes;
@@ -192,9 +214,9 @@ WriteReport WriteMonitor::refresh(const ReportOptions &options)
         row.files.clear();
         for (uint64_t ino : group.last_inodes)
             row.files.push_back({"", ino, false, 0});
-        report.rows.push_back(std::move(row));
+        rows.push_back(std::move(row));
     }
-    std::stable_sort(report.rows.begin(), report.rows.end(), [](const ReportRow &a, const ReportRow &b) {
+    std::stable_sort(rows.begin(), rows.end(), [](const ReportRow &a, const ReportRow &b) {
         if (a.write_bps != b.write_bps)
             return a.write_bps > b.write_bps;
         if (a.growth_bps != b.growth_bps)
@@ -202,8 +224,8 @@ WriteReport WriteMonitor::refresh(const ReportOptions &options)
         return a.total_bytes > b.total_bytes;
     });
     // Name the files of the rows shown first, lazily: a directory read per row.
-    for (size_t i = 0; i < report.rows.size(); ++i) {
-        ReportRow &row = report.rows[i];
+    for (size_t i = 0; i < rows.size(); ++i) {
+        ReportRow &row = rows[i];
         if (i >= options.rows_with_files) {
             if (row.files.size() > options.files_per_row)
                 row.files.resize(options.files_per_row);
@@ -218,10 +240,7 @@ WriteReport WriteMonitor::refresh(const ReportOptions &options)
         else if (row.files.size() > options.files_per_row)
             row.files.resize(options.files_per_row);
     }
-    // Rows further down keep the inode numbers the kernel gave, without a path.
-    report.mounts = mount_reports(deltas, interval_s, steady_s(now));
-    processes_.prune();
-    return report;
+    return rows;
 }
 
 std::vector<MountReport> WriteMonitor::mount_reports(const std::vector<WriterDelta> &deltas, double interval_s,

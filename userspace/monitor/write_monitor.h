@@ -50,6 +50,10 @@ public:
     // Reads the counters and produces the report of the interval since the
     // previous refresh (or since start).
     WriteReport refresh(const ReportOptions &options);
+    // The latest refresh's data again, grouped and filtered as `options` asks,
+    // without reading the kernel (its interval, mounts and drops unchanged).
+    // The agent serves `top` its cumulative rows this way.
+    WriteReport regroup_last(const ReportOptions &options);
 
     const WriteTracer &tracer() const { return *tracer_; }
     // The agent sets rate alarms and reads byte counts for throttling through it.
@@ -58,6 +62,8 @@ public:
 private:
     explicit WriteMonitor(std::unique_ptr<WriteTracer> tracer);
     void reap_vanished_processes(std::unordered_set<uint32_t> &exited);
+    std::vector<ReportRow> rows_of(const std::vector<WriterDelta> &deltas, double interval_s,
+                                   const ReportOptions &options);
     std::vector<MountReport> mount_reports(const std::vector<WriterDelta> &deltas, double interval_s,
                                            double now_s);
 
@@ -75,6 +81,8 @@ private:
     std::chrono::steady_clock::time_point last_refresh_;
     std::chrono::steady_clock::time_point start_;
     unsigned refreshes_ = 0;
+    std::vector<WriterDelta> last_deltas_;  // every key with a total, as of the latest refresh
+    WriteReport last_report_;               // its interval, mounts and drops (rows not kept)
 };
 
 }  // namespace diskwatch

@@ -7,7 +7,9 @@
 #include <cmath>
 #include <cstdio>
 
+#include "monitor/write_monitor.h"
 #include "views/format.h"
+#include "views/rate_history.h"
 #include "views/text_report.h"
 
 namespace diskwatch {
@@ -45,21 +47,43 @@ void draw_help()
     mvprintw(y++, 4, "s        next sort: write rate, total, pid, name");
     mvprintw(y++, 4, "p c m    group by process, cgroup, mount (g cycles)");
     mvprintw(y++, 4, "a        accumulated: totals since start, idle rows kept");
+    mvprintw(y++, 4, "/        filter rows by name or pid (Enter keeps it, Esc clears it)");
+    mvprintw(y++, 4, "\\        clear the filter");
     mvprintw(y++, 4, "h ?      this help");
     y++;
     mvprintw(y++, 4, "[name]   a process that has exited; its bytes are kept");
+    mvprintw(y++, 4, "HISTORY  write rate over the last refreshes: _ idle, . : - = + * # @ up to the row's peak");
+    mvprintw(y++, 4, "AGENT    what a running agent does to the row: throttled, killed, flagged (a rule holds)");
+    mvprintw(y++, 4, "         (top attached to the agent's control socket; --local loads its own programs)");
     mvprintw(y++, 2, "any key returns");
     refresh();
 }
 
-void draw(const WriteReport &report, const TopViewState &state, const std::string &hooks)
+const char *action_mark(const std::string &action)
+{
+    if (action == "kill")
+        return "killed";
+    if (action == "throttle")
+        return "throttled";
+    if (action == "offender")
+        return "flagged";
+    return "";
+}
+
+void draw(const WriteReport &report, const TopViewState &state, const std::string &source,
+          const RateHistory &history, const std::string &problem)
 {
     erase();
     const int width = COLS;
     int y = 0;
-    mvprintw(y++, 0, "ebpf-diskwatch  %s  hooks %s  by %s  sort %s%s", rfc3339_utc(report.ts).c_str(), hooks.c_str(),
+    mvprintw(y++, 0, "ebpf-diskwatch  %s  %s  by %s  sort %s%s", rfc3339_utc(report.ts).c_str(), source.c_str(),
              std::string(to_string(state.by)).c_str(), std::string(to_string(state.sort)).c_str(),
              state.accumulated ? "  [accumulated]" : "");
+    if (!problem.empty()) {
+        attron(COLOR_PAIR(4));
+        mvprintw(y++, 0, "%.*s", std::max(0, width - 1), terminal_safe(problem).c_str());
+        attroff(COLOR_PAIR(4));
+    }
     size_t mount_width = 20;
     for (const auto &mount : report.mounts)
         mount_width = std::max(mount_width, terminal_safe(mount.mount).size());
@@ -84,8 +108,9 @@ void draw(const WriteReport &report, const TopViewState &state, const std::strin
     ++y;
     attron(COLOR_PAIR(1));
     char header[256];
-    std::snprintf(header, sizeof(header), "%8s  %-16s %-30s %-20s %10s %10s %10s", "PID", "COMM", "CGROUP/UNIT",
-                  "MOUNT", "WRITE/s", "GROW/s", "TOTAL");
+    std::snprintf(header, sizeof(header), "%8s  %-16s %-30s %-20s %10s %10s %10s %-*s %s", "PID", "COMM",
+                  "CGROUP/UNIT", "MOUNT", "WRITE/s", "GROW/s", "TOTAL", static_cast<int>(history.length()), "HISTORY",
+                  "AGENT");
     mvprintw(y, 0, "%-*s", width, header);
     attroff(COLOR_PAIR(1));
     ++y;
@@ -95,11 +120,17 @@ void draw(const WriteReport &report, const TopViewState &state, const std::strin
         std::string comm = terminal_safe(row.comm);
         if (row.exited)
             comm = "[" + comm + "]";
-        mvprintw(y++, 0, "%8u  %-16.16s %-30s %-20s %10s %10s %10s", row.pid, comm.c_str(),
+        mvprintw(y, 0, "%8u  %-16.16s %-30s %-20s %10s %10s %10s %s ", row.pid, comm.c_str(),
                  fit_path(terminal_safe(who_text(row)), 30).c_str(),
                  fit_path(terminal_safe(row.mount.empty() ? row.dev : row.mount), 20).c_str(),
                  human_rate(row.write_bps).c_str(), human_rate(row.growth_bps).c_str(),
-                 human_bytes(static_cast<double>(row.total_bytes)).c_str());
+                 human_bytes(static_cast<double>(row.total_bytes)).c_str(), history.sparkline(row, state.by).c_str());
+        if (!row.agent_action.empty()) {
+            attron(COLOR_PAIR(4) | A_BOLD);
+            printw("%s", action_mark(row.agent_action));
+            attroff(COLOR_PAIR(4) | A_BOLD);
+        }
+        ++y;
         // The file a top writer writes, on a detail line; a deleted file
         // that is still open and growing stands out.
         if (!row.files.empty() && y < LINES - 1) {
@@ -112,22 +143,48 @@ void draw(const WriteReport &report, const TopViewState &state, const std::strin
         }
     }
     const auto &drops = report.drops;
-    mvprintw(LINES - 1, 0, "q quit  s sort  p/c/m group  a accumulated  h help   drops: map %llu ring %llu",
-             static_cast<unsigned long long>(drops.writers_map_full),
-             static_cast<unsigned long long>(drops.ringbuf_full));
+    if (state.editing_filter || !state.filter.empty()) {
+        // The filter is typed printable ASCII; terminal_safe all the same.
+        mvprintw(LINES - 1, 0, "filter: %s%s   (%s)", terminal_safe(state.filter).c_str(),
+                 state.editing_filter ? "_" : "", state.editing_filter ? "Enter keep, Esc clear" : "\\ clear, / edit");
+    } else {
+        mvprintw(LINES - 1, 0, "q quit  s sort  p/c/m group  a accumulated  / filter  h help   drops: map %llu ring %llu",
+                 static_cast<unsigned long long>(drops.writers_map_full),
+                 static_cast<unsigned long long>(drops.ringbuf_full));
+    }
     refresh();
 }
 
 }  // namespace
 
-int run_interactive_top(WriteMonitor &monitor, double refresh_s, TopViewState state, volatile bool *stop)
+int run_interactive_top(ReportFeed &feed, double refresh_s, TopViewState state, volatile bool *stop)
 {
     CursesSession session;
-    const auto period = std::chrono::duration<double>(refresh_s);
-    auto next_refresh = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(period);
-    const std::string hooks(to_string(monitor.tracer().family()));
-    WriteReport report = monitor.refresh({state.by, state.accumulated});
-    draw(report, state, hooks);
+    const auto period = std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(refresh_s));
+    auto next_refresh = std::chrono::steady_clock::now() + period;
+    const std::string source = feed.describe();
+    RateHistory history;
+    WriteReport report;
+    std::string problem;  // the agent went away: said on screen, retried every refresh
+    auto refresh_report = [&] {
+        const ReportOptions options{state.by, state.accumulated};
+        std::string error;
+        if (auto fresh = feed.refresh(options, &error)) {
+            report = std::move(*fresh);
+            history.record(report);
+            problem.clear();
+        } else {
+            problem = error;
+        }
+    };
+    auto redraw = [&] {
+        if (state.show_help)
+            draw_help();
+        else
+            draw(report, state, source, history, problem);
+    };
+    refresh_report();
+    redraw();
     timeout(100);  // getch waits at most 100 ms: keys stay responsive, events keep draining
     while (!state.quit && !*stop) {
         const int key = getch();
@@ -137,28 +194,18 @@ int run_interactive_top(WriteMonitor &monitor, double refresh_s, TopViewState st
                 break;
             if (effect == KeyEffect::regroup) {
                 // Regroup the data we have now rather than waiting a whole interval.
-                report = monitor.refresh({state.by, state.accumulated});
-                next_refresh = std::chrono::steady_clock::now() +
-                               std::chrono::duration_cast<std::chrono::steady_clock::duration>(period);
+                refresh_report();
+                next_refresh = std::chrono::steady_clock::now() + period;
             }
-            if (effect != KeyEffect::none) {
-                if (state.show_help)
-                    draw_help();
-                else
-                    draw(report, state, hooks);
-            }
+            if (effect != KeyEffect::none || key == KEY_RESIZE)
+                redraw();
         }
-        monitor.pump_events(0);
+        feed.wait(0);
         if (std::chrono::steady_clock::now() >= next_refresh) {
-            report = monitor.refresh({state.by, state.accumulated});
-            next_refresh += std::chrono::duration_cast<std::chrono::steady_clock::duration>(period);
-            if (state.show_help)
-                draw_help();
-            else
-                draw(report, state, hooks);
+            refresh_report();
+            next_refresh += period;
+            redraw();
         }
-        if (key == KEY_RESIZE)
-            draw(report, state, hooks);
     }
     return 0;
 }

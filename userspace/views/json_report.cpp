@@ -1,5 +1,8 @@
 #include "views/json_report.h"
 
+#include <charconv>
+
+#include "resolve/mountinfo.h"
 #include "views/format.h"
 
 namespace diskwatch {
@@ -11,7 +14,161 @@ nlohmann::json optional_number(const std::optional<double> &value)
     return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
 }
 
+// "major:minor" back to the kernel's dev_t encoding.
+std::optional<DeviceNumber> parse_device_number(const std::string &text)
+{
+    const size_t colon = text.find(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
+        return std::nullopt;
+    unsigned major = 0;
+    unsigned minor = 0;
+    const auto parsed_major = std::from_chars(text.data(), text.data() + colon, major);
+    const auto parsed_minor = std::from_chars(text.data() + colon + 1, text.data() + text.size(), minor);
+    if (parsed_major.ec != std::errc() || parsed_major.ptr != text.data() + colon || parsed_minor.ec != std::errc() ||
+        parsed_minor.ptr != text.data() + text.size())
+        return std::nullopt;
+    return DeviceNumber {major, minor};
+}
+
+int base64_value(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+std::string unbase64(std::string_view text)
+{
+    std::string out;
+    unsigned accumulator = 0;
+    int bits = 0;
+    for (char c : text) {
+        const int value = base64_value(c);
+        if (value < 0)
+            continue;  // padding
+        accumulator = (accumulator << 6) | static_cast<unsigned>(value);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out += static_cast<char>((accumulator >> bits) & 0xff);
+        }
+    }
+    return out;
+}
+
+template <typename T>
+T number_or(const nlohmann::json &object, const char *key, T fallback)
+{
+    auto it = object.find(key);
+    return it != object.end() && it->is_number() ? it->get<T>() : fallback;
+}
+
+std::string text_or_empty(const nlohmann::json &object, const char *key)
+{
+    auto it = object.find(key);
+    return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+std::optional<double> optional_double(const nlohmann::json &object, const char *key)
+{
+    auto it = object.find(key);
+    return it != object.end() && it->is_number() ? std::optional<double>(it->get<double>()) : std::nullopt;
+}
+
 }  // namespace
+
+std::string get_name(const nlohmann::json &object, const std::string &key)
+{
+    if (auto exact = object.find(key + "_b64"); exact != object.end() && exact->is_string())
+        return unbase64(exact->get<std::string>());
+    auto it = object.find(key);
+    return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+WriteReport report_from_json(const nlohmann::json &document)
+{
+    WriteReport report;
+    if (!document.is_object())
+        return report;
+    report.interval_s = number_or(document, "interval_s", 0.0);
+    report.by = parse_group_by(text_or_empty(document, "by")).value_or(GroupBy::process);
+    report.source = text_or_empty(document, "source") == "agent" ? ReportSource::agent : ReportSource::local;
+    for (const auto &object : document.value("rows", nlohmann::json::array())) {
+        ReportRow row;
+        row.pid = number_or<uint32_t>(object, "pid", 0);
+        row.comm = get_name(object, "comm");
+        row.exe = get_name(object, "exe");
+        row.uid = number_or<uint32_t>(object, "uid", 0);
+        row.exited = object.value("exited", false);
+        row.processes = number_or<size_t>(object, "processes", 0);
+        row.cgroup_id = number_or<uint64_t>(object, "cgroup_id", 0);
+        row.cgroup = get_name(object, "cgroup");
+        row.mount = get_name(object, "mount");
+        row.dev = text_or_empty(object, "dev");
+        if (auto dev = parse_device_number(row.dev))
+            row.kernel_dev = dev->to_kernel();
+        row.fstype = text_or_empty(object, "fstype");
+        row.write_bytes = number_or<uint64_t>(object, "write_bytes", 0);
+        row.write_bps = number_or(object, "write_bps", 0.0);
+        row.write_calls = number_or<uint64_t>(object, "write_calls", 0);
+        row.total_write_calls = number_or<uint64_t>(object, "total_write_calls", 0);
+        row.total_bytes = number_or<uint64_t>(object, "total_bytes", 0);
+        row.growth_bytes = number_or<uint64_t>(object, "growth_bytes", 0);
+        row.growth_bps = number_or(object, "growth_bps", 0.0);
+        row.total_growth_bytes = number_or<uint64_t>(object, "total_growth_bytes", 0);
+        row.unit = text_or_empty(object, "unit");
+        if (auto container = object.find("container"); container != object.end() && container->is_object()) {
+            row.container = text_or_empty(*container, "id");
+            row.container_name = text_or_empty(*container, "name");
+            row.container_runtime = text_or_empty(*container, "runtime");
+        }
+        for (const auto &file : object.value("files", nlohmann::json::array())) {
+            WrittenFile written;
+            written.path = get_name(file, "path");
+            written.ino = number_or<uint64_t>(file, "ino", 0);
+            written.deleted = file.value("deleted", false);
+            written.size_bytes = number_or<uint64_t>(file, "size_bytes", 0);
+            row.files.push_back(std::move(written));
+        }
+        row.agent_action = text_or_empty(object, "agent_action");
+        report.rows.push_back(std::move(row));
+    }
+    for (const auto &object : document.value("mounts", nlohmann::json::array())) {
+        MountReport mount;
+        mount.mount = get_name(object, "mount");
+        mount.dev = text_or_empty(object, "dev");
+        mount.fstype = text_or_empty(object, "fstype");
+        mount.size_bytes = number_or<uint64_t>(object, "size_bytes", 0);
+        mount.used_bytes = number_or<uint64_t>(object, "used_bytes", 0);
+        mount.available_bytes = number_or<uint64_t>(object, "available_bytes", 0);
+        mount.used_pct = number_or(object, "used_pct", 0.0);
+        mount.write_bytes = number_or<uint64_t>(object, "write_bytes", 0);
+        mount.write_bps = number_or(object, "write_bps", 0.0);
+        mount.total_bytes = number_or<uint64_t>(object, "total_bytes", 0);
+        mount.growth_bytes = number_or<uint64_t>(object, "growth_bytes", 0);
+        mount.growth_bps = number_or(object, "growth_bps", 0.0);
+        mount.fill_bps = optional_double(object, "fill_bps");
+        mount.eta_full_s = optional_double(object, "eta_full_s");
+        report.mounts.push_back(std::move(mount));
+    }
+    const auto drops = document.value("drops", nlohmann::json::object());
+    report.drops.writers_map_full = number_or<uint64_t>(drops, "writers_map_full", 0);
+    report.drops.ringbuf_full = number_or<uint64_t>(drops, "ringbuf_full", 0);
+    report.drops.file_lookup = number_or<uint64_t>(drops, "file_lookup", 0);
+    report.drops.pairing_map_full = number_or<uint64_t>(drops, "pairing_map_full", 0);
+    report.drops.aio_events_skipped = number_or<uint64_t>(drops, "aio_events_skipped", 0);
+    report.drops.aio_event_read = number_or<uint64_t>(drops, "aio_event_read", 0);
+    return report;
+}
+
 
 nlohmann::json to_json(const WriteReport &report)
 {
@@ -48,6 +205,7 @@ nlohmann::json to_json(const WriteReport &report)
             {"write_bytes", row.write_bytes},
             {"write_bps", row.write_bps},
             {"write_calls", row.write_calls},
+            {"total_write_calls", row.total_write_calls},
             {"total_bytes", row.total_bytes},
             {"growth_bytes", row.growth_bytes},
             {"growth_bps", row.growth_bps},
@@ -55,6 +213,7 @@ nlohmann::json to_json(const WriteReport &report)
             {"unit", text_or_null(row.unit)},
             {"container", std::move(container)},
             {"files", std::move(files)},
+            {"agent_action", text_or_null(row.agent_action)},
         };
         put_name(object, "comm", row.comm);
         put_name(object, "exe", row.exe);
@@ -86,6 +245,7 @@ nlohmann::json to_json(const WriteReport &report)
         {"ts", rfc3339_utc(report.ts)},
         {"interval_s", report.interval_s},
         {"by", std::string(to_string(report.by))},
+        {"source", std::string(to_string(report.source))},
         {"rows", std::move(rows)},
         {"mounts", std::move(mounts)},
         {"drops",

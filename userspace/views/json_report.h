@@ -17,4 +17,12 @@ nlohmann::json to_json(const WriteReport &report);
 // show U+FFFD for the bad bytes and carry their exact bytes in `<key>_b64`.
 std::string to_json_line(const WriteReport &report);
 
+// The exact bytes of a name put_name wrote: `<key>_b64` decoded, else `<key>`.
+std::string get_name(const nlohmann::json &object, const std::string &key);
+
+// The inverse of to_json, for `top` attached to an agent (the control socket's
+// snapshot): names come back as their exact bytes; keys it lacks stay at their
+// defaults, keys it does not know are ignored. `ts` is left 0 (the caller has it).
+WriteReport report_from_json(const nlohmann::json &document);
+
 }  // namespace diskwatch

@@ -32,8 +32,9 @@ std::string to_text_table(const WriteReport &report, size_t max_rows)
 {
     std::string out;
     char line[512];
-    std::snprintf(line, sizeof(line), "ebpf-diskwatch %s  interval %.2fs  by %s\n", rfc3339_utc(report.ts).c_str(),
-                  report.interval_s, std::string(to_string(report.by)).c_str());
+    std::snprintf(line, sizeof(line), "ebpf-diskwatch %s  interval %.2fs  by %s  source %s\n",
+                  rfc3339_utc(report.ts).c_str(), report.interval_s, std::string(to_string(report.by)).c_str(),
+                  std::string(to_string(report.source)).c_str());
     out += line;
     for (const auto &mount : report.mounts) {
         // The mount point is as long as a user makes it (PATH_MAX, four

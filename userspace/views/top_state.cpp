@@ -19,8 +19,59 @@ std::string_view to_string(SortKey sort)
     return "";
 }
 
+namespace {
+
+KeyEffect edit_filter(TopViewState &state, int key)
+{
+    switch (key) {
+    case '\n':
+    case '\r':
+    case kKeyEnter:
+        state.editing_filter = false;
+        return KeyEffect::redraw;
+    case kKeyEscape:
+        state.editing_filter = false;
+        state.filter.clear();
+        return KeyEffect::redraw;
+    case kKeyBackspace:
+    case 127:
+    case 8:
+        if (!state.filter.empty())
+            state.filter.pop_back();
+        return KeyEffect::redraw;
+    default:
+        // Printable ASCII only: what is typed is drawn back on the screen.
+        if (key >= 0x20 && key < 0x7f && state.filter.size() < 64) {
+            state.filter += static_cast<char>(key);
+            return KeyEffect::redraw;
+        }
+        return KeyEffect::none;
+    }
+}
+
+bool contains_folded(std::string_view text, std::string_view needle)
+{
+    auto fold = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+    return std::search(text.begin(), text.end(), needle.begin(), needle.end(),
+                       [&](char a, char b) { return fold(a) == fold(b); }) != text.end();
+}
+
+}  // namespace
+
+bool row_matches_filter(const ReportRow &row, std::string_view filter)
+{
+    if (filter.empty())
+        return true;
+    for (const std::string *name : {&row.comm, &row.exe, &row.cgroup, &row.unit, &row.container_name, &row.mount})
+        if (contains_folded(*name, filter))
+            return true;
+    return contains_folded(std::to_string(row.pid), filter);
+}
+
 KeyEffect apply_key(TopViewState &state, int key)
 {
+    if (state.editing_filter)
+        return edit_filter(state, key);
     if (state.show_help && key != -1) {
         // Any key leaves the help screen; q still quits.
         state.show_help = false;
@@ -57,6 +108,12 @@ KeyEffect apply_key(TopViewState &state, int key)
     case '?':
         state.show_help = true;
         return KeyEffect::redraw;
+    case '/':
+        state.editing_filter = true;
+        return KeyEffect::redraw;
+    case '\\':
+        state.filter.clear();
+        return KeyEffect::redraw;
     default:
         return KeyEffect::none;
     }
@@ -64,7 +121,10 @@ KeyEffect apply_key(TopViewState &state, int key)
 
 std::vector<ReportRow> sorted_rows(const std::vector<ReportRow> &rows, const TopViewState &state)
 {
-    std::vector<ReportRow> sorted = rows;
+    std::vector<ReportRow> sorted;
+    for (const auto &row : rows)
+        if (row_matches_filter(row, state.filter))
+            sorted.push_back(row);
     auto by_rate = [](const ReportRow &a, const ReportRow &b) {
         return a.write_bps != b.write_bps ? a.write_bps > b.write_bps : a.total_bytes > b.total_bytes;
     };

@@ -17,17 +17,31 @@ struct TopViewState {
     bool accumulated = false;  // show totals since start, and idle rows that have one
     bool show_help = false;
     bool quit = false;
+    // `/` filter, like htop: rows whose name (comm, exe, cgroup, unit,
+    // container, mount) or pid contains it, case-insensitively.
+    std::string filter;
+    bool editing_filter = false;  // typing after `/`: keys go to the filter
 };
+
+// ncurses' codes for the keys the filter editor needs (this file stays free
+// of curses: the state is tested without a terminal).
+inline constexpr int kKeyBackspace = 0407;  // KEY_BACKSPACE
+inline constexpr int kKeyEnter = 0527;      // KEY_ENTER
+inline constexpr int kKeyEscape = 27;
 
 enum class KeyEffect { none, redraw, regroup };
 
 // Applies one key press: q quit; s next sort; p/c/m group by process/cgroup/
-// mount; g next grouping; a toggle accumulated totals; h or ? help.
+// mount; g next grouping; a toggle accumulated totals; h or ? help; / edit
+// the filter (Enter keeps it, Esc clears it, Backspace deletes); \ clears it.
 KeyEffect apply_key(TopViewState &state, int key);
 
 std::string_view to_string(SortKey sort);
 
-// The rows in the order the state asks for.
+// Whether a row passes the state's filter (an empty filter passes all).
+bool row_matches_filter(const ReportRow &row, std::string_view filter);
+
+// The rows in the order the state asks for, filtered.
 std::vector<ReportRow> sorted_rows(const std::vector<ReportRow> &rows, const TopViewState &state);
 
 }  // namespace diskwatch
