@@ -282,12 +282,8 @@ static __always_inline void remember_opened_size(long fd)
 	if (!file || !(BPF_CORE_READ(file, f_mode) & FMODE_WRITE))
 		return;
 	destination_probed(file, &dest);
-	if (dest.dev && dest.ino && dest.size >= 0) {
-		struct dw_file_key key = { .dev = dest.dev, .ino = dest.ino };
-		__u64 size = dest.size;
-
-		bpf_map_update_elem(&dw_file_sizes, &key, &size, BPF_ANY);
-	}
+	if (dest.dev)
+		note_size_at_open(&dest);
 }
 
 /* ftruncate/fallocate succeeded on `file`: count how much it grew. */

@@ -8,7 +8,8 @@
  * The model (docs/attribution.md):
  *  - the kernel keeps, per file (dev, inode), the last size our hooks saw, in
  *    an LRU map (dw_file_sizes). A file opened for writing records its size
- *    at open (sys_exit of open/openat/openat2/creat, O_TRUNC already applied);
+ *    at open when new to us, or lowers it (sys_exit of open/openat/openat2/
+ *    creat, O_TRUNC already applied): never raises it (note_size_at_open);
  *  - after a write, when the write ended inside the file (end < i_size) the
  *    file did not grow: no map access at all, so rewrite-in-place costs
  *    nothing extra. Otherwise (append, extend, or end offset unknown) the
@@ -59,8 +60,12 @@ static __always_inline __u64 raise_known_size(const struct dw_destination *dest,
 	__u64 *known = bpf_map_lookup_elem(&dw_file_sizes, &key);
 
 	if (!known) {
-		bpf_map_update_elem(&dw_file_sizes, &key, &size_now, BPF_ANY);
-		return unknown_growth < size_now ? unknown_growth : size_now;
+		if (bpf_map_update_elem(&dw_file_sizes, &key, &size_now, BPF_NOEXIST) == 0)
+			return unknown_growth < size_now ? unknown_growth : size_now;
+		/* Another CPU made it first: raise theirs, as below. */
+		known = bpf_map_lookup_elem(&dw_file_sizes, &key);
+		if (!known)
+			return 0;
 	}
 	/* Only ever raise it here: two CPUs appending to one file each count
 	 * the part they moved the end by, never the same part twice. */
@@ -86,7 +91,38 @@ static __always_inline __u64 growth_of_write(const struct dw_destination *dest, 
 	return raise_known_size(dest, bytes);
 }
 
-/* A size set outright (open with O_TRUNC or not, ftruncate, fallocate): store
+/* A file opened for writing: remember its size when it is new to us, and
+ * lower what we know when it is smaller now (O_TRUNC, or a shrink we did not
+ * see), so that its next growth counts again. Never raise it here: another
+ * thread's write may already have moved i_size without its own hook having
+ * run yet, and raising the known size would take that growth from it. Never
+ * replace the map element either (an update of an existing LRU key swaps in
+ * a new element), since a writer on another CPU may hold a pointer to it for
+ * its compare-and-swap. */
+static __always_inline void note_size_at_open(const struct dw_destination *dest)
+{
+	struct dw_file_key key = { .dev = dest->dev, .ino = dest->ino };
+	__u64 size_now = dest->size;
+	__u64 *known;
+
+	if (dest->size < 0 || dest->ino == 0)
+		return;
+	known = bpf_map_lookup_elem(&dw_file_sizes, &key);
+	if (!known) {
+		bpf_map_update_elem(&dw_file_sizes, &key, &size_now, BPF_NOEXIST);
+		return;
+	}
+	for (int attempt = 0; attempt < 4; attempt++) {
+		__u64 old = *known;
+
+		if (size_now >= old)
+			return;
+		if (__sync_val_compare_and_swap(known, old, size_now) == old)
+			return;
+	}
+}
+
+/* A size set outright (ftruncate, fallocate): store
  * it and return the increase over what was known (0 when nothing was). */
 static __always_inline __u64 set_known_size(const struct dw_destination *dest)
 {

@@ -64,7 +64,9 @@ TopRun run_top_through(const std::vector<std::string> &extra_arguments, const st
     INFO("top stderr: " << top.err());
     REQUIRE(attached);
     workload();
-    std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+    // Two more refreshes after the last writer exited, however long a busy
+    // machine takes to print them: the second covers the first's tail.
+    top.wait_for_more_stdout_lines(2, std::chrono::seconds(30));
     top.signal(SIGKILL);
     top.wait(std::chrono::seconds(10));
     TopRun run;

@@ -1,5 +1,7 @@
 #include "support/spawn.h"
 
+#include <algorithm>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -97,6 +99,20 @@ bool ChildProcess::wait_for_stderr(const std::string &needle, std::chrono::milli
         drain(50);
     }
     return err_.find(needle) != std::string::npos;
+}
+
+bool ChildProcess::wait_for_more_stdout_lines(size_t more, std::chrono::milliseconds timeout)
+{
+    const auto lines = [&] { return static_cast<size_t>(std::count(out_.begin(), out_.end(), '\n')); };
+    for (size_t before = out_.size() + 1; out_fd_ >= 0 && out_.size() != before;) {
+        before = out_.size();
+        drain(0);  // what is in the pipe already
+    }
+    const size_t wanted = lines() + more;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (lines() < wanted && (out_fd_ >= 0 || err_fd_ >= 0) && std::chrono::steady_clock::now() < deadline)
+        drain(50);
+    return lines() >= wanted;
 }
 
 std::optional<int> ChildProcess::wait(std::chrono::milliseconds timeout)

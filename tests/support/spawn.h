@@ -23,6 +23,9 @@ public:
     // Reads stderr until a line containing `needle` shows up; false on timeout
     // or if the process exits first.
     bool wait_for_stderr(const std::string &needle, std::chrono::milliseconds timeout);
+    // Reads what stdout holds now, then waits until `more` complete lines
+    // follow; false on timeout or if the process exits first.
+    bool wait_for_more_stdout_lines(size_t more, std::chrono::milliseconds timeout);
     // Waits for exit, collecting output; nullopt on timeout (the process is
     // then killed). Returns the exit status as from waitpid's WEXITSTATUS, or
     // 128+signal.
