@@ -13,6 +13,7 @@
 #include "support/agent_run.h"
 #include "support/scratch.h"
 #include "support/spawn.h"
+#include "support/top_run.h"
 
 using namespace diskwatch::test;
 using nlohmann::json;
@@ -75,9 +76,8 @@ rules:
         },
         20s));
 
-    auto writer = ChildProcess::start({DW_TEST_WRITER, "--mode", "write", "--file", disk.path() + "/log", "--bytes",
-                                       std::to_string(400 * kMiB), "--comm", "dw-eco-writer", "--chunk", "65536",
-                                       "--rate", std::to_string(40 * kMiB)});
+    auto writer = start_writer(disk.path() + "/log", 400 * kMiB, "dw-eco-writer",
+                               {"--rate", std::to_string(40 * kMiB)});
     auto throttle = agent.wait_for(
         [&](const json &e) {
             return e.value("event", "") == "action" && e.value("action", "") == "throttle" &&

@@ -33,6 +33,7 @@
 #include "support/scratch.h"
 #include "support/soak.h"
 #include "support/spawn.h"
+#include "support/top_run.h"
 
 using namespace diskwatch::test;
 using nlohmann::json;
@@ -209,9 +210,8 @@ rules:
     fill_up(events_path, event_disk.path() + "/filler");
 
     // Enforcement does not wait for the disk: the flood dies.
-    auto flood = ChildProcess::start({DW_TEST_WRITER, "--mode", "write", "--file", disk.path() + "/flood", "--bytes",
-                                      std::to_string(1024 * kMiB), "--comm", "dw-fullflood", "--chunk", "65536",
-                                      "--rate", std::to_string(64 * kMiB)});
+    auto flood = start_writer(disk.path() + "/flood", 1024 * kMiB, "dw-fullflood",
+                              {"--rate", std::to_string(64 * kMiB)});
     const auto flood_status = flood.wait(std::chrono::seconds(30));
     REQUIRE(flood_status);
     CHECK((*flood_status == 128 + SIGTERM || *flood_status == 128 + SIGKILL));
@@ -609,9 +609,8 @@ rules:
         while (!done && std::chrono::steady_clock::now() - start < kSoak - std::chrono::seconds(12)) {
             std::this_thread::sleep_for(std::chrono::seconds(10));
             const std::string flood_file = flood_disk.path() + "/flood";
-            auto flood = ChildProcess::start({DW_TEST_WRITER, "--mode", "write", "--file", flood_file, "--bytes",
-                                              std::to_string(1024 * kMiB), "--comm", "dw-soakflood", "--chunk",
-                                              "65536", "--rate", std::to_string(64 * kMiB)});
+            auto flood = start_writer(flood_file, 1024 * kMiB, "dw-soakflood",
+                                      {"--rate", std::to_string(64 * kMiB)});
             const auto status = flood.wait(std::chrono::seconds(60));
             std::error_code ec;
             fs::remove(flood_file, ec);  // room for the next one

@@ -18,6 +18,7 @@
 #include "support/agent_run.h"
 #include "support/scratch.h"
 #include "support/spawn.h"
+#include "support/top_run.h"
 
 using namespace diskwatch::test;
 using nlohmann::json;
@@ -25,15 +26,6 @@ using nlohmann::json;
 namespace {
 
 constexpr long long kMiB = 1 << 20;
-
-ChildProcess start_writer(const std::string &file, long long bytes, const std::string &comm,
-                          const std::vector<std::string> &extra = {})
-{
-    std::vector<std::string> argv = {DW_TEST_WRITER, "--mode", "write", "--file", file, "--bytes",
-                                     std::to_string(bytes), "--comm", comm, "--chunk", "65536"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    return ChildProcess::start(argv);
-}
 
 long long file_size(const std::string &path)
 {

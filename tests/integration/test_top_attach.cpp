@@ -247,9 +247,8 @@ rules:
     throttle_for: 1m
 )");
     REQUIRE(agent.started());
-    auto writer = ChildProcess::start({DW_TEST_WRITER, "--mode", "write", "--file", disk.path() + "/marked.log",
-                                       "--bytes", std::to_string(400 * kMiB), "--comm", "dw-marked", "--chunk",
-                                       "65536", "--pace", std::to_string(16 * kMiB)});
+    auto writer = start_writer(disk.path() + "/marked.log", 400 * kMiB, "dw-marked",
+                               {"--pace", std::to_string(16 * kMiB)});
     auto throttle = agent.wait_for([&](const json &e) {
         return e.value("event", "") == "action" && e.value("action", "") == "throttle";
     }, std::chrono::seconds(15));

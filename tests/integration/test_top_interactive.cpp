@@ -109,12 +109,10 @@ rules:
 )");
     REQUIRE(agent.started());
     // A throttled writer that keeps writing, and a bystander that does not match the rule.
-    auto marked = ChildProcess::start({DW_TEST_WRITER, "--mode", "write", "--file", disk.path() + "/marked.log",
-                                       "--bytes", std::to_string(400 << 20), "--comm", "dw-marked", "--chunk",
-                                       "65536", "--pace", std::to_string(16 << 20)});
-    auto bystander = ChildProcess::start({DW_TEST_WRITER, "--mode", "write", "--file", disk.path() + "/other.log",
-                                          "--bytes", std::to_string(64 << 20), "--comm", "dw-bystander", "--chunk",
-                                          "65536", "--rate", std::to_string(1 << 20)});
+    auto marked = start_writer(disk.path() + "/marked.log", 400LL << 20, "dw-marked",
+                               {"--pace", std::to_string(16 << 20)});
+    auto bystander = start_writer(disk.path() + "/other.log", 64LL << 20, "dw-bystander",
+                                  {"--rate", std::to_string(1 << 20)});
     REQUIRE(agent.wait_for([](const nlohmann::json &e) {
         return e.value("event", "") == "action" && e.value("action", "") == "throttle";
     }, std::chrono::seconds(15)));

@@ -49,6 +49,15 @@ WriterResult run_writer(const std::vector<std::string> &arguments)
     return result;
 }
 
+ChildProcess start_writer(const std::string &file, long long bytes, const std::string &comm,
+                          const std::vector<std::string> &extra)
+{
+    std::vector<std::string> argv = {DW_TEST_WRITER, "--mode", "write", "--file", file, "--bytes",
+                                     std::to_string(bytes), "--comm", comm, "--chunk", "65536"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return ChildProcess::start(argv);
+}
+
 std::vector<nlohmann::json> rows_where(const nlohmann::json &refresh, const std::string &key,
                                        const nlohmann::json &value)
 {

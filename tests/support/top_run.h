@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/spawn.h"
+
 namespace diskwatch::test {
 
 struct TopRun {
@@ -28,6 +30,12 @@ struct WriterResult {
     long long written = 0;
 };
 WriterResult run_writer(const std::vector<std::string> &arguments);
+
+// Starts dw-test-writer appending `bytes` to `file` in 64 KiB write() calls,
+// named `comm`, plus extra arguments (--rate, --pace, --cgroup, ...), and
+// leaves it running.
+ChildProcess start_writer(const std::string &file, long long bytes, const std::string &comm,
+                          const std::vector<std::string> &extra = {});
 
 // The rows of a refresh whose `key` equals `value`.
 std::vector<nlohmann::json> rows_where(const nlohmann::json &refresh, const std::string &key,
