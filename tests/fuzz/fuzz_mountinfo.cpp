@@ -10,19 +10,11 @@
 #include <cstdlib>
 #include <string>
 
+#include "fuzz/fuzz_check.h"
 #include "resolve/mountinfo.h"
 
 namespace {
 
-// A broken property: say which, then abort (libFuzzer keeps the input).
-void check_at(bool condition, const char *what, int line)
-{
-    if (!condition) {
-        std::fprintf(stderr, "%s:%d: property broken: %s\n", __FILE__, line, what);
-        std::abort();
-    }
-}
-#define check(condition) check_at((condition), #condition, __LINE__)
 
 // What the kernel's seq_path/mangle_path does to a path in mountinfo.
 std::string kernel_escape(const std::string &path)

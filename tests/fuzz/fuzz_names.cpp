@@ -14,24 +14,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fuzz/fuzz_check.h"
 #include "support/exact_names.h"
 #include "views/format.h"
 #include "views/json_report.h"
 #include "views/text_report.h"
-
-namespace {
-
-// A broken property: say which, then abort (libFuzzer keeps the input).
-void check_at(bool condition, const char *what, int line)
-{
-    if (!condition) {
-        std::fprintf(stderr, "%s:%d: property broken: %s\n", __FILE__, line, what);
-        std::abort();
-    }
-}
-#define check(condition) check_at((condition), #condition, __LINE__)
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -8,21 +8,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "fuzz/fuzz_check.h"
 #include "rules/policy.h"
-
-namespace {
-
-// A broken property: say which, then abort (libFuzzer keeps the input).
-void check_at(bool condition, const char *what, int line)
-{
-    if (!condition) {
-        std::fprintf(stderr, "%s:%d: property broken: %s\n", __FILE__, line, what);
-        std::abort();
-    }
-}
-#define check(condition) check_at((condition), #condition, __LINE__)
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
