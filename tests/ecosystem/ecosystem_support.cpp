@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "support/spawn.h"
+#include "support/stale_fixtures.h"
 
 extern char **environ;
 
@@ -27,10 +28,8 @@ namespace diskwatch::test {
 
 TempDir::TempDir(const std::string &prefix)
 {
-    std::string pattern = "/tmp/" + prefix + "XXXXXX";
-    if (!::mkdtemp(pattern.data()))
-        throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
-    path_ = pattern;
+    // "dw-sock-" -> /tmp/dw-sock-<owner tag>-XXXXXX, swept if the binary is killed.
+    path_ = make_owned_temp_dir(prefix.back() == '-' ? prefix.substr(0, prefix.size() - 1) : prefix);
 }
 
 TempDir::~TempDir()

@@ -22,6 +22,7 @@
 #include "support/exact_names.h"
 #include "support/scratch.h"
 #include "support/spawn.h"
+#include "support/stale_fixtures.h"
 #include "support/top_run.h"
 
 using namespace diskwatch::test;
@@ -72,9 +73,7 @@ struct HostileMount {
     std::string path;
     explicit HostileMount(const std::string &name)
     {
-        char pattern[] = "/tmp/dw-hostile-XXXXXX";
-        REQUIRE(::mkdtemp(pattern) != nullptr);
-        base = pattern;
+        base = make_owned_temp_dir("dw-hostile");  // swept if the binary is killed
         ::chmod(base.c_str(), 0755);
         path = base + "/" + name;
         REQUIRE(::mkdir(path.c_str(), 0755) == 0);

@@ -26,6 +26,7 @@
 
 #include "support/scratch.h"
 #include "support/spawn.h"
+#include "support/stale_fixtures.h"
 
 using namespace diskwatch::test;
 
@@ -173,9 +174,7 @@ struct ReachableBinary {
     std::string path;
     ReachableBinary()
     {
-        char pattern[] = "/tmp/dw-priv-XXXXXX";
-        REQUIRE(::mkdtemp(pattern) != nullptr);
-        dir = pattern;
+        dir = make_owned_temp_dir("dw-priv");  // swept if the binary is killed
         ::chmod(dir.c_str(), 0755);
         path = dir + "/ebpf-diskwatch";
         std::filesystem::copy_file(DW_BINARY, path);

@@ -10,6 +10,7 @@
 #include "support/agent_run.h"
 #include "support/scratch.h"
 #include "support/spawn.h"
+#include "support/stale_fixtures.h"
 #include "support/top_run.h"
 
 using namespace diskwatch::test;
@@ -18,21 +19,24 @@ namespace {
 
 const std::string kTmux = "/usr/bin/tmux";
 
+// A tmux server of the test's own (-L, named with the owner tag): the
+// default server may hold another test binary's sessions, and the
+// stale-fixture sweep kills a killed binary's server with all it runs.
 struct TmuxSession {
-    std::string name = "dw-test-" + std::to_string(::getpid());
+    std::string name = "dw-test-" + owner_tag();
     explicit TmuxSession(const std::string &command)
     {
-        REQUIRE(run({kTmux, "new-session", "-d", "-s", name, "-x", "160", "-y", "40", command}) == 0);
+        REQUIRE(run({kTmux, "-L", name, "new-session", "-d", "-s", name, "-x", "160", "-y", "40", command}) == 0);
     }
-    ~TmuxSession() { run({kTmux, "kill-session", "-t", name}); }
+    ~TmuxSession() { run({kTmux, "-L", name, "kill-session", "-t", name}); }
     std::string screen() const
     {
         std::string text;
-        run({kTmux, "capture-pane", "-p", "-t", name}, &text);
+        run({kTmux, "-L", name, "capture-pane", "-p", "-t", name}, &text);
         return text;
     }
-    void keys(const std::string &keys) const { run({kTmux, "send-keys", "-t", name, keys}); }
-    bool alive() const { return run({kTmux, "has-session", "-t", name}) == 0; }
+    void keys(const std::string &keys) const { run({kTmux, "-L", name, "send-keys", "-t", name, keys}); }
+    bool alive() const { return run({kTmux, "-L", name, "has-session", "-t", name}) == 0; }
     // Polls the screen until `needle` shows up.
     bool wait_for(const std::string &needle, std::chrono::seconds timeout) const
     {

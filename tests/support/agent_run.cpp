@@ -10,16 +10,15 @@
 #include <stdexcept>
 #include <thread>
 
+#include "support/stale_fixtures.h"
+
 namespace diskwatch::test {
 
 namespace fs = std::filesystem;
 
 ScratchDir::ScratchDir()
 {
-    char name[] = "/tmp/dw-agent-XXXXXX";
-    if (!::mkdtemp(name))
-        throw std::runtime_error("mkdtemp failed");
-    path_ = name;
+    path_ = make_owned_temp_dir("dw-agent");
 }
 
 ScratchDir::~ScratchDir()
@@ -31,10 +30,7 @@ ScratchDir::~ScratchDir()
 AgentRun::AgentRun(const std::string &policy_yaml, const std::vector<std::string> &extra_arguments,
                    const std::string &state_dir, const std::string &events_path)
 {
-    char name[] = "/tmp/dw-agent-XXXXXX";
-    if (!::mkdtemp(name))
-        throw std::runtime_error("mkdtemp failed");
-    dir_ = name;
+    dir_ = make_owned_temp_dir("dw-agent");
     policy_path_ = dir_ + "/policy.yaml";
     events_path_ = events_path.empty() ? dir_ + "/events.json" : events_path;
     state_dir_ = state_dir.empty() ? dir_ + "/state" : state_dir;

@@ -18,18 +18,11 @@
 
 #include "resolve/mountinfo.h"
 #include "support/spawn.h"
+#include "support/stale_fixtures.h"
 
 namespace diskwatch::test {
 
 namespace {
-
-std::string make_temp_dir(const char *prefix)
-{
-    std::string pattern = std::string("/tmp/") + prefix + "XXXXXX";
-    if (!::mkdtemp(pattern.data()))
-        throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
-    return pattern;
-}
 
 std::string trim(std::string text)
 {
@@ -41,7 +34,7 @@ std::string trim(std::string text)
 }  // namespace
 
 LoopMount::LoopMount(size_t size_mib, const std::string &fstype)
-    : workdir_(make_temp_dir("dw-loop-")), image_(workdir_ + "/image"), mount_point_(workdir_ + "/mnt")
+    : workdir_(make_owned_temp_dir("dw-loop")), image_(workdir_ + "/image"), mount_point_(workdir_ + "/mnt")
 {
     ::mkdir(mount_point_.c_str(), 0755);
     {
@@ -85,7 +78,7 @@ std::string LoopMount::dev_string() const
     return std::to_string(major(st.st_dev)) + ":" + std::to_string(minor(st.st_dev));
 }
 
-TmpfsMount::TmpfsMount(size_t size_kib) : mount_point_(make_temp_dir("dw-tmpfs-"))
+TmpfsMount::TmpfsMount(size_t size_kib) : mount_point_(make_owned_temp_dir("dw-tmpfs"))
 {
     const std::string options = "size=" + std::to_string(size_kib) + "k";
     if (::mount("tmpfs", mount_point_.c_str(), "tmpfs", 0, options.c_str()) != 0)
@@ -106,8 +99,7 @@ Cgroup2Child::Cgroup2Child(const std::string &name_prefix)
     const MountEntry *cgroup2 = mounts.find_cgroup2();
     if (!cgroup2)
         throw std::runtime_error("no cgroup v2 hierarchy mounted");
-    relative_ = "/" + name_prefix + "-" + std::to_string(::getpid()) + "-" +
-                std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 1000000);
+    relative_ = "/" + owned_cgroup_name(name_prefix);
     path_ = cgroup2->mount_point + relative_;
     if (::mkdir(path_.c_str(), 0755) != 0)
         throw std::runtime_error("mkdir " + path_ + ": " + std::strerror(errno));
@@ -152,12 +144,18 @@ bool bpf_tests_can_run()
 TracefsRestore::TracefsRestore()
     : was_mounted_(diskwatch::MountTable::load().find_by_mount_point("/sys/kernel/tracing") != nullptr)
 {
+    // Says, should this binary be killed before the destructor runs, that
+    // the tracefs mount is ours to remove (the stale-fixture sweep reads it).
+    if (!was_mounted_)
+        marker_ = make_owned_temp_dir("dw-tracefs");
 }
 
 TracefsRestore::~TracefsRestore()
 {
     if (!was_mounted_)
         ::umount2("/sys/kernel/tracing", MNT_DETACH);
+    if (!marker_.empty())
+        ::rmdir(marker_.c_str());
 }
 
 }  // namespace diskwatch::test

@@ -6,7 +6,8 @@
 
 namespace diskwatch::test {
 
-// A file-backed ext4 (or other mkfs) image, loop-mounted at a fresh directory.
+// A file-backed ext4 (or other mkfs) image, loop-mounted at a fresh directory
+// (/tmp/dw-loop-<owner tag>-*: support/stale_fixtures.h).
 class LoopMount {
 public:
     // size_mib: image size; fstype: "ext4" (mkfs.ext4) or "xfs" (mkfs.xfs).
@@ -41,7 +42,8 @@ private:
     bool mounted_ = false;
 };
 
-// A child cgroup in the cgroup v2 hierarchy (found in /proc/self/mountinfo).
+// A child cgroup in the cgroup v2 hierarchy (found in /proc/self/mountinfo),
+// named "<name_prefix>-<owner tag>-<unique>" (support/stale_fixtures.h).
 // The destructor kills what is left in it and removes it.
 class Cgroup2Child {
 public:
@@ -70,6 +72,7 @@ public:
 
 private:
     bool was_mounted_;
+    std::string marker_;  // /tmp/dw-tracefs-<owner>-*: tracefs is this binary's to unmount
 };
 
 // True when this process may load BPF programs. When it may not: under CI
