@@ -23,20 +23,21 @@ const std::string kTmux = "/usr/bin/tmux";
 // default server may hold another test binary's sessions, and the
 // stale-fixture sweep kills a killed binary's server with all it runs.
 struct TmuxSession {
-    std::string name = "dw-test-" + owner_tag();
+    std::string socket = "dw-test-" + owner_tag();
+    std::string name = "dw-test-" + std::to_string(::getpid());  // tmux refuses '.' in a session name
     explicit TmuxSession(const std::string &command)
     {
-        REQUIRE(run({kTmux, "-L", name, "new-session", "-d", "-s", name, "-x", "160", "-y", "40", command}) == 0);
+        REQUIRE(run({kTmux, "-L", socket, "new-session", "-d", "-s", name, "-x", "160", "-y", "40", command}) == 0);
     }
-    ~TmuxSession() { run({kTmux, "-L", name, "kill-session", "-t", name}); }
+    ~TmuxSession() { run({kTmux, "-L", socket, "kill-session", "-t", name}); }
     std::string screen() const
     {
         std::string text;
-        run({kTmux, "-L", name, "capture-pane", "-p", "-t", name}, &text);
+        run({kTmux, "-L", socket, "capture-pane", "-p", "-t", name}, &text);
         return text;
     }
-    void keys(const std::string &keys) const { run({kTmux, "-L", name, "send-keys", "-t", name, keys}); }
-    bool alive() const { return run({kTmux, "-L", name, "has-session", "-t", name}) == 0; }
+    void keys(const std::string &keys) const { run({kTmux, "-L", socket, "send-keys", "-t", name, keys}); }
+    bool alive() const { return run({kTmux, "-L", socket, "has-session", "-t", name}) == 0; }
     // Polls the screen until `needle` shows up.
     bool wait_for(const std::string &needle, std::chrono::seconds timeout) const
     {
