@@ -16,6 +16,7 @@
 
 #include "actions/pidfd.h"
 #include "support/agent_run.h"
+#include "support/policy_yaml.h"
 #include "support/scratch.h"
 #include "support/spawn.h"
 #include "support/top_run.h"
@@ -61,20 +62,15 @@ TEST_CASE("a flood is killed before its mount fills, a protected steady writer b
     if (!bpf_tests_can_run())
         return;
     LoopMount disk(384);
-    AgentRun agent(R"(interval: 250ms
-protect:
-  comm: [dw-steady]
-rules:
-  - name: flood
-    match:
-      comm: ["dw-*"]
-      mount: [")" + disk.path() + R"("]
-    when:
-      write_rate: 20MiB/s
-      for: 1s
-    action: kill
-    kill_grace: 500ms
-)");
+    AgentRun agent(PolicyYaml()
+                       .interval("250ms")
+                       .protect_comm("dw-steady")
+                       .rule("flood")
+                       .match("comm", {"dw-*"})
+                       .match("mount", {disk.path()})
+                       .when("20MiB/s", "1s")
+                       .action("kill")
+                       .set("kill_grace", "500ms"));
     INFO(agent.stderr_text());
     REQUIRE(agent.started());
     // Both write faster than the rule; only the unprotected one may die.
@@ -135,13 +131,12 @@ TEST_CASE("a writer that ignores SIGTERM gets SIGKILL after kill_grace", "[enfor
     if (!bpf_tests_can_run())
         return;
     LoopMount disk(512);
-    AgentRun agent(R"(rules:
-  - name: stubborn
-    match: {comm: [dw-stubborn]}
-    when: {write_rate: 10MiB/s, for: 500ms}
-    action: kill
-    kill_grace: 1s
-)");
+    AgentRun agent(PolicyYaml()
+                       .rule("stubborn")
+                       .match("comm", {"dw-stubborn"})
+                       .when("10MiB/s", "500ms")
+                       .action("kill")
+                       .set("kill_grace", "1s"));
     REQUIRE(agent.started());
     const auto start = std::chrono::steady_clock::now();
     auto writer = start_writer(disk.path() + "/s.log", 1024 * kMiB, "dw-stubborn",
@@ -168,18 +163,7 @@ TEST_CASE("a throttled writer holds its limit within 10% over 5 s, alive and pro
     if (!bpf_tests_can_run())
         return;
     LoopMount disk(512);
-    AgentRun agent(R"(interval: 250ms
-rules:
-  - name: slow-down
-    match:
-      comm: [dw-throttled]
-    when:
-      write_rate: 8MiB/s
-      for: 500ms
-    action: throttle
-    throttle_to: 4MiB/s
-    throttle_for: 1m
-)");
+    AgentRun agent(throttle_policy("dw-throttled"));
     INFO(agent.stderr_text());
     REQUIRE(agent.started());
     const std::string file = disk.path() + "/throttled.log";
@@ -216,15 +200,14 @@ TEST_CASE("a cgroup is throttled by cgroup.freeze and released when throttle_for
         return;
     LoopMount disk(512);
     Cgroup2Child cgroup("dw-freeze");
-    AgentRun agent(R"(rules:
-  - name: freeze
-    scope: cgroup
-    match: {cgroup: [")" + cgroup.relative_path() + R"("]}
-    when: {write_rate: 8MiB/s, for: 500ms}
-    action: throttle
-    throttle_to: 2MiB/s
-    throttle_for: 3s
-)");
+    AgentRun agent(PolicyYaml()
+                       .rule("freeze")
+                       .cgroup_scope()
+                       .match("cgroup", {cgroup.relative_path()})
+                       .when("8MiB/s", "500ms")
+                       .action("throttle")
+                       .set("throttle_to", "2MiB/s")
+                       .set("throttle_for", "3s"));
     REQUIRE(agent.started());
     const std::string file = disk.path() + "/f.log";
     auto writer = start_writer(file, 400 * kMiB, "dw-freezer", {"--pace", std::to_string(16 * kMiB), "--cgroup", cgroup.path()});
@@ -255,23 +238,16 @@ TEST_CASE("a cgroup of short-lived writers is caught at cgroup scope", "[enforce
         return;
     LoopMount disk(512);
     Cgroup2Child cgroup("dw-enforce");
-    AgentRun agent(R"(rules:
-  - name: busy-cgroup
-    scope: cgroup
-    match:
-      cgroup: [")" + cgroup.relative_path() + R"("]
-    when:
-      write_rate: 12MiB/s
-      for: 1s
-    action: alert
-  - name: busy-process
-    match:
-      cgroup: [")" + cgroup.relative_path() + R"("]
-    when:
-      write_rate: 12MiB/s
-      for: 1s
-    action: alert
-)");
+    AgentRun agent(PolicyYaml()
+                       .rule("busy-cgroup")
+                       .cgroup_scope()
+                       .match("cgroup", {cgroup.relative_path()})
+                       .when("12MiB/s", "1s")
+                       .action("alert")
+                       .rule("busy-process")
+                       .match("cgroup", {cgroup.relative_path()})
+                       .when("12MiB/s", "1s")
+                       .action("alert"));
     INFO(agent.stderr_text());
     REQUIRE(agent.started());
     // 20 writers in sequence, each 1.5 MiB then exit, about every 75 ms: ~20 MiB/s for the
@@ -305,17 +281,13 @@ TEST_CASE("cgroup scope kill uses cgroup.kill", "[enforcement][bpf]")
         return;
     LoopMount disk(512);
     Cgroup2Child cgroup("dw-kill");
-    AgentRun agent(R"(rules:
-  - name: kill-cgroup
-    scope: cgroup
-    match:
-      cgroup: [")" + cgroup.relative_path() + R"("]
-    when:
-      write_rate: 10MiB/s
-      for: 500ms
-    action: kill
-    kill_grace: 0s
-)");
+    AgentRun agent(PolicyYaml()
+                       .rule("kill-cgroup")
+                       .cgroup_scope()
+                       .match("cgroup", {cgroup.relative_path()})
+                       .when("10MiB/s", "500ms")
+                       .action("kill")
+                       .set("kill_grace", "0s"));
     REQUIRE(agent.started());
     auto writer = start_writer(disk.path() + "/c.log", 1024 * kMiB, "dw-cg", {"--cgroup", cgroup.path(), "--rate", std::to_string(40 * kMiB)});
     auto status = writer.wait(std::chrono::seconds(20));
@@ -333,15 +305,8 @@ TEST_CASE("dry run reports every action and acts on nothing", "[enforcement][bpf
     if (!bpf_tests_can_run())
         return;
     LoopMount disk(256);
-    AgentRun agent(R"(rules:
-  - name: would-kill
-    match:
-      comm: [dw-dry]
-    when:
-      write_rate: 10MiB/s
-      for: 500ms
-    action: kill
-)", {"--dry-run"});
+    AgentRun agent(PolicyYaml().rule("would-kill").match("comm", {"dw-dry"}).when("10MiB/s", "500ms").action("kill"),
+                   {"--dry-run"});
     REQUIRE(agent.started());
     auto writer = start_writer(disk.path() + "/dry.log", 80 * kMiB, "dw-dry", {"--rate", std::to_string(40 * kMiB)});
     const auto status = writer.wait(std::chrono::seconds(30));
@@ -363,18 +328,9 @@ TEST_CASE("SIGHUP reloads the policy and a bad one keeps the old running with an
     if (!bpf_tests_can_run())
         return;
     LoopMount disk(256);
-    const std::string first = R"(rules:
-  - name: first
-    match: {comm: [dw-reload]}
-    when: {write_rate: 1GiB/s}
-)";
-    AgentRun agent(first);
+    AgentRun agent(PolicyYaml().rule("first").match("comm", {"dw-reload"}).when("1GiB/s"));
     REQUIRE(agent.started());
-    agent.rewrite_policy(R"(rules:
-  - name: second
-    match: {comm: [dw-reload]}
-    when: {write_rate: 5MiB/s, for: 500ms}
-)");
+    agent.rewrite_policy(PolicyYaml().rule("second").match("comm", {"dw-reload"}).when("5MiB/s", "500ms"));
     agent.signal(SIGHUP);
     auto reloaded = agent.wait_for([](const json &e) { return e.value("event", "") == "policy.reload"; }, std::chrono::seconds(5));
     INFO(agent.events_text());
@@ -501,19 +457,18 @@ TEST_CASE("after SIGKILL of the agent, a restarted one releases what it left sto
     LoopMount disk(512);
     Cgroup2Child cgroup("dw-reconcile");
     ScratchDir state;
-    const std::string policy = R"(rules:
-  - name: stop-process
-    match: {comm: [dw-stopped]}
-    when: {write_rate: 4MiB/s, for: 250ms}
-    action: throttle
-    throttle_to: 64KiB/s
-  - name: freeze-cgroup
-    scope: cgroup
-    match: {cgroup: [")" + cgroup.relative_path() + R"("]}
-    when: {write_rate: 4MiB/s, for: 250ms}
-    action: throttle
-    throttle_to: 64KiB/s
-)";
+    const std::string policy = PolicyYaml()
+                                   .rule("stop-process")
+                                   .match("comm", {"dw-stopped"})
+                                   .when("4MiB/s", "250ms")
+                                   .action("throttle")
+                                   .set("throttle_to", "64KiB/s")
+                                   .rule("freeze-cgroup")
+                                   .cgroup_scope()
+                                   .match("cgroup", {cgroup.relative_path()})
+                                   .when("4MiB/s", "250ms")
+                                   .action("throttle")
+                                   .set("throttle_to", "64KiB/s");
     auto process_writer = start_writer(disk.path() + "/p.log", 512 * kMiB, "dw-stopped", {"--pace", std::to_string(16 * kMiB)});
     auto cgroup_writer = start_writer(disk.path() + "/c.log", 512 * kMiB, "dw-frozen",
                                       {"--pace", std::to_string(16 * kMiB), "--cgroup", cgroup.path()});

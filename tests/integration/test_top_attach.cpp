@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "support/agent_run.h"
+#include "support/policy_yaml.h"
 #include "support/scratch.h"
 #include "support/spawn.h"
 #include "support/top_run.h"
@@ -234,18 +235,7 @@ TEST_CASE("top attached marks the rows the agent throttles", "[top][attach][enfo
     if (!bpf_tests_can_run())
         return;
     LoopMount disk(512);
-    AgentRun agent(R"(interval: 250ms
-rules:
-  - name: slow-down
-    match:
-      comm: [dw-marked]
-    when:
-      write_rate: 8MiB/s
-      for: 500ms
-    action: throttle
-    throttle_to: 4MiB/s
-    throttle_for: 1m
-)");
+    AgentRun agent(throttle_policy("dw-marked"));
     REQUIRE(agent.started());
     auto writer = start_writer(disk.path() + "/marked.log", 400 * kMiB, "dw-marked",
                                {"--pace", std::to_string(16 * kMiB)});

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "support/agent_run.h"
+#include "support/policy_yaml.h"
 #include "support/scratch.h"
 #include "support/spawn.h"
 #include "support/stale_fixtures.h"
@@ -100,18 +101,7 @@ TEST_CASE("attached to an agent, the live view marks the throttled row, draws it
     if (!bpf_tests_can_run())
         return;
     LoopMount disk(512);
-    AgentRun agent(R"(interval: 250ms
-rules:
-  - name: slow-down
-    match:
-      comm: [dw-marked]
-    when:
-      write_rate: 8MiB/s
-      for: 500ms
-    action: throttle
-    throttle_to: 4MiB/s
-    throttle_for: 1m
-)");
+    AgentRun agent(throttle_policy("dw-marked"));
     REQUIRE(agent.started());
     // A throttled writer that keeps writing, and a bystander that does not match the rule.
     auto marked = start_writer(disk.path() + "/marked.log", 400LL << 20, "dw-marked",
