@@ -67,17 +67,23 @@ const std::vector<std::string> kHostileComms = {
     "\\x1b[2Jfake",               // the escaped *form*, typed literally
 };
 
-// A tmpfs mounted at a directory whose name is hostile, removed however the test ends.
+// A tmpfs mounted at a directory whose name is hostile, with a copy of
+// dw-test-writer in it under a hostile file name (an exe path hostile all the
+// way), removed however the test ends.
 struct HostileMount {
     std::string base;
     std::string path;
-    explicit HostileMount(const std::string &name)
+    std::string exe;
+    HostileMount(const std::string &name, const std::string &writer_name)
     {
         base = make_owned_temp_dir("dw-hostile");  // swept if the binary is killed
         ::chmod(base.c_str(), 0755);
         path = base + "/" + name;
         REQUIRE(::mkdir(path.c_str(), 0755) == 0);
         REQUIRE(::mount("tmpfs", path.c_str(), "tmpfs", 0, "size=65536k") == 0);
+        exe = path + "/" + writer_name;
+        std::filesystem::copy_file(DW_TEST_WRITER, exe);
+        ::chmod(exe.c_str(), 0755);
     }
     ~HostileMount()
     {
@@ -88,6 +94,16 @@ struct HostileMount {
     }
 };
 
+// One dw-test-writer per hostile comm, 1 MiB each into its own file in `dir`.
+std::vector<WriterResult> run_hostile_comm_writers(const std::string &dir)
+{
+    std::vector<WriterResult> writers(kHostileComms.size());
+    for (size_t i = 0; i < kHostileComms.size(); ++i)
+        writers[i] = run_writer({"--mode", "write", "--file", dir + "/w" + std::to_string(i), "--bytes",
+                                 std::to_string(kMiB), "--comm", kHostileComms[i]});
+    return writers;
+}
+
 }  // namespace
 
 TEST_CASE("hostile process names round-trip exactly through top --json, one row each", "[security][names][bpf]")
@@ -95,12 +111,8 @@ TEST_CASE("hostile process names round-trip exactly through top --json, one row 
     if (!bpf_tests_can_run())
         return;
     LoopMount disk(128);
-    std::vector<WriterResult> writers(kHostileComms.size());
-    auto run = run_top_while({"--by", "process"}, 1, 6, [&] {
-        for (size_t i = 0; i < kHostileComms.size(); ++i)
-            writers[i] = run_writer({"--mode", "write", "--file", disk.path() + "/w" + std::to_string(i), "--bytes",
-                                     std::to_string(kMiB), "--comm", kHostileComms[i]});
-    });
+    std::vector<WriterResult> writers;
+    auto run = run_top_while({"--by", "process"}, 1, 6, [&] { writers = run_hostile_comm_writers(disk.path()); });
     INFO(run.stderr_text);
     REQUIRE(run.exit_status == 0);
     REQUIRE(run.refreshes.size() == 1);  // (run_top_while REQUIREs every line to parse)
@@ -123,12 +135,9 @@ TEST_CASE("hostile process names round-trip exactly through the agent's control 
     LoopMount disk(128);
     AgentRun agent("interval: 250ms\nrules: []\n");
     REQUIRE(agent.started());
-    std::vector<WriterResult> writers(kHostileComms.size());
-    auto run = run_top_while({"--by", "process", "--control-socket", agent.state_dir() + "/control.sock"}, 1, 6, [&] {
-        for (size_t i = 0; i < kHostileComms.size(); ++i)
-            writers[i] = run_writer({"--mode", "write", "--file", disk.path() + "/w" + std::to_string(i), "--bytes",
-                                     std::to_string(kMiB), "--comm", kHostileComms[i]});
-    });
+    std::vector<WriterResult> writers;
+    auto run = run_top_while({"--by", "process", "--control-socket", agent.state_dir() + "/control.sock"}, 1, 6,
+                             [&] { writers = run_hostile_comm_writers(disk.path()); });
     INFO(run.stderr_text);
     REQUIRE(run.exit_status == 0);
     REQUIRE(run.refreshes.size() == 1);
@@ -176,15 +185,12 @@ TEST_CASE("a hostile mount point and executable path round-trip exactly through 
         return;
     // mountinfo escapes space, tab, newline and backslash as octal; the rest
     // arrives raw. Both kinds are here.
-    HostileMount mount("m \"\\{}\n\t\x1b[2J\xff\xc3(");
-    const std::string exe = mount.path + "/w\"\\\n\x1b]52;c;aGk=\x07\xfe";
-    std::filesystem::copy_file(DW_TEST_WRITER, exe);
-    ::chmod(exe.c_str(), 0755);
+    HostileMount mount("m \"\\{}\n\t\x1b[2J\xff\xc3(", "w\"\\\n\x1b]52;c;aGk=\x07\xfe");
     int pid = 0;
     long long written = 0;
     auto run = run_top_while({"--by", "process"}, 1, 4, [&] {
         // It outlives the refresh, so top reads its /proc/PID/exe.
-        auto writer = ChildProcess::start({exe, "--mode", "write", "--file", mount.path + "/f\n\"", "--bytes",
+        auto writer = ChildProcess::start({mount.exe, "--mode", "write", "--file", mount.path + "/f\n\"", "--bytes",
                                            std::to_string(kMiB), "--comm", "dw-path-writer", "--linger-ms", "6000"});
         auto status = writer.wait(std::chrono::seconds(60));
         INFO(writer.out() << writer.err());
@@ -194,11 +200,11 @@ TEST_CASE("a hostile mount point and executable path round-trip exactly through 
     INFO(run.stderr_text);
     REQUIRE(run.exit_status == 0);
     REQUIRE(run.refreshes.size() == 1);
-    INFO("mount " << shown(mount.path) << "\nexe " << shown(exe));
+    INFO("mount " << shown(mount.path) << "\nexe " << shown(mount.exe));
     const auto rows = rows_of(run, pid);
     REQUIRE(rows.size() == 1);
     CHECK(exact_name(rows[0], "mount") == mount.path);
-    CHECK(exact_name(rows[0], "exe") == exe);
+    CHECK(exact_name(rows[0], "exe") == mount.exe);
     CHECK(rows[0].at("write_bytes") == written);
     std::vector<json> mounts;
     for (const auto &entry : run.refreshes[0].at("mounts"))
@@ -213,10 +219,7 @@ TEST_CASE("the agent's events carry hostile names exactly: comm, exe, cgroup and
 {
     if (!bpf_tests_can_run())
         return;
-    HostileMount mount("m\"\\{}\n\x1b[2J\xff\xc3(");
-    const std::string exe = mount.path + "/w\"\n\x1b]52;c;aGk=\x07\xfe";
-    std::filesystem::copy_file(DW_TEST_WRITER, exe);
-    ::chmod(exe.c_str(), 0755);
+    HostileMount mount("m\"\\{}\n\x1b[2J\xff\xc3(", "w\"\n\x1b]52;c;aGk=\x07\xfe");
     Cgroup2Child cgroup("dw-evname-\"\\{}\x1b[2J\xff\xfe");
     const std::string comm = "ev\xff\xfe\"}\n{\x1b[2J";
     AgentRun agent(R"(interval: 250ms
@@ -231,7 +234,7 @@ rules:
     action: alert
 )");
     REQUIRE(agent.started());
-    auto writer = ChildProcess::start({exe, "--mode", "write", "--file", mount.path + "/f", "--bytes",
+    auto writer = ChildProcess::start({mount.exe, "--mode", "write", "--file", mount.path + "/f", "--bytes",
                                        std::to_string(48 * kMiB), "--chunk", "65536", "--rate",
                                        std::to_string(24 * kMiB), "--comm", comm, "--cgroup", cgroup.path(),
                                        "--linger-ms", "1000"});
@@ -247,14 +250,14 @@ rules:
         std::chrono::seconds(10));
     REQUIRE(writer.wait(std::chrono::seconds(60)) == 0);
     REQUIRE(agent.stop() == 0);
-    INFO("comm " << shown(comm) << "\nexe " << shown(exe) << "\ncgroup " << shown(cgroup.relative_path())
+    INFO("comm " << shown(comm) << "\nexe " << shown(mount.exe) << "\ncgroup " << shown(cgroup.relative_path())
                  << "\nmount " << shown(mount.path) << "\n" << agent.events_text());
     REQUIRE(runaway);
     REQUIRE(alert);
     for (const auto &event : {*runaway, *alert}) {
         CHECK(exact_name(event.at("process"), "comm") == comm);
         CHECK(event.at("process").contains("comm_b64"));
-        CHECK(exact_name(event.at("process"), "exe") == exe);
+        CHECK(exact_name(event.at("process"), "exe") == mount.exe);
         CHECK(exact_name(event.at("cgroup"), "path") == cgroup.relative_path());
         CHECK(exact_name(event.at("mount"), "path") == mount.path);
     }
