@@ -60,6 +60,39 @@ double steady_s()
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+// An enforcer the test drives by hand: its state in `state_dir`, this
+// process as the agent; the kernel's byte counts and the event sink are the
+// test's.
+EnforcerOptions test_options(const char *state_dir, decltype(EnforcerOptions::bytes_counted) bytes_counted,
+                             decltype(EnforcerOptions::emit) emit)
+{
+    EnforcerOptions options;
+    options.host = "test";
+    options.state_dir = state_dir;
+    options.agent_pid = ::getpid();
+    options.bytes_counted = std::move(bytes_counted);
+    options.emit = std::move(emit);
+    return options;
+}
+
+// 1 MiB more every time it is asked: a writer far above 1 MiB/s.
+auto growing_by_a_mib(std::atomic<uint64_t> &counted)
+{
+    return [&counted](RuleScope, uint64_t) { return std::optional<uint64_t>(counted += 1 << 20); };
+}
+
+// Throttle to 1 MiB/s for a minute: a writer counted by growing_by_a_mib is
+// always over it.
+PolicyRule slow_rule()
+{
+    PolicyRule rule;
+    rule.name = "slow";
+    rule.action = RuleAction::throttle;
+    rule.throttle_to_bps = 1 << 20;
+    rule.throttle_for_s = 60;
+    return rule;
+}
+
 }  // namespace
 
 TEST_CASE("a throttled process is stopped while over its allowance, listed, and released on request",
@@ -73,24 +106,12 @@ TEST_CASE("a throttled process is stopped while over its allowance, listed, and 
     std::mutex events_mutex;
     std::vector<nlohmann::json> events;
     {
-        EnforcerOptions options;
-        options.host = "test";
-        options.state_dir = state_dir;
-        options.agent_pid = ::getpid();
-        // 1 MiB more every time it is asked: a writer far above 1 MiB/s.
-        options.bytes_counted = [&](RuleScope, uint64_t) { return std::optional<uint64_t>(counted += 1 << 20); };
-        options.emit = [&](const nlohmann::json &event) {
+        Enforcer enforcer(test_options(state_dir, growing_by_a_mib(counted), [&](const nlohmann::json &event) {
             std::lock_guard lock(events_mutex);
             events.push_back(event);
-        };
-        Enforcer enforcer(options);
-        Policy policy;
-        enforcer.set_policy(policy, false);
-        PolicyRule rule;
-        rule.name = "slow";
-        rule.action = RuleAction::throttle;
-        rule.throttle_to_bps = 1 << 20;
-        rule.throttle_for_s = 60;
+        }));
+        enforcer.set_policy(Policy{}, false);
+        const PolicyRule rule = slow_rule();
         Subject subject;
         subject.pid = static_cast<uint32_t>(child.pid);
         subject.comm = read_process_identity(child.pid)->comm;
@@ -133,16 +154,12 @@ TEST_CASE("protected and dry-run subjects get events and no action", "[actions][
     REQUIRE(::mkdtemp(state_dir));
     std::vector<nlohmann::json> events;
     std::mutex events_mutex;
-    EnforcerOptions options;
-    options.host = "test";
-    options.state_dir = state_dir;
-    options.agent_pid = ::getpid();
-    options.bytes_counted = [](RuleScope, uint64_t) { return std::optional<uint64_t>(); };
-    options.emit = [&](const nlohmann::json &event) {
-        std::lock_guard lock(events_mutex);
-        events.push_back(event);
-    };
-    Enforcer enforcer(options);
+    Enforcer enforcer(test_options(
+        state_dir, [](RuleScope, uint64_t) { return std::optional<uint64_t>(); },
+        [&](const nlohmann::json &event) {
+            std::lock_guard lock(events_mutex);
+            events.push_back(event);
+        }));
     Subject subject;
     subject.pid = static_cast<uint32_t>(child.pid);
     subject.comm = read_process_identity(child.pid)->comm;
@@ -180,19 +197,9 @@ TEST_CASE("a throttled process with a name that is not UTF-8 is saved exactly, n
     REQUIRE(::mkdtemp(state_dir));
     std::atomic<uint64_t> counted{0};
     {
-        EnforcerOptions options;
-        options.host = "test";
-        options.state_dir = state_dir;
-        options.agent_pid = ::getpid();
-        options.bytes_counted = [&](RuleScope, uint64_t) { return std::optional<uint64_t>(counted += 1 << 20); };
-        options.emit = [](const nlohmann::json &) {};
-        Enforcer enforcer(options);
+        Enforcer enforcer(test_options(state_dir, growing_by_a_mib(counted), [](const nlohmann::json &) {}));
         enforcer.set_policy(Policy{}, false);
-        PolicyRule rule;
-        rule.name = "slow";
-        rule.action = RuleAction::throttle;
-        rule.throttle_to_bps = 1 << 20;
-        rule.throttle_for_s = 60;
+        const PolicyRule rule = slow_rule();
         Subject subject;
         subject.pid = static_cast<uint32_t>(child.pid);
         REQUIRE(eventually([&] { return read_process_identity(child.pid)->comm == "evil\xff\xfe\""; }));
