@@ -13,12 +13,12 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <functional>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
 #include "actions/pidfd.h"
+#include "ecosystem/ecosystem_support.h"  // wait_until
 #include "resolve/mountinfo.h"
 #include "support/agent_run.h"
 #include "support/scratch.h"
@@ -45,17 +45,6 @@ bool cgroup_holds(const std::string &cgroup, pid_t pid)
         if (member == pid)
             return true;
     return false;
-}
-
-bool wait_until(const std::function<bool()> &condition, std::chrono::seconds bound)
-{
-    const auto deadline = std::chrono::steady_clock::now() + bound;
-    while (!condition()) {
-        if (std::chrono::steady_clock::now() >= deadline)
-            return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return true;
 }
 
 std::string cgroup_events(const std::string &cgroup)
