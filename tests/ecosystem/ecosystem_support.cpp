@@ -26,10 +26,10 @@ extern char **environ;
 
 namespace diskwatch::test {
 
+// "dw-sock-" -> /tmp/dw-sock-<owner tag>-XXXXXX, swept if the binary is killed.
 TempDir::TempDir(const std::string &prefix)
+    : path_(make_owned_temp_dir(prefix.back() == '-' ? prefix.substr(0, prefix.size() - 1) : prefix))
 {
-    // "dw-sock-" -> /tmp/dw-sock-<owner tag>-XXXXXX, swept if the binary is killed.
-    path_ = make_owned_temp_dir(prefix.back() == '-' ? prefix.substr(0, prefix.size() - 1) : prefix);
 }
 
 TempDir::~TempDir()

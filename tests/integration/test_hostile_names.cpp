@@ -75,13 +75,12 @@ struct HostileMount {
     std::string path;
     std::string exe;
     HostileMount(const std::string &name, const std::string &writer_name)
+        : base(make_owned_temp_dir("dw-hostile")),  // swept if the binary is killed
+          path(base + "/" + name), exe(path + "/" + writer_name)
     {
-        base = make_owned_temp_dir("dw-hostile");  // swept if the binary is killed
         ::chmod(base.c_str(), 0755);
-        path = base + "/" + name;
         REQUIRE(::mkdir(path.c_str(), 0755) == 0);
         REQUIRE(::mount("tmpfs", path.c_str(), "tmpfs", 0, "size=65536k") == 0);
-        exe = path + "/" + writer_name;
         std::filesystem::copy_file(DW_TEST_WRITER, exe);
         ::chmod(exe.c_str(), 0755);
     }

@@ -173,10 +173,10 @@ struct ReachableBinary {
     std::string dir;
     std::string path;
     ReachableBinary()
+        : dir(make_owned_temp_dir("dw-priv")),  // swept if the binary is killed
+          path(dir + "/ebpf-diskwatch")
     {
-        dir = make_owned_temp_dir("dw-priv");  // swept if the binary is killed
         ::chmod(dir.c_str(), 0755);
-        path = dir + "/ebpf-diskwatch";
         std::filesystem::copy_file(DW_BINARY, path);
         ::chmod(path.c_str(), 0755);
     }

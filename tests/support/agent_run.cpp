@@ -16,9 +16,8 @@ namespace diskwatch::test {
 
 namespace fs = std::filesystem;
 
-ScratchDir::ScratchDir()
+ScratchDir::ScratchDir() : path_(make_owned_temp_dir("dw-agent"))
 {
-    path_ = make_owned_temp_dir("dw-agent");
 }
 
 ScratchDir::~ScratchDir()
@@ -29,8 +28,8 @@ ScratchDir::~ScratchDir()
 
 AgentRun::AgentRun(const std::string &policy_yaml, const std::vector<std::string> &extra_arguments,
                    const std::string &state_dir, const std::string &events_path)
+    : dir_(make_owned_temp_dir("dw-agent"))
 {
-    dir_ = make_owned_temp_dir("dw-agent");
     policy_path_ = dir_ + "/policy.yaml";
     events_path_ = events_path.empty() ? dir_ + "/events.json" : events_path;
     state_dir_ = state_dir.empty() ? dir_ + "/state" : state_dir;
