@@ -8,7 +8,10 @@
 // directories and of its cgroup v2 children, and as DW_TEST_OWNER in the
 // environment of every process it starts. A fixture is stale only when its
 // owner has provably exited; those of a test binary still running (another
-// worktree's, a parallel CTest test's) are never touched.
+// worktree's, a parallel CTest test's) are never touched. A forked child that
+// never execs shows no DW_TEST_OWNER in /proc/<pid>/environ (that is the
+// environment it was exec'd with): the sweep reaches it only through the
+// cgroup.kill of a stale cgroup it is in.
 #pragma once
 
 #include <sys/types.h>
