@@ -161,8 +161,10 @@ static __always_inline void account_write(__u32 dev, long bytes, __u64 growth, _
 		};
 		long err = bpf_map_update_elem(&dw_writers, &key, &fresh, BPF_NOEXIST);
 
-		if (!err)
+		if (!err) {
+			dw_note_counters_moved();
 			return;
+		}
 		if (err != -EEXIST) {
 			dw_count_error(DW_ERR_WRITERS_MAP_FULL);
 			return;
@@ -178,6 +180,7 @@ static __always_inline void account_write(__u32 dev, long bytes, __u64 growth, _
 	counts->growth_bytes += growth;
 	if (ino)
 		counts->last_ino = ino;
+	dw_note_counters_moved();
 }
 
 /* The device, inode and size a file's bytes land in; dev 0 for anything that

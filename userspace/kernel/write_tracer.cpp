@@ -256,6 +256,16 @@ constexpr uint32_t kWritersPerBatch = 256;
 
 }  // namespace
 
+bool WriteTracer::take_counters_moved() const
+{
+    // Swapped, not read then cleared: a write that lands between the two
+    // would be lost. The BPF side sets it after its change (maps.bpf.h).
+    const bool moved = __atomic_exchange_n(&skel_->bss->dw_counters_moved, 0u, __ATOMIC_SEQ_CST) != 0;
+    const bool first = !counters_read_;
+    counters_read_ = true;
+    return moved || first;
+}
+
 std::vector<WriterSample> WriteTracer::read_writers() const
 {
     // One bpf() call per kWritersPerBatch keys (Linux 5.6+) rather than two
@@ -288,8 +298,10 @@ bool WriteTracer::read_writers_batched(std::vector<WriterSample> *samples) const
 {
     const int fd = bpf_map__fd(skel_->maps.dw_writers);
     const auto cpus = static_cast<size_t>(possible_cpus_);
-    std::vector<dw_writer_key> keys(kWritersPerBatch);
-    std::vector<dw_writer_counts> values(kWritersPerBatch * cpus);
+    std::vector<dw_writer_key> &keys = batch_keys_;
+    std::vector<dw_writer_counts> &values = batch_values_;
+    keys.resize(kWritersPerBatch);
+    values.resize(kWritersPerBatch * cpus);
     // The hash map's batch position is a bucket index (a u32 in the kernel).
     uint64_t position = 0;
     bool first = true;
