@@ -64,6 +64,9 @@ public:
     // Optional programs (optional_programs_of) this kernel did not load or
     // attach, with the reason: those write paths are not counted.
     const std::vector<std::string> &missing_programs() const { return missing_; }
+    // The tp_btf write hook reads struct file with direct loads
+    // (bpf_rdonly_cast, 6.2+) rather than probe reads.
+    bool typed_file_reads() const { return typed_file_reads_; }
 
     // Waits up to timeout_ms (0: not at all) for a wake-up: a rate alarm,
     // the lifecycle records filling the ring buffer past a threshold, or
@@ -96,6 +99,10 @@ public:
 private:
     WriteTracer() = default;
     static int on_ring_record(void *context, void *data, size_t size);
+    // Loads the required programs with as many of `optional` as load;
+    // `optional` is left holding those, missing_ names the others.
+    bool load_family(const std::vector<std::string> &required, std::vector<std::string> *optional,
+                     std::string *error);
     // Opens and loads the object with exactly these programs enabled.
     bool load(const std::vector<std::string> &required, const std::vector<std::string> &optional,
               std::string *error);
