@@ -44,12 +44,26 @@ TEST_CASE("a pidfd is only opened on the process meant", "[actions]")
         _exit(0);
     }
     REQUIRE(child > 0);
-    const std::string comm = read_process_identity(child)->comm;
+    const auto identity = read_process_identity(child);
+    REQUIRE(identity);
+    const std::string comm = identity->comm;
+    const double started = identity->start_boot_s;
+    REQUIRE(started > 0);
+    CHECK(started <= boot_now_s());
+    const double tick_s = 1.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
     std::string error;
     CHECK_FALSE(Pidfd::open(child, "someone-else", 0, &error));
     CHECK(error.find("the pid was reused") != std::string::npos);
-    CHECK_FALSE(Pidfd::open(child, comm, 1.0, &error));  // "seen" at 1 s after boot: it started later
-    auto pidfd = Pidfd::open(child, comm, boot_now_s(), &error);
+    // Same pid and name, another start time: another process (one clock tick
+    // is the resolution of /proc/<pid>/stat's start time).
+    error.clear();
+    CHECK_FALSE(Pidfd::open(child, comm, started - tick_s, &error));
+    CHECK(error.find("the pid was reused") != std::string::npos);
+    CHECK_FALSE(Pidfd::open(child, comm, started + tick_s, &error));
+    CHECK_FALSE(Pidfd::open(child, comm, 1.0, &error));
+    CHECK(same_start(started, started + 0.4 * tick_s));
+    CHECK_FALSE(same_start(started, started + tick_s));
+    auto pidfd = Pidfd::open(child, comm, started, &error);
     INFO(error);
     REQUIRE(pidfd);
     CHECK_FALSE(pidfd->exited());
