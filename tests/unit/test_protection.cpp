@@ -1,5 +1,6 @@
 // Who is never acted on, and pidfds that refuse a process that is not the one meant.
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -74,4 +75,41 @@ TEST_CASE("a pidfd is only opened on the process meant", "[actions]")
     CHECK(pidfd->exited());
     CHECK_FALSE(Pidfd::open(child, "", 0, &error));
     CHECK(error.find("pidfd_open") == 0);
+}
+
+TEST_CASE("a process whose name holds a newline and parentheses has its start time read all the same",
+          "[actions][security]")
+{
+    // Any user can name their process so; /proc/<pid>/stat then spans two lines.
+    const std::string comm = "a)\n(b) 1 2 3";
+    const pid_t child = ::fork();
+    if (child == 0) {
+        ::prctl(PR_SET_NAME, comm.c_str(), 0, 0, 0);
+        for (;;)
+            ::pause();
+    }
+    REQUIRE(child > 0);
+    struct Reap {
+        pid_t pid;
+        ~Reap()
+        {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, nullptr, 0);
+        }
+    } reap {child};
+    std::optional<ProcessIdentity> identity;
+    for (int i = 0; i < 600 && !(identity && identity->comm == comm); ++i) {
+        identity = read_process_identity(child);
+        ::usleep(5000);
+    }
+    REQUIRE(identity);
+    CHECK(identity->comm == comm);
+    CHECK(identity->start_boot_s > 0);
+    CHECK(identity->start_boot_s <= boot_now_s());
+    const char state = process_state(child);
+    CHECK((state == 'S' || state == 'R'));
+    std::string error;
+    const bool opened = Pidfd::open(child, comm, identity->start_boot_s, &error).has_value();
+    INFO(error);
+    CHECK(opened);
 }

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 
 #include "resolve/processes.h"
 
@@ -19,10 +20,11 @@ namespace {
 
 std::optional<std::string> stat_fields_after_comm(pid_t pid)
 {
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string text;
-    if (!std::getline(stat, text))
+    // Read whole: comm (field 2) may hold a newline.
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat", std::ios::binary);
+    if (!stat)
         return std::nullopt;
+    const std::string text{std::istreambuf_iterator<char>(stat), std::istreambuf_iterator<char>()};
     const auto close = text.rfind(')');
     if (close == std::string::npos || close + 2 > text.size())
         return std::nullopt;

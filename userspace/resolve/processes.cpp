@@ -48,12 +48,13 @@ std::optional<ProcessIdentity> read_process_identity(int pid, const std::string 
 
 std::optional<double> read_process_start_boot_s(int pid, const std::string &proc_root)
 {
-    std::ifstream stat(proc_root + "/" + std::to_string(pid) + "/stat");
-    std::string text;
-    if (!std::getline(stat, text))
+    std::ifstream stat(proc_root + "/" + std::to_string(pid) + "/stat", std::ios::binary);
+    if (!stat)
         return std::nullopt;
-    // Field 2 is "(comm)" and comm may hold spaces and parentheses: the
-    // fields that follow start after the last ')'.
+    // Read whole: field 2 is "(comm)", and comm may hold any byte but NUL,
+    // newlines and parentheses included; the fields that follow start after
+    // the last ')'.
+    const std::string text{std::istreambuf_iterator<char>(stat), std::istreambuf_iterator<char>()};
     const auto close = text.rfind(')');
     if (close == std::string::npos || close + 2 > text.size())
         return std::nullopt;
