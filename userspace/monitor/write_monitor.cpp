@@ -211,6 +211,7 @@ std::vector<ReportRow> WriteMonitor::rows_of(const std::vector<WriterDelta> &del
             row.comm = record->identity.comm;
             row.exe = record->identity.exe;
             row.uid = record->identity.uid;
+            row.start_boot_s = record->identity.start_boot_s;
         }
         row.cgroup_id = group.key.cgroup_id;
         if (cgroups_)
