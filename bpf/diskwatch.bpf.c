@@ -161,8 +161,10 @@ static __always_inline void account_write(__u32 dev, long bytes, __u64 growth, _
 		};
 		long err = bpf_map_update_elem(&dw_writers, &key, &fresh, BPF_NOEXIST);
 
-		if (!err)
+		if (!err) {
+			dw_note_counters_moved();
 			return;
+		}
 		if (err != -EEXIST) {
 			dw_count_error(DW_ERR_WRITERS_MAP_FULL);
 			return;
@@ -178,6 +180,7 @@ static __always_inline void account_write(__u32 dev, long bytes, __u64 growth, _
 	counts->growth_bytes += growth;
 	if (ino)
 		counts->last_ino = ino;
+	dw_note_counters_moved();
 }
 
 /* The device, inode and size a file's bytes land in; dev 0 for anything that
@@ -217,6 +220,26 @@ static __always_inline void destination_probed(struct file *file, struct dw_dest
 	destination_of_inode(BPF_CORE_READ(file, f_inode), dest);
 }
 
+/* bpf_rdonly_cast (kfunc, 6.2+): a pointer read out of kernel memory becomes
+ * a typed, read-only BTF pointer, so the verifier turns its field reads into
+ * direct fault-safe loads (PROBE_MEM) instead of one bpf_probe_read_kernel
+ * call each: on the tp_btf hot path, the seven reads after the fd slot
+ * (f_flags, f_pos, f_inode, i_mode, i_sb->s_dev, i_ino, i_size). Weak:
+ * kernels before 6.2 lack it; userspace then leaves
+ * dw_config.typed_file_reads at 0 and the verifier drops the call as dead code. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+
+/* The file behind a pointer read out of the fd table, typed when it can be. */
+static __always_inline struct file *typed_file_of(struct file *file)
+{
+	return bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file));
+}
+
+static __always_inline bool use_typed_reads(const bool typed)
+{
+	return typed && dw_config.typed_file_reads;
+}
+
 /* current->files->fdt->fd[fd], from the BTF-typed current task
  * (bpf_get_current_task_btf, 5.11): the three pointer hops are direct loads
  * the verifier guards (PROBE_MEM), not three bpf_probe_read_kernel helper
@@ -253,35 +276,66 @@ static __always_inline void account_file_write(struct file *file, long ret, __s6
 
 /* A write syscall's destination fd and result. `offset` is where a positioned
  * write (pwrite64, pwritev, pwritev2) started, -1 otherwise; the end of a
- * write()/writev() is the file position it left. */
-static __always_inline void account_fd_write(long syscall_nr, long fd, long ret, __s64 offset)
+ * write()/writev() is the file position it left. `typed`: a tp_btf program,
+ * which may read the file through bpf_rdonly_cast (a compile-time constant). */
+static __always_inline void account_fd_write(long syscall_nr, long fd, long ret, __s64 offset, const bool typed)
 {
 	struct file *file = current_file_of_fd(fd);
+	struct dw_destination dest = {};
+	const bool position_written = syscall_nr == NR_write || syscall_nr == NR_writev ||
+				      (syscall_nr == NR_pwritev2 && offset == -1);
+	unsigned int flags;
+	__s64 position = -1;
 	__s64 end = -1;
 
 	if (!file) {
 		dw_count_error(DW_ERR_FILE_LOOKUP);
 		return;
 	}
-	if (offset == OFFSET_APPENDED || (BPF_CORE_READ(file, f_flags) & O_APPEND))
+	if (use_typed_reads(typed)) {
+		struct file *typed_file = typed_file_of(file);
+
+		flags = typed_file->f_flags;
+		if (position_written)
+			position = typed_file->f_pos;
+		destination_typed(typed_file, &dest);
+	} else {
+		flags = BPF_CORE_READ(file, f_flags);
+		if (position_written)
+			position = BPF_CORE_READ(file, f_pos);
+		destination_probed(file, &dest);
+	}
+	if (!dest.dev)
+		return;
+	if (offset == OFFSET_APPENDED || (flags & O_APPEND))
 		end = -1; /* appends land at the end whatever the offset said */
-	else if (syscall_nr == NR_write || syscall_nr == NR_writev || (syscall_nr == NR_pwritev2 && offset == -1))
-		end = BPF_CORE_READ(file, f_pos);
+	else if (position_written)
+		end = position;
 	else if (offset >= 0)
 		end = offset + ret;
-	account_file_write(file, ret, end);
+	account_write(dest.dev, ret, growth_of_write(&dest, end, ret), dest.ino);
 }
 
 /* open/openat/openat2/creat returned fd: remember the size of a regular file
  * opened for writing (after O_TRUNC), so its growth is measured from there. */
-static __always_inline void remember_opened_size(long fd)
+static __always_inline void remember_opened_size(long fd, const bool typed)
 {
 	struct file *file = current_file_of_fd(fd);
 	struct dw_destination dest = {};
 
-	if (!file || !(BPF_CORE_READ(file, f_mode) & FMODE_WRITE))
+	if (!file)
 		return;
-	destination_probed(file, &dest);
+	if (use_typed_reads(typed)) {
+		struct file *typed_file = typed_file_of(file);
+
+		if (!(typed_file->f_mode & FMODE_WRITE))
+			return;
+		destination_typed(typed_file, &dest);
+	} else {
+		if (!(BPF_CORE_READ(file, f_mode) & FMODE_WRITE))
+			return;
+		destination_probed(file, &dest);
+	}
 	if (dest.dev)
 		note_size_at_open(&dest);
 }
@@ -369,7 +423,7 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret, const boo
 		if (nr == NR_pwritev2 && (SYSCALL_REG(regs, r9, typed) & RWF_APPEND))
 			offset = OFFSET_APPENDED;
 		account_fd_write(nr, argument == 0 ? SYSCALL_REG(regs, di, typed) : SYSCALL_REG(regs, dx, typed),
-				 ret, offset);
+				 ret, offset, typed);
 		return 0;
 	}
 	if (ret < 0)
@@ -379,7 +433,7 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret, const boo
 	case NR_openat:
 	case NR_openat2:
 	case NR_creat:
-		remember_opened_size(ret);
+		remember_opened_size(ret, typed);
 		break;
 	case NR_ftruncate:
 	case NR_fallocate:
@@ -503,7 +557,7 @@ int BPF_PROG(dw_ftruncate_exit, const struct pt_regs *regs, long ret)
 	int BPF_PROG(dw_##name##_exit, const struct pt_regs *regs, long ret)       \
 	{                                                                          \
 		if (ret >= 0)                                                      \
-			remember_opened_size(ret);                                 \
+			remember_opened_size(ret, false);                          \
 		return 0;                                                          \
 	}
 
@@ -654,7 +708,7 @@ static __always_inline int account_remembered_fd(long ret)
 	if (!fd)
 		return 0;
 	if (ret > 0)
-		account_fd_write(0, *fd, ret, -1);
+		account_fd_write(0, *fd, ret, -1, false);
 	bpf_map_delete_elem(&dw_pending_fds, &tid);
 	return 0;
 }
@@ -754,7 +808,7 @@ DW_TRACEPOINT_AIO(io_pgetevents)
 	int dw_exit_##name(struct syscall_exit_record *record)                     \
 	{                                                                          \
 		if (record->ret >= 0)                                              \
-			remember_opened_size(record->ret);                         \
+			remember_opened_size(record->ret, false);                  \
 		return 0;                                                          \
 	}
 

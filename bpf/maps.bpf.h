@@ -56,12 +56,32 @@ struct {
  * through the skeleton's mmap). All zero: rate alarms off. */
 struct dw_rate_alarm_config dw_rate_alarm_config = {};
 
+/* "The counters userspace reads (dw_writers, dw_errors) moved since it last
+ * read them." Set by the BPF side after it changes one; swapped back to 0 by
+ * userspace just before it reads them (WriteTracer::take_counters_moved), so a
+ * refresh that finds it 0 knows the map holds what it read last time and
+ * skips walking its 32768 buckets and re-aggregating every key: what keeps
+ * an idle monitor idle. Tested before it is set, so a busy CPU writes the
+ * cache line once per refresh, not once per write; and on its own cache
+ * line, away from the rate-alarm settings that every write reads. */
+__u32 dw_counters_moved __attribute__((aligned(64))) = 0;
+
+static __always_inline void dw_note_counters_moved(void)
+{
+	/* After the counter change it announces: an exchange is a full barrier
+	 * (x86 xchg, arm64 swpal), so a reader that sees 0 after its own swap
+	 * also sees every change made before a 1 was stored. */
+	if (!dw_counters_moved)
+		__sync_lock_test_and_set(&dw_counters_moved, 1);
+}
+
 static __always_inline void dw_count_error(__u32 index)
 {
 	__u64 *counter = bpf_map_lookup_elem(&dw_errors, &index);
 
 	if (counter)
 		*counter += 1;
+	dw_note_counters_moved();
 }
 
 #endif /* DISKWATCH_MAPS_BPF_H */

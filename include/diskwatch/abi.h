@@ -145,6 +145,10 @@ struct dw_config {
 	 * events ring buffer (0: every record wakes it). Userspace consumes them on
 	 * its refresh timer; a wake-up per record costs ~10 us here (an IPI). */
 	__u32 events_wakeup_bytes;
+	/* 1: the kernel has the bpf_rdonly_cast kfunc (6.2+), and the tp_btf
+	 * write hook reads struct file with direct loads instead of probe reads. */
+	__u32 typed_file_reads;
+	__u32 pad;
 };
 
 #endif /* DISKWATCH_ABI_H */

@@ -1,8 +1,9 @@
-// Faults around the agent (docs/security.md, rows 18, 19, 21-24): the event
+// Faults around the agent (docs/security.md, rows 18, 19, 19a, 21-24): the event
 // file's disk full, the metrics port taken, a target whose pid is recycled
-// mid-action, the event file rotated under it (by itself and by logrotate),
-// and a soak with floods, exec storms and policy reloads. Real BPF programs,
-// real tmpfs/loop mounts, real signals.
+// mid-action or before the action (its exit record lost), the event file
+// rotated under it (by itself and by logrotate), and a soak with floods, exec
+// storms and policy reloads. Real BPF programs, real tmpfs/loop mounts, real
+// signals.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -29,6 +30,7 @@
 #include <thread>
 
 #include "actions/pidfd.h"
+#include "resolve/processes.h"
 #include "support/agent_run.h"
 #include "support/scratch.h"
 #include "support/soak.h"
@@ -450,6 +452,208 @@ rules:
     }
     for (int fd : {a_report[0], a_report[1], a_go[0], b_report[0], b_report[1], b_go[0]})
         ::close(fd);
+    REQUIRE(agent.stop() == 0);
+}
+
+namespace {
+
+struct ScopedEnv {
+    std::string name;
+    ScopedEnv(std::string key, const std::string &value) : name(std::move(key))
+    {
+        ::setenv(name.c_str(), value.c_str(), 1);
+    }
+    ~ScopedEnv() { ::unsetenv(name.c_str()); }
+};
+
+// In a child: named `comm`, writes 64 KiB to `file` and reports it on
+// `report_fd`, then waits for a byte on `command_fd` and writes `then_bytes`
+// more (1 MiB pwrites) and exits.
+[[noreturn]] void write_then_flood(const char *comm, int report_fd, int command_fd, const char *file,
+                                   long long then_bytes)
+{
+    ::prctl(PR_SET_NAME, comm, 0, 0, 0);
+    static char buffer[1 << 20];
+    const int fd = ::open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 || ::pwrite(fd, buffer, 64 * 1024, 0) != 64 * 1024)
+        _exit(1);
+    const char ready = 'W';
+    (void)!::write(report_fd, &ready, 1);
+    char byte = 0;
+    while (::read(command_fd, &byte, 1) < 0) {
+    }
+    for (long long written = 0; written < then_bytes; written += sizeof(buffer))
+        if (::pwrite(fd, buffer, sizeof(buffer), 0) != static_cast<ssize_t>(sizeof(buffer)))
+            _exit(1);
+    _exit(0);
+}
+
+// Forks that exit at once: lifecycle records only, to fill the ring buffer.
+void fork_storm(int count)
+{
+    for (int i = 0; i < count; ++i) {
+        const pid_t pid = ::fork();
+        if (pid == 0)
+            _exit(0);
+        if (pid > 0)
+            ::waitpid(pid, nullptr, 0);
+    }
+}
+
+// Waits (10 s at most) until /proc/<pid>/comm says `comm`.
+bool wait_for_comm(pid_t pid, const std::string &comm)
+{
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    do {
+        auto identity = diskwatch::read_process_identity(pid);
+        if (identity && identity->comm == comm)
+            return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    } while (std::chrono::steady_clock::now() < deadline);
+    return false;
+}
+
+bool is_warning_of(const json &event, const std::string &rule, int pid)
+{
+    return event.value("event", "") == "agent.warning" && event.value("rule", "") == rule &&
+           event.contains("process") && event["process"].value("pid", 0) == pid;
+}
+
+}  // namespace
+
+TEST_CASE("a same-named process on a recycled pid, started after the writer was first seen, is never signalled",
+          "[security][faults][agent][bpf]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    // docs/security.md row 19a. A writer's exit record is lost (a one-page
+    // lifecycle ring buffer, filled while the agent is held still), so the
+    // agent still holds the writer's pid as running, with the name and start
+    // time it read when it first saw it; a process with the same name takes
+    // the pid; the writer's bytes make a kill rule hold for that pid.
+    ScopedEnv shrink("DISKWATCH_TEST_EVENTS_BYTES", std::to_string(::sysconf(_SC_PAGESIZE)));
+    LoopMount disk(128);
+    AgentRun agent(R"(interval: 250ms
+mounts: {}
+rules:
+  - name: seen
+    match:
+      comm: ["dw-pid-identity"]
+      mount: [")" + disk.path() + R"("]
+    when:
+      written: 4KiB
+      within: 1m
+    action: alert
+  - name: flood
+    match:
+      comm: ["dw-pid-identity"]
+      mount: [")" + disk.path() + R"("]
+    when:
+      written: 16MiB
+      within: 1m
+    action: kill
+    kill_grace: 1s
+)");
+    REQUIRE(agent.started());
+    // Whatever happens, the agent is not left stopped.
+    struct Resume {
+        const AgentRun &agent;
+        ~Resume() { agent.signal(SIGCONT); }
+    } resume {agent};
+
+    int a_report[2], a_command[2], b_report[2], b_go[2];
+    REQUIRE(::pipe2(a_report, O_CLOEXEC) == 0);
+    REQUIRE(::pipe2(a_command, O_CLOEXEC) == 0);
+    REQUIRE(::pipe2(b_report, O_CLOEXEC) == 0);
+    REQUIRE(::pipe2(b_go, O_CLOEXEC) == 0);
+    struct ClosePipes {
+        std::vector<int> fds;
+        ~ClosePipes()
+        {
+            for (int fd : fds)
+                if (fd >= 0)
+                    ::close(fd);
+        }
+    } pipes {{a_report[0], a_report[1], a_command[0], a_command[1], b_report[0], b_report[1], b_go[0], b_go[1]}};
+    const std::string file = disk.path() + "/flood";
+
+    // A writes a little: the agent sees it (the alert names it), under the kill threshold.
+    ForkedChild a;
+    a.pid = ::fork();
+    REQUIRE(a.pid >= 0);
+    if (a.pid == 0)
+        write_then_flood("dw-pid-identity", a_report[1], a_command[0], file.c_str(), 32 * kMiB);
+    REQUIRE(wait_readable(a_report[0], 30000));
+    const pid_t recycled = a.pid;
+    const auto a_started = diskwatch::process_start_boot_s(recycled);
+    REQUIRE(a_started);
+    auto seen = agent.wait_for(
+        [&](const json &event) {
+            return event.value("event", "") == "action" && event.value("rule", "") == "seen" &&
+                   event["process"].value("pid", 0) == recycled;
+        },
+        std::chrono::seconds(30));
+    INFO(agent.events_text());
+    REQUIRE(seen);
+    CHECK(seen->at("process").at("comm") == "dw-pid-identity");
+
+    // The agent held still: the ring buffer fills, then A floods and exits
+    // (its exit record finds no room), and B, of the same name, gets A's pid.
+    agent.signal(SIGSTOP);
+    fork_storm(600);
+    const char go = 'G';
+    REQUIRE(::write(a_command[1], &go, 1) == 1);
+    int a_status = 0;
+    REQUIRE(::waitpid(a.pid, &a_status, 0) == a.pid);
+    a.pid = -1;
+    REQUIRE(WIFEXITED(a_status));
+    REQUIRE(WEXITSTATUS(a_status) == 0);
+    ForkedChild b;
+    b.pid = fork_with_pid(recycled);
+    INFO("clone3 set_tid " << recycled << ": " << std::strerror(errno));
+    REQUIRE(b.pid >= 0);
+    if (b.pid == 0)
+        child_body("dw-pid-identity", b_report[1], b_go, nullptr);
+    REQUIRE(b.pid == recycled);
+    REQUIRE(wait_for_comm(recycled, "dw-pid-identity"));
+    const auto b_started = diskwatch::process_start_boot_s(recycled);
+    REQUIRE(b_started);
+    REQUIRE_FALSE(diskwatch::same_start(*a_started, *b_started));
+    agent.signal(SIGCONT);
+
+    // The kill rule holds for the pid; the enforcer finds another process
+    // there (same name, later start) and says so instead of signalling it.
+    auto refused = agent.wait_for(
+        [&](const json &event) { return is_warning_of(event, "flood", recycled) || is_kill_of(event, recycled); },
+        std::chrono::seconds(30));
+    INFO(agent.events_text());
+    REQUIRE(refused);
+    CHECK(is_warning_of(*refused, "flood", recycled));
+    CHECK_THAT(refused->value("warning", ""), Catch::Contains("the pid was reused"));
+    // Its exit record was lost, as the test meant (else the row is an exited
+    // writer, never acted on, and the check above would not be reached).
+    CHECK(agent.wait_for(
+        [](const json &event) {
+            return event.value("event", "") == "agent.warning" &&
+                   event.value("warning", "").find("ring buffer") != std::string::npos;
+        },
+        std::chrono::seconds(10)));
+    // B got no signal: no SIGTERM noted within a kill_grace and more, and alive (no SIGKILL).
+    CHECK_FALSE(wait_readable(b_report[0], 3000));
+    const pid_t reaped = ::waitpid(b.pid, nullptr, WNOHANG);
+    CHECK(reaped == 0);
+    if (reaped == b.pid)
+        b.pid = -1;  // gone: its pid is no longer ours to signal
+    for (const auto &event : agent.events())
+        CHECK_FALSE(is_kill_of(event, recycled));
+    ::close(b_go[1]);
+    pipes.fds[7] = -1;
+    if (b.pid > 0) {
+        int b_status = 0;
+        CHECK(::waitpid(b.pid, &b_status, 0) == b.pid);
+        b.pid = -1;
+        CHECK(WIFEXITED(b_status));
+    }
     REQUIRE(agent.stop() == 0);
 }
 

@@ -126,6 +126,47 @@ TEST_CASE("pipes, sockets and character devices are never counted", "[attributio
     CHECK(rows_where(run.refreshes[0], "pid", to_pipe.pid).empty());
 }
 
+// A refresh that finds the kernel's counters unchanged since the previous one
+// skips the map read (WriteMonitor::refresh, dw_counters_moved): the writer's
+// pauses here make such refreshes, and nothing may be lost or counted twice
+// across them.
+TEST_CASE("a writer that pauses between bursts is counted exactly across the refreshes that saw no write",
+          "[attribution][bpf]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    LoopMount disk(64);
+    WriterResult writer;
+    // 4 bursts of 1 MiB, 1 s apart; refreshes every 0.25 s.
+    auto run = run_top_while({"--by", "process", "-a", "--local"}, 24, 0.25, [&] {
+        writer = run_writer({"--mode", "write", "--file", disk.path() + "/bursts", "--bytes", std::to_string(4 * kMiB),
+                             "--chunk", std::to_string(kMiB), "--pace", std::to_string(kMiB), "--linger-ms", "1000"});
+    });
+    INFO(run.stderr_text);
+    REQUIRE(run.exit_status == 0);
+    REQUIRE(writer.written == 4 * kMiB);
+    long long counted = 0;
+    int idle_refreshes = 0;
+    for (const auto &refresh : run.refreshes) {
+        auto rows = rows_where(refresh, "pid", writer.pid);
+        if (rows.empty())
+            continue;
+        REQUIRE(rows.size() == 1);
+        const long long interval = rows[0].at("write_bytes").get<long long>();
+        counted += interval;
+        // The accumulated total is what the intervals so far add up to,
+        // whether or not the kernel was read at this refresh.
+        CHECK(rows[0].at("total_bytes").get<long long>() == counted);
+        if (interval == 0) {
+            ++idle_refreshes;
+            CHECK(rows[0].at("write_bps").get<double>() == 0);
+        }
+    }
+    CHECK(counted == writer.written);
+    // Pauses of 1 s at 0.25 s refreshes: the row stays (accumulated) with nothing new.
+    CHECK(idle_refreshes >= 4);
+}
+
 TEST_CASE("threads of one process roll up to its pid", "[attribution][bpf]")
 {
     if (!bpf_tests_can_run())

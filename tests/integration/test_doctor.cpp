@@ -1,4 +1,5 @@
 // `ebpf-diskwatch doctor` on the real kernel (docs/cli.md).
+#include <cstdio>
 #include <fstream>
 
 #include <catch2/catch.hpp>
@@ -45,6 +46,12 @@ TEST_CASE("doctor --json records kernel, features and the chosen hooks", "[docto
     }
     CHECK_FALSE(doc.at("programs").empty());
     CHECK(doc.at("cgroup2").at("mount").is_string());
+    // The tp_btf hook reads struct file with direct loads where the kernel
+    // has bpf_rdonly_cast (6.2+): these machines run 6.18.
+    int major = 0, minor = 0;
+    REQUIRE(std::sscanf(doc.at("kernel").get<std::string>().c_str(), "%d.%d", &major, &minor) == 2);
+    const bool has_rdonly_cast = major > 6 || (major == 6 && minor >= 2);
+    CHECK(doc.at("typed_file_reads") == (chosen == "tp_btf" && has_rdonly_cast));
 }
 
 TEST_CASE("doctor --hooks forces a family and reports it", "[doctor][bpf]")
@@ -58,6 +65,7 @@ TEST_CASE("doctor --hooks forces a family and reports it", "[doctor][bpf]")
     const auto doc = nlohmann::json::parse(doctor.out());
     CHECK(doc.at("chosen_hooks") == "raw_tp");
     CHECK(doc.at("reason") == "forced by --hooks");
+    CHECK(doc.at("typed_file_reads") == false);  // raw_tp has no BTF types to read through
 }
 
 namespace {

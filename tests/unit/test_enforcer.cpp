@@ -115,6 +115,7 @@ TEST_CASE("a throttled process is stopped while over its allowance, listed, and 
         Subject subject;
         subject.pid = static_cast<uint32_t>(child.pid);
         subject.comm = read_process_identity(child.pid)->comm;
+        subject.start_boot_s = read_process_identity(child.pid)->start_boot_s;
         enforcer.enforce(rule, subject, RuleMeasures{}, steady_s());
         REQUIRE(enforcer.is_acting_on(subject.key()));
         CHECK(eventually([&] { return process_state(child.pid) == 'T'; }));
@@ -127,6 +128,7 @@ TEST_CASE("a throttled process is stopped while over its allowance, listed, and 
         const auto saved = nlohmann::json::parse(state);
         REQUIRE(saved["stopped"].size() == 1);
         CHECK(saved["stopped"][0]["pid"] == child.pid);
+        CHECK(saved["stopped"][0]["start_boot_s"] == subject.start_boot_s);
         // Acting twice is a no-op: one throttle event.
         enforcer.enforce(rule, subject, RuleMeasures{}, steady_s());
         std::string error;
@@ -163,6 +165,7 @@ TEST_CASE("protected and dry-run subjects get events and no action", "[actions][
     Subject subject;
     subject.pid = static_cast<uint32_t>(child.pid);
     subject.comm = read_process_identity(child.pid)->comm;
+    subject.start_boot_s = read_process_identity(child.pid)->start_boot_s;
     PolicyRule rule;
     rule.name = "k";
     rule.action = RuleAction::kill;
@@ -204,6 +207,7 @@ TEST_CASE("a throttled process with a name that is not UTF-8 is saved exactly, n
         subject.pid = static_cast<uint32_t>(child.pid);
         REQUIRE(eventually([&] { return read_process_identity(child.pid)->comm == "evil\xff\xfe\""; }));
         subject.comm = read_process_identity(child.pid)->comm;
+        subject.start_boot_s = read_process_identity(child.pid)->start_boot_s;
         REQUIRE_NOTHROW(enforcer.enforce(rule, subject, RuleMeasures{}, steady_s()));
         std::ifstream state(std::string(state_dir) + "/state.json");
         const auto saved = nlohmann::json::parse(state);
@@ -214,5 +218,79 @@ TEST_CASE("a throttled process with a name that is not UTF-8 is saved exactly, n
         REQUIRE(enforcer.release(std::to_string(child.pid), "requested", &error));
     }
     CHECK(process_state(child.pid) != 'T');
+    std::filesystem::remove_all(state_dir);
+}
+
+TEST_CASE("a pid now held by a later process of the same name is never signalled: start times differ",
+          "[actions][enforcer][security]")
+{
+    // The rule saw a writer on this pid that started one clock tick before
+    // the process there now (the writer exited, its exit record lost, and a
+    // process of the same name took the pid). The integration test makes that
+    // happen for real: test_agent_faults.cpp "a same-named process on a
+    // recycled pid ...".
+    Child child("dw-same-name");
+    REQUIRE(child.pid > 0);
+    REQUIRE(eventually([&] { return read_process_identity(child.pid)->comm == "dw-same-name"; }));
+    const auto now_there = read_process_identity(child.pid);
+    REQUIRE(now_there);
+    REQUIRE(now_there->start_boot_s > 0);
+    const double tick_s = 1.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+    char state_dir[] = "/tmp/dw-enforcer-XXXXXX";
+    REQUIRE(::mkdtemp(state_dir));
+    std::vector<nlohmann::json> events;
+    std::mutex events_mutex;
+    {
+        EnforcerOptions options;
+        options.host = "test";
+        options.state_dir = state_dir;
+        options.agent_pid = ::getpid();
+        options.bytes_counted = [](RuleScope, uint64_t) { return std::optional<uint64_t>(1ULL << 40); };
+        options.emit = [&](const nlohmann::json &event) {
+            std::lock_guard lock(events_mutex);
+            events.push_back(event);
+        };
+        Enforcer enforcer(options);
+        enforcer.set_policy(Policy{}, false);
+        Subject subject;
+        subject.pid = static_cast<uint32_t>(child.pid);
+        subject.comm = "dw-same-name";
+        subject.start_boot_s = now_there->start_boot_s - tick_s;
+        PolicyRule kill;
+        kill.name = "k";
+        kill.action = RuleAction::kill;
+        kill.kill_grace_s = 0;
+        PolicyRule throttle;
+        throttle.name = "t";
+        throttle.action = RuleAction::throttle;
+        throttle.throttle_to_bps = 1;
+        throttle.throttle_for_s = 60;
+        enforcer.enforce(kill, subject, RuleMeasures{}, steady_s());
+        enforcer.enforce(throttle, subject, RuleMeasures{}, steady_s());
+        // Its start time never read: it cannot be told from a later process.
+        Subject unknown = subject;
+        unknown.start_boot_s = 0;
+        PolicyRule kill_unknown = kill;
+        kill_unknown.name = "k0";
+        enforcer.enforce(kill_unknown, unknown, RuleMeasures{}, steady_s());
+        CHECK_FALSE(enforcer.is_acting_on(subject.key()));
+        CHECK(enforcer.active().empty());
+        std::this_thread::sleep_for(100ms);
+    }
+    CHECK(::kill(child.pid, 0) == 0);  // alive: no SIGKILL
+    CHECK(process_state(child.pid) != 'T');  // never stopped
+    std::lock_guard lock(events_mutex);
+    REQUIRE(events.size() == 3);
+    for (const auto &event : events) {
+        INFO(event.dump());
+        CHECK(event["event"] == "agent.warning");
+        CHECK(event["process"]["pid"] == child.pid);
+    }
+    CHECK(events[0]["rule"] == "k");
+    CHECK(events[0]["warning"].get<std::string>().find("the pid was reused") != std::string::npos);
+    CHECK(events[1]["rule"] == "t");
+    CHECK(events[1]["warning"].get<std::string>().find("the pid was reused") != std::string::npos);
+    CHECK(events[2]["rule"] == "k0");
+    CHECK(events[2]["warning"].get<std::string>().find("start time was not read") != std::string::npos);
     std::filesystem::remove_all(state_dir);
 }

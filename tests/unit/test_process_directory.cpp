@@ -88,3 +88,27 @@ TEST_CASE("a recycled pid is never named after the process that had it before", 
     REQUIRE(gone.lookup_running(4));
     CHECK(gone.lookup_running(4)->identity.comm == "old");
 }
+
+TEST_CASE("a pid's start time is the one read when it was first seen: exec and rename keep it, a new process on the pid has its own",
+          "[processes][security]")
+{
+    // What /proc says about pid 9 now (docs/security.md row 19a).
+    std::optional<ProcessIdentity> now_there = ProcessIdentity{"dw-writer", "/opt/dw-writer", 0, 100.25};
+    ProcessDirectory directory([&](uint32_t) { return now_there; });
+    REQUIRE(directory.lookup_running(9));
+    CHECK(directory.lookup_running(9)->identity.start_boot_s == 100.25);
+    // The writer exits, its exit record is lost, and a process of the same
+    // name takes the pid: the directory keeps what it saw, so the enforcer can
+    // tell the two apart when it opens a pidfd on the pid.
+    now_there = ProcessIdentity{"dw-writer", "/opt/dw-writer", 0, 180.5};
+    CHECK(directory.lookup_running(9)->identity.start_boot_s == 100.25);
+    // exec and rename change the program and the name, not the process.
+    directory.on_event(event(ProcessEvent::Kind::exec, 9, "sh"));
+    directory.on_event(event(ProcessEvent::Kind::rename, 9, "worker"));
+    CHECK(directory.lookup(9)->identity.comm == "worker");
+    CHECK(directory.lookup(9)->identity.start_boot_s == 100.25);
+    // Its exit seen, a running process on the pid is read afresh, with its own start.
+    directory.on_event(event(ProcessEvent::Kind::exit, 9, "worker"));
+    CHECK(directory.lookup(9)->identity.start_boot_s == 100.25);
+    CHECK(directory.lookup_running(9)->identity.start_boot_s == 180.5);
+}

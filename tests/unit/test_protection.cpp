@@ -1,5 +1,6 @@
 // Who is never acted on, and pidfds that refuse a process that is not the one meant.
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,12 +45,26 @@ TEST_CASE("a pidfd is only opened on the process meant", "[actions]")
         _exit(0);
     }
     REQUIRE(child > 0);
-    const std::string comm = read_process_identity(child)->comm;
+    const auto identity = read_process_identity(child);
+    REQUIRE(identity);
+    const std::string comm = identity->comm;
+    const double started = identity->start_boot_s;
+    REQUIRE(started > 0);
+    CHECK(started <= boot_now_s());
+    const double tick_s = 1.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
     std::string error;
     CHECK_FALSE(Pidfd::open(child, "someone-else", 0, &error));
     CHECK(error.find("the pid was reused") != std::string::npos);
-    CHECK_FALSE(Pidfd::open(child, comm, 1.0, &error));  // "seen" at 1 s after boot: it started later
-    auto pidfd = Pidfd::open(child, comm, boot_now_s(), &error);
+    // Same pid and name, another start time: another process (one clock tick
+    // is the resolution of /proc/<pid>/stat's start time).
+    error.clear();
+    CHECK_FALSE(Pidfd::open(child, comm, started - tick_s, &error));
+    CHECK(error.find("the pid was reused") != std::string::npos);
+    CHECK_FALSE(Pidfd::open(child, comm, started + tick_s, &error));
+    CHECK_FALSE(Pidfd::open(child, comm, 1.0, &error));
+    CHECK(same_start(started, started + 0.4 * tick_s));
+    CHECK_FALSE(same_start(started, started + tick_s));
+    auto pidfd = Pidfd::open(child, comm, started, &error);
     INFO(error);
     REQUIRE(pidfd);
     CHECK_FALSE(pidfd->exited());
@@ -60,4 +75,41 @@ TEST_CASE("a pidfd is only opened on the process meant", "[actions]")
     CHECK(pidfd->exited());
     CHECK_FALSE(Pidfd::open(child, "", 0, &error));
     CHECK(error.find("pidfd_open") == 0);
+}
+
+TEST_CASE("a process whose name holds a newline and parentheses has its start time read all the same",
+          "[actions][security]")
+{
+    // Any user can name their process so; /proc/<pid>/stat then spans two lines.
+    const std::string comm = "a)\n(b) 1 2 3";
+    const pid_t child = ::fork();
+    if (child == 0) {
+        ::prctl(PR_SET_NAME, comm.c_str(), 0, 0, 0);
+        for (;;)
+            ::pause();
+    }
+    REQUIRE(child > 0);
+    struct Reap {
+        pid_t pid;
+        ~Reap()
+        {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, nullptr, 0);
+        }
+    } reap {child};
+    std::optional<ProcessIdentity> identity;
+    for (int i = 0; i < 600 && !(identity && identity->comm == comm); ++i) {
+        identity = read_process_identity(child);
+        ::usleep(5000);
+    }
+    REQUIRE(identity);
+    CHECK(identity->comm == comm);
+    CHECK(identity->start_boot_s > 0);
+    CHECK(identity->start_boot_s <= boot_now_s());
+    const char state = process_state(child);
+    CHECK((state == 'S' || state == 'R'));
+    std::string error;
+    const bool opened = Pidfd::open(child, comm, identity->start_boot_s, &error).has_value();
+    INFO(error);
+    CHECK(opened);
 }

@@ -17,6 +17,7 @@ ReportRow row(uint32_t pid, const std::string &comm, double bytes, double interv
     r.pid = pid;
     r.comm = comm;
     r.exe = "/usr/bin/" + comm;
+    r.start_boot_s = 1000.0 + pid;  // as if each pid's process started at 1000 + pid s after boot
     r.cgroup_id = cgroup_id;
     r.cgroup = "/test/" + std::to_string(cgroup_id);
     r.mount = mount;
@@ -76,6 +77,8 @@ TEST_CASE("a writer above write_rate for `for` starts the rule once, then ends o
     CHECK(all[0].change == Finding::Change::started);
     CHECK(all[0].subject.pid == 42);
     CHECK(all[0].subject.comm == "flood");
+    // Who it is, for the enforcer: the start time read when its pid was first seen.
+    CHECK(all[0].subject.start_boot_s == 1042.0);
     CHECK(all[0].subject.key() == "process:42");
     CHECK(all[0].measures.condition == "write_rate");
     CHECK(all[0].measures.write_bps == Approx(20 * kMiB).epsilon(0.01));

@@ -55,6 +55,22 @@ std::string read_control(const std::string &path)
     return value;
 }
 
+// A pidfd on the very process the rule saw writing: its pid, its name, and
+// the start time read when its pid was first seen. A process that took the pid
+// since (the writer exited, its exit record lost or not yet read) started
+// later and is refused, whatever its name.
+std::optional<Pidfd> open_subject(const Subject &subject, std::string *error)
+{
+    const auto pid = static_cast<pid_t>(subject.pid);
+    if (subject.start_boot_s <= 0) {
+        *error = "pid " + std::to_string(pid) +
+                 ": its start time was not read when its writes were seen, so it cannot be told from a later "
+                 "process on the same pid";
+        return std::nullopt;
+    }
+    return Pidfd::open(pid, subject.comm, subject.start_boot_s, error);
+}
+
 std::vector<pid_t> cgroup_members(const std::string &dir)
 {
     std::vector<pid_t> pids;
@@ -246,7 +262,7 @@ void Enforcer::start_kill(const PolicyRule &rule, const Subject &subject, const 
     kill->give_up_s = kill->deadline_s + 10;
     std::string error;
     if (subject.scope == RuleScope::process) {
-        auto pidfd = Pidfd::open(static_cast<pid_t>(subject.pid), subject.comm, boot_now_s(), &error);
+        auto pidfd = open_subject(subject, &error);
         if (!pidfd) {
             action_failed(rule, subject, error);
             return;
@@ -303,12 +319,12 @@ void Enforcer::start_throttle(const PolicyRule &rule, const Subject &subject, co
     throttle->allowance = 0;
     std::string error;
     if (subject.scope == RuleScope::process) {
-        auto pidfd = Pidfd::open(static_cast<pid_t>(subject.pid), subject.comm, boot_now_s(), &error);
+        auto pidfd = open_subject(subject, &error);
         if (!pidfd) {
             action_failed(rule, subject, error);
             return;
         }
-        throttle->start_boot_s = process_start_boot_s(pidfd->pid()).value_or(0);
+        throttle->start_boot_s = subject.start_boot_s;
         throttle->pidfd = std::move(*pidfd);
         throttle->mechanism = "sigstop";
     } else {
@@ -614,11 +630,11 @@ size_t Enforcer::reconcile()
         for (const auto &entry : state.value("stopped", nlohmann::json::array())) {
             const pid_t pid = entry.value("pid", 0);
             const double start = entry.value("start_boot_s", 0.0);
-            auto started = process_start_boot_s(pid);
-            // Same pid and the same start time: the very process we stopped.
-            if (!started || std::fabs(*started - start) > 0.05)
+            // Same pid and the same start time (checked once the pidfd pins
+            // the pid): the very process we stopped.
+            if (start <= 0)
                 continue;
-            auto pidfd = Pidfd::open(pid, "", 0, &error);
+            auto pidfd = Pidfd::open(pid, "", start, &error);
             if (!pidfd)
                 continue;
             pidfd->signal(SIGCONT, &error);

@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <sstream>
+#include <iterator>
 
 #include "resolve/processes.h"
 
@@ -18,31 +20,29 @@ namespace {
 
 std::optional<std::string> stat_fields_after_comm(pid_t pid)
 {
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string text;
-    if (!std::getline(stat, text))
+    // Read whole: comm (field 2) may hold a newline.
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat", std::ios::binary);
+    if (!stat)
         return std::nullopt;
+    const std::string text{std::istreambuf_iterator<char>(stat), std::istreambuf_iterator<char>()};
     const auto close = text.rfind(')');
     if (close == std::string::npos || close + 2 > text.size())
         return std::nullopt;
     return text.substr(close + 2);  // starts at field 3 (state)
 }
 
+std::string format_boot_s(double boot_s)
+{
+    char text[32];
+    std::snprintf(text, sizeof(text), "%.2f", boot_s);
+    return text;
+}
+
 }  // namespace
 
 std::optional<double> process_start_boot_s(pid_t pid)
 {
-    auto rest = stat_fields_after_comm(pid);
-    if (!rest)
-        return std::nullopt;
-    std::istringstream fields(*rest);
-    std::string field;
-    for (int i = 3; i < 22 && fields >> field; ++i) {
-    }
-    unsigned long long ticks = 0;
-    if (!(fields >> ticks))
-        return std::nullopt;
-    return static_cast<double>(ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+    return read_process_start_boot_s(pid);
 }
 
 double boot_now_s()
@@ -58,7 +58,14 @@ char process_state(pid_t pid)
     return rest && !rest->empty() ? (*rest)[0] : 0;
 }
 
-std::optional<Pidfd> Pidfd::open(pid_t pid, const std::string &expected_comm, double observed_boot_s,
+bool same_start(double a_boot_s, double b_boot_s)
+{
+    // Both come from /proc/<pid>/stat, in whole clock ticks: the same process
+    // has the same tick; half a tick absorbs the division's rounding.
+    return std::fabs(a_boot_s - b_boot_s) < 0.5 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+std::optional<Pidfd> Pidfd::open(pid_t pid, const std::string &expected_comm, double expected_start_boot_s,
                                  std::string *error)
 {
     const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
@@ -76,10 +83,18 @@ std::optional<Pidfd> Pidfd::open(pid_t pid, const std::string &expected_comm, do
             return std::nullopt;
         }
     }
-    if (observed_boot_s > 0) {
+    if (expected_start_boot_s > 0) {
+        // A name is no identity (any process can take it): the start time is.
+        // A process that took the pid after the one meant exited started later.
         auto started = process_start_boot_s(pid);
-        if (!started || *started > observed_boot_s + 0.02) {
-            *error = "pid " + std::to_string(pid) + " started after its writes were seen (the pid was reused)";
+        if (!started) {
+            *error = "pid " + std::to_string(pid) + " is gone";
+            return std::nullopt;
+        }
+        if (!same_start(*started, expected_start_boot_s)) {
+            *error = "pid " + std::to_string(pid) + " is now a process started at " + format_boot_s(*started) +
+                     " s after boot, not the one started at " + format_boot_s(expected_start_boot_s) +
+                     " s (the pid was reused)";
             return std::nullopt;
         }
     }

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <iostream>
+#include <limits>
 
 #include <spdlog/spdlog.h>
 
@@ -417,12 +418,14 @@ int Agent::run()
     // early. An idle agent wakes only for its periodic evaluations.
     double next_s = steady_now_s() + policy_.interval_s;
     double last_eval_s = 0;
-    std::optional<double> decision_s;
+    // When a `for` window is next covered; infinity: no subject is waiting.
+    // (A plain double: GCC 12 misreads the optional's state in this loop.)
+    constexpr double kNoDecision = std::numeric_limits<double>::infinity();
+    double decision_s = kNoDecision;
     while (!stop_requested_) {
         const double now_s = steady_now_s();
         double wake_s = next_s;
-        if (decision_s)
-            wake_s = std::min(wake_s, *decision_s);
+        wake_s = std::min(wake_s, decision_s);
         if (alarm_pending_)
             wake_s = std::min(wake_s, last_eval_s + kMinAlarmGapS);
         if (enforcer_->needs_ticks())
@@ -434,18 +437,18 @@ int Agent::run()
             break;
         if (reload_requested_.exchange(false)) {
             reload();
-            decision_s.reset();
+            decision_s = kNoDecision;
         }
         const double after_s = steady_now_s();
         const bool due = after_s >= next_s;
-        const bool decide = decision_s && after_s >= *decision_s;
+        const bool decide = after_s >= decision_s;
         if (due || decide || (alarm_pending_ && after_s - last_eval_s >= kMinAlarmGapS)) {
             alarm_pending_ = false;
             evaluate(after_s);
             last_eval_s = after_s;
             {
                 std::lock_guard lock(state_mutex_);
-                decision_s = engine_->next_decision_s();
+                decision_s = engine_->next_decision_s().value_or(kNoDecision);
             }
             if (due) {
                 next_s += policy_.interval_s;

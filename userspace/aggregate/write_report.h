@@ -37,6 +37,7 @@ struct ReportRow {
     std::string comm;
     std::string exe;
     uint32_t uid = 0;
+    double start_boot_s = 0;  // when pid's process started, as read when first seen (0: unknown)
     bool exited = false;
     size_t processes = 0;
     uint64_t cgroup_id = 0;

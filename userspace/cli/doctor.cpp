@@ -151,12 +151,14 @@ int run_doctor(const DoctorOptions &options)
 
     // Prove the choice: load and attach the real programs, then detach.
     std::vector<std::string> attached, missing;
+    bool typed_file_reads = false;
     std::string attach_error;
     std::optional<RunTimeWindow> run_time;
     if (choice.family) {
         if (auto tracer = WriteTracer::start(*choice.family, &attach_error)) {
             attached = tracer->attached_programs();
             missing = tracer->missing_programs();
+            typed_file_reads = tracer->typed_file_reads();
             if (options.stats)
                 run_time = measure_run_time(*tracer, options.stats_seconds);
         }
@@ -185,6 +187,7 @@ int run_doctor(const DoctorOptions &options)
             {"reason", choice.reason},
             {"programs", attached},
             {"not_counted", missing},  // optional write-path programs this kernel lacks
+            {"typed_file_reads", typed_file_reads},
             {"error", attach_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(attach_error)},
             {"cgroup2",
              cgroup2 ? nlohmann::json{{"mount", cgroup2->mount_point}, {"controllers", controllers}}
@@ -240,6 +243,9 @@ int run_doctor(const DoctorOptions &options)
         std::printf("  attached    %s\n", program.c_str());
     for (const auto &program : missing)
         std::printf("  not counted %s\n", program.c_str());
+    if (*choice.family == HookFamily::tp_btf)
+        std::printf("  file reads  %s\n", typed_file_reads ? "typed (bpf_rdonly_cast: direct loads)"
+                                                           : "probe reads (no bpf_rdonly_cast in this kernel)");
     if (run_time) {
         print_run_time(*run_time);
         if (!run_time->error.empty())

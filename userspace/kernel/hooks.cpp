@@ -189,6 +189,16 @@ HookProbe check_fentry_targets()
 
 }  // namespace
 
+bool kernel_btf_has_function(const char *name)
+{
+    btf *vmlinux = btf__load_vmlinux_btf();
+    if (!vmlinux)
+        return false;
+    const bool found = btf__find_by_name_kind(vmlinux, name, BTF_KIND_FUNC) >= 0;
+    btf__free(vmlinux);
+    return found;
+}
+
 std::optional<std::string> ensure_tracefs(std::string *error)
 {
     const auto mounts = MountTable::load();

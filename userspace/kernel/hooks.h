@@ -52,6 +52,10 @@ struct HookChoice {
 // The cheapest available family, or the forced one if it is available.
 HookChoice choose_hook_family(const KernelFeatures &features, std::optional<HookFamily> forced);
 
+// True when the running kernel's BTF has `name` as a function (a kfunc or a
+// helper's implementation): whether the object may call it.
+bool kernel_btf_has_function(const char *name);
+
 // Mounts tracefs at /sys/kernel/tracing if no tracefs is mounted (classic
 // tracepoints need it to resolve event ids). Returns the mount point, or an
 // error message.

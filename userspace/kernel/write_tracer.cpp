@@ -35,25 +35,27 @@ std::unique_ptr<WriteTracer> WriteTracer::start(HookFamily family, std::string *
         }
     }
 
-    // Load with every optional program first; if the object does not load,
-    // find the optional programs that this kernel cannot take one by one.
-    auto required = programs_of(family);
+    // The tp_btf write hook reads struct file through bpf_rdonly_cast where
+    // the kernel has it (6.2+): direct loads, not probe reads.
+    tracer->typed_file_reads_ = family == HookFamily::tp_btf && kernel_btf_has_function("bpf_rdonly_cast");
+    const auto required = programs_of(family);
     auto optional = optional_programs_of(family);
     std::string load_error;
-    if (!tracer->load(required, optional, &load_error)) {
-        std::vector<std::string> loadable;
-        for (const auto &program : optional) {
-            std::string ignored;
-            if (tracer->load(required, {program}, &ignored))
-                loadable.push_back(program);
-            else
-                tracer->missing_.push_back(program + ": " + ignored);
-        }
-        if (!tracer->load(required, loadable, &load_error)) {
-            *error = load_error;
-            return nullptr;
-        }
-        optional = loadable;
+    bool loaded = tracer->load_family(required, &optional, &load_error);
+    if (!loaded && tracer->typed_file_reads_) {
+        // A kernel whose BTF names the kfunc but whose verifier refuses the
+        // typed reads still gets the probe-read path.
+        const std::string typed_error = load_error;
+        tracer->typed_file_reads_ = false;
+        tracer->missing_.clear();
+        optional = optional_programs_of(family);
+        loaded = tracer->load_family(required, &optional, &load_error);
+        if (loaded)
+            spdlog::warn("typed file reads (bpf_rdonly_cast) refused, using probe reads: {}", typed_error);
+    }
+    if (!loaded) {
+        *error = load_error;
+        return nullptr;
     }
     // Attach one by one, so an error names the program that failed.
     for (const auto &name : required) {
@@ -105,6 +107,25 @@ std::unique_ptr<WriteTracer> WriteTracer::start(HookFamily family, std::string *
     return tracer;
 }
 
+bool WriteTracer::load_family(const std::vector<std::string> &required, std::vector<std::string> *optional,
+                              std::string *error)
+{
+    // Every optional program first; if the object does not load, find the
+    // optional programs that this kernel cannot take, one by one.
+    if (load(required, *optional, error))
+        return true;
+    std::vector<std::string> loadable;
+    for (const auto &program : *optional) {
+        std::string ignored;
+        if (load(required, {program}, &ignored))
+            loadable.push_back(program);
+        else
+            missing_.push_back(program + ": " + ignored);
+    }
+    *optional = loadable;
+    return load(required, loadable, error);
+}
+
 bool WriteTracer::load(const std::vector<std::string> &required, const std::vector<std::string> &optional,
                        std::string *error)
 {
@@ -126,6 +147,7 @@ bool WriteTracer::load(const std::vector<std::string> &required, const std::vect
     // refresh timer consumes the rest (see lifecycle_wakeup_flag in the BPF
     // object).
     skel_->rodata->dw_config.events_wakeup_bytes = bpf_map__max_entries(skel_->maps.dw_events) / 4;
+    skel_->rodata->dw_config.typed_file_reads = typed_file_reads_ ? 1 : 0;
     bpf_program *prog;
     bpf_object__for_each_program(prog, skel_->obj)
     {
@@ -256,6 +278,16 @@ constexpr uint32_t kWritersPerBatch = 256;
 
 }  // namespace
 
+bool WriteTracer::take_counters_moved() const
+{
+    // Swapped, not read then cleared: a write that lands between the two
+    // would be lost. The BPF side sets it after its change (maps.bpf.h).
+    const bool moved = __atomic_exchange_n(&skel_->bss->dw_counters_moved, 0u, __ATOMIC_SEQ_CST) != 0;
+    const bool first = !counters_read_;
+    counters_read_ = true;
+    return moved || first;
+}
+
 std::vector<WriterSample> WriteTracer::read_writers() const
 {
     // One bpf() call per kWritersPerBatch keys (Linux 5.6+) rather than two
@@ -288,8 +320,10 @@ bool WriteTracer::read_writers_batched(std::vector<WriterSample> *samples) const
 {
     const int fd = bpf_map__fd(skel_->maps.dw_writers);
     const auto cpus = static_cast<size_t>(possible_cpus_);
-    std::vector<dw_writer_key> keys(kWritersPerBatch);
-    std::vector<dw_writer_counts> values(kWritersPerBatch * cpus);
+    std::vector<dw_writer_key> &keys = batch_keys_;
+    std::vector<dw_writer_counts> &values = batch_values_;
+    keys.resize(kWritersPerBatch);
+    values.resize(kWritersPerBatch * cpus);
     // The hash map's batch position is a bucket index (a u32 in the kernel).
     uint64_t position = 0;
     bool first = true;

@@ -16,6 +16,8 @@
 struct diskwatch_bpf;
 struct ring_buffer;
 struct bpf_link;
+struct dw_writer_key;     // include/diskwatch/abi.h
+struct dw_writer_counts;
 
 namespace diskwatch {
 
@@ -62,6 +64,9 @@ public:
     // Optional programs (optional_programs_of) this kernel did not load or
     // attach, with the reason: those write paths are not counted.
     const std::vector<std::string> &missing_programs() const { return missing_; }
+    // The tp_btf write hook reads struct file with direct loads
+    // (bpf_rdonly_cast, 6.2+) rather than probe reads.
+    bool typed_file_reads() const { return typed_file_reads_; }
 
     // Waits up to timeout_ms (0: not at all) for a wake-up: a rate alarm,
     // the lifecycle records filling the ring buffer past a threshold, or
@@ -71,6 +76,11 @@ public:
     int poll_events(int timeout_ms, const std::function<void(const ProcessEvent &)> &on_event);
     // Ends a poll_events() wait early, from any thread or a signal handler.
     void wake() const;
+    // True when the kernel changed the writer map or a drop counter since the
+    // previous call (the first call: true). Call it just before reading them;
+    // false means both still hold what the previous read returned. No system
+    // call: a swap in the skeleton's mmap of .bss (dw_counters_moved).
+    bool take_counters_moved() const;
     // The whole writer map, summed over CPUs.
     std::vector<WriterSample> read_writers() const;
     // Deletes keys whose counts are final (their process has exited).
@@ -89,6 +99,10 @@ public:
 private:
     WriteTracer() = default;
     static int on_ring_record(void *context, void *data, size_t size);
+    // Loads the required programs with as many of `optional` as load;
+    // `optional` is left holding those, missing_ names the others.
+    bool load_family(const std::vector<std::string> &required, std::vector<std::string> *optional,
+                     std::string *error);
     // Opens and loads the object with exactly these programs enabled.
     bool load(const std::vector<std::string> &required, const std::vector<std::string> &optional,
               std::string *error);
@@ -106,7 +120,12 @@ private:
     const std::function<void(const ProcessEvent &)> *current_handler_ = nullptr;
     std::function<void(const RateAlarm &)> rate_alarm_handler_;
     int possible_cpus_ = 1;
+    bool typed_file_reads_ = false;
     mutable bool batch_lookup_unsupported_ = false;
+    mutable bool counters_read_ = false;
+    // read_writers_batched()'s buffers, kept: a refresh allocates nothing for them.
+    mutable std::vector<dw_writer_key> batch_keys_;
+    mutable std::vector<dw_writer_counts> batch_values_;
 };
 
 }  // namespace diskwatch

@@ -109,13 +109,17 @@ void WriteMonitor::pump_events(int timeout_ms)
     tracer_->poll_events(timeout_ms, [this](const ProcessEvent &event) { processes_.on_event(event); });
 }
 
-void WriteMonitor::reap_vanished_processes(std::unordered_set<uint32_t> &exited)
+void WriteMonitor::reap_vanished_processes(std::unordered_set<uint32_t> &exited, uint64_t ringbuf_drops)
 {
     // An exit record lost to a full ring buffer (counted in drops) must not
-    // pin the process's keys in the kernel map forever: every few seconds,
-    // treat tgids that no longer exist as exited.
-    if (refreshes_ % 8 != 0)
+    // pin the process's keys in the kernel map forever: treat tgids that no
+    // longer exist as exited. Only a lost record can leave one behind, so
+    // the sweep (a kill(pid, 0) per live writer) runs every few seconds
+    // after a loss, and otherwise rarely, as a safety net.
+    const bool records_lost = ringbuf_drops != ringbuf_drops_at_sweep_;
+    if (refreshes_ % (records_lost ? 8 : 240) != 0)
         return;
+    ringbuf_drops_at_sweep_ = ringbuf_drops;
     for (uint32_t tgid : ledger_.live_tgids())
         if (!exited.count(tgid) && !process_alive(tgid))
             exited.insert(tgid);
@@ -128,27 +132,51 @@ WriteReport WriteMonitor::refresh(const ReportOptions &options)
     // the map read below, so those processes' counters are final.
     pump_events(0);
     auto exited = processes_.take_exits();
-    reap_vanished_processes(exited);
-    const auto samples = tracer_->read_writers();
+    reap_vanished_processes(exited, drops_.ringbuf_full);
+    // Quiet: no write and no drop since the previous read, and no process
+    // exited, so every interval is zero and every total what it was. An idle
+    // machine's refresh then costs no map walk and no re-aggregation of
+    // every key (most of an idle agent's CPU, and all that grows with the
+    // number of idle writers it keeps).
+    const bool quiet = !tracer_->take_counters_moved() && exited.empty();
+    if (!quiet) {
+        const auto samples = tracer_->read_writers();
+        drops_ = tracer_->read_drops();
+        last_deltas_ = ledger_.advance(samples, exited);
+        tracer_->delete_writers(ledger_.take_keys_to_delete());
+        mount_bytes_.clear();
+        for (const auto &delta : last_deltas_) {
+            MountBytes &bytes = mount_bytes_[delta.key.dev];
+            bytes.interval_write += delta.interval.write_bytes;
+            bytes.total_write += delta.total.write_bytes;
+            bytes.interval_growth += delta.interval.growth_bytes;
+        }
+    } else if (!intervals_zero_) {
+        for (auto &delta : last_deltas_)
+            delta.interval = {};
+        for (auto &[dev, bytes] : mount_bytes_)
+            bytes.interval_write = bytes.interval_growth = 0;
+    }
+    intervals_zero_ = quiet;
     const auto now = std::chrono::steady_clock::now();
     const double interval_s = std::chrono::duration<double>(now - last_refresh_).count();
     last_refresh_ = now;
 
-    const auto deltas = ledger_.advance(samples, exited);
-    tracer_->delete_writers(ledger_.take_keys_to_delete());
-
-    if (mounts_changed())
+    if (mounts_changed()) {
         mounts_ = MountTable::load();
+        usage_read_.clear();  // a device number may now be another filesystem
+    }
     WriteReport report;
     report.ts = unix_now_s();
     report.interval_s = interval_s;
     report.by = options.by;
-    report.drops = tracer_->read_drops();
-    report.rows = rows_of(deltas, interval_s, options);
+    report.drops = drops_;
+    // Quiet: nothing is active, so only the accumulated view has rows.
+    if (!quiet || options.include_idle)
+        report.rows = rows_of(last_deltas_, interval_s, options);
     // Rows further down keep the inode numbers the kernel gave, without a path.
-    report.mounts = mount_reports(deltas, interval_s, steady_s(now));
+    report.mounts = mount_reports(interval_s, steady_s(now));
     processes_.prune();
-    last_deltas_ = deltas;
     last_report_ = report;
     last_report_.rows.clear();
     return report;
@@ -183,6 +211,7 @@ std::vector<ReportRow> WriteMonitor::rows_of(const std::vector<WriterDelta> &del
             row.comm = record->identity.comm;
             row.exe = record->identity.exe;
             row.uid = record->identity.uid;
+            row.start_boot_s = record->identity.start_boot_s;
         }
         row.cgroup_id = group.key.cgroup_id;
         if (cgroups_)
@@ -243,32 +272,37 @@ std::vector<ReportRow> WriteMonitor::rows_of(const std::vector<WriterDelta> &del
     return rows;
 }
 
-std::vector<MountReport> WriteMonitor::mount_reports(const std::vector<WriterDelta> &deltas, double interval_s,
-                                                     double now_s)
+std::vector<MountReport> WriteMonitor::mount_reports(double interval_s, double now_s)
 {
-    std::unordered_map<uint32_t, std::pair<uint64_t, uint64_t>> written;  // dev -> (interval, total)
-    std::unordered_map<uint32_t, uint64_t> grown;                           // dev -> interval growth
-    for (const auto &delta : deltas) {
-        auto &bytes = written[delta.key.dev];
-        bytes.first += delta.interval.write_bytes;
-        bytes.second += delta.total.write_bytes;
-        grown[delta.key.dev] += delta.interval.growth_bytes;
-    }
     std::vector<MountReport> reports;
     std::unordered_set<uint32_t> seen;
     for (const auto &entry : mounts_.entries()) {
         const uint32_t dev = entry.dev.to_kernel();
-        if (seen.count(dev) || !(is_storage_mount(mounts_, entry) || written.count(dev)))
+        const auto written = mount_bytes_.find(dev);
+        if (seen.count(dev) || !(is_storage_mount(mounts_, entry) || written != mount_bytes_.end()))
             continue;
         // One row per filesystem: its first full mount (bind mounts share it).
         const MountEntry *primary = mounts_.find_by_device(entry.dev);
         if (primary != &entry)
             continue;
         seen.insert(dev);
-        auto usage = read_filesystem_usage(entry.mount_point);
-        if (!usage)
-            continue;
-        growth_.observe(dev, now_s, usage->used_bytes, usage->available_bytes);
+        // Re-read when bytes landed on it this interval, and otherwise once
+        // a second: a statfs per mount per refresh was a quarter of an idle
+        // agent's time, and what we do not count (deletes, metadata) moves
+        // usage slowly.
+        const bool written_now = written != mount_bytes_.end() &&
+                                 (written->second.interval_write > 0 || written->second.interval_growth > 0);
+        std::optional<FilesystemUsage> usage;
+        if (auto known = usage_read_.find(dev);
+            !written_now && known != usage_read_.end() && now_s - known->second.read_s < kIdleUsageReadS) {
+            usage = known->second.usage;
+        } else {
+            usage = read_filesystem_usage(entry.mount_point);
+            if (!usage)
+                continue;
+            growth_.observe(dev, now_s, usage->used_bytes, usage->available_bytes);
+            usage_read_[dev] = {*usage, now_s};
+        }
         MountReport report;
         report.mount = entry.mount_point;
         report.dev = entry.dev.to_string();
@@ -277,13 +311,12 @@ std::vector<MountReport> WriteMonitor::mount_reports(const std::vector<WriterDel
         report.used_bytes = usage->used_bytes;
         report.available_bytes = usage->available_bytes;
         report.used_pct = usage->used_pct();
-        if (auto it = written.find(dev); it != written.end()) {
-            report.write_bytes = it->second.first;
-            report.total_bytes = it->second.second;
+        if (written != mount_bytes_.end()) {
+            report.write_bytes = written->second.interval_write;
+            report.total_bytes = written->second.total_write;
+            report.growth_bytes = written->second.interval_growth;
         }
         report.write_bps = interval_s > 0 ? static_cast<double>(report.write_bytes) / interval_s : 0;
-        if (auto it = grown.find(dev); it != grown.end())
-            report.growth_bytes = it->second;
         report.growth_bps = interval_s > 0 ? static_cast<double>(report.growth_bytes) / interval_s : 0;
         report.fill_bps = growth_.growth_bps(dev);
         report.eta_full_s = growth_.eta_full_s(dev);

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 
 #include "aggregate/mount_growth.h"
 #include "aggregate/process_directory.h"
@@ -13,6 +14,7 @@
 #include "aggregate/writer_ledger.h"
 #include "kernel/write_tracer.h"
 #include "resolve/cgroups.h"
+#include "resolve/filesystems.h"
 #include "resolve/mountinfo.h"
 #include "resolve/workloads.h"
 
@@ -61,11 +63,10 @@ public:
 
 private:
     explicit WriteMonitor(std::unique_ptr<WriteTracer> tracer);
-    void reap_vanished_processes(std::unordered_set<uint32_t> &exited);
+    void reap_vanished_processes(std::unordered_set<uint32_t> &exited, uint64_t ringbuf_drops);
     std::vector<ReportRow> rows_of(const std::vector<WriterDelta> &deltas, double interval_s,
                                    const ReportOptions &options);
-    std::vector<MountReport> mount_reports(const std::vector<WriterDelta> &deltas, double interval_s,
-                                           double now_s);
+    std::vector<MountReport> mount_reports(double interval_s, double now_s);
 
     std::unique_ptr<WriteTracer> tracer_;
     ProcessDirectory processes_;
@@ -83,6 +84,23 @@ private:
     unsigned refreshes_ = 0;
     std::vector<WriterDelta> last_deltas_;  // every key with a total, as of the latest refresh
     WriteReport last_report_;               // its interval, mounts and drops (rows not kept)
+    // Bytes per device (kernel dev_t) in last_deltas_, for the mount rows.
+    struct MountBytes {
+        uint64_t interval_write = 0;
+        uint64_t total_write = 0;
+        uint64_t interval_growth = 0;
+    };
+    std::unordered_map<uint32_t, MountBytes> mount_bytes_;
+    // The latest statfs of each filesystem (kernel dev_t), and when.
+    struct UsageRead {
+        FilesystemUsage usage;
+        double read_s = 0;
+    };
+    static constexpr double kIdleUsageReadS = 1.0;
+    std::unordered_map<uint32_t, UsageRead> usage_read_;
+    DropCounters drops_;            // as of the latest read of the counters
+    bool intervals_zero_ = false;   // last_deltas_ and mount_bytes_ already say "nothing this interval"
+    uint64_t ringbuf_drops_at_sweep_ = 0;
 };
 
 }  // namespace diskwatch

@@ -5,6 +5,7 @@
 #include <climits>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 
 namespace diskwatch {
 
@@ -27,6 +28,13 @@ std::optional<ProcessIdentity> read_process_identity(int pid, const std::string 
     ssize_t length = ::readlink((dir + "/exe").c_str(), target, sizeof(target) - 1);
     if (length > 0)
         identity.exe.assign(target, static_cast<size_t>(length));
+    // Read once, when the pid is first seen: the start time it had then is
+    // what tells this process from a later one on the same pid (the enforcer
+    // compares it once its pidfd pins the pid).
+    auto started = read_process_start_boot_s(pid, proc_root);
+    if (!started)
+        return std::nullopt;
+    identity.start_boot_s = *started;
     std::ifstream status(dir + "/status");
     std::string line;
     while (std::getline(status, line)) {
@@ -36,6 +44,28 @@ std::optional<ProcessIdentity> read_process_identity(int pid, const std::string 
         }
     }
     return identity;
+}
+
+std::optional<double> read_process_start_boot_s(int pid, const std::string &proc_root)
+{
+    std::ifstream stat(proc_root + "/" + std::to_string(pid) + "/stat", std::ios::binary);
+    if (!stat)
+        return std::nullopt;
+    // Read whole: field 2 is "(comm)", and comm may hold any byte but NUL,
+    // newlines and parentheses included; the fields that follow start after
+    // the last ')'.
+    const std::string text{std::istreambuf_iterator<char>(stat), std::istreambuf_iterator<char>()};
+    const auto close = text.rfind(')');
+    if (close == std::string::npos || close + 2 > text.size())
+        return std::nullopt;
+    std::istringstream fields(text.substr(close + 2));  // field 3 (state) on
+    std::string field;
+    for (int i = 3; i < 22 && fields >> field; ++i) {
+    }
+    unsigned long long ticks = 0;
+    if (!(fields >> ticks))
+        return std::nullopt;
+    return static_cast<double>(ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 }  // namespace diskwatch

@@ -136,6 +136,7 @@ std::vector<Finding> RuleEngine::evaluate(double now_s, const std::vector<Report
                 subject.comm = row.comm;
                 subject.exe = row.exe;
                 subject.uid = row.uid;
+                subject.start_boot_s = row.start_boot_s;
                 subject.exited = row.exited;
             }
             auto &contribution = contributions[{r, subject.key()}];
@@ -160,6 +161,7 @@ std::vector<Finding> RuleEngine::evaluate(double now_s, const std::vector<Report
                     contribution.subject.comm = row.comm;
                     contribution.subject.exe = row.exe;
                     contribution.subject.uid = row.uid;
+                    contribution.subject.start_boot_s = row.start_boot_s;
                 } else {
                     contribution.subject.exited = exited || row.exited;
                 }

@@ -22,6 +22,11 @@ struct Subject {
     std::string comm;
     std::string exe;
     uint32_t uid = 0;
+    // When that process started (seconds since boot), read when the agent
+    // first saw its pid; 0: unknown. With pid, who the process is: the
+    // enforcer acts only on a process with this start time, never on a later
+    // one that reused the pid.
+    double start_boot_s = 0;
     uint64_t cgroup_id = 0;
     std::string cgroup;  // path under the cgroup v2 root
     std::string mount;   // the matching mount it wrote the most to
