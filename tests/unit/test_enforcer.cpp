@@ -241,16 +241,12 @@ TEST_CASE("a pid now held by a later process of the same name is never signalled
     std::vector<nlohmann::json> events;
     std::mutex events_mutex;
     {
-        EnforcerOptions options;
-        options.host = "test";
-        options.state_dir = state_dir;
-        options.agent_pid = ::getpid();
-        options.bytes_counted = [](RuleScope, uint64_t) { return std::optional<uint64_t>(1ULL << 40); };
-        options.emit = [&](const nlohmann::json &event) {
-            std::lock_guard lock(events_mutex);
-            events.push_back(event);
-        };
-        Enforcer enforcer(options);
+        Enforcer enforcer(test_options(
+            state_dir, [](RuleScope, uint64_t) { return std::optional<uint64_t>(1ULL << 40); },
+            [&](const nlohmann::json &event) {
+                std::lock_guard lock(events_mutex);
+                events.push_back(event);
+            }));
         enforcer.set_policy(Policy{}, false);
         Subject subject;
         subject.pid = static_cast<uint32_t>(child.pid);
