@@ -271,15 +271,17 @@ rules:
 
 namespace {
 
-// A tmux server of the test's own (-L), so its options and paste buffers are
-// ours alone, with set-clipboard on: an OSC 52 that reached the terminal raw
-// would become a tmux paste buffer, which the test can see.
+// A tmux server of the test's own (-S, its socket in a scratch directory
+// removed with it), so its options and paste buffers are ours alone, with
+// set-clipboard on: an OSC 52 that reached the terminal raw would become a
+// tmux paste buffer, which the test can see.
 struct PrivateTmux {
-    std::string socket = "dw-hostile-" + std::to_string(::getpid());
+    ScratchDir dir;
+    std::string socket = dir.path() + "/tmux.sock";
     const std::string tmux = "/usr/bin/tmux";
     std::vector<std::string> command(std::vector<std::string> arguments) const
     {
-        arguments.insert(arguments.begin(), {tmux, "-L", socket, "-f", "/dev/null"});
+        arguments.insert(arguments.begin(), {tmux, "-S", socket, "-f", "/dev/null"});
         return arguments;
     }
     explicit PrivateTmux(const std::string &shell_command)

@@ -11,7 +11,6 @@
 #include "support/policy_yaml.h"
 #include "support/scratch.h"
 #include "support/spawn.h"
-#include "support/stale_fixtures.h"
 #include "support/top_run.h"
 
 using namespace diskwatch::test;
@@ -20,25 +19,27 @@ namespace {
 
 const std::string kTmux = "/usr/bin/tmux";
 
-// A tmux server of the test's own (-L, named with the owner tag): the
-// default server may hold another test binary's sessions, and the
-// stale-fixture sweep kills a killed binary's server with all it runs.
+// A tmux server of the test's own (-S, its socket in a scratch directory
+// removed with it): the default server may hold another test binary's
+// sessions, and the stale-fixture sweep kills a killed binary's server with
+// all it runs.
 struct TmuxSession {
-    std::string socket = "dw-test-" + owner_tag();
-    std::string name = "dw-test-" + std::to_string(::getpid());  // tmux refuses '.' in a session name
+    ScratchDir dir;
+    std::string socket = dir.path() + "/tmux.sock";
+    std::string name = "dw-test-" + std::to_string(::getpid());
     explicit TmuxSession(const std::string &command)
     {
-        REQUIRE(run({kTmux, "-L", socket, "new-session", "-d", "-s", name, "-x", "160", "-y", "40", command}) == 0);
+        REQUIRE(run({kTmux, "-S", socket, "new-session", "-d", "-s", name, "-x", "160", "-y", "40", command}) == 0);
     }
-    ~TmuxSession() { run({kTmux, "-L", socket, "kill-session", "-t", name}); }
+    ~TmuxSession() { run({kTmux, "-S", socket, "kill-session", "-t", name}); }
     std::string screen() const
     {
         std::string text;
-        run({kTmux, "-L", socket, "capture-pane", "-p", "-t", name}, &text);
+        run({kTmux, "-S", socket, "capture-pane", "-p", "-t", name}, &text);
         return text;
     }
-    void keys(const std::string &keys) const { run({kTmux, "-L", socket, "send-keys", "-t", name, keys}); }
-    bool alive() const { return run({kTmux, "-L", socket, "has-session", "-t", name}) == 0; }
+    void keys(const std::string &keys) const { run({kTmux, "-S", socket, "send-keys", "-t", name, keys}); }
+    bool alive() const { return run({kTmux, "-S", socket, "has-session", "-t", name}) == 0; }
     // Polls the screen until `needle` shows up.
     bool wait_for(const std::string &needle, std::chrono::seconds timeout) const
     {
