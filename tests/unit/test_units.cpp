@@ -1,4 +1,6 @@
 // Sizes, rates and durations as docs/policy.md defines them.
+#include <string>
+
 #include <catch2/catch.hpp>
 
 #include "rules/units.h"
@@ -50,6 +52,19 @@ TEST_CASE("durations take ms, s, m, h and compounds", "[policy][units]")
     CHECK(error.find("not a duration") != std::string::npos);
     CHECK_FALSE(parse_duration("5d", &error));
     CHECK_FALSE(parse_duration("2s junk", &error));
+    // A number of hundreds of digits is a finite double only until it is
+    // scaled and summed (found by fuzz_units): refused, never infinity.
+    CHECK_FALSE(parse_duration(std::string(308, '9') + "h", &error));  // ~1e308 s, finite; in hours, not
+    CHECK(error.find("too long a duration") != std::string::npos);
+}
+
+TEST_CASE("sizes above 2^63 bytes and up to the limit are exact, beyond it refused", "[policy][units]")
+{
+    CHECK(parse_size("10000000000000000000") == 10000000000000000000ull);  // 1e19 > 2^63
+    std::string error;
+    CHECK_FALSE(parse_size("20000000000000000000", &error));
+    CHECK(error.find("too large") != std::string::npos);
+    CHECK_FALSE(parse_size(std::string(400, '9'), &error));
 }
 
 TEST_CASE("sizes and durations print back the way people write them", "[policy][units]")

@@ -72,7 +72,8 @@ std::optional<uint64_t> parse_size(std::string_view text, std::string *error)
                 say(error, "\"" + std::string(original) + "\" is too large");
                 return std::nullopt;
             }
-            return static_cast<uint64_t>(std::llround(bytes));
+            // std::round, not llround: sizes between 2^63 and 1.8e19 do not fit a long long.
+            return static_cast<uint64_t>(std::round(bytes));
         }
     }
     say(error, "\"" + std::string(original) + "\": unknown size unit \"" + std::string(unit) +
@@ -128,6 +129,11 @@ std::optional<double> parse_duration(std::string_view text, std::string *error)
     }
     if (!any || !rest.empty()) {
         say(error, "\"" + std::string(original) + "\" is not a duration (use ms, s, m or h: 250ms, 2s, 10m, 1h)");
+        return std::nullopt;
+    }
+    // Hundreds of digits, or many huge terms, add up to infinity.
+    if (!std::isfinite(total)) {
+        say(error, "\"" + std::string(original) + "\" is too long a duration");
         return std::nullopt;
     }
     return total;
