@@ -494,6 +494,12 @@ TEST_CASE("after SIGKILL of the agent, a restarted one releases what it left sto
             first.signal(SIGCONT);
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
+        // The first layer, the guard that releases the moment the agent dies
+        // (test_agent_lifecycle.cpp), goes first, as it does with the agent in
+        // a container: this tests the second, the restart's reconcile.
+        const pid_t guard = first.guard_pid();
+        REQUIRE(guard > 0);
+        REQUIRE(::kill(guard, SIGKILL) == 0);
         first.signal(SIGKILL);
         REQUIRE(first.stop(std::chrono::seconds(5)));
         // The crash left them paused.

@@ -16,6 +16,14 @@ namespace diskwatch::test {
 
 namespace fs = std::filesystem;
 
+pid_t guard_of(pid_t agent)
+{
+    std::ifstream children("/proc/" + std::to_string(agent) + "/task/" + std::to_string(agent) + "/children");
+    pid_t pid = 0;
+    children >> pid;
+    return pid;
+}
+
 ScratchDir::ScratchDir() : path_(make_owned_temp_dir("dw-agent"))
 {
 }

@@ -15,6 +15,10 @@
 
 namespace diskwatch::test {
 
+// The guard an agent process started (its one child, forked by its main
+// thread); 0 when there is none.
+pid_t guard_of(pid_t agent);
+
 class AgentRun {
 public:
     // Writes `policy_yaml` (root-owned, 0644) to a scratch directory and
@@ -31,6 +35,8 @@ public:
 
     bool started() const { return started_; }
     pid_t pid() const { return process_->pid(); }
+    // The agent's guard (agent/guard.h): its child; 0 when it has none (yet).
+    pid_t guard_pid() const { return guard_of(pid()); }
     const std::string &policy_path() const { return policy_path_; }
     const std::string &state_dir() const { return state_dir_; }
     void rewrite_policy(const std::string &policy_yaml);

@@ -182,3 +182,22 @@ TEST_CASE("globs match comm, exe and paths", "[policy]")
     CHECK(glob_matches("*docker-*", "/system.slice/docker-abc.scope"));
     CHECK(any_glob_matches({"a", "b?"}, "bc"));
 }
+
+TEST_CASE("a huge policy value is cut in the error, not echoed whole", "[policy]")
+{
+    const std::string huge(5 << 20, '7');
+    // Values the parser echoes: cut, saying how long they were.
+    for (const std::string &yaml : {"interval: " + huge + "x\n",
+                                    "rules:\n  - name: a\n    when:\n      write_rate: \"" + huge + "XB/s\"\n"}) {
+        const std::string error = error_of(yaml);
+        INFO(error.substr(0, 300));
+        CHECK(error.rfind("policy.yaml:", 0) == 0);
+        CHECK(error.size() < 1200);
+        CHECK(error.find("bytes)") != std::string::npos);
+    }
+    // A huge key is a syntax error (YAML's implicit keys stop at 1024 characters): short all the same.
+    const std::string error = error_of("rules:\n  - name: a\n    " + huge + ": 1\n");
+    INFO(error.substr(0, 300));
+    CHECK(error.rfind("policy.yaml:", 0) == 0);
+    CHECK(error.size() < 1200);
+}

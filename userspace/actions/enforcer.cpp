@@ -12,10 +12,13 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
+#include "actions/cgroup_files.h"
 #include "events/events.h"
+#include "events/internal_errors.h"
 #include "views/json_report.h"
 
 namespace diskwatch {
@@ -27,32 +30,6 @@ namespace {
 double steady_now_s()
 {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-// Writes a value to a cgroup control file; false with the reason.
-bool write_control(const std::string &path, const std::string &value, std::string *error)
-{
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) {
-        *error = path + ": open: " + std::strerror(errno);
-        return false;
-    }
-    const ssize_t n = ::write(fd, value.data(), value.size());
-    const int write_errno = errno;
-    ::close(fd);
-    if (n != static_cast<ssize_t>(value.size())) {
-        *error = path + ": write \"" + value + "\": " + std::strerror(write_errno);
-        return false;
-    }
-    return true;
-}
-
-std::string read_control(const std::string &path)
-{
-    std::ifstream file(path);
-    std::string value;
-    std::getline(file, value);
-    return value;
 }
 
 // A pidfd on the very process the rule saw writing: its pid, its name, and
@@ -100,6 +77,7 @@ struct Enforcer::Throttle {
     double last_tick_s = 0;
     double allowance = 0;
     bool paused = false;
+    bool mark_warned = false;  // cgroup.freeze: the setxattr failure was reported
 };
 
 struct Enforcer::Kill {
@@ -481,6 +459,15 @@ std::vector<ActiveAction> Enforcer::active() const
 // of the rate so an idle spell buys no burst.
 void Enforcer::duty_cycle_loop()
 {
+    for (;;) {
+        if (catch_at_boundary("duty cycle", [this] { duty_cycle_serve(); }))
+            return;
+        std::this_thread::sleep_for(std::chrono::duration<double>(options_.duty_cycle_tick_s));
+    }
+}
+
+void Enforcer::duty_cycle_serve()
+{
     const auto tick = std::chrono::duration<double>(options_.duty_cycle_tick_s);
     std::unique_lock lock(mutex_);
     for (;;) {
@@ -515,9 +502,21 @@ void Enforcer::duty_cycle_loop()
             if (throttle->mechanism == "sigstop") {
                 ok = throttle->pidfd->signal(want_paused ? SIGSTOP : SIGCONT, &error);
             } else {
-                if (want_paused)
+                // The mark lets a restarted agent find a freeze newer than
+                // its state file. Without it (no CAP_SYS_ADMIN, a filesystem
+                // without trusted xattrs) the state file and the guard still
+                // release it: said once per throttle, never silently.
+                if (want_paused &&
                     ::setxattr(throttle->cgroup_path.c_str(), kFrozenXattr, options_.state_dir.data(),
-                               options_.state_dir.size(), 0);
+                               options_.state_dir.size(), 0) != 0 &&
+                    !throttle->mark_warned) {
+                    throttle->mark_warned = true;
+                    auto event = make_event("agent.warning", options_.host);
+                    event["warning"] = std::string("cannot mark the frozen cgroup for a restarted agent (setxattr ") +
+                                       kFrozenXattr + "): " + std::strerror(errno);
+                    event["cgroup"] = cgroup_json(throttle->subject.cgroup_id, throttle->subject.cgroup);
+                    options_.emit(event);
+                }
                 ok = write_control(throttle->cgroup_path + "/cgroup.freeze", want_paused ? "1" : "0", &error);
             }
             if (ok)
@@ -528,168 +527,45 @@ void Enforcer::duty_cycle_loop()
     }
 }
 
-namespace {
-
-// Cgroup paths and names are bytes that any user with a delegated cgroup or a
-// process name controls; JSON strings must be UTF-8. The state file keeps the
-// exact bytes as hex beside a readable copy, so a restarted agent thaws the
-// very cgroup that was frozen, and no name can make the save throw.
-nlohmann::json path_record(const std::string &path)
-{
-    static const char digits[] = "0123456789abcdef";
-    std::string hex;
-    hex.reserve(path.size() * 2);
-    for (unsigned char byte : path) {
-        hex.push_back(digits[byte >> 4]);
-        hex.push_back(digits[byte & 0xf]);
-    }
-    nlohmann::json record = nlohmann::json::object();
-    put_name(record, "path", path);
-    record["path_hex"] = hex;
-    return record;
-}
-
-// A path as saved by path_record(), or as a plain string by older agents.
-std::string path_from_record(const nlohmann::json &record)
-{
-    if (record.is_string())
-        return record.get<std::string>();
-    if (!record.is_object())
-        return {};
-    const std::string hex = record.value("path_hex", "");
-    if (hex.empty() || hex.size() % 2 != 0)
-        return record.value("path", "");
-    std::string path;
-    for (size_t i = 0; i < hex.size(); i += 2)
-        path.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
-    return path;
-}
-
-}  // namespace
-
-// state.json: what a crash would leave stopped or frozen. Written (atomically:
-// temp file + rename) whenever a throttle starts or ends.
+// state.json (actions/held_state.h): what a crash would leave stopped or
+// frozen. Written whenever a throttle starts or ends.
 void Enforcer::save_state_locked()
 {
-    nlohmann::json state;
-    state["agent_pid"] = options_.agent_pid;
-    state["stopped"] = nlohmann::json::array();
-    state["frozen"] = nlohmann::json::array();
-    state["io_max"] = nlohmann::json::array();
+    HeldState state;
+    state.agent_pid = options_.agent_pid;
     for (const auto &[key, throttle] : throttles_) {
-        if (throttle->mechanism == "sigstop") {
-            nlohmann::json stopped = {{"pid", throttle->subject.pid}, {"start_boot_s", throttle->start_boot_s}};
-            put_name(stopped, "comm", throttle->subject.comm);
-            state["stopped"].push_back(std::move(stopped));
-        } else if (throttle->mechanism == "cgroup.freeze") {
-            state["frozen"].push_back(path_record(throttle->cgroup_path));
-        } else if (throttle->mechanism == "io.max") {
-            nlohmann::json limited = path_record(throttle->cgroup_path);
-            limited["dev"] = throttle->io_dev;
-            state["io_max"].push_back(std::move(limited));
-        }
+        if (throttle->mechanism == "sigstop")
+            state.stopped.push_back({static_cast<pid_t>(throttle->subject.pid), throttle->start_boot_s,
+                                     throttle->subject.comm});
+        else if (throttle->mechanism == "cgroup.freeze")
+            state.frozen.push_back(throttle->cgroup_path);
+        else if (throttle->mechanism == "io.max")
+            state.io_max.push_back({throttle->cgroup_path, throttle->io_dev});
     }
-    std::error_code ec;
-    fs::create_directories(options_.state_dir, ec);
-    const std::string path = options_.state_dir + "/state.json";
-    const std::string temp = path + ".tmp";
-    {
-        std::ofstream out(temp, std::ios::trunc);
-        out << state.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-        if (!out) {
-            spdlog::warn("{}: cannot write the state file: {}", temp, std::strerror(errno));
-            return;
-        }
-    }
-    if (::rename(temp.c_str(), path.c_str()) != 0)
-        spdlog::warn("{}: rename: {}", path, std::strerror(errno));
+    std::string error;
+    if (!save_held_state(options_.state_dir, state, &error))
+        spdlog::warn("cannot write the state file: {}", error);
 }
 
 size_t Enforcer::reconcile()
 {
-    size_t released = 0;
-    auto emit_release = [&](const Subject &subject, const std::string &mechanism, const std::string &detail) {
-        auto event = action_event("release", nullptr, subject, nullptr, mechanism);
-        event["dry_run"] = false;
-        event["reason"] = "reconcile: " + detail;
-        options_.emit(event);
-        ++released;
-    };
-    const std::string path = options_.state_dir + "/state.json";
-    std::ifstream in(path);
-    nlohmann::json state;
-    if (in) {
-        try {
-            in >> state;
-        } catch (const std::exception &e) {
-            spdlog::warn("{}: unreadable state file ({}); scanning only", path, e.what());
-        }
-    }
     std::string error;
-    if (state.is_object()) {
-        for (const auto &entry : state.value("stopped", nlohmann::json::array())) {
-            const pid_t pid = entry.value("pid", 0);
-            const double start = entry.value("start_boot_s", 0.0);
-            // Same pid and the same start time (checked once the pidfd pins
-            // the pid): the very process we stopped.
-            if (start <= 0)
-                continue;
-            auto pidfd = Pidfd::open(pid, "", start, &error);
-            if (!pidfd)
-                continue;
-            pidfd->signal(SIGCONT, &error);
-            Subject subject;
-            subject.pid = static_cast<uint32_t>(pid);
-            subject.comm = entry.value("comm", "");
-            emit_release(subject, "sigstop", "a previous agent (pid " + std::to_string(state.value("agent_pid", 0)) +
-                                                 ") had stopped it");
-        }
-        for (const auto &entry : state.value("io_max", nlohmann::json::array())) {
-            const std::string dir = path_from_record(entry);
-            if (write_control(dir + "/io.max", entry.value("dev", "") + " wbps=max", &error)) {
-                Subject subject;
-                subject.scope = RuleScope::cgroup;
-                subject.cgroup = dir.substr(std::min(dir.size(), options_.cgroup2_mount.size()));
-                emit_release(subject, "io.max", "a previous agent had limited it");
-            }
-        }
-    }
-    // Frozen cgroups: the state file's, and any cgroup carrying our mark (the
-    // state file may be older than the freeze).
-    std::vector<std::string> frozen;
-    if (state.is_object())
-        for (const auto &entry : state.value("frozen", nlohmann::json::array()))
-            if (auto dir = path_from_record(entry); !dir.empty())
-                frozen.push_back(dir);
-    if (!options_.cgroup2_mount.empty()) {
-        std::error_code ec;
-        for (fs::recursive_directory_iterator it(options_.cgroup2_mount, fs::directory_options::skip_permission_denied, ec), end;
-             it != end; it.increment(ec)) {
-            if (ec)
-                break;
-            if (!it->is_directory(ec))
-                continue;
-            char mark[4096];
-            const ssize_t n = ::getxattr(it->path().c_str(), kFrozenXattr, mark, sizeof(mark));
-            if (n > 0 && std::string(mark, static_cast<size_t>(n)) == options_.state_dir)
-                frozen.push_back(it->path().string());
-        }
-    }
-    std::sort(frozen.begin(), frozen.end());
-    frozen.erase(std::unique(frozen.begin(), frozen.end()), frozen.end());
-    for (const auto &dir : frozen) {
-        const bool was_frozen = read_control(dir + "/cgroup.freeze") == "1";
-        ::removexattr(dir.c_str(), kFrozenXattr);
-        if (was_frozen && write_control(dir + "/cgroup.freeze", "0", &error)) {
-            Subject subject;
-            subject.scope = RuleScope::cgroup;
-            subject.cgroup = dir.substr(std::min(dir.size(), options_.cgroup2_mount.size()));
-            emit_release(subject, "cgroup.freeze", "a previous agent had frozen it");
-        }
+    const auto state = load_held_state(options_.state_dir, &error);
+    if (!error.empty())
+        spdlog::warn("{}; scanning only", error);
+    const std::string previous = state ? " (pid " + std::to_string(state->agent_pid) + ")" : "";
+    const auto released = release_held(state, options_.state_dir, options_.cgroup2_mount);
+    for (const auto &release : released) {
+        std::string detail = "a previous agent" + previous + " had stopped it";
+        if (release.mechanism == "io.max")
+            detail = "a previous agent had limited it";
+        else if (release.mechanism == "cgroup.freeze")
+            detail = "a previous agent had frozen it";
+        options_.emit(release_event(options_.host, released_subject(release), release.mechanism, "reconcile: " + detail));
     }
     std::lock_guard lock(mutex_);
     save_state_locked();
-    return released;
+    return released.size();
 }
 
 }  // namespace diskwatch

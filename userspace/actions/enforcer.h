@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "actions/held_state.h"
 #include "actions/pidfd.h"
 #include "actions/protection.h"
 #include "rules/policy.h"
@@ -94,7 +95,8 @@ private:
     void start_throttle(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s);
     void start_kill(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s);
     void release_locked(std::map<std::string, std::unique_ptr<Throttle>>::iterator it, const std::string &reason);
-    void duty_cycle_loop();
+    void duty_cycle_loop();  // duty_cycle_serve() until stop, across what it throws
+    void duty_cycle_serve();
     void save_state_locked();
     std::string cgroup_dir(const std::string &path) const { return options_.cgroup2_mount + path; }
 
@@ -112,8 +114,5 @@ private:
     std::condition_variable duty_cycle_wake_;
     std::thread duty_cycle_;
 };
-
-// The xattr put on a cgroup we froze, so a restarted agent finds it by scan.
-inline constexpr const char *kFrozenXattr = "trusted.ebpf-diskwatch.frozen";
 
 }  // namespace diskwatch

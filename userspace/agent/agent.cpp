@@ -11,9 +11,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include "agent/state_dir_lock.h"
 #include "cli/privileges.h"
 #include "diskwatch/version.h"
 #include "events/events.h"
+#include "events/internal_errors.h"
 #include "events/json_names.h"
 #include "resolve/mountinfo.h"
 #include "rules/units.h"
@@ -33,6 +35,8 @@ double steady_now_s()
 constexpr double kMinAlarmGapS = 0.02;  // evaluations woken by alarms: at most every 20 ms
 constexpr double kEnforcerTickS = 0.05;  // while a kill or throttle is in progress
 constexpr size_t kTopWriters = 5;
+// When a `for` window is next covered; infinity: no subject is waiting.
+constexpr double kNoDecision = std::numeric_limits<double>::infinity();
 
 nlohmann::json rules_summary(const Policy &policy)
 {
@@ -67,10 +71,22 @@ Agent::Agent(AgentOptions options, Policy policy, std::unique_ptr<WriteMonitor> 
         alarm_pending_ = true;
         ++alarms_;
     });
+    InternalErrors::instance().set_reporter(
+        [this](const std::string &thread, const std::string &what, uint64_t total, uint64_t unreported) {
+            auto event = make_event("agent.warning", host_);
+            event["warning"] = "internal error in the " + thread + " (caught; the agent goes on): " +
+                               cut_for_message(what);
+            event["thread"] = thread;
+            event["count"] = unreported + 1;
+            event["total"] = total;
+            emit(event);
+            spdlog::error("internal error in the {} (caught; the agent goes on): {}", thread, cut_for_message(what));
+        });
 }
 
 Agent::~Agent()
 {
+    InternalErrors::instance().set_reporter(nullptr);
     monitor_->tracer().set_rate_alarm_handler(nullptr);
     enforcer_.reset();
 }
@@ -305,6 +321,8 @@ nlohmann::json Agent::status() const
                                 {"for_s", std::round((now_s - action.since_s) * 10) / 10},
                                 {"paused", action.paused}});
     status["actions"] = actions_json;
+    status["internal_errors"] = InternalErrors::instance().counts();
+    status["guard_pid"] = guard_ && guard_->pid() > 0 ? nlohmann::json(guard_->pid()) : nlohmann::json();
     std::lock_guard lock(report_mutex_);
     status["drops"] = {{"writers_map_full", latest_drops_.writers_map_full},
                        {"ringbuf_full", latest_drops_.ringbuf_full},
@@ -392,8 +410,72 @@ nlohmann::json Agent::snapshot(GroupBy by, std::chrono::milliseconds wait)
     return response;
 }
 
+void Agent::loop_pass(double &next_s, double &last_eval_s, double &decision_s)
+{
+    const double now_s = steady_now_s();
+    if (guard_) {
+        guard_->beat();
+        watch_guard(now_s);
+    }
+    double wake_s = next_s;
+    wake_s = std::min(wake_s, decision_s);
+    if (alarm_pending_)
+        wake_s = std::min(wake_s, last_eval_s + kMinAlarmGapS);
+    if (enforcer_->needs_ticks())
+        wake_s = std::min(wake_s, now_s + kEnforcerTickS);
+    if (guard_)
+        wake_s = std::min(wake_s, now_s + kGuardBeatEveryS);  // the guard's heartbeat
+    // Rounded up: waking a millisecond early would only loop again.
+    const int timeout_ms = static_cast<int>(std::clamp(std::ceil((wake_s - now_s) * 1000), 0.0, 3600e3));
+    monitor_->pump_events(timeout_ms);
+    if (stop_requested_)
+        return;
+    if (reload_requested_.exchange(false)) {
+        reload();
+        decision_s = kNoDecision;
+    }
+    const double after_s = steady_now_s();
+    const bool due = after_s >= next_s;
+    const bool decide = after_s >= decision_s;
+    if (due || decide || (alarm_pending_ && after_s - last_eval_s >= kMinAlarmGapS)) {
+        alarm_pending_ = false;
+        if (due) {
+            next_s += policy_.interval_s;
+            if (next_s < after_s)
+                next_s = after_s + policy_.interval_s;
+        }
+        last_eval_s = after_s;
+        decision_s = kNoDecision;
+        evaluate(after_s);
+        std::lock_guard lock(state_mutex_);
+        decision_s = engine_->next_decision_s().value_or(kNoDecision);
+    }
+    enforcer_->tick(steady_now_s());
+}
+
+// A guard that exited (killed by someone, or it crashed) is started again,
+// and said: until then a crash of the agent would leave its throttles to the
+// next agent's reconcile.
+void Agent::watch_guard(double now_s)
+{
+    if (guard_->alive() || now_s < guard_restart_s_ + 10)
+        return;
+    guard_restart_s_ = now_s;
+    std::string error;
+    const bool restarted = guard_->restart(&error);
+    auto event = make_event("agent.warning", host_);
+    event["warning"] = restarted ? "the guard process exited; started a new one (pid " + std::to_string(guard_->pid()) + ")"
+                                 : "the guard process exited and cannot be started again (" + error +
+                                       "): a crash of the agent would leave its throttles until it restarts";
+    emit(event);
+    if (restarted)
+        guard_->arm();
+}
+
 int Agent::run()
 {
+    if (stop_requested_)
+        return kExitOk;  // asked to stop before it started: nothing to release, no agent.start to answer
     const size_t reconciled = enforcer_->reconcile();
     apply_policy();
     auto start = make_event("agent.start", host_);
@@ -414,49 +496,21 @@ int Agent::run()
     // moment a `for` window is first covered for a subject writing now (so
     // the action comes then, not up to an interval later); an alarm's
     // evaluation (at most every kMinAlarmGapS); the enforcer's next tick
-    // while it has work. Rate alarms, stop and reload requests end the sleep
-    // early. An idle agent wakes only for its periodic evaluations.
+    // while it has work; the guard's next heartbeat. Rate alarms, stop and
+    // reload requests end the sleep early. An idle agent wakes only for its
+    // periodic evaluations and heartbeats (a store into a shared page).
     double next_s = steady_now_s() + policy_.interval_s;
     double last_eval_s = 0;
     // When a `for` window is next covered; infinity: no subject is waiting.
     // (A plain double: GCC 12 misreads the optional's state in this loop.)
-    constexpr double kNoDecision = std::numeric_limits<double>::infinity();
     double decision_s = kNoDecision;
+    if (guard_)
+        guard_->arm();
     while (!stop_requested_) {
-        const double now_s = steady_now_s();
-        double wake_s = next_s;
-        wake_s = std::min(wake_s, decision_s);
-        if (alarm_pending_)
-            wake_s = std::min(wake_s, last_eval_s + kMinAlarmGapS);
-        if (enforcer_->needs_ticks())
-            wake_s = std::min(wake_s, now_s + kEnforcerTickS);
-        // Rounded up: waking a millisecond early would only loop again.
-        const int timeout_ms = static_cast<int>(std::clamp(std::ceil((wake_s - now_s) * 1000), 0.0, 3600e3));
-        monitor_->pump_events(timeout_ms);
-        if (stop_requested_)
-            break;
-        if (reload_requested_.exchange(false)) {
-            reload();
-            decision_s = kNoDecision;
-        }
-        const double after_s = steady_now_s();
-        const bool due = after_s >= next_s;
-        const bool decide = after_s >= decision_s;
-        if (due || decide || (alarm_pending_ && after_s - last_eval_s >= kMinAlarmGapS)) {
-            alarm_pending_ = false;
-            evaluate(after_s);
-            last_eval_s = after_s;
-            {
-                std::lock_guard lock(state_mutex_);
-                decision_s = engine_->next_decision_s().value_or(kNoDecision);
-            }
-            if (due) {
-                next_s += policy_.interval_s;
-                if (next_s < after_s)
-                    next_s = after_s + policy_.interval_s;
-            }
-        }
-        enforcer_->tick(steady_now_s());
+        // What one pass throws (a name the kernel handed us that breaks a
+        // parser, an allocation) is counted and reported; the next pass runs.
+        if (!catch_at_boundary("agent loop", [&] { loop_pass(next_s, last_eval_s, decision_s); }))
+            monitor_->pump_events(static_cast<int>(kEnforcerTickS * 1000));  // no hot loop on a repeating error
     }
     enforcer_->release_all("agent stop");
     auto stop = make_event("agent.stop", host_);
@@ -474,21 +528,79 @@ int Agent::run()
 
 namespace {
 
-Agent *g_agent = nullptr;
+// Signals may come at any moment, start-up included (systemd stops a unit
+// whose start takes too long; an operator presses Ctrl-C while the programs
+// load). The handler only sets flags and wakes the loop (async-signal-safe);
+// start-up checks g_stop between its steps, so a stop there is a clean exit:
+// what was attached is detached by the destructors, and no agent.start is sent.
+std::atomic<bool> g_stop {false};
+std::atomic<Agent *> g_agent {nullptr};
 
 void on_signal(int signo)
 {
-    if (!g_agent)
-        return;
-    if (signo == SIGHUP)
-        g_agent->request_reload();
-    else
-        g_agent->request_stop();
+    Agent *agent = g_agent.load();
+    if (signo == SIGHUP) {
+        if (agent)
+            agent->request_reload();
+        return;  // before the loop runs, the policy just loaded is the file's
+    }
+    g_stop = true;
+    if (agent)
+        agent->request_stop();
 }
 
 }  // namespace
 
+void install_agent_signal_handlers()
+{
+    struct sigaction action {};
+    action.sa_handler = on_signal;
+    action.sa_flags = SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, nullptr);
+    sigaction(SIGTERM, &action, nullptr);
+    sigaction(SIGHUP, &action, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+void restore_default_signal_handlers()
+{
+    for (int signo : {SIGINT, SIGTERM, SIGHUP})
+        signal(signo, SIG_DFL);
+    if (g_stop)
+        ::raise(SIGTERM);  // what came before the command was known ends it as it would have
+}
+
+namespace {
+
+int stopped_during_start_up()
+{
+    spdlog::info("stop requested during start-up: exiting before the agent started");
+    return kExitOk;
+}
+
+int run_agent_started(const AgentCommand &command);
+
+}  // namespace
+
 int run_agent(const AgentCommand &command)
+{
+    install_agent_signal_handlers();  // again: main() may not have (a library caller)
+    // What escapes every thread's own boundary is fatal: the Agent's
+    // destructor (stack unwinding) has released every throttle by the time
+    // this catch runs, and the guard covers an abort.
+    try {
+        return run_agent_started(command);
+    } catch (const std::exception &e) {
+        std::cerr << "ebpf-diskwatch agent: fatal: " << cut_for_message(e.what(), 400)
+                  << " (every throttle was released)\n";
+    }
+    return kExitFailure;
+}
+
+namespace {
+
+int run_agent_started(const AgentCommand &command)
 {
     Policy policy = default_policy();
     if (command.agent.config_path) {
@@ -504,26 +616,34 @@ int run_agent(const AgentCommand &command)
         std::cerr << "ebpf-diskwatch agent: " << missing << "\n";
         return kExitCannotRunHere;
     }
-    std::vector<std::unique_ptr<EventSink>> sinks;
-    if (command.json_out.empty() || command.json_out == "-") {
-        if (!command.json_max_size.empty()) {
-            std::cerr << "ebpf-diskwatch agent: --json-max-size needs --json-out FILE (stdout is not rotated)\n";
+    if (!command.json_max_size.empty() && (command.json_out.empty() || command.json_out == "-")) {
+        std::cerr << "ebpf-diskwatch agent: --json-max-size needs --json-out FILE (stdout is not rotated)\n";
+        return kExitUsage;
+    }
+    FileSinkOptions file_options {command.json_out};
+    file_options.keep = command.json_keep;
+    if (!command.json_max_size.empty()) {
+        std::string error;
+        auto size = parse_size(command.json_max_size, &error);
+        if (!size || *size < 1024) {
+            std::cerr << "ebpf-diskwatch agent: --json-max-size " << cut_for_message(command.json_max_size, 80)
+                      << ": " << (size ? std::string("at least 1KiB, so that a file holds whole events") : error)
+                      << "\n";
             return kExitUsage;
         }
+        file_options.max_size_bytes = *size;
+    }
+    // One agent per state dir, before anything reads or writes its state.
+    std::string error;
+    auto lock = StateDirLock::acquire(command.agent.state_dir, &error);
+    if (!lock) {
+        std::cerr << "ebpf-diskwatch agent: " << error << "\n";
+        return kExitFailure;
+    }
+    std::vector<std::unique_ptr<EventSink>> sinks;
+    if (command.json_out.empty() || command.json_out == "-") {
         sinks.push_back(std::make_unique<StdoutSink>());
     } else {
-        std::string error;
-        FileSinkOptions file_options {command.json_out};
-        file_options.keep = command.json_keep;
-        if (!command.json_max_size.empty()) {
-            auto size = parse_size(command.json_max_size, &error);
-            if (!size || *size < 1024) {
-                std::cerr << "ebpf-diskwatch agent: --json-max-size " << command.json_max_size << ": "
-                          << (size ? std::string("at least 1KiB, so that a file holds whole events") : error) << "\n";
-                return kExitUsage;
-            }
-            file_options.max_size_bytes = *size;
-        }
         auto sink = FileSink::open(file_options, &error);
         if (!sink) {
             std::cerr << "ebpf-diskwatch agent: --json-out " << error << "\n";
@@ -531,18 +651,31 @@ int run_agent(const AgentCommand &command)
         }
         sinks.push_back(std::move(sink));
     }
+    // The guard (agent/guard.h) starts before anything can be stopped, and
+    // holds no BPF program: fork + exec leaves it none of our descriptors.
+    std::string cgroup2_mount;
+    const MountTable mounts = MountTable::load();
+    if (const MountEntry *cgroup2 = mounts.find_cgroup2())
+        cgroup2_mount = cgroup2->mount_point;
+    auto guard = Guard::start(command.agent.state_dir, cgroup2_mount,
+                              command.json_out == "-" ? std::string() : command.json_out, &error);
+    if (!guard)
+        spdlog::warn("{}: a crash of the agent would leave its throttles until the next agent's reconcile", error);
+    if (g_stop)
+        return stopped_during_start_up();
     const KernelFeatures features = probe_kernel_features();
     const HookChoice choice = choose_hook_family(features, command.forced_hooks);
     if (!choice.family) {
         std::cerr << "ebpf-diskwatch agent: cannot run here: " << choice.reason << " (see: ebpf-diskwatch doctor)\n";
         return kExitCannotRunHere;
     }
-    std::string error;
     auto monitor = WriteMonitor::start(*choice.family, &error);
     if (!monitor) {
         std::cerr << "ebpf-diskwatch agent: " << error << "\n";
         return kExitCannotRunHere;
     }
+    if (g_stop)
+        return stopped_during_start_up();  // the monitor's destructor detaches every program
     const size_t programs = monitor->tracer().attached_programs().size();
 
     // The outside world (docs/integrations.md): more sinks, /metrics, the
@@ -589,24 +722,27 @@ int run_agent(const AgentCommand &command)
 
     Agent agent(command.agent, std::move(policy), std::move(monitor), std::move(sinks));
     agent.set_report_observer([raw = ecosystem.get()](const WriteReport &report) { raw->observe_report(report); });
+    agent.set_guard(guard.get());
     running = &agent;
     g_agent = &agent;
-    struct sigaction action {};
-    action.sa_handler = on_signal;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGINT, &action, nullptr);
-    sigaction(SIGTERM, &action, nullptr);
-    sigaction(SIGHUP, &action, nullptr);
-    signal(SIGPIPE, SIG_IGN);
+    if (g_stop)
+        agent.request_stop();  // a signal between the checks above and g_agent: run() returns at once
     // Tests and scripts wait for this line (agent.start is on the event stream too).
-    spdlog::info("attached {} hooks ({} programs)", to_string(*choice.family),
-                 programs);
+    spdlog::info("attached {} hooks ({} programs)", to_string(*choice.family), programs);
+    struct ClearAgent {
+        std::atomic<Agent *> &running;
+        ~ClearAgent()
+        {
+            g_agent = nullptr;
+            running = nullptr;
+        }
+    } clear {running};
     const int status = agent.run();
-    g_agent = nullptr;
     // No scrape or control request may reach the agent's sinks once it is gone.
     ecosystem->stop();
-    running = nullptr;
     return status;
 }
+
+}  // namespace
 
 }  // namespace diskwatch

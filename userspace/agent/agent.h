@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actions/enforcer.h"
+#include "agent/guard.h"
 #include "ecosystem/ecosystem.h"
 #include "events/events.h"
 #include "kernel/hooks.h"
@@ -80,6 +81,8 @@ public:
     // the agent's next refresh after the request (nothing is built when nobody
     // asks): waits for it, up to `wait` (or two intervals, if longer). Thread-safe.
     nlohmann::json snapshot(GroupBy by, std::chrono::milliseconds wait);
+    // The guard (agent/guard.h) the loop beats for; nullptr: none.
+    void set_guard(Guard *guard) { guard_ = guard; }
     // Called with each refresh's report, on the agent's thread (metrics).
     void set_report_observer(std::function<void(const WriteReport &)> observer)
     {
@@ -93,6 +96,8 @@ private:
     void emit_mount_alerts(const WriteReport &report);
     void check_drops(const DropCounters &drops);
     void build_cumulative_reports();
+    void loop_pass(double &next_s, double &last_eval_s, double &decision_s);
+    void watch_guard(double now_s);
 
     mutable std::mutex state_mutex_;  // guards policy_ and engine_ against the control socket's reads
     AgentOptions options_;
@@ -123,6 +128,8 @@ private:
     std::array<bool, 3> snapshot_requested_{};
     uint64_t refresh_generation_ = 0;
     std::condition_variable cumulative_ready_;
+    Guard *guard_ = nullptr;
+    double guard_restart_s_ = 0;  // the last restart of an exited guard (at most one per 10 s)
 };
 
 // Loads the policy named by options (or the default), starts the monitor
@@ -138,5 +145,12 @@ struct AgentCommand {
     EcosystemOptions ecosystem;
 };
 int run_agent(const AgentCommand &command);
+
+// SIGTERM/SIGINT/SIGHUP for the agent: flags its start-up and loop check. main()
+// installs them before it parses the command line, so that a stop in the
+// first milliseconds is a clean exit too; for any other command it gives the
+// signals back (and a stop that came meanwhile ends the process, as it would have).
+void install_agent_signal_handlers();
+void restore_default_signal_handlers();
 
 }  // namespace diskwatch

@@ -14,9 +14,11 @@
 #include "cli/check_config.h"
 #include "cli/control_commands.h"
 #include "cli/doctor.h"
+#include "cli/option_checks.h"
 #include "cli/privileges.h"
 #include "cli/top.h"
 #include "diskwatch/version.h"
+#include "rules/units.h"
 
 namespace {
 
@@ -49,6 +51,7 @@ int main(int argc, char **argv)
     // the kernel when freed: ~1.8 MiB less peak RSS for a process that runs
     // forever (docs/benchmarks.md).
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    diskwatch::install_agent_signal_handlers();
     CLI::App app{"ebpf-diskwatch: who writes how many bytes to which disk, from the kernel (CO-RE eBPF)"};
     app.set_version_flag("-V,--version", std::string("ebpf-diskwatch ") + DISKWATCH_VERSION);
     app.add_flag("-v,--verbose", g_verbose, "Debug logs, including libbpf's and the verifier's");
@@ -67,7 +70,7 @@ int main(int argc, char **argv)
     doctor_cmd->add_option("--control-socket", doctor.control_socket,
                            "Where to look for a running agent (default /run/ebpf-diskwatch/control.sock)");
     doctor_cmd->add_option("--stats-seconds", doctor.stats_seconds, "Length of the --stats window (default 2)")
-        ->check(CLI::Range(0.1, 600.0));
+        ->check(diskwatch::seconds_between(0.1, 600));
 
     diskwatch::TopOptions top;
     std::string top_hooks = "auto";
@@ -75,9 +78,9 @@ int main(int argc, char **argv)
     auto *top_cmd = app.add_subcommand("top", "Live view of the writers, like iotop (batch with -b)");
     top_cmd->add_flag("-b,--batch", top.batch, "Batch mode: print each refresh instead of the live view");
     top_cmd->add_option("-n,--iterations", top.iterations, "Refreshes before exiting (batch; 0 = forever)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(diskwatch::count_between(0, 1000000000));
     top_cmd->add_option("-d,--delay", top.delay_s, "Seconds between refreshes (default 1)")
-        ->check(CLI::PositiveNumber);
+        ->check(diskwatch::seconds_between(0.01, 3600));
     top_cmd->add_flag("--json", top.json, "Batch output as one JSON object per refresh (docs/top-json.md)");
     top_cmd->add_option("--by", top_by, "Row key: process (pid, mount), cgroup (cgroup, mount) or mount")
         ->check(CLI::IsMember({"process", "cgroup", "mount"}));
@@ -99,7 +102,7 @@ int main(int argc, char **argv)
     agent_cmd->add_option("--json-max-size", agent.json_max_size,
                           "Rotate --json-out at this size (e.g. 100MiB): FILE -> FILE.1 ... FILE.N, oldest dropped");
     agent_cmd->add_option("--json-keep", agent.json_keep, "Rotated --json-out files kept (default 5)")
-        ->check(CLI::Range(0, 1000));
+        ->check(diskwatch::count_between(0, 1000));
     agent_cmd->add_option("--state-dir", agent.agent.state_dir,
                           "Where to record what is stopped or frozen, for a restarted agent (default /run/ebpf-diskwatch)");
     agent_cmd->add_option("--hooks", agent_hooks, "Force a hook family instead of the cheapest available")
@@ -120,14 +123,42 @@ int main(int argc, char **argv)
     release_cmd->add_option("TARGET", release.target, "A pid or a cgroup path")->required();
     release_cmd->add_option("--control-socket", release.socket, "The agent's control socket");
 
-    CLI11_PARSE(app, argc, argv);
+    // The guard the agent starts (agent/guard.h): not a command for people.
+    diskwatch::GuardOptions guard;
+    auto *guard_cmd = app.add_subcommand("guard", "")->group("");  // hidden from --help
+    guard_cmd->add_option("--agent-pid", guard.agent_pid)->required();
+    guard_cmd->add_option("--state-dir", guard.state_dir)->required();
+    guard_cmd->add_option("--heartbeat-fd", guard.heartbeat_fd)->required();
+    guard_cmd->add_option("--hang-seconds", guard.hang_s)->check(diskwatch::seconds_between(0.1, 3600));
+    guard_cmd->add_option("--cgroup2", guard.cgroup2_mount);
+    guard_cmd->add_option("--json-out", guard.json_out);
 
+    // Usage errors exit 2 with one line (docs/cli.md), whatever CLI11's own
+    // code for the kind of error; a value echoed in it is cut to a readable length.
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp &e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp &e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion &e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError &e) {
+        std::cerr << "ebpf-diskwatch: " << diskwatch::cut_for_message(e.what(), 300)
+                  << " (see: ebpf-diskwatch --help)\n";
+        return diskwatch::kExitUsage;
+    }
+
+    if (!*agent_cmd)
+        diskwatch::restore_default_signal_handlers();
     auto logger = spdlog::stderr_color_mt("ebpf-diskwatch");
     spdlog::set_default_logger(logger);
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
     spdlog::set_level(g_verbose ? spdlog::level::debug : spdlog::level::info);
     libbpf_set_print(print_libbpf);
 
+    if (*guard_cmd)
+        return diskwatch::run_guard(guard);
     if (*doctor_cmd) {
         doctor.forced_hooks = parse_hooks_option(doctor_hooks);
         return diskwatch::run_doctor(doctor);

@@ -13,8 +13,10 @@
 #include "cli/privileges.h"
 #include "control/agent_feed.h"
 #include "control/control_protocol.h"
+#include "events/internal_errors.h"
 #include "monitor/report_feed.h"
 #include "monitor/write_monitor.h"
+#include "rules/units.h"
 #include "views/interactive_top.h"
 #include "views/json_report.h"
 #include "views/text_report.h"
@@ -65,14 +67,23 @@ int run_batch(ReportFeed &feed, const TopOptions &options)
         ReportOptions report_options{options.by, options.accumulated};
         report_options.rows_with_files = kTopRowsWithFiles;
         std::string error;
-        const auto report = feed.refresh(report_options, &error);
-        if (!report) {
+        bool failed = false;
+        // A refresh that throws is counted, said on stderr (at most once
+        // every 10 s), and the next one runs.
+        catch_at_boundary("top", [&] {
+            const auto report = feed.refresh(report_options, &error);
+            if (!report) {
+                failed = true;
+                return;
+            }
+            const std::string out = options.json ? to_json_line(*report) + "\n" : to_text_table(*report) + "\n";
+            std::fwrite(out.data(), 1, out.size(), stdout);
+            std::fflush(stdout);
+        });
+        if (failed) {
             std::cerr << "ebpf-diskwatch top: " << error << "\n";
             return kExitFailure;
         }
-        const std::string out = options.json ? to_json_line(*report) + "\n" : to_text_table(*report) + "\n";
-        std::fwrite(out.data(), 1, out.size(), stdout);
-        std::fflush(stdout);
     }
     return kExitOk;
 }
@@ -80,6 +91,11 @@ int run_batch(ReportFeed &feed, const TopOptions &options)
 int run_feed(ReportFeed &feed, const TopOptions &options, bool interactive)
 {
     install_stop_handlers();
+    if (!interactive)
+        InternalErrors::instance().set_reporter(
+            [](const std::string &thread, const std::string &what, uint64_t, uint64_t) {
+                spdlog::error("internal error in {} (caught; it goes on): {}", thread, cut_for_message(what));
+            });
     if (interactive) {
         TopViewState state;
         state.by = options.by;

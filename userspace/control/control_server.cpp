@@ -10,6 +10,9 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <thread>
+
+#include "events/internal_errors.h"
 
 namespace diskwatch::control {
 
@@ -166,6 +169,12 @@ void ControlServer::accept_clients()
 }
 
 void ControlServer::run()
+{
+    while (!stopping_ && !catch_at_boundary("control socket", [this] { serve(); }))
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+}
+
+void ControlServer::serve()
 {
     std::vector<pollfd> fds;
     while (!stopping_) {

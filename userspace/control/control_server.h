@@ -77,7 +77,8 @@ private:
     };
 
     explicit ControlServer(const ControlServerOptions &options) : options_(options) {}
-    void run();
+    void run();    // serve() until stop, across what it throws (events/internal_errors.h)
+    void serve();
     void accept_clients();
     std::string answer(const std::string &line, const PeerCredentials &peer);
 

@@ -12,6 +12,7 @@
 #include "metrics/metrics_sink.h"
 #include "sinks/socket_sink.h"
 #include "sinks/syslog_sink.h"
+#include "cli/option_checks.h"
 
 namespace diskwatch {
 
@@ -28,7 +29,7 @@ void add_ecosystem_options(CLI::App &agent, EcosystemOptions &options)
                      "Serve Prometheus metrics at http://HOST:PORT/metrics (docs/metrics.md)");
     agent.add_option("--metrics-cgroups", options.metrics_cgroups,
                      "Export per-cgroup counters for the top N writing cgroups only (default 20)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(count_between(0, 100000));
     agent.add_option("--control-socket", options.control_socket,
                      "The control socket for status/release (default: STATE_DIR/control.sock, "
                      "i.e. /run/ebpf-diskwatch/control.sock)");

@@ -141,6 +141,24 @@ nlohmann::json runaway_event(const std::string &host, const PolicyRule &rule, co
     return event;
 }
 
+nlohmann::json release_event(const std::string &host, const Subject &subject, std::string_view mechanism,
+                             const std::string &reason)
+{
+    // The fields of every action event (actions/enforcer.cpp), in its order.
+    auto event = make_event("action", host);
+    event["action"] = "release";
+    event["rule"] = nullptr;
+    event["scope"] = to_string(subject.scope);
+    event["dry_run"] = false;
+    event["mechanism"] = mechanism;
+    event["protected"] = false;
+    event["process"] = process_json(subject);
+    event["cgroup"] = cgroup_json(subject.cgroup_id, subject.cgroup);
+    event["mount"] = mount_json(subject);
+    event["reason"] = reason;
+    return event;
+}
+
 bool EventDeduplicator::changed(const std::string &key, const std::string &rule, const std::string &state)
 {
     auto [it, inserted] = last_.try_emplace({key, rule}, state);

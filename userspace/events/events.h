@@ -36,6 +36,11 @@ std::string container_of_cgroup(const std::string &path);
 // The rule's own numbers, for runaway and action events.
 nlohmann::json rule_json(const PolicyRule &rule);
 
+// "action" with "action": "release" for something let go outside any rule's
+// episode (a restarted agent's reconcile, the guard): no rule, never a dry run.
+nlohmann::json release_event(const std::string &host, const Subject &subject, std::string_view mechanism,
+                             const std::string &reason);
+
 // "runaway": a rule started (or stopped) holding for a subject.
 nlohmann::json runaway_event(const std::string &host, const PolicyRule &rule, const Subject &subject,
                              const RuleMeasures &measures, bool started, bool is_protected);

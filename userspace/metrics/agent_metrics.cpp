@@ -1,4 +1,5 @@
 #include "metrics/agent_metrics.h"
+#include "events/internal_errors.h"
 
 #include <unistd.h>
 
@@ -194,6 +195,14 @@ std::vector<MetricFamily> AgentMetrics::families() const
     for (const auto &[event, count] : events_)
         events.samples.push_back({{{"event", event}}, static_cast<double>(count)});
     out.push_back(std::move(events));
+
+    MetricFamily internal {metric("internal_errors_total"),
+                           "Exceptions a thread of the agent caught at its boundary and survived, by thread "
+                           "(each also an agent.warning event, at most one per thread every 10 s).",
+                           T::counter, {}};
+    for (const auto &[thread, count] : InternalErrors::instance().counts())
+        internal.samples.push_back({{{"thread", thread}}, static_cast<double>(count)});
+    out.push_back(std::move(internal));
 
     out.push_back({metric("bpf_drops_total"),
                    "Records the BPF side could not count, by reason (map full, ring buffer full, file lookup).",

@@ -9,6 +9,7 @@
 
 #include <httplib.h>
 
+#include "events/internal_errors.h"
 #include "metrics/exposition.h"
 
 namespace diskwatch::metrics {
@@ -89,7 +90,7 @@ std::unique_ptr<MetricsServer> MetricsServer::start(const ListenAddress &address
     }
     server->port_ = static_cast<uint16_t>(port);
     server->thread_ = std::thread([&http, raw = server.get()] {
-        http.listen_after_bind();
+        catch_at_boundary("metrics server", [&http] { http.listen_after_bind(); });
         raw->listen_returned_ = true;
     });
     return server;

@@ -344,9 +344,10 @@ std::optional<Policy> parse_policy(const std::string &yaml_text, const std::stri
         policy.source = file;
         return policy;
     } catch (const PolicyError &e) {
-        *error = file + ":" + std::to_string(e.line) + ": " + e.key + ": " + e.what;
+        *error = file + ":" + std::to_string(e.line) + ": " + cut_for_message(e.key, 120) + ": " +
+                 cut_for_message(e.what, 400);
     } catch (const YAML::Exception &e) {
-        *error = file + ":" + std::to_string(e.mark.line + 1) + ": (syntax): " + e.msg;
+        *error = file + ":" + std::to_string(e.mark.line + 1) + ": (syntax): " + cut_for_message(e.msg, 400);
     }
     return std::nullopt;
 }

@@ -9,10 +9,10 @@ namespace diskwatch {
 
 namespace {
 
-void say(std::string *error, std::string text)
+void say(std::string *error, const std::string &text)
 {
     if (error)
-        *error = std::move(text);
+        *error = cut_for_message(text, 400);
 }
 
 // Leading decimal number (digits with at most one '.'); the rest goes to *rest.
@@ -167,6 +167,16 @@ std::string format_duration(double seconds)
     else
         std::snprintf(buffer, sizeof(buffer), "%gh", seconds / 3600);
     return buffer;
+}
+
+std::string cut_for_message(std::string_view text, size_t max_bytes)
+{
+    if (text.size() <= max_bytes)
+        return std::string(text);
+    size_t end = max_bytes;
+    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80)
+        --end;  // not inside a UTF-8 sequence
+    return std::string(text.substr(0, end)) + "... (" + std::to_string(text.size()) + " bytes)";
 }
 
 }  // namespace diskwatch

@@ -22,4 +22,9 @@ std::optional<double> parse_duration(std::string_view text, std::string *error =
 std::string format_size(double bytes);
 std::string format_duration(double seconds);
 
+// Text a user gave (a policy value, a command-line argument) as it is echoed in
+// a one-line message: at most max_bytes of its start (cut on a UTF-8
+// boundary), then "... (N bytes)". A 50 MB value never becomes a 50 MB line.
+std::string cut_for_message(std::string_view text, size_t max_bytes = 200);
+
 }  // namespace diskwatch

@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "events/internal_errors.h"
+
 namespace diskwatch {
 
 QueuedLineSink::QueuedLineSink(size_t capacity) : capacity_(capacity) {}
@@ -62,8 +64,9 @@ void QueuedLineSink::run()
         queue_.pop_front();
         writing_ = true;
         lock.unlock();
-        std::string error;
-        const bool ok = write_line(line, &error);
+        std::string error = "internal error (counted in status and /metrics)";
+        bool ok = false;
+        catch_at_boundary("event sink", [&] { ok = write_line(line, &error); });
         lock.lock();
         writing_ = false;
         if (ok) {

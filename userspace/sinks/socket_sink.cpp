@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "events/internal_errors.h"
+
 namespace diskwatch {
 
 namespace {
@@ -237,6 +239,12 @@ bool SocketSink::write_pending(Peer &peer)
 }
 
 void SocketSink::run()
+{
+    while (!stopping_ && !catch_at_boundary("socket sink", [this] { serve(); }))
+        std::this_thread::sleep_for(std::chrono::milliseconds(kIdlePollMs));
+}
+
+void SocketSink::serve()
 {
     std::vector<pollfd> fds;
     std::vector<uint64_t> ids;  // peer id of each pollfd after the fixed ones

@@ -92,7 +92,8 @@ private:
     };
 
     explicit SocketSink(const SocketSinkOptions &options);
-    void run();
+    void run();    // serve() until stop, across what it throws (events/internal_errors.h)
+    void serve();
     void accept_subscribers();
     void try_connect();
     // Writes what a peer has queued; false when the peer must be closed.

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "events/internal_errors.h"
 #include "monitor/write_monitor.h"
 #include "views/format.h"
 #include "views/rate_history.h"
@@ -169,13 +170,19 @@ int run_interactive_top(ReportFeed &feed, double refresh_s, TopViewState state, 
     auto refresh_report = [&] {
         const ReportOptions options{state.by, state.accumulated};
         std::string error;
-        if (auto fresh = feed.refresh(options, &error)) {
-            report = std::move(*fresh);
-            history.record(report);
-            problem.clear();
-        } else {
-            problem = error;
-        }
+        // A refresh that throws (a name that breaks a parser, an allocation)
+        // is said on screen and retried at the next one; the view stays.
+        const bool survived = catch_at_boundary("top", [&] {
+            if (auto fresh = feed.refresh(options, &error)) {
+                report = std::move(*fresh);
+                history.record(report);
+                problem.clear();
+            } else {
+                problem = error;
+            }
+        });
+        if (!survived)
+            problem = "internal error in this refresh (counted); retrying";
     };
     auto redraw = [&] {
         if (state.show_help)

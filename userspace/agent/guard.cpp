@@ -1,0 +1,249 @@
+#include "agent/guard.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "actions/held_state.h"
+#include "events/events.h"
+
+namespace diskwatch {
+
+namespace {
+
+uint64_t monotonic_ns()
+{
+    timespec now {};
+    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    return static_cast<uint64_t>(now.tv_sec) * 1000000000ull + static_cast<uint64_t>(now.tv_nsec);
+}
+
+volatile sig_atomic_t g_guard_stop = 0;
+
+void on_guard_signal(int) { g_guard_stop = 1; }
+
+// One NDJSON line to the agent's event file (appended: the agent is dead or
+// hung, so nobody else writes it now) or to stdout.
+void publish(const std::string &json_out, const std::string &line)
+{
+    const int fd = json_out.empty() || json_out == "-"
+                       ? ::dup(STDOUT_FILENO)
+                       : ::open(json_out.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return;
+    const std::string text = line + "\n";
+    size_t done = 0;
+    while (done < text.size()) {
+        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        done += static_cast<size_t>(n);
+    }
+    ::close(fd);
+}
+
+// Releases what the state file lists as this agent's; what another agent
+// wrote there since (a restart raced us) is not ours to let go.
+size_t release_for(const GuardOptions &options, const std::string &host, const std::string &why)
+{
+    std::string error;
+    const auto state = load_held_state(options.state_dir, &error);
+    if (!error.empty())
+        spdlog::warn("guard: {}", error);
+    if (state && state->agent_pid != options.agent_pid)
+        return 0;
+    const auto released = release_held(state, options.state_dir, options.cgroup2_mount);
+    for (const auto &release : released) {
+        const std::string line = release_event(host, released_subject(release), release.mechanism, "guard: " + why)
+                                     .dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
+        publish(options.json_out, line);
+        spdlog::warn("guard: released {} {} ({})", release.mechanism,
+                     release.mechanism == "sigstop" ? "pid " + std::to_string(release.pid) : release.cgroup, why);
+    }
+    return released.size();
+}
+
+}  // namespace
+
+int run_guard(const GuardOptions &options)
+{
+    ::prctl(PR_SET_NAME, "diskwatch-guard");  // not "exe" (exec of /proc/self/exe) in ps and top
+    struct sigaction action {};
+    action.sa_handler = on_guard_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGTERM, &action, nullptr);
+    sigaction(SIGINT, &action, nullptr);
+    signal(SIGHUP, SIG_IGN);  // a reload is the agent's; a terminal hangup is not a reason to leave
+    signal(SIGPIPE, SIG_IGN);
+
+    const std::string host = local_host_name();
+    void *mapped = ::mmap(nullptr, sizeof(Guard::Page), PROT_READ, MAP_SHARED, options.heartbeat_fd, 0);
+    if (mapped == MAP_FAILED) {
+        spdlog::error("guard: mmap of the heartbeat: {}", std::strerror(errno));
+        return 1;
+    }
+    const auto *page = static_cast<const Guard::Page *>(mapped);
+    const int agent = static_cast<int>(::syscall(SYS_pidfd_open, options.agent_pid, 0));
+    if (agent < 0) {
+        // Gone before we looked: release at once.
+        release_for(options, host, "the agent (pid " + std::to_string(options.agent_pid) + ") is gone");
+        return 0;
+    }
+    const auto hang_ns = static_cast<uint64_t>(options.hang_s * 1e9);
+    uint64_t last_release_ns = 0;
+    uint64_t stop_deadline_ns = 0;
+    for (;;) {
+        pollfd fd {agent, POLLIN, 0};
+        const int ready = ::poll(&fd, 1, 100);
+        if (ready > 0 && (fd.revents & (POLLIN | POLLHUP))) {
+            release_for(options, host, "the agent (pid " + std::to_string(options.agent_pid) + ") exited");
+            return 0;
+        }
+        const uint64_t now = monotonic_ns();
+        if (g_guard_stop && stop_deadline_ns == 0)
+            stop_deadline_ns = now + static_cast<uint64_t>(options.stop_wait_s * 1e9);
+        if (stop_deadline_ns && now >= stop_deadline_ns) {
+            release_for(options, host, "stopping, and the agent (pid " + std::to_string(options.agent_pid) +
+                                           ") did not exit in time");
+            return 0;
+        }
+        const uint64_t beat = page->beat_ns.load(std::memory_order_acquire);
+        // A hung agent: release, and again every second while it stays silent
+        // (a thread of it that still runs may stop a writer again).
+        if (beat != 0 && now > beat + hang_ns && now >= last_release_ns + 1000000000ull) {
+            last_release_ns = now;
+            char silent[32];
+            std::snprintf(silent, sizeof(silent), "%.1f", static_cast<double>(now - beat) / 1e9);
+            release_for(options, host, "the agent (pid " + std::to_string(options.agent_pid) +
+                                           ") has not run its loop for " + silent + " s");
+        }
+    }
+}
+
+std::unique_ptr<Guard> Guard::start(const std::string &state_dir, const std::string &cgroup2_mount,
+                                    const std::string &json_out, std::string *error)
+{
+    const int memfd = ::memfd_create("ebpf-diskwatch-heartbeat", MFD_CLOEXEC);
+    if (memfd < 0) {
+        *error = std::string("guard: memfd_create: ") + std::strerror(errno);
+        return nullptr;
+    }
+    if (::ftruncate(memfd, sizeof(Page)) != 0) {
+        *error = std::string("guard: ftruncate: ") + std::strerror(errno);
+        ::close(memfd);
+        return nullptr;
+    }
+    void *mapped = ::mmap(nullptr, sizeof(Page), PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+    if (mapped == MAP_FAILED) {
+        *error = std::string("guard: mmap: ") + std::strerror(errno);
+        ::close(memfd);
+        return nullptr;
+    }
+    auto *page = new (mapped) Page {};
+    page->beat_ns.store(0);
+    std::unique_ptr<Guard> guard(new Guard(memfd, page, state_dir, cgroup2_mount, json_out));
+    if (!guard->spawn(error))
+        return nullptr;
+    return guard;
+}
+
+bool Guard::spawn(std::string *error)
+{
+    // Everything the child needs is built before fork: between fork and exec
+    // a multi-threaded process may only make async-signal-safe calls.
+    constexpr int kHeartbeatFd = 3;
+    char hang[32];
+    std::snprintf(hang, sizeof(hang), "%.3f", kGuardHangS);
+    std::vector<std::string> args = {"ebpf-diskwatch", "guard",           "--agent-pid",
+                                     std::to_string(::getpid()),   "--state-dir",     state_dir_,
+                                     "--heartbeat-fd",             std::to_string(kHeartbeatFd),
+                                     "--hang-seconds",             hang};
+    if (!cgroup2_mount_.empty())
+        args.insert(args.end(), {"--cgroup2", cgroup2_mount_});
+    if (!json_out_.empty())
+        args.insert(args.end(), {"--json-out", json_out_});
+    std::vector<char *> argv;
+    for (auto &arg : args)
+        argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    const int memfd = memfd_;
+    const pid_t child = ::fork();
+    if (child < 0) {
+        *error = std::string("guard: fork: ") + std::strerror(errno);
+        return false;
+    }
+    if (child == 0) {
+        // The heartbeat on fd 3 without close-on-exec; every other descriptor
+        // (BPF links and maps, the state dir's lock, sockets) closed, so the
+        // guard holds nothing of the agent's alive.
+        if (memfd == kHeartbeatFd)
+            ::fcntl(kHeartbeatFd, F_SETFD, 0);
+        else if (::dup2(memfd, kHeartbeatFd) < 0)
+            ::_exit(127);
+        ::syscall(SYS_close_range, kHeartbeatFd + 1, ~0U, 0);
+        ::execv("/proc/self/exe", argv.data());
+        ::_exit(127);
+    }
+    pid_ = child;
+    return true;
+}
+
+Guard::~Guard()
+{
+    // The agent has released everything (or is about to exit): the guard
+    // sees the exit on its pidfd, finds nothing left to release, and exits.
+    // Reaped here when it already has; otherwise it is the init's to reap.
+    if (pid_ > 0)
+        ::waitpid(pid_, nullptr, WNOHANG);
+    if (page_)
+        ::munmap(page_, sizeof(Page));
+    if (memfd_ >= 0)
+        ::close(memfd_);
+}
+
+void Guard::beat()
+{
+    if (armed_)
+        page_->beat_ns.store(monotonic_ns(), std::memory_order_release);
+}
+
+void Guard::arm()
+{
+    armed_ = true;
+    beat();
+}
+
+bool Guard::alive()
+{
+    if (pid_ <= 0)
+        return false;
+    int status = 0;
+    const pid_t reaped = ::waitpid(pid_, &status, WNOHANG);
+    if (reaped == pid_ || (reaped < 0 && errno == ECHILD)) {
+        pid_ = -1;
+        return false;
+    }
+    return true;
+}
+
+bool Guard::restart(std::string *error)
+{
+    return spawn(error);
+}
+
+}  // namespace diskwatch
