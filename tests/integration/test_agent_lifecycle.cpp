@@ -152,6 +152,42 @@ TEST_CASE("a SIGKILLed agent's guard continues the writer it stopped and thaws t
     };
     CHECK(grows(disk.path() + "/p.log"));
     CHECK(grows(disk.path() + "/c.log"));
+    // The dead agent's state dir is free at once: the guard never held its lock.
+    AgentRun next("rules: []\n", {}, agent.state_dir());
+    CHECK(next.started());
+}
+
+TEST_CASE("SIGTERM to the agent and its guard at once (systemd stopping the unit): everything is released, both exit",
+          "[agent][guard][bpf]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    LoopMount disk(512);
+    Cgroup2Child cgroup("dw-guard-term");
+    auto process_writer =
+        start_writer(disk.path() + "/p.log", 512 * kMiB, "dw-stopped", {"--pace", std::to_string(16 * kMiB)});
+    auto cgroup_writer = start_writer(disk.path() + "/c.log", 512 * kMiB, "dw-frozen",
+                                      {"--pace", std::to_string(16 * kMiB), "--cgroup", cgroup.path()});
+    AgentRun agent(throttle_both(cgroup));
+    REQUIRE(agent.started());
+    const pid_t guard = agent.guard_pid();
+    REQUIRE(guard > 0);
+    REQUIRE(agent.wait_for([&](const json &e) { return e.value("event", "") == "action" && e["rule"] == "freeze-cgroup"; },
+                           std::chrono::seconds(10)));
+    REQUIRE(agent.wait_for([&](const json &e) { return e.value("event", "") == "action" && e["rule"] == "stop-process"; },
+                           std::chrono::seconds(10)));
+    REQUIRE(hold_agent_with_both_paused(agent, process_writer.pid(), cgroup));
+    // As KillMode=control-group does: the signal to every process of the unit.
+    REQUIRE(::kill(guard, SIGTERM) == 0);
+    agent.signal(SIGTERM);
+    agent.signal(SIGCONT);
+    REQUIRE(agent.stop(std::chrono::seconds(15)) == 0);
+    CHECK(wait_until([&] { return diskwatch::process_state(guard) == 0 || diskwatch::process_state(guard) == 'Z'; },
+                     std::chrono::seconds(15)));
+    CHECK(wait_until([&] { return !stopped(process_writer.pid()); }, std::chrono::seconds(5)));
+    CHECK(read_line(cgroup.path() + "/cgroup.freeze") == "0");
+    INFO(agent.events_text());
+    CHECK(count_events(agent, "agent.stop") == 1);
 }
 
 TEST_CASE("a hung agent (SIGSTOP) stops beating: its guard releases without waiting for a death, and the agent goes "

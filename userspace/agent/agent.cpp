@@ -414,7 +414,7 @@ void Agent::loop_pass(double &next_s, double &last_eval_s, double &decision_s)
 {
     const double now_s = steady_now_s();
     if (guard_) {
-        guard_->beat();
+        guard_->beat(enforcer_->needs_ticks());
         watch_guard(now_s);
     }
     double wake_s = next_s;
@@ -451,6 +451,8 @@ void Agent::loop_pass(double &next_s, double &last_eval_s, double &decision_s)
         decision_s = engine_->next_decision_s().value_or(kNoDecision);
     }
     enforcer_->tick(steady_now_s());
+    if (guard_)
+        guard_->beat(enforcer_->needs_ticks());  // a throttle started in this pass is the guard's to watch now
 }
 
 // A guard that exited (killed by someone, or it crashed) is started again,

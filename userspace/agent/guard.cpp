@@ -109,7 +109,8 @@ int run_guard(const GuardOptions &options)
     uint64_t stop_deadline_ns = 0;
     for (;;) {
         pollfd fd {agent, POLLIN, 0};
-        const int ready = ::poll(&fd, 1, 100);
+        const bool holding = page->holding.load(std::memory_order_relaxed) != 0;
+        const int ready = ::poll(&fd, 1, holding || g_guard_stop ? 100 : 1000);
         if (ready > 0 && (fd.revents & (POLLIN | POLLHUP))) {
             release_for(options, host, "the agent (pid " + std::to_string(options.agent_pid) + ") exited");
             return 0;
@@ -125,7 +126,7 @@ int run_guard(const GuardOptions &options)
         const uint64_t beat = page->beat_ns.load(std::memory_order_acquire);
         // A hung agent: release, and again every second while it stays silent
         // (a thread of it that still runs may stop a writer again).
-        if (beat != 0 && now > beat + hang_ns && now >= last_release_ns + 1000000000ull) {
+        if (holding && beat != 0 && now > beat + hang_ns && now >= last_release_ns + 1000000000ull) {
             last_release_ns = now;
             char silent[32];
             std::snprintf(silent, sizeof(silent), "%.1f", static_cast<double>(now - beat) / 1e9);
@@ -156,6 +157,7 @@ std::unique_ptr<Guard> Guard::start(const std::string &state_dir, const std::str
     }
     auto *page = new (mapped) Page {};
     page->beat_ns.store(0);
+    page->holding.store(0);
     std::unique_ptr<Guard> guard(new Guard(memfd, page, state_dir, cgroup2_mount, json_out));
     if (!guard->spawn(error))
         return nullptr;
@@ -216,16 +218,19 @@ Guard::~Guard()
         ::close(memfd_);
 }
 
-void Guard::beat()
+void Guard::beat(bool holding)
 {
-    if (armed_)
-        page_->beat_ns.store(monotonic_ns(), std::memory_order_release);
+    holding_ = holding;
+    if (!armed_)
+        return;
+    page_->holding.store(holding ? 1 : 0, std::memory_order_relaxed);
+    page_->beat_ns.store(monotonic_ns(), std::memory_order_release);
 }
 
 void Guard::arm()
 {
     armed_ = true;
-    beat();
+    beat(holding_);
 }
 
 bool Guard::alive()

@@ -63,8 +63,9 @@ public:
     Guard(const Guard &) = delete;
     Guard &operator=(const Guard &) = delete;
 
-    // Every pass of the agent's loop (lock-free: a store into the shared page).
-    void beat();
+    // Every pass of the agent's loop (lock-free: stores into the shared page),
+    // with whether it holds anything stopped, frozen or limited now.
+    void beat(bool holding);
     // The agent runs its loop from now on: a silent heartbeat means a hang.
     void arm();
     // False once the guard process has exited (it is reaped here).
@@ -76,6 +77,10 @@ public:
     // The shared page: written by the agent, read by the guard.
     struct Page {
         std::atomic<uint64_t> beat_ns;  // CLOCK_MONOTONIC of the last pass (0: not armed)
+        // Something is held: only then can a hang leave a writer stopped, so
+        // only then does the guard look at the heartbeat often (an idle
+        // agent's guard wakes once a second; a death wakes it at once).
+        std::atomic<uint32_t> holding;
     };
 
 private:
@@ -88,6 +93,7 @@ private:
 
     int memfd_ = -1;
     Page *page_ = nullptr;
+    bool holding_ = false;
     std::string state_dir_, cgroup2_mount_, json_out_;
     pid_t pid_ = -1;
     bool armed_ = false;
