@@ -34,6 +34,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <random>
 #include <string>
@@ -288,40 +289,33 @@ int main(int argc, char **argv)
         return 2;
     }
     options.mode = argv[1];
+    // One setter per option, each taking the option's value.
+    using Setter = std::function<void(const std::string &)>;
+    const auto flag = [](bool &field) -> Setter { return [&field](const std::string &v) { field = v == "1"; }; };
+    const auto text = [](std::string &field) -> Setter { return [&field](const std::string &v) { field = v; }; };
+    const std::map<std::string, Setter> setters = {
+        {"--file", text(options.file)},
+        {"--dir", text(options.dir)},
+        {"--comm", text(options.comm)},
+        {"--cgroup", text(options.cgroup)},
+        {"--children", flag(options.children)},
+        {"--hostile-names", flag(options.hostile_names)},
+        {"--self-resume", flag(options.self_resume)},
+        {"--ignore-sigterm", flag(options.ignore_sigterm)},
+        {"--seed", [&](const std::string &v) { options.seed = std::stoull(v); }},
+        {"--threads", [&](const std::string &v) { options.threads = std::max(1, std::stoi(v)); }},
+        {"--bytes", [&](const std::string &v) { options.bytes = std::stoll(v); }},
+        {"--exit-after-ms", [&](const std::string &v) { options.exit_after_ms = std::stoi(v); }},
+        {"--rate", [&](const std::string &v) { options.rate = std::stod(v); }},
+        {"--in-flight", [&](const std::string &v) { options.in_flight = std::max(1, std::stoi(v)); }},
+    };
     for (int i = 2; i + 1 < argc; i += 2) {
-        const std::string key = argv[i], value = argv[i + 1];
-        if (key == "--file")
-            options.file = value;
-        else if (key == "--dir")
-            options.dir = value;
-        else if (key == "--comm")
-            options.comm = value;
-        else if (key == "--cgroup")
-            options.cgroup = value;
-        else if (key == "--seed")
-            options.seed = std::stoull(value);
-        else if (key == "--threads")
-            options.threads = std::max(1, std::stoi(value));
-        else if (key == "--children")
-            options.children = value == "1";
-        else if (key == "--hostile-names")
-            options.hostile_names = value == "1";
-        else if (key == "--self-resume")
-            options.self_resume = value == "1";
-        else if (key == "--ignore-sigterm")
-            options.ignore_sigterm = value == "1";
-        else if (key == "--bytes")
-            options.bytes = std::stoll(value);
-        else if (key == "--exit-after-ms")
-            options.exit_after_ms = std::stoi(value);
-        else if (key == "--rate")
-            options.rate = std::stod(value);
-        else if (key == "--in-flight")
-            options.in_flight = std::max(1, std::stoi(value));
-        else {
-            std::fprintf(stderr, "dw-chaos-writer: unknown option %s\n", key.c_str());
+        const auto setter = setters.find(argv[i]);
+        if (setter == setters.end()) {
+            std::fprintf(stderr, "dw-chaos-writer: unknown option %s\n", argv[i]);
             return 2;
         }
+        setter->second(argv[i + 1]);
     }
     struct sigaction on_usr1 {};
     on_usr1.sa_handler = [](int) { quiet = 1; };
