@@ -11,6 +11,7 @@
 // the agent reports them equal its file's size; /metrics' action counters
 // equal the action events; nothing the test started is left stopped or frozen,
 // neither while the agent runs nor after its SIGTERM exit.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,7 +24,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <list>
 #include <map>
@@ -33,7 +33,6 @@
 #include <sstream>
 #include <thread>
 
-#include "actions/pidfd.h"
 #include "control/control_client.h"
 #include "support/agent_run.h"
 #include "support/policy_yaml.h"
@@ -116,9 +115,35 @@ long long file_size(const std::string &path)
     return ::stat(path.c_str(), &st) == 0 ? static_cast<long long>(st.st_size) : 0;
 }
 
+// A small file of /proc or cgroupfs, read with read(2): the process (or
+// cgroup) may be gone between open and read, and libstdc++'s filebuf throws
+// std::ios_base::failure on that read's ESRCH/ENODEV. Empty when gone.
+std::string read_small_file(const std::string &path)
+{
+    std::string text;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return text;
+    char buffer[4096];
+    ssize_t got;
+    while ((got = ::read(fd, buffer, sizeof(buffer))) > 0)
+        text.append(buffer, static_cast<size_t>(got));
+    ::close(fd);
+    return text;
+}
+
+// A process's state letter (field 3 of /proc/PID/stat, after the comm's
+// last ')'); 0 when it is gone.
+char state_of(pid_t pid)
+{
+    const std::string text = read_small_file("/proc/" + std::to_string(pid) + "/stat");
+    const auto close = text.rfind(')');
+    return close != std::string::npos && close + 2 < text.size() ? text[close + 2] : 0;
+}
+
 bool alive(pid_t pid)
 {
-    const char state = diskwatch::process_state(pid);
+    const char state = state_of(pid);
     return state != 0 && state != 'Z' && state != 'X';
 }
 
@@ -134,12 +159,11 @@ std::map<pid_t, char> our_processes()
         const std::string name = entry.path().filename();
         if (name.find_first_not_of("0123456789") != std::string::npos)
             continue;
-        std::ifstream in(entry.path() / "environ", std::ios::binary);
-        std::string environ_text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const std::string environ_text = read_small_file(entry.path() / "environ");
         if (environ_text.find(mark + '\0') == std::string::npos && !environ_text.ends_with(mark))
             continue;
         const pid_t pid = std::stoi(name);
-        found[pid] = diskwatch::process_state(pid);
+        found[pid] = state_of(pid);
     }
     return found;
 }
@@ -155,7 +179,7 @@ std::string stopped_processes()
 
 bool cgroup_frozen(const std::string &path)
 {
-    std::ifstream in(path + "/cgroup.events");
+    std::istringstream in(read_small_file(path + "/cgroup.events"));
     std::string key, value;
     while (in >> key >> value)
         if (key == "frozen")
@@ -432,7 +456,7 @@ TEST_CASE("agent chaos: killed, renamed, self-resuming writers, process churn, c
             // SIGKILL, preferring a writer the agent holds stopped or whose cgroup it froze.
             std::vector<Writer *> held;
             for (Writer *writer : now_living)
-                if (diskwatch::process_state(writer->pid()) == 'T')
+                if (state_of(writer->pid()) == 'T')
                     held.push_back(writer);
             const auto &pool = !held.empty() && chance(0.7) ? held : now_living;
             if (!pool.empty()) {
