@@ -545,6 +545,16 @@ TEST_CASE("agent chaos: killed, renamed, self-resuming writers, process churn, c
         if (!reload_answered(agent, before))
             ++tally.reloads_unanswered;
     }
+    std::vector<std::string> cgroup_paths = {scratch.path(), steady_throttled.path(), steady_plain.path()};
+    for (const auto &made : cgroups)
+        cgroup_paths.push_back(made.cgroup->path());
+    const auto frozen_cgroups = [&] {
+        std::string frozen;
+        for (const auto &path : cgroup_paths)
+            if (cgroup_frozen(path))
+                frozen += " " + path;
+        return frozen;
+    };
     agent_died = agent_died || !alive(agent.pid());
     if (agent_died) {
         const auto exit_status = agent.stop(std::chrono::seconds(5));
@@ -552,13 +562,13 @@ TEST_CASE("agent chaos: killed, renamed, self-resuming writers, process churn, c
         std::string last_events;
         for (size_t i = events.size() > 20 ? events.size() - 20 : 0; i < events.size(); ++i)
             last_events += events[i].dump() + "\n";
+        INFO("what it left stopped (pids):" << stopped_processes() << "\nfrozen:" << frozen_cgroups());
         INFO("the agent died " << chaos_s << " s into the chaos, exit status " << exit_status.value_or(-1)
                                << "\nits stderr:\n" << agent.stderr_text() << "\nits last events:\n" << last_events);
         FAIL("the agent did not survive the chaos");
     }
 
     // The chaos stops: the churners end (and say what they wrote), the writers go quiet.
-    std::vector<std::string> churn_reports;
     long long churn_bytes = 0;
     int churn_spawned = 0, churn_failed = 0;
     for (auto &churn : steady_churn) {
@@ -588,16 +598,6 @@ TEST_CASE("agent chaos: killed, renamed, self-resuming writers, process churn, c
 
     // Rules stop holding; every throttle ends. Nothing the test started may
     // stay stopped, no scratch cgroup frozen, while the agent still runs.
-    std::vector<std::string> cgroup_paths = {scratch.path(), steady_throttled.path(), steady_plain.path()};
-    for (const auto &made : cgroups)
-        cgroup_paths.push_back(made.cgroup->path());
-    const auto frozen_cgroups = [&] {
-        std::string frozen;
-        for (const auto &path : cgroup_paths)
-            if (cgroup_frozen(path))
-                frozen += " " + path;
-        return frozen;
-    };
     std::optional<json> status;
     const auto settle_deadline = Clock::now() + std::chrono::seconds(90);
     while (true) {
