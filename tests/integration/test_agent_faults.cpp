@@ -96,14 +96,6 @@ std::vector<json> parse_ndjson(const std::string &path, bool strict = true)
     return events;
 }
 
-size_t count_events(const std::vector<json> &events, const std::string &type)
-{
-    size_t n = 0;
-    for (const auto &event : events)
-        n += event.value("event", "") == type;
-    return n;
-}
-
 size_t count_of(const std::string &text, const std::string &needle)
 {
     size_t n = 0;

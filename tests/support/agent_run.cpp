@@ -101,6 +101,14 @@ std::vector<nlohmann::json> AgentRun::events() const
     return events;
 }
 
+size_t count_events(const std::vector<nlohmann::json> &events, const std::string &type)
+{
+    size_t n = 0;
+    for (const auto &event : events)
+        n += event.value("event", "") == type;
+    return n;
+}
+
 std::optional<nlohmann::json> AgentRun::wait_for(const std::function<bool(const nlohmann::json &)> &match,
                                                  std::chrono::milliseconds timeout) const
 {

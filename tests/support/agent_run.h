@@ -69,6 +69,9 @@ private:
     bool started_ = false;
 };
 
+// How many of `events` are of type `type` (their "event" field).
+size_t count_events(const std::vector<nlohmann::json> &events, const std::string &type);
+
 // A fresh scratch directory under /tmp, removed by its destructor.
 class ScratchDir {
 public:

@@ -71,6 +71,12 @@ LoopMount::~LoopMount()
     ::rmdir(workdir_.c_str());
 }
 
+void LoopMount::detach()
+{
+    if (mounted_ && ::umount2(mount_point_.c_str(), MNT_DETACH) == 0)
+        mounted_ = false;
+}
+
 std::string LoopMount::dev_string() const
 {
     struct stat st {};

@@ -19,6 +19,10 @@ public:
     const std::string &path() const { return mount_point_; }
     const std::string &device() const { return loop_device_; }
     std::string dev_string() const;  // "major:minor" of the mounted filesystem
+    // Detaches the filesystem lazily (MNT_DETACH) while processes may still be
+    // writing to it: they keep their open files, the mount point is empty from
+    // now on, and the destructor only has the loop device and image to remove.
+    void detach();
 
 private:
     std::string workdir_;
