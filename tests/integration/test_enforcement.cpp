@@ -158,6 +158,35 @@ TEST_CASE("a writer that ignores SIGTERM gets SIGKILL after kill_grace", "[enfor
     CHECK(signals == std::vector<std::string>{"SIGTERM", "SIGKILL"});
 }
 
+TEST_CASE("a flood that renames itself mid-flood (a hostile name) is killed all the same, and its name reaches "
+          "stderr escaped",
+          "[enforcement][bpf]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    LoopMount disk(512);
+    AgentRun agent(PolicyYaml()
+                       .interval("100ms")
+                       .rule("renamer")
+                       .match("mount", {disk.path()})
+                       .when("10MiB/s", "1s")
+                       .action("kill")
+                       .set("kill_grace", "0s"));
+    REQUIRE(agent.started());
+    // Renamed once the agent has seen it under its first name (12 MiB at 32 MiB/s: ~0.4 s).
+    auto writer = start_writer(disk.path() + "/r.log", 1024 * kMiB, "dw-renamer",
+                               {"--rate", std::to_string(32 * kMiB), "--rename-to", "\x1b[2J\nforged",
+                                "--rename-after", std::to_string(12 * kMiB)});
+    const auto status = writer.wait(std::chrono::seconds(30));
+    INFO(agent.events_text());
+    REQUIRE(status);
+    CHECK(*status == 128 + SIGKILL);
+    REQUIRE(agent.stop());
+    INFO(agent.stderr_text());
+    CHECK(agent.stderr_text().find('\x1b') == std::string::npos);
+    CHECK(agent.stderr_text().find("\nforged") == std::string::npos);
+}
+
 TEST_CASE("a throttled writer holds its limit within 10% over 5 s, alive and progressing", "[enforcement][bpf]")
 {
     if (!bpf_tests_can_run())

@@ -56,6 +56,8 @@ struct Options {
     bool direct = false;
     long long file_size = 0;
     bool unlink_after_open = false;
+    std::string rename_to;        // --rename-to NAME: prctl(PR_SET_NAME) mid-flood,
+    long long rename_after = 1;   // --rename-after BYTES: once this much is written
 };
 
 [[noreturn]] void die(const std::string &what)
@@ -304,6 +306,8 @@ long long write_share(const Options &options, long long share, long long base_of
         if (got == 0)
             break;  // filesystem full: report what landed
         written += got;
+        if (!options.rename_to.empty() && written >= options.rename_after && written - got < options.rename_after)
+            ::prctl(PR_SET_NAME, options.rename_to.c_str());
         if (options.pace > 0)
             std::this_thread::sleep_for(std::chrono::duration<double>(static_cast<double>(got) / options.pace));
         if (options.rate > 0) {
@@ -337,6 +341,10 @@ int main(int argc, char **argv)
             options.cgroup = value;
         else if (key == "--comm")
             options.comm = value;
+        else if (key == "--rename-to")
+            options.rename_to = value;
+        else if (key == "--rename-after")
+            options.rename_after = std::stoll(value);
         else if (key == "--rate")
             options.rate = std::stod(value);
         else if (key == "--ignore-sigterm")

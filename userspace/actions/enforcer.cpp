@@ -32,10 +32,11 @@ double steady_now_s()
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// A pidfd on the very process the rule saw writing: its pid, its name, and
-// the start time read when its pid was first seen. A process that took the pid
-// since (the writer exited, its exit record lost or not yet read) started
-// later and is refused, whatever its name.
+// A pidfd on the very process the rule saw writing: its pid and the start
+// time read when its pid was first seen. A process that took the pid since
+// (the writer exited, its exit record lost or not yet read) started later and
+// is refused, whatever its name. The name is not compared: a writer renames
+// itself at will (prctl), and a renamed runaway is the same process.
 std::optional<Pidfd> open_subject(const Subject &subject, std::string *error)
 {
     const auto pid = static_cast<pid_t>(subject.pid);
@@ -45,7 +46,7 @@ std::optional<Pidfd> open_subject(const Subject &subject, std::string *error)
                  "process on the same pid";
         return std::nullopt;
     }
-    return Pidfd::open(pid, subject.comm, subject.start_boot_s, error);
+    return Pidfd::open(pid, "", subject.start_boot_s, error);
 }
 
 std::vector<pid_t> cgroup_members(const std::string &dir)

@@ -7,13 +7,13 @@
 
 #include <CLI/CLI.hpp>
 #include <bpf/libbpf.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "agent/agent.h"
 #include "cli/check_config.h"
 #include "cli/control_commands.h"
 #include "cli/doctor.h"
+#include "cli/log_setup.h"
 #include "cli/option_checks.h"
 #include "cli/privileges.h"
 #include "cli/top.h"
@@ -151,10 +151,7 @@ int main(int argc, char **argv)
 
     if (!*agent_cmd)
         diskwatch::restore_default_signal_handlers();
-    auto logger = spdlog::stderr_color_mt("ebpf-diskwatch");
-    spdlog::set_default_logger(logger);
-    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-    spdlog::set_level(g_verbose ? spdlog::level::debug : spdlog::level::info);
+    diskwatch::setup_logging(g_verbose);
     libbpf_set_print(print_libbpf);
 
     if (*guard_cmd)
