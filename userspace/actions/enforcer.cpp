@@ -16,6 +16,8 @@
 #include <spdlog/spdlog.h>
 
 #include "events/events.h"
+#include "resolve/cgroups.h"
+#include "resolve/kernel_files.h"
 #include "views/json_report.h"
 
 namespace diskwatch {
@@ -47,12 +49,11 @@ bool write_control(const std::string &path, const std::string &value, std::strin
     return true;
 }
 
+// The first line of a cgroup control file; empty when unreadable (the cgroup went).
 std::string read_control(const std::string &path)
 {
-    std::ifstream file(path);
-    std::string value;
-    std::getline(file, value);
-    return value;
+    const auto file = read_kernel_file(path);
+    return file.text.substr(0, file.text.find('\n'));
 }
 
 // A pidfd on the very process the rule saw writing: its pid, its name, and
@@ -73,12 +74,7 @@ std::optional<Pidfd> open_subject(const Subject &subject, std::string *error)
 
 std::vector<pid_t> cgroup_members(const std::string &dir)
 {
-    std::vector<pid_t> pids;
-    std::ifstream procs(dir + "/cgroup.procs");
-    pid_t pid;
-    while (procs >> pid)
-        pids.push_back(pid);
-    return pids;
+    return cgroup_processes(dir);
 }
 
 }  // namespace
