@@ -6,13 +6,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "resolve/kernel_files.h"
+
 namespace diskwatch {
-
-namespace {
-
-constexpr size_t kMaxFileBytes = 16u << 20;
-
-}  // namespace
 
 bool write_control(const std::string &path, const std::string &value, std::string *error)
 {
@@ -31,44 +27,10 @@ bool write_control(const std::string &path, const std::string &value, std::strin
     return true;
 }
 
-std::optional<std::string> read_whole_file(const std::string &path, int *read_errno)
-{
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        *read_errno = errno;
-        return std::nullopt;
-    }
-    std::string text;
-    char buffer[4096];
-    for (;;) {
-        const ssize_t n = ::read(fd, buffer, sizeof(buffer));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            *read_errno = errno;
-            ::close(fd);
-            return std::nullopt;
-        }
-        if (n == 0)
-            break;
-        text.append(buffer, static_cast<size_t>(n));
-        if (text.size() > kMaxFileBytes) {
-            *read_errno = EFBIG;
-            ::close(fd);
-            return std::nullopt;
-        }
-    }
-    ::close(fd);
-    return text;
-}
-
 std::string read_control(const std::string &path)
 {
-    int read_errno = 0;
-    auto text = read_whole_file(path, &read_errno);
-    if (!text)
-        return {};
-    return text->substr(0, text->find('\n'));
+    const auto file = read_kernel_file(path);
+    return file.text.substr(0, file.text.find('\n'));
 }
 
 bool write_whole_file(const std::string &path, const std::string &text, std::string *error)

@@ -10,8 +10,6 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -19,6 +17,8 @@
 #include "actions/cgroup_files.h"
 #include "events/events.h"
 #include "events/internal_errors.h"
+#include "resolve/cgroups.h"
+#include "resolve/kernel_files.h"
 #include "views/json_report.h"
 
 namespace diskwatch {
@@ -47,16 +47,6 @@ std::optional<Pidfd> open_subject(const Subject &subject, std::string *error)
         return std::nullopt;
     }
     return Pidfd::open(pid, "", subject.start_boot_s, error);
-}
-
-std::vector<pid_t> cgroup_members(const std::string &dir)
-{
-    std::vector<pid_t> pids;
-    std::ifstream procs(dir + "/cgroup.procs");
-    pid_t pid;
-    while (procs >> pid)
-        pids.push_back(pid);
-    return pids;
 }
 
 }  // namespace
@@ -251,7 +241,7 @@ void Enforcer::start_kill(const PolicyRule &rule, const Subject &subject, const 
     } else {
         kill->cgroup_path = cgroup_dir(subject.cgroup);
         kill->mechanism = fs::exists(kill->cgroup_path + "/cgroup.kill") ? "cgroup.kill" : "pidfd_send_signal";
-        for (pid_t pid : cgroup_members(kill->cgroup_path))
+        for (pid_t pid : cgroup_processes(kill->cgroup_path))
             if (auto pidfd = Pidfd::open(pid, "", 0, &error))
                 kill->targets.push_back(std::move(*pidfd));
     }
@@ -376,7 +366,7 @@ void Enforcer::tick(double now_s)
         for (const auto &target : kill.targets)
             all_gone = all_gone && target.exited();
         if (kill.subject.scope == RuleScope::cgroup)
-            all_gone = all_gone && cgroup_members(kill.cgroup_path).empty();
+            all_gone = all_gone && cgroup_processes(kill.cgroup_path).empty();
         if (all_gone || now_s > kill.give_up_s) {
             it = kills_.erase(it);
             continue;

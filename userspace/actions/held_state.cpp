@@ -16,6 +16,7 @@
 #include "actions/cgroup_files.h"
 #include "actions/pidfd.h"
 #include "events/json_names.h"
+#include "resolve/kernel_files.h"
 
 namespace diskwatch {
 
@@ -126,14 +127,13 @@ bool save_held_state(const std::string &state_dir, const HeldState &state, std::
 std::optional<HeldState> load_held_state(const std::string &state_dir, std::string *error)
 {
     const std::string path = held_state_path(state_dir);
-    int read_errno = 0;
-    auto text = read_whole_file(path, &read_errno);
-    if (!text) {
-        if (read_errno != ENOENT)
-            *error = path + ": " + std::strerror(read_errno);
+    const auto file = read_kernel_file(path);
+    if (!file.ok()) {
+        if (file.error != ENOENT)
+            *error = path + ": " + std::strerror(file.error);
         return std::nullopt;
     }
-    const nlohmann::json json = nlohmann::json::parse(*text, nullptr, false);
+    const nlohmann::json json = nlohmann::json::parse(file.text, nullptr, false);
     if (!json.is_object()) {
         *error = path + ": not a JSON object";
         return std::nullopt;

@@ -9,27 +9,12 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 
 #include "resolve/processes.h"
 
 namespace diskwatch {
 
 namespace {
-
-std::optional<std::string> stat_fields_after_comm(pid_t pid)
-{
-    // Read whole: comm (field 2) may hold a newline.
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat", std::ios::binary);
-    if (!stat)
-        return std::nullopt;
-    const std::string text{std::istreambuf_iterator<char>(stat), std::istreambuf_iterator<char>()};
-    const auto close = text.rfind(')');
-    if (close == std::string::npos || close + 2 > text.size())
-        return std::nullopt;
-    return text.substr(close + 2);  // starts at field 3 (state)
-}
 
 std::string format_boot_s(double boot_s)
 {
@@ -52,10 +37,11 @@ double boot_now_s()
     return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
 }
 
-char process_state(pid_t pid)
+char process_state(pid_t pid, const std::string &proc_root)
 {
-    auto rest = stat_fields_after_comm(pid);
-    return rest && !rest->empty() ? (*rest)[0] : 0;
+    const auto stat = read_process_stat(proc_root + "/" + std::to_string(pid));
+    const auto state = stat ? stat->field(3) : std::nullopt;
+    return state && state->size() == 1 ? state->front() : 0;
 }
 
 bool same_start(double a_boot_s, double b_boot_s)

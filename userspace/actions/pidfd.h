@@ -43,7 +43,8 @@ std::optional<double> process_start_boot_s(pid_t pid);
 bool same_start(double a_boot_s, double b_boot_s);
 // CLOCK_BOOTTIME now, in seconds.
 double boot_now_s();
-// The process's state letter (R, S, D, T, t, Z ...), or 0 when it is gone.
-char process_state(pid_t pid);
+// The process's state letter (R, S, D, T, t, Z ...), or 0 when it is gone
+// (or its stat is unreadable: unknown).
+char process_state(pid_t pid, const std::string &proc_root = "/proc");
 
 }  // namespace diskwatch

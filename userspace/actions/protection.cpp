@@ -1,8 +1,5 @@
 #include "actions/protection.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "resolve/cgroups.h"
 #include "resolve/processes.h"
 
@@ -12,23 +9,11 @@ namespace {
 constexpr unsigned long kPfKthread = 0x00200000;  // include/linux/sched.h
 }
 
-bool is_kernel_thread(pid_t pid)
+bool is_kernel_thread(pid_t pid, const std::string &proc_root)
 {
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string text;
-    if (!std::getline(stat, text))
-        return false;
-    // Fields after the comm (which may hold spaces): state is field 3, flags field 9.
-    const auto close = text.rfind(')');
-    if (close == std::string::npos)
-        return false;
-    std::istringstream rest(text.substr(close + 2));
-    std::string field;
-    for (int i = 3; i < 9 && rest >> field; ++i) {
-    }
-    unsigned long flags = 0;
-    rest >> flags;
-    return (flags & kPfKthread) != 0;
+    const auto stat = read_process_stat(proc_root + "/" + std::to_string(pid));
+    const auto flags = stat ? stat->number(9) : std::nullopt;  // unknown: not known to be one
+    return flags && (*flags & kPfKthread) != 0;
 }
 
 std::optional<std::string> Protection::process_reason(pid_t pid, const std::string &comm, const std::string &exe,
@@ -61,9 +46,7 @@ std::optional<std::string> Protection::subject_reason(const Subject &subject) co
     for (const auto &pattern : list_.cgroup)
         if (glob_matches(pattern, subject.cgroup))
             return "cgroup " + subject.cgroup + " matches protect.cgroup " + pattern;
-    std::ifstream procs(cgroup2_mount_ + subject.cgroup + "/cgroup.procs");
-    pid_t pid;
-    while (procs >> pid) {
+    for (const pid_t pid : cgroup_processes(cgroup2_mount_ + subject.cgroup)) {
         auto identity = read_process_identity(pid);
         if (!identity)
             continue;

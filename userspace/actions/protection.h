@@ -32,7 +32,7 @@ private:
     std::string cgroup2_mount_;
 };
 
-// PF_KTHREAD in /proc/<pid>/stat's flags.
-bool is_kernel_thread(pid_t pid);
+// PF_KTHREAD in /proc/<pid>/stat's flags; false when the stat is unreadable.
+bool is_kernel_thread(pid_t pid, const std::string &proc_root = "/proc");
 
 }  // namespace diskwatch

@@ -8,7 +8,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "actions/cgroup_files.h"
+#include "resolve/kernel_files.h"
 
 namespace diskwatch {
 
@@ -29,9 +29,8 @@ std::unique_ptr<StateDirLock> StateDirLock::acquire(const std::string &state_dir
             *error = path + ": flock: " + std::strerror(lock_errno);
             return nullptr;
         }
-        int read_errno = 0;
-        auto holder = read_whole_file(path, &read_errno);
-        std::string pid = holder ? holder->substr(0, holder->find('\n')) : "";
+        const auto holder = read_kernel_file(path);
+        std::string pid = holder.text.substr(0, holder.text.find('\n'));
         if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos)
             pid = "unknown";
         *error = "the state dir " + state_dir + " is used by another agent (pid " + pid +

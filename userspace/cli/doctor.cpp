@@ -14,6 +14,7 @@
 #include "control/control_protocol.h"
 #include "kernel/bpf_stats.h"
 #include "kernel/write_tracer.h"
+#include "resolve/kernel_files.h"
 #include "resolve/mountinfo.h"
 
 namespace diskwatch {
@@ -22,10 +23,11 @@ namespace {
 
 std::vector<std::string> cgroup2_controllers(const std::string &mount_point)
 {
-    std::ifstream in(mount_point + "/cgroup.controllers");
+    const auto file = read_kernel_file(mount_point + "/cgroup.controllers");
     std::vector<std::string> controllers;
+    std::istringstream names(file.text);
     std::string name;
-    while (in >> name)
+    while (names >> name)
         controllers.push_back(name);
     return controllers;
 }

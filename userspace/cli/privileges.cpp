@@ -2,8 +2,11 @@
 
 #include <unistd.h>
 
-#include <fstream>
 #include <string>
+
+#include "resolve/kernel_files.h"
+#include "resolve/numbers.h"
+#include "resolve/processes.h"
 
 namespace diskwatch {
 
@@ -15,12 +18,10 @@ constexpr int kCapBpf = 39;
 
 uint64_t effective_capabilities()
 {
-    std::ifstream status("/proc/self/status");
-    std::string line;
-    while (std::getline(status, line))
-        if (line.rfind("CapEff:", 0) == 0)
-            return std::stoull(line.substr(7), nullptr, 16);
-    return 0;
+    // Unreadable or not hex: no capability known.
+    const auto status = read_kernel_file("/proc/self/status");
+    const auto caps = status.ok() ? status_value(status.text, "CapEff") : std::nullopt;
+    return caps ? parse_integer<uint64_t>(*caps, 16).value_or(0) : 0;
 }
 
 }  // namespace

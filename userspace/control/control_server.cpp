@@ -8,11 +8,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "events/internal_errors.h"
+#include "resolve/kernel_files.h"
+#include "resolve/numbers.h"
+#include "resolve/processes.h"
 
 namespace diskwatch::control {
 
@@ -22,17 +23,17 @@ namespace {
 // gid). Read from /proc/PID/status: the peer is connected, so its pid is live.
 bool process_in_group(pid_t pid, gid_t group)
 {
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(status, line)) {
-        if (line.rfind("Groups:", 0) != 0)
-            continue;
-        std::istringstream groups(line.substr(7));
-        gid_t gid;
-        while (groups >> gid)
-            if (gid == group)
-                return true;
+    // Unreadable (the peer went): not known to be in the group.
+    const auto status = read_kernel_file("/proc/" + std::to_string(pid) + "/status");
+    const auto groups = status.ok() ? status_value(status.text, "Groups") : std::nullopt;
+    if (!groups)
         return false;
+    size_t pos = 0;
+    while (pos < groups->size()) {
+        const size_t end = std::min(groups->find(' ', pos), groups->size());
+        if (parse_integer<gid_t>(groups->substr(pos, end - pos)) == group)
+            return true;
+        pos = end + 1;
     }
     return false;
 }

@@ -3,10 +3,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <fstream>
 
 #include <bpf/bpf.h>
+
+#include "resolve/kernel_files.h"
 
 namespace diskwatch {
 
@@ -26,11 +29,8 @@ bool write_sysctl(int value)
 
 int read_bpf_stats_sysctl()
 {
-    std::ifstream in(kSysctlPath);
-    int value = -1;
-    if (!(in >> value))
-        return -1;
-    return value;
+    const auto value = read_integer_file(kSysctlPath);
+    return value && *value >= 0 && *value <= INT_MAX ? static_cast<int>(*value) : -1;
 }
 
 std::optional<BpfStatsWindow> BpfStatsWindow::open(std::string *error)

@@ -4,8 +4,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
+
+#include "resolve/kernel_files.h"
+#include "resolve/processes.h"
 
 namespace diskwatch::metrics {
 
@@ -22,26 +23,17 @@ std::string metric(const char *suffix)
 
 std::optional<ProcessUsage> read_process_usage(const std::string &proc_pid_dir)
 {
-    std::ifstream stat(proc_pid_dir + "/stat");
-    std::string line;
-    if (!std::getline(stat, line))
+    const auto stat = read_process_stat(proc_pid_dir);
+    if (!stat)
         return std::nullopt;
-    // comm may hold spaces and parentheses: fields start after the last ')'.
-    auto close = line.rfind(')');
-    if (close == std::string::npos)
-        return std::nullopt;
-    std::istringstream fields(line.substr(close + 2));
-    std::vector<std::string> values;
-    std::string value;
-    while (fields >> value)
-        values.push_back(value);
-    // After comm: state(3) ... utime(14) stime(15) ... rss(24), 1-based in proc(5).
-    if (values.size() < 22)
+    // utime(14) stime(15) in clock ticks, rss(24) in pages, as proc(5) numbers them.
+    const auto user_ticks = stat->number(14), system_ticks = stat->number(15), resident_pages = stat->number(24);
+    if (!user_ticks || !system_ticks || !resident_pages)
         return std::nullopt;
     const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
     ProcessUsage usage;
-    usage.cpu_seconds = (std::stod(values[11]) + std::stod(values[12])) / ticks;
-    usage.resident_bytes = std::stoull(values[21]) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    usage.cpu_seconds = static_cast<double>(*user_ticks + *system_ticks) / ticks;
+    usage.resident_bytes = *resident_pages * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
     return usage;
 }
 
@@ -255,12 +247,10 @@ std::vector<MetricFamily> AgentMetrics::families() const
         out.push_back(std::move(run_time));
         out.push_back(std::move(runs));
     }
-    std::ifstream stats_enabled(bpf_stats_path_);
-    int enabled = 0;
-    if (stats_enabled >> enabled)
+    if (const auto enabled = read_integer_file(bpf_stats_path_))
         out.push_back({metric("bpf_stats_enabled"),
                        "1 when kernel.bpf_stats_enabled is on, so that BPF run time is being measured.", T::gauge,
-                       {{{}, enabled ? 1.0 : 0.0}}});
+                       {{{}, *enabled != 0 ? 1.0 : 0.0}}});
     return out;
 }
 

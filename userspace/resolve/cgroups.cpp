@@ -2,9 +2,13 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
-#include <fstream>
+#include <string_view>
 #include <system_error>
+
+#include "resolve/kernel_files.h"
+#include "resolve/numbers.h"
 
 namespace diskwatch {
 
@@ -61,12 +65,36 @@ std::optional<uint64_t> CgroupResolver::id_of(const std::string &relative_path) 
 
 std::optional<std::string> cgroup2_path_of_process(int pid, const std::string &proc_root)
 {
-    std::ifstream in(proc_root + "/" + std::to_string(pid) + "/cgroup");
-    std::string line;
-    while (std::getline(in, line))
-        if (line.rfind("0::", 0) == 0)
-            return line.substr(3);
+    const auto file = read_kernel_file(proc_root + "/" + std::to_string(pid) + "/cgroup");
+    if (!file.ok())
+        return std::nullopt;
+    const std::string_view text = file.text;
+    size_t pos = 0;
+    while (pos < text.size()) {
+        const size_t end = text.find('\n', pos);
+        if (end == std::string_view::npos)
+            return std::nullopt;  // cut short: the line may not be whole
+        const std::string_view line = text.substr(pos, end - pos);
+        pos = end + 1;
+        if (line.substr(0, 3) == "0::")
+            return std::string(line.substr(3));
+    }
     return std::nullopt;
+}
+
+std::vector<int> cgroup_processes(const std::string &cgroup_dir)
+{
+    std::vector<int> pids;
+    const auto file = read_kernel_file(cgroup_dir + "/cgroup.procs");
+    const std::string_view text = file.text;
+    size_t pos = 0;
+    while (pos < text.size()) {
+        const size_t end = std::min(text.find('\n', pos), text.size());
+        if (auto pid = parse_integer<int>(text.substr(pos, end - pos)); pid && *pid > 0)
+            pids.push_back(*pid);
+        pos = end + 1;
+    }
+    return pids;
 }
 
 }  // namespace diskwatch

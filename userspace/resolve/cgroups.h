@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace diskwatch {
 
@@ -37,5 +38,10 @@ private:
 
 // The cgroup v2 path of a process, from /proc/<pid>/cgroup's "0::" line.
 std::optional<std::string> cgroup2_path_of_process(int pid, const std::string &proc_root = "/proc");
+
+// The pids in <cgroup_dir>/cgroup.procs (cgroup_dir: its full path under the
+// cgroup2 mount); empty when the cgroup is gone or the file unreadable. A
+// line that is not a pid is skipped.
+std::vector<int> cgroup_processes(const std::string &cgroup_dir);
 
 }  // namespace diskwatch

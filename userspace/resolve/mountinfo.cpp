@@ -1,8 +1,8 @@
 #include "resolve/mountinfo.h"
 
 #include <charconv>
-#include <fstream>
-#include <sstream>
+
+#include "resolve/kernel_files.h"
 
 namespace diskwatch {
 
@@ -126,10 +126,8 @@ std::vector<MountEntry> parse_mountinfo(std::string_view text, size_t *skipped_l
 
 MountTable MountTable::load(const std::string &path)
 {
-    std::ifstream in(path);
-    std::stringstream buffer;
-    buffer << in.rdbuf();
-    return MountTable(parse_mountinfo(buffer.str()));
+    // Unreadable: an empty table, as when nothing is mounted that we know.
+    return MountTable(parse_mountinfo(read_kernel_file(path).text));
 }
 
 const MountEntry *MountTable::find_by_device(DeviceNumber dev) const

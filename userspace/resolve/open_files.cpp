@@ -7,8 +7,11 @@
 
 #include <algorithm>
 #include <fcntl.h>
-#include <fstream>
 #include <string_view>
+
+#include "resolve/kernel_files.h"
+#include "resolve/numbers.h"
+#include "resolve/processes.h"
 
 namespace diskwatch {
 
@@ -16,21 +19,14 @@ namespace {
 
 constexpr std::string_view kDeletedSuffix = " (deleted)";
 
+// "flags:\t0100001" in /proc/PID/fdinfo/FD (octal); false when unreadable (the
+// file was closed, the process is gone) or not a number: not known to write.
 bool opened_for_writing(const std::string &fdinfo_path)
 {
-    std::ifstream in(fdinfo_path);
-    std::string key;
-    while (in >> key) {
-        if (key == "flags:") {
-            std::string octal;
-            in >> octal;
-            const long flags = std::strtol(octal.c_str(), nullptr, 8);
-            return (flags & O_ACCMODE) == O_WRONLY || (flags & O_ACCMODE) == O_RDWR;
-        }
-        std::string rest;
-        std::getline(in, rest);
-    }
-    return false;
+    const auto fdinfo = read_kernel_file(fdinfo_path);
+    const auto octal = fdinfo.ok() ? status_value(fdinfo.text, "flags") : std::nullopt;
+    const auto flags = octal ? parse_integer<unsigned long>(*octal, 8) : std::nullopt;
+    return flags && ((*flags & O_ACCMODE) == O_WRONLY || (*flags & O_ACCMODE) == O_RDWR);
 }
 
 }  // namespace

@@ -1,10 +1,11 @@
 #include "resolve/workloads.h"
 
 #include <cctype>
-#include <fstream>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "resolve/kernel_files.h"
 
 namespace diskwatch {
 
@@ -141,9 +142,10 @@ std::optional<std::string> ContainerNames::name_of(const std::string &container_
     if (auto it = cache_.find(container_id); it != cache_.end())
         return it->second;
     std::optional<std::string> name;
-    std::ifstream in(root_ + "/containers/" + container_id + "/config.v2.json");
-    if (in) {
-        auto doc = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    // The container may go (and its directory with it) while we read.
+    const auto config = read_kernel_file(root_ + "/containers/" + container_id + "/config.v2.json");
+    if (config.ok()) {
+        auto doc = nlohmann::json::parse(config.text, nullptr, /*allow_exceptions=*/false);
         if (doc.is_object() && doc.contains("Name") && doc["Name"].is_string()) {
             std::string text = doc["Name"].get<std::string>();
             if (!text.empty() && text.front() == '/')

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -13,6 +14,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "resolve/numbers.h"
 #include "rules/units.h"
 
 namespace diskwatch {
@@ -193,13 +195,11 @@ private:
     static double number(const YAML::Node &node, const std::string &key)
     {
         const std::string text = scalar(node, key);
-        try {
-            size_t used = 0;
-            double value = std::stod(text, &used);
-            if (used == text.size())
-                return value;
-        } catch (const std::exception &) {
-        }
+        std::string_view digits = text;
+        if (digits.size() > 1 && digits[0] == '+' && digits[1] != '-')
+            digits.remove_prefix(1);  // "+5", as strtod reads it
+        if (const auto value = parse_double(digits); value && std::isfinite(*value))
+            return *value;
         fail(node, key, "\"" + text + "\" is not a number");
     }
 
@@ -263,15 +263,10 @@ private:
             rule.match.cgroup = strings(match["cgroup"], prefix + "match.cgroup");
             rule.match.mount = strings(match["mount"], prefix + "match.mount");
             for (const auto &uid : strings(match["uid"], prefix + "match.uid")) {
-                try {
-                    size_t used = 0;
-                    unsigned long value = std::stoul(uid, &used);
-                    if (used != uid.size() || value > 0xffffffffUL)
-                        throw std::invalid_argument("uid");
-                    rule.match.uid.push_back(static_cast<uint32_t>(value));
-                } catch (const std::exception &) {
+                const auto value = parse_integer<uint32_t>(uid);
+                if (!value)
                     fail(match["uid"], prefix + "match.uid", "\"" + uid + "\" is not a numeric uid");
-                }
+                rule.match.uid.push_back(*value);
             }
         }
         auto when = node["when"];
