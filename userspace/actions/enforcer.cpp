@@ -18,7 +18,6 @@
 #include "events/events.h"
 #include "events/internal_errors.h"
 #include "resolve/cgroups.h"
-#include "resolve/kernel_files.h"
 #include "views/json_report.h"
 
 namespace diskwatch {
