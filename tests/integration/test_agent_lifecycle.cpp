@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "actions/pidfd.h"
+#include "ecosystem/ecosystem_support.h"
 #include "support/agent_run.h"
 #include "support/policy_yaml.h"
 #include "support/scratch.h"
@@ -28,12 +29,11 @@ namespace {
 
 constexpr long long kMiB = 1 << 20;
 
+// The first line of a cgroup file ("1" when frozen).
 std::string read_line(const std::string &path)
 {
-    std::ifstream in(path);
-    std::string line;
-    std::getline(in, line);
-    return line;
+    const std::string text = read_file(path);
+    return text.substr(0, text.find('\n'));
 }
 
 bool stopped(pid_t pid)
@@ -42,39 +42,60 @@ bool stopped(pid_t pid)
     return state == 'T' || state == 't';
 }
 
-bool wait_until(const std::function<bool()> &condition, std::chrono::milliseconds timeout)
-{
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!condition()) {
-        if (std::chrono::steady_clock::now() > deadline)
-            return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return true;
-}
-
 // A process writer and a cgroup writer, each throttled to 64 KiB/s against
-// the 16 MiB/s they would write: they spend nearly all their time paused.
-std::string throttle_both(const Cgroup2Child &cgroup)
-{
-    return PolicyYaml()
-        .rule("stop-process")
-        .match("comm", {"dw-stopped"})
-        .when("4MiB/s", "250ms")
-        .action("throttle")
-        .set("throttle_to", "64KiB/s")
-        .rule("freeze-cgroup")
-        .cgroup_scope()
-        .match("cgroup", {cgroup.relative_path()})
-        .when("4MiB/s", "250ms")
-        .action("throttle")
-        .set("throttle_to", "64KiB/s");
-}
+// the 16 MiB/s they would write (they spend nearly all their time paused),
+// under an agent whose both throttles have started.
+struct ThrottledPair {
+    LoopMount disk {512};
+    Cgroup2Child cgroup;
+    ChildProcess process_writer;
+    ChildProcess cgroup_writer;
+    AgentRun agent;
+
+    explicit ThrottledPair(const std::string &cgroup_name)
+        : cgroup(cgroup_name),
+          process_writer(start_writer(disk.path() + "/p.log", 512 * kMiB, "dw-stopped",
+                                      {"--pace", std::to_string(16 * kMiB)})),
+          cgroup_writer(start_writer(disk.path() + "/c.log", 512 * kMiB, "dw-frozen",
+                                     {"--pace", std::to_string(16 * kMiB), "--cgroup", cgroup.path()})),
+          agent(PolicyYaml()
+                    .rule("stop-process")
+                    .match("comm", {"dw-stopped"})
+                    .when("4MiB/s", "250ms")
+                    .action("throttle")
+                    .set("throttle_to", "64KiB/s")
+                    .rule("freeze-cgroup")
+                    .cgroup_scope()
+                    .match("cgroup", {cgroup.relative_path()})
+                    .when("4MiB/s", "250ms")
+                    .action("throttle")
+                    .set("throttle_to", "64KiB/s"))
+    {
+    }
+
+    // Both throttles started; false (with the events in the test's output) if not.
+    bool throttling() const
+    {
+        for (const char *rule : {"freeze-cgroup", "stop-process"})
+            if (!agent.wait_for([&](const json &e) { return e.value("event", "") == "action" && e["rule"] == rule; },
+                                std::chrono::seconds(10)))
+                return false;
+        return true;
+    }
+    bool both_running() const
+    {
+        return wait_until([&] { return !stopped(process_writer.pid()); }, std::chrono::seconds(8)) &&
+               wait_until([&] { return read_line(cgroup.path() + "/cgroup.freeze") == "0"; }, std::chrono::seconds(8));
+    }
+};
 
 // Holds the agent still (SIGSTOP) at a moment when both writers are paused;
 // false if that moment never comes.
-bool hold_agent_with_both_paused(const AgentRun &agent, pid_t writer, const Cgroup2Child &cgroup)
+bool hold_agent_with_both_paused(const ThrottledPair &pair)
 {
+    const AgentRun &agent = pair.agent;
+    const pid_t writer = pair.process_writer.pid();
+    const Cgroup2Child &cgroup = pair.cgroup;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (std::chrono::steady_clock::now() < deadline) {
         agent.signal(SIGSTOP);
@@ -86,14 +107,6 @@ bool hold_agent_with_both_paused(const AgentRun &agent, pid_t writer, const Cgro
     return false;
 }
 
-size_t count_events(const AgentRun &agent, const std::string &type)
-{
-    size_t count = 0;
-    for (const auto &event : agent.events())
-        count += event.value("event", "") == type;
-    return count;
-}
-
 }  // namespace
 
 TEST_CASE("a SIGKILLed agent's guard continues the writer it stopped and thaws the cgroup it froze, with no restart",
@@ -101,26 +114,17 @@ TEST_CASE("a SIGKILLed agent's guard continues the writer it stopped and thaws t
 {
     if (!bpf_tests_can_run())
         return;
-    LoopMount disk(512);
-    Cgroup2Child cgroup("dw-guard-kill");
-    auto process_writer =
-        start_writer(disk.path() + "/p.log", 512 * kMiB, "dw-stopped", {"--pace", std::to_string(16 * kMiB)});
-    auto cgroup_writer = start_writer(disk.path() + "/c.log", 512 * kMiB, "dw-frozen",
-                                      {"--pace", std::to_string(16 * kMiB), "--cgroup", cgroup.path()});
-    AgentRun agent(throttle_both(cgroup));
+    ThrottledPair pair("dw-guard-kill");
+    AgentRun &agent = pair.agent;
     REQUIRE(agent.started());
     const pid_t guard = agent.guard_pid();
     REQUIRE(guard > 0);
-    REQUIRE(agent.wait_for([&](const json &e) { return e.value("event", "") == "action" && e["rule"] == "freeze-cgroup"; },
-                           std::chrono::seconds(10)));
-    REQUIRE(agent.wait_for([&](const json &e) { return e.value("event", "") == "action" && e["rule"] == "stop-process"; },
-                           std::chrono::seconds(10)));
-    REQUIRE(hold_agent_with_both_paused(agent, process_writer.pid(), cgroup));
+    REQUIRE(pair.throttling());
+    REQUIRE(hold_agent_with_both_paused(pair));
     const auto killed_at = std::chrono::steady_clock::now();
     agent.signal(SIGKILL);
     // Both run again, with no agent anywhere: the guard saw the death on its pidfd.
-    CHECK(wait_until([&] { return !stopped(process_writer.pid()); }, std::chrono::seconds(5)));
-    CHECK(wait_until([&] { return read_line(cgroup.path() + "/cgroup.freeze") == "0"; }, std::chrono::seconds(5)));
+    CHECK(pair.both_running());
     const auto released_after = std::chrono::steady_clock::now() - killed_at;
     INFO("released after " << std::chrono::duration<double>(released_after).count() << " s");
     CHECK(released_after < std::chrono::seconds(3));  // generous: scripts/bench measures it
@@ -129,13 +133,13 @@ TEST_CASE("a SIGKILLed agent's guard continues the writer it stopped and thaws t
     INFO(agent.events_text());
     auto continued = agent.wait_for([&](const json &e) {
         return e.value("event", "") == "action" && e["action"] == "release" && e["mechanism"] == "sigstop" &&
-               e["process"]["pid"] == process_writer.pid();
+               e["process"]["pid"] == pair.process_writer.pid();
     }, std::chrono::seconds(5));
     REQUIRE(continued);
     CHECK(continued->value("reason", "").rfind("guard: the agent (pid " + std::to_string(agent.pid()) + ") exited", 0) == 0);
     auto thawed = agent.wait_for([&](const json &e) {
         return e.value("event", "") == "action" && e["action"] == "release" && e["mechanism"] == "cgroup.freeze" &&
-               e["cgroup"]["path"] == cgroup.relative_path();
+               e["cgroup"]["path"] == pair.cgroup.relative_path();
     }, std::chrono::seconds(5));
     REQUIRE(thawed);
     CHECK(wait_until([&] { return diskwatch::process_state(guard) == 0 || diskwatch::process_state(guard) == 'Z'; },
@@ -150,8 +154,8 @@ TEST_CASE("a SIGKILLed agent's guard continues the writer it stopped and thaws t
             return now.st_size > before.st_size;
         }, std::chrono::seconds(5));
     };
-    CHECK(grows(disk.path() + "/p.log"));
-    CHECK(grows(disk.path() + "/c.log"));
+    CHECK(grows(pair.disk.path() + "/p.log"));
+    CHECK(grows(pair.disk.path() + "/c.log"));
     // The dead agent's state dir is free at once: the guard never held its lock.
     AgentRun next("rules: []\n", {}, agent.state_dir());
     CHECK(next.started());
@@ -162,21 +166,13 @@ TEST_CASE("SIGTERM to the agent and its guard at once (systemd stopping the unit
 {
     if (!bpf_tests_can_run())
         return;
-    LoopMount disk(512);
-    Cgroup2Child cgroup("dw-guard-term");
-    auto process_writer =
-        start_writer(disk.path() + "/p.log", 512 * kMiB, "dw-stopped", {"--pace", std::to_string(16 * kMiB)});
-    auto cgroup_writer = start_writer(disk.path() + "/c.log", 512 * kMiB, "dw-frozen",
-                                      {"--pace", std::to_string(16 * kMiB), "--cgroup", cgroup.path()});
-    AgentRun agent(throttle_both(cgroup));
+    ThrottledPair pair("dw-guard-term");
+    AgentRun &agent = pair.agent;
     REQUIRE(agent.started());
     const pid_t guard = agent.guard_pid();
     REQUIRE(guard > 0);
-    REQUIRE(agent.wait_for([&](const json &e) { return e.value("event", "") == "action" && e["rule"] == "freeze-cgroup"; },
-                           std::chrono::seconds(10)));
-    REQUIRE(agent.wait_for([&](const json &e) { return e.value("event", "") == "action" && e["rule"] == "stop-process"; },
-                           std::chrono::seconds(10)));
-    REQUIRE(hold_agent_with_both_paused(agent, process_writer.pid(), cgroup));
+    REQUIRE(pair.throttling());
+    REQUIRE(hold_agent_with_both_paused(pair));
     // As KillMode=control-group does: the signal to every process of the unit.
     REQUIRE(::kill(guard, SIGTERM) == 0);
     agent.signal(SIGTERM);
@@ -184,10 +180,9 @@ TEST_CASE("SIGTERM to the agent and its guard at once (systemd stopping the unit
     REQUIRE(agent.stop(std::chrono::seconds(15)) == 0);
     CHECK(wait_until([&] { return diskwatch::process_state(guard) == 0 || diskwatch::process_state(guard) == 'Z'; },
                      std::chrono::seconds(15)));
-    CHECK(wait_until([&] { return !stopped(process_writer.pid()); }, std::chrono::seconds(5)));
-    CHECK(read_line(cgroup.path() + "/cgroup.freeze") == "0");
+    CHECK(pair.both_running());
     INFO(agent.events_text());
-    CHECK(count_events(agent, "agent.stop") == 1);
+    CHECK(count_events(agent.events(), "agent.stop") == 1);
 }
 
 TEST_CASE("a hung agent (SIGSTOP) stops beating: its guard releases without waiting for a death, and the agent goes "
@@ -196,22 +191,13 @@ TEST_CASE("a hung agent (SIGSTOP) stops beating: its guard releases without wait
 {
     if (!bpf_tests_can_run())
         return;
-    LoopMount disk(512);
-    Cgroup2Child cgroup("dw-guard-hang");
-    auto process_writer =
-        start_writer(disk.path() + "/p.log", 512 * kMiB, "dw-stopped", {"--pace", std::to_string(16 * kMiB)});
-    auto cgroup_writer = start_writer(disk.path() + "/c.log", 512 * kMiB, "dw-frozen",
-                                      {"--pace", std::to_string(16 * kMiB), "--cgroup", cgroup.path()});
-    AgentRun agent(throttle_both(cgroup));
+    ThrottledPair pair("dw-guard-hang");
+    AgentRun &agent = pair.agent;
     REQUIRE(agent.started());
-    REQUIRE(agent.wait_for([&](const json &e) { return e.value("event", "") == "action" && e["rule"] == "freeze-cgroup"; },
-                           std::chrono::seconds(10)));
-    REQUIRE(agent.wait_for([&](const json &e) { return e.value("event", "") == "action" && e["rule"] == "stop-process"; },
-                           std::chrono::seconds(10)));
-    REQUIRE(hold_agent_with_both_paused(agent, process_writer.pid(), cgroup));
+    REQUIRE(pair.throttling());
+    REQUIRE(hold_agent_with_both_paused(pair));
     // Held still: the agent is alive, so only the heartbeat can tell.
-    CHECK(wait_until([&] { return !stopped(process_writer.pid()); }, std::chrono::seconds(8)));
-    CHECK(wait_until([&] { return read_line(cgroup.path() + "/cgroup.freeze") == "0"; }, std::chrono::seconds(8)));
+    CHECK(pair.both_running());
     INFO(agent.events_text());
     auto released = agent.wait_for([&](const json &e) {
         return e.value("event", "") == "action" && e["action"] == "release" &&
@@ -221,9 +207,8 @@ TEST_CASE("a hung agent (SIGSTOP) stops beating: its guard releases without wait
     // Continued, the agent goes on and stops cleanly, releasing what it holds.
     agent.signal(SIGCONT);
     REQUIRE(agent.stop(std::chrono::seconds(10)) == 0);
-    CHECK(count_events(agent, "agent.stop") == 1);
-    CHECK(wait_until([&] { return !stopped(process_writer.pid()); }, std::chrono::seconds(5)));
-    CHECK(read_line(cgroup.path() + "/cgroup.freeze") == "0");
+    CHECK(count_events(agent.events(), "agent.stop") == 1);
+    CHECK(pair.both_running());
 }
 
 TEST_CASE("a second agent on the same state dir refuses to start, naming the first one's pid, and touches nothing",

@@ -116,16 +116,8 @@ bool Enforcer::is_acting_on(const std::string &subject_key) const
 nlohmann::json Enforcer::action_event(const std::string &action, const PolicyRule *rule, const Subject &subject,
                                       const RuleMeasures *measures, const std::string &mechanism) const
 {
-    auto event = make_event("action", options_.host);
-    event["action"] = action;
-    event["rule"] = rule ? nlohmann::json(rule->name) : nlohmann::json();
-    event["scope"] = to_string(subject.scope);
-    event["dry_run"] = dry_run_;
-    event["mechanism"] = mechanism;
-    event["protected"] = false;
-    event["process"] = process_json(subject);
-    event["cgroup"] = cgroup_json(subject.cgroup_id, subject.cgroup);
-    event["mount"] = mount_json(subject);
+    auto event = diskwatch::action_event(options_.host, action, rule ? &rule->name : nullptr, subject, mechanism,
+                                         dry_run_);
     if (measures) {
         event["write_bps"] = std::round(measures->write_bps);
         event["growth_bps"] = std::round(measures->growth_bps);

@@ -141,20 +141,26 @@ nlohmann::json runaway_event(const std::string &host, const PolicyRule &rule, co
     return event;
 }
 
-nlohmann::json release_event(const std::string &host, const Subject &subject, std::string_view mechanism,
-                             const std::string &reason)
+nlohmann::json action_event(const std::string &host, std::string_view action, const std::string *rule,
+                            const Subject &subject, std::string_view mechanism, bool dry_run)
 {
-    // The fields of every action event (actions/enforcer.cpp), in its order.
     auto event = make_event("action", host);
-    event["action"] = "release";
-    event["rule"] = nullptr;
+    event["action"] = action;
+    event["rule"] = rule ? nlohmann::json(*rule) : nlohmann::json();
     event["scope"] = to_string(subject.scope);
-    event["dry_run"] = false;
+    event["dry_run"] = dry_run;
     event["mechanism"] = mechanism;
     event["protected"] = false;
     event["process"] = process_json(subject);
     event["cgroup"] = cgroup_json(subject.cgroup_id, subject.cgroup);
     event["mount"] = mount_json(subject);
+    return event;
+}
+
+nlohmann::json release_event(const std::string &host, const Subject &subject, std::string_view mechanism,
+                             const std::string &reason)
+{
+    auto event = action_event(host, "release", nullptr, subject, mechanism, false);
     event["reason"] = reason;
     return event;
 }

@@ -36,6 +36,10 @@ std::string container_of_cgroup(const std::string &path);
 // The rule's own numbers, for runaway and action events.
 nlohmann::json rule_json(const PolicyRule &rule);
 
+// "action": the fields every action event has, in their order (docs/events.md);
+// rule: nullptr for an action outside any rule's episode.
+nlohmann::json action_event(const std::string &host, std::string_view action, const std::string *rule,
+                            const Subject &subject, std::string_view mechanism, bool dry_run);
 // "action" with "action": "release" for something let go outside any rule's
 // episode (a restarted agent's reconcile, the guard): no rule, never a dry run.
 nlohmann::json release_event(const std::string &host, const Subject &subject, std::string_view mechanism,
