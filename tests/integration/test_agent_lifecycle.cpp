@@ -73,39 +73,33 @@ struct ThrottledPair {
     {
     }
 
-    // Both throttles started; false (with the events in the test's output) if not.
-    bool throttling() const
+    // The agent started with its guard, both throttles started, and the agent
+    // is held still (SIGSTOP) at a moment when both writers are paused.
+    bool held_with_both_paused() const
     {
+        if (!agent.started() || agent.guard_pid() <= 0)
+            return false;
         for (const char *rule : {"freeze-cgroup", "stop-process"})
             if (!agent.wait_for([&](const json &e) { return e.value("event", "") == "action" && e["rule"] == rule; },
                                 std::chrono::seconds(10)))
                 return false;
-        return true;
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (std::chrono::steady_clock::now() < deadline) {
+            agent.signal(SIGSTOP);
+            if (stopped(process_writer.pid()) && read_line(cgroup.path() + "/cgroup.freeze") == "1")
+                return true;
+            agent.signal(SIGCONT);
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        return false;
     }
+
     bool both_running() const
     {
         return wait_until([&] { return !stopped(process_writer.pid()); }, std::chrono::seconds(8)) &&
                wait_until([&] { return read_line(cgroup.path() + "/cgroup.freeze") == "0"; }, std::chrono::seconds(8));
     }
 };
-
-// Holds the agent still (SIGSTOP) at a moment when both writers are paused;
-// false if that moment never comes.
-bool hold_agent_with_both_paused(const ThrottledPair &pair)
-{
-    const AgentRun &agent = pair.agent;
-    const pid_t writer = pair.process_writer.pid();
-    const Cgroup2Child &cgroup = pair.cgroup;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (std::chrono::steady_clock::now() < deadline) {
-        agent.signal(SIGSTOP);
-        if (stopped(writer) && read_line(cgroup.path() + "/cgroup.freeze") == "1")
-            return true;
-        agent.signal(SIGCONT);
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return false;
-}
 
 }  // namespace
 
@@ -116,11 +110,8 @@ TEST_CASE("a SIGKILLed agent's guard continues the writer it stopped and thaws t
         return;
     ThrottledPair pair("dw-guard-kill");
     AgentRun &agent = pair.agent;
-    REQUIRE(agent.started());
     const pid_t guard = agent.guard_pid();
-    REQUIRE(guard > 0);
-    REQUIRE(pair.throttling());
-    REQUIRE(hold_agent_with_both_paused(pair));
+    REQUIRE(pair.held_with_both_paused());
     const auto killed_at = std::chrono::steady_clock::now();
     agent.signal(SIGKILL);
     // Both run again, with no agent anywhere: the guard saw the death on its pidfd.
@@ -168,11 +159,8 @@ TEST_CASE("SIGTERM to the agent and its guard at once (systemd stopping the unit
         return;
     ThrottledPair pair("dw-guard-term");
     AgentRun &agent = pair.agent;
-    REQUIRE(agent.started());
     const pid_t guard = agent.guard_pid();
-    REQUIRE(guard > 0);
-    REQUIRE(pair.throttling());
-    REQUIRE(hold_agent_with_both_paused(pair));
+    REQUIRE(pair.held_with_both_paused());
     // As KillMode=control-group does: the signal to every process of the unit.
     REQUIRE(::kill(guard, SIGTERM) == 0);
     agent.signal(SIGTERM);
@@ -193,9 +181,7 @@ TEST_CASE("a hung agent (SIGSTOP) stops beating: its guard releases without wait
         return;
     ThrottledPair pair("dw-guard-hang");
     AgentRun &agent = pair.agent;
-    REQUIRE(agent.started());
-    REQUIRE(pair.throttling());
-    REQUIRE(hold_agent_with_both_paused(pair));
+    REQUIRE(pair.held_with_both_paused());
     // Held still: the agent is alive, so only the heartbeat can tell.
     CHECK(pair.both_running());
     INFO(agent.events_text());
