@@ -3,6 +3,7 @@
 // period per thread, and swallowed.
 #include <catch2/catch.hpp>
 
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -23,12 +24,13 @@ TEST_CASE("an exception at a thread's boundary is counted, reported at most once
         [&](const std::string &thread, const std::string &what, uint64_t total, uint64_t unreported) {
             reports.push_back({thread, what, total, unreported});
         });
+    const auto count_in = [](const std::map<std::string, uint64_t> &counts, const std::string &thread) {
+        const auto it = counts.find(thread);
+        return it == counts.end() ? uint64_t {0} : it->second;
+    };
     const auto before = InternalErrors::instance().counts();
     const auto count_of = [&](const std::string &thread) {
-        const auto now = InternalErrors::instance().counts();
-        const auto it = now.find(thread);
-        const auto was = before.find(thread);
-        return (it == now.end() ? 0 : it->second) - (was == before.end() ? 0 : was->second);
+        return count_in(InternalErrors::instance().counts(), thread) - count_in(before, thread);
     };
     // A body that returns is not an error.
     CHECK(catch_at_boundary("test thread a", [] {}));

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -155,7 +156,8 @@ std::unique_ptr<Guard> Guard::start(const std::string &state_dir, const std::str
         ::close(memfd);
         return nullptr;
     }
-    auto *page = new (mapped) Page {};
+    // The page's atomics begin their lifetime here (the memfd is zero-filled).
+    Page *page = std::construct_at(static_cast<Page *>(mapped));
     page->beat_ns.store(0);
     page->holding.store(0);
     std::unique_ptr<Guard> guard(new Guard(memfd, page, state_dir, cgroup2_mount, json_out));
@@ -180,6 +182,7 @@ bool Guard::spawn(std::string *error)
     if (!json_out_.empty())
         args.insert(args.end(), {"--json-out", json_out_});
     std::vector<char *> argv;
+    argv.reserve(args.size() + 1);
     for (auto &arg : args)
         argv.push_back(arg.data());
     argv.push_back(nullptr);
