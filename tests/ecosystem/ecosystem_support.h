@@ -38,7 +38,7 @@ std::string read_file(const std::string &path);
 void write_file(const std::string &path, const std::string &text);
 
 // The tool's path, or empty when it is not installed. Tests that need it
-// fail with the name of the Debian package to install (scripts/install-deps.sh).
+// fail with the name of the Debian package to install (scripts/install-deps.sh --test).
 std::string find_tool(const std::string &name);
 
 // Root is needed (setuid to nobody, files in /run). Without it: skipped with

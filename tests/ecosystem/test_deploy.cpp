@@ -196,7 +196,7 @@ TEST_CASE("Prometheus' config with the rules passes promtool check config", "[de
 {
     const std::string promtool = find_tool("promtool");
     if (promtool.empty())
-        FAIL("promtool is not installed (Debian package prometheus; scripts/install-deps.sh)");
+        FAIL("promtool is not installed (Debian package prometheus; scripts/install-deps.sh --test)");
     std::string output;
     const int status = run_with_stdin({promtool, "check", "config", kDeploy + "/prometheus/prometheus.yml"}, "", &output);
     INFO(output);
@@ -207,7 +207,7 @@ TEST_CASE("rsyslogd accepts the shipped drop-in (rsyslogd -N1)", "[deploy][rsysl
 {
     const std::string rsyslogd = find_tool("rsyslogd");
     if (rsyslogd.empty())
-        FAIL("rsyslogd is not installed (Debian package rsyslog; scripts/install-deps.sh)");
+        FAIL("rsyslogd is not installed (Debian package rsyslog; scripts/install-deps.sh --test)");
     std::string output;
     const int status = run_with_stdin({rsyslogd, "-N1", "-f", kDeploy + "/rsyslog/ebpf-diskwatch.conf"}, "", &output);
     INFO(output);

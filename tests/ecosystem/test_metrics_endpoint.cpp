@@ -21,7 +21,7 @@ std::string promtool()
 {
     std::string path = find_tool("promtool");
     if (path.empty())
-        FAIL("promtool is not installed (Debian package prometheus; scripts/install-deps.sh)");
+        FAIL("promtool is not installed (Debian package prometheus; scripts/install-deps.sh --test)");
     return path;
 }
 

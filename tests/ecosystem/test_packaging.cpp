@@ -24,7 +24,7 @@ std::string tool(const std::string &name, const std::string &package)
 {
     std::string path = find_tool(name);
     if (path.empty())
-        FAIL(name + " is not installed (Debian package " + package + "; scripts/install-deps.sh)");
+        FAIL(name + " is not installed (Debian package " + package + "; scripts/install-deps.sh --test)");
     return path;
 }
 

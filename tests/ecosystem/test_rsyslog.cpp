@@ -95,7 +95,7 @@ public:
         write_file(dir.file("rsyslog.conf"), config);
         const std::string binary = find_tool("rsyslogd");
         if (binary.empty())
-            FAIL("rsyslogd is not installed (Debian package rsyslog; scripts/install-deps.sh)");
+            FAIL("rsyslogd is not installed (Debian package rsyslog; scripts/install-deps.sh --test)");
         process_.emplace(ChildProcess::start(
             {binary, "-n", "-f", dir.file("rsyslog.conf"), "-i", dir.file("rsyslogd.pid")}));
     }

@@ -47,7 +47,7 @@ std::string socat()
 {
     std::string path = find_tool("socat");
     if (path.empty())
-        FAIL("socat is not installed (Debian package socat; scripts/install-deps.sh)");
+        FAIL("socat is not installed (Debian package socat; scripts/install-deps.sh --test)");
     return path;
 }
 

@@ -41,7 +41,7 @@ TEST_CASE("the agent's socket, control socket and metrics follow a throttled wri
     const std::string socat = find_tool("socat");
     const std::string promtool = find_tool("promtool");
     if (socat.empty() || promtool.empty())
-        FAIL("socat and promtool are needed (scripts/install-deps.sh)");
+        FAIL("socat and promtool are needed (scripts/install-deps.sh --test)");
     LoopMount disk(512);
     TempDir dir("dw-agent-eco-");
     const std::string events_socket = dir.file("events.sock");

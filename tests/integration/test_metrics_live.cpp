@@ -25,7 +25,7 @@ TEST_CASE("a live monitor's metrics count a known write on its mount and pass pr
         return;
     const std::string promtool = find_tool("promtool");
     if (promtool.empty())
-        FAIL("promtool is not installed (Debian package prometheus; scripts/install-deps.sh)");
+        FAIL("promtool is not installed (Debian package prometheus; scripts/install-deps.sh --test)");
     LoopMount disk(128);
     const auto features = probe_kernel_features();
     const auto choice = choose_hook_family(features, std::nullopt);
