@@ -12,7 +12,7 @@ namespace diskwatch {
 
 bool write_control(const std::string &path, const std::string &value, std::string *error)
 {
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);  // a control file is never a link
     if (fd < 0) {
         *error = path + ": open: " + std::strerror(errno);
         return false;

@@ -525,8 +525,19 @@ void Enforcer::save_state_locked()
             state.io_max.push_back({throttle->cgroup_path, throttle->io_dev});
     }
     std::string error;
-    if (!save_held_state(options_.state_dir, state, &error))
-        spdlog::warn("cannot write the state file: {}", error);
+    const bool saved = save_held_state(options_.state_dir, state, &error);
+    if (saved == !state_save_failing_)
+        return;
+    state_save_failing_ = !saved;
+    if (saved)
+        return;
+    // Said once per failing episode: until the file can be written, neither the
+    // guard nor a restarted agent knows what this agent holds stopped.
+    spdlog::warn("cannot write the state file: {}", error);
+    auto event = make_event("agent.warning", options_.host);
+    event["warning"] = "cannot write the state file (" + error +
+                       "): a crash of the agent now would leave what it stopped or froze until someone continues it";
+    options_.emit(event);
 }
 
 size_t Enforcer::reconcile()

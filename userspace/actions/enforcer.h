@@ -108,6 +108,7 @@ private:
     std::map<std::string, std::unique_ptr<Kill>> kills_;
     std::map<std::string, std::string> announced_;  // subject key + rule -> last state (dedup)
     bool stopping_ = false;
+    bool state_save_failing_ = false;  // the last save of state.json failed (said once)
     // Wakes the duty cycle thread when a throttle starts or the enforcer
     // stops: it sleeps on it while nothing is throttled (an idle agent must
     // not wake 100 times a second).

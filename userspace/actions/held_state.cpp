@@ -87,6 +87,18 @@ std::string cgroup_below(const std::string &dir, const std::string &cgroup2_moun
     return dir.substr(std::min(dir.size(), cgroup2_mount.size()));
 }
 
+// A cgroup directory the state file may name: strictly below the cgroup v2
+// mount, with no "." or ".." component (a path that climbs out would let the
+// file name any file for root to write to).
+bool is_cgroup_dir(const std::string &dir, const std::string &cgroup2_mount)
+{
+    if (cgroup2_mount.empty() || dir.size() <= cgroup2_mount.size() + 1 ||
+        dir.compare(0, cgroup2_mount.size(), cgroup2_mount) != 0 || dir[cgroup2_mount.size()] != '/')
+        return false;
+    const std::string rest = dir.substr(cgroup2_mount.size()) + "/";
+    return rest.find("/../") == std::string::npos && rest.find("/./") == std::string::npos;
+}
+
 }  // namespace
 
 std::string held_state_path(const std::string &state_dir) { return state_dir + "/state.json"; }
@@ -189,14 +201,17 @@ std::vector<HeldRelease> release_held(const std::optional<HeldState> &state, con
                 released.push_back({"sigstop", stopped.pid, stopped.comm, {}});
         }
         for (const auto &limited : state->io_max)
-            if (write_control(limited.cgroup_dir + "/io.max", limited.dev + " wbps=max", &error))
+            if (is_cgroup_dir(limited.cgroup_dir, cgroup2_mount) &&
+                write_control(limited.cgroup_dir + "/io.max", limited.dev + " wbps=max", &error))
                 released.push_back({"io.max", 0, {}, cgroup_below(limited.cgroup_dir, cgroup2_mount)});
     }
     // Frozen cgroups: the state file's, and any cgroup carrying our mark (the
     // state file may be older than the freeze).
     std::vector<std::string> frozen;
     if (state)
-        frozen = state->frozen;
+        for (const auto &dir : state->frozen)
+            if (is_cgroup_dir(dir, cgroup2_mount))
+                frozen.push_back(dir);
     if (!cgroup2_mount.empty()) {
         std::error_code ec;
         for (fs::recursive_directory_iterator it(cgroup2_mount, fs::directory_options::skip_permission_denied, ec), end;

@@ -635,6 +635,11 @@ int run_agent_started(const AgentCommand &command)
         }
         file_options.max_size_bytes = *size;
     }
+    if (command.agent.state_dir.empty() || command.agent.state_dir[0] != '/') {
+        std::cerr << "ebpf-diskwatch agent: --state-dir must be an absolute path, got \""
+                  << cut_for_message(command.agent.state_dir, 80) << "\"\n";
+        return kExitUsage;
+    }
     // One agent per state dir, before anything reads or writes its state.
     std::string error;
     auto lock = StateDirLock::acquire(command.agent.state_dir, &error);

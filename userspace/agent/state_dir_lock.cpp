@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,12 +15,38 @@ namespace diskwatch {
 
 std::unique_ptr<StateDirLock> StateDirLock::acquire(const std::string &state_dir, std::string *error)
 {
+    if (state_dir.empty() || state_dir[0] != '/') {
+        *error = "--state-dir must be an absolute path, got \"" + state_dir + "\"";
+        return nullptr;
+    }
     std::error_code ec;
-    std::filesystem::create_directories(state_dir, ec);
+    // Created here: root's alone whatever the umask (a umask of 0 would
+    // otherwise make the check below refuse our own directory).
+    if (std::filesystem::create_directories(state_dir, ec))
+        ::chmod(state_dir.c_str(), 0755);
+    // What the state dir holds decides what root signals, thaws and writes:
+    // it must be root's alone, as the policy file must (security.md row 31).
+    struct stat dir {};
+    if (::lstat(state_dir.c_str(), &dir) != 0) {
+        *error = state_dir + ": " + std::strerror(errno);
+        return nullptr;
+    }
+    if (!S_ISDIR(dir.st_mode) || dir.st_uid != ::geteuid() || (dir.st_mode & (S_IWGRP | S_IWOTH))) {
+        *error = "refused --state-dir " + state_dir +
+                 ": it must be a directory (not a symlink) owned by the agent's user and writable by no one else";
+        return nullptr;
+    }
     const std::string path = state_dir + "/agent.lock";
-    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    // No symlink followed, no FIFO to block on, nothing but a regular file.
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
     if (fd < 0) {
         *error = path + ": " + std::strerror(errno);
+        return nullptr;
+    }
+    struct stat file {};
+    if (::fstat(fd, &file) != 0 || !S_ISREG(file.st_mode)) {
+        ::close(fd);
+        *error = path + ": refused: not a regular file";
         return nullptr;
     }
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {

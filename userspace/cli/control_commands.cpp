@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "control/control_client.h"
+#include "views/format.h"
 
 namespace diskwatch {
 
@@ -34,7 +35,9 @@ std::optional<nlohmann::json> ask(const std::string &socket, const nlohmann::jso
 
 std::string scalar_text(const nlohmann::json &value)
 {
-    return value.is_string() ? value.get<std::string>() : value.dump();
+    // Names any user controls (a cgroup a container named) reach the
+    // operator's terminal: escaped as top escapes them (security.md row 5).
+    return terminal_safe(value.is_string() ? value.get<std::string>() : value.dump());
 }
 
 }  // namespace
