@@ -421,10 +421,11 @@ void Agent::loop_pass(double &next_s, double &last_eval_s, double &decision_s)
     wake_s = std::min(wake_s, decision_s);
     if (alarm_pending_)
         wake_s = std::min(wake_s, last_eval_s + kMinAlarmGapS);
+    // While it holds anything, the enforcer's ticks (every 50 ms) are also the
+    // guard's heartbeat; holding nothing, a hang leaves nothing stopped, and
+    // the guard does not look at the heartbeat (agent/guard.h).
     if (enforcer_->needs_ticks())
         wake_s = std::min(wake_s, now_s + kEnforcerTickS);
-    if (guard_)
-        wake_s = std::min(wake_s, now_s + kGuardBeatEveryS);  // the guard's heartbeat
     // Rounded up: waking a millisecond early would only loop again.
     const int timeout_ms = static_cast<int>(std::clamp(std::ceil((wake_s - now_s) * 1000), 0.0, 3600e3));
     monitor_->pump_events(timeout_ms);
@@ -498,9 +499,9 @@ int Agent::run()
     // moment a `for` window is first covered for a subject writing now (so
     // the action comes then, not up to an interval later); an alarm's
     // evaluation (at most every kMinAlarmGapS); the enforcer's next tick
-    // while it has work; the guard's next heartbeat. Rate alarms, stop and
-    // reload requests end the sleep early. An idle agent wakes only for its
-    // periodic evaluations and heartbeats (a store into a shared page).
+    // while it has work (each pass is also the guard's heartbeat). Rate
+    // alarms, stop and reload requests end the sleep early. An idle agent
+    // wakes only for its periodic evaluations.
     double next_s = steady_now_s() + policy_.interval_s;
     double last_eval_s = 0;
     // When a `for` window is next covered; infinity: no subject is waiting.

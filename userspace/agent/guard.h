@@ -34,9 +34,9 @@
 
 namespace diskwatch {
 
-// How long a silent heartbeat means a hung agent. The agent's loop passes at
-// least every kGuardBeatEveryS, so this is a generous multiple of it.
-inline constexpr double kGuardBeatEveryS = 0.5;
+// How long a silent heartbeat means a hung agent. While the agent holds
+// anything, its loop passes at least every 50 ms (the enforcer's tick), so
+// this is a generous multiple of it.
 inline constexpr double kGuardHangS = 2.0;
 
 struct GuardOptions {
