@@ -413,10 +413,8 @@ nlohmann::json Agent::snapshot(GroupBy by, std::chrono::milliseconds wait)
 void Agent::loop_pass(double &next_s, double &last_eval_s, double &decision_s)
 {
     const double now_s = steady_now_s();
-    if (guard_) {
-        guard_->beat(enforcer_->needs_ticks());
-        watch_guard(now_s);
-    }
+    if (guard_)
+        watch_guard(now_s);  // the heartbeat is the end of each pass (and arm() before the first)
     double wake_s = next_s;
     wake_s = std::min(wake_s, decision_s);
     if (alarm_pending_)
@@ -453,7 +451,7 @@ void Agent::loop_pass(double &next_s, double &last_eval_s, double &decision_s)
     }
     enforcer_->tick(steady_now_s());
     if (guard_)
-        guard_->beat(enforcer_->needs_ticks());  // a throttle started in this pass is the guard's to watch now
+        guard_->beat(enforcer_->needs_ticks());  // with what it holds now, a throttle started in this pass included
 }
 
 // A guard that exited (killed by someone, or it crashed) is started again,

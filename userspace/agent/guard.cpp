@@ -93,6 +93,7 @@ int run_guard(const GuardOptions &options)
     signal(SIGPIPE, SIG_IGN);
 
     const std::string host = local_host_name();
+    const std::string agent_name = "the agent (pid " + std::to_string(options.agent_pid) + ")";
     void *mapped = ::mmap(nullptr, sizeof(Guard::Page), PROT_READ, MAP_SHARED, options.heartbeat_fd, 0);
     if (mapped == MAP_FAILED) {
         spdlog::error("guard: mmap of the heartbeat: {}", std::strerror(errno));
@@ -102,7 +103,7 @@ int run_guard(const GuardOptions &options)
     const int agent = static_cast<int>(::syscall(SYS_pidfd_open, options.agent_pid, 0));
     if (agent < 0) {
         // Gone before we looked: release at once.
-        release_for(options, host, "the agent (pid " + std::to_string(options.agent_pid) + ") is gone");
+        release_for(options, host, agent_name + " is gone");
         return 0;
     }
     const auto hang_ns = static_cast<uint64_t>(options.hang_s * 1e9);
@@ -113,15 +114,14 @@ int run_guard(const GuardOptions &options)
         const bool holding = page->holding.load(std::memory_order_relaxed) != 0;
         const int ready = ::poll(&fd, 1, holding || g_guard_stop ? 100 : 1000);
         if (ready > 0 && (fd.revents & (POLLIN | POLLHUP))) {
-            release_for(options, host, "the agent (pid " + std::to_string(options.agent_pid) + ") exited");
+            release_for(options, host, agent_name + " exited");
             return 0;
         }
         const uint64_t now = monotonic_ns();
         if (g_guard_stop && stop_deadline_ns == 0)
             stop_deadline_ns = now + static_cast<uint64_t>(options.stop_wait_s * 1e9);
         if (stop_deadline_ns && now >= stop_deadline_ns) {
-            release_for(options, host, "stopping, and the agent (pid " + std::to_string(options.agent_pid) +
-                                           ") did not exit in time");
+            release_for(options, host, "stopping, and " + agent_name + " did not exit in time");
             return 0;
         }
         const uint64_t beat = page->beat_ns.load(std::memory_order_acquire);
@@ -131,8 +131,7 @@ int run_guard(const GuardOptions &options)
             last_release_ns = now;
             char silent[32];
             std::snprintf(silent, sizeof(silent), "%.1f", static_cast<double>(now - beat) / 1e9);
-            release_for(options, host, "the agent (pid " + std::to_string(options.agent_pid) +
-                                           ") has not run its loop for " + silent + " s");
+            release_for(options, host, agent_name + " has not run its loop for " + silent + " s");
         }
     }
 }
