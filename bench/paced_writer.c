@@ -26,9 +26,13 @@
  *                                       both sides of every pause of 50 ms or
  *                                       more. Each line is an exact point of
  *                                       the writer's cumulative count.
+ *   {"crossing_write_ns":T}             with --window-ms D --budget B: just
+ *                                       before the write that, if it returns
+ *                                       in full, takes the bytes within the
+ *                                       last D over B (a kill can land before
+ *                                       the writer sees that write return)
  *   {"crossed_ns":T,"bytes":N,"in_window":W}
- *                                       with --window-ms D --budget B: the
- *                                       first time the bytes written within
+ *                                       the first time the bytes written within
  *                                       the last D (by writes that returned
  *                                       in (T - D, T]) exceed B.
  *   {"end_ns":T,"bytes":N}              after --seconds
@@ -193,7 +197,7 @@ int main(int argc, char **argv)
 	const char *file = NULL, *comm = NULL, *cgroup = NULL;
 	long long block = 64 * 1024, pace = 0, burst = 0, pause_ms = -1, wrap = 64 * MIB, seconds = 0;
 	long long report_ms = 100, window_ms = 0, budget = 0, count_fd = -1;
-	long long unit, pause_ns, offset = 0, bytes = 0, start, last_report, end_at, crossed = 0;
+	long long unit, pause_ns, offset = 0, bytes = 0, start, last_report, end_at, crossed = 0, crossing_write = 0;
 	char *buffer;
 	int fd;
 
@@ -232,6 +236,20 @@ int main(int argc, char **argv)
 
 			if (offset + length > wrap)
 				offset = 0;
+			if (window_ms > 0 && !crossed && !crossing_write) {
+				/* The window as it will be when this write returns (later,
+				 * so perhaps a little less in it: checked again after). */
+				long long t = bench_now_ns();
+				long long base = window_base;
+				size_t k = marks_head;
+
+				while (k < marks_tail && marks[k].t <= t - window_ms * 1000000LL)
+					base = marks[k++].bytes;
+				if (bytes + length - base > budget) {
+					crossing_write = t;
+					printf("{\"crossing_write_ns\":%lld}\n", t);
+				}
+			}
 			wrote = pwrite(fd, buffer, (size_t)length, offset);
 			if (wrote <= 0)
 				bench_die("pwrite", file);
