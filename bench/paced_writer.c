@@ -36,6 +36,10 @@
  *                                       the last D (by writes that returned
  *                                       in (T - D, T]) exceed B.
  *   {"end_ns":T,"bytes":N}              after --seconds
+ *   {"sigterm_ns":T}                    on SIGTERM (a kill rule's first signal),
+ *                                       then it exits 143: when the kill
+ *                                       landed, on its own clock, however late
+ *                                       the harness sees it die
  * --count-fd FD: a shared file (the harness's memfd) where the writer also
  * keeps {seq, t_ns, bytes} of its last returned write (three little-endian
  * u64 at offset 0, a seqlock: seq is odd while they change), so the harness
@@ -46,6 +50,7 @@
  * before the first write; --comm NAME sets the process name.
  */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -180,6 +185,28 @@ static void join_cgroup(const char *dir)
 	close(fd);
 }
 
+/* Async-signal-safe: clock_gettime, write and _exit only. */
+static void on_sigterm(int sig)
+{
+	char line[64], digits[24];
+	long long t = bench_now_ns();
+	size_t n = 0, d = 0;
+
+	(void)sig;
+	memcpy(line, "{\"sigterm_ns\":", 14);
+	n = 14;
+	do
+		digits[d++] = (char)('0' + t % 10);
+	while ((t /= 10) > 0);
+	while (d > 0)
+		line[n++] = digits[--d];
+	line[n++] = '}';
+	line[n++] = '\n';
+	if (write(STDOUT_FILENO, line, n) < 0)
+		_exit(1);
+	_exit(143);
+}
+
 static void sleep_ns(long long ns)
 {
 	struct timespec until;
@@ -205,6 +232,8 @@ int main(int argc, char **argv)
 		      &report_ms, &window_ms, &budget, &count_fd);
 	unit = burst > 0 ? burst : block;
 	pause_ns = pause_ms >= 0 ? pause_ms * 1000000LL : pace > 0 ? unit * 1000000000LL / pace : 0;
+	if (signal(SIGTERM, on_sigterm) == SIG_ERR)
+		bench_die("signal", "SIGTERM");
 	if (comm && prctl(PR_SET_NAME, comm, 0, 0, 0) != 0)
 		bench_die("prctl", comm);
 	if (cgroup)
