@@ -259,6 +259,9 @@ int main(int argc, char **argv)
 	for (;;) {
 		long long done = 0, now;
 
+		/* Checked before a unit: --seconds covers whole units and their pauses. */
+		if (end_at && bench_now_ns() >= end_at)
+			break;
 		while (done < unit) {
 			long long length = unit - done < block ? unit - done : block;
 			ssize_t wrote;
@@ -305,8 +308,6 @@ int main(int argc, char **argv)
 			}
 		}
 		now = bench_now_ns();
-		if (end_at && now >= end_at)
-			break;
 		if (pause_ns > 0) {
 			/* Exact points on both sides of a long pause: nothing is written in it. */
 			if (pause_ns >= PAUSE_REPORT_NS)
