@@ -232,6 +232,12 @@ int main(int argc, char **argv)
 		      &report_ms, &window_ms, &budget, &count_fd);
 	unit = burst > 0 ? burst : block;
 	pause_ns = pause_ms >= 0 ? pause_ms * 1000000LL : pace > 0 ? unit * 1000000000LL / pace : 0;
+	/* Never outlive the harness (a SIGKILLed run would leave a writer at
+	 * full speed behind, its file system busy). */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
+		bench_die("prctl", "PR_SET_PDEATHSIG");
+	if (getppid() == 1)
+		return 1;
 	if (signal(SIGTERM, on_sigterm) == SIG_ERR)
 		bench_die("signal", "SIGTERM");
 	if (comm && prctl(PR_SET_NAME, comm, 0, 0, 0) != 0)
