@@ -26,9 +26,9 @@ struct RuleMatch {
 
 // Any one condition that holds makes the rule match.
 struct RuleConditions {
-    std::optional<double> write_rate_bps;  // bytes written per second ...
-    double for_s = 0;                      // ... sustained this long
-    std::optional<double> growth_rate_bps; // its share of its mount's net growth, sustained `for`
+    std::optional<double> write_rate_bps;  // more than this x for_s bytes written ...
+    double for_s = 0;                      // ... within the last for_s (0: one evaluation interval)
+    std::optional<double> growth_rate_bps; // its share of its mount's net growth, the same way
     std::optional<uint64_t> written_bytes; // bytes written within `within`
     double within_s = 600;
     std::optional<double> eta_full_s;      // its growth would fill its mount sooner than this
