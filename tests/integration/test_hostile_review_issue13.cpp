@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -227,4 +228,26 @@ TEST_CASE("hostile review: with the state dir's disk full, no throttle starts (a
     REQUIRE(agent.stop(std::chrono::seconds(5)));
     CHECK_FALSE(stopped(writer.pid()));
     writer.signal(SIGCONT);
+}
+
+// Finding of the issue-13 review: values of the agent's ecosystem options were checked only
+// after the BPF programs loaded (~1 s), exited 1 instead of 2, and were echoed whole.
+TEST_CASE("hostile review: a bad --metrics-listen / --syslog value is a usage error: exit 2, one line, cut short",
+          "[hostile-review][cli]")
+{
+    ScratchDir scratch;
+    const std::string huge(100000, 'x');
+    for (const std::vector<std::string> &bad : {std::vector<std::string> {"--metrics-listen", "nan"},
+                                                 std::vector<std::string> {"--metrics-listen", huge},
+                                                 std::vector<std::string> {"--syslog", huge},
+                                                 std::vector<std::string> {"--control-group", huge}}) {
+        std::vector<std::string> argv = {DW_BINARY, "agent", "--state-dir", scratch.path() + "/state"};
+        argv.insert(argv.end(), bad.begin(), bad.end());
+        ChildProcess process = ChildProcess::start(argv);
+        const auto status = process.wait(std::chrono::seconds(30));
+        INFO(bad[0] << " " << bad[1].substr(0, 20));
+        CHECK(status == 2);
+        CHECK(process.err().size() < 1000);
+        CHECK(std::count(process.err().begin(), process.err().end(), '\n') == 1);  // one line
+    }
 }
