@@ -79,7 +79,13 @@ std::optional<Policy> parse_policy(const std::string &yaml_text, const std::stri
 // gets killed.
 std::optional<Policy> load_policy_file(const std::string &path, std::string *error);
 
-// shell-style glob: *, ?, [...]
+// What check-config warns of in a valid policy: protection anyone can claim,
+// rules that act on too little or on everything, rules that can never fire
+// or never slow anything. `mount_points`: the host's, for mount globs that
+// match none (empty: not checked). One line each, "KEY: why".
+std::vector<std::string> policy_warnings(const Policy &policy, const std::vector<std::string> &mount_points);
+
+// shell-style glob: *, ?, [...]; "(?i)" in front: case-insensitive
 bool glob_matches(const std::string &pattern, const std::string &text);
 bool any_glob_matches(const std::vector<std::string> &patterns, const std::string &text);
 
