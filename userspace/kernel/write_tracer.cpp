@@ -569,6 +569,11 @@ void WriteTracer::exempt(uint32_t tgid) const
     bpf_map_update_elem(bpf_map__fd(skel_->maps.dw_throttle_exempt), &tgid, &yes, BPF_ANY);
 }
 
+void WriteTracer::unexempt(uint32_t tgid) const
+{
+    bpf_map_delete_elem(bpf_map__fd(skel_->maps.dw_throttle_exempt), &tgid);
+}
+
 void WriteTracer::beat_throttles() const
 {
     __atomic_store_n(&skel_->bss->dw_continuer_beat_ns, monotonic_ns(), __ATOMIC_RELEASE);

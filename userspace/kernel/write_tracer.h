@@ -141,6 +141,7 @@ public:
     void forget_stopped(uint32_t tgid) const;
     // Never stopped, and its SIGCONTs are no defiance (the agent, its guard, a protected process).
     void exempt(uint32_t tgid) const;
+    void unexempt(uint32_t tgid) const;
     // The continuer runs: stops are allowed for the next second (no system call).
     void beat_throttles() const;
     void set_throttle_event_handler(std::function<void(const ThrottleEvent &)> handler);
