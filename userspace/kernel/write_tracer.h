@@ -176,6 +176,7 @@ private:
     int throttles_[2] = {0, 0};
     int possible_cpus_ = 1;
     bool typed_file_reads_ = false;
+    bool sigcont_restop_ = false;
     mutable bool batch_lookup_unsupported_ = false;
     mutable bool counters_read_ = false;
     // read_writers_batched()'s buffers, kept: a refresh allocates nothing for them.
