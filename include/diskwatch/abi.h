@@ -99,7 +99,7 @@ struct dw_rate_key {
 struct dw_rate_bucket {
 	__u64 last_ns;       /* bpf_ktime_get_ns() of the last refill */
 	__s64 tokens;        /* bytes that may still be written before the alarm */
-	__u64 total_bytes;   /* bytes written since the key was first seen (the throttle's accounting) */
+	__u64 total_bytes;   /* bytes written since the key was first seen (in the alarm record) */
 	__u64 last_alarm_ns; /* alarms repeat at most every repeat_ns per key */
 };
 
@@ -150,6 +150,13 @@ struct dw_throttle {
 	__u64 stop_failures; /* bpf_send_signal refused (the writer was not stopped) */
 	__u64 charged_bytes; /* bytes charged since the throttle started */
 	__u64 last_event_ns; /* the last stop record sent to the agent (at most one per ms) */
+	/* Process scope: who the throttled process is, its start in clock ticks
+	 * after boot (as /proc/PID/stat says; tick_ns per tick). A later process
+	 * on the same pid differs and is never charged nor stopped. 0: any (the
+	 * cgroup scope). */
+	__u64 owner_start_ticks;
+	__u64 tick_ns;
+	__u64 defied; /* SIGCONTs from others to a writer it held stopped */
 };
 
 /* Value of dw_throttle_stopped, keyed by the tgid the kernel stopped. The
@@ -160,6 +167,8 @@ struct dw_stopped_writer {
 	__u64 stopped_ns;            /* bpf_ktime_get_ns() */
 	__u64 start_boottime_ns;     /* the process's start (task->start_boottime): with the
 					tgid, who it is; a later process on the same pid differs */
+	__u64 last_defied_ns;        /* the last DW_EVENT_THROTTLE_DEFIED record for it (at most
+					one per 100 ms: a SIGCONT loop must not flood the agent) */
 };
 
 /* DW_EVENT_THROTTLE_STOP: tgid was stopped (a wake-up for the agent's
@@ -186,7 +195,7 @@ struct dw_throttle_event {
 				       program run reads (DW_AIO_EVENTS_MAX): the rest uncounted */
 #define DW_ERR_AIO_EVENT_READ 5u    /* an AIO completion or its iocb could not be read */
 #define DW_ERR_RATE_BUCKET 6u       /* a rate-alarm bucket could not be created: those bytes
-				       missed the alarm and the throttle's count */
+				       missed the alarm */
 #define DW_ERR_THROTTLE_RECORD 7u   /* a writer over its allowance was not stopped: its stop
 				       could not be recorded (dw_throttle_stopped full) */
 #define DW_ERR_THROTTLE_SIGNAL 8u   /* bpf_send_signal(SIGSTOP) failed */
@@ -205,7 +214,9 @@ struct dw_config {
 	/* 1: the kernel has the bpf_rdonly_cast kfunc (6.2+), and the tp_btf
 	 * write hook reads struct file with direct loads instead of probe reads. */
 	__u32 typed_file_reads;
-	__u32 pad;
+	/* 1: the kernel has the bpf_send_signal_task kfunc (6.13+), and a
+	 * SIGCONT to a throttled writer is undone at once (bpf/throttle.bpf.h). */
+	__u32 sigcont_restop;
 };
 
 #endif /* DISKWATCH_ABI_H */

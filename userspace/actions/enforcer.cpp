@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -69,11 +70,15 @@ struct Enforcer::Throttle {
     uint64_t kernel_id = 0;
     bool paused = false;  // a writer of it is stopped now
     uint64_t stops = 0;
-    // SIGCONTs from others: in all, and since the last throttle.defied event.
+    // SIGCONTs from others: in all (the kernel counts them), and how many
+    // the last throttle.defied event had reported.
     uint64_t defied = 0;
-    uint64_t defied_unreported = 0;
+    uint64_t defied_reported = 0;
     double defied_reported_s = -1e300;
-    std::set<pid_t> members_checked;  // cgroup scope: stopped members checked for protection
+    // Cgroup scope: every member the kernel has stopped, by pid, with its
+    // start: in state.json too, so that one moved out of the cgroup while
+    // stopped is still continued by the guard or the next agent.
+    std::map<pid_t, double> members_stopped;
 };
 
 namespace {
@@ -320,33 +325,59 @@ void Enforcer::start_throttle(const PolicyRule &rule, const Subject &subject, co
         throttle->kernel_id = subject.cgroup_id;
         // io.max exists where the io controller is enabled for this cgroup:
         // the kernel then throttles the cgroup's writeback itself.
-        if (fs::exists(throttle->cgroup_path + "/io.max") && !subject.dev.empty() &&
-            write_control(throttle->cgroup_path + "/io.max",
-                          subject.dev + " wbps=" + std::to_string(static_cast<uint64_t>(throttle->rate_bps)), &error))
+        if (fs::exists(throttle->cgroup_path + "/io.max") && !subject.dev.empty()) {
             throttle->mechanism = "io.max";
+            throttle->io_dev = subject.dev;
+        }
     }
     if (throttle->mechanism.empty()) {
-        // Held in the kernel: from now on the writer's own hook stops it at
-        // the write that overdraws its allowance.
         if (!options_.kernel) {
             action_failed(rule, subject, "this agent has no kernel throttle (and the cgroup has no io.max)");
             return;
         }
-        options_.kernel->beat();
-        if (!options_.kernel->start(throttle->kernel_scope, throttle->kernel_id, throttle->rate_bps,
-                                    kernel_burst_bytes(throttle->rate_bps), &error)) {
-            action_failed(rule, subject, error);
-            return;
-        }
         throttle->mechanism = "sigstop";
     }
-    auto event = action_event("throttle", &rule, subject, &measures, throttle->mechanism);
-    event["throttle_to_bps"] = throttle->rate_bps;
+    // Recorded before it is applied: a throttle that a crash could leave
+    // behind with no record for the guard or the next agent is never started.
+    const std::string key = throttle->key;
+    Throttle *started = throttle.get();
+    {
+        std::unique_lock lock(mutex_);
+        throttles_[key] = std::move(throttle);
+        if (!save_state_locked()) {
+            throttles_.erase(key);
+            save_state_locked();
+            lock.unlock();
+            action_failed(rule, subject,
+                          "it cannot be recorded in the state file (" + held_state_path(options_.state_dir) +
+                              "): a crash of the agent would leave it stopped, so it is not throttled");
+            return;
+        }
+    }
+    bool applied;
+    if (started->mechanism == "io.max") {
+        applied = write_control(started->cgroup_path + "/io.max",
+                                started->io_dev + " wbps=" + std::to_string(static_cast<uint64_t>(started->rate_bps)),
+                                &error);
+    } else {
+        // Held in the kernel: from now on the writer's own hook stops it at
+        // the write that overdraws its allowance.
+        options_.kernel->beat();
+        applied = options_.kernel->start(started->kernel_scope, started->kernel_id, started->rate_bps,
+                                         kernel_burst_bytes(started->rate_bps), started->start_boot_s, &error);
+    }
+    std::unique_lock lock(mutex_);
+    if (!applied) {
+        throttles_.erase(key);
+        save_state_locked();
+        lock.unlock();
+        action_failed(rule, subject, error);
+        return;
+    }
+    auto event = action_event("throttle", &rule, subject, &measures, started->mechanism);
+    event["throttle_to_bps"] = started->rate_bps;
     event["throttle_for_s"] = rule.throttle_for_s;
-    std::lock_guard lock(mutex_);
-    announced_[throttle->key + "|" + rule.name] = "throttle";
-    throttles_[throttle->key] = std::move(throttle);
-    save_state_locked();
+    announced_[key + "|" + rule.name] = "throttle";
     continuer_wake_.notify_all();
     options_.emit(event);
 }
@@ -534,14 +565,26 @@ double Enforcer::continue_due_locked(double now_s)
     double next = now_s + options_.continuer_poll_s;
     for (auto &[key, throttle] : throttles_)
         throttle->paused = false;
+    bool members_changed = false;
     for (const auto &stop : options_.kernel->stopped()) {
         Throttle *throttle = kernel_throttle_locked(stop.scope, stop.id);
+        if (throttle && throttle->kernel_scope == RuleScope::cgroup &&
+            throttle->members_stopped.emplace(stop.pid, stop.start_boot_s).second)
+            members_changed = true;
         if (throttle) {
             // A member of a throttled cgroup that is protected (it joined
             // after the throttle started, or exec'd): never stopped again.
-            if (throttle->kernel_scope == RuleScope::cgroup && throttle->members_checked.insert(stop.pid).second) {
-                if (auto reason = protection_->process_reason(stop.pid, "", "", "")) {
+            // Checked at each of its stops, not once: a process that joined by
+            // writing cgroup.procs is stopped at that write, before it named
+            // itself or exec'd.
+            if (throttle->kernel_scope == RuleScope::cgroup) {
+                const auto identity = read_process_identity(stop.pid);
+                const auto reason = identity ? protection_->process_reason(stop.pid, identity->comm, identity->exe,
+                                                                           throttle->subject.cgroup)
+                                             : std::nullopt;
+                if (reason) {
                     options_.kernel->exempt(stop.pid);
+                    exempted_members_.insert(stop.pid);
                     spdlog::info("throttle {}: pid {} is protected ({}): exempt from its stops", throttle->key,
                                  stop.pid, *reason);
                     continue_stopped_locked(stop, throttle);
@@ -551,6 +594,7 @@ double Enforcer::continue_due_locked(double now_s)
             const auto state = options_.kernel->state(stop.scope, stop.id);
             if (state) {
                 throttle->stops = state->stops;
+                throttle->defied = std::max(throttle->defied, state->defied);
                 if (state->allowance_bytes < 0) {
                     // Owed: it waits until the refill pays the debt.
                     throttle->paused = true;
@@ -560,6 +604,17 @@ double Enforcer::continue_due_locked(double now_s)
             }
         }
         continue_stopped_locked(stop, throttle);
+    }
+    if (members_changed)
+        save_state_locked();
+    // A protected member that exited is exempt no longer: its pid may go to anyone.
+    for (auto it = exempted_members_.begin(); it != exempted_members_.end();) {
+        if (process_state(*it) != 0) {
+            ++it;
+            continue;
+        }
+        options_.kernel->unexempt(*it);
+        it = exempted_members_.erase(it);
     }
     return next;
 }
@@ -571,10 +626,9 @@ void Enforcer::continue_stopped_locked(const KernelStop &stop, Throttle *throttl
 {
     options_.kernel->forget(stop.pid);
     std::string error;
-    if (throttle && throttle->pidfd && throttle->pidfd->pid() == stop.pid) {
-        throttle->pidfd->signal(SIGCONT, &error);
+    if (throttle && throttle->pidfd && throttle->pidfd->pid() == stop.pid && !throttle->pidfd->exited() &&
+        same_start(throttle->start_boot_s, stop.start_boot_s) && throttle->pidfd->signal(SIGCONT, &error))
         return;
-    }
     auto pidfd = Pidfd::open(stop.pid, "", stop.start_boot_s, &error);
     if (!pidfd || !pidfd->signal(SIGCONT, &error))
         spdlog::warn("continuing pid {} (stopped by a throttle): {}", stop.pid, error);  // gone, or a later process
@@ -596,8 +650,10 @@ void Enforcer::defied(pid_t pid, RuleScope scope, uint64_t id, pid_t sender_pid,
     Throttle *throttle = kernel_throttle_locked(scope, id);
     if (!throttle)
         return;
-    ++throttle->defied;
-    ++throttle->defied_unreported;
+    const auto state = options_.kernel ? options_.kernel->state(scope, id) : std::nullopt;
+    // The kernel counts every SIGCONT; its records come at most every 100 ms
+    // per writer. Without its count (a test), each record is one.
+    throttle->defied = std::max(throttle->defied + (state ? 0 : 1), state ? state->defied : 0);
     if (now_s - throttle->defied_reported_s < 1.0)
         return;
     Subject subject = throttle->subject;
@@ -616,11 +672,11 @@ void Enforcer::defied(pid_t pid, RuleScope scope, uint64_t id, pid_t sender_pid,
     nlohmann::json sender = {{"pid", sender_pid}, {"uid", sender_uid}};
     put_name(sender, "comm", sender_comm);
     event["sender"] = sender;
-    event["count"] = throttle->defied_unreported;
+    event["count"] = throttle->defied - throttle->defied_reported;
     event["total"] = throttle->defied;
-    if (const auto state = options_.kernel ? options_.kernel->state(scope, id) : std::nullopt)
+    if (state)
         event["owed_bytes"] = std::max(0.0, std::round(-state->allowance_bytes));
-    throttle->defied_unreported = 0;
+    throttle->defied_reported = throttle->defied;
     throttle->defied_reported_s = now_s;
     lock.unlock();
     options_.emit(event);
@@ -628,7 +684,7 @@ void Enforcer::defied(pid_t pid, RuleScope scope, uint64_t id, pid_t sender_pid,
 
 // state.json (actions/held_state.h): what a crash would leave stopped or
 // frozen. Written whenever a throttle starts or ends.
-void Enforcer::save_state_locked()
+bool Enforcer::save_state_locked()
 {
     HeldState state;
     state.agent_pid = options_.agent_pid;
@@ -636,25 +692,36 @@ void Enforcer::save_state_locked()
         if (throttle->mechanism == "sigstop" && throttle->subject.scope == RuleScope::process)
             state.stopped.push_back({static_cast<pid_t>(throttle->subject.pid), throttle->start_boot_s,
                                      throttle->subject.comm});
-        else if (throttle->mechanism == "sigstop")
+        else if (throttle->mechanism == "sigstop") {
             state.stopped_in.push_back(throttle->cgroup_path);
+            // Its members stopped so far, wherever they are now (one moved to
+            // another cgroup while stopped is no longer in stopped_in's).
+            for (auto member = throttle->members_stopped.begin(); member != throttle->members_stopped.end();) {
+                if (process_state(member->first) == 0) {  // gone
+                    member = throttle->members_stopped.erase(member);
+                    continue;
+                }
+                state.stopped.push_back({member->first, member->second, ""});
+                ++member;
+            }
+        }
         else if (throttle->mechanism == "io.max")
             state.io_max.push_back({throttle->cgroup_path, throttle->io_dev});
     }
     std::string error;
     const bool saved = save_held_state(options_.state_dir, state, &error);
     if (saved == !state_save_failing_)
-        return;
+        return saved;
     state_save_failing_ = !saved;
     if (saved)
-        return;
+        return true;
     // Said once per failing episode: until the file can be written, neither the
-    // guard nor a restarted agent knows what this agent holds stopped.
+    // guard nor a restarted agent would know of a new throttle, so none starts.
     spdlog::warn("cannot write the state file: {}", error);
     auto event = make_event("agent.warning", options_.host);
-    event["warning"] = "cannot write the state file (" + error +
-                       "): a crash of the agent now would leave what it stopped or froze until someone continues it";
+    event["warning"] = "cannot write the state file (" + error + "): no throttle starts until it can be written";
     options_.emit(event);
+    return false;
 }
 
 size_t Enforcer::reconcile()

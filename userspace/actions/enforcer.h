@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -117,7 +118,7 @@ private:
     double continue_due_locked(double now_s);
     void continue_stopped_locked(const KernelStop &stop, Throttle *throttle);
     Throttle *kernel_throttle_locked(RuleScope scope, uint64_t id);
-    void save_state_locked();
+    bool save_state_locked();  // false: the file could not be written (said once per failing episode)
     std::string cgroup_dir(const std::string &path) const { return options_.cgroup2_mount + path; }
 
     EnforcerOptions options_;
@@ -134,6 +135,7 @@ private:
     // idle agent must not wake 100 times a second).
     std::condition_variable continuer_wake_;
     bool kernel_stopped_ = false;
+    std::set<pid_t> exempted_members_;  // protected members of throttled cgroups the kernel exempts
     // After a throttle ends, the continuer keeps looking until then: a hook
     // that read the throttle just before it was removed may still stop a writer.
     double sweep_until_s_ = 0;

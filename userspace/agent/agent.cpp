@@ -51,10 +51,11 @@ class TracerThrottles final : public KernelThrottles {
 public:
     explicit TracerThrottles(WriteTracer &tracer) : tracer_(tracer) {}
 
-    bool start(RuleScope scope, uint64_t id, double rate_bps, double burst_bytes, std::string *error) override
+    bool start(RuleScope scope, uint64_t id, double rate_bps, double burst_bytes, double owner_start_boot_s,
+               std::string *error) override
     {
         return tracer_.start_throttle(alarm_scope(scope), id, static_cast<uint64_t>(rate_bps),
-                                      static_cast<uint64_t>(burst_bytes), error);
+                                      static_cast<uint64_t>(burst_bytes), owner_start_boot_s, error);
     }
     void end(RuleScope scope, uint64_t id) override { tracer_.end_throttle(alarm_scope(scope), id); }
     std::optional<KernelThrottleState> state(RuleScope scope, uint64_t id) const override
@@ -62,7 +63,7 @@ public:
         const auto numbers = tracer_.throttle_numbers(alarm_scope(scope), id);
         if (!numbers)
             return std::nullopt;
-        return KernelThrottleState {numbers->allowance_bytes, numbers->stops, numbers->stop_failures};
+        return KernelThrottleState {numbers->allowance_bytes, numbers->stops, numbers->stop_failures, numbers->defied};
     }
     std::vector<KernelStop> stopped() const override
     {
@@ -73,6 +74,7 @@ public:
     }
     void forget(pid_t pid) override { tracer_.forget_stopped(static_cast<uint32_t>(pid)); }
     void exempt(pid_t pid) override { tracer_.exempt(static_cast<uint32_t>(pid)); }
+    void unexempt(pid_t pid) override { tracer_.unexempt(static_cast<uint32_t>(pid)); }
     void beat() override { tracer_.beat_throttles(); }
 
     static RateAlarm::Scope alarm_scope(RuleScope scope)
@@ -222,7 +224,7 @@ void Agent::check_drops(const DropCounters &drops)
     };
     warn("kernel writer map full: writes not attributed", drops.writers_map_full, last_drops_.writers_map_full);
     warn("ring buffer full: lifecycle or alarm records lost", drops.ringbuf_full, last_drops_.ringbuf_full);
-    warn("rate-alarm bucket not created: writes missed the alarm and the throttle's count", drops.rate_bucket_full,
+    warn("rate-alarm bucket not created: writes missed the alarm", drops.rate_bucket_full,
          last_drops_.rate_bucket_full);
     warn("throttled writers over their allowance not stopped (stop record map full, or the signal refused)",
          drops.throttle_not_stopped, last_drops_.throttle_not_stopped);
@@ -513,7 +515,10 @@ void Agent::watch_guard(double now_s)
         return;
     guard_restart_s_ = now_s;
     std::string error;
+    const pid_t old_guard = guard_->pid();
     const bool restarted = guard_->restart(&error);
+    if (old_guard > 0)
+        kernel_throttles_->unexempt(old_guard);  // gone: its pid may go to anyone
     auto event = make_event("agent.warning", host_);
     event["warning"] = restarted ? "the guard process exited; started a new one (pid " + std::to_string(guard_->pid()) + ")"
                                  : "the guard process exited and cannot be started again (" + error +

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 
 #include <spdlog/spdlog.h>
@@ -39,6 +40,9 @@ std::unique_ptr<WriteTracer> WriteTracer::start(HookFamily family, std::string *
     // The tp_btf write hook reads struct file through bpf_rdonly_cast where
     // the kernel has it (6.2+): direct loads, not probe reads.
     tracer->typed_file_reads_ = family == HookFamily::tp_btf && kernel_btf_has_function("bpf_rdonly_cast");
+    // A SIGCONT to a throttled writer is undone from signal_generate where
+    // the kernel can signal another task (6.13+).
+    tracer->sigcont_restop_ = kernel_btf_has_function("bpf_send_signal_task");
     const auto required = programs_of(family);
     auto optional = optional_programs_of(family);
     std::string load_error;
@@ -149,6 +153,7 @@ bool WriteTracer::load(const std::vector<std::string> &required, const std::vect
     // object).
     skel_->rodata->dw_config.events_wakeup_bytes = bpf_map__max_entries(skel_->maps.dw_events) / 4;
     skel_->rodata->dw_config.typed_file_reads = typed_file_reads_ ? 1 : 0;
+    skel_->rodata->dw_config.sigcont_restop = sigcont_restop_ ? 1 : 0;
     bpf_program *prog;
     bpf_object__for_each_program(prog, skel_->obj)
     {
@@ -471,7 +476,7 @@ void WriteTracer::set_rate_alarm_handler(std::function<void(const RateAlarm &)> 
 }
 
 bool WriteTracer::start_throttle(RateAlarm::Scope scope, uint64_t id, uint64_t rate_bps, uint64_t burst_bytes,
-                                 std::string *error)
+                                 double owner_start_boot_s, std::string *error)
 {
     const dw_rate_key key = rate_key(scope, id);
     dw_throttle throttle {};
@@ -479,6 +484,11 @@ bool WriteTracer::start_throttle(RateAlarm::Scope scope, uint64_t id, uint64_t r
     throttle.burst_bytes = static_cast<int64_t>(burst_bytes);
     throttle.allowance = 0;  // it was over its rate when the rule held: nothing banked
     throttle.last_ns = monotonic_ns();
+    if (owner_start_boot_s > 0) {
+        static const auto ticks_per_s = static_cast<uint64_t>(::sysconf(_SC_CLK_TCK));
+        throttle.tick_ns = 1000000000ull / ticks_per_s;
+        throttle.owner_start_ticks = static_cast<uint64_t>(std::llround(owner_start_boot_s * static_cast<double>(ticks_per_s)));
+    }
     std::lock_guard lock(throttles_mutex_);
     if (bpf_map_update_elem(bpf_map__fd(skel_->maps.dw_throttles), &key, &throttle, BPF_NOEXIST) != 0) {
         if (errno == EEXIST)
@@ -525,6 +535,7 @@ std::optional<KernelThrottleNumbers> WriteTracer::throttle_numbers(RateAlarm::Sc
     numbers.stops = throttle.stops;
     numbers.stop_failures = throttle.stop_failures;
     numbers.charged_bytes = throttle.charged_bytes;
+    numbers.defied = throttle.defied;
     return numbers;
 }
 
@@ -560,6 +571,11 @@ void WriteTracer::exempt(uint32_t tgid) const
 {
     const uint8_t yes = 1;
     bpf_map_update_elem(bpf_map__fd(skel_->maps.dw_throttle_exempt), &tgid, &yes, BPF_ANY);
+}
+
+void WriteTracer::unexempt(uint32_t tgid) const
+{
+    bpf_map_delete_elem(bpf_map__fd(skel_->maps.dw_throttle_exempt), &tgid);
 }
 
 void WriteTracer::beat_throttles() const

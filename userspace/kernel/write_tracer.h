@@ -41,7 +41,7 @@ struct RateAlarm {
 };
 
 // What the kernel's rate buckets do (bpf/rate_alarm.bpf.h). A scope that is
-// on with a threshold of 0 counts bytes (for throttling) and never alarms.
+// on with a threshold of 0 counts bytes and never alarms.
 struct RateAlarmSettings {
     bool process = false;
     uint64_t process_threshold_bps = 0;
@@ -71,6 +71,7 @@ struct KernelThrottleNumbers {
     uint64_t stops = 0;
     uint64_t stop_failures = 0;
     uint64_t charged_bytes = 0;
+    uint64_t defied = 0;
 };
 
 // A writer the kernel stopped for a throttle (dw_throttle_stopped).
@@ -128,8 +129,10 @@ public:
     // operations and atomics only). start: the subject's writes are charged
     // to an allowance refilled at rate_bps (banking at most burst_bytes,
     // starting empty) and a writer is stopped at the write that overdraws it.
+    // owner_start_boot_s (process scope): the process's start, as read from
+    // /proc/PID/stat; a later process on the pid is not charged. 0: any.
     bool start_throttle(RateAlarm::Scope scope, uint64_t id, uint64_t rate_bps, uint64_t burst_bytes,
-                        std::string *error);
+                        double owner_start_boot_s, std::string *error);
     // No more stops for it (writers it stopped stay so until continued).
     void end_throttle(RateAlarm::Scope scope, uint64_t id);
     std::optional<KernelThrottleNumbers> throttle_numbers(RateAlarm::Scope scope, uint64_t id) const;
@@ -138,6 +141,7 @@ public:
     void forget_stopped(uint32_t tgid) const;
     // Never stopped, and its SIGCONTs are no defiance (the agent, its guard, a protected process).
     void exempt(uint32_t tgid) const;
+    void unexempt(uint32_t tgid) const;
     // The continuer runs: stops are allowed for the next second (no system call).
     void beat_throttles() const;
     void set_throttle_event_handler(std::function<void(const ThrottleEvent &)> handler);
@@ -172,6 +176,7 @@ private:
     int throttles_[2] = {0, 0};
     int possible_cpus_ = 1;
     bool typed_file_reads_ = false;
+    bool sigcont_restop_ = false;
     mutable bool batch_lookup_unsupported_ = false;
     mutable bool counters_read_ = false;
     // read_writers_batched()'s buffers, kept: a refresh allocates nothing for them.
