@@ -48,7 +48,11 @@ struct RateAlarmSettings {
     bool cgroup = false;
     uint64_t cgroup_threshold_bps = 0;
     uint64_t burst_ms = 250;   // bucket capacity, in ms of the threshold
-    uint64_t repeat_ms = 100;  // at most one alarm per key this often
+    // At most one alarm per key this often. While a subject writes faster
+    // than the lowest rate, its alarms are what makes the agent look at its
+    // window: a budget crossed mid-burst is seen within this (plus the
+    // agent's 20 ms between alarm evaluations), not at the next interval.
+    uint64_t repeat_ms = 25;
 };
 
 // A record of the kernel's throttle (struct dw_throttle_event): the kernel
