@@ -33,6 +33,12 @@ double steady_now_s()
 }
 
 constexpr double kMinAlarmGapS = 0.02;  // evaluations woken by alarms: at most every 20 ms
+// After an evaluation an alarm woke, one more this much later: a burst that
+// ends between two alarms (they repeat every 25 ms per key) has its last
+// bytes, which may be the ones that cross a budget, looked at then rather
+// than at the next interval.
+constexpr double kAlarmFollowUpS = 0.03;
+constexpr double kNever = std::numeric_limits<double>::infinity();
 constexpr double kEnforcerTickS = 0.05;  // while a kill or throttle is in progress
 constexpr size_t kTopWriters = 5;
 // When a `for` window is next covered; infinity: no subject is waiting.
@@ -468,7 +474,7 @@ void Agent::loop_pass(double &next_s, double &last_eval_s)
     const double now_s = steady_now_s();
     if (guard_)
         watch_guard(now_s);  // the heartbeat is the end of each pass (and arm() before the first)
-    double wake_s = next_s;
+    double wake_s = std::min(next_s, follow_up_s_);
     if (alarm_pending_)
         wake_s = std::min(wake_s, last_eval_s + kMinAlarmGapS);
     // While it holds anything, the enforcer's ticks (every 50 ms) are also the
@@ -485,8 +491,10 @@ void Agent::loop_pass(double &next_s, double &last_eval_s)
         reload();
     const double after_s = steady_now_s();
     const bool due = after_s >= next_s;
-    if (due || (alarm_pending_ && after_s - last_eval_s >= kMinAlarmGapS)) {
+    const bool alarmed = alarm_pending_ && after_s - last_eval_s >= kMinAlarmGapS;
+    if (due || alarmed || after_s >= follow_up_s_) {
         alarm_pending_ = false;
+        follow_up_s_ = alarmed ? after_s + kAlarmFollowUpS : kNever;
         if (due) {
             next_s += policy_.interval_s;
             if (next_s < after_s)

@@ -8,6 +8,7 @@
 #include <array>
 #include <chrono>
 #include <condition_variable>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -117,6 +118,7 @@ private:
     std::atomic<bool> stop_requested_{false};
     std::atomic<bool> reload_requested_{false};
     bool alarm_pending_ = false;
+    double follow_up_s_ = std::numeric_limits<double>::infinity();  // an evaluation due after an alarm's
     uint64_t alarms_ = 0;
     DropCounters last_drops_;
     std::map<std::string, std::vector<ReportRow>> recent_rows_by_mount_;
