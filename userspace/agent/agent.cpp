@@ -36,7 +36,6 @@ constexpr double kMinAlarmGapS = 0.02;  // evaluations woken by alarms: at most 
 constexpr double kEnforcerTickS = 0.05;  // while a kill or throttle is in progress
 constexpr size_t kTopWriters = 5;
 // When a `for` window is next covered; infinity: no subject is waiting.
-constexpr double kNoDecision = std::numeric_limits<double>::infinity();
 
 nlohmann::json rules_summary(const Policy &policy)
 {
@@ -410,13 +409,12 @@ nlohmann::json Agent::snapshot(GroupBy by, std::chrono::milliseconds wait)
     return response;
 }
 
-void Agent::loop_pass(double &next_s, double &last_eval_s, double &decision_s)
+void Agent::loop_pass(double &next_s, double &last_eval_s)
 {
     const double now_s = steady_now_s();
     if (guard_)
         watch_guard(now_s);  // the heartbeat is the end of each pass (and arm() before the first)
     double wake_s = next_s;
-    wake_s = std::min(wake_s, decision_s);
     if (alarm_pending_)
         wake_s = std::min(wake_s, last_eval_s + kMinAlarmGapS);
     // While it holds anything, the enforcer's ticks (every 50 ms) are also the
@@ -429,14 +427,11 @@ void Agent::loop_pass(double &next_s, double &last_eval_s, double &decision_s)
     monitor_->pump_events(timeout_ms);
     if (stop_requested_)
         return;
-    if (reload_requested_.exchange(false)) {
+    if (reload_requested_.exchange(false))
         reload();
-        decision_s = kNoDecision;
-    }
     const double after_s = steady_now_s();
     const bool due = after_s >= next_s;
-    const bool decide = after_s >= decision_s;
-    if (due || decide || (alarm_pending_ && after_s - last_eval_s >= kMinAlarmGapS)) {
+    if (due || (alarm_pending_ && after_s - last_eval_s >= kMinAlarmGapS)) {
         alarm_pending_ = false;
         if (due) {
             next_s += policy_.interval_s;
@@ -444,10 +439,7 @@ void Agent::loop_pass(double &next_s, double &last_eval_s, double &decision_s)
                 next_s = after_s + policy_.interval_s;
         }
         last_eval_s = after_s;
-        decision_s = kNoDecision;
         evaluate(after_s);
-        std::lock_guard lock(state_mutex_);
-        decision_s = engine_->next_decision_s().value_or(kNoDecision);
     }
     enforcer_->tick(steady_now_s());
     if (guard_)
@@ -502,15 +494,12 @@ int Agent::run()
     // wakes only for its periodic evaluations.
     double next_s = steady_now_s() + policy_.interval_s;
     double last_eval_s = 0;
-    // When a `for` window is next covered; infinity: no subject is waiting.
-    // (A plain double: GCC 12 misreads the optional's state in this loop.)
-    double decision_s = kNoDecision;
     if (guard_)
         guard_->arm();
     while (!stop_requested_) {
         // What one pass throws (a name the kernel handed us that breaks a
         // parser, an allocation) is counted and reported; the next pass runs.
-        if (!catch_at_boundary("agent loop", [&] { loop_pass(next_s, last_eval_s, decision_s); }))
+        if (!catch_at_boundary("agent loop", [&] { loop_pass(next_s, last_eval_s); }))
             monitor_->pump_events(static_cast<int>(kEnforcerTickS * 1000));  // no hot loop on a repeating error
     }
     enforcer_->release_all("agent stop");

@@ -96,7 +96,7 @@ private:
     void emit_mount_alerts(const WriteReport &report);
     void check_drops(const DropCounters &drops);
     void build_cumulative_reports();
-    void loop_pass(double &next_s, double &last_eval_s, double &decision_s);
+    void loop_pass(double &next_s, double &last_eval_s);
     void watch_guard(double now_s);
 
     mutable std::mutex state_mutex_;  // guards policy_ and engine_ against the control socket's reads

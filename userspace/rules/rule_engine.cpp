@@ -41,40 +41,31 @@ double retention_s(const PolicyRule &rule)
     return keep + 1.0;
 }
 
-constexpr double kSliceS = 0.25;  // the finest grain at which "sustained" is checked
-
 }  // namespace
 
-bool rate_held(const std::deque<std::pair<double, double>> &history, double threshold_bps, double for_s,
-               double now_s, double *measured_bps, double earliest_s)
+bool volume_exceeds(const std::deque<std::pair<double, double>> &history, double rate_bps, double for_s,
+                    double now_s, double *measured_bps)
 {
     if (history.size() < 2)
         return false;
     if (for_s <= 0) {
+        // One evaluation interval: the bytes since the previous evaluation.
         const auto &last = history.back();
         const auto &previous = history[history.size() - 2];
         const double span = last.first - previous.first;
-        const double bps = span > 0 ? (last.second - previous.second) / span : 0;
+        const double bytes = last.second - previous.second;
         if (measured_bps)
-            *measured_bps = bps;
-        return bps >= threshold_bps;
+            *measured_bps = span > 0 ? bytes / span : 0;
+        return span > 0 && bytes > rate_bps * span;
     }
-    const double start = now_s - for_s;
-    const double average = (value_at(history, now_s) - value_at(history, start)) / for_s;
+    // Volume, not shape: however the bytes are spread over the window (one
+    // burst, a duty cycle, a steady stream), more than R x D of them within
+    // the last D seconds holds. A history shorter than the window counts
+    // what it has: bytes the agent never saw are not assumed.
+    const double bytes = value_at(history, now_s) - value_at(history, now_s - for_s);
     if (measured_bps)
-        *measured_bps = average;
-    // The history must reach back over the whole window.
-    if (history.front().first > start + 1e-9 || start < earliest_s - 1e-9)
-        return false;
-    const int slices = std::clamp(static_cast<int>(std::floor(for_s / kSliceS)), 1, 8);
-    const double slice = for_s / slices;
-    for (int i = 0; i < slices; ++i) {
-        const double from = start + i * slice;
-        const double bytes = value_at(history, from + slice) - value_at(history, from);
-        if (bytes < threshold_bps * slice)
-            return false;
-    }
-    return true;
+        *measured_bps = bytes / for_s;
+    return bytes > rate_bps * for_s;
 }
 
 bool RuleEngine::row_matches(const PolicyRule &rule, const ReportRow &row)
@@ -181,7 +172,6 @@ std::vector<Finding> RuleEngine::evaluate(double now_s, const std::vector<Report
             // Its bytes were written after the previous evaluation.
             track.bytes.emplace_back(baseline_s, 0);
             track.growth.emplace_back(baseline_s, 0);
-            track.first_seen_s = now_s;
         }
         track.subject = contribution.subject;
         track.cumulative_bytes += contribution.bytes;
@@ -210,23 +200,22 @@ std::vector<Finding> RuleEngine::evaluate(double now_s, const std::vector<Report
         bool held = false;
         double bps = 0;
         if (rule.when.write_rate_bps &&
-            rate_held(track.bytes, *rule.when.write_rate_bps, rule.when.for_s, now_s, &bps, track.first_seen_s) && !held) {
+            volume_exceeds(track.bytes, *rule.when.write_rate_bps, rule.when.for_s, now_s, &bps) && !held) {
             held = true;
             measures.condition = "write_rate";
         }
         if (!rule.when.write_rate_bps)
-            rate_held(track.bytes, 0, rule.when.for_s, now_s, &bps);
+            volume_exceeds(track.bytes, 0, rule.when.for_s, now_s, &bps);
         measures.write_bps = std::max(0.0, bps);
         double growth_bps = 0;
         if (rule.when.growth_rate_bps) {
-            if (rate_held(track.growth, *rule.when.growth_rate_bps, rule.when.for_s, now_s, &growth_bps,
-                          track.first_seen_s) &&
+            if (volume_exceeds(track.growth, *rule.when.growth_rate_bps, rule.when.for_s, now_s, &growth_bps) &&
                 !held) {
                 held = true;
                 measures.condition = "growth_rate";
             }
         } else {
-            rate_held(track.growth, 0, 0, now_s, &growth_bps);
+            volume_exceeds(track.growth, 0, 0, now_s, &growth_bps);
         }
         measures.growth_bps = std::max(0.0, growth_bps);
         const double within = rule.when.within_s;
@@ -265,24 +254,6 @@ std::vector<Finding> RuleEngine::evaluate(double now_s, const std::vector<Report
             ++it;
     }
     return findings;
-}
-
-std::optional<double> RuleEngine::next_decision_s() const
-{
-    if (!last_eval_s_)
-        return std::nullopt;
-    std::optional<double> earliest;
-    for (const auto &[key, track] : tracks_) {
-        const PolicyRule &rule = rules_[key.first];
-        const bool sustained = (rule.when.write_rate_bps || rule.when.growth_rate_bps) && rule.when.for_s > 0;
-        // Only subjects that wrote in the latest interval can start holding.
-        if (!sustained || track.holding || track.last_bytes_s < *last_eval_s_)
-            continue;
-        const double window_covered_s = track.first_seen_s + rule.when.for_s;
-        if (window_covered_s > *last_eval_s_ && (!earliest || window_covered_s < *earliest))
-            earliest = window_covered_s;
-    }
-    return earliest;
 }
 
 bool RuleEngine::holds(size_t rule_index, const std::string &subject_key) const

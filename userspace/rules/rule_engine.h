@@ -1,5 +1,7 @@
 // Rule evaluation: per (rule, subject) byte histories built from each
-// refresh, and the rule's conditions checked against them. Pure logic (no
+// refresh, and the rule's conditions checked against them: every condition
+// is a volume within a window, so a writer's shape in time (bursts, pauses,
+// a duty cycle) cannot hide its bytes. Pure logic (no
 // kernel, no clock of its own): the agent feeds it rows and the time.
 #pragma once
 
@@ -66,13 +68,15 @@ struct MountState {
     std::optional<double> eta_full_s;
 };
 
-// Is `rate` held over the whole window: each slice of [now - for, now] at
-// least `threshold` bytes per second. history: (time, cumulative bytes),
-// times ascending. With for_s == 0, only the last interval counts. The
-// window may not start before earliest_s (when the subject was first seen:
-// the bytes of its first interval are not known to be spread over it).
-bool rate_held(const std::deque<std::pair<double, double>> &history, double threshold_bps, double for_s,
-               double now_s, double *measured_bps = nullptr, double earliest_s = -1e300);
+// Does the volume written within the window [now - for, now] exceed
+// rate x for? The test of `write_rate: R, for: D` (and of growth_rate): the
+// same as `written: R x D, within: D`, whatever the bytes' shape in time.
+// history: (time, cumulative bytes), times ascending; bytes of an interval
+// are taken as spread evenly over it. for_s == 0: the last interval (one
+// evaluation) alone. measured_bps: the window's bytes / for (or the last
+// interval's rate).
+bool volume_exceeds(const std::deque<std::pair<double, double>> &history, double rate_bps, double for_s,
+                    double now_s, double *measured_bps = nullptr);
 
 class RuleEngine {
 public:
@@ -92,13 +96,6 @@ public:
     std::vector<std::pair<size_t, Subject>> holding() const;
     const std::vector<PolicyRule> &rules() const { return rules_; }
     size_t tracked() const { return tracks_.size(); }
-    // The earliest time after the last evaluation at which a sustained-rate
-    // condition (write_rate or growth_rate with a `for` window) can first
-    // hold for a subject that is writing now: when its window has been
-    // covered since the subject was first seen. The agent evaluates then,
-    // instead of at its next periodic tick (up to an interval later).
-    std::optional<double> next_decision_s() const;
-
     // Does this row count for this rule (selectors: comm, exe, cgroup, mount, uid)?
     static bool row_matches(const PolicyRule &rule, const ReportRow &row);
 
@@ -110,7 +107,6 @@ private:
         double cumulative_bytes = 0;
         double cumulative_growth = 0;
         double last_bytes_s = 0;  // when it last wrote
-        double first_seen_s = 0;
         double last_held_s = -1;
         bool holding = false;
         RuleMeasures measures;
