@@ -313,8 +313,11 @@ public:
         w.counter.emplace(ConformCounter::open(w.counter_path));
         const std::string dir = disk_.path() + "/" + name;
         ::mkdir(dir.c_str(), 0755);
-        if (uid >= 0)
+        if (uid >= 0) {
+            // Its user must reach its directory: the loop mount's scratch parent is 0700.
+            ::chmod(std::filesystem::path(disk_.path()).parent_path().c_str(), 0711);
             REQUIRE(::chown(dir.c_str(), static_cast<uid_t>(uid), static_cast<gid_t>(uid)) == 0);
+        }
         return w;
     }
 
@@ -415,6 +418,17 @@ public:
             timeout);
     }
 
+    // What became of a writer that should be running: its state, and its stderr once it is gone.
+    std::string describe(Writer &w)
+    {
+        const char state = state_of(w.pid());
+        std::string text = "writer " + w.name + " pid " + std::to_string(w.pid()) + " state " +
+                           (state ? std::string(1, state) : std::string("gone"));
+        if (state == 'Z' && wait_exit(w, std::chrono::seconds(1)))
+            text += ", exited with " + std::to_string(w.exit_status.value_or(-1)) + ": " + w.process->err();
+        return text;
+    }
+
     // Reaps the writer if it exited (or waits up to `timeout` for it to).
     bool wait_exit(Writer &w, std::chrono::milliseconds timeout)
     {
@@ -506,7 +520,8 @@ public:
             const auto throttle = wait_for_action(rule->name, "throttle", std::chrono::duration_cast<std::chrono::milliseconds>(
                                                                              patience - (Clock::now() - w.started_at)));
             INFO("events:\n" << agent_->events_text());
-            REQUIRE(throttle);
+            if (!throttle)
+                FAIL("no throttle for rule " << rule->name << "; " << describe(*rule->writer));
             check_mechanism(*rule, *throttle);
             CHECK((*throttle)["throttle_to_bps"].get<double>() == Approx(rule->throttle_to_bps));
             CHECK((*throttle)["scope"] == (rule->cgroup_scope ? "cgroup" : "process"));
@@ -953,10 +968,10 @@ TEST_CASE("a throttled writer resumed by its own unprivileged user's SIGCONT eve
     const Rule &process_rule = rig.rule("cf-defied-process", Act::throttle, false, process_writer, 8.0 * kMiB, 0.5, throttle_to);
     const Rule &cgroup_rule = rig.rule("cf-defied-cgroup", Act::throttle, true, cgroup_writer, 8.0 * kMiB, 0.5, throttle_to);
     rig.start();
-    for (const Rule *rule : {&process_rule, &cgroup_rule}) {
-        INFO("events:\n" << rig.agent().events_text());
-        REQUIRE(rig.wait_for_action(rule->name, "throttle", std::chrono::seconds(20)));
-    }
+    for (const Rule *rule : {&process_rule, &cgroup_rule})
+        if (!rig.wait_for_action(rule->name, "throttle", std::chrono::seconds(20)))
+            FAIL("no throttle for rule " << rule->name << "; " << rig.describe(*rule->writer) << "; events:\n"
+                                         << rig.agent().events_text());
     // The writers' own user (nobody) resumes them, from a process of its own, every 300 ms.
     std::list<ChildProcess> senders;
     for (Writer *w : {&process_writer, &cgroup_writer})
@@ -1063,10 +1078,10 @@ TEST_CASE("no process is left stopped when throttle_for ends, when a throttled w
     Writer &held_p = rig.writer("hold-p", "cf-hold-p", steady(0));
     const Rule &held_process = rig.rule("cf-held-process", Act::throttle, false, held_p, rate, for_s, to);
     rig.start();
-    for (const Rule *rule : std::vector<const Rule *>{&ends_process, &ends_cgroup, &dies_process, &dies_cgroup, &held_process}) {
-        INFO("events:\n" << rig.agent().events_text());
-        REQUIRE(rig.wait_for_action(rule->name, "throttle", std::chrono::seconds(20)));
-    }
+    for (const Rule *rule : std::vector<const Rule *>{&ends_process, &ends_cgroup, &dies_process, &dies_cgroup, &held_process})
+        if (!rig.wait_for_action(rule->name, "throttle", std::chrono::seconds(20)))
+            FAIL("no throttle for rule " << rule->name << "; " << rig.describe(*rule->writer) << "; events:\n"
+                                         << rig.agent().events_text());
     // Kill the dying ones at a moment they are stopped.
     const auto kill_when_stopped = [&](Writer &w) {
         const auto deadline = Clock::now() + std::chrono::seconds(10);
