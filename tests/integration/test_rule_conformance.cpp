@@ -954,7 +954,7 @@ TEST_CASE("a throttle holds within 20% on a machine loaded with stress-ng --cpu 
 // --- SIGCONT behind the agent's back ------------------------------------------------------
 
 TEST_CASE("a throttled writer resumed by its own unprivileged user's SIGCONT every 300 ms is stopped "
-          "again, each defiance an event, and status keeps the throttle",
+          "again, the defiance is reported with its sender, and status keeps the throttle",
           "[conformance][bpf]")
 {
     if (!bpf_tests_can_run())
@@ -1015,22 +1015,30 @@ TEST_CASE("a throttled writer resumed by its own unprivileged user's SIGCONT eve
     CHECK(holds("cgroup:" + cgroup_writer.cgroup->relative_path(), cgroup_rule.name));
 
     std::vector<pid_t> sender_pids;
+    std::vector<long long> sent;
     for (auto &sender : senders) {
         sender_pids.push_back(sender.pid());
         sender.signal(SIGTERM);
         REQUIRE(sender.wait(std::chrono::seconds(5)) == 0);
         INFO("sender: " << sender.out() << sender.err());
-        CHECK(sender.out().find("sent ") != std::string::npos);
-        CHECK(std::stoll(sender.out().substr(sender.out().find("sent ") + 5)) >= 25);  // ~34 in 10.5 s
+        REQUIRE(sender.out().find("sent ") != std::string::npos);
+        sent.push_back(std::stoll(sender.out().substr(sender.out().find("sent ") + 5)));
+        CHECK(sent.back() >= 25);  // ~35 in 10.6 s
     }
-    // Each defiance is an event naming the sender (where the kernel tells) and the subject.
+    // The defiance is reported in throttle.defied events naming the sender (where the kernel
+    // tells) and the subject. The agent may report several SIGCONTs in one event (its
+    // `count`, with `total` so far): the SIGCONTs it reports are counted either way. Nearly
+    // every SIGCONT finds the writer stopped (it is held to 1 MiB/s against its full
+    // speed): at least half of them must be reported.
     size_t index = 0;
     for (const Rule *rule : {&process_rule, &cgroup_rule}) {
-        const pid_t sender = sender_pids[index++];
+        const pid_t sender = sender_pids[index];
+        const long long signals = sent[index++];
         const auto defied = rig.events_of(rule->name, "throttle.defied");
-        INFO("rule " << rule->name << ": events:\n" << rig.agent().events_text());
+        INFO("rule " << rule->name << ": " << signals << " SIGCONTs sent; events:\n" << rig.agent().events_text());
         CHECK(defied.size() >= 5);
         size_t named = 0;
+        long long reported = 0;
         for (const auto &event : defied) {
             if (rule->cgroup_scope)
                 CHECK(event["cgroup"]["path"] == rule->writer->cgroup->relative_path());
@@ -1042,8 +1050,12 @@ TEST_CASE("a throttled writer resumed by its own unprivileged user's SIGCONT eve
                 CHECK(event["sender"]["comm"] == "cf-sigcont");
                 ++named;
             }
+            reported = std::max(reported + (event.contains("count") ? 0 : 1),
+                                event.contains("total") ? event["total"].get<long long>() : 0LL);
         }
         CHECK(named >= 1);
+        CHECK(reported >= signals / 2);
+        CHECK(reported <= signals);
     }
     rig.check_agent_stop_releases({&process_rule, &cgroup_rule});
 }
