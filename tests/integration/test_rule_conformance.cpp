@@ -1178,18 +1178,21 @@ TEST_CASE("no false positives: a steady 0.9xR writer and writers bursting at mos
     };
     const auto rotating = std::vector<std::string>{"--rotate-every", n(16 * kMiB), "--keep-files", "1", "--seconds",
                                                    n(duration_s)};
-    // The bursty writers keep to their budget over windows 100 ms longer than D (so any
-    // window of length D holds at most 0.95×R×D even if the agent's window boundary falls a
-    // few milliseconds late): one whole burst per window, or a third of it every 1.7 s.
+    // The bursty writers keep to their budget, by their own clock, over windows 10 ms longer
+    // than D: so any window of length D holds at most 0.95×R×D of their bytes, whatever
+    // milliseconds of noise lie between their clock and the agent's. A window the agent
+    // measures longer than D (by a fraction of its interval) sees two bursts: that is the
+    // false positive this case exists for. One whole burst per window, or a third of it
+    // every D/3.
     const std::vector<Near> near = {
         {"cf-fp-steady", 4.0 * kMiB, 1.0, steady(0.9 * 4.0 * kMiB) + rotating},
         {"cf-fp-burst", 4.0 * kMiB, 2.0,
-         std::vector<std::string>{"--pattern", "window", "--budget", n(0.95 * 4.0 * kMiB * 2.0), "--window", "2100",
+         std::vector<std::string>{"--pattern", "window", "--budget", n(0.95 * 4.0 * kMiB * 2.0), "--window", "2010",
                                   "--chunk", n(64 * kKiB)} +
              rotating},
         {"cf-fp-thirds", 2.0 * kMiB, 5.0,
-         std::vector<std::string>{"--pattern", "window", "--budget", n(0.95 * 2.0 * kMiB * 5.0), "--window", "5100",
-                                  "--burst", n(0.95 * 2.0 * kMiB * 5.0 / 3), "--gap", "1700", "--chunk", n(64 * kKiB)} +
+         std::vector<std::string>{"--pattern", "window", "--budget", n(0.95 * 2.0 * kMiB * 5.0), "--window", "5010",
+                                  "--burst", n(0.95 * 2.0 * kMiB * 5.0 / 3), "--gap", "1670", "--chunk", n(64 * kKiB)} +
              rotating},
     };
     std::vector<std::pair<Writer *, const Near *>> writers;
