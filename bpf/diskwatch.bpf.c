@@ -42,6 +42,7 @@
 #include "maps.bpf.h"
 #include "file_growth.bpf.h"
 #include "rate_alarm.bpf.h"
+#include "throttle.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -52,8 +53,6 @@ const volatile struct dw_config dw_config = {};
 #define S_IFBLK 0060000
 #define O_APPEND 02000
 #define FMODE_WRITE 0x2
-#define PF_IO_WORKER 0x00000010 /* io_uring's io-wq and sqpoll threads */
-#define PF_KTHREAD 0x00200000
 #define PAGE_SIZE 4096
 
 /* arch/x86/entry/syscalls/syscall_64.tbl */
@@ -152,8 +151,10 @@ static __always_inline void account_write(__u32 dev, long bytes, __u64 growth, _
 	struct dw_writer_counts *counts;
 	__u64 calls = bytes > 0 ? 1 : 0;
 
-	if (bytes > 0) /* a size change alone (ftruncate, fallocate) is no write rate */
+	if (bytes > 0) { /* a size change alone (ftruncate, fallocate) is no write rate */
 		dw_rate_alarm_on_write(&key, bytes);
+		dw_throttle_on_write(&key, bytes);
+	}
 	counts = bpf_map_lookup_elem(&dw_writers, &key);
 	if (!counts) {
 		struct dw_writer_counts fresh = {
@@ -918,4 +919,18 @@ SEC("raw_tp/task_rename")
 int dw_rename_raw(struct bpf_raw_tracepoint_args *ctx)
 {
 	return on_rename((struct task_struct *)ctx->args[0], (const char *)ctx->args[1]);
+}
+
+/* ---- SIGCONT to a throttled writer: every family ---------------------------- */
+
+SEC("tp_btf/signal_generate")
+int BPF_PROG(dw_signal_generate_btf, int sig, struct kernel_siginfo *info, struct task_struct *task)
+{
+	return dw_on_signal_generate(sig, task);
+}
+
+SEC("raw_tp/signal_generate")
+int dw_signal_generate_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	return dw_on_signal_generate((int)ctx->args[0], (struct task_struct *)ctx->args[2]);
 }

@@ -52,6 +52,42 @@ struct {
 	__type(value, struct dw_rate_bucket);
 } dw_rate_buckets SEC(".maps");
 
+/* Throttles held in the kernel (bpf/throttle.bpf.h), by subject: written by
+ * the agent when a throttle starts and deleted when it ends; the allowance is
+ * the kernel's. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, DW_THROTTLES_MAX);
+	__type(key, struct dw_rate_key);
+	__type(value, struct dw_throttle);
+} dw_throttles SEC(".maps");
+
+/* Every writer the kernel stopped for a throttle, by tgid, until the agent
+ * continues it (and deletes the record first). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, DW_THROTTLE_STOPPED_MAX);
+	__type(key, __u32);
+	__type(value, struct dw_stopped_writer);
+} dw_throttle_stopped SEC(".maps");
+
+/* Processes the kernel never stops (the agent, its guard, protected
+ * processes the agent found in a throttled cgroup); by tgid. Also the
+ * senders of SIGCONT that are not defiance (the agent continuing). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, DW_THROTTLE_EXEMPT_MAX);
+	__type(key, __u32);
+	__type(value, __u8);
+} dw_throttle_exempt SEC(".maps");
+
+/* When the agent's continuer last ran (bpf_ktime_get_ns()), written by it at
+ * every pass while it holds a throttle. The kernel stops no writer for an
+ * agent silent longer than DW_THROTTLE_SILENT_NS: a hung or SIGSTOPped agent
+ * could not continue it (its guard continues what is stopped; this keeps it
+ * running). */
+__u64 dw_continuer_beat_ns = 0;
+
 /* The agent's run-time settings for rate alarms (.bss: writable after load,
  * through the skeleton's mmap). All zero: rate alarms off. */
 struct dw_rate_alarm_config dw_rate_alarm_config = {};

@@ -13,7 +13,7 @@ set(BPF_TARGET_ARCH x86)
 function(bpf_skeleton name source)
   set(object ${CMAKE_CURRENT_BINARY_DIR}/bpf/${name}.bpf.o)
   set(skeleton ${CMAKE_CURRENT_BINARY_DIR}/bpf/${name}.skel.h)
-  file(GLOB bpf_headers ${PROJECT_SOURCE_DIR}/bpf/*.bpf.h)
+  file(GLOB bpf_headers CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/bpf/*.bpf.h)
   add_custom_command(
     OUTPUT ${object}
     COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_CURRENT_BINARY_DIR}/bpf

@@ -59,6 +59,9 @@ struct dw_writer_counts {
 #define DW_EVENT_EXIT 2u   /* the last thread of a process exited */
 #define DW_EVENT_RENAME 3u /* the process (its leader thread) changed comm */
 #define DW_EVENT_RATE_ALARM 4u /* a writer crossed a rule's rate: struct dw_rate_alarm_event */
+#define DW_EVENT_THROTTLE_STOP 5u   /* the kernel stopped a throttled writer: struct dw_throttle_event */
+#define DW_EVENT_THROTTLE_DEFIED 6u /* someone else sent SIGCONT to a writer the kernel stopped:
+				       struct dw_throttle_event */
 
 /* Lifecycle record: lets userspace keep the name of a process that wrote and
  * exited between two refreshes. */
@@ -108,7 +111,10 @@ struct dw_rate_alarm_config {
 	__u64 burst_ms;       /* bucket capacity, in milliseconds of threshold */
 	__u64 repeat_ns;      /* minimum gap between two alarms of one key */
 	__u32 enabled_scopes; /* bit (1 << DW_ALARM_SCOPE_*) */
-	__u32 pad;
+	/* Bit (1 << DW_ALARM_SCOPE_*): some throttle of that scope is in
+	 * dw_throttles (bpf/throttle.bpf.h). 0 keeps the write path to this load
+	 * and a branch, on the cache line it reads anyway. */
+	__u32 throttled_scopes;
 };
 
 struct dw_rate_alarm_event {
@@ -122,6 +128,54 @@ struct dw_rate_alarm_event {
 	__u64 total_bytes; /* the bucket's total_bytes */
 };
 
+/* ---- throttles held in the kernel (bpf/throttle.bpf.h) ----------------------
+ * A throttled subject (a process, or a cgroup's processes together) has an
+ * allowance that refills at throttle_to. The write that takes it below zero
+ * is counted, and the writer's own hook then stops the writer (SIGSTOP, by
+ * bpf_send_signal: delivered as it returns to user space, before its next
+ * write) and records it in dw_throttle_stopped; the agent continues it when
+ * the allowance is back. Never from another task's context (kernel threads,
+ * io_uring workers), never a process in dw_throttle_exempt. */
+#define DW_THROTTLES_MAX 1024
+#define DW_THROTTLE_STOPPED_MAX 8192
+#define DW_THROTTLE_EXEMPT_MAX 4096
+
+/* Key: struct dw_rate_key (the tgid or the cgroup id, and the scope). */
+struct dw_throttle {
+	__u64 rate_bps;    /* throttle_to; the agent's, never changed by the kernel */
+	__s64 burst_bytes; /* the most allowance that can be banked (the agent's) */
+	__s64 allowance;   /* bytes that may still be written; < 0: the writer owes them */
+	__u64 last_ns;     /* bpf_ktime_get_ns() up to which the allowance was refilled */
+	__u64 stops;       /* SIGSTOPs sent */
+	__u64 stop_failures; /* bpf_send_signal refused (the writer was not stopped) */
+	__u64 charged_bytes; /* bytes charged since the throttle started */
+	__u64 last_event_ns; /* the last stop record sent to the agent (at most one per ms) */
+};
+
+/* Value of dw_throttle_stopped, keyed by the tgid the kernel stopped. The
+ * record is written before the signal is sent: a writer the kernel stopped is
+ * always one the agent can find and continue. */
+struct dw_stopped_writer {
+	struct dw_rate_key throttle; /* whose allowance it ran out of */
+	__u64 stopped_ns;            /* bpf_ktime_get_ns() */
+	__u64 start_boottime_ns;     /* the process's start (task->start_boottime): with the
+					tgid, who it is; a later process on the same pid differs */
+};
+
+/* DW_EVENT_THROTTLE_STOP: tgid was stopped (a wake-up for the agent's
+ * continuer; dw_throttle_stopped is the record). DW_EVENT_THROTTLE_DEFIED:
+ * sender_tgid (uid sender_uid) sent SIGCONT to tgid while the kernel held it
+ * stopped for a throttle (tracepoint signal_generate). */
+struct dw_throttle_event {
+	__u32 kind; /* DW_EVENT_THROTTLE_*: same first field as dw_process_event */
+	__u32 tgid;
+	__u32 sender_tgid; /* DEFIED: who sent SIGCONT; STOP: 0 */
+	__u32 sender_uid;
+	__u64 ts_ns;
+	struct dw_rate_key throttle;
+	char sender_comm[DW_COMM_LEN];
+};
+
 /* Indexes of the per-CPU error counters (map dw_errors): everything the BPF
  * side drops or cannot do is counted here, never silently lost. */
 #define DW_ERR_WRITERS_MAP_FULL 0u /* a new writer key did not fit in dw_writers */
@@ -133,7 +187,10 @@ struct dw_rate_alarm_event {
 #define DW_ERR_AIO_EVENT_READ 5u    /* an AIO completion or its iocb could not be read */
 #define DW_ERR_RATE_BUCKET 6u       /* a rate-alarm bucket could not be created: those bytes
 				       missed the alarm and the throttle's count */
-#define DW_ERR_COUNT 7u
+#define DW_ERR_THROTTLE_RECORD 7u   /* a writer over its allowance was not stopped: its stop
+				       could not be recorded (dw_throttle_stopped full) */
+#define DW_ERR_THROTTLE_SIGNAL 8u   /* bpf_send_signal(SIGSTOP) failed */
+#define DW_ERR_COUNT 9u
 
 /* Completions of one io_getevents call that the BPF side reads. */
 #define DW_AIO_EVENTS_MAX 64

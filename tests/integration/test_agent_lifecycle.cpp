@@ -29,7 +29,7 @@ namespace {
 
 constexpr long long kMiB = 1 << 20;
 
-// The first line of a cgroup file ("1" when frozen).
+// The first line of a cgroup file.
 std::string read_line(const std::string &path)
 {
     const std::string text = read_file(path);
@@ -56,7 +56,7 @@ struct ThrottledPair {
         : cgroup(cgroup_name),
           process_writer(start_writer(disk.path() + "/p.log", 512 * kMiB, "dw-stopped",
                                       {"--pace", std::to_string(16 * kMiB)})),
-          cgroup_writer(start_writer(disk.path() + "/c.log", 512 * kMiB, "dw-frozen",
+          cgroup_writer(start_writer(disk.path() + "/c.log", 512 * kMiB, "dw-member",
                                      {"--pace", std::to_string(16 * kMiB), "--cgroup", cgroup.path()})),
           agent(PolicyYaml()
                     .rule("stop-process")
@@ -64,7 +64,7 @@ struct ThrottledPair {
                     .when("4MiB/s", "250ms")
                     .action("throttle")
                     .set("throttle_to", "64KiB/s")
-                    .rule("freeze-cgroup")
+                    .rule("stop-cgroup")
                     .cgroup_scope()
                     .match("cgroup", {cgroup.relative_path()})
                     .when("4MiB/s", "250ms")
@@ -79,14 +79,14 @@ struct ThrottledPair {
     {
         if (!agent.started() || agent.guard_pid() <= 0)
             return false;
-        for (const char *rule : {"freeze-cgroup", "stop-process"})
+        for (const char *rule : {"stop-cgroup", "stop-process"})
             if (!agent.wait_for([&](const json &e) { return e.value("event", "") == "action" && e["rule"] == rule; },
                                 std::chrono::seconds(10)))
                 return false;
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
         while (std::chrono::steady_clock::now() < deadline) {
             agent.signal(SIGSTOP);
-            if (stopped(process_writer.pid()) && read_line(cgroup.path() + "/cgroup.freeze") == "1")
+            if (stopped(process_writer.pid()) && stopped(cgroup_writer.pid()))
                 return true;
             agent.signal(SIGCONT);
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -97,13 +97,13 @@ struct ThrottledPair {
     bool both_running() const
     {
         return wait_until([&] { return !stopped(process_writer.pid()); }, std::chrono::seconds(8)) &&
-               wait_until([&] { return read_line(cgroup.path() + "/cgroup.freeze") == "0"; }, std::chrono::seconds(8));
+               wait_until([&] { return !stopped(cgroup_writer.pid()); }, std::chrono::seconds(8));
     }
 };
 
 }  // namespace
 
-TEST_CASE("a SIGKILLed agent's guard continues the writer it stopped and thaws the cgroup it froze, with no restart",
+TEST_CASE("a SIGKILLed agent's guard continues the writers the kernel stopped, at both scopes, with no restart",
           "[agent][guard][bpf]")
 {
     if (!bpf_tests_can_run())
@@ -128,11 +128,11 @@ TEST_CASE("a SIGKILLed agent's guard continues the writer it stopped and thaws t
     }, std::chrono::seconds(5));
     REQUIRE(continued);
     CHECK(continued->value("reason", "").rfind("guard: the agent (pid " + std::to_string(agent.pid()) + ") exited", 0) == 0);
-    auto thawed = agent.wait_for([&](const json &e) {
-        return e.value("event", "") == "action" && e["action"] == "release" && e["mechanism"] == "cgroup.freeze" &&
-               e["cgroup"]["path"] == pair.cgroup.relative_path();
+    auto member_continued = agent.wait_for([&](const json &e) {
+        return e.value("event", "") == "action" && e["action"] == "release" && e["mechanism"] == "sigstop" &&
+               e["process"]["pid"] == pair.cgroup_writer.pid();
     }, std::chrono::seconds(5));
-    REQUIRE(thawed);
+    REQUIRE(member_continued);
     CHECK(wait_until([&] { return diskwatch::process_state(guard) == 0 || diskwatch::process_state(guard) == 'Z'; },
                      std::chrono::seconds(5)));
     // The writers write again.

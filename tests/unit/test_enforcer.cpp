@@ -1,6 +1,7 @@
-// The enforcer's duty cycle, release and bookkeeping on a real child process
-// (real pidfds and signals); only the byte count is supplied by the test, as
-// the kernel's would be.
+// The enforcer's continuer, release and bookkeeping on a real child process
+// (real pidfds and signals); the kernel's side of a throttle (the stop at the
+// write that overdraws the allowance, bpf/throttle.bpf.h) is played by the
+// test, with a real SIGSTOP.
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -10,7 +11,9 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -60,29 +63,95 @@ double steady_s()
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+// The kernel's side of a throttle, played by the test: overdraw() is what the
+// writer's hook does at the write that overdraws its allowance (a real
+// SIGSTOP, and the stop record); the allowance then refills at the rate.
+class TestKernel final : public KernelThrottles {
+public:
+    bool start(RuleScope scope, uint64_t id, double rate_bps, double, std::string *) override
+    {
+        std::lock_guard lock(mutex_);
+        throttles_[{scope, id}] = {rate_bps, 0, steady_s()};
+        ++starts;
+        return true;
+    }
+    void end(RuleScope scope, uint64_t id) override
+    {
+        std::lock_guard lock(mutex_);
+        throttles_.erase({scope, id});
+    }
+    std::optional<KernelThrottleState> state(RuleScope scope, uint64_t id) const override
+    {
+        std::lock_guard lock(mutex_);
+        auto it = throttles_.find({scope, id});
+        if (it == throttles_.end())
+            return std::nullopt;
+        const auto &t = it->second;
+        return KernelThrottleState {-t.owed_bytes + t.rate_bps * (steady_s() - t.since_s), stops_sent, 0};
+    }
+    std::vector<KernelStop> stopped() const override
+    {
+        std::lock_guard lock(mutex_);
+        return stops_;
+    }
+    void forget(pid_t pid) override
+    {
+        std::lock_guard lock(mutex_);
+        std::erase_if(stops_, [pid](const KernelStop &stop) { return stop.pid == pid; });
+    }
+    void exempt(pid_t pid) override
+    {
+        std::lock_guard lock(mutex_);
+        exempted.insert(pid);
+    }
+    void beat() override {}
+
+    // `pid` wrote `owed_bytes` past the allowance of the (scope, id) throttle.
+    void overdraw(pid_t pid, RuleScope scope, uint64_t id, double owed_bytes)
+    {
+        std::lock_guard lock(mutex_);
+        auto &t = throttles_.at({scope, id});
+        t.owed_bytes = owed_bytes;
+        t.since_s = steady_s();
+        stops_.push_back({pid, scope, id, read_process_identity(pid)->start_boot_s});
+        ++stops_sent;
+        ::kill(pid, SIGSTOP);
+    }
+    bool holds(pid_t pid) const
+    {
+        std::lock_guard lock(mutex_);
+        return std::any_of(stops_.begin(), stops_.end(), [pid](const KernelStop &stop) { return stop.pid == pid; });
+    }
+
+    int starts = 0;
+    uint64_t stops_sent = 0;
+    std::set<pid_t> exempted;
+
+private:
+    struct Throttle {
+        double rate_bps = 0;
+        double owed_bytes = 0;
+        double since_s = 0;
+    };
+    mutable std::mutex mutex_;
+    std::map<std::pair<RuleScope, uint64_t>, Throttle> throttles_;
+    std::vector<KernelStop> stops_;
+};
+
 // An enforcer the test drives by hand: its state in `state_dir`, this
-// process as the agent; the kernel's byte counts and the event sink are the
-// test's.
-EnforcerOptions test_options(const char *state_dir, decltype(EnforcerOptions::bytes_counted) bytes_counted,
-                             decltype(EnforcerOptions::emit) emit)
+// process as the agent; the kernel and the event sink are the test's.
+EnforcerOptions test_options(const char *state_dir, KernelThrottles *kernel, decltype(EnforcerOptions::emit) emit)
 {
     EnforcerOptions options;
     options.host = "test";
     options.state_dir = state_dir;
     options.agent_pid = ::getpid();
-    options.bytes_counted = std::move(bytes_counted);
+    options.kernel = kernel;
     options.emit = std::move(emit);
     return options;
 }
 
-// 1 MiB more every time it is asked: a writer far above 1 MiB/s.
-auto growing_by_a_mib(std::atomic<uint64_t> &counted)
-{
-    return [&counted](RuleScope, uint64_t) { return std::optional<uint64_t>(counted += 1 << 20); };
-}
-
-// Throttle to 1 MiB/s for a minute: a writer counted by growing_by_a_mib is
-// always over it.
+// Throttle to 1 MiB/s for a minute.
 PolicyRule slow_rule()
 {
     PolicyRule rule;
@@ -95,18 +164,18 @@ PolicyRule slow_rule()
 
 }  // namespace
 
-TEST_CASE("a throttled process is stopped while over its allowance, listed, and released on request",
+TEST_CASE("a process the kernel stopped is continued when its allowance is back, listed, and released on request",
           "[actions][enforcer]")
 {
     Child child;
     REQUIRE(child.pid > 0);
     char state_dir[] = "/tmp/dw-enforcer-XXXXXX";
     REQUIRE(::mkdtemp(state_dir));
-    std::atomic<uint64_t> counted{0};
+    TestKernel kernel;
     std::mutex events_mutex;
     std::vector<nlohmann::json> events;
     {
-        Enforcer enforcer(test_options(state_dir, growing_by_a_mib(counted), [&](const nlohmann::json &event) {
+        Enforcer enforcer(test_options(state_dir, &kernel, [&](const nlohmann::json &event) {
             std::lock_guard lock(events_mutex);
             events.push_back(event);
         }));
@@ -118,7 +187,25 @@ TEST_CASE("a throttled process is stopped while over its allowance, listed, and 
         subject.start_boot_s = read_process_identity(child.pid)->start_boot_s;
         enforcer.enforce(rule, subject, RuleMeasures{}, steady_s());
         REQUIRE(enforcer.is_acting_on(subject.key()));
+        CHECK(kernel.starts == 1);
+        CHECK(kernel.exempted.count(::getpid()) == 1);  // the agent is never stopped
+        // It writes half a MiB past its allowance: stopped for half a second
+        // at 1 MiB/s, then continued by the enforcer, and its record gone.
+        const auto stopped_at = std::chrono::steady_clock::now();
+        kernel.overdraw(child.pid, RuleScope::process, child.pid, 512 * 1024);
+        enforcer.kernel_stopped();
         CHECK(eventually([&] { return process_state(child.pid) == 'T'; }));
+        CHECK(eventually([&] { return enforcer.active().at(0).paused; }));
+        CHECK(eventually([&] { return process_state(child.pid) != 'T'; }));
+        const double waited_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped_at).count();
+        CHECK(waited_s >= 0.45);
+        CHECK(waited_s < 2.0);  // generous: the bench measures the throttle's error
+        CHECK_FALSE(kernel.holds(child.pid));
+        // Stopped again, owing a minute's worth: it stays stopped until released.
+        kernel.overdraw(child.pid, RuleScope::process, child.pid, 60 << 20);
+        enforcer.kernel_stopped();
+        std::this_thread::sleep_for(100ms);
+        CHECK(process_state(child.pid) == 'T');
         auto active = enforcer.active();
         REQUIRE(active.size() == 1);
         CHECK(active[0].target == "process:" + std::to_string(child.pid));
@@ -136,6 +223,7 @@ TEST_CASE("a throttled process is stopped while over its allowance, listed, and 
         CHECK(error == "nothing throttled matches 999999");
         REQUIRE(enforcer.release(std::to_string(child.pid), "requested", &error));
         CHECK(eventually([&] { return process_state(child.pid) != 'T'; }));
+        CHECK_FALSE(kernel.holds(child.pid));
         CHECK(enforcer.active().empty());
     }
     std::lock_guard lock(events_mutex);
@@ -145,6 +233,7 @@ TEST_CASE("a throttled process is stopped while over its allowance, listed, and 
     CHECK(events[0]["throttle_to_bps"] == 1048576.0);
     CHECK(events[1]["action"] == "release");
     CHECK(events[1]["reason"] == "requested");
+    CHECK(events[1]["stops"] == 2);
     CHECK(process_state(child.pid) != 'T');
     std::filesystem::remove_all(state_dir);
 }
@@ -156,8 +245,9 @@ TEST_CASE("protected and dry-run subjects get events and no action", "[actions][
     REQUIRE(::mkdtemp(state_dir));
     std::vector<nlohmann::json> events;
     std::mutex events_mutex;
+    TestKernel kernel;
     Enforcer enforcer(test_options(
-        state_dir, [](RuleScope, uint64_t) { return std::optional<uint64_t>(); },
+        state_dir, &kernel,
         [&](const nlohmann::json &event) {
             std::lock_guard lock(events_mutex);
             events.push_back(event);
@@ -198,9 +288,9 @@ TEST_CASE("a throttled process with a name that is not UTF-8 is saved exactly, n
     REQUIRE(child.pid > 0);
     char state_dir[] = "/tmp/dw-enforcer-XXXXXX";
     REQUIRE(::mkdtemp(state_dir));
-    std::atomic<uint64_t> counted{0};
+    TestKernel kernel;
     {
-        Enforcer enforcer(test_options(state_dir, growing_by_a_mib(counted), [](const nlohmann::json &) {}));
+        Enforcer enforcer(test_options(state_dir, &kernel, [](const nlohmann::json &) {}));
         enforcer.set_policy(Policy{}, false);
         const PolicyRule rule = slow_rule();
         Subject subject;
@@ -240,9 +330,10 @@ TEST_CASE("a pid now held by a later process of the same name is never signalled
     REQUIRE(::mkdtemp(state_dir));
     std::vector<nlohmann::json> events;
     std::mutex events_mutex;
+    TestKernel kernel;
     {
         Enforcer enforcer(test_options(
-            state_dir, [](RuleScope, uint64_t) { return std::optional<uint64_t>(1ULL << 40); },
+            state_dir, &kernel,
             [&](const nlohmann::json &event) {
                 std::lock_guard lock(events_mutex);
                 events.push_back(event);
@@ -288,5 +379,82 @@ TEST_CASE("a pid now held by a later process of the same name is never signalled
     CHECK(events[1]["warning"].get<std::string>().find("the pid was reused") != std::string::npos);
     CHECK(events[2]["rule"] == "k0");
     CHECK(events[2]["warning"].get<std::string>().find("start time was not read") != std::string::npos);
+    std::filesystem::remove_all(state_dir);
+}
+
+TEST_CASE("a cgroup's members the kernel stopped are continued by their own pidfds; a SIGCONT from another is "
+          "throttle.defied, at most once a second",
+          "[actions][enforcer]")
+{
+    Child first("dw-member-a");
+    Child second("dw-member-b");
+    REQUIRE(eventually([&] { return read_process_identity(second.pid)->comm == "dw-member-b"; }));
+    char state_dir[] = "/tmp/dw-enforcer-XXXXXX";
+    REQUIRE(::mkdtemp(state_dir));
+    TestKernel kernel;
+    std::mutex events_mutex;
+    std::vector<nlohmann::json> events;
+    constexpr uint64_t kCgroupId = 4242;
+    {
+        Enforcer enforcer(test_options(state_dir, &kernel, [&](const nlohmann::json &event) {
+            std::lock_guard lock(events_mutex);
+            events.push_back(event);
+        }));
+        enforcer.set_policy(Policy{}, false);
+        PolicyRule rule = slow_rule();
+        rule.scope = RuleScope::cgroup;
+        Subject subject;
+        subject.scope = RuleScope::cgroup;
+        subject.cgroup_id = kCgroupId;
+        subject.cgroup = "/dw-test-not-a-real-cgroup";  // no io.max there: held in the kernel
+        subject.pid = static_cast<uint32_t>(first.pid);
+        enforcer.enforce(rule, subject, RuleMeasures{}, steady_s());
+        REQUIRE(enforcer.is_acting_on(subject.key()));
+        {
+            std::ifstream state(std::string(state_dir) + "/state.json");
+            const auto saved = nlohmann::json::parse(state);
+            REQUIRE(saved["stopped_in"].size() == 1);  // the cgroup, for whoever outlives the agent
+        }
+        // Both overdraw the cgroup's allowance by a quarter MiB in all.
+        kernel.overdraw(first.pid, RuleScope::cgroup, kCgroupId, 128 * 1024);
+        kernel.overdraw(second.pid, RuleScope::cgroup, kCgroupId, 256 * 1024);
+        enforcer.kernel_stopped();
+        CHECK(eventually([&] { return process_state(first.pid) == 'T' && process_state(second.pid) == 'T'; }));
+        CHECK(eventually([&] { return process_state(first.pid) != 'T' && process_state(second.pid) != 'T'; }));
+        CHECK_FALSE(kernel.holds(first.pid));
+        CHECK_FALSE(kernel.holds(second.pid));
+        // Someone (uid 65534) continues a stopped member, three times in a row.
+        kernel.overdraw(second.pid, RuleScope::cgroup, kCgroupId, 60 << 20);
+        for (int i = 0; i < 3; ++i)
+            enforcer.defied(second.pid, RuleScope::cgroup, kCgroupId, 777, 65534, "kill", steady_s());
+        // Another throttle's SIGCONT is not this one's.
+        enforcer.defied(second.pid, RuleScope::cgroup, kCgroupId + 1, 777, 65534, "kill", steady_s());
+        const auto active = enforcer.active();
+        REQUIRE(active.size() == 1);
+        CHECK(active[0].defied == 3);
+        std::string error;
+        REQUIRE(enforcer.release("/dw-test-not-a-real-cgroup", "requested", &error));
+        CHECK(eventually([&] { return process_state(second.pid) != 'T'; }));
+    }
+    std::lock_guard lock(events_mutex);
+    std::vector<nlohmann::json> defied;
+    for (const auto &event : events)
+        if (event["event"] == "throttle.defied")
+            defied.push_back(event);
+    REQUIRE(defied.size() == 1);  // the first at once; the next two within the second are counted
+    CHECK(defied[0]["rule"] == "slow");
+    CHECK(defied[0]["scope"] == "cgroup");
+    CHECK(defied[0]["process"]["pid"] == second.pid);
+    CHECK(defied[0]["process"]["comm"] == "dw-member-b");
+    CHECK(defied[0]["sender"]["pid"] == 777);
+    CHECK(defied[0]["sender"]["uid"] == 65534);
+    CHECK(defied[0]["sender"]["comm"] == "kill");
+    CHECK(defied[0]["count"] == 1);
+    CHECK(defied[0]["total"] == 1);
+    CHECK(defied[0]["owed_bytes"].get<double>() > 0);
+    const auto &release = events.back();
+    CHECK(release["action"] == "release");
+    CHECK(release["mechanism"] == "sigstop");
+    CHECK(release["defied"] == 3);
     std::filesystem::remove_all(state_dir);
 }

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <set>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -17,6 +17,8 @@
 #include "actions/cgroup_files.h"
 #include "events/events.h"
 #include "events/internal_errors.h"
+#include "events/json_names.h"
+#include "resolve/processes.h"
 #include "resolve/cgroups.h"
 #include "views/json_report.h"
 
@@ -54,21 +56,37 @@ struct Enforcer::Throttle {
     std::string key;
     std::string rule;
     Subject subject;
-    std::string mechanism;  // io.max | cgroup.freeze | sigstop
+    std::string mechanism;  // io.max | sigstop
     double rate_bps = 0;
     double since_s = 0;
     double until_s = 0;
-    std::optional<Pidfd> pidfd;  // sigstop
-    double start_boot_s = 0;     // sigstop: for the state file
-    std::string cgroup_path;     // cgroup.freeze, io.max
+    std::optional<Pidfd> pidfd;  // sigstop, process scope
+    double start_boot_s = 0;     // sigstop, process scope: for the state file
+    std::string cgroup_path;     // cgroup scope
     std::string io_dev;          // io.max
-    // Duty cycle: a token bucket at rate_bps over the kernel's byte count.
-    std::optional<uint64_t> last_bytes;
-    double last_tick_s = 0;
-    double allowance = 0;
-    bool paused = false;
-    bool mark_warned = false;  // cgroup.freeze: the setxattr failure was reported
+    // sigstop: the kernel's throttle (process: the pid; cgroup: its id).
+    RuleScope kernel_scope = RuleScope::process;
+    uint64_t kernel_id = 0;
+    bool paused = false;  // a writer of it is stopped now
+    uint64_t stops = 0;
+    // SIGCONTs from others: in all, and since the last throttle.defied event.
+    uint64_t defied = 0;
+    uint64_t defied_unreported = 0;
+    double defied_reported_s = -1e300;
+    std::set<pid_t> members_checked;  // cgroup scope: stopped members checked for protection
 };
+
+namespace {
+
+// The bank of a throttle held in the kernel: a tenth of a second of its
+// rate (so a writer idle for a while gains at most that), and at least a
+// page. Within a 5 s window this is at most 2% of the rate.
+double kernel_burst_bytes(double rate_bps) { return std::max(4096.0, rate_bps * 0.1); }
+
+// Rates the kernel's arithmetic takes (elapsed_us x rate < 2^64 for 10 s).
+constexpr double kMaxKernelRateBps = 1024.0 * 1024 * 1024 * 1024;
+
+}  // namespace
 
 struct Enforcer::Kill {
     std::string key;
@@ -86,7 +104,9 @@ Enforcer::Enforcer(EnforcerOptions options)
     : options_(std::move(options)),
       protection_(std::make_unique<Protection>(ProtectList{}, options_.agent_pid, options_.cgroup2_mount))
 {
-    duty_cycle_ = std::thread([this] { duty_cycle_loop(); });
+    if (options_.kernel && options_.agent_pid > 0)
+        options_.kernel->exempt(options_.agent_pid);
+    continuer_ = std::thread([this] { continuer_loop(); });
 }
 
 Enforcer::~Enforcer()
@@ -96,8 +116,16 @@ Enforcer::~Enforcer()
         std::lock_guard lock(mutex_);
         stopping_ = true;
     }
-    duty_cycle_wake_.notify_all();
-    duty_cycle_.join();
+    continuer_wake_.notify_all();
+    continuer_.join();
+    if (!options_.kernel)
+        return;
+    // A hook that read a throttle just before release_all removed it may
+    // stop its writer after the continue: look once more, a little later.
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::lock_guard lock(mutex_);
+    for (const auto &stop : options_.kernel->stopped())
+        continue_stopped_locked(stop, nullptr);
 }
 
 void Enforcer::set_policy(const Policy &policy, bool dry_run)
@@ -177,8 +205,8 @@ void Enforcer::enforce(const PolicyRule &rule, const Subject &subject, const Rul
             mechanism = subject.scope == RuleScope::cgroup && fs::exists(cgroup_dir(subject.cgroup) + "/cgroup.kill")
                             ? "cgroup.kill"
                             : "pidfd_send_signal";
-        else if (subject.scope == RuleScope::cgroup)
-            mechanism = fs::exists(cgroup_dir(subject.cgroup) + "/io.max") ? "io.max" : "cgroup.freeze";
+        else if (subject.scope == RuleScope::cgroup && fs::exists(cgroup_dir(subject.cgroup) + "/io.max"))
+            mechanism = "io.max";
         else
             mechanism = "sigstop";
         auto event = action_event(std::string(to_string(rule.action)), &rule, subject, &measures, mechanism);
@@ -272,11 +300,9 @@ void Enforcer::start_throttle(const PolicyRule &rule, const Subject &subject, co
     throttle->key = subject.key();
     throttle->rule = rule.name;
     throttle->subject = subject;
-    throttle->rate_bps = *rule.throttle_to_bps;
+    throttle->rate_bps = std::min(*rule.throttle_to_bps, kMaxKernelRateBps);
     throttle->since_s = now_s;
     throttle->until_s = now_s + rule.throttle_for_s;
-    throttle->last_tick_s = now_s;
-    throttle->allowance = 0;
     std::string error;
     if (subject.scope == RuleScope::process) {
         auto pidfd = open_subject(subject, &error);
@@ -286,22 +312,33 @@ void Enforcer::start_throttle(const PolicyRule &rule, const Subject &subject, co
         }
         throttle->start_boot_s = subject.start_boot_s;
         throttle->pidfd = std::move(*pidfd);
-        throttle->mechanism = "sigstop";
+        throttle->kernel_scope = RuleScope::process;
+        throttle->kernel_id = subject.pid;
     } else {
         throttle->cgroup_path = cgroup_dir(subject.cgroup);
+        throttle->kernel_scope = RuleScope::cgroup;
+        throttle->kernel_id = subject.cgroup_id;
         // io.max exists where the io controller is enabled for this cgroup:
-        // the kernel then throttles the writeback itself.
+        // the kernel then throttles the cgroup's writeback itself.
         if (fs::exists(throttle->cgroup_path + "/io.max") && !subject.dev.empty() &&
             write_control(throttle->cgroup_path + "/io.max",
-                          subject.dev + " wbps=" + std::to_string(static_cast<uint64_t>(throttle->rate_bps)), &error)) {
+                          subject.dev + " wbps=" + std::to_string(static_cast<uint64_t>(throttle->rate_bps)), &error))
             throttle->mechanism = "io.max";
-            throttle->io_dev = subject.dev;
-        } else if (fs::exists(throttle->cgroup_path + "/cgroup.freeze")) {
-            throttle->mechanism = "cgroup.freeze";
-        } else {
-            action_failed(rule, subject, "cgroup " + subject.cgroup + " has neither io.max nor cgroup.freeze");
+    }
+    if (throttle->mechanism.empty()) {
+        // Held in the kernel: from now on the writer's own hook stops it at
+        // the write that overdraws its allowance.
+        if (!options_.kernel) {
+            action_failed(rule, subject, "this agent has no kernel throttle (and the cgroup has no io.max)");
             return;
         }
+        options_.kernel->beat();
+        if (!options_.kernel->start(throttle->kernel_scope, throttle->kernel_id, throttle->rate_bps,
+                                    kernel_burst_bytes(throttle->rate_bps), &error)) {
+            action_failed(rule, subject, error);
+            return;
+        }
+        throttle->mechanism = "sigstop";
     }
     auto event = action_event("throttle", &rule, subject, &measures, throttle->mechanism);
     event["throttle_to_bps"] = throttle->rate_bps;
@@ -310,7 +347,7 @@ void Enforcer::start_throttle(const PolicyRule &rule, const Subject &subject, co
     announced_[throttle->key + "|" + rule.name] = "throttle";
     throttles_[throttle->key] = std::move(throttle);
     save_state_locked();
-    duty_cycle_wake_.notify_all();
+    continuer_wake_.notify_all();
     options_.emit(event);
 }
 
@@ -320,12 +357,17 @@ void Enforcer::release_locked(std::map<std::string, std::unique_ptr<Throttle>>::
     Throttle &throttle = *it->second;
     std::string error;
     if (throttle.mechanism == "sigstop") {
+        // No more stops first, then every writer it stopped is continued.
+        if (options_.kernel) {
+            options_.kernel->end(throttle.kernel_scope, throttle.kernel_id);
+            for (const auto &stop : options_.kernel->stopped())
+                if (stop.scope == throttle.kernel_scope && stop.id == throttle.kernel_id)
+                    continue_stopped_locked(stop, &throttle);
+            sweep_until_s_ = steady_now_s() + 0.5;
+            continuer_wake_.notify_all();
+        }
         if (throttle.pidfd && !throttle.pidfd->exited())
             throttle.pidfd->signal(SIGCONT, &error);
-    } else if (throttle.mechanism == "cgroup.freeze") {
-        if (throttle.paused && !write_control(throttle.cgroup_path + "/cgroup.freeze", "0", &error))
-            spdlog::warn("release {}: {}", throttle.key, error);
-        ::removexattr(throttle.cgroup_path.c_str(), kFrozenXattr);
     } else if (throttle.mechanism == "io.max") {
         write_control(throttle.cgroup_path + "/io.max", throttle.io_dev + " wbps=max", &error);
     }
@@ -333,6 +375,10 @@ void Enforcer::release_locked(std::map<std::string, std::unique_ptr<Throttle>>::
     event["rule"] = throttle.rule;
     event["reason"] = reason;
     event["dry_run"] = false;
+    if (throttle.mechanism == "sigstop") {
+        event["stops"] = throttle.stops;
+        event["defied"] = throttle.defied;
+    }
     announced_.erase(throttle.key + "|" + throttle.rule);
     throttles_.erase(it);
     save_state_locked();
@@ -426,87 +472,158 @@ std::vector<ActiveAction> Enforcer::active() const
         actions.push_back({throttle->subject.scope == RuleScope::process ? "process:" + std::to_string(throttle->subject.pid)
                                                                          : "cgroup:" + throttle->subject.cgroup,
                            throttle->rule, "throttle", throttle->mechanism, throttle->since_s, throttle->until_s,
-                           throttle->paused});
+                           throttle->paused, throttle->stops, throttle->defied});
     for (const auto &[key, kill] : kills_)
         actions.push_back({kill->subject.scope == RuleScope::process ? "process:" + std::to_string(kill->subject.pid)
                                                                      : "cgroup:" + kill->subject.cgroup,
-                           kill->rule, "kill", kill->mechanism, kill->deadline_s, kill->give_up_s, false});
+                           kill->rule, "kill", kill->mechanism, kill->deadline_s, kill->give_up_s, false, 0, 0});
     return actions;
 }
 
-// The duty cycle: every tick, each throttled subject's bytes (counted by the
-// kernel) are charged against an allowance that refills at throttle_to; the
-// subject is stopped (SIGSTOP / cgroup.freeze) while the allowance is
-// negative and continued once it is back. The allowance is capped at 100 ms
-// of the rate so an idle spell buys no burst.
-void Enforcer::duty_cycle_loop()
+// The continuer: the kernel stops a throttled writer at the write that
+// overdraws its allowance (bpf/throttle.bpf.h); this thread continues it when
+// the allowance is back, which the kernel's numbers tell to the nanosecond. It
+// sleeps until the earliest such moment, a stop record (kernel_stopped()), or
+// its poll; with nothing throttled it sleeps until a throttle starts.
+void Enforcer::continuer_loop()
 {
     for (;;) {
-        if (catch_at_boundary("duty cycle", [this] { duty_cycle_serve(); }))
+        if (catch_at_boundary("throttle continuer", [this] { continuer_serve(); }))
             return;
-        std::this_thread::sleep_for(std::chrono::duration<double>(options_.duty_cycle_tick_s));
+        std::this_thread::sleep_for(std::chrono::duration<double>(options_.continuer_poll_s));
     }
 }
 
-void Enforcer::duty_cycle_serve()
+void Enforcer::continuer_serve()
 {
-    const auto tick = std::chrono::duration<double>(options_.duty_cycle_tick_s);
     std::unique_lock lock(mutex_);
     for (;;) {
-        // Nothing throttled: sleep until a throttle starts (or we stop).
-        duty_cycle_wake_.wait(lock, [this] { return stopping_ || !throttles_.empty(); });
+        const auto has_work = [this] {
+            if (stopping_ || kernel_stopped_ || steady_now_s() < sweep_until_s_)
+                return true;
+            for (const auto &[key, throttle] : throttles_)
+                if (throttle->mechanism == "sigstop")
+                    return true;
+            return false;
+        };
+        continuer_wake_.wait(lock, has_work);
         if (stopping_)
             return;
-        // Throttling: tick. The lock is free while we sleep.
-        duty_cycle_wake_.wait_for(lock, tick, [this] { return stopping_; });
-        if (stopping_)
-            return;
+        kernel_stopped_ = false;
+        if (options_.kernel)
+            options_.kernel->beat();
         const double now = steady_now_s();
-        for (auto &[key, throttle] : throttles_) {
-            if (throttle->mechanism == "io.max")
-                continue;
-            const uint64_t id = throttle->subject.scope == RuleScope::process ? throttle->subject.pid
-                                                                               : throttle->subject.cgroup_id;
-            auto bytes = options_.bytes_counted(throttle->subject.scope, id);
-            const double dt = now - throttle->last_tick_s;
-            throttle->last_tick_s = now;
-            if (!bytes)
-                continue;
-            const double written = throttle->last_bytes ? static_cast<double>(*bytes - *throttle->last_bytes) : 0;
-            throttle->last_bytes = bytes;
-            throttle->allowance = std::min(throttle->allowance + throttle->rate_bps * dt - written,
-                                           throttle->rate_bps * 0.1);
-            const bool want_paused = throttle->allowance < 0;
-            if (want_paused == throttle->paused)
-                continue;
-            std::string error;
-            bool ok;
-            if (throttle->mechanism == "sigstop") {
-                ok = throttle->pidfd->signal(want_paused ? SIGSTOP : SIGCONT, &error);
-            } else {
-                // The mark lets a restarted agent find a freeze newer than
-                // its state file. Without it (no CAP_SYS_ADMIN, a filesystem
-                // without trusted xattrs) the state file and the guard still
-                // release it: said once per throttle, never silently.
-                if (want_paused &&
-                    ::setxattr(throttle->cgroup_path.c_str(), kFrozenXattr, options_.state_dir.data(),
-                               options_.state_dir.size(), 0) != 0 &&
-                    !throttle->mark_warned) {
-                    throttle->mark_warned = true;
-                    auto event = make_event("agent.warning", options_.host);
-                    event["warning"] = std::string("cannot mark the frozen cgroup for a restarted agent (setxattr ") +
-                                       kFrozenXattr + "): " + std::strerror(errno);
-                    event["cgroup"] = cgroup_json(throttle->subject.cgroup_id, throttle->subject.cgroup);
-                    options_.emit(event);
-                }
-                ok = write_control(throttle->cgroup_path + "/cgroup.freeze", want_paused ? "1" : "0", &error);
-            }
-            if (ok)
-                throttle->paused = want_paused;
-            else
-                spdlog::debug("duty cycle {}: {}", key, error);
-        }
+        const double next = options_.kernel ? continue_due_locked(now) : now + options_.continuer_poll_s;
+        continuer_wake_.wait_for(lock, std::chrono::duration<double>(std::max(0.0, next - steady_now_s())),
+                                 [this] { return stopping_ || kernel_stopped_; });
+        if (stopping_)
+            return;
     }
+}
+
+Enforcer::Throttle *Enforcer::kernel_throttle_locked(RuleScope scope, uint64_t id)
+{
+    for (auto &[key, throttle] : throttles_)
+        if (throttle->mechanism == "sigstop" && throttle->kernel_scope == scope && throttle->kernel_id == id)
+            return throttle.get();
+    return nullptr;
+}
+
+double Enforcer::continue_due_locked(double now_s)
+{
+    double next = now_s + options_.continuer_poll_s;
+    for (auto &[key, throttle] : throttles_)
+        throttle->paused = false;
+    for (const auto &stop : options_.kernel->stopped()) {
+        Throttle *throttle = kernel_throttle_locked(stop.scope, stop.id);
+        if (throttle) {
+            // A member of a throttled cgroup that is protected (it joined
+            // after the throttle started, or exec'd): never stopped again.
+            if (throttle->kernel_scope == RuleScope::cgroup && throttle->members_checked.insert(stop.pid).second) {
+                if (auto reason = protection_->process_reason(stop.pid, "", "", "")) {
+                    options_.kernel->exempt(stop.pid);
+                    spdlog::info("throttle {}: pid {} is protected ({}): exempt from its stops", throttle->key,
+                                 stop.pid, *reason);
+                    continue_stopped_locked(stop, throttle);
+                    continue;
+                }
+            }
+            const auto state = options_.kernel->state(stop.scope, stop.id);
+            if (state) {
+                throttle->stops = state->stops;
+                if (state->allowance_bytes < 0) {
+                    // Owed: it waits until the refill pays the debt.
+                    throttle->paused = true;
+                    next = std::min(next, now_s + -state->allowance_bytes / throttle->rate_bps);
+                    continue;
+                }
+            }
+        }
+        continue_stopped_locked(stop, throttle);
+    }
+    return next;
+}
+
+// Forget the stop, then continue: a stop that comes after the continue is
+// recorded again. The process must be the one the kernel stopped (its start
+// time), never a later one on the pid.
+void Enforcer::continue_stopped_locked(const KernelStop &stop, Throttle *throttle)
+{
+    options_.kernel->forget(stop.pid);
+    std::string error;
+    if (throttle && throttle->pidfd && throttle->pidfd->pid() == stop.pid) {
+        throttle->pidfd->signal(SIGCONT, &error);
+        return;
+    }
+    auto pidfd = Pidfd::open(stop.pid, "", stop.start_boot_s, &error);
+    if (!pidfd || !pidfd->signal(SIGCONT, &error))
+        spdlog::warn("continuing pid {} (stopped by a throttle): {}", stop.pid, error);  // gone, or a later process
+}
+
+void Enforcer::kernel_stopped()
+{
+    {
+        std::lock_guard lock(mutex_);
+        kernel_stopped_ = true;
+    }
+    continuer_wake_.notify_all();
+}
+
+void Enforcer::defied(pid_t pid, RuleScope scope, uint64_t id, pid_t sender_pid, uint32_t sender_uid,
+                      const std::string &sender_comm, double now_s)
+{
+    std::unique_lock lock(mutex_);
+    Throttle *throttle = kernel_throttle_locked(scope, id);
+    if (!throttle)
+        return;
+    ++throttle->defied;
+    ++throttle->defied_unreported;
+    if (now_s - throttle->defied_reported_s < 1.0)
+        return;
+    Subject subject = throttle->subject;
+    if (subject.scope == RuleScope::cgroup || subject.pid != static_cast<uint32_t>(pid)) {
+        subject.pid = static_cast<uint32_t>(pid);
+        auto identity = read_process_identity(pid);
+        subject.comm = identity ? identity->comm : "";
+        subject.exe.clear();
+    }
+    auto event = make_event("throttle.defied", options_.host);
+    event["rule"] = throttle->rule;
+    event["scope"] = std::string(to_string(throttle->subject.scope));
+    event["mechanism"] = throttle->mechanism;
+    event["process"] = process_json(subject);
+    event["cgroup"] = cgroup_json(subject.cgroup_id, subject.cgroup);
+    nlohmann::json sender = {{"pid", sender_pid}, {"uid", sender_uid}};
+    put_name(sender, "comm", sender_comm);
+    event["sender"] = sender;
+    event["count"] = throttle->defied_unreported;
+    event["total"] = throttle->defied;
+    if (const auto state = options_.kernel ? options_.kernel->state(scope, id) : std::nullopt)
+        event["owed_bytes"] = std::max(0.0, std::round(-state->allowance_bytes));
+    throttle->defied_unreported = 0;
+    throttle->defied_reported_s = now_s;
+    lock.unlock();
+    options_.emit(event);
 }
 
 // state.json (actions/held_state.h): what a crash would leave stopped or
@@ -516,11 +633,11 @@ void Enforcer::save_state_locked()
     HeldState state;
     state.agent_pid = options_.agent_pid;
     for (const auto &[key, throttle] : throttles_) {
-        if (throttle->mechanism == "sigstop")
+        if (throttle->mechanism == "sigstop" && throttle->subject.scope == RuleScope::process)
             state.stopped.push_back({static_cast<pid_t>(throttle->subject.pid), throttle->start_boot_s,
                                      throttle->subject.comm});
-        else if (throttle->mechanism == "cgroup.freeze")
-            state.frozen.push_back(throttle->cgroup_path);
+        else if (throttle->mechanism == "sigstop")
+            state.stopped_in.push_back(throttle->cgroup_path);
         else if (throttle->mechanism == "io.max")
             state.io_max.push_back({throttle->cgroup_path, throttle->io_dev});
     }

@@ -1,7 +1,9 @@
 // Enforcement: what the agent does to a subject a rule holds for. Kill
-// (pidfds, cgroup.kill), throttle (io.max, or a duty cycle of cgroup.freeze or
-// SIGSTOP/SIGCONT driven by the kernel's byte count), release, dry run, and
-// the bookkeeping that lets a restarted agent undo what a crashed one did.
+// (pidfds, cgroup.kill), throttle (io.max, or a stop held in the kernel: the
+// writer's own hook stops it at the write that overdraws its allowance, and
+// the enforcer's continuer lets it go when the allowance is back), release,
+// dry run, and the bookkeeping that lets a restarted agent undo what a
+// crashed one did.
 #pragma once
 
 #include <sys/types.h>
@@ -19,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actions/held_state.h"
+#include "actions/kernel_throttles.h"
 #include "actions/pidfd.h"
 #include "actions/protection.h"
 #include "rules/policy.h"
@@ -31,13 +34,15 @@ struct EnforcerOptions {
     std::string cgroup2_mount;                     // absolute; empty when there is no cgroup v2
     std::string state_dir = "/run/ebpf-diskwatch"; // state.json: what we stopped or froze
     pid_t agent_pid = 0;
-    // Bytes the kernel counted for a process (tgid) or a cgroup (id): the
-    // throttle's accounting. Called from the throttle thread.
-    std::function<std::optional<uint64_t>(RuleScope scope, uint64_t id)> bytes_counted;
+    // The kernel's side of a throttle (bpf/throttle.bpf.h); outlives the
+    // enforcer. Null: throttles other than io.max fail (an agent.warning).
+    KernelThrottles *kernel = nullptr;
     // Every action event (a JSON object); called from the agent's thread and
-    // from the throttle thread (must be thread-safe and never block).
+    // from the continuer thread (must be thread-safe and never block).
     std::function<void(const nlohmann::json &event)> emit;
-    double duty_cycle_tick_s = 0.01;
+    // The continuer looks at the kernel's stops at least this often (a stop
+    // record also wakes it at once, through kernel_stopped()).
+    double continuer_poll_s = 0.01;
 };
 
 // One thing the enforcer is doing now (the control socket lists these).
@@ -45,16 +50,18 @@ struct ActiveAction {
     std::string target;  // "process:<pid>" or "cgroup:<path>"
     std::string rule;
     std::string action;     // throttle | kill
-    std::string mechanism;  // io.max | cgroup.freeze | sigstop | pidfd_send_signal | cgroup.kill
+    std::string mechanism;  // io.max | sigstop | pidfd_send_signal | cgroup.kill
     double since_s = 0;     // steady clock seconds
     double until_s = 0;     // throttle end, kill escalation
-    bool paused = false;    // duty cycle: currently stopped/frozen
+    bool paused = false;    // sigstop: a writer of it is stopped now
+    uint64_t stops = 0;     // sigstop: times the kernel stopped a writer of it
+    uint64_t defied = 0;    // sigstop: SIGCONTs from others while it was stopped
 };
 
 class Enforcer {
 public:
     explicit Enforcer(EnforcerOptions options);
-    ~Enforcer();  // releases everything (SIGCONT, thaw, io.max max)
+    ~Enforcer();  // releases everything (SIGCONT, io.max max)
     Enforcer(const Enforcer &) = delete;
     Enforcer &operator=(const Enforcer &) = delete;
 
@@ -82,6 +89,14 @@ public:
     // release event for each; returns how many.
     size_t reconcile();
 
+    // The kernel stopped a writer: the continuer looks now (not at its next poll).
+    void kernel_stopped();
+    // Someone other than the agent sent SIGCONT to `pid`, which the kernel
+    // holds stopped for the (scope, id) throttle: a throttle.defied event
+    // (the first at once, then at most one a second per throttle, counted).
+    void defied(pid_t pid, RuleScope scope, uint64_t id, pid_t sender_pid, uint32_t sender_uid,
+                const std::string &sender_comm, double now_s);
+
     const Protection &protection() const { return *protection_; }
     bool is_acting_on(const std::string &subject_key) const;
 
@@ -95,8 +110,13 @@ private:
     void start_throttle(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s);
     void start_kill(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s);
     void release_locked(std::map<std::string, std::unique_ptr<Throttle>>::iterator it, const std::string &reason);
-    void duty_cycle_loop();  // duty_cycle_serve() until stop, across what it throws
-    void duty_cycle_serve();
+    void continuer_loop();  // continuer_serve() until stop, across what it throws
+    void continuer_serve();
+    // One look at the kernel's stops: continue those whose allowance is back
+    // (or whose throttle is gone). Returns when to look again.
+    double continue_due_locked(double now_s);
+    void continue_stopped_locked(const KernelStop &stop, Throttle *throttle);
+    Throttle *kernel_throttle_locked(RuleScope scope, uint64_t id);
     void save_state_locked();
     std::string cgroup_dir(const std::string &path) const { return options_.cgroup2_mount + path; }
 
@@ -109,11 +129,15 @@ private:
     std::map<std::string, std::string> announced_;  // subject key + rule -> last state (dedup)
     bool stopping_ = false;
     bool state_save_failing_ = false;  // the last save of state.json failed (said once)
-    // Wakes the duty cycle thread when a throttle starts or the enforcer
-    // stops: it sleeps on it while nothing is throttled (an idle agent must
-    // not wake 100 times a second).
-    std::condition_variable duty_cycle_wake_;
-    std::thread duty_cycle_;
+    // Wakes the continuer when a throttle starts, the kernel stops a writer,
+    // or the enforcer stops: it sleeps on it while nothing is throttled (an
+    // idle agent must not wake 100 times a second).
+    std::condition_variable continuer_wake_;
+    bool kernel_stopped_ = false;
+    // After a throttle ends, the continuer keeps looking until then: a hook
+    // that read the throttle just before it was removed may still stop a writer.
+    double sweep_until_s_ = 0;
+    std::thread continuer_;
 };
 
 }  // namespace diskwatch

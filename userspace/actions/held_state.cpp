@@ -16,7 +16,9 @@
 #include "actions/cgroup_files.h"
 #include "actions/pidfd.h"
 #include "events/json_names.h"
+#include "resolve/cgroups.h"
 #include "resolve/kernel_files.h"
+#include "resolve/processes.h"
 
 namespace diskwatch {
 
@@ -110,6 +112,9 @@ bool save_held_state(const std::string &state_dir, const HeldState &state, std::
     json["stopped"] = nlohmann::json::array();
     json["frozen"] = nlohmann::json::array();
     json["io_max"] = nlohmann::json::array();
+    json["stopped_in"] = nlohmann::json::array();
+    for (const auto &dir : state.stopped_in)
+        json["stopped_in"].push_back(path_record(dir));
     for (const auto &stopped : state.stopped) {
         nlohmann::json entry = {{"pid", stopped.pid}, {"start_boot_s", stopped.start_boot_s}};
         put_name(entry, "comm", stopped.comm);
@@ -163,6 +168,9 @@ std::optional<HeldState> load_held_state(const std::string &state_dir, std::stri
     for (const auto &entry : list("frozen"))
         if (auto dir = path_from_record(entry); !dir.empty())
             state.frozen.push_back(dir);
+    for (const auto &entry : list("stopped_in"))
+        if (auto dir = path_from_record(entry); !dir.empty())
+            state.stopped_in.push_back(dir);
     for (const auto &entry : list("io_max"))
         if (auto dir = path_from_record(entry); !dir.empty())
             state.io_max.push_back({dir, entry.is_object() ? field_or<std::string>(entry, "dev", "") : ""});
@@ -199,6 +207,22 @@ std::vector<HeldRelease> release_held(const std::optional<HeldState> &state, con
             const char was = process_state(stopped.pid);
             if (pidfd->signal(SIGCONT, &error) && (was == 'T' || was == 't'))
                 released.push_back({"sigstop", stopped.pid, stopped.comm, {}});
+        }
+        // A cgroup throttled in the kernel: whichever members are stopped now.
+        // (A member stopped by its own job control is continued too: the
+        // file cannot tell them apart, and a continued job only runs.)
+        for (const auto &dir : state->stopped_in) {
+            if (!is_cgroup_dir(dir, cgroup2_mount))
+                continue;
+            for (const int pid : cgroup_processes(dir)) {
+                const char was = process_state(pid);
+                if (was != 'T' && was != 't')
+                    continue;
+                auto pidfd = Pidfd::open(pid, "", 0, &error);
+                auto identity = read_process_identity(pid);
+                if (pidfd && pidfd->signal(SIGCONT, &error))
+                    released.push_back({"sigstop", pid, identity ? identity->comm : "", {}});
+            }
         }
         for (const auto &limited : state->io_max)
             if (is_cgroup_dir(limited.cgroup_dir, cgroup2_mount) &&

@@ -26,10 +26,14 @@ struct HeldState {
     };
     pid_t agent_pid = 0;
     std::vector<Stopped> stopped;
-    std::vector<std::string> frozen;  // absolute cgroup dirs frozen through cgroup.freeze
+    std::vector<std::string> frozen;  // absolute cgroup dirs frozen through cgroup.freeze (earlier agents)
     std::vector<Limited> io_max;
+    // Absolute cgroup dirs throttled in the kernel: any member may be stopped
+    // at its write (which ones changes many times a second, so the file names
+    // the cgroup, and a release continues its stopped members).
+    std::vector<std::string> stopped_in;
 
-    bool empty() const { return stopped.empty() && frozen.empty() && io_max.empty(); }
+    bool empty() const { return stopped.empty() && frozen.empty() && io_max.empty() && stopped_in.empty(); }
 };
 
 // <state_dir>/state.json
@@ -56,7 +60,8 @@ struct HeldRelease {
 Subject released_subject(const HeldRelease &release);
 
 // Lets go of everything `state` lists (SIGCONT through a pidfd checked against
-// the start time; cgroup.freeze 0; io.max wbps=max), and of every cgroup under
+// the start time; every stopped member of a stopped_in cgroup; cgroup.freeze
+// 0; io.max wbps=max), and of every cgroup under
 // cgroup2_mount that carries this state dir's freeze mark. Idempotent: what
 // already runs is not reported. Never throws.
 std::vector<HeldRelease> release_held(const std::optional<HeldState> &state, const std::string &state_dir,

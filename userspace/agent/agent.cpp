@@ -45,6 +45,49 @@ nlohmann::json rules_summary(const Policy &policy)
     return rules;
 }
 
+// The enforcer's kernel throttles (actions/kernel_throttles.h), through the
+// tracer that owns the maps.
+class TracerThrottles final : public KernelThrottles {
+public:
+    explicit TracerThrottles(WriteTracer &tracer) : tracer_(tracer) {}
+
+    bool start(RuleScope scope, uint64_t id, double rate_bps, double burst_bytes, std::string *error) override
+    {
+        return tracer_.start_throttle(alarm_scope(scope), id, static_cast<uint64_t>(rate_bps),
+                                      static_cast<uint64_t>(burst_bytes), error);
+    }
+    void end(RuleScope scope, uint64_t id) override { tracer_.end_throttle(alarm_scope(scope), id); }
+    std::optional<KernelThrottleState> state(RuleScope scope, uint64_t id) const override
+    {
+        const auto numbers = tracer_.throttle_numbers(alarm_scope(scope), id);
+        if (!numbers)
+            return std::nullopt;
+        return KernelThrottleState {numbers->allowance_bytes, numbers->stops, numbers->stop_failures};
+    }
+    std::vector<KernelStop> stopped() const override
+    {
+        std::vector<KernelStop> stops;
+        for (const auto &writer : tracer_.stopped_writers())
+            stops.push_back({static_cast<pid_t>(writer.tgid), rule_scope(writer.scope), writer.id, writer.start_boot_s});
+        return stops;
+    }
+    void forget(pid_t pid) override { tracer_.forget_stopped(static_cast<uint32_t>(pid)); }
+    void exempt(pid_t pid) override { tracer_.exempt(static_cast<uint32_t>(pid)); }
+    void beat() override { tracer_.beat_throttles(); }
+
+    static RateAlarm::Scope alarm_scope(RuleScope scope)
+    {
+        return scope == RuleScope::process ? RateAlarm::Scope::process : RateAlarm::Scope::cgroup;
+    }
+    static RuleScope rule_scope(RateAlarm::Scope scope)
+    {
+        return scope == RateAlarm::Scope::process ? RuleScope::process : RuleScope::cgroup;
+    }
+
+private:
+    WriteTracer &tracer_;
+};
+
 }  // namespace
 
 Agent::Agent(AgentOptions options, Policy policy, std::unique_ptr<WriteMonitor> monitor,
@@ -59,16 +102,21 @@ Agent::Agent(AgentOptions options, Policy policy, std::unique_ptr<WriteMonitor> 
         enforcer.cgroup2_mount = cgroup2->mount_point;
     enforcer.state_dir = options_.state_dir;
     enforcer.agent_pid = ::getpid();
-    WriteTracer *tracer = &monitor_->tracer();
-    enforcer.bytes_counted = [tracer](RuleScope scope, uint64_t id) {
-        return tracer->bytes_counted(scope == RuleScope::process ? RateAlarm::Scope::process : RateAlarm::Scope::cgroup,
-                                     id);
-    };
+    kernel_throttles_ = std::make_unique<TracerThrottles>(monitor_->tracer());
+    enforcer.kernel = kernel_throttles_.get();
     enforcer.emit = [this](const nlohmann::json &event) { emit(event); };
     enforcer_ = std::make_unique<Enforcer>(std::move(enforcer));
     monitor_->tracer().set_rate_alarm_handler([this](const RateAlarm &) {
         alarm_pending_ = true;
         ++alarms_;
+    });
+    monitor_->tracer().set_throttle_event_handler([this](const ThrottleEvent &event) {
+        if (event.kind == ThrottleEvent::Kind::stopped)
+            enforcer_->kernel_stopped();
+        else
+            enforcer_->defied(static_cast<pid_t>(event.tgid), TracerThrottles::rule_scope(event.scope), event.id,
+                              static_cast<pid_t>(event.sender_tgid), event.sender_uid, event.sender_comm,
+                              steady_now_s());
     });
     InternalErrors::instance().set_reporter(
         [this](const std::string &thread, const std::string &what, uint64_t total, uint64_t unreported) {
@@ -87,6 +135,7 @@ Agent::~Agent()
 {
     InternalErrors::instance().set_reporter(nullptr);
     monitor_->tracer().set_rate_alarm_handler(nullptr);
+    monitor_->tracer().set_throttle_event_handler(nullptr);
     enforcer_.reset();
 }
 
@@ -118,8 +167,6 @@ void Agent::apply_policy()
             threshold = enabled && threshold ? std::min(threshold, bps) : bps;
             enabled = true;
         }
-        if (rule.action == RuleAction::throttle)
-            enabled = true;  // the duty cycle needs the kernel's byte count
     }
     monitor_->tracer().set_rate_alarms(alarms);
 }
@@ -177,6 +224,8 @@ void Agent::check_drops(const DropCounters &drops)
     warn("ring buffer full: lifecycle or alarm records lost", drops.ringbuf_full, last_drops_.ringbuf_full);
     warn("rate-alarm bucket not created: writes missed the alarm and the throttle's count", drops.rate_bucket_full,
          last_drops_.rate_bucket_full);
+    warn("throttled writers over their allowance not stopped (stop record map full, or the signal refused)",
+         drops.throttle_not_stopped, last_drops_.throttle_not_stopped);
     last_drops_ = drops;
 }
 
@@ -318,7 +367,9 @@ nlohmann::json Agent::status() const
                                 {"action", action.action},
                                 {"mechanism", action.mechanism},
                                 {"for_s", std::round((now_s - action.since_s) * 10) / 10},
-                                {"paused", action.paused}});
+                                {"paused", action.paused},
+                                {"stops", action.stops},
+                                {"defied", action.defied}});
     status["actions"] = actions_json;
     status["internal_errors"] = InternalErrors::instance().counts();
     status["guard_pid"] = guard_ && guard_->pid() > 0 ? nlohmann::json(guard_->pid()) : nlohmann::json();
@@ -329,7 +380,8 @@ nlohmann::json Agent::status() const
                        {"pairing_map_full", latest_drops_.pairing_map_full},
                        {"aio_events_skipped", latest_drops_.aio_events_skipped},
                        {"aio_event_read", latest_drops_.aio_event_read},
-                       {"rate_bucket_full", latest_drops_.rate_bucket_full}};
+                       {"rate_bucket_full", latest_drops_.rate_bucket_full},
+                       {"throttle_not_stopped", latest_drops_.throttle_not_stopped}};
     return status;
 }
 
@@ -446,6 +498,12 @@ void Agent::loop_pass(double &next_s, double &last_eval_s)
         guard_->beat(enforcer_->needs_ticks());  // with what it holds now, a throttle started in this pass included
 }
 
+void Agent::exempt_guard()
+{
+    if (guard_ && guard_->pid() > 0)
+        kernel_throttles_->exempt(guard_->pid());
+}
+
 // A guard that exited (killed by someone, or it crashed) is started again,
 // and said: until then a crash of the agent would leave its throttles to the
 // next agent's reconcile.
@@ -461,8 +519,10 @@ void Agent::watch_guard(double now_s)
                                  : "the guard process exited and cannot be started again (" + error +
                                        "): a crash of the agent would leave its throttles until it restarts";
     emit(event);
-    if (restarted)
+    if (restarted) {
         guard_->arm();
+        exempt_guard();
+    }
 }
 
 int Agent::run()

@@ -82,7 +82,11 @@ public:
     // asks): waits for it, up to `wait` (or two intervals, if longer). Thread-safe.
     nlohmann::json snapshot(GroupBy by, std::chrono::milliseconds wait);
     // The guard (agent/guard.h) the loop beats for; nullptr: none.
-    void set_guard(Guard *guard) { guard_ = guard; }
+    void set_guard(Guard *guard)
+    {
+        guard_ = guard;
+        exempt_guard();
+    }
     // Called with each refresh's report, on the agent's thread (metrics).
     void set_report_observer(std::function<void(const WriteReport &)> observer)
     {
@@ -98,6 +102,7 @@ private:
     void build_cumulative_reports();
     void loop_pass(double &next_s, double &last_eval_s);
     void watch_guard(double now_s);
+    void exempt_guard();  // the kernel never stops the guard, and its SIGCONTs are no defiance
 
     mutable std::mutex state_mutex_;  // guards policy_ and engine_ against the control socket's reads
     AgentOptions options_;
@@ -107,6 +112,7 @@ private:
     std::string host_;
     std::unique_ptr<RuleEngine> engine_;
     std::unique_ptr<MountWatch> mount_watch_;
+    std::unique_ptr<KernelThrottles> kernel_throttles_;  // the enforcer's view of the tracer's throttle maps
     std::unique_ptr<Enforcer> enforcer_;
     std::atomic<bool> stop_requested_{false};
     std::atomic<bool> reload_requested_{false};

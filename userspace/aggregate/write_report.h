@@ -90,6 +90,7 @@ struct DropCounters {
     uint64_t aio_events_skipped = 0;  // AIO completions beyond what one io_getevents run reads
     uint64_t aio_event_read = 0;      // AIO completions or iocbs that could not be read
     uint64_t rate_bucket_full = 0;    // writes a rate-alarm bucket could not be made for (agent)
+    uint64_t throttle_not_stopped = 0;  // writes over a throttle's allowance whose writer could not be stopped (agent)
 };
 
 // Where a report's numbers come from: top's own BPF programs, or a running

@@ -44,6 +44,31 @@ static_assert(offsetof(dw_rate_alarm_config, threshold_bps) == 0);
 static_assert(offsetof(dw_rate_alarm_config, burst_ms) == 16);
 static_assert(offsetof(dw_rate_alarm_config, repeat_ns) == 24);
 static_assert(offsetof(dw_rate_alarm_config, enabled_scopes) == 32);
+static_assert(offsetof(dw_rate_alarm_config, throttled_scopes) == 36);
+
+static_assert(sizeof(dw_throttle) == 64);
+static_assert(offsetof(dw_throttle, rate_bps) == 0);
+static_assert(offsetof(dw_throttle, burst_bytes) == 8);
+static_assert(offsetof(dw_throttle, allowance) == 16);
+static_assert(offsetof(dw_throttle, last_ns) == 24);
+static_assert(offsetof(dw_throttle, stops) == 32);
+static_assert(offsetof(dw_throttle, stop_failures) == 40);
+static_assert(offsetof(dw_throttle, charged_bytes) == 48);
+static_assert(offsetof(dw_throttle, last_event_ns) == 56);
+
+static_assert(sizeof(dw_stopped_writer) == 32);
+static_assert(offsetof(dw_stopped_writer, throttle) == 0);
+static_assert(offsetof(dw_stopped_writer, stopped_ns) == 16);
+static_assert(offsetof(dw_stopped_writer, start_boottime_ns) == 24);
+
+static_assert(sizeof(dw_throttle_event) == 56);
+static_assert(offsetof(dw_throttle_event, kind) == offsetof(dw_process_event, kind), "records are told apart by kind");
+static_assert(offsetof(dw_throttle_event, tgid) == 4);
+static_assert(offsetof(dw_throttle_event, sender_tgid) == 8);
+static_assert(offsetof(dw_throttle_event, sender_uid) == 12);
+static_assert(offsetof(dw_throttle_event, ts_ns) == 16);
+static_assert(offsetof(dw_throttle_event, throttle) == 24);
+static_assert(offsetof(dw_throttle_event, sender_comm) == 40);
 
 static_assert(sizeof(dw_rate_alarm_event) == 48);
 static_assert(offsetof(dw_rate_alarm_event, kind) == offsetof(dw_process_event, kind), "records are told apart by kind");

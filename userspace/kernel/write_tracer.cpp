@@ -4,6 +4,7 @@
 #include <bpf/libbpf.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -178,6 +179,41 @@ WriteTracer::~WriteTracer()
         diskwatch_bpf__destroy(skel_);
 }
 
+namespace {
+
+RateAlarm::Scope scope_of(uint32_t abi_scope)
+{
+    return abi_scope == DW_ALARM_SCOPE_CGROUP ? RateAlarm::Scope::cgroup : RateAlarm::Scope::process;
+}
+
+dw_rate_key rate_key(RateAlarm::Scope scope, uint64_t id)
+{
+    dw_rate_key key {};
+    key.id = id;
+    key.scope = scope == RateAlarm::Scope::cgroup ? DW_ALARM_SCOPE_CGROUP : DW_ALARM_SCOPE_PROCESS;
+    return key;
+}
+
+// bpf_ktime_get_ns()'s clock.
+uint64_t monotonic_ns()
+{
+    timespec now {};
+    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    return static_cast<uint64_t>(now.tv_sec) * 1000000000ull + static_cast<uint64_t>(now.tv_nsec);
+}
+
+// A start time in nanoseconds after boot, as /proc/PID/stat says it: whole
+// clock ticks (the kernel's nsec_to_clock_t truncates), so that it compares
+// equal with what the rest of the agent reads there.
+double boot_s_in_ticks(uint64_t boot_ns)
+{
+    static const auto ticks_per_s = static_cast<uint64_t>(::sysconf(_SC_CLK_TCK));
+    const uint64_t ticks = boot_ns / (1000000000ull / ticks_per_s);
+    return static_cast<double>(ticks) / static_cast<double>(ticks_per_s);
+}
+
+}  // namespace
+
 int WriteTracer::on_ring_record(void *context, void *data, size_t size)
 {
     auto *self = static_cast<WriteTracer *>(context);
@@ -190,13 +226,29 @@ int WriteTracer::on_ring_record(void *context, void *data, size_t size)
         dw_rate_alarm_event raw;
         std::memcpy(&raw, data, sizeof(raw));
         RateAlarm alarm;
-        alarm.scope = raw.scope == DW_ALARM_SCOPE_CGROUP ? RateAlarm::Scope::cgroup : RateAlarm::Scope::process;
+        alarm.scope = scope_of(raw.scope);
         alarm.tgid = raw.tgid;
         alarm.cgroup_id = raw.cgroup_id;
         alarm.id = raw.id;
         alarm.total_bytes = raw.total_bytes;
         alarm.ts_ns = raw.ts_ns;
         self->rate_alarm_handler_(alarm);
+        return 0;
+    }
+    if (kind == DW_EVENT_THROTTLE_STOP || kind == DW_EVENT_THROTTLE_DEFIED) {
+        if (size < sizeof(dw_throttle_event) || !self->throttle_event_handler_)
+            return 0;
+        dw_throttle_event raw;
+        std::memcpy(&raw, data, sizeof(raw));
+        ThrottleEvent event;
+        event.kind = kind == DW_EVENT_THROTTLE_STOP ? ThrottleEvent::Kind::stopped : ThrottleEvent::Kind::defied;
+        event.scope = scope_of(raw.throttle.scope);
+        event.id = raw.throttle.id;
+        event.tgid = raw.tgid;
+        event.sender_tgid = raw.sender_tgid;
+        event.sender_uid = raw.sender_uid;
+        event.sender_comm.assign(raw.sender_comm, strnlen(raw.sender_comm, sizeof(raw.sender_comm)));
+        self->throttle_event_handler_(event);
         return 0;
     }
     if (size < sizeof(dw_process_event) || !self->current_handler_)
@@ -378,6 +430,7 @@ DropCounters WriteTracer::read_drops() const
     drops.aio_events_skipped = total(DW_ERR_AIO_EVENTS_SKIPPED);
     drops.aio_event_read = total(DW_ERR_AIO_EVENT_READ);
     drops.rate_bucket_full = total(DW_ERR_RATE_BUCKET);
+    drops.throttle_not_stopped = total(DW_ERR_THROTTLE_RECORD) + total(DW_ERR_THROTTLE_SIGNAL);
     return drops;
 }
 
@@ -417,15 +470,106 @@ void WriteTracer::set_rate_alarm_handler(std::function<void(const RateAlarm &)> 
     rate_alarm_handler_ = std::move(handler);
 }
 
-std::optional<uint64_t> WriteTracer::bytes_counted(RateAlarm::Scope scope, uint64_t id) const
+bool WriteTracer::start_throttle(RateAlarm::Scope scope, uint64_t id, uint64_t rate_bps, uint64_t burst_bytes,
+                                 std::string *error)
 {
-    dw_rate_key key {};
-    key.id = id;
-    key.scope = scope == RateAlarm::Scope::cgroup ? DW_ALARM_SCOPE_CGROUP : DW_ALARM_SCOPE_PROCESS;
-    dw_rate_bucket bucket {};
-    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.dw_rate_buckets), &key, &bucket) != 0)
+    const dw_rate_key key = rate_key(scope, id);
+    dw_throttle throttle {};
+    throttle.rate_bps = rate_bps;
+    throttle.burst_bytes = static_cast<int64_t>(burst_bytes);
+    throttle.allowance = 0;  // it was over its rate when the rule held: nothing banked
+    throttle.last_ns = monotonic_ns();
+    std::lock_guard lock(throttles_mutex_);
+    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.dw_throttles), &key, &throttle, BPF_NOEXIST) != 0) {
+        if (errno == EEXIST)
+            return true;  // already held
+        *error = "the kernel's throttle map refused it: " + errno_text(errno);
+        return false;
+    }
+    const int index = scope == RateAlarm::Scope::cgroup ? 1 : 0;
+    ++throttles_[index];
+    set_throttled_scopes_locked();
+    return true;
+}
+
+void WriteTracer::end_throttle(RateAlarm::Scope scope, uint64_t id)
+{
+    const dw_rate_key key = rate_key(scope, id);
+    std::lock_guard lock(throttles_mutex_);
+    if (bpf_map_delete_elem(bpf_map__fd(skel_->maps.dw_throttles), &key) != 0)
+        return;
+    const int index = scope == RateAlarm::Scope::cgroup ? 1 : 0;
+    throttles_[index] = std::max(0, throttles_[index] - 1);
+    set_throttled_scopes_locked();
+}
+
+void WriteTracer::set_throttled_scopes_locked()
+{
+    const uint32_t scopes = (throttles_[0] > 0 ? 1u << DW_ALARM_SCOPE_PROCESS : 0u) |
+                            (throttles_[1] > 0 ? 1u << DW_ALARM_SCOPE_CGROUP : 0u);
+    __atomic_store_n(&skel_->bss->dw_rate_alarm_config.throttled_scopes, scopes, __ATOMIC_SEQ_CST);
+}
+
+std::optional<KernelThrottleNumbers> WriteTracer::throttle_numbers(RateAlarm::Scope scope, uint64_t id) const
+{
+    const dw_rate_key key = rate_key(scope, id);
+    dw_throttle throttle {};
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.dw_throttles), &key, &throttle) != 0)
         return std::nullopt;
-    return bucket.total_bytes;
+    // As the kernel would refill it at a write now.
+    const uint64_t now = monotonic_ns();
+    const double elapsed_s = now > throttle.last_ns ? static_cast<double>(now - throttle.last_ns) / 1e9 : 0.0;
+    KernelThrottleNumbers numbers;
+    numbers.allowance_bytes = std::min(static_cast<double>(throttle.allowance) + elapsed_s * static_cast<double>(throttle.rate_bps),
+                                       static_cast<double>(throttle.burst_bytes));
+    numbers.stops = throttle.stops;
+    numbers.stop_failures = throttle.stop_failures;
+    numbers.charged_bytes = throttle.charged_bytes;
+    return numbers;
+}
+
+std::vector<KernelStoppedWriter> WriteTracer::stopped_writers() const
+{
+    std::vector<KernelStoppedWriter> writers;
+    const int fd = bpf_map__fd(skel_->maps.dw_throttle_stopped);
+    uint32_t key = 0;
+    uint32_t next = 0;
+    const void *previous = nullptr;
+    // Bounded: the map's size (a key deleted under us restarts the walk at
+    // the first key; the bound keeps that from looping).
+    for (int i = 0; i < DW_THROTTLE_STOPPED_MAX && bpf_map_get_next_key(fd, previous, &next) == 0; ++i) {
+        key = next;
+        previous = &key;
+        dw_stopped_writer value {};
+        if (bpf_map_lookup_elem(fd, &key, &value) != 0)
+            continue;
+        writers.push_back({key, scope_of(value.throttle.scope), value.throttle.id, boot_s_in_ticks(value.start_boottime_ns)});
+    }
+    std::sort(writers.begin(), writers.end(), [](const auto &a, const auto &b) { return a.tgid < b.tgid; });
+    writers.erase(std::unique(writers.begin(), writers.end(), [](const auto &a, const auto &b) { return a.tgid == b.tgid; }),
+                  writers.end());
+    return writers;
+}
+
+void WriteTracer::forget_stopped(uint32_t tgid) const
+{
+    bpf_map_delete_elem(bpf_map__fd(skel_->maps.dw_throttle_stopped), &tgid);
+}
+
+void WriteTracer::exempt(uint32_t tgid) const
+{
+    const uint8_t yes = 1;
+    bpf_map_update_elem(bpf_map__fd(skel_->maps.dw_throttle_exempt), &tgid, &yes, BPF_ANY);
+}
+
+void WriteTracer::beat_throttles() const
+{
+    __atomic_store_n(&skel_->bss->dw_continuer_beat_ns, monotonic_ns(), __ATOMIC_RELEASE);
+}
+
+void WriteTracer::set_throttle_event_handler(std::function<void(const ThrottleEvent &)> handler)
+{
+    throttle_event_handler_ = std::move(handler);
 }
 
 }  // namespace diskwatch

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -50,6 +51,36 @@ struct RateAlarmSettings {
     uint64_t repeat_ms = 100;  // at most one alarm per key this often
 };
 
+// A record of the kernel's throttle (struct dw_throttle_event): the kernel
+// stopped a writer (a wake-up for the continuer), or someone other than the
+// agent sent SIGCONT to a writer it holds stopped.
+struct ThrottleEvent {
+    enum class Kind { stopped, defied };
+    Kind kind = Kind::stopped;
+    RateAlarm::Scope scope = RateAlarm::Scope::process;
+    uint64_t id = 0;  // the throttle's tgid or cgroup id
+    uint32_t tgid = 0;  // the writer
+    uint32_t sender_tgid = 0;  // defied: who sent SIGCONT
+    uint32_t sender_uid = 0;
+    std::string sender_comm;
+};
+
+// A throttle's numbers in the kernel (struct dw_throttle).
+struct KernelThrottleNumbers {
+    double allowance_bytes = 0;  // now (refilled to this moment, capped at the bank)
+    uint64_t stops = 0;
+    uint64_t stop_failures = 0;
+    uint64_t charged_bytes = 0;
+};
+
+// A writer the kernel stopped for a throttle (dw_throttle_stopped).
+struct KernelStoppedWriter {
+    uint32_t tgid = 0;
+    RateAlarm::Scope scope = RateAlarm::Scope::process;
+    uint64_t id = 0;
+    double start_boot_s = 0;  // the process's start, seconds after boot, in clock ticks as /proc/PID/stat
+};
+
 class WriteTracer {
 public:
     // Opens the object, keeps only `family`'s programs, loads and attaches
@@ -92,9 +123,24 @@ public:
     // `handler` from poll_events(). The handler stays set until replaced.
     void set_rate_alarms(const RateAlarmSettings &settings);
     void set_rate_alarm_handler(std::function<void(const RateAlarm &)> handler);
-    // Bytes the kernel counted for a process (tgid) or a cgroup since its
-    // bucket was made; nullopt when it has none. Thread-safe (one map lookup).
-    std::optional<uint64_t> bytes_counted(RateAlarm::Scope scope, uint64_t id) const;
+
+    // Throttles held in the kernel (bpf/throttle.bpf.h). Thread-safe (map
+    // operations and atomics only). start: the subject's writes are charged
+    // to an allowance refilled at rate_bps (banking at most burst_bytes,
+    // starting empty) and a writer is stopped at the write that overdraws it.
+    bool start_throttle(RateAlarm::Scope scope, uint64_t id, uint64_t rate_bps, uint64_t burst_bytes,
+                        std::string *error);
+    // No more stops for it (writers it stopped stay so until continued).
+    void end_throttle(RateAlarm::Scope scope, uint64_t id);
+    std::optional<KernelThrottleNumbers> throttle_numbers(RateAlarm::Scope scope, uint64_t id) const;
+    // Every writer the kernel holds stopped, and forgetting one (before it is continued).
+    std::vector<KernelStoppedWriter> stopped_writers() const;
+    void forget_stopped(uint32_t tgid) const;
+    // Never stopped, and its SIGCONTs are no defiance (the agent, its guard, a protected process).
+    void exempt(uint32_t tgid) const;
+    // The continuer runs: stops are allowed for the next second (no system call).
+    void beat_throttles() const;
+    void set_throttle_event_handler(std::function<void(const ThrottleEvent &)> handler);
 
 private:
     WriteTracer() = default;
@@ -106,6 +152,7 @@ private:
     // Opens and loads the object with exactly these programs enabled.
     bool load(const std::vector<std::string> &required, const std::vector<std::string> &optional,
               std::string *error);
+    void set_throttled_scopes_locked();  // throttles_mutex_ held
     // read_writers() through bpf_map_lookup_batch; false if the kernel refuses.
     bool read_writers_batched(std::vector<WriterSample> *samples) const;
 
@@ -119,6 +166,10 @@ private:
     std::vector<bpf_link *> links_;
     const std::function<void(const ProcessEvent &)> *current_handler_ = nullptr;
     std::function<void(const RateAlarm &)> rate_alarm_handler_;
+    std::function<void(const ThrottleEvent &)> throttle_event_handler_;
+    // Throttles in dw_throttles, per scope (the throttled_scopes bits).
+    std::mutex throttles_mutex_;
+    int throttles_[2] = {0, 0};
     int possible_cpus_ = 1;
     bool typed_file_reads_ = false;
     mutable bool batch_lookup_unsupported_ = false;

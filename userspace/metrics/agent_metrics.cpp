@@ -205,7 +205,8 @@ std::vector<MetricFamily> AgentMetrics::families() const
                     {{{"reason", "pairing_map_full"}}, static_cast<double>(drops_.pairing_map_full)},
                     {{{"reason", "aio_events_skipped"}}, static_cast<double>(drops_.aio_events_skipped)},
                     {{{"reason", "aio_event_read"}}, static_cast<double>(drops_.aio_event_read)},
-                    {{{"reason", "rate_bucket_full"}}, static_cast<double>(drops_.rate_bucket_full)}}});
+                    {{{"reason", "rate_bucket_full"}}, static_cast<double>(drops_.rate_bucket_full)},
+                    {{{"reason", "throttle_not_stopped"}}, static_cast<double>(drops_.throttle_not_stopped)}}});
 
     if (sink_source_) {
         MetricFamily published {metric("sink_events_published_total"), "Events handed to an event sink.",

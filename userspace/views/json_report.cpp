@@ -257,6 +257,7 @@ nlohmann::json to_json(const WriteReport &report)
              {"aio_events_skipped", report.drops.aio_events_skipped},
              {"aio_event_read", report.drops.aio_event_read},
              {"rate_bucket_full", report.drops.rate_bucket_full},
+             {"throttle_not_stopped", report.drops.throttle_not_stopped},
          }},
     };
 }

@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Throttles held where the bytes are counted. A throttled subject (a process,
+ * or a cgroup's processes together) has an allowance that refills at its
+ * throttle_to rate, banking at most burst_bytes. Each write is charged to it;
+ * the write that takes it below zero has happened (the bytes are counted),
+ * and the writer's own hook then sends it SIGSTOP, which is delivered as it
+ * returns to user space: before its next write, whatever its speed. The agent
+ * continues it when the allowance is back (userspace/actions/enforcer.cpp).
+ *
+ * A writer continued by anyone else (SIGCONT) is stopped again at its next
+ * write, since it still owes the bytes; the signal_generate hook tells the
+ * agent who sent it.
+ *
+ * Never while the agent's continuer is silent (hung or stopped: it could not
+ * continue the writer). Never from another task's context: the stop is sent only when the task
+ * that wrote is the current one, and not a kernel thread or an io_uring
+ * worker (their bytes are charged; the owner is stopped at its own next
+ * write). Never for a process in dw_throttle_exempt.
+ *
+ * Cost: nothing while no throttle exists (throttled_scopes == 0: one load of
+ * a cache line every write reads anyway). With throttles, one hash lookup per
+ * throttled scope per write.
+ *
+ * Maps: dw_throttles, dw_throttle_stopped, dw_throttle_exempt
+ * (bpf/maps.bpf.h); types: include/diskwatch/abi.h.
+ */
+#ifndef DISKWATCH_THROTTLE_BPF_H
+#define DISKWATCH_THROTTLE_BPF_H
+
+#include "maps.bpf.h"
+
+#ifndef PF_KTHREAD
+#define PF_IO_WORKER 0x00000010 /* io_uring's io-wq and sqpoll threads */
+#define PF_KTHREAD 0x00200000
+#endif
+#define DW_SIGCONT 18
+#define DW_SIGSTOP 19
+#define DW_NSEC_PER_USEC 1000ull
+#define DW_USEC_PER_SEC_ 1000000ull
+/* Refill at most 10 s at a time: with rates up to 1 TiB/s (the agent's
+ * bound) elapsed_us x rate stays below 2^64. The bank is far smaller anyway. */
+#define DW_MAX_THROTTLE_REFILL_US (10ull * DW_USEC_PER_SEC_)
+#define DW_THROTTLE_EVENT_GAP_NS 1000000ull
+/* Below the guard's hang timeout (2 s, userspace/agent/guard.h), so that
+ * what the guard continues after a hang is not stopped again. */
+#define DW_THROTTLE_SILENT_NS 1000000000ull
+
+/* May the kernel stop the current task for a write it just made? */
+static __always_inline bool dw_may_stop_current(__u32 tgid)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u32 flags = BPF_CORE_READ(task, flags);
+
+	if (flags & (PF_KTHREAD | PF_IO_WORKER))
+		return false;
+	if (tgid <= 1)
+		return false;
+	return !bpf_map_lookup_elem(&dw_throttle_exempt, &tgid);
+}
+
+static __always_inline void dw_emit_throttle_event(__u32 kind, __u32 tgid, const struct dw_rate_key *key, __u64 now)
+{
+	struct dw_throttle_event *event;
+
+	event = bpf_ringbuf_reserve(&dw_events, sizeof(*event), 0);
+	if (!event) {
+		dw_count_error(DW_ERR_RINGBUF_FULL); /* the continuer polls: a lost wake-up only delays */
+		return;
+	}
+	__builtin_memset(event, 0, sizeof(*event));
+	event->kind = kind;
+	event->tgid = tgid;
+	event->ts_ns = now;
+	event->throttle = *key;
+	if (kind == DW_EVENT_THROTTLE_DEFIED) {
+		event->sender_tgid = bpf_get_current_pid_tgid() >> 32;
+		event->sender_uid = (__u32)bpf_get_current_uid_gid();
+		bpf_get_current_comm(&event->sender_comm, sizeof(event->sender_comm));
+	}
+	bpf_ringbuf_submit(event, BPF_RB_FORCE_WAKEUP);
+}
+
+/* Stop the current process for `key`'s throttle: the record first (a stop
+ * the agent cannot find is never sent), then the signal. */
+static __always_inline void dw_stop_writer(struct dw_throttle *throttle, const struct dw_rate_key *key, __u32 tgid,
+					   __u64 now)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct dw_stopped_writer stopped = {
+		.throttle = *key,
+		.stopped_ns = now,
+		.start_boottime_ns = BPF_CORE_READ(task, group_leader, start_boottime),
+	};
+
+	if (bpf_map_update_elem(&dw_throttle_stopped, &tgid, &stopped, BPF_ANY)) {
+		dw_count_error(DW_ERR_THROTTLE_RECORD);
+		return;
+	}
+	if (bpf_send_signal(DW_SIGSTOP)) {
+		__sync_fetch_and_add(&throttle->stop_failures, 1);
+		dw_count_error(DW_ERR_THROTTLE_SIGNAL);
+		return;
+	}
+	__sync_fetch_and_add(&throttle->stops, 1);
+	if (now - throttle->last_event_ns >= DW_THROTTLE_EVENT_GAP_NS) {
+		throttle->last_event_ns = now;
+		dw_emit_throttle_event(DW_EVENT_THROTTLE_STOP, tgid, key, now);
+	}
+}
+
+/* Charge `bytes` to the subject's throttle, if it has one; stop the writer
+ * when the allowance goes below zero. Lock-free across CPUs: the refill
+ * interval is claimed by exchanging last_ns (no two CPUs refill the same
+ * nanoseconds), and refill and charge go in by one atomic add. */
+static __always_inline void dw_throttle_charge(__u32 scope, __u64 id, __u32 tgid, long bytes)
+{
+	struct dw_rate_key key = { .id = id, .scope = scope };
+	struct dw_throttle *throttle;
+	__u64 now, previous, elapsed_us, refill;
+	__s64 before, after;
+
+	throttle = bpf_map_lookup_elem(&dw_throttles, &key);
+	if (!throttle)
+		return;
+	now = bpf_ktime_get_ns();
+	previous = __sync_lock_test_and_set(&throttle->last_ns, now);
+	elapsed_us = now > previous ? (now - previous) / DW_NSEC_PER_USEC : 0;
+	if (elapsed_us > DW_MAX_THROTTLE_REFILL_US)
+		elapsed_us = DW_MAX_THROTTLE_REFILL_US;
+	refill = elapsed_us * throttle->rate_bps / DW_USEC_PER_SEC_;
+	before = __sync_fetch_and_add(&throttle->allowance, (__s64)refill - bytes);
+	after = before + (__s64)refill - bytes;
+	__sync_fetch_and_add(&throttle->charged_bytes, bytes);
+	/* The bank is capped where the refill would pass it: an idle spell buys
+	 * at most burst_bytes. (A race here only moves the cap by a write.) */
+	if (after + bytes > throttle->burst_bytes) {
+		__sync_fetch_and_add(&throttle->allowance, throttle->burst_bytes - (after + bytes));
+		after = throttle->burst_bytes - bytes;
+	}
+	if (after < 0 && now - dw_continuer_beat_ns < DW_THROTTLE_SILENT_NS && dw_may_stop_current(tgid))
+		dw_stop_writer(throttle, &key, tgid, now);
+}
+
+/* A global (not inlined) function: the verifier checks it once, on its own,
+ * instead of once per inlined account_write() (the AIO completion loop
+ * inlines 64 of them: inlined, this body took the program past the
+ * verifier's million instructions). Scalars only, as global functions take. */
+__noinline int dw_throttle_writes(__u32 tgid, __u64 cgroup_id, __s64 bytes)
+{
+	__u32 scopes = dw_rate_alarm_config.throttled_scopes;
+
+	if (scopes & (1u << DW_ALARM_SCOPE_PROCESS))
+		dw_throttle_charge(DW_ALARM_SCOPE_PROCESS, tgid, tgid, bytes);
+	if (scopes & (1u << DW_ALARM_SCOPE_CGROUP))
+		dw_throttle_charge(DW_ALARM_SCOPE_CGROUP, cgroup_id, tgid, bytes);
+	return 0;
+}
+
+/* The one call from account_write(), with the writer key it built: while no
+ * throttle exists, a load and a branch. */
+static __always_inline void dw_throttle_on_write(const struct dw_writer_key *writer, long bytes)
+{
+	if (dw_rate_alarm_config.throttled_scopes)
+		dw_throttle_writes(writer->tgid, writer->cgroup_id, bytes);
+}
+
+/* SIGCONT to a process the kernel holds stopped for a throttle, from anyone
+ * but an exempt sender (the agent): say who. The writer is stopped again at
+ * its next write by dw_throttle_charge (it still owes the bytes). */
+static __always_inline int dw_on_signal_generate(int sig, struct task_struct *task)
+{
+	struct dw_stopped_writer *stopped;
+	__u32 tgid, sender;
+
+	if (sig != DW_SIGCONT || !dw_rate_alarm_config.throttled_scopes)
+		return 0;
+	tgid = BPF_CORE_READ(task, tgid);
+	stopped = bpf_map_lookup_elem(&dw_throttle_stopped, &tgid);
+	if (!stopped)
+		return 0;
+	sender = bpf_get_current_pid_tgid() >> 32;
+	if (bpf_map_lookup_elem(&dw_throttle_exempt, &sender))
+		return 0;
+	dw_emit_throttle_event(DW_EVENT_THROTTLE_DEFIED, tgid, &stopped->throttle, bpf_ktime_get_ns());
+	return 0;
+}
+
+#endif /* DISKWATCH_THROTTLE_BPF_H */
