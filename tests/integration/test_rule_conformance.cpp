@@ -33,6 +33,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
@@ -92,6 +93,12 @@ bool env_true(const char *name, bool ci_style)
     if (!value || !*value)
         return false;
     return ci_style ? std::string(value) == "true" : std::string(value) != "0";
+}
+
+// DW_CONFORM_VERBOSE=1: each measurement on stderr, passing or not.
+bool verbose()
+{
+    return env_true("DW_CONFORM_VERBOSE", false);
 }
 
 // The 5 minutes under CI=true or DISKWATCH_LONG, else a minute.
@@ -524,6 +531,9 @@ public:
         REQUIRE(acted);
         const auto acted_at = steady_of(*acted);
         INFO("acted " << seconds(acted_at - *crossing) << " s after the crossing");
+        if (verbose())
+            std::fprintf(stderr, "conformance: %s acted %.3f s after the crossing (for %.1f s), dead %.3f s after it\n",
+                         rule.name.c_str(), seconds(acted_at - *crossing), rule.for_s, seconds(w.exited_at - *crossing));
         CHECK(seconds(acted_at - *crossing) <= rule.for_s + 2.0);
         CHECK(seconds(w.exited_at - *crossing) <= rule.for_s + 2.5);
         // Not before the volume was there (sampling and the counter's lag: 150 ms of slack, and
@@ -576,6 +586,9 @@ public:
     {
         const Writer &w = *h.rule->writer;
         for (size_t i = 0; i < h.windows_bps.size(); ++i) {
+            if (verbose())
+                std::fprintf(stderr, "conformance: %s held %.3f MiB/s (throttle_to %.3f) in window %zu\n",
+                             h.rule->name.c_str(), h.windows_bps[i] / kMiB, h.rule->throttle_to_bps / kMiB, i);
             INFO("rule " << h.rule->name << " writer " << w.name << ": window " << i << " held "
                          << mib(h.windows_bps[i]) << "/s; bounds " << mib(lower_bps) << "/s .. " << mib(upper_bps)
                          << "/s; throttle_to " << mib(h.rule->throttle_to_bps) << "/s");
