@@ -1343,13 +1343,15 @@ TEST_CASE("no false positives: a steady 0.9xR writer and writers bursting at mos
         CHECK(most <= spec->rate_bps * spec->for_s);
         CHECK(most >= 0.85 * spec->rate_bps * spec->for_s);
         CHECK(wrote >= 0.8 * 0.9 * spec->rate_bps * duration_s);
-        for (const auto &event : events) {
-            const std::string rule = event.value("rule", "");
-            CHECK(rule.rfind(spec->tag + "-", 0) != 0);  // no event of its rules
-        }
+        // No event of its rules.
+        size_t of_its_rules = 0;
+        std::string first;
+        for (const auto &event : events)
+            if (event.value("rule", "").rfind(spec->tag + "-", 0) == 0 && of_its_rules++ == 0)
+                first = event.dump();
+        INFO(of_its_rules << " events of its rules; the first: " << first);
+        CHECK(of_its_rules == 0);
     }
     CHECK(!rig.events_of("cf-fp-canary-alert", "runaway").empty());
-    for (const auto &event : events)
-        CHECK(event.value("event", "") != "throttle.defied");
     rig.check_agent_stop_releases({});
 }
