@@ -791,7 +791,7 @@ void run_evasion(const std::vector<Variant> &variants, int windows = 1)
 // --- the evasions ---------------------------------------------------------------------------
 
 TEST_CASE("bursts with pauses longer than the evaluation slice are caught by volume "
-          "(40 MiB then 1 s of nothing vs 20MiB/s for 2s; 10 MiB every second vs 3MiB/s for 1s)",
+          "(40 MiB then 1 s of nothing vs 20MiB/s for 2s, and 10 MiB every second vs 3MiB/s for 1s)",
           "[conformance][bpf]")
 {
     if (!bpf_tests_can_run())
@@ -961,7 +961,7 @@ TEST_CASE("io_uring writes (IORING_OP_WRITE, 4 in flight) are caught", "[conform
                   {}}});
 }
 
-TEST_CASE("stores through a shared mmap, msync'd or not, are caught", "[conformance][bpf]")
+TEST_CASE("stores through a shared mmap, with msync and without, are caught", "[conformance][bpf]")
 {
     if (!bpf_tests_can_run())
         return;
