@@ -69,7 +69,7 @@ static __always_inline void dw_rate_bucket_add(__u32 scope, __u64 id, const stru
 	}
 	__sync_fetch_and_add(&bucket->total_bytes, bytes);
 	if (!threshold)
-		return; /* counting only (a throttle needs the bytes) */
+		return; /* counting only */
 
 	elapsed_us = (now - bucket->last_ns) / 1000;
 	if (elapsed_us > DW_MAX_REFILL_US)

@@ -99,7 +99,7 @@ struct dw_rate_key {
 struct dw_rate_bucket {
 	__u64 last_ns;       /* bpf_ktime_get_ns() of the last refill */
 	__s64 tokens;        /* bytes that may still be written before the alarm */
-	__u64 total_bytes;   /* bytes written since the key was first seen (the throttle's accounting) */
+	__u64 total_bytes;   /* bytes written since the key was first seen (in the alarm record) */
 	__u64 last_alarm_ns; /* alarms repeat at most every repeat_ns per key */
 };
 
@@ -186,7 +186,7 @@ struct dw_throttle_event {
 				       program run reads (DW_AIO_EVENTS_MAX): the rest uncounted */
 #define DW_ERR_AIO_EVENT_READ 5u    /* an AIO completion or its iocb could not be read */
 #define DW_ERR_RATE_BUCKET 6u       /* a rate-alarm bucket could not be created: those bytes
-				       missed the alarm and the throttle's count */
+				       missed the alarm */
 #define DW_ERR_THROTTLE_RECORD 7u   /* a writer over its allowance was not stopped: its stop
 				       could not be recorded (dw_throttle_stopped full) */
 #define DW_ERR_THROTTLE_SIGNAL 8u   /* bpf_send_signal(SIGSTOP) failed */

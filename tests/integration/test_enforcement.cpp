@@ -561,3 +561,37 @@ TEST_CASE("after SIGKILL of the agent, a restarted one continues what the kernel
     CHECK((*continued)["mechanism"] == "sigstop");
     CHECK(continued->value("reason", "").rfind("reconcile", 0) == 0);
 }
+
+TEST_CASE("the shipped example policy, once dry_run is false, kills a flood named exactly Suricata-Main",
+          "[enforcement][bpf][example]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    LoopMount disk(512);
+    // The example as shipped (it acts on nothing until dry_run is false),
+    // with this test's disk added to its log writer's mounts.
+    std::ifstream example(DW_EXAMPLES_DIR "/policy.yaml");
+    REQUIRE(example);
+    std::string policy((std::istreambuf_iterator<char>(example)), std::istreambuf_iterator<char>());
+    const auto replace = [&](const std::string &from, const std::string &to) {
+        const auto at = policy.find(from);
+        REQUIRE(at != std::string::npos);
+        policy.replace(at, from.size(), to);
+    };
+    replace("dry_run: true", "dry_run: false");
+    replace("mount: [\"/var/log\", \"/\"]", "mount: [\"/var/log\", \"/\", \"" + disk.path() + "\"]");
+    AgentRun agent(policy);
+    REQUIRE(agent.started());
+    // Suricata's main thread names the process: "Suricata-Main", capital S.
+    auto flood = start_writer(disk.path() + "/eve.json", 400 * kMiB, "Suricata-Main", {"--rate", std::to_string(128 * kMiB)});
+    auto kill = agent.wait_for([&](const json &e) { return is_event(e, "action", flood.pid()) && e["action"] == "kill"; },
+                               std::chrono::seconds(15));
+    INFO(agent.events_text());
+    REQUIRE(kill);
+    CHECK((*kill)["rule"] == "runaway-log-writer");
+    CHECK((*kill)["process"]["comm"] == "Suricata-Main");
+    CHECK((*kill)["dry_run"] == false);
+    const auto status = flood.wait(std::chrono::seconds(10));
+    REQUIRE(status);
+    CHECK((*status == 128 + SIGTERM || *status == 128 + SIGKILL));
+}

@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -174,4 +175,79 @@ TEST_CASE("hostile review: status (text) never prints a hostile cgroup name's co
     CHECK(output.find("freeze-hr13") != std::string::npos);
     CHECK(output.find('\x1b') == std::string::npos);
     CHECK(output.find('\x07') == std::string::npos);
+}
+
+// Finding of the issue-13 review: when state.json cannot be written (the state
+// dir's filesystem is full: /run is a small tmpfs), the enforcer still
+// stopped the writer, and the guard, finding no record, released nothing when
+// the agent was SIGKILLed: the writer stayed stopped. Now a throttle is
+// recorded before it is applied, and one that cannot be recorded is not
+// started: an agent.warning says why, the writer is never stopped, and a
+// SIGKILL of the agent leaves nothing behind.
+TEST_CASE("hostile review: with the state dir's disk full, no throttle starts (an agent.warning says why), so a "
+          "SIGKILLed agent leaves no writer stopped",
+          "[hostile-review][lifecycle][bpf]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    LoopMount disk {512};
+    TmpfsMount state {64};
+    REQUIRE(::chmod(state.path().c_str(), 0700) == 0);  // a state dir is root's alone
+    {
+        // Fill the state dir's filesystem (the lock file needs only an inode).
+        std::ofstream fill(state.path() + "/fill", std::ios::binary);
+        const std::string block(4096, '\0');
+        for (int i = 0; i < 64 && fill; ++i)
+            fill << block;
+    }
+    ChildProcess writer = start_writer(disk.path() + "/p.log", 512 * kMiB, "dw-hr13-full",
+                                       {"--pace", std::to_string(16 * kMiB)});
+    AgentRun agent(PolicyYaml()
+                       .rule("stop-process")
+                       .match("comm", {"dw-hr13-full"})
+                       .when("4MiB/s", "250ms")
+                       .action("throttle")
+                       .set("throttle_to", "64KiB/s"),
+                   {}, state.path());
+    REQUIRE(agent.started());
+    REQUIRE(agent.guard_pid() > 0);
+    auto refused = agent.wait_for([](const json &e) {
+        return e.value("event", "") == "agent.warning" && e.value("rule", "") == "stop-process";
+    }, std::chrono::seconds(15));
+    INFO(agent.events_text());
+    REQUIRE(refused);
+    CHECK((*refused)["warning"].get<std::string>().find("cannot be recorded in the state file") != std::string::npos);
+    for (const auto &event : agent.events())
+        CHECK_FALSE((event.value("event", "") == "action" && event.value("action", "") == "throttle"));
+    // Never stopped, while the agent lives and after it is SIGKILLed.
+    for (int i = 0; i < 40; ++i) {
+        CHECK_FALSE(stopped(writer.pid()));
+        std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    agent.signal(SIGKILL);
+    REQUIRE(agent.stop(std::chrono::seconds(5)));
+    CHECK_FALSE(stopped(writer.pid()));
+    writer.signal(SIGCONT);
+}
+
+// Finding of the issue-13 review: values of the agent's ecosystem options were checked only
+// after the BPF programs loaded (~1 s), exited 1 instead of 2, and were echoed whole.
+TEST_CASE("hostile review: a bad --metrics-listen / --syslog value is a usage error: exit 2, one line, cut short",
+          "[hostile-review][cli]")
+{
+    ScratchDir scratch;
+    const std::string huge(100000, 'x');
+    for (const std::vector<std::string> &bad : {std::vector<std::string> {"--metrics-listen", "nan"},
+                                                 std::vector<std::string> {"--metrics-listen", huge},
+                                                 std::vector<std::string> {"--syslog", huge},
+                                                 std::vector<std::string> {"--control-group", huge}}) {
+        std::vector<std::string> argv = {DW_BINARY, "agent", "--state-dir", scratch.path() + "/state"};
+        argv.insert(argv.end(), bad.begin(), bad.end());
+        ChildProcess process = ChildProcess::start(argv);
+        const auto status = process.wait(std::chrono::seconds(30));
+        INFO(bad[0] << " " << bad[1].substr(0, 20));
+        CHECK(status == 2);
+        CHECK(process.err().size() < 1000);
+        CHECK(std::count(process.err().begin(), process.err().end(), '\n') == 1);  // one line
+    }
 }

@@ -1,5 +1,6 @@
 // The policy YAML contract (docs/policy.md): what parses, what is refused,
 // and that every refusal names the file, the line and the key.
+#include <algorithm>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -91,6 +92,28 @@ TEST_CASE("the commented example in the repository is a valid policy", "[policy]
     INFO(error);
     REQUIRE(policy);
     CHECK(policy->rules.size() == 3);
+    // As shipped it acts on nothing (the package installs it as its policy).
+    CHECK(policy->dry_run);
+    // It catches Suricata by its real name, and Docker's containers under
+    // both cgroup drivers; and it protects what it names, not a directory.
+    const auto rule_named = [&](const std::string &name) -> const PolicyRule & {
+        for (const auto &rule : policy->rules)
+            if (rule.name == name)
+                return rule;
+        FAIL("no rule " << name);
+        return policy->rules.front();
+    };
+    CHECK(any_glob_matches(rule_named("runaway-log-writer").match.comm, "Suricata-Main"));
+    CHECK(any_glob_matches(rule_named("runaway-log-writer").match.comm, "suricata"));
+    CHECK_FALSE(any_glob_matches(rule_named("runaway-log-writer").match.comm, "rsyslogd"));
+    const auto &containers = rule_named("noisy-container").match.cgroup;
+    CHECK(any_glob_matches(containers, "/system.slice/docker-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope"));
+    CHECK(any_glob_matches(containers, "/docker/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
+    CHECK_FALSE(any_glob_matches(containers, "/system.slice/docker.service"));
+    CHECK(any_glob_matches(policy->protect.comm, "systemd-journal"));
+    CHECK(any_glob_matches(policy->protect.cgroup, "/system.slice/systemd-journald.service"));
+    for (const char *daemon : {"/usr/sbin/rsyslogd", "/usr/sbin/nginx", "/usr/sbin/mariadbd"})
+        CHECK_FALSE(any_glob_matches(policy->protect.exe, daemon));
 }
 
 TEST_CASE("the built-in default policy alerts only", "[policy]")
@@ -181,6 +204,26 @@ TEST_CASE("globs match comm, exe and paths", "[policy]")
     CHECK_FALSE(glob_matches("suricata*", "xsuricata"));
     CHECK(glob_matches("*docker-*", "/system.slice/docker-abc.scope"));
     CHECK(any_glob_matches({"a", "b?"}, "bc"));
+    // Case-sensitive unless "(?i)" leads.
+    CHECK_FALSE(glob_matches("suricata*", "Suricata-Main"));
+    CHECK(glob_matches("(?i)suricata*", "Suricata-Main"));
+    CHECK(glob_matches("(?i)SURICATA*", "suricata"));
+    CHECK(glob_matches("(?i)*journal*", "systemd-Journal"));
+    CHECK_FALSE(glob_matches("(?i)suricata*", "xsuricata"));
+    CHECK_FALSE(glob_matches("x(?i)suricata", "x(?i)Suricata"));  // only in front
+}
+
+TEST_CASE("a key given twice is an error naming both lines (YAML would keep one)", "[policy]")
+{
+    CHECK(error_of("dry_run: true\ndry_run: false\n") ==
+          "policy.yaml:2: dry_run: given twice (first at line 1): YAML would keep one and silently drop the other");
+    CHECK(error_of("rules:\n  - name: r\n    action: kill\n    when: {written: 1GiB}\n    action: alert\n")
+              .rfind("policy.yaml:5: rules.r.action: given twice (first at line 3)", 0) == 0);
+    CHECK(error_of("rules:\n  - name: r\n    when:\n      written: 1GiB\n      written: 2GiB\n")
+              .rfind("policy.yaml:5: rules.r.when.written: given twice (first at line 4)", 0) == 0);
+    CHECK(error_of("protect:\n  comm: [a]\n  comm: [b]\n").rfind("policy.yaml:3: protect.comm: given twice", 0) == 0);
+    CHECK(error_of("rules:\n  - name: r\n    when: {written: 1GiB}\n    match: {comm: [a], comm: [b]}\n")
+              .rfind("policy.yaml:4: rules.r.match.comm: given twice", 0) == 0);
 }
 
 TEST_CASE("a huge policy value is cut in the error, not echoed whole", "[policy]")
@@ -200,4 +243,35 @@ TEST_CASE("a huge policy value is cut in the error, not echoed whole", "[policy]
     INFO(error.substr(0, 300));
     CHECK(error.rfind("policy.yaml:", 0) == 0);
     CHECK(error.size() < 1200);
+}
+
+TEST_CASE("check-config's warnings: claimable protection, kills without a window or a selector, rules that never "
+          "fire or never slow",
+          "[policy]")
+{
+    std::string error;
+    auto policy = parse_policy("protect:\n  comm: [postgres]\n"
+                               "rules:\n"
+                               "  - name: k\n    match: {mount: [\"/nope*\"]}\n    when: {write_rate: 1MiB/s}\n    action: kill\n"
+                               "  - name: t\n    match: {comm: [x]}\n    when: {write_rate: 1MiB/s, for: 1s}\n"
+                               "    action: throttle\n    throttle_to: 2MiB/s\n"
+                               "  - name: fine\n    match: {comm: [y], mount: [\"/\"]}\n    when: {write_rate: 1MiB/s, for: 2s}\n"
+                               "    action: kill\n",
+                               "policy.yaml", &error);
+    INFO(error);
+    REQUIRE(policy);
+    const auto warnings = policy_warnings(*policy, {"/", "/boot"});
+    const auto said = [&](const std::string &start) {
+        return std::count_if(warnings.begin(), warnings.end(),
+                             [&](const std::string &warning) { return warning.rfind(start, 0) == 0; });
+    };
+    CHECK(said("protect.comm: any process can take any name") == 1);
+    CHECK(said("rules.k: kills on one evaluation's rate (no `for`)") == 1);
+    CHECK(said("rules.k: kills whatever matches its mounts") == 1);
+    CHECK(said("rules.k.match.mount: matches no mount point here") == 1);
+    CHECK(said("rules.t.throttle_to: at or above the rule's own write_rate") == 1);
+    CHECK(said("rules.fine") == 0);
+    CHECK(warnings.size() == 5);
+    // Without the host's mount points, the mount check is not made.
+    CHECK(policy_warnings(*policy, {}).size() == 4);
 }

@@ -320,33 +320,59 @@ void Enforcer::start_throttle(const PolicyRule &rule, const Subject &subject, co
         throttle->kernel_id = subject.cgroup_id;
         // io.max exists where the io controller is enabled for this cgroup:
         // the kernel then throttles the cgroup's writeback itself.
-        if (fs::exists(throttle->cgroup_path + "/io.max") && !subject.dev.empty() &&
-            write_control(throttle->cgroup_path + "/io.max",
-                          subject.dev + " wbps=" + std::to_string(static_cast<uint64_t>(throttle->rate_bps)), &error))
+        if (fs::exists(throttle->cgroup_path + "/io.max") && !subject.dev.empty()) {
             throttle->mechanism = "io.max";
+            throttle->io_dev = subject.dev;
+        }
     }
     if (throttle->mechanism.empty()) {
-        // Held in the kernel: from now on the writer's own hook stops it at
-        // the write that overdraws its allowance.
         if (!options_.kernel) {
             action_failed(rule, subject, "this agent has no kernel throttle (and the cgroup has no io.max)");
             return;
         }
-        options_.kernel->beat();
-        if (!options_.kernel->start(throttle->kernel_scope, throttle->kernel_id, throttle->rate_bps,
-                                    kernel_burst_bytes(throttle->rate_bps), &error)) {
-            action_failed(rule, subject, error);
-            return;
-        }
         throttle->mechanism = "sigstop";
     }
-    auto event = action_event("throttle", &rule, subject, &measures, throttle->mechanism);
-    event["throttle_to_bps"] = throttle->rate_bps;
+    // Recorded before it is applied: a throttle that a crash could leave
+    // behind with no record for the guard or the next agent is never started.
+    const std::string key = throttle->key;
+    Throttle *started = throttle.get();
+    {
+        std::unique_lock lock(mutex_);
+        throttles_[key] = std::move(throttle);
+        if (!save_state_locked()) {
+            throttles_.erase(key);
+            save_state_locked();
+            lock.unlock();
+            action_failed(rule, subject,
+                          "it cannot be recorded in the state file (" + held_state_path(options_.state_dir) +
+                              "): a crash of the agent would leave it stopped, so it is not throttled");
+            return;
+        }
+    }
+    bool applied;
+    if (started->mechanism == "io.max") {
+        applied = write_control(started->cgroup_path + "/io.max",
+                                started->io_dev + " wbps=" + std::to_string(static_cast<uint64_t>(started->rate_bps)),
+                                &error);
+    } else {
+        // Held in the kernel: from now on the writer's own hook stops it at
+        // the write that overdraws its allowance.
+        options_.kernel->beat();
+        applied = options_.kernel->start(started->kernel_scope, started->kernel_id, started->rate_bps,
+                                         kernel_burst_bytes(started->rate_bps), &error);
+    }
+    std::unique_lock lock(mutex_);
+    if (!applied) {
+        throttles_.erase(key);
+        save_state_locked();
+        lock.unlock();
+        action_failed(rule, subject, error);
+        return;
+    }
+    auto event = action_event("throttle", &rule, subject, &measures, started->mechanism);
+    event["throttle_to_bps"] = started->rate_bps;
     event["throttle_for_s"] = rule.throttle_for_s;
-    std::lock_guard lock(mutex_);
-    announced_[throttle->key + "|" + rule.name] = "throttle";
-    throttles_[throttle->key] = std::move(throttle);
-    save_state_locked();
+    announced_[key + "|" + rule.name] = "throttle";
     continuer_wake_.notify_all();
     options_.emit(event);
 }
@@ -628,7 +654,7 @@ void Enforcer::defied(pid_t pid, RuleScope scope, uint64_t id, pid_t sender_pid,
 
 // state.json (actions/held_state.h): what a crash would leave stopped or
 // frozen. Written whenever a throttle starts or ends.
-void Enforcer::save_state_locked()
+bool Enforcer::save_state_locked()
 {
     HeldState state;
     state.agent_pid = options_.agent_pid;
@@ -644,17 +670,17 @@ void Enforcer::save_state_locked()
     std::string error;
     const bool saved = save_held_state(options_.state_dir, state, &error);
     if (saved == !state_save_failing_)
-        return;
+        return saved;
     state_save_failing_ = !saved;
     if (saved)
-        return;
+        return true;
     // Said once per failing episode: until the file can be written, neither the
-    // guard nor a restarted agent knows what this agent holds stopped.
+    // guard nor a restarted agent would know of a new throttle, so none starts.
     spdlog::warn("cannot write the state file: {}", error);
     auto event = make_event("agent.warning", options_.host);
-    event["warning"] = "cannot write the state file (" + error +
-                       "): a crash of the agent now would leave what it stopped or froze until someone continues it";
+    event["warning"] = "cannot write the state file (" + error + "): no throttle starts until it can be written";
     options_.emit(event);
+    return false;
 }
 
 size_t Enforcer::reconcile()

@@ -117,7 +117,7 @@ private:
     double continue_due_locked(double now_s);
     void continue_stopped_locked(const KernelStop &stop, Throttle *throttle);
     Throttle *kernel_throttle_locked(RuleScope scope, uint64_t id);
-    void save_state_locked();
+    bool save_state_locked();  // false: the file could not be written (said once per failing episode)
     std::string cgroup_dir(const std::string &path) const { return options_.cgroup2_mount + path; }
 
     EnforcerOptions options_;

@@ -222,7 +222,7 @@ void Agent::check_drops(const DropCounters &drops)
     };
     warn("kernel writer map full: writes not attributed", drops.writers_map_full, last_drops_.writers_map_full);
     warn("ring buffer full: lifecycle or alarm records lost", drops.ringbuf_full, last_drops_.ringbuf_full);
-    warn("rate-alarm bucket not created: writes missed the alarm and the throttle's count", drops.rate_bucket_full,
+    warn("rate-alarm bucket not created: writes missed the alarm", drops.rate_bucket_full,
          last_drops_.rate_bucket_full);
     warn("throttled writers over their allowance not stopped (stop record map full, or the signal refused)",
          drops.throttle_not_stopped, last_drops_.throttle_not_stopped);

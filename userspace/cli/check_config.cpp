@@ -4,7 +4,9 @@
 
 #include "cli/privileges.h"
 #include "rules/policy.h"
+#include "resolve/mountinfo.h"
 #include "rules/units.h"
+#include "views/format.h"
 
 namespace diskwatch {
 
@@ -27,6 +29,13 @@ int run_check_config(const std::string &path)
         std::printf("  %s (line %d): scope %s, %s\n", rule.name.c_str(), rule.line,
                     std::string(to_string(rule.scope)).c_str(), action.c_str());
     }
+    // Valid, but worth a second look: said, not refused (exit 0).
+    std::vector<std::string> mount_points;
+    const MountTable mounts = MountTable::load();
+    for (const auto &entry : mounts.entries())
+        mount_points.push_back(entry.mount_point);
+    for (const auto &warning : policy_warnings(*policy, mount_points))
+        std::printf("warning: %s\n", terminal_safe(warning).c_str());
     return kExitOk;
 }
 

@@ -9,12 +9,34 @@
 
 #include <CLI/CLI.hpp>
 
+#include "metrics/metrics_server.h"
 #include "metrics/metrics_sink.h"
+#include "rules/units.h"
 #include "sinks/socket_sink.h"
 #include "sinks/syslog_sink.h"
 #include "cli/option_checks.h"
 
 namespace diskwatch {
+
+namespace {
+
+// A value its own parser checks while the command line is parsed: a bad one
+// is a usage error (exit 2, one line, the value cut short), before any BPF
+// program loads, not a failure a second later.
+template <typename Parse>
+CLI::Validator parsed_by(Parse parse, const char *what)
+{
+    return CLI::Validator(
+        [parse](std::string &value) -> std::string {
+            std::string why;
+            if (!parse(value, &why))
+                return cut_for_message(why.empty() ? "not valid" : why);
+            return {};
+        },
+        what);
+}
+
+}  // namespace
 
 void add_ecosystem_options(CLI::App &agent, EcosystemOptions &options)
 {
@@ -23,10 +45,15 @@ void add_ecosystem_options(CLI::App &agent, EcosystemOptions &options)
     agent.add_option("--json-socket-connect", options.json_socket_connect,
                      "Also push the events into a shipper listening on this unix socket (Vector's socket source)");
     agent.add_option("--syslog", options.syslog,
-                     "Also send the events as RFC 5424 to unix:PATH (e.g. unix:/dev/log) or udp:HOST:PORT");
+                     "Also send the events as RFC 5424 to unix:PATH (e.g. unix:/dev/log) or udp:HOST:PORT")
+        ->check(parsed_by([](const std::string &value, std::string *why) { return parse_syslog_target(value, why).has_value(); },
+                          "TARGET"));
     agent.add_flag("--journald", options.journald, "Also send the events to the systemd journal (DISKWATCH_* fields)");
     agent.add_option("--metrics-listen", options.metrics_listen,
-                     "Serve Prometheus metrics at http://HOST:PORT/metrics (docs/metrics.md)");
+                     "Serve Prometheus metrics at http://HOST:PORT/metrics (docs/metrics.md)")
+        ->check(parsed_by(
+            [](const std::string &value, std::string *why) { return metrics::parse_listen_address(value, why).has_value(); },
+            "HOST:PORT"));
     agent.add_option("--metrics-cgroups", options.metrics_cgroups,
                      "Export per-cgroup counters for the top N writing cgroups only (default 20)")
         ->check(count_between(0, 100000));
@@ -34,7 +61,13 @@ void add_ecosystem_options(CLI::App &agent, EcosystemOptions &options)
                      "The control socket for status/release (default: STATE_DIR/control.sock, "
                      "i.e. /run/ebpf-diskwatch/control.sock)");
     agent.add_option("--control-group", options.control_group,
-                     "Also let this group use the control socket (socket file 0660 root:GROUP)");
+                     "Also let this group use the control socket (socket file 0660 root:GROUP)")
+        ->check(parsed_by(
+            [](const std::string &value, std::string *why) {
+                *why = "no group named '" + value + "'";
+                return resolve_group(value, nullptr).has_value();
+            },
+            "GROUP"));
 }
 
 std::optional<gid_t> resolve_group(const std::string &name_or_gid, std::string *error)

@@ -41,7 +41,7 @@ struct RateAlarm {
 };
 
 // What the kernel's rate buckets do (bpf/rate_alarm.bpf.h). A scope that is
-// on with a threshold of 0 counts bytes (for throttling) and never alarms.
+// on with a threshold of 0 counts bytes and never alarms.
 struct RateAlarmSettings {
     bool process = false;
     uint64_t process_threshold_bps = 0;

@@ -58,7 +58,7 @@ public:
     WriteReport regroup_last(const ReportOptions &options);
 
     const WriteTracer &tracer() const { return *tracer_; }
-    // The agent sets rate alarms and reads byte counts for throttling through it.
+    // The agent sets rate alarms and holds throttles in the kernel through it.
     WriteTracer &tracer() { return *tracer_; }
 
 private:

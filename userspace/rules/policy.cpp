@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -36,6 +37,11 @@ std::string_view to_string(RuleAction action)
 
 bool glob_matches(const std::string &pattern, const std::string &text)
 {
+    // "(?i)" in front: case-insensitive (Suricata's main thread is
+    // "Suricata-Main"; the package's files say "suricata").
+    constexpr std::string_view kCaseless = "(?i)";
+    if (pattern.compare(0, kCaseless.size(), kCaseless) == 0)
+        return ::fnmatch(pattern.c_str() + kCaseless.size(), text.c_str(), FNM_CASEFOLD) == 0;
     return ::fnmatch(pattern.c_str(), text.c_str(), 0) == 0;
 }
 
@@ -45,6 +51,37 @@ bool any_glob_matches(const std::vector<std::string> &patterns, const std::strin
         if (glob_matches(pattern, text))
             return true;
     return false;
+}
+
+std::vector<std::string> policy_warnings(const Policy &policy, const std::vector<std::string> &mount_points)
+{
+    std::vector<std::string> warnings;
+    if (!policy.protect.comm.empty())
+        warnings.push_back("protect.comm: any process can take any name (prctl PR_SET_NAME), so a runaway can claim "
+                           "a protected one; protect by cgroup (a systemd unit) or exe instead (docs/policy.md)");
+    for (const auto &rule : policy.rules) {
+        const std::string key = "rules." + rule.name;
+        const bool acts = rule.action != RuleAction::alert;
+        const bool rate = rule.when.write_rate_bps || rule.when.growth_rate_bps;
+        const auto &match = rule.match;
+        if (rule.action == RuleAction::kill && rate && rule.when.for_s <= 0)
+            warnings.push_back(key + ": kills on one evaluation's rate (no `for`): one burst is enough; give it a "
+                                     "window (for: 2s is a budget of 2 s of the rate)");
+        if (acts && match.comm.empty() && match.exe.empty() && match.cgroup.empty() && match.uid.empty())
+            warnings.push_back(key + ": " + std::string(to_string(rule.action)) +
+                               "s whatever matches its mounts: no comm, exe, cgroup or uid selector");
+        if (rule.throttle_to_bps && rule.when.write_rate_bps && *rule.throttle_to_bps >= *rule.when.write_rate_bps)
+            warnings.push_back(key + ".throttle_to: at or above the rule's own write_rate: the throttle slows nothing "
+                                     "the rule catches");
+        if (!mount_points.empty() && !match.mount.empty()) {
+            bool any = false;
+            for (const auto &point : mount_points)
+                any = any || any_glob_matches(match.mount, point);
+            if (!any)
+                warnings.push_back(key + ".match.mount: matches no mount point here: the rule never fires on this host");
+        }
+    }
+    return warnings;
 }
 
 Policy default_policy()
@@ -140,10 +177,18 @@ private:
     }
 
     // Unknown keys are errors: a typo ("write_rte") must not silently disable a rule.
+    // Unknown keys (a typo must not silently disable a rule) and keys given
+    // twice (YAML keeps the first; `action: kill` then `action: alert` would
+    // kill) are errors.
     static void check_keys(const YAML::Node &map, const std::string &prefix, std::initializer_list<const char *> known)
     {
+        std::map<std::string, int> seen;  // key -> its first line
         for (const auto &entry : map) {
             const std::string key = entry.first.Scalar();
+            if (auto [first, fresh] = seen.emplace(key, line_of(entry.first)); !fresh)
+                fail(entry.first, prefix + key,
+                     "given twice (first at line " + std::to_string(first->second) +
+                         "): YAML would keep one and silently drop the other");
             bool found = false;
             for (const char *name : known)
                 found = found || key == name;

@@ -26,9 +26,9 @@ struct RuleMatch {
 
 // Any one condition that holds makes the rule match.
 struct RuleConditions {
-    std::optional<double> write_rate_bps;  // bytes written per second ...
-    double for_s = 0;                      // ... sustained this long
-    std::optional<double> growth_rate_bps; // its share of its mount's net growth, sustained `for`
+    std::optional<double> write_rate_bps;  // more than this x for_s bytes written ...
+    double for_s = 0;                      // ... within the last for_s (0: one evaluation interval)
+    std::optional<double> growth_rate_bps; // its share of its mount's net growth, the same way
     std::optional<uint64_t> written_bytes; // bytes written within `within`
     double within_s = 600;
     std::optional<double> eta_full_s;      // its growth would fill its mount sooner than this
@@ -79,7 +79,13 @@ std::optional<Policy> parse_policy(const std::string &yaml_text, const std::stri
 // gets killed.
 std::optional<Policy> load_policy_file(const std::string &path, std::string *error);
 
-// shell-style glob: *, ?, [...]
+// What check-config warns of in a valid policy: protection anyone can claim,
+// rules that act on too little or on everything, rules that can never fire
+// or never slow anything. `mount_points`: the host's, for mount globs that
+// match none (empty: not checked). One line each, "KEY: why".
+std::vector<std::string> policy_warnings(const Policy &policy, const std::vector<std::string> &mount_points);
+
+// shell-style glob: *, ?, [...]; "(?i)" in front: case-insensitive
 bool glob_matches(const std::string &pattern, const std::string &text);
 bool any_glob_matches(const std::vector<std::string> &patterns, const std::string &text);
 
