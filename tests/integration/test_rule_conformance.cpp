@@ -468,8 +468,9 @@ public:
         const char state = state_of(w.pid());
         std::string text = "writer " + w.name + " pid " + std::to_string(w.pid()) + " state " +
                            (state ? std::string(1, state) : std::string("gone"));
-        if (state == 'Z' && wait_exit(w, std::chrono::seconds(1)))
-            text += ", exited with " + std::to_string(w.exit_status.value_or(-1)) + ": " + w.process->err();
+        if ((state == 'Z' || w.exit_status) && wait_exit(w, std::chrono::seconds(1)))
+            text += ", exited with " + std::to_string(w.exit_status.value_or(-1)) + " (128+N: signal N): " +
+                    w.process->err();
         return text;
     }
 
@@ -628,9 +629,11 @@ public:
             CHECK(h.windows_bps[i] >= lower_bps);
             CHECK(h.windows_bps[i] <= upper_bps);
         }
-        INFO("writer " << w.name);
-        CHECK(state_of(w.pid()) != 0);
-        CHECK(state_of(w.pid()) != 'Z');  // throttled, not killed
+        // Throttled, not killed (when it died: how, and what it said).
+        const char state = state_of(w.pid());
+        INFO((state == 'Z' || state == 0 ? describe(*h.rule->writer) : "writer " + w.name));
+        CHECK(state != 0);
+        CHECK(state != 'Z');
     }
 
     void check_held_within_20_percent(const std::vector<Held> &held)
