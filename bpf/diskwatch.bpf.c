@@ -427,6 +427,10 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret, const boo
 				 ret, offset, typed);
 		return 0;
 	}
+	if (nr == NR_io_uring_enter) {
+		dw_throttle_on_io_uring_enter(); /* whatever it returned */
+		return 0;
+	}
 	if (ret < 0)
 		return 0;
 	switch (nr) {
@@ -534,6 +538,16 @@ int BPF_PROG(dw_io_getevents_exit, const struct pt_regs *regs, long ret)
 {
 	if (ret > 0)
 		account_aio_completions(regs->r10, ret);
+	return 0;
+}
+
+/* A throttled io_uring writer's bytes are charged where its requests
+ * complete (often an io-wq worker, never stopped); it is stopped here, as it
+ * submits or reaps, while it owes bytes (bpf/throttle.bpf.h). */
+SEC("fexit/__x64_sys_io_uring_enter")
+int BPF_PROG(dw_io_uring_enter_exit, const struct pt_regs *regs, long ret)
+{
+	dw_throttle_on_io_uring_enter();
 	return 0;
 }
 
@@ -784,6 +798,15 @@ static __always_inline __u64 take_remembered(bool *found)
 DW_TRACEPOINT_RESIZE(ftruncate)
 DW_TRACEPOINT_RESIZE(fallocate)
 
+/* A throttled io_uring writer is stopped as it submits or reaps (see
+ * dw_io_uring_enter_exit). */
+SEC("tracepoint/syscalls/sys_exit_io_uring_enter")
+int dw_exit_io_uring_enter(struct syscall_exit_record *record)
+{
+	dw_throttle_on_io_uring_enter();
+	return 0;
+}
+
 #define DW_TRACEPOINT_AIO(name)                                                    \
 	SEC("tracepoint/syscalls/sys_enter_" #name)                                \
 	int dw_enter_##name(struct syscall_enter_record *record)                   \
@@ -927,6 +950,12 @@ SEC("tp_btf/signal_generate")
 int BPF_PROG(dw_signal_generate_btf, int sig, struct kernel_siginfo *info, struct task_struct *task)
 {
 	return dw_on_signal_generate(sig, task);
+}
+
+SEC("tp_btf/signal_generate")
+int BPF_PROG(dw_sigcont_restop_btf, int sig, struct kernel_siginfo *info, struct task_struct *task)
+{
+	return dw_restop_defied(sig, task);
 }
 
 SEC("raw_tp/signal_generate")

@@ -42,6 +42,7 @@
  * bound) elapsed_us x rate stays below 2^64. The bank is far smaller anyway. */
 #define DW_MAX_THROTTLE_REFILL_US (10ull * DW_USEC_PER_SEC_)
 #define DW_THROTTLE_EVENT_GAP_NS 1000000ull
+#define DW_DEFIED_EVENT_GAP_NS 100000000ull
 /* Below the guard's hang timeout (2 s, userspace/agent/guard.h), so that
  * what the guard continues after a hang is not stopped again. */
 #define DW_THROTTLE_SILENT_NS 1000000000ull
@@ -87,13 +88,21 @@ static __always_inline void dw_stop_writer(struct dw_throttle *throttle, const s
 					   __u64 now)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct dw_stopped_writer *existing = bpf_map_lookup_elem(&dw_throttle_stopped, &tgid);
 	struct dw_stopped_writer stopped = {
 		.throttle = *key,
 		.stopped_ns = now,
 		.start_boottime_ns = BPF_CORE_READ(task, group_leader, start_boottime),
 	};
 
-	if (bpf_map_update_elem(&dw_throttle_stopped, &tgid, &stopped, BPF_ANY)) {
+	if (existing) {
+		/* Stopped again before the agent continued it (someone else did):
+		 * in place, keeping when its defiance was last reported. */
+		existing->throttle = *key;
+		existing->stopped_ns = now;
+		existing->start_boottime_ns = stopped.start_boottime_ns;
+	} else if (bpf_map_update_elem(&dw_throttle_stopped, &tgid, &stopped, BPF_NOEXIST) &&
+		   !bpf_map_lookup_elem(&dw_throttle_stopped, &tgid)) {
 		dw_count_error(DW_ERR_THROTTLE_RECORD);
 		return;
 	}
@@ -123,6 +132,15 @@ static __always_inline void dw_throttle_charge(__u32 scope, __u64 id, __u32 tgid
 	throttle = bpf_map_lookup_elem(&dw_throttles, &key);
 	if (!throttle)
 		return;
+	if (throttle->owner_start_ticks && throttle->tick_ns) {
+		/* A process that took the throttled one's pid after it exited (its
+		 * throttle not yet removed) is not it: never charged, never stopped. */
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		__u64 started = BPF_CORE_READ(task, group_leader, start_boottime);
+
+		if (started / throttle->tick_ns != throttle->owner_start_ticks)
+			return;
+	}
 	now = bpf_ktime_get_ns();
 	previous = __sync_lock_test_and_set(&throttle->last_ns, now);
 	elapsed_us = now > previous ? (now - previous) / DW_NSEC_PER_USEC : 0;
@@ -157,6 +175,53 @@ __noinline int dw_throttle_writes(__u32 tgid, __u64 cgroup_id, __s64 bytes)
 	return 0;
 }
 
+/* Does the current process (or its cgroup) owe bytes to a throttle? Then
+ * stop it now. For writers whose bytes are charged in another task's
+ * context (io_uring completions in an io-wq worker): the owner is stopped
+ * when it next submits or reaps (io_uring_enter). Nothing is charged here. */
+static __always_inline void dw_throttle_stop_if_owing(__u32 scope, __u64 id, __u32 tgid)
+{
+	struct dw_rate_key key = { .id = id, .scope = scope };
+	struct dw_throttle *throttle;
+	__u64 now, elapsed_us;
+	__s64 allowance;
+
+	throttle = bpf_map_lookup_elem(&dw_throttles, &key);
+	if (!throttle)
+		return;
+	now = bpf_ktime_get_ns();
+	elapsed_us = now > throttle->last_ns ? (now - throttle->last_ns) / DW_NSEC_PER_USEC : 0;
+	if (elapsed_us > DW_MAX_THROTTLE_REFILL_US)
+		elapsed_us = DW_MAX_THROTTLE_REFILL_US;
+	allowance = throttle->allowance + (__s64)(elapsed_us * throttle->rate_bps / DW_USEC_PER_SEC_);
+	if (throttle->owner_start_ticks && throttle->tick_ns) {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+		if (BPF_CORE_READ(task, group_leader, start_boottime) / throttle->tick_ns != throttle->owner_start_ticks)
+			return;
+	}
+	if (allowance < 0 && now - dw_continuer_beat_ns < DW_THROTTLE_SILENT_NS && dw_may_stop_current(tgid))
+		dw_stop_writer(throttle, &key, tgid, now);
+}
+
+__noinline int dw_throttle_check_owing(__u32 tgid, __u64 cgroup_id)
+{
+	__u32 scopes = dw_rate_alarm_config.throttled_scopes;
+
+	if (scopes & (1u << DW_ALARM_SCOPE_PROCESS))
+		dw_throttle_stop_if_owing(DW_ALARM_SCOPE_PROCESS, tgid, tgid);
+	if (scopes & (1u << DW_ALARM_SCOPE_CGROUP))
+		dw_throttle_stop_if_owing(DW_ALARM_SCOPE_CGROUP, cgroup_id, tgid);
+	return 0;
+}
+
+/* At io_uring_enter's exit, in the submitting (and reaping) task. */
+static __always_inline void dw_throttle_on_io_uring_enter(void)
+{
+	if (dw_rate_alarm_config.throttled_scopes)
+		dw_throttle_check_owing(bpf_get_current_pid_tgid() >> 32, bpf_get_current_cgroup_id());
+}
+
 /* The one call from account_write(), with the writer key it built: while no
  * throttle exists, a load and a branch. */
 static __always_inline void dw_throttle_on_write(const struct dw_writer_key *writer, long bytes)
@@ -171,7 +236,9 @@ static __always_inline void dw_throttle_on_write(const struct dw_writer_key *wri
 static __always_inline int dw_on_signal_generate(int sig, struct task_struct *task)
 {
 	struct dw_stopped_writer *stopped;
+	struct dw_throttle *throttle;
 	__u32 tgid, sender;
+	__u64 now;
 
 	if (sig != DW_SIGCONT || !dw_rate_alarm_config.throttled_scopes)
 		return 0;
@@ -182,7 +249,56 @@ static __always_inline int dw_on_signal_generate(int sig, struct task_struct *ta
 	sender = bpf_get_current_pid_tgid() >> 32;
 	if (bpf_map_lookup_elem(&dw_throttle_exempt, &sender))
 		return 0;
-	dw_emit_throttle_event(DW_EVENT_THROTTLE_DEFIED, tgid, &stopped->throttle, bpf_ktime_get_ns());
+	throttle = bpf_map_lookup_elem(&dw_throttles, &stopped->throttle);
+	if (throttle)
+		__sync_fetch_and_add(&throttle->defied, 1);
+	now = bpf_ktime_get_ns();
+	if (now - stopped->last_defied_ns < DW_DEFIED_EVENT_GAP_NS)
+		return 0; /* counted above; the agent hears of it at most every 100 ms */
+	stopped->last_defied_ns = now;
+	dw_emit_throttle_event(DW_EVENT_THROTTLE_DEFIED, tgid, &stopped->throttle, now);
+	return 0;
+}
+
+/* Kernels with bpf_send_signal_task (6.13+): the SIGCONT is undone at once.
+ * The sender's context holds the target's siglock here, so the kfunc defers
+ * the SIGSTOP to irq_work: it is pending before the woken writer returns to
+ * user space, and the writer gets no write for its SIGCONT. Without the
+ * kfunc this program does not load, and each SIGCONT lets one (charged) write
+ * through before the writer's own hook stops it again. */
+extern int bpf_send_signal_task(struct task_struct *task, int sig, enum pid_type type, __u64 value) __ksym;
+
+static __always_inline int dw_restop_defied(int sig, struct task_struct *task)
+{
+	struct dw_stopped_writer *stopped;
+	struct dw_throttle *throttle;
+	__u32 tgid, sender;
+	__u64 now, elapsed_us;
+	__s64 allowance;
+
+	if (sig != DW_SIGCONT || !dw_rate_alarm_config.throttled_scopes)
+		return 0;
+	tgid = task->tgid;
+	stopped = bpf_map_lookup_elem(&dw_throttle_stopped, &tgid);
+	if (!stopped)
+		return 0;
+	sender = bpf_get_current_pid_tgid() >> 32;
+	if (bpf_map_lookup_elem(&dw_throttle_exempt, &sender))
+		return 0;
+	throttle = bpf_map_lookup_elem(&dw_throttles, &stopped->throttle);
+	if (!throttle)
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (now - dw_continuer_beat_ns >= DW_THROTTLE_SILENT_NS)
+		return 0;
+	elapsed_us = now > throttle->last_ns ? (now - throttle->last_ns) / DW_NSEC_PER_USEC : 0;
+	if (elapsed_us > DW_MAX_THROTTLE_REFILL_US)
+		elapsed_us = DW_MAX_THROTTLE_REFILL_US;
+	allowance = throttle->allowance + (__s64)(elapsed_us * throttle->rate_bps / DW_USEC_PER_SEC_);
+	if (allowance >= 0)
+		return 0; /* paid up: the agent continues it anyway */
+	if (bpf_send_signal_task(task, DW_SIGSTOP, PIDTYPE_TGID, 0))
+		dw_count_error(DW_ERR_THROTTLE_SIGNAL);
 	return 0;
 }
 

@@ -150,6 +150,13 @@ struct dw_throttle {
 	__u64 stop_failures; /* bpf_send_signal refused (the writer was not stopped) */
 	__u64 charged_bytes; /* bytes charged since the throttle started */
 	__u64 last_event_ns; /* the last stop record sent to the agent (at most one per ms) */
+	/* Process scope: who the throttled process is, its start in clock ticks
+	 * after boot (as /proc/PID/stat says; tick_ns per tick). A later process
+	 * on the same pid differs and is never charged nor stopped. 0: any (the
+	 * cgroup scope). */
+	__u64 owner_start_ticks;
+	__u64 tick_ns;
+	__u64 defied; /* SIGCONTs from others to a writer it held stopped */
 };
 
 /* Value of dw_throttle_stopped, keyed by the tgid the kernel stopped. The
@@ -160,6 +167,8 @@ struct dw_stopped_writer {
 	__u64 stopped_ns;            /* bpf_ktime_get_ns() */
 	__u64 start_boottime_ns;     /* the process's start (task->start_boottime): with the
 					tgid, who it is; a later process on the same pid differs */
+	__u64 last_defied_ns;        /* the last DW_EVENT_THROTTLE_DEFIED record for it (at most
+					one per 100 ms: a SIGCONT loop must not flood the agent) */
 };
 
 /* DW_EVENT_THROTTLE_STOP: tgid was stopped (a wake-up for the agent's

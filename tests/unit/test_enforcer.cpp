@@ -68,7 +68,7 @@ double steady_s()
 // SIGSTOP, and the stop record); the allowance then refills at the rate.
 class TestKernel final : public KernelThrottles {
 public:
-    bool start(RuleScope scope, uint64_t id, double rate_bps, double, std::string *) override
+    bool start(RuleScope scope, uint64_t id, double rate_bps, double, double, std::string *) override
     {
         std::lock_guard lock(mutex_);
         throttles_[{scope, id}] = {rate_bps, 0, steady_s()};
@@ -87,7 +87,7 @@ public:
         if (it == throttles_.end())
             return std::nullopt;
         const auto &t = it->second;
-        return KernelThrottleState {-t.owed_bytes + t.rate_bps * (steady_s() - t.since_s), stops_sent, 0};
+        return KernelThrottleState {-t.owed_bytes + t.rate_bps * (steady_s() - t.since_s), stops_sent, 0, sigconts};
     }
     std::vector<KernelStop> stopped() const override
     {
@@ -125,6 +125,7 @@ public:
 
     int starts = 0;
     uint64_t stops_sent = 0;
+    uint64_t sigconts = 0;  // from others, as the kernel counts them
     std::set<pid_t> exempted;
 
 private:
@@ -382,7 +383,7 @@ TEST_CASE("a pid now held by a later process of the same name is never signalled
     std::filesystem::remove_all(state_dir);
 }
 
-TEST_CASE("a cgroup's members the kernel stopped are continued by their own pidfds; a SIGCONT from another is "
+TEST_CASE("a cgroup's members the kernel stopped are continued by their own pidfds, and a SIGCONT from another is "
           "throttle.defied, at most once a second",
           "[actions][enforcer]")
 {
@@ -425,8 +426,10 @@ TEST_CASE("a cgroup's members the kernel stopped are continued by their own pidf
         CHECK_FALSE(kernel.holds(second.pid));
         // Someone (uid 65534) continues a stopped member, three times in a row.
         kernel.overdraw(second.pid, RuleScope::cgroup, kCgroupId, 60 << 20);
-        for (int i = 0; i < 3; ++i)
+        for (int i = 0; i < 3; ++i) {
+            ++kernel.sigconts;
             enforcer.defied(second.pid, RuleScope::cgroup, kCgroupId, 777, 65534, "kill", steady_s());
+        }
         // Another throttle's SIGCONT is not this one's.
         enforcer.defied(second.pid, RuleScope::cgroup, kCgroupId + 1, 777, 65534, "kill", steady_s());
         const auto active = enforcer.active();

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -69,11 +70,15 @@ struct Enforcer::Throttle {
     uint64_t kernel_id = 0;
     bool paused = false;  // a writer of it is stopped now
     uint64_t stops = 0;
-    // SIGCONTs from others: in all, and since the last throttle.defied event.
+    // SIGCONTs from others: in all (the kernel counts them), and how many
+    // the last throttle.defied event had reported.
     uint64_t defied = 0;
-    uint64_t defied_unreported = 0;
+    uint64_t defied_reported = 0;
     double defied_reported_s = -1e300;
-    std::set<pid_t> members_checked;  // cgroup scope: stopped members checked for protection
+    // Cgroup scope: every member the kernel has stopped, by pid, with its
+    // start: in state.json too, so that one moved out of the cgroup while
+    // stopped is still continued by the guard or the next agent.
+    std::map<pid_t, double> members_stopped;
 };
 
 namespace {
@@ -359,7 +364,7 @@ void Enforcer::start_throttle(const PolicyRule &rule, const Subject &subject, co
         // the write that overdraws its allowance.
         options_.kernel->beat();
         applied = options_.kernel->start(started->kernel_scope, started->kernel_id, started->rate_bps,
-                                         kernel_burst_bytes(started->rate_bps), &error);
+                                         kernel_burst_bytes(started->rate_bps), started->start_boot_s, &error);
     }
     std::unique_lock lock(mutex_);
     if (!applied) {
@@ -560,13 +565,24 @@ double Enforcer::continue_due_locked(double now_s)
     double next = now_s + options_.continuer_poll_s;
     for (auto &[key, throttle] : throttles_)
         throttle->paused = false;
+    bool members_changed = false;
     for (const auto &stop : options_.kernel->stopped()) {
         Throttle *throttle = kernel_throttle_locked(stop.scope, stop.id);
+        if (throttle && throttle->kernel_scope == RuleScope::cgroup &&
+            throttle->members_stopped.emplace(stop.pid, stop.start_boot_s).second)
+            members_changed = true;
         if (throttle) {
             // A member of a throttled cgroup that is protected (it joined
             // after the throttle started, or exec'd): never stopped again.
-            if (throttle->kernel_scope == RuleScope::cgroup && throttle->members_checked.insert(stop.pid).second) {
-                if (auto reason = protection_->process_reason(stop.pid, "", "", "")) {
+            // Checked at each of its stops, not once: a process that joined by
+            // writing cgroup.procs is stopped at that write, before it named
+            // itself or exec'd.
+            if (throttle->kernel_scope == RuleScope::cgroup) {
+                const auto identity = read_process_identity(stop.pid);
+                const auto reason = identity ? protection_->process_reason(stop.pid, identity->comm, identity->exe,
+                                                                           throttle->subject.cgroup)
+                                             : std::nullopt;
+                if (reason) {
                     options_.kernel->exempt(stop.pid);
                     spdlog::info("throttle {}: pid {} is protected ({}): exempt from its stops", throttle->key,
                                  stop.pid, *reason);
@@ -577,6 +593,7 @@ double Enforcer::continue_due_locked(double now_s)
             const auto state = options_.kernel->state(stop.scope, stop.id);
             if (state) {
                 throttle->stops = state->stops;
+                throttle->defied = std::max(throttle->defied, state->defied);
                 if (state->allowance_bytes < 0) {
                     // Owed: it waits until the refill pays the debt.
                     throttle->paused = true;
@@ -587,6 +604,8 @@ double Enforcer::continue_due_locked(double now_s)
         }
         continue_stopped_locked(stop, throttle);
     }
+    if (members_changed)
+        save_state_locked();
     return next;
 }
 
@@ -597,10 +616,9 @@ void Enforcer::continue_stopped_locked(const KernelStop &stop, Throttle *throttl
 {
     options_.kernel->forget(stop.pid);
     std::string error;
-    if (throttle && throttle->pidfd && throttle->pidfd->pid() == stop.pid) {
-        throttle->pidfd->signal(SIGCONT, &error);
+    if (throttle && throttle->pidfd && throttle->pidfd->pid() == stop.pid && !throttle->pidfd->exited() &&
+        same_start(throttle->start_boot_s, stop.start_boot_s) && throttle->pidfd->signal(SIGCONT, &error))
         return;
-    }
     auto pidfd = Pidfd::open(stop.pid, "", stop.start_boot_s, &error);
     if (!pidfd || !pidfd->signal(SIGCONT, &error))
         spdlog::warn("continuing pid {} (stopped by a throttle): {}", stop.pid, error);  // gone, or a later process
@@ -622,8 +640,10 @@ void Enforcer::defied(pid_t pid, RuleScope scope, uint64_t id, pid_t sender_pid,
     Throttle *throttle = kernel_throttle_locked(scope, id);
     if (!throttle)
         return;
-    ++throttle->defied;
-    ++throttle->defied_unreported;
+    const auto state = options_.kernel ? options_.kernel->state(scope, id) : std::nullopt;
+    // The kernel counts every SIGCONT; its records come at most every 100 ms
+    // per writer. Without its count (a test), each record is one.
+    throttle->defied = std::max(throttle->defied + (state ? 0 : 1), state ? state->defied : 0);
     if (now_s - throttle->defied_reported_s < 1.0)
         return;
     Subject subject = throttle->subject;
@@ -642,11 +662,11 @@ void Enforcer::defied(pid_t pid, RuleScope scope, uint64_t id, pid_t sender_pid,
     nlohmann::json sender = {{"pid", sender_pid}, {"uid", sender_uid}};
     put_name(sender, "comm", sender_comm);
     event["sender"] = sender;
-    event["count"] = throttle->defied_unreported;
+    event["count"] = throttle->defied - throttle->defied_reported;
     event["total"] = throttle->defied;
-    if (const auto state = options_.kernel ? options_.kernel->state(scope, id) : std::nullopt)
+    if (state)
         event["owed_bytes"] = std::max(0.0, std::round(-state->allowance_bytes));
-    throttle->defied_unreported = 0;
+    throttle->defied_reported = throttle->defied;
     throttle->defied_reported_s = now_s;
     lock.unlock();
     options_.emit(event);
@@ -662,8 +682,19 @@ bool Enforcer::save_state_locked()
         if (throttle->mechanism == "sigstop" && throttle->subject.scope == RuleScope::process)
             state.stopped.push_back({static_cast<pid_t>(throttle->subject.pid), throttle->start_boot_s,
                                      throttle->subject.comm});
-        else if (throttle->mechanism == "sigstop")
+        else if (throttle->mechanism == "sigstop") {
             state.stopped_in.push_back(throttle->cgroup_path);
+            // Its members stopped so far, wherever they are now (one moved to
+            // another cgroup while stopped is no longer in stopped_in's).
+            for (auto member = throttle->members_stopped.begin(); member != throttle->members_stopped.end();) {
+                if (process_state(member->first) == 0) {  // gone
+                    member = throttle->members_stopped.erase(member);
+                    continue;
+                }
+                state.stopped.push_back({member->first, member->second, ""});
+                ++member;
+            }
+        }
         else if (throttle->mechanism == "io.max")
             state.io_max.push_back({throttle->cgroup_path, throttle->io_dev});
     }

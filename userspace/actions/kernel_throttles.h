@@ -21,6 +21,7 @@ struct KernelThrottleState {
     double allowance_bytes = 0;  // now; negative: owed, the writer waits
     uint64_t stops = 0;          // SIGSTOPs the kernel sent
     uint64_t stop_failures = 0;  // SIGSTOPs it could not send
+    uint64_t defied = 0;         // SIGCONTs from others to a writer it held stopped
 };
 
 struct KernelStop {
@@ -33,7 +34,10 @@ struct KernelStop {
 class KernelThrottles {
 public:
     virtual ~KernelThrottles() = default;
-    virtual bool start(RuleScope scope, uint64_t id, double rate_bps, double burst_bytes, std::string *error) = 0;
+    // owner_start_boot_s: process scope, the throttled process's start (a
+    // later process on its pid is never charged); 0 for a cgroup.
+    virtual bool start(RuleScope scope, uint64_t id, double rate_bps, double burst_bytes, double owner_start_boot_s,
+                       std::string *error) = 0;
     virtual void end(RuleScope scope, uint64_t id) = 0;
     virtual std::optional<KernelThrottleState> state(RuleScope scope, uint64_t id) const = 0;
     // Every writer the kernel holds stopped (for any throttle).

@@ -51,10 +51,11 @@ class TracerThrottles final : public KernelThrottles {
 public:
     explicit TracerThrottles(WriteTracer &tracer) : tracer_(tracer) {}
 
-    bool start(RuleScope scope, uint64_t id, double rate_bps, double burst_bytes, std::string *error) override
+    bool start(RuleScope scope, uint64_t id, double rate_bps, double burst_bytes, double owner_start_boot_s,
+               std::string *error) override
     {
         return tracer_.start_throttle(alarm_scope(scope), id, static_cast<uint64_t>(rate_bps),
-                                      static_cast<uint64_t>(burst_bytes), error);
+                                      static_cast<uint64_t>(burst_bytes), owner_start_boot_s, error);
     }
     void end(RuleScope scope, uint64_t id) override { tracer_.end_throttle(alarm_scope(scope), id); }
     std::optional<KernelThrottleState> state(RuleScope scope, uint64_t id) const override
@@ -62,7 +63,7 @@ public:
         const auto numbers = tracer_.throttle_numbers(alarm_scope(scope), id);
         if (!numbers)
             return std::nullopt;
-        return KernelThrottleState {numbers->allowance_bytes, numbers->stops, numbers->stop_failures};
+        return KernelThrottleState {numbers->allowance_bytes, numbers->stops, numbers->stop_failures, numbers->defied};
     }
     std::vector<KernelStop> stopped() const override
     {

@@ -46,7 +46,7 @@ static_assert(offsetof(dw_rate_alarm_config, repeat_ns) == 24);
 static_assert(offsetof(dw_rate_alarm_config, enabled_scopes) == 32);
 static_assert(offsetof(dw_rate_alarm_config, throttled_scopes) == 36);
 
-static_assert(sizeof(dw_throttle) == 64);
+static_assert(sizeof(dw_throttle) == 88);
 static_assert(offsetof(dw_throttle, rate_bps) == 0);
 static_assert(offsetof(dw_throttle, burst_bytes) == 8);
 static_assert(offsetof(dw_throttle, allowance) == 16);
@@ -55,11 +55,15 @@ static_assert(offsetof(dw_throttle, stops) == 32);
 static_assert(offsetof(dw_throttle, stop_failures) == 40);
 static_assert(offsetof(dw_throttle, charged_bytes) == 48);
 static_assert(offsetof(dw_throttle, last_event_ns) == 56);
+static_assert(offsetof(dw_throttle, owner_start_ticks) == 64);
+static_assert(offsetof(dw_throttle, tick_ns) == 72);
+static_assert(offsetof(dw_throttle, defied) == 80);
 
-static_assert(sizeof(dw_stopped_writer) == 32);
+static_assert(sizeof(dw_stopped_writer) == 40);
 static_assert(offsetof(dw_stopped_writer, throttle) == 0);
 static_assert(offsetof(dw_stopped_writer, stopped_ns) == 16);
 static_assert(offsetof(dw_stopped_writer, start_boottime_ns) == 24);
+static_assert(offsetof(dw_stopped_writer, last_defied_ns) == 32);
 
 static_assert(sizeof(dw_throttle_event) == 56);
 static_assert(offsetof(dw_throttle_event, kind) == offsetof(dw_process_event, kind), "records are told apart by kind");

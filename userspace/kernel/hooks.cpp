@@ -77,7 +77,9 @@ std::vector<std::string> optional_programs_of(HookFamily family)
     // folio dirtying tracepoint (5.17; writeback_dirty_page before) are not
     // on every kernel: without them those paths are not counted, the rest is.
     // signal_generate names who continued a throttled writer (throttle.defied);
-    // without it the writer is still stopped again, unnamed.
+    // without it the writer is still stopped again, unnamed. The restop twin
+    // needs bpf_send_signal_task (6.13+): without it each SIGCONT lets one
+    // write through.
     switch (family) {
     case HookFamily::fentry:
         // fallocate's growth completes the family; optional so that a kernel
@@ -86,14 +88,15 @@ std::vector<std::string> optional_programs_of(HookFamily family)
                 // AIO completions, ftruncate and sizes at open: fexit on those
                 // syscalls' own entry points (no sys_exit hook in this family).
                 "dw_io_getevents_exit", "dw_io_pgetevents_exit", "dw_ftruncate_exit", "dw_open_exit",
-                "dw_openat_exit", "dw_openat2_exit", "dw_creat_exit", "dw_signal_generate_btf"};
+                "dw_openat_exit", "dw_openat2_exit", "dw_creat_exit", "dw_signal_generate_btf",
+                "dw_sigcont_restop_btf", "dw_io_uring_enter_exit"};
     case HookFamily::tp_btf:
-        return {"dw_io_uring_complete_btf", "dw_dirty_folio_btf", "dw_signal_generate_btf"};
+        return {"dw_io_uring_complete_btf", "dw_dirty_folio_btf", "dw_signal_generate_btf", "dw_sigcont_restop_btf"};
     case HookFamily::raw_tp:
         return {"dw_io_uring_complete_raw", "dw_dirty_folio_raw", "dw_signal_generate_raw"};
     case HookFamily::tracepoint: {
         std::vector<std::string> programs = {"dw_io_uring_complete_raw", "dw_dirty_folio_raw",
-                                             "dw_signal_generate_raw"};
+                                             "dw_signal_generate_raw", "dw_exit_io_uring_enter"};
         // Growth (ftruncate, fallocate, sizes at open) and Linux AIO
         // completions; openat2 and io_pgetevents are younger than the rest.
         for (const char *syscall : {"ftruncate", "fallocate", "io_getevents", "io_pgetevents"}) {

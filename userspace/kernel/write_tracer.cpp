@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 
 #include <spdlog/spdlog.h>
@@ -471,7 +472,7 @@ void WriteTracer::set_rate_alarm_handler(std::function<void(const RateAlarm &)> 
 }
 
 bool WriteTracer::start_throttle(RateAlarm::Scope scope, uint64_t id, uint64_t rate_bps, uint64_t burst_bytes,
-                                 std::string *error)
+                                 double owner_start_boot_s, std::string *error)
 {
     const dw_rate_key key = rate_key(scope, id);
     dw_throttle throttle {};
@@ -479,6 +480,11 @@ bool WriteTracer::start_throttle(RateAlarm::Scope scope, uint64_t id, uint64_t r
     throttle.burst_bytes = static_cast<int64_t>(burst_bytes);
     throttle.allowance = 0;  // it was over its rate when the rule held: nothing banked
     throttle.last_ns = monotonic_ns();
+    if (owner_start_boot_s > 0) {
+        static const auto ticks_per_s = static_cast<uint64_t>(::sysconf(_SC_CLK_TCK));
+        throttle.tick_ns = 1000000000ull / ticks_per_s;
+        throttle.owner_start_ticks = static_cast<uint64_t>(std::llround(owner_start_boot_s * static_cast<double>(ticks_per_s)));
+    }
     std::lock_guard lock(throttles_mutex_);
     if (bpf_map_update_elem(bpf_map__fd(skel_->maps.dw_throttles), &key, &throttle, BPF_NOEXIST) != 0) {
         if (errno == EEXIST)
@@ -525,6 +531,7 @@ std::optional<KernelThrottleNumbers> WriteTracer::throttle_numbers(RateAlarm::Sc
     numbers.stops = throttle.stops;
     numbers.stop_failures = throttle.stop_failures;
     numbers.charged_bytes = throttle.charged_bytes;
+    numbers.defied = throttle.defied;
     return numbers;
 }
 

@@ -71,6 +71,7 @@ struct KernelThrottleNumbers {
     uint64_t stops = 0;
     uint64_t stop_failures = 0;
     uint64_t charged_bytes = 0;
+    uint64_t defied = 0;
 };
 
 // A writer the kernel stopped for a throttle (dw_throttle_stopped).
@@ -128,8 +129,10 @@ public:
     // operations and atomics only). start: the subject's writes are charged
     // to an allowance refilled at rate_bps (banking at most burst_bytes,
     // starting empty) and a writer is stopped at the write that overdraws it.
+    // owner_start_boot_s (process scope): the process's start, as read from
+    // /proc/PID/stat; a later process on the pid is not charged. 0: any.
     bool start_throttle(RateAlarm::Scope scope, uint64_t id, uint64_t rate_bps, uint64_t burst_bytes,
-                        std::string *error);
+                        double owner_start_boot_s, std::string *error);
     // No more stops for it (writers it stopped stay so until continued).
     void end_throttle(RateAlarm::Scope scope, uint64_t id);
     std::optional<KernelThrottleNumbers> throttle_numbers(RateAlarm::Scope scope, uint64_t id) const;
