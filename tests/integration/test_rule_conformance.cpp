@@ -260,12 +260,17 @@ public:
                 return s.at;
         return std::nullopt;
     }
-    // The first sample time at which they may have (the samples around the window's ends).
+    // The earliest time at which they may have: a window ending anywhere between two
+    // samples holds at most the later sample's bytes minus those of the last sample at or
+    // before the earlier one's time less the window.
     std::optional<Clock::time_point> earliest_crossing(double budget, double window_s) const
     {
-        for (const auto &s : samples_)
-            if (at_most_within(s.at, window_s) > budget)
-                return s.at;
+        for (size_t i = 1; i < samples_.size(); ++i) {
+            const auto before = last_at_or_before(samples_[i - 1].at - span(window_s));
+            const double from = before != samples_.end() ? static_cast<double>(before->bytes) : 0.0;
+            if (static_cast<double>(samples_[i].bytes) - from > budget)
+                return samples_[i - 1].at;
+        }
         return std::nullopt;
     }
     // The most written within any window of `window_s` (at the samples' resolution).
