@@ -955,6 +955,8 @@ int BPF_PROG(dw_signal_generate_btf, int sig, struct kernel_siginfo *info, struc
 SEC("tp_btf/signal_generate")
 int BPF_PROG(dw_sigcont_restop_btf, int sig, struct kernel_siginfo *info, struct task_struct *task)
 {
+	if (!dw_config.sigcont_restop)
+		return 0;
 	return dw_restop_defied(sig, task);
 }
 

@@ -262,11 +262,13 @@ static __always_inline int dw_on_signal_generate(int sig, struct task_struct *ta
 
 /* Kernels with bpf_send_signal_task (6.13+): the SIGCONT is undone at once.
  * The sender's context holds the target's siglock here, so the kfunc defers
- * the SIGSTOP to irq_work: it is pending before the woken writer returns to
- * user space, and the writer gets no write for its SIGCONT. Without the
- * kfunc this program does not load, and each SIGCONT lets one (charged) write
- * through before the writer's own hook stops it again. */
-extern int bpf_send_signal_task(struct task_struct *task, int sig, enum pid_type type, __u64 value) __ksym;
+ * the SIGSTOP to irq_work: it is pending as the woken writer returns to user
+ * space, and the writer mostly gets no write for its SIGCONT. Weak, and
+ * called only when userspace found it in the kernel's BTF (the caller checks
+ * dw_config.sigcont_restop, a load-time constant: elsewhere the call is dead
+ * code). Without it each SIGCONT lets one (charged) write through before the
+ * writer's own hook stops it again. */
+extern int bpf_send_signal_task(struct task_struct *task, int sig, enum pid_type type, __u64 value) __ksym __weak;
 
 static __always_inline int dw_restop_defied(int sig, struct task_struct *task)
 {

@@ -214,7 +214,9 @@ struct dw_config {
 	/* 1: the kernel has the bpf_rdonly_cast kfunc (6.2+), and the tp_btf
 	 * write hook reads struct file with direct loads instead of probe reads. */
 	__u32 typed_file_reads;
-	__u32 pad;
+	/* 1: the kernel has the bpf_send_signal_task kfunc (6.13+), and a
+	 * SIGCONT to a throttled writer is undone at once (bpf/throttle.bpf.h). */
+	__u32 sigcont_restop;
 };
 
 #endif /* DISKWATCH_ABI_H */

@@ -104,6 +104,11 @@ public:
         std::lock_guard lock(mutex_);
         exempted.insert(pid);
     }
+    void unexempt(pid_t pid) override
+    {
+        std::lock_guard lock(mutex_);
+        exempted.erase(pid);
+    }
     void beat() override {}
 
     // `pid` wrote `owed_bytes` past the allowance of the (scope, id) throttle.

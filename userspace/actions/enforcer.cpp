@@ -584,6 +584,7 @@ double Enforcer::continue_due_locked(double now_s)
                                              : std::nullopt;
                 if (reason) {
                     options_.kernel->exempt(stop.pid);
+                    exempted_members_.insert(stop.pid);
                     spdlog::info("throttle {}: pid {} is protected ({}): exempt from its stops", throttle->key,
                                  stop.pid, *reason);
                     continue_stopped_locked(stop, throttle);
@@ -606,6 +607,15 @@ double Enforcer::continue_due_locked(double now_s)
     }
     if (members_changed)
         save_state_locked();
+    // A protected member that exited is exempt no longer: its pid may go to anyone.
+    for (auto it = exempted_members_.begin(); it != exempted_members_.end();) {
+        if (process_state(*it) != 0) {
+            ++it;
+            continue;
+        }
+        options_.kernel->unexempt(*it);
+        it = exempted_members_.erase(it);
+    }
     return next;
 }
 

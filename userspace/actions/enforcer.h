@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -134,6 +135,7 @@ private:
     // idle agent must not wake 100 times a second).
     std::condition_variable continuer_wake_;
     bool kernel_stopped_ = false;
+    std::set<pid_t> exempted_members_;  // protected members of throttled cgroups the kernel exempts
     // After a throttle ends, the continuer keeps looking until then: a hook
     // that read the throttle just before it was removed may still stop a writer.
     double sweep_until_s_ = 0;

@@ -45,8 +45,10 @@ public:
     // Drops a writer's stop record: done before it is continued, so that a
     // stop after the continue records it again.
     virtual void forget(pid_t pid) = 0;
-    // Never stopped; its SIGCONTs are not defiance.
+    // Never stopped; its SIGCONTs are not defiance. unexempt: no longer (it
+    // exited: a later process on the pid is not exempt).
     virtual void exempt(pid_t pid) = 0;
+    virtual void unexempt(pid_t pid) = 0;
     // The continuer is alive: the kernel stops writers only within a second
     // of the last beat (a hung agent could not continue them).
     virtual void beat() = 0;

@@ -74,6 +74,7 @@ public:
     }
     void forget(pid_t pid) override { tracer_.forget_stopped(static_cast<uint32_t>(pid)); }
     void exempt(pid_t pid) override { tracer_.exempt(static_cast<uint32_t>(pid)); }
+    void unexempt(pid_t pid) override { tracer_.unexempt(static_cast<uint32_t>(pid)); }
     void beat() override { tracer_.beat_throttles(); }
 
     static RateAlarm::Scope alarm_scope(RuleScope scope)
@@ -514,7 +515,10 @@ void Agent::watch_guard(double now_s)
         return;
     guard_restart_s_ = now_s;
     std::string error;
+    const pid_t old_guard = guard_->pid();
     const bool restarted = guard_->restart(&error);
+    if (old_guard > 0)
+        kernel_throttles_->unexempt(old_guard);  // gone: its pid may go to anyone
     auto event = make_event("agent.warning", host_);
     event["warning"] = restarted ? "the guard process exited; started a new one (pid " + std::to_string(guard_->pid()) + ")"
                                  : "the guard process exited and cannot be started again (" + error +

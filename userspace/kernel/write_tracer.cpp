@@ -40,6 +40,9 @@ std::unique_ptr<WriteTracer> WriteTracer::start(HookFamily family, std::string *
     // The tp_btf write hook reads struct file through bpf_rdonly_cast where
     // the kernel has it (6.2+): direct loads, not probe reads.
     tracer->typed_file_reads_ = family == HookFamily::tp_btf && kernel_btf_has_function("bpf_rdonly_cast");
+    // A SIGCONT to a throttled writer is undone from signal_generate where
+    // the kernel can signal another task (6.13+).
+    tracer->sigcont_restop_ = kernel_btf_has_function("bpf_send_signal_task");
     const auto required = programs_of(family);
     auto optional = optional_programs_of(family);
     std::string load_error;
@@ -150,6 +153,7 @@ bool WriteTracer::load(const std::vector<std::string> &required, const std::vect
     // object).
     skel_->rodata->dw_config.events_wakeup_bytes = bpf_map__max_entries(skel_->maps.dw_events) / 4;
     skel_->rodata->dw_config.typed_file_reads = typed_file_reads_ ? 1 : 0;
+    skel_->rodata->dw_config.sigcont_restop = sigcont_restop_ ? 1 : 0;
     bpf_program *prog;
     bpf_object__for_each_program(prog, skel_->obj)
     {
@@ -567,6 +571,11 @@ void WriteTracer::exempt(uint32_t tgid) const
 {
     const uint8_t yes = 1;
     bpf_map_update_elem(bpf_map__fd(skel_->maps.dw_throttle_exempt), &tgid, &yes, BPF_ANY);
+}
+
+void WriteTracer::unexempt(uint32_t tgid) const
+{
+    bpf_map_delete_elem(bpf_map__fd(skel_->maps.dw_throttle_exempt), &tgid);
 }
 
 void WriteTracer::beat_throttles() const

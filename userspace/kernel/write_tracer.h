@@ -141,6 +141,7 @@ public:
     void forget_stopped(uint32_t tgid) const;
     // Never stopped, and its SIGCONTs are no defiance (the agent, its guard, a protected process).
     void exempt(uint32_t tgid) const;
+    void unexempt(uint32_t tgid) const;
     // The continuer runs: stops are allowed for the next second (no system call).
     void beat_throttles() const;
     void set_throttle_event_handler(std::function<void(const ThrottleEvent &)> handler);
@@ -175,6 +176,7 @@ private:
     int throttles_[2] = {0, 0};
     int possible_cpus_ = 1;
     bool typed_file_reads_ = false;
+    bool sigcont_restop_ = false;
     mutable bool batch_lookup_unsupported_ = false;
     mutable bool counters_read_ = false;
     // read_writers_batched()'s buffers, kept: a refresh allocates nothing for them.
