@@ -24,6 +24,8 @@ ReportRow row(uint32_t pid, const std::string &comm, double bytes, double interv
     r.dev = "7:0";
     r.write_bytes = static_cast<uint64_t>(bytes);
     r.write_bps = bytes / interval_s;
+    r.growth_bytes = r.write_bytes;  // an appender: its files grow by what it writes
+    r.growth_bps = r.write_bps;
     return r;
 }
 
@@ -239,4 +241,49 @@ TEST_CASE("growth share and eta_full come from the mount's net growth", "[rules]
     CHECK(findings[0].subject.mount == "/data");
     CHECK(findings[0].subject.mount_used_pct == Approx(42.5));
     CHECK(findings[0].subject.mount_eta_full_s == Approx(25.0));
+}
+
+TEST_CASE("a window is never longer than for: a burst just before it is not interpolated in", "[rules]")
+{
+    // 7.6 MiB at once every 2.1 s (never more than 0.95 x 4 MiB/s x 2 s within
+    // any 2 s), seen by evaluations every 0.25 s: the interval that straddles a
+    // window's start holds the previous burst, and spreading it evenly over
+    // that interval used to charge part of it to the window.
+    RuleEngine engine({rate_rule(4 * kMiB, 2.0)});
+    engine.evaluate(0, {}, {});
+    double next_burst = 0.1;
+    for (int i = 1; i <= 400; ++i) {
+        const double t = i * 0.25;
+        std::vector<ReportRow> rows;
+        if (next_burst <= t) {
+            rows.push_back(row(8, "bursty", 7.6 * kMiB, 0.25));
+            next_burst += 2.1;
+        }
+        CHECK(engine.evaluate(t, rows, {}).empty());
+    }
+}
+
+TEST_CASE("growth_rate: a steady appender is never charged more than its own files grew", "[rules]")
+{
+    PolicyRule rule;
+    rule.name = "grows";
+    rule.when.growth_rate_bps = 8 * kMiB;
+    rule.when.for_s = 2.0;
+    RuleEngine engine({rule});
+    MountState mount;
+    mount.mount = "/data";
+    mount.available_bytes = 1ull << 40;
+    mount.used_pct = 10;
+    engine.evaluate(0, {}, {mount});
+    for (int i = 1; i <= 40; ++i) {
+        const double t = i * 0.25;
+        // The mount's net growth (an average over seconds) still carries
+        // another writer's earlier burst: 40 MiB/s, while this one alone
+        // appends 1 MiB per interval (4 MiB/s) now.
+        mount.write_bps = 4 * kMiB;
+        mount.fill_bps = 40 * kMiB;
+        CHECK(engine.evaluate(t, {row(5, "steady", 1 * kMiB, 0.25)}, {mount}).empty());
+    }
+    REQUIRE(engine.measures(0, "process:5"));
+    CHECK(engine.measures(0, "process:5")->growth_bps == Approx(4 * kMiB).epsilon(0.01));
 }

@@ -315,6 +315,8 @@ void Enforcer::start_throttle(const PolicyRule &rule, const Subject &subject, co
             action_failed(rule, subject, error);
             return;
         }
+        if (pidfd->exited())
+            return;  // gone (a zombie, killed by another rule): nothing to throttle, nothing to say
         throttle->start_boot_s = subject.start_boot_s;
         throttle->pidfd = std::move(*pidfd);
         throttle->kernel_scope = RuleScope::process;

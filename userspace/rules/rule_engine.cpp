@@ -62,7 +62,19 @@ bool volume_exceeds(const std::deque<std::pair<double, double>> &history, double
     // burst, a duty cycle, a steady stream), more than R x D of them within
     // the last D seconds holds. A history shorter than the window counts
     // what it has: bytes the agent never saw are not assumed.
-    const double bytes = value_at(history, now_s) - value_at(history, now_s - for_s);
+    //
+    // The window starts at the first evaluation at or after now - D, so it
+    // is never longer than D: an interval that straddles the window's start
+    // may hold a burst from before it (interpolating it in would charge a
+    // writer that never had R x D within any D). The cost: a crossing may be
+    // seen one evaluation later. A window shorter than one interval has no
+    // whole interval in it: then the last interval is spread evenly.
+    const double start = now_s - for_s;
+    auto first = std::lower_bound(history.begin(), history.end(), start - 1e-9,
+                                  [](const std::pair<double, double> &sample, double time) { return sample.first < time; });
+    const double bytes = first != history.end() && first->first < now_s - 1e-9
+                             ? value_at(history, now_s) - first->second
+                             : value_at(history, now_s) - value_at(history, start);
     if (measured_bps)
         *measured_bps = bytes / for_s;
     return bytes > rate_bps * for_s;
@@ -93,11 +105,15 @@ std::vector<Finding> RuleEngine::evaluate(double now_s, const std::vector<Report
 
     // A row's share of its mount's net growth: the mount grew by fill_bps,
     // and this row wrote write_bps of the mount's write_bps.
+    // Never more than the growth of the files it wrote (the kernel measures
+    // it): the mount's net growth is an average over seconds, and a steady
+    // writer alone in an interval after another's burst would otherwise be
+    // charged the burst's growth.
     auto growth_of = [&](const ReportRow &row) {
         auto it = mount_of.find(row.mount);
         if (it == mount_of.end() || !it->second->fill_bps || *it->second->fill_bps <= 0 || it->second->write_bps <= 0)
             return 0.0;
-        return *it->second->fill_bps * std::min(1.0, row.write_bps / it->second->write_bps);
+        return std::min(*it->second->fill_bps * std::min(1.0, row.write_bps / it->second->write_bps), row.growth_bps);
     };
 
     const double interval_s = last_eval_s_ ? std::max(0.0, now_s - *last_eval_s_) : 0.0;
