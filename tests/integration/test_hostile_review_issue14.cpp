@@ -35,7 +35,6 @@
 using namespace diskwatch::test;
 using nlohmann::json;
 namespace fs = std::filesystem;
-using namespace std::chrono_literals;
 
 namespace {
 
@@ -132,8 +131,8 @@ TEST_CASE("hostile review 14: a process that takes the pid of a throttled writer
     if (first == 0)
         writer_body("dw-hr14-old", first_path.c_str(), 64 * 1024, 0, 64 * kMiB, nullptr);
     forked.add(first);
-    REQUIRE(agent.wait_for([&](const json &e) { return is_action(e, rule) && e["process"]["pid"] == first; }, 15s));
-    std::this_thread::sleep_for(1s);  // held: stopped and continued by the kernel's allowance
+    REQUIRE(agent.wait_for([&](const json &e) { return is_action(e, rule) && e["process"]["pid"] == first; }, std::chrono::seconds(15)));
+    std::this_thread::sleep_for(std::chrono::seconds(1));  // held: stopped and continued by the kernel's allowance
 
     // The writer dies (SIGKILL, as an OOM kill would) and a new process gets its pid
     // at once (clone3 set_tid: deterministic here; pid wrap-around on a busy host).
@@ -154,15 +153,15 @@ TEST_CASE("hostile review 14: a process that takes the pid of a throttled writer
 
     // A stop of the newcomer may happen (the old throttle is still in the map for
     // a tick); being left stopped may not: sample for 6 s, the longest stop counts.
-    auto longest = 0ms;
-    auto current = 0ms;
+    std::chrono::milliseconds longest(0);
+    std::chrono::milliseconds current(0);
     for (int i = 0; i < 120; ++i) {
-        std::this_thread::sleep_for(50ms);
-        current = stopped(second) ? current + 50ms : 0ms;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        current = stopped(second) ? current + std::chrono::milliseconds(50) : std::chrono::milliseconds(0);
         longest = std::max(longest, current);
     }
     INFO("longest stop of the newcomer on the reused pid: " << longest.count() << " ms");
-    CHECK(longest < 2000ms);
+    CHECK(longest < std::chrono::milliseconds(2000));
     CHECK_FALSE(stopped(second));
 }
 
@@ -193,7 +192,7 @@ TEST_CASE("hostile review 14: a protected process that joins a throttled cgroup 
     REQUIRE(agent.started());
     ChildProcess writer =
         start_writer(disk.path() + "/flood.log", 200 * kMiB, "dw-hr14-flood", {"--cgroup", cgroup.path()});
-    REQUIRE(agent.wait_for([&](const json &e) { return is_action(e, rule); }, 15s));
+    REQUIRE(agent.wait_for([&](const json &e) { return is_action(e, rule); }, std::chrono::seconds(15)));
 
     auto *writes = static_cast<std::atomic<long> *>(
         ::mmap(nullptr, sizeof(std::atomic<long>), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
@@ -214,11 +213,11 @@ TEST_CASE("hostile review 14: a protected process that joins a throttled cgroup 
         writer_body("dw-hr14-prot", path.c_str(), 4096, 100000, kMiB, writes);
     }
     forked.add(protected_pid);
-    std::this_thread::sleep_for(1s);  // joined and writing; a first stop may be how it is found
+    std::this_thread::sleep_for(std::chrono::seconds(1));  // joined and writing; a first stop may be how it is found
     const long before = writes->load();
     int stopped_samples = 0;
     for (int i = 0; i < 50; ++i) {
-        std::this_thread::sleep_for(100ms);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
         stopped_samples += stopped(protected_pid) ? 1 : 0;
     }
     const long made = writes->load() - before;
@@ -257,13 +256,13 @@ TEST_CASE("hostile review 14: a stopped member moved out of a throttled cgroup i
     REQUIRE(agent.guard_pid() > 0);
     ChildProcess writer =
         start_writer(disk.path() + "/flood.log", 200 * kMiB, "dw-hr14-flood", {"--cgroup", cgroup.path()});
-    REQUIRE(agent.wait_for([&](const json &e) { return is_action(e, rule); }, 15s));
+    REQUIRE(agent.wait_for([&](const json &e) { return is_action(e, rule); }, std::chrono::seconds(15)));
     // Catch it stopped by the kernel (a 64 KiB write owes 62 ms at 1 MiB/s).
     bool caught = false;
     for (int i = 0; i < 2000 && !caught; ++i) {
         caught = stopped(writer.pid());
         if (!caught)
-            std::this_thread::sleep_for(1ms);
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     REQUIRE(caught);
     {
@@ -273,7 +272,7 @@ TEST_CASE("hostile review 14: a stopped member moved out of a throttled cgroup i
     }
     agent.signal(SIGKILL);
     // The guard releases within milliseconds of the agent's death (benchmarks.md).
-    std::this_thread::sleep_for(3s);
+    std::this_thread::sleep_for(std::chrono::seconds(3));
     CHECK_FALSE(stopped(writer.pid()));
 }
 
@@ -300,10 +299,10 @@ TEST_CASE("hostile review 14: a throttled io_uring writer holds throttle_to", "[
     REQUIRE(agent.started());
     const std::string path = disk.path() + "/uring.log";
     ChildProcess writer = start_writer(path, 900 * kMiB, "dw-hr14-uring", {"--mode", "io_uring"});
-    REQUIRE(agent.wait_for([&](const json &e) { return is_action(e, rule); }, 15s));
-    std::this_thread::sleep_for(1s);
+    REQUIRE(agent.wait_for([&](const json &e) { return is_action(e, rule); }, std::chrono::seconds(15)));
+    std::this_thread::sleep_for(std::chrono::seconds(1));
     const long long start = file_size(path);
-    std::this_thread::sleep_for(3s);
+    std::this_thread::sleep_for(std::chrono::seconds(3));
     const long long grown = file_size(path) - start;
     INFO("io_uring writer throttled to 1 MiB/s wrote " << grown / double(kMiB) << " MiB in 3 s");
     // throttle_to x 3 s, the bank (0.1 s), one write of 8 x 64 KiB in flight, and the suite's 20%.
@@ -331,15 +330,15 @@ TEST_CASE("hostile review 14: a SIGCONT loop does not lift the throttle", "[host
     REQUIRE(agent.started());
     const std::string path = disk.path() + "/defiant.log";
     ChildProcess writer = start_writer(path, 900 * kMiB, "dw-hr14-defiant", {"--chunk", std::to_string(kMiB)});
-    REQUIRE(agent.wait_for([&](const json &e) { return is_action(e, rule); }, 15s));
-    std::this_thread::sleep_for(1s);
+    REQUIRE(agent.wait_for([&](const json &e) { return is_action(e, rule); }, std::chrono::seconds(15)));
+    std::this_thread::sleep_for(std::chrono::seconds(1));
     std::atomic<bool> done {false};
     std::atomic<long> sent {0};
     std::thread defier([&] {
         while (!done.load()) {
             if (::kill(writer.pid(), SIGCONT) == 0)
                 ++sent;
-            std::this_thread::sleep_for(1ms);  // a modest loop: 1000 SIGCONTs a second
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));  // a modest loop: 1000 SIGCONTs a second
         }
     });
     struct Join {
@@ -353,7 +352,7 @@ TEST_CASE("hostile review 14: a SIGCONT loop does not lift the throttle", "[host
     } join {done, defier};
     const long sent_before = sent.load();
     const long long start = file_size(path);
-    std::this_thread::sleep_for(3s);
+    std::this_thread::sleep_for(std::chrono::seconds(3));
     const long long grown = file_size(path) - start;
     const long sigconts = sent.load() - sent_before;
     // Where the kernel has bpf_send_signal_task (6.13+) the SIGCONT is undone
@@ -361,7 +360,7 @@ TEST_CASE("hostile review 14: a SIGCONT loop does not lift the throttle", "[host
     // the race to user space gets a write in (measured here: ~1% of them).
     // Without it, each SIGCONT lets one write through. Either way every such
     // write is charged: the writer waits that much longer once the loop ends.
-    const auto start_event = agent.wait_for([](const json &e) { return e.value("event", "") == "agent.start"; }, 1s);
+    const auto start_event = agent.wait_for([](const json &e) { return e.value("event", "") == "agent.start"; }, std::chrono::seconds(1));
     REQUIRE(start_event);
     const bool restop = start_event->dump().find("dw_sigcont_restop_btf") != std::string::npos;
     const long long allowed = static_cast<long long>((3.0 * kMiB + 0.1 * kMiB + kMiB) * 1.2);
@@ -375,8 +374,8 @@ TEST_CASE("hostile review 14: a SIGCONT loop does not lift the throttle", "[host
         CHECK(leaked_writes <= sigconts);
     // Nothing more once the loop ends: it owes what it wrote.
     done = true;
-    std::this_thread::sleep_for(500ms);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
     const long long after_loop = file_size(path);
-    std::this_thread::sleep_for(2s);
+    std::this_thread::sleep_for(std::chrono::seconds(2));
     CHECK(file_size(path) - after_loop <= static_cast<long long>(2.1 * kMiB * 1.2));
 }
