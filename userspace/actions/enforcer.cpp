@@ -342,19 +342,19 @@ void Enforcer::start_throttle(const PolicyRule &rule, const Subject &subject, co
     // Recorded before it is applied: a throttle that a crash could leave
     // behind with no record for the guard or the next agent is never started.
     const std::string key = throttle->key;
+    // One hold of the lock from the record to the apply: a release from the
+    // control socket must not find (and free) a throttle half started.
     Throttle *started = throttle.get();
-    {
-        std::unique_lock lock(mutex_);
-        throttles_[key] = std::move(throttle);
-        if (!save_state_locked()) {
-            throttles_.erase(key);
-            save_state_locked();
-            lock.unlock();
-            action_failed(rule, subject,
-                          "it cannot be recorded in the state file (" + held_state_path(options_.state_dir) +
-                              "): a crash of the agent would leave it stopped, so it is not throttled");
-            return;
-        }
+    std::unique_lock lock(mutex_);
+    throttles_[key] = std::move(throttle);
+    if (!save_state_locked()) {
+        throttles_.erase(key);
+        save_state_locked();
+        lock.unlock();
+        action_failed(rule, subject,
+                      "it cannot be recorded in the state file (" + held_state_path(options_.state_dir) +
+                          "): a crash of the agent would leave it stopped, so it is not throttled");
+        return;
     }
     bool applied;
     if (started->mechanism == "io.max") {
@@ -368,7 +368,6 @@ void Enforcer::start_throttle(const PolicyRule &rule, const Subject &subject, co
         applied = options_.kernel->start(started->kernel_scope, started->kernel_id, started->rate_bps,
                                          kernel_burst_bytes(started->rate_bps), started->start_boot_s, &error);
     }
-    std::unique_lock lock(mutex_);
     if (!applied) {
         throttles_.erase(key);
         save_state_locked();
