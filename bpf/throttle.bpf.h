@@ -118,6 +118,41 @@ static __always_inline void dw_stop_writer(struct dw_throttle *throttle, const s
 	}
 }
 
+/* What the allowance refills by from `since_ns` to `now`, at the throttle's rate. */
+static __always_inline __s64 dw_refill_since(const struct dw_throttle *throttle, __u64 since_ns, __u64 now)
+{
+	__u64 elapsed_us = now > since_ns ? (now - since_ns) / DW_NSEC_PER_USEC : 0;
+
+	if (elapsed_us > DW_MAX_THROTTLE_REFILL_US)
+		elapsed_us = DW_MAX_THROTTLE_REFILL_US;
+	return (__s64)(elapsed_us * throttle->rate_bps / DW_USEC_PER_SEC_);
+}
+
+/* The allowance as a write now would find it, without claiming the refill. */
+static __always_inline __s64 dw_allowance_now(const struct dw_throttle *throttle, __u64 now)
+{
+	return throttle->allowance + dw_refill_since(throttle, throttle->last_ns, now);
+}
+
+/* Is the current process the one a process-scope throttle is about? A
+ * process that took the throttled one's pid after it exited (its throttle
+ * not yet removed) is not it: never charged, never stopped. */
+static __always_inline bool dw_throttle_owns_current(const struct dw_throttle *throttle)
+{
+	struct task_struct *task;
+
+	if (!throttle->owner_start_ticks || !throttle->tick_ns)
+		return true; /* a cgroup's: any member */
+	task = (struct task_struct *)bpf_get_current_task();
+	return BPF_CORE_READ(task, group_leader, start_boottime) / throttle->tick_ns == throttle->owner_start_ticks;
+}
+
+/* The agent's continuer beat within the last second: a stop now will be continued. */
+static __always_inline bool dw_continuer_alive(__u64 now)
+{
+	return now - dw_continuer_beat_ns < DW_THROTTLE_SILENT_NS;
+}
+
 /* Charge `bytes` to the subject's throttle, if it has one; stop the writer
  * when the allowance goes below zero. Lock-free across CPUs: the refill
  * interval is claimed by exchanging last_ns (no two CPUs refill the same
@@ -126,29 +161,17 @@ static __always_inline void dw_throttle_charge(__u32 scope, __u64 id, __u32 tgid
 {
 	struct dw_rate_key key = { .id = id, .scope = scope };
 	struct dw_throttle *throttle;
-	__u64 now, previous, elapsed_us, refill;
-	__s64 before, after;
+	__u64 now, previous;
+	__s64 refill, before, after;
 
 	throttle = bpf_map_lookup_elem(&dw_throttles, &key);
-	if (!throttle)
+	if (!throttle || !dw_throttle_owns_current(throttle))
 		return;
-	if (throttle->owner_start_ticks && throttle->tick_ns) {
-		/* A process that took the throttled one's pid after it exited (its
-		 * throttle not yet removed) is not it: never charged, never stopped. */
-		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-		__u64 started = BPF_CORE_READ(task, group_leader, start_boottime);
-
-		if (started / throttle->tick_ns != throttle->owner_start_ticks)
-			return;
-	}
 	now = bpf_ktime_get_ns();
 	previous = __sync_lock_test_and_set(&throttle->last_ns, now);
-	elapsed_us = now > previous ? (now - previous) / DW_NSEC_PER_USEC : 0;
-	if (elapsed_us > DW_MAX_THROTTLE_REFILL_US)
-		elapsed_us = DW_MAX_THROTTLE_REFILL_US;
-	refill = elapsed_us * throttle->rate_bps / DW_USEC_PER_SEC_;
-	before = __sync_fetch_and_add(&throttle->allowance, (__s64)refill - bytes);
-	after = before + (__s64)refill - bytes;
+	refill = dw_refill_since(throttle, previous, now);
+	before = __sync_fetch_and_add(&throttle->allowance, refill - bytes);
+	after = before + refill - bytes;
 	__sync_fetch_and_add(&throttle->charged_bytes, bytes);
 	/* The bank is capped where the refill would pass it: an idle spell buys
 	 * at most burst_bytes. (A race here only moves the cap by a write.) */
@@ -156,7 +179,7 @@ static __always_inline void dw_throttle_charge(__u32 scope, __u64 id, __u32 tgid
 		__sync_fetch_and_add(&throttle->allowance, throttle->burst_bytes - (after + bytes));
 		after = throttle->burst_bytes - bytes;
 	}
-	if (after < 0 && now - dw_continuer_beat_ns < DW_THROTTLE_SILENT_NS && dw_may_stop_current(tgid))
+	if (after < 0 && dw_continuer_alive(now) && dw_may_stop_current(tgid))
 		dw_stop_writer(throttle, &key, tgid, now);
 }
 
@@ -183,24 +206,13 @@ static __always_inline void dw_throttle_stop_if_owing(__u32 scope, __u64 id, __u
 {
 	struct dw_rate_key key = { .id = id, .scope = scope };
 	struct dw_throttle *throttle;
-	__u64 now, elapsed_us;
-	__s64 allowance;
+	__u64 now;
 
 	throttle = bpf_map_lookup_elem(&dw_throttles, &key);
-	if (!throttle)
+	if (!throttle || !dw_throttle_owns_current(throttle))
 		return;
 	now = bpf_ktime_get_ns();
-	elapsed_us = now > throttle->last_ns ? (now - throttle->last_ns) / DW_NSEC_PER_USEC : 0;
-	if (elapsed_us > DW_MAX_THROTTLE_REFILL_US)
-		elapsed_us = DW_MAX_THROTTLE_REFILL_US;
-	allowance = throttle->allowance + (__s64)(elapsed_us * throttle->rate_bps / DW_USEC_PER_SEC_);
-	if (throttle->owner_start_ticks && throttle->tick_ns) {
-		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-
-		if (BPF_CORE_READ(task, group_leader, start_boottime) / throttle->tick_ns != throttle->owner_start_ticks)
-			return;
-	}
-	if (allowance < 0 && now - dw_continuer_beat_ns < DW_THROTTLE_SILENT_NS && dw_may_stop_current(tgid))
+	if (dw_allowance_now(throttle, now) < 0 && dw_continuer_alive(now) && dw_may_stop_current(tgid))
 		dw_stop_writer(throttle, &key, tgid, now);
 }
 
@@ -230,24 +242,34 @@ static __always_inline void dw_throttle_on_write(const struct dw_writer_key *wri
 		dw_throttle_writes(writer->tgid, writer->cgroup_id, bytes);
 }
 
+/* A SIGCONT to `tgid` that defies a throttle: the kernel holds it stopped,
+ * and the sender is not exempt (the agent continuing it). Its stop record,
+ * or NULL. */
+static __always_inline struct dw_stopped_writer *dw_defied_stop(int sig, __u32 tgid)
+{
+	struct dw_stopped_writer *stopped;
+	__u32 sender;
+
+	if (sig != DW_SIGCONT || !dw_rate_alarm_config.throttled_scopes)
+		return NULL;
+	stopped = bpf_map_lookup_elem(&dw_throttle_stopped, &tgid);
+	if (!stopped)
+		return NULL;
+	sender = bpf_get_current_pid_tgid() >> 32;
+	return bpf_map_lookup_elem(&dw_throttle_exempt, &sender) ? NULL : stopped;
+}
+
 /* SIGCONT to a process the kernel holds stopped for a throttle, from anyone
  * but an exempt sender (the agent): say who. The writer is stopped again at
  * its next write by dw_throttle_charge (it still owes the bytes). */
 static __always_inline int dw_on_signal_generate(int sig, struct task_struct *task)
 {
-	struct dw_stopped_writer *stopped;
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	struct dw_stopped_writer *stopped = dw_defied_stop(sig, tgid);
 	struct dw_throttle *throttle;
-	__u32 tgid, sender;
 	__u64 now;
 
-	if (sig != DW_SIGCONT || !dw_rate_alarm_config.throttled_scopes)
-		return 0;
-	tgid = BPF_CORE_READ(task, tgid);
-	stopped = bpf_map_lookup_elem(&dw_throttle_stopped, &tgid);
 	if (!stopped)
-		return 0;
-	sender = bpf_get_current_pid_tgid() >> 32;
-	if (bpf_map_lookup_elem(&dw_throttle_exempt, &sender))
 		return 0;
 	throttle = bpf_map_lookup_elem(&dw_throttles, &stopped->throttle);
 	if (throttle)
@@ -272,32 +294,19 @@ extern int bpf_send_signal_task(struct task_struct *task, int sig, enum pid_type
 
 static __always_inline int dw_restop_defied(int sig, struct task_struct *task)
 {
-	struct dw_stopped_writer *stopped;
+	struct dw_stopped_writer *stopped = dw_defied_stop(sig, task->tgid);
 	struct dw_throttle *throttle;
-	__u32 tgid, sender;
-	__u64 now, elapsed_us;
-	__s64 allowance;
+	__u64 now;
 
-	if (sig != DW_SIGCONT || !dw_rate_alarm_config.throttled_scopes)
-		return 0;
-	tgid = task->tgid;
-	stopped = bpf_map_lookup_elem(&dw_throttle_stopped, &tgid);
 	if (!stopped)
-		return 0;
-	sender = bpf_get_current_pid_tgid() >> 32;
-	if (bpf_map_lookup_elem(&dw_throttle_exempt, &sender))
 		return 0;
 	throttle = bpf_map_lookup_elem(&dw_throttles, &stopped->throttle);
 	if (!throttle)
 		return 0;
 	now = bpf_ktime_get_ns();
-	if (now - dw_continuer_beat_ns >= DW_THROTTLE_SILENT_NS)
+	if (!dw_continuer_alive(now))
 		return 0;
-	elapsed_us = now > throttle->last_ns ? (now - throttle->last_ns) / DW_NSEC_PER_USEC : 0;
-	if (elapsed_us > DW_MAX_THROTTLE_REFILL_US)
-		elapsed_us = DW_MAX_THROTTLE_REFILL_US;
-	allowance = throttle->allowance + (__s64)(elapsed_us * throttle->rate_bps / DW_USEC_PER_SEC_);
-	if (allowance >= 0)
+	if (dw_allowance_now(throttle, now) >= 0)
 		return 0; /* paid up: the agent continues it anyway */
 	if (bpf_send_signal_task(task, DW_SIGSTOP, PIDTYPE_TGID, 0))
 		dw_count_error(DW_ERR_THROTTLE_SIGNAL);
