@@ -48,6 +48,13 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 const volatile struct dw_config dw_config = {};
 
+/* False only in scripts/bench's runs that measure a part's cost by leaving it
+ * out (dw_config.parts_off); a load-time constant everywhere else. */
+static __always_inline bool dw_part_on(__u32 part)
+{
+	return !(dw_config.parts_off & part);
+}
+
 #define S_IFMT 00170000
 #define S_IFREG 0100000
 #define S_IFBLK 0060000
@@ -137,24 +144,37 @@ static __always_inline bool dirtying_already_counted(long syscall_nr)
 	}
 }
 
+/* The task's cgroup v2 id, as bpf_get_current_cgroup_id() computes it
+ * (task_dfl_cgroup(task)->kn->id), read with direct loads through the typed
+ * task: the write path reads the current task anyway, and on machines whose
+ * kernel makes every return costly (AMD's SRSO "safe RET" mitigation) each
+ * helper call saved is ~10-15 ns per write (docs/benchmarks.md). */
+static __always_inline __u64 task_cgroup_id(struct task_struct *task)
+{
+	return task->cgroups->dfl_cgrp->kn->id;
+}
+
 /* Add one write to its writer key: one lookup, an in-place add. The only
  * place bytes are added. growth: how much the file grew with it; ino: the
  * file, for userspace to name (0 for block devices). bytes == 0 with growth
  * > 0 is a size change without data (ftruncate, fallocate). */
-static __always_inline void account_write(__u32 dev, long bytes, __u64 growth, __u64 ino)
+static __always_inline void account_write(struct task_struct *task, __u32 dev, long bytes, __u64 growth, __u64 ino)
 {
 	struct dw_writer_key key = {
-		.cgroup_id = bpf_get_current_cgroup_id(),
-		.tgid = bpf_get_current_pid_tgid() >> 32,
+		.cgroup_id = task_cgroup_id(task),
+		.tgid = task->tgid,
 		.dev = dev,
 	};
 	struct dw_writer_counts *counts;
 	__u64 calls = bytes > 0 ? 1 : 0;
 
 	if (bytes > 0) { /* a size change alone (ftruncate, fallocate) is no write rate */
-		dw_rate_alarm_on_write(&key, bytes);
+		if (dw_part_on(DW_PART_RATE_ALARM))
+			dw_rate_alarm_on_write(&key, bytes);
 		dw_throttle_on_write(&key, bytes);
 	}
+	if (!dw_part_on(DW_PART_WRITERS))
+		return;
 	counts = bpf_map_lookup_elem(&dw_writers, &key);
 	if (!counts) {
 		struct dw_writer_counts fresh = {
@@ -241,27 +261,46 @@ static __always_inline bool use_typed_reads(const bool typed)
 	return typed && dw_config.typed_file_reads;
 }
 
-/* current->files->fdt->fd[fd], from the BTF-typed current task
- * (bpf_get_current_task_btf, 5.11): the three pointer hops are direct loads
- * the verifier guards (PROBE_MEM), not three bpf_probe_read_kernel helper
- * calls. Only the array element, at a runtime index, still needs one. The hot
- * path of every syscall family. */
-static __always_inline struct file *current_file_of_fd(long fd)
+/* One slot of the fd array, fds[fd]. `fds` is a number to the verifier (a
+ * pointer to pointers is not a BTF type it follows), so the slot is read
+ * either with a bpf_probe_read_kernel call, or, where typed reads are on, as
+ * the first member of a struct kiocb cast at its address (ki_filp, a
+ * struct file *, has been kiocb's first member since 2.6): one direct,
+ * fault-safe load instead of a helper call on every write. */
+static __always_inline struct file *fd_slot(unsigned long fds, long fd, const bool typed)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct file *file = NULL;
+
+	if (use_typed_reads(typed) && bpf_core_field_offset(struct kiocb, ki_filp) == 0) {
+		struct kiocb *slot = bpf_rdonly_cast((void *)(fds + fd * sizeof(file)),
+						     bpf_core_type_id_kernel(struct kiocb));
+
+		return slot->ki_filp;
+	}
+	bpf_probe_read_kernel(&file, sizeof(file), (void *)(fds + fd * sizeof(file)));
+	return file;
+}
+
+/* task->files->fdt->fd[fd], from the BTF-typed current task
+ * (bpf_get_current_task_btf, 5.11): the pointer hops are direct loads the
+ * verifier guards (PROBE_MEM), not bpf_probe_read_kernel helper calls. The
+ * hot path of every syscall family. */
+static __always_inline struct file *task_file_of_fd(struct task_struct *task, long fd, const bool typed)
+{
 	struct files_struct *files = task->files;
 	struct fdtable *fdt;
-	struct file **fds;
-	struct file *file = NULL;
 
 	if (!files)
 		return NULL;
 	fdt = files->fdt;
 	if (!fdt || fd < 0 || fd >= fdt->max_fds)
 		return NULL;
-	fds = fdt->fd;
-	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
-	return file;
+	return fd_slot((unsigned long)fdt->fd, fd, typed);
+}
+
+static __always_inline struct file *current_file_of_fd(long fd)
+{
+	return task_file_of_fd(bpf_get_current_task_btf(), fd, false);
 }
 
 /* A write of `ret` bytes to `file` that ended at file offset `end` (-1: not
@@ -272,7 +311,7 @@ static __always_inline void account_file_write(struct file *file, long ret, __s6
 
 	destination_probed(file, &dest);
 	if (dest.dev)
-		account_write(dest.dev, ret, growth_of_write(&dest, end, ret), dest.ino);
+		account_write(bpf_get_current_task_btf(), dest.dev, ret, growth_of_write(&dest, end, ret), dest.ino);
 }
 
 /* A write syscall's destination fd and result. `offset` is where a positioned
@@ -281,14 +320,21 @@ static __always_inline void account_file_write(struct file *file, long ret, __s6
  * which may read the file through bpf_rdonly_cast (a compile-time constant). */
 static __always_inline void account_fd_write(long syscall_nr, long fd, long ret, __s64 offset, const bool typed)
 {
-	struct file *file = current_file_of_fd(fd);
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct file *file;
 	struct dw_destination dest = {};
 	const bool position_written = syscall_nr == NR_write || syscall_nr == NR_writev ||
 				      (syscall_nr == NR_pwritev2 && offset == -1);
 	unsigned int flags;
 	__s64 position = -1;
 	__s64 end = -1;
+	int writers = 0;
 
+	if (!dw_part_on(DW_PART_DEVICE)) {
+		account_write(task, 1, ret, 0, 0);
+		return;
+	}
+	file = task_file_of_fd(task, fd, typed);
 	if (!file) {
 		dw_count_error(DW_ERR_FILE_LOOKUP);
 		return;
@@ -297,32 +343,45 @@ static __always_inline void account_fd_write(long syscall_nr, long fd, long ret,
 		struct file *typed_file = typed_file_of(file);
 
 		flags = typed_file->f_flags;
-		if (position_written)
+		if (flags & O_APPEND)
+			writers = typed_file->f_inode->i_writecount.counter;
+		else if (position_written)
 			position = typed_file->f_pos;
 		destination_typed(typed_file, &dest);
 	} else {
 		flags = BPF_CORE_READ(file, f_flags);
-		if (position_written)
+		if (flags & O_APPEND)
+			writers = BPF_CORE_READ(file, f_inode, i_writecount.counter);
+		else if (position_written)
 			position = BPF_CORE_READ(file, f_pos);
 		destination_probed(file, &dest);
 	}
 	if (!dest.dev)
 		return;
-	if (offset == OFFSET_APPENDED || (flags & O_APPEND))
-		end = -1; /* appends land at the end whatever the offset said */
+	if (!dw_part_on(DW_PART_GROWTH)) {
+		account_write(task, dest.dev, ret, 0, dest.ino);
+		return;
+	}
+	if (flags & O_APPEND) {
+		account_write(task, dest.dev, ret, growth_of_append(&dest, ret, writers), dest.ino);
+		return;
+	}
+	if (offset == OFFSET_APPENDED)
+		end = -1; /* RWF_APPEND lands at the end whatever the offset said */
 	else if (position_written)
 		end = position;
 	else if (offset >= 0)
 		end = offset + ret;
-	account_write(dest.dev, ret, growth_of_write(&dest, end, ret), dest.ino);
+	account_write(task, dest.dev, ret, growth_of_write(&dest, end, ret), dest.ino);
 }
 
 /* open/openat/openat2/creat returned fd: remember the size of a regular file
  * opened for writing (after O_TRUNC), so its growth is measured from there. */
 static __always_inline void remember_opened_size(long fd, const bool typed)
 {
-	struct file *file = current_file_of_fd(fd);
+	struct file *file = task_file_of_fd(bpf_get_current_task_btf(), fd, typed);
 	struct dw_destination dest = {};
+	int writers;
 
 	if (!file)
 		return;
@@ -331,14 +390,16 @@ static __always_inline void remember_opened_size(long fd, const bool typed)
 
 		if (!(typed_file->f_mode & FMODE_WRITE))
 			return;
+		writers = typed_file->f_inode->i_writecount.counter;
 		destination_typed(typed_file, &dest);
 	} else {
 		if (!(BPF_CORE_READ(file, f_mode) & FMODE_WRITE))
 			return;
+		writers = BPF_CORE_READ(file, f_inode, i_writecount.counter);
 		destination_probed(file, &dest);
 	}
 	if (dest.dev)
-		note_size_at_open(&dest);
+		note_size_at_open(&dest, writers);
 }
 
 /* ftruncate/fallocate succeeded on `file`: count how much it grew. */
@@ -354,7 +415,7 @@ static __always_inline void account_resize(struct file *file)
 		return;
 	growth = set_known_size(&dest);
 	if (growth)
-		account_write(dest.dev, 0, growth, dest.ino);
+		account_write(bpf_get_current_task_btf(), dest.dev, 0, growth, dest.ino);
 }
 
 /* Linux AIO: io_getevents returned `count` completions into the user array
@@ -465,11 +526,16 @@ static __always_inline int on_vfs_write_exit(struct file *file, loff_t *pos, ssi
 	destination_typed(file, &dest);
 	if (!dest.dev)
 		return 0;
+	if (file->f_flags & O_APPEND) {
+		account_write(bpf_get_current_task_btf(), dest.dev, ret,
+			      growth_of_append(&dest, ret, file->f_inode->i_writecount.counter), dest.ino);
+		return 0;
+	}
 	/* *pos is where the write left the file position (ksys_write copies it
-	 * to f_pos after us); appends have already moved it to the end. */
+	 * to f_pos after us). */
 	if (pos)
 		bpf_probe_read_kernel(&end, sizeof(end), pos);
-	account_write(dest.dev, ret, growth_of_write(&dest, end, ret), dest.ino);
+	account_write(bpf_get_current_task_btf(), dest.dev, ret, growth_of_write(&dest, end, ret), dest.ino);
 	return 0;
 }
 
@@ -489,12 +555,16 @@ int BPF_PROG(dw_vfs_writev_exit, struct file *file, const struct iovec *vec, uns
 
 /* The syscall the current task is in (its saved user pt_regs' orig_ax), or
  * -1 in a page fault. */
-static __always_inline long current_syscall(void)
+static __always_inline long task_syscall(struct task_struct *task)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
 
 	return regs->orig_ax;
+}
+
+static __always_inline long current_syscall(void)
+{
+	return task_syscall(bpf_get_current_task_btf());
 }
 
 /* sendfile, splice and copy_file_range never pass through vfs_write or
@@ -678,16 +748,18 @@ static __always_inline int on_folio_dirtied(struct folio *folio, struct address_
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct dw_destination dest = {};
 
+	if (!dw_part_on(DW_PART_DIRTY_FOLIO))
+		return 0;
 	if (!mapping || (task->flags & (PF_KTHREAD | PF_IO_WORKER)))
 		return 0;
-	if (dirtying_already_counted(current_syscall()))
+	if (dirtying_already_counted(task_syscall(task)))
 		return 0;
 	destination_of_inode(BPF_CORE_READ(mapping, host), &dest);
 	/* Regular files only: a block device's page cache is dirtied by file
 	 * systems' metadata, not by a user's stores. */
 	if (!dest.dev || !dest.ino)
 		return 0;
-	account_write(dest.dev, folio_bytes(folio), 0, dest.ino);
+	account_write(task, dest.dev, folio_bytes(folio), 0, dest.ino);
 	return 0;
 }
 

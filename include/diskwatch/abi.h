@@ -217,6 +217,18 @@ struct dw_config {
 	/* 1: the kernel has the bpf_send_signal_task kfunc (6.13+), and a
 	 * SIGCONT to a throttled writer is undone at once (bpf/throttle.bpf.h). */
 	__u32 sigcont_restop;
+	/* scripts/bench only: DW_PART_* bits of the write path left out, to
+	 * measure what each part costs (DISKWATCH_BENCH_PARTS_OFF,
+	 * userspace/kernel/bench_parts.h). 0 in every real run; a load-time
+	 * constant, so the verifier drops the tests as dead code. */
+	__u32 parts_off;
 };
+
+/* Parts of the write path the bench can leave out (dw_config.parts_off). */
+#define DW_PART_DEVICE (1u << 0)      /* fd -> file -> inode: device, inode, size (bytes go to device 0:1) */
+#define DW_PART_GROWTH (1u << 1)      /* the known-size map (dw_file_sizes): growth is 0 */
+#define DW_PART_RATE_ALARM (1u << 2)  /* the rate-alarm buckets */
+#define DW_PART_WRITERS (1u << 3)     /* the per-writer counters (dw_writers): nothing is counted */
+#define DW_PART_DIRTY_FOLIO (1u << 4) /* the page-dirtying hook's body (its dispatch remains) */
 
 #endif /* DISKWATCH_ABI_H */

@@ -261,6 +261,57 @@ TEST_CASE("the fallback families count io_uring, AIO, mmap stores and growth too
     }
 }
 
+TEST_CASE("appenders sharing a log, then a positioned writer after them, count the log's growth once",
+          "[write_paths][growth][bpf]")
+{
+    // The logger's path counts an O_APPEND write's growth without the
+    // known-size map (bpf/file_growth.bpf.h, growth_of_append): what it
+    // leaves behind must still let every other writer of the file count
+    // exactly. Line-sized appends, so that most never touch the map.
+    if (!bpf_tests_can_run())
+        return;
+    LoopMount disk(256);
+    const std::string log = disk.path() + "/eve.json";
+    // The lone appender ends ~60 KB past a 64 KiB boundary: the most the known
+    // size can lag behind it.
+    const long long shared = 4 * kMiB + 4321, alone = kMiB + 51358, extension = 2 * kMiB;
+    std::vector<WriterResult> appenders;
+    WriterResult last_appender, positioned;
+    auto run = run_top_through({"--by", "process"}, [&] {
+        // Two appenders at once (two open files: each append keeps the
+        // known size up to date), one alone (the map every 64 KiB).
+        std::vector<std::thread> threads;
+        appenders.resize(2);
+        for (int i = 0; i < 2; ++i)
+            threads.emplace_back([&, i] {
+                appenders[i] = run_writer({"--mode", "write", "--file", log, "--bytes", std::to_string(shared),
+                                           "--chunk", std::to_string(300 + 40 * i)});
+            });
+        for (auto &thread : threads)
+            thread.join();
+        last_appender = run_writer({"--mode", "write", "--file", log, "--bytes", std::to_string(alone),
+                                    "--chunk", "333"});
+        // Then a positioned writer: over the whole log, and 2 MiB past its end.
+        positioned = run_writer({"--mode", "pwrite64", "--file", log, "--bytes",
+                                 std::to_string(2 * shared + alone + extension), "--chunk", "65536"});
+    });
+    INFO(run.stderr_text);
+    REQUIRE(run.exit_status == 0);
+    for (const auto &appender : appenders) {
+        INFO("appender pid " << appender.pid);
+        check_within_one_percent("appender growth_bytes", counted_for(run, appender.pid, disk.path()).growth_bytes,
+                                 shared);
+    }
+    check_within_one_percent("lone appender growth_bytes",
+                             counted_for(run, last_appender.pid, disk.path()).growth_bytes, alone);
+    // Within 1% of 2 MiB: a known size left 64 KiB behind would be 3% over.
+    check_within_one_percent("positioned growth_bytes", counted_for(run, positioned.pid, disk.path()).growth_bytes,
+                             extension);
+    struct stat st {};
+    REQUIRE(::stat(log.c_str(), &st) == 0);
+    CHECK(st.st_size == 2 * shared + alone + extension);
+}
+
 TEST_CASE("a deleted file still open and growing is named, and marked deleted", "[write_paths][files][bpf]")
 {
     if (!bpf_tests_can_run())

@@ -14,6 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "kernel/bench_parts.h"
 #include "kernel/test_map_sizes.h"
 
 #include "diskwatch/abi.h"  // before the skeleton: it names struct dw_config
@@ -148,12 +149,19 @@ bool WriteTracer::load(const std::vector<std::string> &required, const std::vect
         return false;
     for (const auto &change : resized)
         spdlog::warn("{}", change);
+    uint32_t parts_off = 0;
+    std::string parts_left_out;
+    if (!read_bench_parts_off(&parts_off, &parts_left_out, error))
+        return false;
+    if (parts_off)
+        spdlog::warn("{}", parts_left_out);
     // Lifecycle records wake us only past a quarter of the ring buffer; the
     // refresh timer consumes the rest (see lifecycle_wakeup_flag in the BPF
     // object).
     skel_->rodata->dw_config.events_wakeup_bytes = bpf_map__max_entries(skel_->maps.dw_events) / 4;
     skel_->rodata->dw_config.typed_file_reads = typed_file_reads_ ? 1 : 0;
     skel_->rodata->dw_config.sigcont_restop = sigcont_restop_ ? 1 : 0;
+    skel_->rodata->dw_config.parts_off = parts_off;
     bpf_program *prog;
     bpf_object__for_each_program(prog, skel_->obj)
     {
