@@ -12,8 +12,6 @@
  * batches of ~1-2 ms, shorter than a scheduler time slice, so that on a
  * loaded 2-CPU VM some of them run undisturbed. */
 #define BENCH_BATCHES 100
-/* Appends grow a file (block allocation, writeback): fewer, longer batches. */
-#define BENCH_APPEND_BATCHES 10
 
 /* CLOCK_MONOTONIC: the same clock Python's time.monotonic() reads, so the
  * harness can compare timestamps printed here with its own. */

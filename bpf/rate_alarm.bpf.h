@@ -45,12 +45,12 @@ static __always_inline void dw_emit_rate_alarm(__u32 scope, const struct dw_writ
 	bpf_ringbuf_submit(event, BPF_RB_FORCE_WAKEUP);
 }
 
-static __always_inline void dw_rate_bucket_add(__u32 scope, __u64 id, const struct dw_writer_key *writer, long bytes)
+static __always_inline void dw_rate_bucket_add(__u32 scope, __u64 id, const struct dw_writer_key *writer, long bytes,
+					       __u64 now)
 {
 	struct dw_rate_key key = { .id = id, .scope = scope };
 	__u64 threshold = dw_rate_alarm_config.threshold_bps[scope & 1];
 	__u64 capacity = threshold * dw_rate_alarm_config.burst_ms / 1000;
-	__u64 now = bpf_ktime_get_ns();
 	struct dw_rate_bucket *bucket;
 	__u64 elapsed_us;
 	__s64 tokens;
@@ -86,17 +86,20 @@ static __always_inline void dw_rate_bucket_add(__u32 scope, __u64 id, const stru
 	}
 }
 
-/* The one call from account_write(): the writer key is already built. */
+/* The one call from account_write(): the writer key is already built. One
+ * clock read for both scopes (a helper call saved per write). */
 static __always_inline void dw_rate_alarm_on_write(const struct dw_writer_key *writer, long bytes)
 {
 	__u32 scopes = dw_rate_alarm_config.enabled_scopes;
+	__u64 now;
 
 	if (!scopes)
 		return;
+	now = bpf_ktime_get_ns();
 	if (scopes & (1u << DW_ALARM_SCOPE_PROCESS))
-		dw_rate_bucket_add(DW_ALARM_SCOPE_PROCESS, writer->tgid, writer, bytes);
+		dw_rate_bucket_add(DW_ALARM_SCOPE_PROCESS, writer->tgid, writer, bytes, now);
 	if (scopes & (1u << DW_ALARM_SCOPE_CGROUP))
-		dw_rate_bucket_add(DW_ALARM_SCOPE_CGROUP, writer->cgroup_id, writer, bytes);
+		dw_rate_bucket_add(DW_ALARM_SCOPE_CGROUP, writer->cgroup_id, writer, bytes, now);
 }
 
 #endif /* DISKWATCH_RATE_ALARM_BPF_H */

@@ -230,5 +230,6 @@ struct dw_config {
 #define DW_PART_RATE_ALARM (1u << 2)  /* the rate-alarm buckets */
 #define DW_PART_WRITERS (1u << 3)     /* the per-writer counters (dw_writers): nothing is counted */
 #define DW_PART_DIRTY_FOLIO (1u << 4) /* the page-dirtying hook's body (its dispatch remains) */
+#define DW_PART_DIRTY_FOLIO_HOOK (1u << 5) /* the page-dirtying hook not attached at all (userspace) */
 
 #endif /* DISKWATCH_ABI_H */

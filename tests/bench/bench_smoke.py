@@ -14,7 +14,10 @@ import os
 import subprocess
 import sys
 
-WORKLOADS = ["pwrite_4k", "pwrite_4k_all_cpus", "getppid", "append_4k_ext4", "write_1m_ext4", "scale_1000x100"]
+WORKLOADS = ["pwrite_4k", "pwrite_4k_all_cpus", "getppid", "append_4k_ext4", "append_line_ext4", "write_1m_ext4",
+             "scale_1000x100"]
+PARTS = ["device", "growth", "rate-alarm", "writers", "dirty-folio", "dirty-folio-hook"]
+PART_WORKLOADS = ["pwrite_4k", "append_4k_ext4", "append_line_ext4"]
 CONFIGS = ["none", "floor", "top", "bpftrace", "agent"]
 DROP_KEYS = ["writers_map_full", "ringbuf_full", "file_lookup", "pairing_map_full"]
 
@@ -67,12 +70,27 @@ def check_results(doc, printed):
             check(number(res[window]["cpu_pct"], 0, 100 * nproc), f"{config}: {window} CPU {res[window]['cpu_pct']}")
         check(number(res["memory_mib"]["VmRSS"], 0.1, 4096), f"{config}: RSS {res['memory_mib']}")
         programs = res["bpf_stats"]
-        check(any(p["pwrite_load"]["run_cnt"] > 0 and number(p["pwrite_load"]["ns_per_run"], 1, 1e6)
-                  for p in programs), f"{config}: no program ran under the write load: {programs}")
+        for window in ("pwrite_load", "append_4k_load", "append_line_load"):
+            check(any((p.get(window) or {}).get("run_cnt", 0) > 0 and number(p[window]["ns_per_run"], 1, 1e6)
+                      for p in programs), f"{config}: no program ran under {window}: {programs}")
     check("top" in doc["resources"], "no resources measured for top")
     drops = doc["resources"].get("top", {}).get("drops")
     check(isinstance(drops, dict) and all(isinstance(drops.get(k), int) and drops[k] >= 0 for k in DROP_KEYS),
           f"top drops {drops}")
+
+    # The parts of the write path (issue 21): every part measured on every
+    # workload of the phase, beside the whole agent.
+    parts = doc.get("parts")
+    if configs["agent"]["available"]:
+        check(isinstance(parts, dict), "no parts phase")
+        rows = {row["name"]: row for row in (parts or {}).get("rows", [])}
+        check(sorted(rows) == sorted(PART_WORKLOADS), f"parts rows {sorted(rows)}")
+        for name, row in rows.items():
+            check(number(row["none"], 10, 1e9), f"parts/{name}: none {row['none']}")
+            check(number(row["whole_added"], -1e9, 1e9), f"parts/{name}: whole {row['whole_added']}")
+            check(sorted(row["parts"]) == sorted(PARTS), f"parts/{name}: parts {sorted(row['parts'])}")
+            check(all(number(v, -1e9, 1e9) for v in row["parts"].values()), f"parts/{name}: {row['parts']}")
+        check("| dirty-folio-hook |" in printed, "markdown has no parts table")
 
     detection = doc["detection"]
     if detection["available"]:

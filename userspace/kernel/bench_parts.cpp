@@ -11,12 +11,13 @@ namespace diskwatch {
 
 namespace {
 
-constexpr std::array<std::pair<std::string_view, uint32_t>, 5> kParts {{
+constexpr std::array<std::pair<std::string_view, uint32_t>, 6> kParts {{
     {"device", DW_PART_DEVICE},
     {"growth", DW_PART_GROWTH},
     {"rate-alarm", DW_PART_RATE_ALARM},
     {"writers", DW_PART_WRITERS},
     {"dirty-folio", DW_PART_DIRTY_FOLIO},
+    {"dirty-folio-hook", DW_PART_DIRTY_FOLIO_HOOK},
 }};
 
 }  // namespace
@@ -42,7 +43,7 @@ bool read_bench_parts_off(uint32_t *parts, std::string *applied, std::string *er
         }
         if (!known) {
             *error = "DISKWATCH_BENCH_PARTS_OFF: unknown part '" + std::string(name) +
-                     "' (known: device, growth, rate-alarm, writers, dirty-folio)";
+                     "' (known: device, growth, rate-alarm, writers, dirty-folio, dirty-folio-hook)";
             return false;
         }
     }

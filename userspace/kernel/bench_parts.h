@@ -1,7 +1,7 @@
 // Parts of the BPF write path that scripts/bench can leave out, to measure
 // what each one costs (docs/benchmarks.md, "Where an append's time goes").
 // One environment variable, read once before the BPF object is loaded:
-//   DISKWATCH_BENCH_PARTS_OFF=device,growth,rate-alarm,writers,dirty-folio
+//   DISKWATCH_BENCH_PARTS_OFF=device,growth,rate-alarm,writers,dirty-folio,dirty-folio-hook
 // (any of them, comma-separated). A monitor run with it counts wrongly by
 // design, so every use is logged as a warning, like the test map sizes
 // (kernel/test_map_sizes.h).

@@ -45,7 +45,19 @@ std::unique_ptr<WriteTracer> WriteTracer::start(HookFamily family, std::string *
     // the kernel can signal another task (6.13+).
     tracer->sigcont_restop_ = kernel_btf_has_function("bpf_send_signal_task");
     const auto required = programs_of(family);
-    auto optional = optional_programs_of(family);
+    // scripts/bench can measure the write path without the page-dirtying
+    // hook (kernel/bench_parts.h); a bad value is refused at load, below.
+    uint32_t parts_off = 0;
+    std::string ignored;
+    const bool without_dirty_hook =
+        read_bench_parts_off(&parts_off, &ignored, &ignored) && (parts_off & DW_PART_DIRTY_FOLIO_HOOK);
+    const auto optional_programs = [&] {
+        auto programs = optional_programs_of(family);
+        if (without_dirty_hook)
+            std::erase_if(programs, [](const std::string &name) { return name.find("dirty_folio") != std::string::npos; });
+        return programs;
+    };
+    auto optional = optional_programs();
     std::string load_error;
     bool loaded = tracer->load_family(required, &optional, &load_error);
     if (!loaded && tracer->typed_file_reads_) {
@@ -54,7 +66,7 @@ std::unique_ptr<WriteTracer> WriteTracer::start(HookFamily family, std::string *
         const std::string typed_error = load_error;
         tracer->typed_file_reads_ = false;
         tracer->missing_.clear();
-        optional = optional_programs_of(family);
+        optional = optional_programs();
         loaded = tracer->load_family(required, &optional, &load_error);
         if (loaded)
             spdlog::warn("typed file reads (bpf_rdonly_cast) refused, using probe reads: {}", typed_error);
