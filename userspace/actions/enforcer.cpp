@@ -135,8 +135,10 @@ Enforcer::~Enforcer()
 
 void Enforcer::set_policy(const Policy &policy, bool dry_run)
 {
+    // Updated in place (its own lock), never replaced: the identities of
+    // protected executables seen so far survive a reload.
+    protection_->set_list(policy.protect);
     std::lock_guard lock(mutex_);
-    protection_ = std::make_unique<Protection>(policy.protect, options_.agent_pid, options_.cgroup2_mount);
     dry_run_ = dry_run;
 }
 

@@ -99,6 +99,7 @@ public:
                 const std::string &sender_comm, double now_s);
 
     const Protection &protection() const { return *protection_; }
+    Protection &protection() { return *protection_; }
     bool is_acting_on(const std::string &subject_key) const;
 
 private:

@@ -292,6 +292,9 @@ void Agent::evaluate(double now_s)
     for (auto &[mount, rows] : rows_by_mount)
         recent_rows_by_mount_[mount] = std::move(rows);
 
+    // protect.exe's files again (at most once a second): an in-place upgrade
+    // is seen, and the replaced file stays protected (actions/protected_exes.h).
+    enforcer_->protection().refresh(now_s);
     std::lock_guard lock(state_mutex_);
     std::vector<MountState> mounts;
     for (const auto &mount : report.mounts)
