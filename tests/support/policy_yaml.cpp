@@ -38,7 +38,12 @@ PolicyYaml &PolicyYaml::interval(const std::string &every)
 
 PolicyYaml &PolicyYaml::protect_comm(const std::string &comm)
 {
-    protect_comm_ = comm;
+    return protect("comm", {comm});
+}
+
+PolicyYaml &PolicyYaml::protect(const std::string &key, const std::vector<std::string> &values)
+{
+    protect_.push_back(key + ": " + quoted_list(values));
     return *this;
 }
 
@@ -86,8 +91,10 @@ std::string PolicyYaml::str() const
     std::string yaml;
     if (!interval_.empty())
         yaml += "interval: " + interval_ + "\n";
-    if (!protect_comm_.empty())
-        yaml += "protect:\n  comm: " + quoted_list({protect_comm_}) + "\n";
+    if (!protect_.empty())
+        yaml += "protect:\n";
+    for (const auto &line : protect_)
+        yaml += "  " + line + "\n";
     yaml += rules_.empty() ? "rules: []\n" : "rules:\n";
     const auto block = [&yaml](const char *key, const std::vector<std::string> &lines) {
         if (lines.empty())

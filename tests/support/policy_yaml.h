@@ -15,6 +15,8 @@ class PolicyYaml {
 public:
     PolicyYaml &interval(const std::string &every);
     PolicyYaml &protect_comm(const std::string &comm);
+    // protect.KEY (comm, exe, cgroup): the globs given.
+    PolicyYaml &protect(const std::string &key, const std::vector<std::string> &values);
     // Starts a rule; the calls below are about the last rule started.
     PolicyYaml &rule(const std::string &name);
     PolicyYaml &cgroup_scope();
@@ -37,7 +39,7 @@ private:
     };
     Rule &current();
     std::string interval_;
-    std::string protect_comm_;
+    std::vector<std::string> protect_;  // "key: [values]" under protect:
     std::vector<Rule> rules_;
 };
 

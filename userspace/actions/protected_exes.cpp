@@ -11,7 +11,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <string_view>
+
+#include <spdlog/spdlog.h>
 
 #include "rules/policy.h"
 
@@ -34,6 +37,12 @@ public:
     Fd(const Fd &) = delete;
     Fd &operator=(const Fd &) = delete;
     int get() const { return fd_; }
+    void reset(int fd)
+    {
+        if (fd_ >= 0)
+            ::close(fd_);
+        fd_ = fd;
+    }
     int release()
     {
         const int fd = fd_;
@@ -225,6 +234,15 @@ ProtectedExes::Scan ProtectedExes::scan(const std::vector<std::string> &patterns
         return result;
     const std::string root = options_.proc_root + "/" + std::to_string(options_.host_pid) + "/root";
     Fd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (root_fd.get() < 0) {
+        // PID 1's root is out of reach (no CAP_SYS_PTRACE over it: a
+        // sandbox): the agent's own root, whose files are the host's unless
+        // the agent runs chrooted.
+        if (!root_unreachable_said_.exchange(true))
+            spdlog::warn("protect.exe: cannot open {} ({}): resolving from the agent's own root", root,
+                         std::strerror(errno));
+        root_fd.reset(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    }
     if (root_fd.get() < 0)
         return result;
     for (const auto &pattern : patterns) {
@@ -304,8 +322,8 @@ std::optional<std::string> ProtectedExes::reason(pid_t pid) const
     const ssize_t length = ::readlink((dir + "/exe").c_str(), target, sizeof(target) - 1);
     if (length > 0)
         exe.path.assign(target, static_cast<size_t>(length));
-    exe.host_user_namespace = same_file_namespace(
-        dir + "/ns/user", options_.proc_root + "/" + std::to_string(options_.host_pid) + "/ns/user");
+    // The agent's own user namespace is the host's: BPF programs load only there.
+    exe.host_user_namespace = same_file_namespace(dir + "/ns/user", options_.proc_root + "/self/ns/user");
     std::lock_guard lock(mutex_);
     return exe_protection_reason(exe, files_);
 }

@@ -16,6 +16,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -54,7 +55,7 @@ struct ExeFacts {
     uint32_t owner_uid = 0;
     uint32_t mode = 0;
     std::string path;                 // readlink of /proc/PID/exe, " (deleted)" and all
-    bool host_user_namespace = false; // in the same user namespace as the host's PID 1
+    bool host_user_namespace = false; // in the agent's user namespace (the host's: BPF loads only there)
 };
 
 // A file a protect.exe pattern named, now or earlier while the agent ran.
@@ -85,7 +86,7 @@ std::optional<std::string> exe_protection_reason(const ExeFacts &exe,
 class ProtectedExes {
 public:
     struct Options {
-        pid_t host_pid = 1;  // whose root and user namespace are "the host's" (unit tests: their own)
+        pid_t host_pid = 1;  // whose root is "the host's" (unit tests: their own)
         std::string proc_root = "/proc";
         size_t max_remembered = 4096;      // identities kept (the oldest replaced ones go first)
         size_t max_files_per_pattern = 4096;
@@ -122,6 +123,7 @@ private:
     std::map<FileIdentity, uint64_t> order_;  // when each was last seen current (a counter): eviction order
     uint64_t generation_ = 0;
     double last_scan_s_ = -1e300;
+    mutable std::atomic<bool> root_unreachable_said_ {false};
 };
 
 // The files of the host (through /proc/<host_pid>/root, every symlink
