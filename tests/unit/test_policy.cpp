@@ -72,12 +72,20 @@ rules:
     CHECK(rule.scope == RuleScope::process);
     CHECK(rule.match.comm == std::vector<std::string>{"suricata*"});
     CHECK(rule.match.mount == std::vector<std::string>{"/var/log"});
-    CHECK(*rule.when.write_rate_bps == Approx(50.0 * 1048576));
-    CHECK(rule.when.for_s == Approx(2));
-    CHECK(*rule.when.growth_rate_bps == Approx(20.0 * 1048576));
-    CHECK(*rule.when.written_bytes == 10ull << 30);
-    CHECK(rule.when.within_s == Approx(600));
-    CHECK(*rule.when.eta_full_s == Approx(900));
+    // The flat form: any of its conditions, the rates sharing one `for`.
+    CHECK(rule.when.all.empty());
+    REQUIRE(rule.when.any.size() == 4);
+    CHECK(rule.when.any[0].kind == Condition::Kind::write_rate);
+    CHECK(rule.when.any[0].threshold == Approx(50.0 * 1048576));
+    CHECK(rule.when.any[0].window_s == Approx(2));
+    CHECK(rule.when.any[1].kind == Condition::Kind::growth_rate);
+    CHECK(rule.when.any[1].threshold == Approx(20.0 * 1048576));
+    CHECK(rule.when.any[1].window_s == Approx(2));
+    CHECK(rule.when.any[2].kind == Condition::Kind::written);
+    CHECK(rule.when.any[2].threshold == Approx(10.0 * (1ull << 30)));
+    CHECK(rule.when.any[2].window_s == Approx(600));
+    CHECK(rule.when.any[3].kind == Condition::Kind::eta_full);
+    CHECK(rule.when.any[3].threshold == Approx(900));
     CHECK(rule.action == RuleAction::kill);
     CHECK(rule.kill_grace_s == Approx(2));
 }
@@ -274,4 +282,73 @@ TEST_CASE("check-config's warnings: claimable protection, kills without a window
     CHECK(warnings.size() == 5);
     // Without the host's mount points, the mount check is not made.
     CHECK(policy_warnings(*policy, {}).size() == 4);
+}
+
+TEST_CASE("when takes any: and all: lists, one condition per item, each with its own window", "[policy]")
+{
+    const std::string yaml = R"(rules:
+  - name: full-and-fast
+    when:
+      all:
+        - write_rate: 50MiB/s
+          for: 2s
+        - mount_usage_percent: 90
+      any:
+        - written: 1GiB
+          within: 1m
+        - growth_rate: 10MiB/s
+    action: alert
+)";
+    std::string error;
+    const auto policy = parse_policy(yaml, "policy.yaml", &error);
+    INFO(error);
+    REQUIRE(policy);
+    const auto &when = policy->rules.at(0).when;
+    REQUIRE(when.all.size() == 2);
+    CHECK(when.all[0].kind == Condition::Kind::write_rate);
+    CHECK(when.all[0].threshold == Approx(50.0 * 1048576));
+    CHECK(when.all[0].window_s == Approx(2));
+    CHECK(when.all[1].kind == Condition::Kind::mount_usage);
+    CHECK(when.all[1].threshold == Approx(90));
+    REQUIRE(when.any.size() == 2);
+    CHECK(when.any[0].kind == Condition::Kind::written);
+    CHECK(when.any[0].window_s == Approx(60));
+    CHECK(when.any[1].kind == Condition::Kind::growth_rate);
+    CHECK(when.any[1].window_s == 0);  // its own: no `for` given
+    CHECK(when.longest_for_s() == Approx(2));
+    CHECK(when.longest_window_s() == Approx(60));
+
+    // The flat form may name mount_usage_percent too (any of them).
+    const auto flat = parse_policy("rules:\n  - name: r\n    when: {mount_usage_percent: 95}\n", "p.yaml", &error);
+    REQUIRE(flat);
+    REQUIRE(flat->rules[0].when.any.size() == 1);
+    CHECK(flat->rules[0].when.any[0].kind == Condition::Kind::mount_usage);
+}
+
+TEST_CASE("any: and all: mistakes name the file, the line and the item's key", "[policy]")
+{
+    const std::string rule = "rules:\n  - name: r\n    when:\n";
+    // Two conditions in one item: which of them goes with its `for` is not for us to guess.
+    CHECK(error_of(rule + "      all:\n        - write_rate: 5MiB/s\n          written: 1GiB\n")
+              .rfind("policy.yaml:5: rules.r.when.all[0]: one condition per list item", 0) == 0);
+    CHECK(error_of(rule + "      all:\n        - write_rate: 5MiB/s\n        - for: 2s\n")
+              .rfind("policy.yaml:6: rules.r.when.all[1].for: for: only applies to write_rate or growth_rate", 0) == 0);
+    CHECK(error_of(rule + "      any:\n        - written: 1GiB\n          within: soon\n")
+              .rfind("policy.yaml:6: rules.r.when.any[0].within: \"soon\" is not a duration", 0) == 0);
+    CHECK(error_of(rule + "      any:\n        - write_rte: 5MiB/s\n")
+              .rfind("policy.yaml:5: rules.r.when.any[0].write_rte: unknown key", 0) == 0);
+    CHECK(error_of(rule + "      all: []\n").rfind("policy.yaml:4: rules.r.when.all: must be a list of conditions", 0) ==
+          0);
+    CHECK(error_of(rule + "      all: {write_rate: 5MiB/s}\n")
+              .rfind("policy.yaml:4: rules.r.when.all: must be a list of conditions", 0) == 0);
+    // The flat keys and the lists do not mix (which would be ANDed with which?).
+    CHECK(error_of(rule + "      write_rate: 5MiB/s\n      all:\n        - mount_usage_percent: 90\n")
+              .rfind("policy.yaml:4: rules.r.when.write_rate: unknown key (expected one of: any, all)", 0) == 0);
+    CHECK(error_of(rule + "      all:\n        - mount_usage_percent: 190\n")
+              .rfind("policy.yaml:5: rules.r.when.all[0].mount_usage_percent: must be in (0, 100]", 0) == 0);
+    CHECK(error_of(rule + "      all:\n        - {}\n")
+              .rfind("policy.yaml:5: rules.r.when.all[0]: needs at least one of", 0) == 0);
+    CHECK(error_of(rule + "      all:\n        - write_rate: 1MiB/s\n        - write_rate: 2MiB/s\n"
+                          "      all:\n        - eta_full: 1h\n")
+              .rfind("policy.yaml:7: rules.r.when.all: given twice (first at line 4)", 0) == 0);
 }

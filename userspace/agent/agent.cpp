@@ -170,8 +170,8 @@ void Agent::apply_policy()
         const bool process = rule.scope == RuleScope::process;
         bool &enabled = process ? alarms.process : alarms.cgroup;
         uint64_t &threshold = process ? alarms.process_threshold_bps : alarms.cgroup_threshold_bps;
-        if (rule.when.write_rate_bps) {
-            const auto bps = static_cast<uint64_t>(*rule.when.write_rate_bps);
+        if (const auto lowest = rule.when.lowest(Condition::Kind::write_rate)) {
+            const auto bps = static_cast<uint64_t>(*lowest);
             threshold = enabled && threshold ? std::min(threshold, bps) : bps;
             enabled = true;
         }

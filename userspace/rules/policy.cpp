@@ -35,6 +35,72 @@ std::string_view to_string(RuleAction action)
     return "alert";
 }
 
+std::string_view to_string(Condition::Kind kind)
+{
+    switch (kind) {
+    case Condition::Kind::write_rate:
+        return "write_rate";
+    case Condition::Kind::growth_rate:
+        return "growth_rate";
+    case Condition::Kind::written:
+        return "written";
+    case Condition::Kind::eta_full:
+        return "eta_full";
+    case Condition::Kind::mount_usage:
+        return "mount_usage";
+    }
+    return "write_rate";
+}
+
+const Condition *RuleConditions::first(Condition::Kind kind) const
+{
+    for (const auto *list : {&any, &all})
+        for (const auto &condition : *list)
+            if (condition.kind == kind)
+                return &condition;
+    return nullptr;
+}
+
+std::optional<double> RuleConditions::lowest(Condition::Kind kind) const
+{
+    std::optional<double> lowest;
+    for (const auto *list : {&any, &all})
+        for (const auto &condition : *list)
+            if (condition.kind == kind && (!lowest || condition.threshold < *lowest))
+                lowest = condition.threshold;
+    return lowest;
+}
+
+std::optional<double> RuleConditions::highest(Condition::Kind kind) const
+{
+    std::optional<double> highest;
+    for (const auto *list : {&any, &all})
+        for (const auto &condition : *list)
+            if (condition.kind == kind && (!highest || condition.threshold > *highest))
+                highest = condition.threshold;
+    return highest;
+}
+
+double RuleConditions::longest_for_s() const
+{
+    double longest = 0;
+    for (const auto *list : {&any, &all})
+        for (const auto &condition : *list)
+            if (condition.is_rate())
+                longest = std::max(longest, condition.window_s);
+    return longest;
+}
+
+double RuleConditions::longest_window_s() const
+{
+    double longest = 0;
+    for (const auto *list : {&any, &all})
+        for (const auto &condition : *list)
+            if (condition.is_rate() || condition.kind == Condition::Kind::written)
+                longest = std::max(longest, condition.window_s);
+    return longest;
+}
+
 bool glob_matches(const std::string &pattern, const std::string &text)
 {
     // "(?i)" in front: case-insensitive (Suricata's main thread is
@@ -62,15 +128,19 @@ std::vector<std::string> policy_warnings(const Policy &policy, const std::vector
     for (const auto &rule : policy.rules) {
         const std::string key = "rules." + rule.name;
         const bool acts = rule.action != RuleAction::alert;
-        const bool rate = rule.when.write_rate_bps || rule.when.growth_rate_bps;
+        bool one_evaluation_rate = false;  // a rate condition with no `for`
+        for (const auto *list : {&rule.when.any, &rule.when.all})
+            for (const auto &condition : *list)
+                one_evaluation_rate = one_evaluation_rate || (condition.is_rate() && condition.window_s <= 0);
         const auto &match = rule.match;
-        if (rule.action == RuleAction::kill && rate && rule.when.for_s <= 0)
+        const auto write_rate = rule.when.highest(Condition::Kind::write_rate);
+        if (rule.action == RuleAction::kill && one_evaluation_rate)
             warnings.push_back(key + ": kills on one evaluation's rate (no `for`): one burst is enough; give it a "
                                      "window (for: 2s is a budget of 2 s of the rate)");
         if (acts && match.comm.empty() && match.exe.empty() && match.cgroup.empty() && match.uid.empty())
             warnings.push_back(key + ": " + std::string(to_string(rule.action)) +
                                "s whatever matches its mounts: no comm, exe, cgroup or uid selector");
-        if (rule.throttle_to_bps && rule.when.write_rate_bps && *rule.throttle_to_bps >= *rule.when.write_rate_bps)
+        if (rule.throttle_to_bps && write_rate && *rule.throttle_to_bps >= *write_rate)
             warnings.push_back(key + ".throttle_to: at or above the rule's own write_rate: the throttle slows nothing "
                                      "the rule catches");
         if (!mount_points.empty() && !match.mount.empty()) {
@@ -276,6 +346,78 @@ private:
         return values;
     }
 
+    // `when`: the flat form (conditions side by side: any of them; one `for`
+    // for both rates), or `any:` and `all:` lists of one condition each.
+    static RuleConditions conditions(const YAML::Node &when, const std::string &key)
+    {
+        RuleConditions result;
+        if (!when["any"] && !when["all"]) {
+            result.any = condition_set(when, key, false);
+            return result;
+        }
+        check_keys(when, key + ".", {"any", "all"});
+        for (const char *list_name : {"any", "all"}) {
+            const auto list = when[list_name];
+            if (!list)
+                continue;
+            const std::string list_key = key + "." + list_name;
+            if (!list.IsSequence() || list.size() == 0)
+                fail(list, list_key, "must be a list of conditions, like [{write_rate: 50MiB/s, for: 2s}]");
+            auto &into = std::string_view(list_name) == "any" ? result.any : result.all;
+            for (size_t i = 0; i < list.size(); ++i) {
+                const std::string item_key = list_key + "[" + std::to_string(i) + "]";
+                expect_map(list[i], item_key);
+                auto items = condition_set(list[i], item_key, true);
+                into.insert(into.end(), items.begin(), items.end());
+            }
+        }
+        return result;
+    }
+
+    // A map of conditions. single: one condition (a list item), with its own
+    // `for` or `within`.
+    static std::vector<Condition> condition_set(const YAML::Node &map, const std::string &key, bool single)
+    {
+        check_keys(map, key + ".",
+                   {"write_rate", "for", "growth_rate", "written", "within", "eta_full", "mount_usage_percent"});
+        std::vector<Condition> found;
+        double for_s = 0;
+        if (auto value = map["for"])
+            for_s = duration(value, key + ".for");
+        if (auto value = map["write_rate"])
+            found.push_back({Condition::Kind::write_rate, rate(value, key + ".write_rate"), for_s});
+        if (auto value = map["growth_rate"])
+            found.push_back({Condition::Kind::growth_rate, rate(value, key + ".growth_rate"), for_s});
+        if (auto value = map["written"]) {
+            Condition written {Condition::Kind::written, static_cast<double>(size(value, key + ".written")), 600};
+            if (auto within = map["within"]) {
+                written.window_s = duration(within, key + ".within");
+                if (written.window_s <= 0)
+                    fail(within, key + ".within", "must be more than 0");
+            }
+            found.push_back(written);
+        }
+        if (auto value = map["eta_full"])
+            found.push_back({Condition::Kind::eta_full, duration(value, key + ".eta_full"), 0});
+        if (auto value = map["mount_usage_percent"]) {
+            const double percent = number(value, key + ".mount_usage_percent");
+            if (percent <= 0 || percent > 100)
+                fail(value, key + ".mount_usage_percent", "must be in (0, 100]");
+            found.push_back({Condition::Kind::mount_usage, percent, 0});
+        }
+        if (map["within"] && !map["written"])
+            fail(map["within"], key + ".within", "within: only applies to written:");
+        if (map["for"] && !map["write_rate"] && !map["growth_rate"])
+            fail(map["for"], key + ".for", "for: only applies to write_rate or growth_rate");
+        if (found.empty())
+            fail(map, key, "needs at least one of write_rate, growth_rate, written, eta_full, mount_usage_percent");
+        if (single && found.size() > 1)
+            fail(map, key,
+                 "one condition per list item (write_rate, growth_rate, written, eta_full or mount_usage_percent, "
+                 "with its for: or within:); give each its own - item");
+        return found;
+    }
+
     PolicyRule parse_rule(const YAML::Node &node, const std::string &at)
     {
         expect_map(node, at);
@@ -318,30 +460,7 @@ private:
         if (!when || when.IsNull())
             fail(node, prefix + "when", "every rule needs at least one condition under when:");
         expect_map(when, prefix + "when");
-        check_keys(when, prefix + "when.", {"write_rate", "for", "growth_rate", "written", "within", "eta_full"});
-        if (auto value = when["write_rate"])
-            rule.when.write_rate_bps = rate(value, prefix + "when.write_rate");
-        if (auto value = when["for"])
-            rule.when.for_s = duration(value, prefix + "when.for");
-        if (auto value = when["growth_rate"])
-            rule.when.growth_rate_bps = rate(value, prefix + "when.growth_rate");
-        if (auto value = when["written"])
-            rule.when.written_bytes = size(value, prefix + "when.written");
-        if (auto value = when["within"]) {
-            rule.when.within_s = duration(value, prefix + "when.within");
-            if (!rule.when.written_bytes)
-                fail(value, prefix + "when.within", "within: only applies to written:");
-            if (rule.when.within_s <= 0)
-                fail(value, prefix + "when.within", "must be more than 0");
-        }
-        if (auto value = when["eta_full"])
-            rule.when.eta_full_s = duration(value, prefix + "when.eta_full");
-        if (!rule.when.write_rate_bps && !rule.when.growth_rate_bps && !rule.when.written_bytes &&
-            !rule.when.eta_full_s)
-            fail(when, prefix + "when",
-                 "needs at least one of write_rate, growth_rate, written, eta_full");
-        if (when["for"] && !rule.when.write_rate_bps && !rule.when.growth_rate_bps)
-            fail(when["for"], prefix + "when.for", "for: only applies to write_rate or growth_rate");
+        rule.when = conditions(when, prefix + "when");
 
         if (auto action = node["action"]) {
             const std::string value = scalar(action, prefix + "action");

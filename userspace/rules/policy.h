@@ -24,14 +24,38 @@ struct RuleMatch {
     std::vector<uint32_t> uid;
 };
 
-// Any one condition that holds makes the rule match.
+// One condition of `when` (docs/policy.md, *Conditions*).
+struct Condition {
+    enum class Kind { write_rate, growth_rate, written, eta_full, mount_usage };
+    Kind kind = Kind::write_rate;
+    // write_rate, growth_rate: bytes per second (more than this x window_s
+    // within the last window_s); written: bytes (at least this within
+    // window_s); eta_full: seconds (its growth fills its mount sooner);
+    // mount_usage: percent (the mount it writes to is at least this full).
+    double threshold = 0;
+    // write_rate, growth_rate: `for` (0: one evaluation interval);
+    // written: `within` (10m unless given); others: unused.
+    double window_s = 0;
+    bool is_rate() const { return kind == Kind::write_rate || kind == Kind::growth_rate; }
+};
+std::string_view to_string(Condition::Kind kind);
+
+// A rule holds when every condition of `all` holds and, if `any` is not
+// empty, at least one of `any` does. The flat form of `when` (today's keys
+// side by side) is an `any` list whose rate conditions share one `for`.
 struct RuleConditions {
-    std::optional<double> write_rate_bps;  // more than this x for_s bytes written ...
-    double for_s = 0;                      // ... within the last for_s (0: one evaluation interval)
-    std::optional<double> growth_rate_bps; // its share of its mount's net growth, the same way
-    std::optional<uint64_t> written_bytes; // bytes written within `within`
-    double within_s = 600;
-    std::optional<double> eta_full_s;      // its growth would fill its mount sooner than this
+    std::vector<Condition> any;
+    std::vector<Condition> all;
+
+    // The first condition of this kind (any, then all); nullptr: none.
+    const Condition *first(Condition::Kind kind) const;
+    // The lowest and highest threshold of this kind, if the rule has one.
+    std::optional<double> lowest(Condition::Kind kind) const;
+    std::optional<double> highest(Condition::Kind kind) const;
+    // The longest `for` of its rate conditions (0: none, or one evaluation).
+    double longest_for_s() const;
+    // The longest look-back any condition needs (for, within).
+    double longest_window_s() const;
 };
 
 struct PolicyRule {
