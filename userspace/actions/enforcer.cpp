@@ -185,6 +185,18 @@ void Enforcer::enforce(const PolicyRule &rule, const Subject &subject, const Rul
         return;  // already acting on it (a throttle holds until throttle_for ends)
     if (subject.scope == RuleScope::process && subject.exited)
         return;  // nothing to act on
+    // Released by an operator for a while (release --for): said once per episode.
+    if (auto snooze = snoozes_.active(subject, now_s)) {
+        if (std::exchange(announced_[announce_key], "snoozed") == "snoozed")
+            return;
+        auto event = action_event(std::string(to_string(rule.action)), &rule, subject, &measures, "none");
+        event["snoozed_until"] = snooze->until_rfc3339;
+        lock.unlock();
+        options_.emit(event);
+        return;
+    }
+    if (announced_[announce_key] == "snoozed")
+        announced_.erase(announce_key);  // the snooze is over: acted on as the rule says
     if (rule.action == RuleAction::kill && announced_[announce_key] == "kill")
         return;  // killed once this episode; the rule ends when its writes stop
     if (announced_[announce_key] == "failed")
@@ -386,7 +398,7 @@ void Enforcer::start_throttle(const PolicyRule &rule, const Subject &subject, co
 }
 
 void Enforcer::release_locked(std::map<std::string, std::unique_ptr<Throttle>>::iterator it,
-                              const std::string &reason)
+                              const std::string &reason, const nlohmann::json &extra)
 {
     Throttle &throttle = *it->second;
     std::string error;
@@ -409,6 +421,7 @@ void Enforcer::release_locked(std::map<std::string, std::unique_ptr<Throttle>>::
     event["rule"] = throttle.rule;
     event["reason"] = reason;
     event["dry_run"] = false;
+    event.update(extra);
     if (throttle.mechanism == "sigstop") {
         event["stops"] = throttle.stops;
         event["defied"] = throttle.defied;
@@ -469,7 +482,7 @@ bool Enforcer::needs_ticks() const
     return !throttles_.empty() || !kills_.empty();
 }
 
-bool Enforcer::release(const std::string &target, const std::string &reason, std::string *error)
+bool Enforcer::release(const std::string &target, const std::string &reason, std::string *error, double snooze_s)
 {
     std::lock_guard lock(mutex_);
     for (auto it = throttles_.begin(); it != throttles_.end(); ++it) {
@@ -477,7 +490,13 @@ bool Enforcer::release(const std::string &target, const std::string &reason, std
         const bool match = subject.scope == RuleScope::process ? target == std::to_string(subject.pid)
                                                                : target == subject.cgroup || target == it->second->cgroup_path;
         if (match) {
-            release_locked(it, reason);
+            nlohmann::json extra = nlohmann::json::object();
+            if (snooze_s > 0) {
+                snoozes_.add(subject, steady_now_s(), snooze_s);
+                extra["snooze_s"] = snooze_s;
+                extra["snoozed_until"] = snoozes_.active(subject, steady_now_s())->until_rfc3339;
+            }
+            release_locked(it, reason, extra);
             return true;
         }
     }

@@ -25,6 +25,7 @@
 #include "actions/kernel_throttles.h"
 #include "actions/pidfd.h"
 #include "actions/protection.h"
+#include "actions/safety.h"
 #include "rules/policy.h"
 #include "rules/rule_engine.h"
 
@@ -78,7 +79,9 @@ public:
     // When not, the agent can sleep until its next evaluation.
     bool needs_ticks() const;
     // Release a throttle by target: a pid ("1234") or a cgroup path ("/x/y").
-    bool release(const std::string &target, const std::string &reason, std::string *error);
+    // snooze_s > 0: the subject is not acted on again (by any rule) for that
+    // long (release --for); its release event says until when.
+    bool release(const std::string &target, const std::string &reason, std::string *error, double snooze_s = 0);
     // Release every throttle (agent stop).
     void release_all(const std::string &reason);
     std::vector<ActiveAction> active() const;
@@ -111,7 +114,8 @@ private:
     void action_failed(const PolicyRule &rule, const Subject &subject, const std::string &error);
     void start_throttle(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s);
     void start_kill(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s);
-    void release_locked(std::map<std::string, std::unique_ptr<Throttle>>::iterator it, const std::string &reason);
+    void release_locked(std::map<std::string, std::unique_ptr<Throttle>>::iterator it, const std::string &reason,
+                        const nlohmann::json &extra = nlohmann::json::object());
     void continuer_loop();  // continuer_serve() until stop, across what it throws
     void continuer_serve();
     // One look at the kernel's stops: continue those whose allowance is back
@@ -129,6 +133,7 @@ private:
     std::map<std::string, std::unique_ptr<Throttle>> throttles_;  // by subject key
     std::map<std::string, std::unique_ptr<Kill>> kills_;
     std::map<std::string, std::string> announced_;  // subject key + rule -> last state (dedup)
+    Snoozes snoozes_;  // released by an operator for a while
     bool stopping_ = false;
     bool state_save_failing_ = false;  // the last save of state.json failed (said once)
     // Wakes the continuer when a throttle starts, the kernel stops a writer,

@@ -342,9 +342,9 @@ std::vector<Offender> Agent::offenders() const
     return result;
 }
 
-bool Agent::release(const std::string &target, std::string *error)
+bool Agent::release(const std::string &target, std::string *error, double snooze_s)
 {
-    return enforcer_->release(target, "requested", error);
+    return enforcer_->release(target, "requested", error, snooze_s);
 }
 
 nlohmann::json Agent::status() const
@@ -758,13 +758,13 @@ int run_agent_started(const AgentCommand &command)
         Agent *agent = running.load();
         return agent ? agent->status() : nlohmann::json {{"starting", true}};
     };
-    callbacks.release = [&running](const std::string &target, std::string *release_error) {
+    callbacks.release = [&running](const std::string &target, double snooze_s, std::string *release_error) {
         Agent *agent = running.load();
         if (!agent) {
             *release_error = "the agent is still starting";
             return false;
         }
-        return agent->release(target, release_error);
+        return agent->release(target, release_error, snooze_s);
     };
     callbacks.snapshot = [&running](GroupBy by) {
         Agent *agent = running.load();
