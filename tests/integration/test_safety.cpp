@@ -93,3 +93,84 @@ TEST_CASE("release PID --for: a throttled writer still over its rule is not thro
     CHECK(steady_s() - released_at >= 3.9);
     CHECK(count_events(agent.events(), "action") >= 4);
 }
+
+TEST_CASE("before SIGKILL the agent re-checks: a writer that stopped writing at SIGTERM is spared, one that writes on "
+          "is killed",
+          "[enforcement][bpf][safety]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    LoopMount disk(512);
+    AgentRun agent(PolicyYaml()
+                       .interval("250ms")
+                       .rule("flood")
+                       .match("comm", {"dw-rc-*"})
+                       .match("mount", {disk.path()})
+                       .when("20MiB/s", "1s")
+                       .action("kill")
+                       .set("kill_grace", "1500ms"));
+    INFO(agent.stderr_text());
+    REQUIRE(agent.started());
+    // Both ignore SIGTERM's default: one writes on, one stops writing and lingers.
+    auto stubborn = start_writer(disk.path() + "/stubborn", 400 * kMiB, "dw-rc-stubborn",
+                                 {"--rate", std::to_string(40 * kMiB), "--ignore-sigterm", "1"});
+    auto winding = start_writer(disk.path() + "/winding", 400 * kMiB, "dw-rc-winding",
+                                {"--rate", std::to_string(40 * kMiB), "--sigterm-pause", "1"});
+    const auto stubborn_kill = agent.wait_for(
+        [&](const json &e) { return about(e, "action", stubborn.pid()) && e.value("signal", "") == "SIGKILL"; },
+        std::chrono::seconds(20));
+    const auto winding_spared = agent.wait_for(
+        [&](const json &e) { return about(e, "action", winding.pid()) && e.value("signal", "") == "none"; },
+        std::chrono::seconds(20));
+    INFO(agent.events_text());
+    REQUIRE(stubborn_kill);
+    CHECK_THAT((*stubborn_kill)["reason"].get<std::string>(), Catch::Contains("still writing after SIGTERM"));
+    const auto stubborn_status = stubborn.wait(std::chrono::seconds(10));
+    REQUIRE(stubborn_status);
+    CHECK(*stubborn_status == 128 + SIGKILL);
+    REQUIRE(winding_spared);
+    CHECK_THAT((*winding_spared)["reason"].get<std::string>(), Catch::Contains("re-checked before SIGKILL"));
+    // It is still there, and is never SIGKILLed while it writes nothing.
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    CHECK(diskwatch::process_state(winding.pid()) != 0);
+    CHECK(diskwatch::process_state(winding.pid()) != 'Z');
+    for (const auto &event : agent.events())
+        CHECK_FALSE((about(event, "action", winding.pid()) && event.value("signal", "") == "SIGKILL"));
+}
+
+TEST_CASE("safety.kill_limit: the kill past the host's limit is an alert that says so, and the writer lives",
+          "[enforcement][bpf][safety]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    LoopMount disk(512);
+    std::string policy = PolicyYaml()
+                             .interval("250ms")
+                             .rule("flood")
+                             .match("comm", {"dw-kl-*"})
+                             .match("mount", {disk.path()})
+                             .when("20MiB/s", "1s")
+                             .action("kill")
+                             .set("kill_grace", "500ms");
+    policy = "safety:\n  kill_limit: 1\n  kill_window: 10m\n" + policy;
+    AgentRun agent(policy);
+    INFO(agent.stderr_text());
+    REQUIRE(agent.started());
+    auto first = start_writer(disk.path() + "/first", 400 * kMiB, "dw-kl-first", {"--rate", std::to_string(40 * kMiB)});
+    const auto killed = agent.wait_for(
+        [&](const json &e) { return about(e, "action", first.pid()) && e["action"] == "kill"; }, std::chrono::seconds(20));
+    INFO(agent.events_text());
+    REQUIRE(killed);
+    auto second = start_writer(disk.path() + "/second", 120 * kMiB, "dw-kl-second", {"--rate", std::to_string(40 * kMiB)});
+    const auto alert = agent.wait_for(
+        [&](const json &e) { return about(e, "action", second.pid()) && e["action"] == "alert"; },
+        std::chrono::seconds(20));
+    REQUIRE(alert);
+    CHECK((*alert)["instead_of"] == "kill");
+    CHECK_THAT((*alert)["reason"].get<std::string>(), Catch::Contains("safety.kill_limit: 1 kills within 600 s"));
+    const auto status = second.wait(std::chrono::seconds(30));  // it writes all it meant to
+    REQUIRE(status);
+    CHECK(*status == 0);
+    for (const auto &event : agent.events())
+        CHECK_FALSE((about(event, "action", second.pid()) && event["action"] == "kill"));
+}

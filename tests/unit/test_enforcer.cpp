@@ -553,3 +553,195 @@ TEST_CASE("a snooze is the process's, not its pid's, and snoozes are bounded", "
     }
     CHECK(snoozes.size() == Snoozes::kMaxSnoozes);
 }
+
+namespace {
+
+// A child that ignores SIGTERM (only SIGKILL ends it); reaped however the test ends.
+struct StubbornChild {
+    pid_t pid;
+    StubbornChild() : pid(::fork())
+    {
+        if (pid == 0) {
+            ::signal(SIGTERM, SIG_IGN);
+            for (;;)
+                ::pause();
+        }
+    }
+    ~StubbornChild()
+    {
+        ::kill(pid, SIGCONT);
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+    }
+    Subject subject() const
+    {
+        Subject subject;
+        subject.pid = static_cast<uint32_t>(pid);
+        subject.start_boot_s = read_process_identity(pid)->start_boot_s;
+        return subject;
+    }
+    bool alive() const { return ::waitpid(pid, nullptr, WNOHANG) == 0; }
+};
+
+// A test's enforcer and what it emitted, its state directory removed at the end.
+struct SafetyRig {
+    char state_dir[32] = "/tmp/dw-enforcer-XXXXXX";
+    TestKernel kernel;
+    std::mutex mutex;
+    std::vector<nlohmann::json> events;
+    std::unique_ptr<Enforcer> enforcer;
+    explicit SafetyRig(const SafetySettings &safety)
+    {
+        REQUIRE(::mkdtemp(state_dir));
+        enforcer = std::make_unique<Enforcer>(test_options(state_dir, &kernel, [this](const nlohmann::json &event) {
+            std::lock_guard lock(mutex);
+            events.push_back(event);
+        }));
+        Policy policy;
+        policy.safety = safety;
+        enforcer->set_policy(policy, false);
+    }
+    ~SafetyRig()
+    {
+        enforcer.reset();
+        std::filesystem::remove_all(state_dir);
+    }
+    std::vector<nlohmann::json> seen()
+    {
+        std::lock_guard lock(mutex);
+        return events;
+    }
+};
+
+PolicyRule kill_rule(double grace_s)
+{
+    PolicyRule rule;
+    rule.name = "kill";
+    rule.action = RuleAction::kill;
+    rule.kill_grace_s = grace_s;
+    rule.when.any = {{Condition::Kind::write_rate, 1 << 20, 1.0}};
+    return rule;
+}
+
+RuleMeasures written(double cumulative_bytes)
+{
+    RuleMeasures measures;
+    measures.held_now = true;
+    measures.cumulative_bytes = cumulative_bytes;
+    return measures;
+}
+
+}  // namespace
+
+TEST_CASE("safety.action_delay: a target waits after an action on it, and no other target waits with it",
+          "[actions][enforcer][safety]")
+{
+    Child first;
+    Child second;
+    SafetySettings safety;
+    safety.action_delay_s = 5;
+    SafetyRig rig(safety);
+    const PolicyRule rule = slow_rule();
+    Subject a;
+    a.pid = static_cast<uint32_t>(first.pid);
+    a.start_boot_s = read_process_identity(first.pid)->start_boot_s;
+    Subject b;
+    b.pid = static_cast<uint32_t>(second.pid);
+    b.start_boot_s = read_process_identity(second.pid)->start_boot_s;
+    const double now = steady_s();
+    rig.enforcer->enforce(rule, a, RuleMeasures{}, now);
+    REQUIRE(rig.enforcer->is_acting_on(a.key()));
+    std::string error;
+    REQUIRE(rig.enforcer->release(std::to_string(first.pid), "requested", &error));
+    // A second later the rule still holds for both: the first waits, the second is acted on at once.
+    rig.enforcer->enforce(rule, a, RuleMeasures{}, now + 1);
+    rig.enforcer->enforce(rule, b, RuleMeasures{}, now + 1);
+    CHECK_FALSE(rig.enforcer->is_acting_on(a.key()));
+    CHECK(rig.enforcer->is_acting_on(b.key()));
+    rig.enforcer->enforce(rule, a, RuleMeasures{}, now + 4.9);
+    CHECK_FALSE(rig.enforcer->is_acting_on(a.key()));
+    rig.enforcer->enforce(rule, a, RuleMeasures{}, now + 5);
+    CHECK(rig.enforcer->is_acting_on(a.key()));
+    CHECK(rig.kernel.starts == 3);
+    rig.enforcer->release_all("test end");
+}
+
+TEST_CASE("safety.kill_limit: past the limit a kill is an alert that says so, until the window frees a kill",
+          "[actions][enforcer][safety]")
+{
+    StubbornChild first;
+    StubbornChild second;
+    SafetySettings safety;
+    safety.kill_limit = 1;
+    safety.kill_window_s = 60;
+    safety.action_delay_s = 0;
+    SafetyRig rig(safety);
+    const PolicyRule rule = kill_rule(30);
+    const double now = steady_s();
+    rig.enforcer->enforce(rule, first.subject(), written(0), now);
+    rig.enforcer->enforce(rule, second.subject(), written(0), now + 1);
+    rig.enforcer->enforce(rule, second.subject(), written(0), now + 2);  // said once per episode
+    CHECK(rig.enforcer->is_acting_on(first.subject().key()));
+    CHECK_FALSE(rig.enforcer->is_acting_on(second.subject().key()));
+    auto events = rig.seen();
+    REQUIRE(events.size() == 2);
+    CHECK(events[0]["action"] == "kill");
+    CHECK(events[1]["action"] == "alert");
+    CHECK(events[1]["instead_of"] == "kill");
+    CHECK(events[1]["process"]["pid"] == second.pid);
+    CHECK_THAT(events[1]["reason"].get<std::string>(), Catch::Contains("safety.kill_limit: 1 kills within 60 s"));
+    // The rule's next episode, once the window has room again: killed.
+    rig.enforcer->rule_ended(rule, second.subject());
+    rig.enforcer->enforce(rule, second.subject(), written(0), now + 61);
+    CHECK(rig.enforcer->is_acting_on(second.subject().key()));
+}
+
+TEST_CASE("safety.recheck_before_sigkill: SIGKILL follows SIGTERM only if it kept writing through the grace",
+          "[actions][enforcer][safety]")
+{
+    StubbornChild child;  // SIGTERM does not end it: only the SIGKILL the re-check allows would
+    SafetySettings safety;
+    safety.action_delay_s = 0;
+    SafetyRig rig(safety);
+    const PolicyRule rule = kill_rule(0.5);  // 1 MiB/s: at most 0.5 MiB in the grace is winding down
+    const Subject subject = child.subject();
+    const double now = steady_s();
+    rig.enforcer->enforce(rule, subject, written(100 << 20), now);
+    rig.enforcer->enforce(rule, subject, written((100 << 20) + 4096), now + 0.25);  // a last flush
+    rig.enforcer->tick(now + 0.5);
+    CHECK_FALSE(rig.enforcer->is_acting_on(subject.key()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    CHECK(child.alive());
+    auto events = rig.seen();
+    REQUIRE(events.size() == 2);
+    CHECK(events[1]["signal"] == "none");
+    CHECK_THAT(events[1]["reason"].get<std::string>(), Catch::Contains("re-checked before SIGKILL"));
+
+    // The rule's quiet spell (holding, its conditions not): no new kill.
+    RuleMeasures quiet = written((100 << 20) + 4096);
+    quiet.held_now = false;
+    rig.enforcer->enforce(rule, subject, quiet, now + 0.75);
+    CHECK_FALSE(rig.enforcer->is_acting_on(subject.key()));
+    // Its conditions hold anew: a new kill; this time it writes on through the grace.
+    rig.enforcer->enforce(rule, subject, written(200 << 20), now + 1);
+    REQUIRE(rig.enforcer->is_acting_on(subject.key()));
+    rig.enforcer->enforce(rule, subject, written(210 << 20), now + 1.25);
+    rig.enforcer->tick(now + 1.5);
+    CHECK(eventually([&] { return !child.alive(); }));
+    events = rig.seen();
+    REQUIRE(events.size() == 4);
+    CHECK(events[2]["signal"] == "SIGTERM");
+    CHECK(events[3]["signal"] == "SIGKILL");
+    CHECK_THAT(events[3]["reason"].get<std::string>(), Catch::Contains("still writing after SIGTERM"));
+}
+
+TEST_CASE("the re-check's verdicts", "[actions][safety]")
+{
+    const double mib = 1 << 20;
+    CHECK(recheck_before_sigkill(0, 3 * mib, 2, 1 * mib, false).sigkill);       // 3 MiB in 2 s at 1 MiB/s: on
+    CHECK_FALSE(recheck_before_sigkill(0, 1.5 * mib, 2, 1 * mib, true).sigkill); // under the rate: winding down
+    CHECK(recheck_before_sigkill(0, 1, 2, std::nullopt, true).sigkill);          // no rate: holds and writes
+    CHECK_FALSE(recheck_before_sigkill(0, 1, 2, std::nullopt, false).sigkill);   // no longer holds
+    CHECK_FALSE(recheck_before_sigkill(5, 5, 2, std::nullopt, true).sigkill);    // wrote nothing since
+    CHECK(recheck_before_sigkill(-1, 5, 2, std::nullopt, false).sigkill);        // no numbers: as before
+}

@@ -136,7 +136,7 @@ TEST_CASE("the built-in default policy alerts only", "[policy]")
 TEST_CASE("unknown keys are errors naming file, line and key", "[policy]")
 {
     CHECK(error_of("interval: 1s\nintervall: 2s\n") ==
-          "policy.yaml:2: intervall: unknown key (expected one of: interval, dry_run, mounts, protect, rules)");
+          "policy.yaml:2: intervall: unknown key (expected one of: interval, dry_run, mounts, protect, safety, rules)");
     const std::string typo = "rules:\n  - name: r\n    when:\n      write_rte: 5MiB/s\n";
     CHECK(error_of(typo).rfind("policy.yaml:4: rules.r.when.write_rte: unknown key", 0) == 0);
     CHECK(error_of("mounts:\n  usage_percent: 80\n").rfind("policy.yaml:2: mounts.usage_percent: unknown key", 0) == 0);
@@ -351,4 +351,28 @@ TEST_CASE("any: and all: mistakes name the file, the line and the item's key", "
     CHECK(error_of(rule + "      all:\n        - write_rate: 1MiB/s\n        - write_rate: 2MiB/s\n"
                           "      all:\n        - eta_full: 1h\n")
               .rfind("policy.yaml:7: rules.r.when.all: given twice (first at line 4)", 0) == 0);
+}
+
+TEST_CASE("safety: its defaults, its keys, and mistakes named by file, line and key", "[policy][safety]")
+{
+    std::string error;
+    const auto defaults = parse_policy("rules: []\n", "policy.yaml", &error);
+    REQUIRE(defaults);
+    CHECK(defaults->safety.action_delay_s == 1);
+    CHECK(defaults->safety.kill_limit == 10);
+    CHECK(defaults->safety.kill_window_s == 60);
+    CHECK(defaults->safety.recheck_before_sigkill);
+    const auto given = parse_policy(
+        "safety:\n  action_delay: 10s\n  kill_limit: 0\n  kill_window: 5m\n  recheck_before_sigkill: false\n",
+        "policy.yaml", &error);
+    INFO(error);
+    REQUIRE(given);
+    CHECK(given->safety.action_delay_s == 10);
+    CHECK(given->safety.kill_limit == 0);
+    CHECK(given->safety.kill_window_s == 300);
+    CHECK_FALSE(given->safety.recheck_before_sigkill);
+    CHECK(error_of("safety:\n  kill_limit: -1\n").rfind("policy.yaml:2: safety.kill_limit: \"-1\" is not a whole number", 0) ==
+          0);
+    CHECK(error_of("safety:\n  kill_window: 0s\n") == "policy.yaml:2: safety.kill_window: must be more than 0");
+    CHECK(error_of("safety:\n  delay: 1s\n").rfind("policy.yaml:2: safety.delay: unknown key", 0) == 0);
 }

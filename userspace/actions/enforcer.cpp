@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actions/cgroup_files.h"
+#include "actions/enforcer_kills.h"
 #include "events/events.h"
 #include "events/internal_errors.h"
 #include "events/json_names.h"
@@ -32,23 +33,6 @@ namespace {
 double steady_now_s()
 {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-// A pidfd on the very process the rule saw writing: its pid and the start
-// time read when its pid was first seen. A process that took the pid since
-// (the writer exited, its exit record lost or not yet read) started later and
-// is refused, whatever its name. The name is not compared: a writer renames
-// itself at will (prctl), and a renamed runaway is the same process.
-std::optional<Pidfd> open_subject(const Subject &subject, std::string *error)
-{
-    const auto pid = static_cast<pid_t>(subject.pid);
-    if (subject.start_boot_s <= 0) {
-        *error = "pid " + std::to_string(pid) +
-                 ": its start time was not read when its writes were seen, so it cannot be told from a later "
-                 "process on the same pid";
-        return std::nullopt;
-    }
-    return Pidfd::open(pid, "", subject.start_boot_s, error);
 }
 
 }  // namespace
@@ -93,17 +77,6 @@ constexpr double kMaxKernelRateBps = 1024.0 * 1024 * 1024 * 1024;
 
 }  // namespace
 
-struct Enforcer::Kill {
-    std::string key;
-    std::string rule;
-    Subject subject;
-    std::string mechanism;
-    std::vector<Pidfd> targets;
-    std::string cgroup_path;
-    double deadline_s = 0;
-    double give_up_s = 0;
-    bool escalated = false;
-};
 
 Enforcer::Enforcer(EnforcerOptions options)
     : options_(std::move(options)),
@@ -140,6 +113,7 @@ void Enforcer::set_policy(const Policy &policy, bool dry_run)
     protection_->set_list(policy.protect);
     std::lock_guard lock(mutex_);
     dry_run_ = dry_run;
+    safety_ = policy.safety;
 }
 
 bool Enforcer::is_acting_on(const std::string &subject_key) const
@@ -181,8 +155,10 @@ void Enforcer::enforce(const PolicyRule &rule, const Subject &subject, const Rul
         options_.emit(event);
         return;
     }
-    if (throttles_.count(key) || kills_.count(key))
+    if (throttles_.count(key) || kills_.count(key)) {
+        note_kill_progress_locked(key, measures);
         return;  // already acting on it (a throttle holds until throttle_for ends)
+    }
     if (subject.scope == RuleScope::process && subject.exited)
         return;  // nothing to act on
     // Released by an operator for a while (release --for): said once per episode.
@@ -199,8 +175,13 @@ void Enforcer::enforce(const PolicyRule &rule, const Subject &subject, const Rul
         announced_.erase(announce_key);  // the snooze is over: acted on as the rule says
     if (rule.action == RuleAction::kill && announced_[announce_key] == "kill")
         return;  // killed once this episode; the rule ends when its writes stop
-    if (announced_[announce_key] == "failed")
-        return;  // said once (agent.warning); retried in the rule's next episode
+    if (announced_[announce_key] == "failed" || announced_[announce_key] == "kill_limited")
+        return;  // said once (agent.warning, or an alert past safety.kill_limit); retried in the rule's next episode
+    if (announced_[announce_key] == "spared") {
+        if (!measures.held_now)
+            return;  // spared by the re-check before SIGKILL: acted on again only if it holds anew
+        announced_.erase(announce_key);
+    }
     // Protection is decided once per episode of the rule (reading /proc for a
     // cgroup's members at every evaluation would cost more than it tells).
     if (announced_[announce_key] == "protected")
@@ -239,6 +220,10 @@ void Enforcer::enforce(const PolicyRule &rule, const Subject &subject, const Rul
         options_.emit(event);
         return;
     }
+    // safety.action_delay: this target waits; every other target has its own clock.
+    pacer_.prune(now_s, safety_.action_delay_s);
+    if (!pacer_.ready(key, now_s, safety_.action_delay_s))
+        return;
     lock.unlock();
     if (rule.action == RuleAction::kill)
         start_kill(rule, subject, measures, now_s);
@@ -256,59 +241,6 @@ void Enforcer::action_failed(const PolicyRule &rule, const Subject &subject, con
     event["cgroup"] = cgroup_json(subject.cgroup_id, subject.cgroup);
     std::lock_guard lock(mutex_);
     announced_[subject.key() + "|" + rule.name] = "failed";
-    options_.emit(event);
-}
-
-void Enforcer::start_kill(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s)
-{
-    auto kill = std::make_unique<Kill>();
-    kill->key = subject.key();
-    kill->rule = rule.name;
-    kill->subject = subject;
-    kill->deadline_s = now_s + rule.kill_grace_s;
-    kill->give_up_s = kill->deadline_s + 10;
-    std::string error;
-    if (subject.scope == RuleScope::process) {
-        auto pidfd = open_subject(subject, &error);
-        if (!pidfd) {
-            action_failed(rule, subject, error);
-            return;
-        }
-        kill->targets.push_back(std::move(*pidfd));
-        kill->mechanism = "pidfd_send_signal";
-    } else {
-        kill->cgroup_path = cgroup_dir(subject.cgroup);
-        kill->mechanism = fs::exists(kill->cgroup_path + "/cgroup.kill") ? "cgroup.kill" : "pidfd_send_signal";
-        for (pid_t pid : cgroup_processes(kill->cgroup_path))
-            if (auto pidfd = Pidfd::open(pid, "", 0, &error))
-                kill->targets.push_back(std::move(*pidfd));
-    }
-    {
-        // A throttled subject is released first, so SIGTERM can be handled.
-        std::lock_guard lock(mutex_);
-        if (auto it = throttles_.find(kill->key); it != throttles_.end())
-            release_locked(it, "killing it");
-    }
-    const bool immediate = rule.kill_grace_s <= 0;
-    const int first_signal = immediate ? SIGKILL : SIGTERM;
-    if (immediate && kill->mechanism == "cgroup.kill") {
-        if (!write_control(kill->cgroup_path + "/cgroup.kill", "1", &error))
-            spdlog::warn("rule {}: {}", rule.name, error);
-    } else {
-        for (const auto &target : kill->targets) {
-            if (!target.signal(first_signal, &error))
-                spdlog::warn("rule {}: {}", rule.name, error);
-            target.signal(SIGCONT);  // a stopped process must run to handle SIGTERM
-        }
-    }
-    kill->escalated = immediate;
-    auto event = action_event("kill", &rule, subject, &measures, kill->mechanism);
-    event["signal"] = immediate ? "SIGKILL" : "SIGTERM";
-    event["kill_grace_s"] = rule.kill_grace_s;
-    event["targets"] = kill->targets.size();
-    std::lock_guard lock(mutex_);
-    announced_[kill->key + "|" + rule.name] = "kill";
-    kills_[kill->key] = std::move(kill);
     options_.emit(event);
 }
 
@@ -393,6 +325,7 @@ void Enforcer::start_throttle(const PolicyRule &rule, const Subject &subject, co
     event["throttle_to_bps"] = started->rate_bps;
     event["throttle_for_s"] = rule.throttle_for_s;
     announced_[key + "|" + rule.name] = "throttle";
+    pacer_.acted(key, now_s);
     continuer_wake_.notify_all();
     options_.emit(event);
 }
@@ -444,36 +377,7 @@ void Enforcer::tick(double now_s)
             release_locked(it, "throttle_for ended");
         it = next;
     }
-    for (auto it = kills_.begin(); it != kills_.end();) {
-        Kill &kill = *it->second;
-        bool all_gone = true;
-        for (const auto &target : kill.targets)
-            all_gone = all_gone && target.exited();
-        if (kill.subject.scope == RuleScope::cgroup)
-            all_gone = all_gone && cgroup_processes(kill.cgroup_path).empty();
-        if (all_gone || now_s > kill.give_up_s) {
-            it = kills_.erase(it);
-            continue;
-        }
-        if (!kill.escalated && now_s >= kill.deadline_s) {
-            kill.escalated = true;
-            std::string error;
-            if (kill.mechanism == "cgroup.kill") {
-                if (!write_control(kill.cgroup_path + "/cgroup.kill", "1", &error))
-                    spdlog::warn("{}: {}", kill.key, error);
-            } else {
-                for (const auto &target : kill.targets)
-                    if (!target.exited())
-                        target.signal(SIGKILL, &error);
-            }
-            auto event = action_event("kill", nullptr, kill.subject, nullptr, kill.mechanism);
-            event["rule"] = kill.rule;
-            event["signal"] = "SIGKILL";
-            event["reason"] = "still running after kill_grace";
-            options_.emit(event);
-        }
-        ++it;
-    }
+    tick_kills_locked(now_s);
 }
 
 bool Enforcer::needs_ticks() const

@@ -114,6 +114,9 @@ private:
     void action_failed(const PolicyRule &rule, const Subject &subject, const std::string &error);
     void start_throttle(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s);
     void start_kill(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s);
+    bool kill_allowed(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s);
+    void note_kill_progress_locked(const std::string &key, const RuleMeasures &measures);
+    void tick_kills_locked(double now_s);  // SIGKILL after kill_grace (and the re-check), kills that ended
     void release_locked(std::map<std::string, std::unique_ptr<Throttle>>::iterator it, const std::string &reason,
                         const nlohmann::json &extra = nlohmann::json::object());
     void continuer_loop();  // continuer_serve() until stop, across what it throws
@@ -134,6 +137,9 @@ private:
     std::map<std::string, std::unique_ptr<Kill>> kills_;
     std::map<std::string, std::string> announced_;  // subject key + rule -> last state (dedup)
     Snoozes snoozes_;  // released by an operator for a while
+    SafetySettings safety_;
+    ActionPacer pacer_;       // when each target was last acted on (safety.action_delay)
+    KillBudget kill_budget_;  // the host's kills of the last safety.kill_window
     bool stopping_ = false;
     bool state_save_failing_ = false;  // the last save of state.json failed (said once)
     // Wakes the continuer when a throttle starts, the kernel stops a writer,

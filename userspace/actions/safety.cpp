@@ -1,7 +1,9 @@
 #include "actions/safety.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 
 #include "events/events.h"
 
@@ -46,6 +48,61 @@ void Snoozes::prune(double now_s)
 {
     for (auto it = snoozes_.begin(); it != snoozes_.end();)
         it = now_s >= it->second.until_s ? snoozes_.erase(it) : std::next(it);
+}
+
+bool ActionPacer::ready(const std::string &key, double now_s, double delay_s) const
+{
+    auto it = last_action_s_.find(key);
+    return it == last_action_s_.end() || now_s - it->second >= delay_s;
+}
+
+void ActionPacer::acted(const std::string &key, double now_s) { last_action_s_[key] = now_s; }
+
+void ActionPacer::prune(double now_s, double delay_s)
+{
+    for (auto it = last_action_s_.begin(); it != last_action_s_.end();)
+        it = now_s - it->second >= delay_s ? last_action_s_.erase(it) : std::next(it);
+}
+
+size_t KillBudget::in_window(double now_s, double window_s)
+{
+    while (!kills_s_.empty() && now_s - kills_s_.front() >= window_s)
+        kills_s_.pop_front();
+    return kills_s_.size();
+}
+
+bool KillBudget::allows(double now_s, uint32_t limit, double window_s)
+{
+    return limit == 0 || in_window(now_s, window_s) < limit;
+}
+
+namespace {
+
+std::string mib(double bytes)
+{
+    char text[32];
+    std::snprintf(text, sizeof(text), "%.1f MiB", bytes / (1024.0 * 1024.0));
+    return text;
+}
+
+}  // namespace
+
+SigkillRecheck recheck_before_sigkill(double bytes_at_sigterm, double bytes_now, double elapsed_s,
+                                      std::optional<double> rate_bps, bool held_now)
+{
+    if (bytes_at_sigterm < 0 || bytes_now < 0)
+        return {true, "no numbers since the SIGTERM"};
+    const double written = std::max(0.0, bytes_now - bytes_at_sigterm);
+    if (rate_bps) {
+        const double allowed = *rate_bps * std::max(0.0, elapsed_s);
+        if (written > allowed)
+            return {true, "still writing after SIGTERM: " + mib(written) + " in the grace, more than the rule's rate"};
+        return {false, "re-checked before SIGKILL: " + mib(written) + " written since SIGTERM, under the rule's rate: "
+                       "it is winding down, so no SIGKILL"};
+    }
+    if (held_now && written > 0)
+        return {true, "still writing after SIGTERM (" + mib(written) + ") and the rule still holds"};
+    return {false, "re-checked before SIGKILL: the rule no longer holds or it stopped writing, so no SIGKILL"};
 }
 
 }  // namespace diskwatch

@@ -2,10 +2,18 @@
 // small piece of bookkeeping with one job, kept apart from the enforcer's
 // mechanisms (signals, the kernel's throttles, state.json):
 //  - Snoozes: a subject released with `release TARGET --for D` is not acted
-//    on again until D has passed.
+//    on again until D has passed;
+//  - ActionPacer: after an action on a target, no new action on that target
+//    for safety.action_delay (every target has its own clock: one target's
+//    wait never holds up another's action);
+//  - KillBudget: at most safety.kill_limit kills host-wide within
+//    safety.kill_window; past it, kills become alerts;
+//  - recheck_before_sigkill(): SIGKILL follows SIGTERM only if the subject
+//    kept writing through kill_grace.
 #pragma once
 
 #include <cstddef>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -34,5 +42,43 @@ private:
     static std::string key_of(const Subject &subject);
     std::map<std::string, Snooze> snoozes_;
 };
+
+// When each target was last acted on.
+class ActionPacer {
+public:
+    // May `key` be acted on at now_s? (false: its last action was less than delay_s ago)
+    bool ready(const std::string &key, double now_s, double delay_s) const;
+    void acted(const std::string &key, double now_s);
+    void prune(double now_s, double delay_s);  // forgets targets whose delay is over (bounded)
+    size_t size() const { return last_action_s_.size(); }
+
+private:
+    std::map<std::string, double> last_action_s_;
+};
+
+// The kills of the last window, host-wide.
+class KillBudget {
+public:
+    // May one more kill start at now_s? limit 0: no limit.
+    bool allows(double now_s, uint32_t limit, double window_s);
+    void spent(double now_s) { kills_s_.push_back(now_s); }
+    size_t in_window(double now_s, double window_s);
+
+private:
+    std::deque<double> kills_s_;
+};
+
+// The re-check before SIGKILL: did the subject keep writing through the
+// grace? With a rate condition in the rule: more than the rule's lowest
+// write_rate x the time since SIGTERM (what it wrote as it wound down is
+// allowed). Without one: its conditions held at the last evaluation and it
+// wrote something since. Numbers unknown (bytes_at_sigterm < 0): SIGKILL, as
+// without the re-check.
+struct SigkillRecheck {
+    bool sigkill = true;
+    std::string why;
+};
+SigkillRecheck recheck_before_sigkill(double bytes_at_sigterm, double bytes_now, double elapsed_s,
+                                      std::optional<double> rate_bps, bool held_now);
 
 }  // namespace diskwatch

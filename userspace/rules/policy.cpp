@@ -183,7 +183,7 @@ public:
         if (root.IsNull())
             return policy;  // an empty file: defaults, no rules
         expect_map(root, "(top level)");
-        check_keys(root, "", {"interval", "dry_run", "mounts", "protect", "rules"});
+        check_keys(root, "", {"interval", "dry_run", "mounts", "protect", "safety", "rules"});
         if (auto node = root["interval"]) {
             policy.interval_s = duration(node, "interval");
             if (policy.interval_s < 0.01 || policy.interval_s > 60)
@@ -219,6 +219,8 @@ public:
                 policy.protect.cgroup = strings(node["cgroup"], "protect.cgroup");
             }
         }
+        if (auto node = root["safety"]; node && !node.IsNull())
+            policy.safety = safety(node);
         if (auto node = root["rules"]) {
             if (!node.IsNull() && !node.IsSequence())
                 fail(node, "rules", "must be a list of rules");
@@ -344,6 +346,29 @@ private:
             values.push_back(value);
         }
         return values;
+    }
+
+    static SafetySettings safety(const YAML::Node &node)
+    {
+        expect_map(node, "safety");
+        check_keys(node, "safety.", {"action_delay", "kill_limit", "kill_window", "recheck_before_sigkill"});
+        SafetySettings settings;
+        if (auto value = node["action_delay"])
+            settings.action_delay_s = duration(value, "safety.action_delay");
+        if (auto value = node["kill_limit"]) {
+            const auto limit = parse_integer<uint32_t>(scalar(value, "safety.kill_limit"));
+            if (!limit)
+                fail(value, "safety.kill_limit", "\"" + value.Scalar() + "\" is not a whole number of kills (0: no limit)");
+            settings.kill_limit = *limit;
+        }
+        if (auto value = node["kill_window"]) {
+            settings.kill_window_s = duration(value, "safety.kill_window");
+            if (settings.kill_window_s <= 0)
+                fail(value, "safety.kill_window", "must be more than 0");
+        }
+        if (auto value = node["recheck_before_sigkill"])
+            settings.recheck_before_sigkill = boolean(value, "safety.recheck_before_sigkill");
+        return settings;
     }
 
     // `when`: the flat form (conditions side by side: any of them; one `for`

@@ -76,6 +76,14 @@ struct ProtectList {
     std::vector<std::string> cgroup;
 };
 
+// The enforcer's safety habits (docs/policy.md, *Safety*), host-wide.
+struct SafetySettings {
+    double action_delay_s = 1;   // after an action on a target, no new action on that target for this long
+    uint32_t kill_limit = 10;    // kills host-wide within kill_window_s; past it, kills become alerts (0: no limit)
+    double kill_window_s = 60;
+    bool recheck_before_sigkill = true;  // SIGKILL only if it kept writing through kill_grace
+};
+
 struct MountAlerts {
     std::optional<double> usage_alert_percent = 80;
     std::optional<double> eta_alert_s = 3600;
@@ -87,6 +95,7 @@ struct Policy {
     bool dry_run = false;
     MountAlerts mounts;
     ProtectList protect;
+    SafetySettings safety;
     std::vector<PolicyRule> rules;
 };
 

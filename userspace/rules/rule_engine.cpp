@@ -253,6 +253,8 @@ std::vector<Finding> RuleEngine::evaluate(double now_s, const std::vector<Report
         measures.written_bytes =
             static_cast<uint64_t>(std::max(0LL, std::llround(written_within(written ? written->window_s : 600))));
         measures.eta_full_s = track.eta_full_s;
+        measures.held_now = held;
+        measures.cumulative_bytes = track.cumulative_bytes;
         if (held) {
             track.last_held_s = now_s;
             track.measures = measures;

@@ -1,0 +1,174 @@
+// Enforcer: kills (SIGTERM, the re-check, SIGKILL after kill_grace) and the
+// host-wide kill limit. The rest of the class: enforcer.cpp.
+#include <signal.h>
+
+#include <filesystem>
+
+#include <spdlog/spdlog.h>
+
+#include "actions/cgroup_files.h"
+#include "actions/enforcer_kills.h"
+#include "events/events.h"
+#include "resolve/cgroups.h"
+
+namespace diskwatch {
+
+namespace fs = std::filesystem;
+
+std::optional<Pidfd> open_subject(const Subject &subject, std::string *error)
+{
+    const auto pid = static_cast<pid_t>(subject.pid);
+    if (subject.start_boot_s <= 0) {
+        *error = "pid " + std::to_string(pid) +
+                 ": its start time was not read when its writes were seen, so it cannot be told from a later "
+                 "process on the same pid";
+        return std::nullopt;
+    }
+    return Pidfd::open(pid, "", subject.start_boot_s, error);
+}
+
+// Past safety.kill_limit kills within safety.kill_window, host-wide, a kill
+// becomes an alert that says so, for the rest of the rule's episode.
+bool Enforcer::kill_allowed(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures,
+                            double now_s)
+{
+    std::unique_lock lock(mutex_);
+    if (kill_budget_.allows(now_s, safety_.kill_limit, safety_.kill_window_s)) {
+        kill_budget_.spent(now_s);
+        return true;
+    }
+    announced_[subject.key() + "|" + rule.name] = "kill_limited";
+    auto event = action_event("alert", &rule, subject, &measures, "event");
+    event["instead_of"] = "kill";
+    event["reason"] = "safety.kill_limit: " + std::to_string(safety_.kill_limit) + " kills within " +
+                      std::to_string(static_cast<long long>(safety_.kill_window_s)) +
+                      " s host-wide already; this one is an alert";
+    lock.unlock();
+    spdlog::warn("rule {}: not killing {}: {}", rule.name, subject.key(), event["reason"].get<std::string>());
+    options_.emit(event);
+    return false;
+}
+
+void Enforcer::start_kill(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s)
+{
+    if (!kill_allowed(rule, subject, measures, now_s))
+        return;
+    auto kill = std::make_unique<Kill>();
+    kill->key = subject.key();
+    kill->rule = rule.name;
+    kill->subject = subject;
+    kill->deadline_s = now_s + rule.kill_grace_s;
+    kill->give_up_s = kill->deadline_s + 10;
+    kill->sigterm_s = now_s;
+    kill->bytes_at_sigterm = measures.cumulative_bytes;
+    kill->bytes_now = measures.cumulative_bytes;
+    kill->held_now = measures.held_now;
+    kill->rate_bps = rule.when.lowest(Condition::Kind::write_rate);
+    std::string error;
+    if (subject.scope == RuleScope::process) {
+        auto pidfd = open_subject(subject, &error);
+        if (!pidfd) {
+            action_failed(rule, subject, error);
+            return;
+        }
+        kill->targets.push_back(std::move(*pidfd));
+        kill->mechanism = "pidfd_send_signal";
+    } else {
+        kill->cgroup_path = cgroup_dir(subject.cgroup);
+        kill->mechanism = fs::exists(kill->cgroup_path + "/cgroup.kill") ? "cgroup.kill" : "pidfd_send_signal";
+        for (pid_t pid : cgroup_processes(kill->cgroup_path))
+            if (auto pidfd = Pidfd::open(pid, "", 0, &error))
+                kill->targets.push_back(std::move(*pidfd));
+    }
+    {
+        // A throttled subject is released first, so SIGTERM can be handled.
+        std::lock_guard lock(mutex_);
+        if (auto it = throttles_.find(kill->key); it != throttles_.end())
+            release_locked(it, "killing it");
+    }
+    const bool immediate = rule.kill_grace_s <= 0;
+    const int first_signal = immediate ? SIGKILL : SIGTERM;
+    if (immediate && kill->mechanism == "cgroup.kill") {
+        if (!write_control(kill->cgroup_path + "/cgroup.kill", "1", &error))
+            spdlog::warn("rule {}: {}", rule.name, error);
+    } else {
+        for (const auto &target : kill->targets) {
+            if (!target.signal(first_signal, &error))
+                spdlog::warn("rule {}: {}", rule.name, error);
+            target.signal(SIGCONT);  // a stopped process must run to handle SIGTERM
+        }
+    }
+    kill->escalated = immediate;
+    auto event = action_event("kill", &rule, subject, &measures, kill->mechanism);
+    event["signal"] = immediate ? "SIGKILL" : "SIGTERM";
+    event["kill_grace_s"] = rule.kill_grace_s;
+    event["targets"] = kill->targets.size();
+    std::lock_guard lock(mutex_);
+    announced_[kill->key + "|" + rule.name] = "kill";
+    pacer_.acted(kill->key, now_s);
+    kills_[kill->key] = std::move(kill);
+    options_.emit(event);
+}
+
+// The agent's evaluation while a kill is in progress: the numbers the
+// re-check before SIGKILL needs.
+void Enforcer::note_kill_progress_locked(const std::string &key, const RuleMeasures &measures)
+{
+    auto it = kills_.find(key);
+    if (it == kills_.end())
+        return;
+    it->second->bytes_now = measures.cumulative_bytes;
+    it->second->held_now = measures.held_now;
+}
+
+void Enforcer::tick_kills_locked(double now_s)
+{
+    for (auto it = kills_.begin(); it != kills_.end();) {
+        Kill &kill = *it->second;
+        bool all_gone = true;
+        for (const auto &target : kill.targets)
+            all_gone = all_gone && target.exited();
+        if (kill.subject.scope == RuleScope::cgroup)
+            all_gone = all_gone && cgroup_processes(kill.cgroup_path).empty();
+        if (all_gone || now_s > kill.give_up_s) {
+            it = kills_.erase(it);
+            continue;
+        }
+        if (!kill.escalated && now_s >= kill.deadline_s) {
+            kill.escalated = true;
+            const auto recheck = safety_.recheck_before_sigkill
+                                     ? recheck_before_sigkill(kill.bytes_at_sigterm, kill.bytes_now,
+                                                              now_s - kill.sigterm_s, kill.rate_bps, kill.held_now)
+                                     : SigkillRecheck {true, "still running after kill_grace"};
+            auto event = action_event("kill", nullptr, kill.subject, nullptr, kill.mechanism);
+            event["rule"] = kill.rule;
+            if (!recheck.sigkill) {
+                // Spared: it is winding down. Should its conditions hold
+                // again (not merely the rule's quiet spell), a new kill
+                // starts (after safety.action_delay).
+                event["signal"] = "none";
+                event["reason"] = recheck.why;
+                announced_[kill.key + "|" + kill.rule] = "spared";
+                it = kills_.erase(it);
+                options_.emit(event);
+                continue;
+            }
+            std::string error;
+            if (kill.mechanism == "cgroup.kill") {
+                if (!write_control(kill.cgroup_path + "/cgroup.kill", "1", &error))
+                    spdlog::warn("{}: {}", kill.key, error);
+            } else {
+                for (const auto &target : kill.targets)
+                    if (!target.exited())
+                        target.signal(SIGKILL, &error);
+            }
+            event["signal"] = "SIGKILL";
+            event["reason"] = safety_.recheck_before_sigkill ? "still running after kill_grace; " + recheck.why
+                                                             : recheck.why;
+            options_.emit(event);
+        }
+        ++it;
+    }
+}
+
+}  // namespace diskwatch

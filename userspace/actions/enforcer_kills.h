@@ -1,0 +1,41 @@
+// The enforcer's kill, split from enforcer.cpp (one file per part of the
+// class): what a kill in progress knows, shared by both files. Internal to
+// actions/; not a public header.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "actions/enforcer.h"
+
+namespace diskwatch {
+
+struct Enforcer::Kill {
+    std::string key;
+    std::string rule;
+    Subject subject;
+    std::string mechanism;
+    std::vector<Pidfd> targets;
+    std::string cgroup_path;
+    double deadline_s = 0;
+    double give_up_s = 0;
+    bool escalated = false;
+    // The re-check before SIGKILL (actions/safety.h): the subject's bytes at
+    // the SIGTERM and at the latest evaluation, whether the rule's conditions
+    // held then, and the rule's lowest write_rate.
+    double sigterm_s = 0;
+    double bytes_at_sigterm = -1;
+    double bytes_now = -1;
+    bool held_now = true;
+    std::optional<double> rate_bps;
+};
+
+// A pidfd on the very process the rule saw writing: its pid and the start
+// time read when its pid was first seen. A process that took the pid since
+// (the writer exited, its exit record lost or not yet read) started later and
+// is refused, whatever its name. The name is not compared: a writer renames
+// itself at will (prctl), and a renamed runaway is the same process.
+std::optional<Pidfd> open_subject(const Subject &subject, std::string *error);
+
+}  // namespace diskwatch
