@@ -174,3 +174,39 @@ TEST_CASE("safety.kill_limit: the kill past the host's limit is an alert that sa
     for (const auto &event : agent.events())
         CHECK_FALSE((about(event, "action", second.pid()) && event["action"] == "kill"));
 }
+
+TEST_CASE("a kill rule's pre_kill hook runs before the SIGTERM, its exit status and output in the kill event",
+          "[enforcement][bpf][safety]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    LoopMount disk(512);
+    AgentRun agent(PolicyYaml()
+                       .interval("250ms")
+                       .rule("flood")
+                       .match("comm", {"dw-hook-*"})
+                       .match("mount", {disk.path()})
+                       .when("20MiB/s", "1s")
+                       .action("kill")
+                       .set("kill_grace", "500ms")
+                       .set("pre_kill", "[/usr/bin/env]")
+                       .set("pre_kill_timeout", "3s"));
+    INFO(agent.stderr_text());
+    REQUIRE(agent.started());
+    auto flood = start_writer(disk.path() + "/flood", 400 * kMiB, "dw-hook-flood", {"--rate", std::to_string(40 * kMiB)});
+    const auto kill = agent.wait_for(
+        [&](const json &e) { return about(e, "action", flood.pid()) && e["action"] == "kill"; }, std::chrono::seconds(20));
+    INFO(agent.events_text());
+    REQUIRE(kill);
+    CHECK((*kill)["signal"] == "SIGTERM");
+    REQUIRE((*kill).contains("pre_kill"));
+    CHECK((*kill)["pre_kill"]["exit_status"] == 0);
+    CHECK((*kill)["pre_kill"]["timed_out"] == false);
+    const std::string output = (*kill)["pre_kill"]["output"];
+    CHECK_THAT(output, Catch::Contains("DW_PID=" + std::to_string(flood.pid()) + "\n"));
+    CHECK_THAT(output, Catch::Contains("DW_RULE=flood\n"));
+    CHECK_THAT(output, Catch::Contains("DW_COMM=dw-hook-flood\n"));
+    const auto status = flood.wait(std::chrono::seconds(10));
+    REQUIRE(status);
+    CHECK((*status == 128 + SIGTERM || *status == 128 + SIGKILL));
+}

@@ -20,6 +20,7 @@
 
 #include "actions/enforcer.h"
 #include "actions/pidfd.h"
+#include "actions/pre_kill_hook.h"
 #include "resolve/processes.h"
 
 using namespace diskwatch;
@@ -744,4 +745,83 @@ TEST_CASE("the re-check's verdicts", "[actions][safety]")
     CHECK_FALSE(recheck_before_sigkill(0, 1, 2, std::nullopt, false).sigkill);   // no longer holds
     CHECK_FALSE(recheck_before_sigkill(5, 5, 2, std::nullopt, true).sigkill);    // wrote nothing since
     CHECK(recheck_before_sigkill(-1, 5, 2, std::nullopt, false).sigkill);        // no numbers: as before
+}
+
+TEST_CASE("a pre_kill hook runs without a shell, bounded in time and output, its result in the kill event",
+          "[actions][safety]")
+{
+    std::string error;
+    const auto wait_for = [](HookRun &run) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (!run.poll(steady_s()) && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        return run.result();
+    };
+    auto echo = HookRun::start({"/usr/bin/env"}, {"DW_PID=42"}, steady_s(), 5, &error);
+    INFO(error);
+    REQUIRE(echo);
+    auto result = wait_for(*echo);
+    CHECK(result["exit_status"] == 0);
+    CHECK(result["timed_out"] == false);
+    CHECK(result["output"] == "PATH=/usr/sbin:/usr/bin:/sbin:/bin\nDW_PID=42\n");  // nothing of the agent's environment
+
+    auto failing = HookRun::start({"/usr/bin/false"}, {}, steady_s(), 5, &error);
+    REQUIRE(failing);
+    CHECK(wait_for(*failing)["exit_status"] == 1);
+
+    // A hook that writes without end and never exits: killed at its timeout, its output bounded.
+    auto endless = HookRun::start({"/usr/bin/yes", "log line"}, {}, steady_s(), 0.3, &error);
+    REQUIRE(endless);
+    result = wait_for(*endless);
+    CHECK(result["timed_out"] == true);
+    CHECK(result["signal"] == "SIGKILL");
+    CHECK(result["output"].get<std::string>().size() == HookRun::kMaxOutputBytes);
+    CHECK(result["output_bytes"].get<size_t>() > HookRun::kMaxOutputBytes);
+    CHECK(result["duration_s"].get<double>() < 5);
+
+    CHECK_FALSE(HookRun::start({"sleep", "1"}, {}, steady_s(), 5, &error));  // no PATH lookup, no shell
+    CHECK_THAT(error, Catch::Contains("absolute path"));
+    CHECK_FALSE(HookRun::start({"/nonexistent/hook"}, {}, steady_s(), 5, &error));
+    CHECK_THAT(error, Catch::Contains("posix_spawn"));
+    CHECK(reap_hooks() == 0);
+}
+
+TEST_CASE("a slow pre_kill hook holds up its own kill only: another target is killed meanwhile",
+          "[actions][enforcer][safety]")
+{
+    StubbornChild first;
+    Child second;
+    SafetySettings safety;
+    safety.action_delay_s = 0;
+    SafetyRig rig(safety);
+    PolicyRule slow_hook = kill_rule(0);
+    slow_hook.name = "slow-hook";
+    slow_hook.pre_kill = {"/usr/bin/sleep", "30"};
+    slow_hook.pre_kill_timeout_s = 1;
+    PolicyRule plain = kill_rule(0);
+    Subject b;
+    b.pid = static_cast<uint32_t>(second.pid);
+    b.start_boot_s = read_process_identity(second.pid)->start_boot_s;
+    const double now = steady_s();
+    rig.enforcer->enforce(slow_hook, first.subject(), written(0), now);  // returns at once: the hook runs
+    CHECK(steady_s() - now < 0.5);
+    rig.enforcer->enforce(plain, b, written(0), now + 0.1);
+    rig.enforcer->tick(steady_s());
+    CHECK(eventually([&] { return ::waitpid(second.pid, nullptr, WNOHANG) == second.pid; }));
+    CHECK(first.alive());  // still waiting for its hook
+    auto events = rig.seen();
+    REQUIRE(events.size() == 1);
+    CHECK(events[0]["process"]["pid"] == second.pid);
+    // The hook's timeout: killed, then the kill goes on, the result in its event.
+    CHECK(eventually(
+        [&] {
+            rig.enforcer->tick(steady_s());
+            return !first.alive();
+        },
+        std::chrono::seconds(5)));
+    events = rig.seen();
+    REQUIRE(events.size() == 2);
+    CHECK(events[1]["signal"] == "SIGKILL");
+    CHECK(events[1]["pre_kill"]["timed_out"] == true);
+    CHECK(events[1]["pre_kill"]["argv"] == nlohmann::json({"/usr/bin/sleep", "30"}));
 }

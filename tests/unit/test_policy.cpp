@@ -376,3 +376,29 @@ TEST_CASE("safety: its defaults, its keys, and mistakes named by file, line and 
     CHECK(error_of("safety:\n  kill_window: 0s\n") == "policy.yaml:2: safety.kill_window: must be more than 0");
     CHECK(error_of("safety:\n  delay: 1s\n").rfind("policy.yaml:2: safety.delay: unknown key", 0) == 0);
 }
+
+TEST_CASE("pre_kill is an argv list with an absolute program, for kill rules, with a bounded timeout",
+          "[policy][safety]")
+{
+    std::string error;
+    const std::string head = "rules:\n  - name: r\n    when: {written: 1GiB}\n";
+    const auto policy = parse_policy(head + "    action: kill\n    pre_kill: [/usr/local/bin/save-logs, --last, \"100\"]\n"
+                                            "    pre_kill_timeout: 10s\n",
+                                     "policy.yaml", &error);
+    INFO(error);
+    REQUIRE(policy);
+    CHECK(policy->rules[0].pre_kill == std::vector<std::string>{"/usr/local/bin/save-logs", "--last", "100"});
+    CHECK(policy->rules[0].pre_kill_timeout_s == 10);
+    const auto defaults = parse_policy(head + "    action: kill\n", "policy.yaml", &error);
+    REQUIRE(defaults);
+    CHECK(defaults->rules[0].pre_kill.empty());
+    CHECK(defaults->rules[0].pre_kill_timeout_s == 5);
+    CHECK(error_of(head + "    action: kill\n    pre_kill: [save-logs]\n")
+              .rfind("policy.yaml:5: rules.r.pre_kill[0]: \"save-logs\": the program must be an absolute path", 0) == 0);
+    CHECK(error_of(head + "    action: kill\n    pre_kill: /bin/true\n")
+              .rfind("policy.yaml:5: rules.r.pre_kill: must be a list", 0) == 0);
+    CHECK(error_of(head + "    action: kill\n    pre_kill_timeout: 2m\n")
+              .rfind("policy.yaml:5: rules.r.pre_kill_timeout: must be more than 0 and at most 60s", 0) == 0);
+    CHECK(error_of(head + "    action: alert\n    pre_kill: [/bin/true]\n")
+              .rfind("policy.yaml:5: rules.r.pre_kill: only applies to action: kill", 0) == 0);
+}

@@ -117,6 +117,7 @@ private:
     bool kill_allowed(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s);
     void note_kill_progress_locked(const std::string &key, const RuleMeasures &measures);
     void tick_kills_locked(double now_s);  // SIGKILL after kill_grace (and the re-check), kills that ended
+    void signal_kill_locked(Kill &kill, double now_s);  // the first signal (after the pre_kill hook, if any)
     void release_locked(std::map<std::string, std::unique_ptr<Throttle>>::iterator it, const std::string &reason,
                         const nlohmann::json &extra = nlohmann::json::object());
     void continuer_loop();  // continuer_serve() until stop, across what it throws

@@ -80,33 +80,62 @@ void Enforcer::start_kill(const PolicyRule &rule, const Subject &subject, const 
             if (auto pidfd = Pidfd::open(pid, "", 0, &error))
                 kill->targets.push_back(std::move(*pidfd));
     }
-    {
-        // A throttled subject is released first, so SIGTERM can be handled.
-        std::lock_guard lock(mutex_);
-        if (auto it = throttles_.find(kill->key); it != throttles_.end())
-            release_locked(it, "killing it");
-    }
-    const bool immediate = rule.kill_grace_s <= 0;
-    const int first_signal = immediate ? SIGKILL : SIGTERM;
-    if (immediate && kill->mechanism == "cgroup.kill") {
-        if (!write_control(kill->cgroup_path + "/cgroup.kill", "1", &error))
-            spdlog::warn("rule {}: {}", rule.name, error);
-    } else {
-        for (const auto &target : kill->targets) {
-            if (!target.signal(first_signal, &error))
-                spdlog::warn("rule {}: {}", rule.name, error);
-            target.signal(SIGCONT);  // a stopped process must run to handle SIGTERM
+    kill->grace_s = rule.kill_grace_s;
+    kill->first_event = action_event("kill", &rule, subject, &measures, kill->mechanism);
+    kill->first_event["kill_grace_s"] = rule.kill_grace_s;
+    if (!rule.pre_kill.empty()) {
+        // Started now, waited for by tick(): the agent goes on with everything else meanwhile.
+        const std::vector<std::string> environment = {
+            "DW_RULE=" + rule.name, "DW_SCOPE=" + std::string(to_string(subject.scope)),
+            "DW_PID=" + std::to_string(subject.pid), "DW_COMM=" + subject.comm, "DW_CGROUP=" + subject.cgroup,
+            "DW_MOUNT=" + subject.mount};
+        kill->hook = HookRun::start(rule.pre_kill, environment, now_s, rule.pre_kill_timeout_s, &error);
+        if (!kill->hook) {
+            spdlog::warn("rule {}: {}: killing without it", rule.name, error);
+            kill->hook_error = {{"argv", rule.pre_kill}, {"error", error}};
         }
     }
-    kill->escalated = immediate;
-    auto event = action_event("kill", &rule, subject, &measures, kill->mechanism);
-    event["signal"] = immediate ? "SIGKILL" : "SIGTERM";
-    event["kill_grace_s"] = rule.kill_grace_s;
-    event["targets"] = kill->targets.size();
     std::lock_guard lock(mutex_);
     announced_[kill->key + "|" + rule.name] = "kill";
     pacer_.acted(kill->key, now_s);
+    Kill &started = *kill;
     kills_[kill->key] = std::move(kill);
+    if (!started.hook)
+        signal_kill_locked(started, now_s);
+    else
+        started.give_up_s = now_s + rule.pre_kill_timeout_s + rule.kill_grace_s + 10;
+}
+
+// SIGTERM (SIGKILL with kill_grace 0), once the pre_kill hook is over.
+void Enforcer::signal_kill_locked(Kill &kill, double now_s)
+{
+    // A throttled subject is released first, so SIGTERM can be handled.
+    if (auto it = throttles_.find(kill.key); it != throttles_.end())
+        release_locked(it, "killing it");
+    std::string error;
+    const bool immediate = kill.grace_s <= 0;
+    if (immediate && kill.mechanism == "cgroup.kill") {
+        if (!write_control(kill.cgroup_path + "/cgroup.kill", "1", &error))
+            spdlog::warn("rule {}: {}", kill.rule, error);
+    } else {
+        for (const auto &target : kill.targets) {
+            if (!target.signal(immediate ? SIGKILL : SIGTERM, &error))
+                spdlog::warn("rule {}: {}", kill.rule, error);
+            target.signal(SIGCONT);  // a stopped process must run to handle SIGTERM
+        }
+    }
+    kill.escalated = immediate;
+    kill.sigterm_s = now_s;
+    kill.deadline_s = now_s + kill.grace_s;
+    kill.give_up_s = kill.deadline_s + 10;
+    auto event = std::move(kill.first_event);
+    kill.first_event = nullptr;
+    event["signal"] = immediate ? "SIGKILL" : "SIGTERM";
+    event["targets"] = kill.targets.size();
+    if (kill.hook)
+        event["pre_kill"] = kill.hook->result();
+    else if (!kill.hook_error.is_null())
+        event["pre_kill"] = kill.hook_error;
     options_.emit(event);
 }
 
@@ -123,8 +152,16 @@ void Enforcer::note_kill_progress_locked(const std::string &key, const RuleMeasu
 
 void Enforcer::tick_kills_locked(double now_s)
 {
+    reap_hooks();
     for (auto it = kills_.begin(); it != kills_.end();) {
         Kill &kill = *it->second;
+        if (kill.hook && !kill.first_event.is_null()) {
+            if (!kill.hook->poll(now_s)) {
+                ++it;  // its hook runs on: this kill waits, no other
+                continue;
+            }
+            signal_kill_locked(kill, now_s);
+        }
         bool all_gone = true;
         for (const auto &target : kill.targets)
             all_gone = all_gone && target.exited();

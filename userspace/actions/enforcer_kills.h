@@ -3,11 +3,13 @@
 // actions/; not a public header.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "actions/enforcer.h"
+#include "actions/pre_kill_hook.h"
 
 namespace diskwatch {
 
@@ -29,6 +31,12 @@ struct Enforcer::Kill {
     double bytes_now = -1;
     bool held_now = true;
     std::optional<double> rate_bps;
+    // The rule's pre_kill hook, running: the signal waits for it (or its
+    // timeout); the event for that signal, ready but for the hook's result.
+    std::unique_ptr<HookRun> hook;
+    nlohmann::json hook_error;  // the hook could not be started: said in the event
+    nlohmann::json first_event;
+    double grace_s = 0;
 };
 
 // A pidfd on the very process the rule saw writing: its pid and the start

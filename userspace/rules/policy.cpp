@@ -456,7 +456,8 @@ private:
             fail(name, at + ".name", "must not be empty");
         const std::string prefix = "rules." + rule.name + ".";  // messages name the rule, not its index
         check_keys(node, prefix,
-                   {"name", "scope", "match", "when", "action", "throttle_to", "throttle_for", "kill_grace"});
+                   {"name", "scope", "match", "when", "action", "throttle_to", "throttle_for", "kill_grace", "pre_kill",
+                    "pre_kill_timeout"});
 
         if (auto scope = node["scope"]) {
             const std::string value = scalar(scope, prefix + "scope");
@@ -514,6 +515,18 @@ private:
                  prefix + (node["throttle_to"] ? "throttle_to" : "throttle_for"), "only applies to action: throttle");
         if (rule.action != RuleAction::kill && node["kill_grace"])
             fail(node["kill_grace"], prefix + "kill_grace", "only applies to action: kill");
+        rule.pre_kill = strings(node["pre_kill"], prefix + "pre_kill");
+        if (!rule.pre_kill.empty() && rule.pre_kill[0][0] != '/')
+            fail(node["pre_kill"], prefix + "pre_kill[0]",
+                 "\"" + rule.pre_kill[0] + "\": the program must be an absolute path (it is run without a shell)");
+        if (auto value = node["pre_kill_timeout"]) {
+            rule.pre_kill_timeout_s = duration(value, prefix + "pre_kill_timeout");
+            if (rule.pre_kill_timeout_s <= 0 || rule.pre_kill_timeout_s > 60)
+                fail(value, prefix + "pre_kill_timeout", "must be more than 0 and at most 60s");
+        }
+        for (const char *key : {"pre_kill", "pre_kill_timeout"})
+            if (rule.action != RuleAction::kill && node[key])
+                fail(node[key], prefix + key, "only applies to action: kill");
         return rule;
     }
 };

@@ -67,6 +67,8 @@ struct PolicyRule {
     std::optional<double> throttle_to_bps;  // required with throttle
     double throttle_for_s = 600;
     double kill_grace_s = 2;
+    std::vector<std::string> pre_kill;  // kill: a command run before the signal (argv; argv[0] absolute)
+    double pre_kill_timeout_s = 5;
     int line = 0;  // where the rule starts in its file (1-based), for messages
 };
 
