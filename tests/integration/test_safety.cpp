@@ -210,3 +210,42 @@ TEST_CASE("a kill rule's pre_kill hook runs before the SIGTERM, its exit status 
     REQUIRE(status);
     CHECK((*status == 128 + SIGTERM || *status == 128 + SIGKILL));
 }
+
+TEST_CASE("escalate_after: a writer that stays over its rule's rate under the throttle is killed", "[enforcement][bpf][safety]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    LoopMount disk(512);
+    AgentRun agent(PolicyYaml()
+                       .interval("250ms")
+                       .rule("slow-then-kill")
+                       .match("comm", {"dw-esc-*"})
+                       .match("mount", {disk.path()})
+                       .when("8MiB/s", "500ms")
+                       .action("throttle")
+                       .set("throttle_to", "2MiB/s")
+                       .set("throttle_for", "1m")
+                       .set("escalate_after", "3s")
+                       .set("kill_grace", "500ms"));
+    INFO(agent.stderr_text());
+    REQUIRE(agent.started());
+    // It wants 32 MiB/s: held to 2, it is stopped ~94% of the time.
+    auto writer = start_writer(disk.path() + "/esc", 400 * kMiB, "dw-esc-flood", {"--pace", std::to_string(32 * kMiB)});
+    const auto throttled = agent.wait_for(
+        [&](const json &e) { return about(e, "action", writer.pid()) && e["action"] == "throttle"; },
+        std::chrono::seconds(15));
+    INFO(agent.events_text());
+    REQUIRE(throttled);
+    const double throttled_at = steady_s();
+    const auto kill = agent.wait_for(
+        [&](const json &e) { return about(e, "action", writer.pid()) && e["action"] == "kill"; }, std::chrono::seconds(15));
+    REQUIRE(kill);
+    CHECK(steady_s() - throttled_at >= 2.5);
+    CHECK((*kill)["escalated"] == true);
+    CHECK((*kill)["condition"] == "escalate_after");
+    CHECK((*kill)["stopped_fraction"].get<double>() > 0.6);
+    CHECK_THAT((*kill)["reason"].get<std::string>(), Catch::Contains("over the rule's 8.0 MiB/s"));
+    const auto status = writer.wait(std::chrono::seconds(10));
+    REQUIRE(status);
+    CHECK((*status == 128 + SIGTERM || *status == 128 + SIGKILL));
+}

@@ -33,6 +33,8 @@ struct Child {
     explicit Child(const char *comm = nullptr) : pid(::fork())
     {
         if (pid == 0) {
+            // Not Catch's handlers (a copy of them would report the test's SIGTERM as a failure).
+            ::signal(SIGTERM, SIG_DFL);
             if (comm)
                 ::prctl(PR_SET_NAME, comm, 0, 0, 0);
             for (;;)
@@ -559,14 +561,23 @@ namespace {
 
 // A child that ignores SIGTERM (only SIGKILL ends it); reaped however the test ends.
 struct StubbornChild {
-    pid_t pid;
-    StubbornChild() : pid(::fork())
+    pid_t pid = -1;
+    StubbornChild()
     {
+        // SIGTERM ignored before the test can send it: the child says when.
+        int ready[2];
+        REQUIRE(::pipe(ready) == 0);
+        pid = ::fork();
         if (pid == 0) {
             ::signal(SIGTERM, SIG_IGN);
+            [[maybe_unused]] const auto wrote = ::write(ready[1], "r", 1);
             for (;;)
                 ::pause();
         }
+        ::close(ready[1]);
+        char byte = 0;
+        REQUIRE(::read(ready[0], &byte, 1) == 1);
+        ::close(ready[0]);
     }
     ~StubbornChild()
     {
@@ -581,7 +592,12 @@ struct StubbornChild {
         subject.start_boot_s = read_process_identity(pid)->start_boot_s;
         return subject;
     }
-    bool alive() const { return ::waitpid(pid, nullptr, WNOHANG) == 0; }
+    // Never reaped before the destructor: a reaped pid may go to anyone, and the destructor signals it.
+    bool alive() const
+    {
+        const char state = process_state(pid);
+        return state != 0 && state != 'Z';
+    }
 };
 
 // A test's enforcer and what it emitted, its state directory removed at the end.
@@ -807,7 +823,7 @@ TEST_CASE("a slow pre_kill hook holds up its own kill only: another target is ki
     CHECK(steady_s() - now < 0.5);
     rig.enforcer->enforce(plain, b, written(0), now + 0.1);
     rig.enforcer->tick(steady_s());
-    CHECK(eventually([&] { return ::waitpid(second.pid, nullptr, WNOHANG) == second.pid; }));
+    CHECK(eventually([&] { return process_state(second.pid) == 'Z'; }));  // dead, reaped by its destructor
     CHECK(first.alive());  // still waiting for its hook
     auto events = rig.seen();
     REQUIRE(events.size() == 1);
@@ -824,4 +840,68 @@ TEST_CASE("a slow pre_kill hook holds up its own kill only: another target is ki
     CHECK(events[1]["signal"] == "SIGKILL");
     CHECK(events[1]["pre_kill"]["timed_out"] == true);
     CHECK(events[1]["pre_kill"]["argv"] == nlohmann::json({"/usr/bin/sleep", "30"}));
+}
+
+TEST_CASE("escalation's verdicts: a writer held at throttle_to is judged by how much of the time it was stopped",
+          "[actions][safety]")
+{
+    const double mib = 1 << 20;
+    // Held to 1 MiB/s, stopped 90% of the time: it wants ~10 MiB/s, over a 5 MiB/s rule.
+    auto verdict = escalation_due(9, 10, 1 * mib, 5 * mib);
+    CHECK(verdict.kill);
+    CHECK(verdict.stopped_fraction == Approx(0.9));
+    CHECK(*verdict.demand_bps == Approx(10 * mib));
+    CHECK_THAT(verdict.why, Catch::Contains("over the rule's 5.0 MiB/s"));
+    // Stopped 50%: ~2 MiB/s, under it: left throttled.
+    CHECK_FALSE(escalation_due(5, 10, 1 * mib, 5 * mib).kill);
+    // Stopped all along: no bound on what it wants.
+    verdict = escalation_due(10, 10, 1 * mib, 5 * mib);
+    CHECK(verdict.kill);
+    CHECK_FALSE(verdict.demand_bps);
+    // A rule without a rate: most of the time.
+    CHECK(escalation_due(6, 10, 1 * mib, std::nullopt).kill);
+    CHECK_FALSE(escalation_due(4, 10, 1 * mib, std::nullopt).kill);
+}
+
+TEST_CASE("escalate_after: a throttled writer stopped most of the window is killed, one that slowed down is not",
+          "[actions][enforcer][safety]")
+{
+    Child flooding;
+    Child calm;
+    SafetySettings safety;
+    safety.action_delay_s = 0;
+    SafetyRig rig(safety);
+    PolicyRule rule = slow_rule();  // 1 MiB/s
+    rule.when.any = {{Condition::Kind::write_rate, 4 << 20, 1.0}};
+    rule.escalate_after_s = 0.6;
+    rule.kill_grace_s = 0.2;
+    Subject a;
+    a.pid = static_cast<uint32_t>(flooding.pid);
+    a.start_boot_s = read_process_identity(flooding.pid)->start_boot_s;
+    Subject b;
+    b.pid = static_cast<uint32_t>(calm.pid);
+    b.start_boot_s = read_process_identity(calm.pid)->start_boot_s;
+    const double start = steady_s();
+    rig.enforcer->enforce(rule, a, RuleMeasures{}, start);
+    rig.enforcer->enforce(rule, b, RuleMeasures{}, start);
+    // The flood owes a minute's worth at once: stopped all along. The calm one never overdraws.
+    rig.kernel.overdraw(flooding.pid, RuleScope::process, flooding.pid, 60 << 20);
+    rig.enforcer->kernel_stopped();
+    CHECK(eventually([&] { return process_state(flooding.pid) == 'T'; }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    rig.enforcer->tick(steady_s());
+    CHECK(eventually([&] { return process_state(flooding.pid) == 'Z'; }));  // dead, reaped by its destructor
+    CHECK(rig.enforcer->is_acting_on(b.key()));  // still throttled, alive
+    CHECK(process_state(calm.pid) != 'Z');
+    const auto events = rig.seen();
+    bool escalated = false;
+    for (const auto &event : events)
+        if (event["action"] == "kill" && event.value("escalated", false)) {
+            escalated = true;
+            CHECK(event["process"]["pid"] == flooding.pid);
+            CHECK(event["stopped_fraction"].get<double>() > 0.8);
+            CHECK_THAT(event["reason"].get<std::string>(), Catch::Contains("over the rule's 4.0 MiB/s"));
+        }
+    CHECK(escalated);
+    rig.enforcer->release_all("test end");
 }

@@ -402,3 +402,25 @@ TEST_CASE("pre_kill is an argv list with an absolute program, for kill rules, wi
     CHECK(error_of(head + "    action: alert\n    pre_kill: [/bin/true]\n")
               .rfind("policy.yaml:5: rules.r.pre_kill: only applies to action: kill", 0) == 0);
 }
+
+TEST_CASE("escalate_after is for throttle rules, shorter than throttle_for, and lets them set a kill's keys",
+          "[policy][safety]")
+{
+    std::string error;
+    const std::string head = "rules:\n  - name: r\n    when: {written: 1GiB}\n";
+    const auto policy = parse_policy(head + "    action: throttle\n    throttle_to: 1MiB/s\n    escalate_after: 2m\n"
+                                            "    kill_grace: 5s\n    pre_kill: [/usr/bin/true]\n",
+                                     "policy.yaml", &error);
+    INFO(error);
+    REQUIRE(policy);
+    CHECK(policy->rules[0].escalate_after_s == 120);
+    CHECK(policy->rules[0].kill_grace_s == 5);
+    CHECK(error_of(head + "    action: kill\n    escalate_after: 2m\n")
+              .rfind("policy.yaml:5: rules.r.escalate_after: only applies to action: throttle", 0) == 0);
+    CHECK(error_of(head + "    action: throttle\n    throttle_to: 1MiB/s\n    throttle_for: 1m\n    escalate_after: 2m\n")
+              .rfind("policy.yaml:7: rules.r.escalate_after: must be more than 0 and less than throttle_for", 0) == 0);
+    CHECK(error_of(head + "    action: throttle\n    throttle_to: 1MiB/s\n    kill_grace: 5s\n")
+              .rfind("policy.yaml:6: rules.r.kill_grace: only applies to action: kill (or a throttle with "
+                     "escalate_after)",
+                     0) == 0);
+}

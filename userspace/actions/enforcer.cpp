@@ -53,6 +53,13 @@ struct Enforcer::Throttle {
     RuleScope kernel_scope = RuleScope::process;
     uint64_t kernel_id = 0;
     bool paused = false;  // a writer of it is stopped now
+    // escalate_after (sigstop): the time it spent stopped, counted at each of
+    // the continuer's looks, and the window being judged.
+    double stopped_s = 0;
+    double last_look_s = 0;
+    std::shared_ptr<const PolicyRule> escalate;  // the rule, when it has escalate_after
+    double window_start_s = 0;
+    double stopped_at_window_start_s = 0;
     uint64_t stops = 0;
     // SIGCONTs from others: in all (the kernel counts them), and how many
     // the last throttle.defied event had reported.
@@ -254,6 +261,10 @@ void Enforcer::start_throttle(const PolicyRule &rule, const Subject &subject, co
     throttle->rate_bps = std::min(*rule.throttle_to_bps, kMaxKernelRateBps);
     throttle->since_s = now_s;
     throttle->until_s = now_s + rule.throttle_for_s;
+    throttle->last_look_s = now_s;
+    throttle->window_start_s = now_s;
+    if (rule.escalate_after_s)
+        throttle->escalate = std::make_shared<const PolicyRule>(rule);
     std::string error;
     if (subject.scope == RuleScope::process) {
         auto pidfd = open_subject(subject, &error);
@@ -367,7 +378,13 @@ void Enforcer::release_locked(std::map<std::string, std::unique_ptr<Throttle>>::
 
 void Enforcer::tick(double now_s)
 {
-    std::lock_guard lock(mutex_);
+    struct Escalation {
+        std::shared_ptr<const PolicyRule> rule;
+        Subject subject;
+        nlohmann::json detail;
+    };
+    std::vector<Escalation> escalations;
+    std::unique_lock lock(mutex_);
     for (auto it = throttles_.begin(); it != throttles_.end();) {
         auto next = std::next(it);
         Throttle &throttle = *it->second;
@@ -375,9 +392,28 @@ void Enforcer::tick(double now_s)
             release_locked(it, "exited");
         else if (now_s >= throttle.until_s)
             release_locked(it, "throttle_for ended");
+        else if (throttle.escalate && now_s >= throttle.window_start_s + *throttle.escalate->escalate_after_s) {
+            // Judged window by window: a writer that gives up its flood is left throttled.
+            const auto verdict = escalation_due(throttle.stopped_s - throttle.stopped_at_window_start_s,
+                                                now_s - throttle.window_start_s, throttle.rate_bps,
+                                                throttle.escalate->when.lowest(Condition::Kind::write_rate));
+            throttle.window_start_s = now_s;
+            throttle.stopped_at_window_start_s = throttle.stopped_s;
+            if (verdict.kill)
+                escalations.push_back({throttle.escalate, throttle.subject,
+                                       {{"escalated", true}, {"stopped_fraction", verdict.stopped_fraction},
+                                        {"reason", verdict.why}}});
+        }
         it = next;
     }
     tick_kills_locked(now_s);
+    lock.unlock();
+    for (const auto &escalation : escalations) {
+        RuleMeasures measures;
+        measures.condition = "escalate_after";
+        measures.cumulative_bytes = -1;  // its rule may have ended under the throttle: no numbers for the re-check
+        start_kill(*escalation.rule, escalation.subject, measures, now_s, escalation.detail);
+    }
 }
 
 bool Enforcer::needs_ticks() const
@@ -489,8 +525,12 @@ Enforcer::Throttle *Enforcer::kernel_throttle_locked(RuleScope scope, uint64_t i
 double Enforcer::continue_due_locked(double now_s)
 {
     double next = now_s + options_.continuer_poll_s;
-    for (auto &[key, throttle] : throttles_)
+    for (auto &[key, throttle] : throttles_) {
+        if (throttle->paused)
+            throttle->stopped_s += now_s - throttle->last_look_s;  // stopped since the last look
+        throttle->last_look_s = now_s;
         throttle->paused = false;
+    }
     bool members_changed = false;
     for (const auto &stop : options_.kernel->stopped()) {
         Throttle *throttle = kernel_throttle_locked(stop.scope, stop.id);

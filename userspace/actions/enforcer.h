@@ -113,7 +113,9 @@ private:
                                 const RuleMeasures *measures, const std::string &mechanism) const;
     void action_failed(const PolicyRule &rule, const Subject &subject, const std::string &error);
     void start_throttle(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s);
-    void start_kill(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s);
+    // detail: fields for its first event (an escalation says so).
+    void start_kill(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s,
+                    const nlohmann::json &detail = nlohmann::json::object());
     bool kill_allowed(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s);
     void note_kill_progress_locked(const std::string &key, const RuleMeasures &measures);
     void tick_kills_locked(double now_s);  // SIGKILL after kill_grace (and the re-check), kills that ended

@@ -49,7 +49,8 @@ bool Enforcer::kill_allowed(const PolicyRule &rule, const Subject &subject, cons
     return false;
 }
 
-void Enforcer::start_kill(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s)
+void Enforcer::start_kill(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s,
+                          const nlohmann::json &detail)
 {
     if (!kill_allowed(rule, subject, measures, now_s))
         return;
@@ -83,6 +84,7 @@ void Enforcer::start_kill(const PolicyRule &rule, const Subject &subject, const 
     kill->grace_s = rule.kill_grace_s;
     kill->first_event = action_event("kill", &rule, subject, &measures, kill->mechanism);
     kill->first_event["kill_grace_s"] = rule.kill_grace_s;
+    kill->first_event.update(detail);
     if (!rule.pre_kill.empty()) {
         // Started now, waited for by tick(): the agent goes on with everything else meanwhile.
         const std::vector<std::string> environment = {

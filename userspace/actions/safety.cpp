@@ -105,4 +105,28 @@ SigkillRecheck recheck_before_sigkill(double bytes_at_sigterm, double bytes_now,
     return {false, "re-checked before SIGKILL: the rule no longer holds or it stopped writing, so no SIGKILL"};
 }
 
+EscalationVerdict escalation_due(double stopped_s, double window_s, double throttle_to_bps,
+                                 std::optional<double> rule_rate_bps)
+{
+    EscalationVerdict verdict;
+    verdict.stopped_fraction = window_s > 0 ? std::clamp(stopped_s / window_s, 0.0, 1.0) : 0;
+    const double f = verdict.stopped_fraction;
+    if (f < 0.999)
+        verdict.demand_bps = throttle_to_bps / (1 - f);
+    char percent[16];
+    std::snprintf(percent, sizeof(percent), "%.0f%%", f * 100);
+    if (rule_rate_bps) {
+        verdict.kill = !verdict.demand_bps || *verdict.demand_bps > *rule_rate_bps;
+        verdict.why = std::string("escalate_after: stopped by its throttle ") + percent +
+                      " of the time: it would write at " +
+                      (verdict.demand_bps ? mib(*verdict.demand_bps) + "/s" : std::string("any speed")) +
+                      (verdict.kill ? ", over" : ", not over") + " the rule's " + mib(*rule_rate_bps) + "/s";
+    } else {
+        verdict.kill = f > 0.5;
+        verdict.why = std::string("escalate_after: stopped by its throttle ") + percent + " of the time" +
+                      (verdict.kill ? " (most of it)" : "");
+    }
+    return verdict;
+}
+
 }  // namespace diskwatch

@@ -9,7 +9,9 @@
 //  - KillBudget: at most safety.kill_limit kills host-wide within
 //    safety.kill_window; past it, kills become alerts;
 //  - recheck_before_sigkill(): SIGKILL follows SIGTERM only if the subject
-//    kept writing through kill_grace.
+//    kept writing through kill_grace;
+//  - escalation_due(): a throttled subject that would still be over its
+//    rule's rate after escalate_after is killed.
 #pragma once
 
 #include <cstddef>
@@ -80,5 +82,19 @@ struct SigkillRecheck {
 };
 SigkillRecheck recheck_before_sigkill(double bytes_at_sigterm, double bytes_now, double elapsed_s,
                                       std::optional<double> rate_bps, bool held_now);
+
+// Escalation (a throttle rule's escalate_after): over a window of the
+// throttle, the writer spent `stopped_s` of `window_s` stopped by it. Held
+// to throttle_to, a writer stopped a fraction f of the time wants to write
+// at about throttle_to / (1 - f): it is killed when that is over the rule's
+// lowest write_rate (a rule without one: when it was stopped most of the window).
+struct EscalationVerdict {
+    bool kill = false;
+    double stopped_fraction = 0;
+    std::optional<double> demand_bps;  // nullopt: stopped all along (no bound)
+    std::string why;
+};
+EscalationVerdict escalation_due(double stopped_s, double window_s, double throttle_to_bps,
+                                 std::optional<double> rule_rate_bps);
 
 }  // namespace diskwatch

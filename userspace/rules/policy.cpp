@@ -457,7 +457,7 @@ private:
         const std::string prefix = "rules." + rule.name + ".";  // messages name the rule, not its index
         check_keys(node, prefix,
                    {"name", "scope", "match", "when", "action", "throttle_to", "throttle_for", "kill_grace", "pre_kill",
-                    "pre_kill_timeout"});
+                    "pre_kill_timeout", "escalate_after"});
 
         if (auto scope = node["scope"]) {
             const std::string value = scalar(scope, prefix + "scope");
@@ -513,8 +513,18 @@ private:
         if (rule.action != RuleAction::throttle && (node["throttle_to"] || node["throttle_for"]))
             fail(node["throttle_to"] ? node["throttle_to"] : node["throttle_for"],
                  prefix + (node["throttle_to"] ? "throttle_to" : "throttle_for"), "only applies to action: throttle");
-        if (rule.action != RuleAction::kill && node["kill_grace"])
-            fail(node["kill_grace"], prefix + "kill_grace", "only applies to action: kill");
+        if (auto value = node["escalate_after"]) {
+            if (rule.action != RuleAction::throttle)
+                fail(value, prefix + "escalate_after", "only applies to action: throttle");
+            rule.escalate_after_s = duration(value, prefix + "escalate_after");
+            if (*rule.escalate_after_s <= 0 || *rule.escalate_after_s >= rule.throttle_for_s)
+                fail(value, prefix + "escalate_after", "must be more than 0 and less than throttle_for");
+        }
+        // A kill's settings: for kill rules, and for throttle rules that escalate to one.
+        const bool kills = rule.action == RuleAction::kill || rule.escalate_after_s;
+        const char *kills_only = "only applies to action: kill (or a throttle with escalate_after)";
+        if (!kills && node["kill_grace"])
+            fail(node["kill_grace"], prefix + "kill_grace", kills_only);
         rule.pre_kill = strings(node["pre_kill"], prefix + "pre_kill");
         if (!rule.pre_kill.empty() && rule.pre_kill[0][0] != '/')
             fail(node["pre_kill"], prefix + "pre_kill[0]",
@@ -525,8 +535,8 @@ private:
                 fail(value, prefix + "pre_kill_timeout", "must be more than 0 and at most 60s");
         }
         for (const char *key : {"pre_kill", "pre_kill_timeout"})
-            if (rule.action != RuleAction::kill && node[key])
-                fail(node[key], prefix + key, "only applies to action: kill");
+            if (!kills && node[key])
+                fail(node[key], prefix + key, kills_only);
         return rule;
     }
 };

@@ -66,6 +66,7 @@ struct PolicyRule {
     RuleAction action = RuleAction::alert;
     std::optional<double> throttle_to_bps;  // required with throttle
     double throttle_for_s = 600;
+    std::optional<double> escalate_after_s;  // throttle: killed if still over the rule's rate after this long
     double kill_grace_s = 2;
     std::vector<std::string> pre_kill;  // kill: a command run before the signal (argv; argv[0] absolute)
     double pre_kill_timeout_s = 5;
