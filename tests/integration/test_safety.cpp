@@ -1,6 +1,7 @@
 // The enforcer's safety habits against the real agent (docs/policy.md,
 // *Safety*; docs/control.md; issue 16): real writers on a loop-mounted ext4,
 // the real CLI on the real control socket.
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -248,4 +249,70 @@ TEST_CASE("escalate_after: a writer that stays over its rule's rate under the th
     const auto status = writer.wait(std::chrono::seconds(10));
     REQUIRE(status);
     CHECK((*status == 128 + SIGTERM || *status == 128 + SIGKILL));
+}
+
+TEST_CASE("a cgroup rule's prefer decides whom the last kill under the kill limit goes to; omit is never acted on",
+          "[enforcement][bpf][safety]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    LoopMount disk(512);
+    Cgroup2Child plain("dw-safety-plain");
+    Cgroup2Child preferred("dw-safety-preferred");
+    Cgroup2Child omitted("dw-safety-omitted");
+    // All three hold at the same evaluation: when the mount crosses 50% (the
+    // test fills it), having written a MiB. One kill is left in the window.
+    std::string policy = PolicyYaml()
+                             .interval("250ms")
+                             .rule("full-disk")
+                             .cgroup_scope()
+                             .match("cgroup", {plain.relative_path(), preferred.relative_path(), omitted.relative_path()})
+                             .match("mount", {disk.path()})
+                             .set("when", "{all: [{written: 1MiB}, {mount_usage_percent: 50}]}")
+                             .action("kill")
+                             .set("kill_grace", "500ms")
+                             .set("prefer", "[\"" + preferred.relative_path() + "\"]")
+                             .set("omit", "[\"" + omitted.relative_path() + "\"]");
+    policy = "safety:\n  kill_limit: 1\n  kill_window: 10m\n" + policy;
+    AgentRun agent(policy);
+    INFO(agent.stderr_text());
+    REQUIRE(agent.started());
+    const auto writer = [&](const Cgroup2Child &cgroup, const std::string &name) {
+        return start_writer(disk.path() + "/" + name, 100 * kMiB, "dw-" + name,
+                            {"--pace", std::to_string(2 * kMiB), "--cgroup", cgroup.path()});
+    };
+    // The plain one writes fastest: the largest writer would go first without prefer.
+    auto plain_writer = start_writer(disk.path() + "/plain", 100 * kMiB, "dw-plain",
+                                     {"--pace", std::to_string(4 * kMiB), "--cgroup", plain.path()});
+    auto preferred_writer = writer(preferred, "preferred");
+    auto omitted_writer = writer(omitted, "omitted");
+    std::this_thread::sleep_for(std::chrono::seconds(2));  // a MiB each, and more
+    {
+        const int fd = ::open((disk.path() + "/filler").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        REQUIRE(fd >= 0);
+        CHECK(::posix_fallocate(fd, 0, 300 * kMiB) == 0);
+        ::close(fd);
+    }
+    const auto kill = agent.wait_for(
+        [&](const json &e) { return e.value("event", "") == "action" && e["action"] == "kill"; }, std::chrono::seconds(15));
+    INFO(agent.events_text());
+    REQUIRE(kill);
+    CHECK((*kill)["cgroup"]["path"] == preferred.relative_path());
+    const auto alert = agent.wait_for(
+        [&](const json &e) { return e.value("event", "") == "action" && e.value("instead_of", "") == "kill"; },
+        std::chrono::seconds(5));
+    REQUIRE(alert);
+    CHECK((*alert)["cgroup"]["path"] == plain.relative_path());
+    const auto omit = agent.wait_for(
+        [&](const json &e) { return e.value("event", "") == "action" && e.value("omitted", false); },
+        std::chrono::seconds(5));
+    REQUIRE(omit);
+    CHECK((*omit)["cgroup"]["path"] == omitted.relative_path());
+    const auto status = preferred_writer.wait(std::chrono::seconds(10));
+    REQUIRE(status);
+    CHECK((*status == 128 + SIGTERM || *status == 128 + SIGKILL));
+    for (const pid_t spared : {plain_writer.pid(), omitted_writer.pid()}) {
+        const char state = diskwatch::process_state(spared);
+        CHECK((state != 0 && state != 'Z'));  // alive: an alert, and an omit
+    }
 }

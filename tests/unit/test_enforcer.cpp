@@ -905,3 +905,66 @@ TEST_CASE("escalate_after: a throttled writer stopped most of the window is kill
     CHECK(escalated);
     rig.enforcer->release_all("test end");
 }
+
+TEST_CASE("a cgroup rule acts on the cgroups it prefers first, those it avoids last, the fastest first within each, "
+          "and never on those it omits",
+          "[actions][safety]")
+{
+    PolicyRule cgroups;
+    cgroups.name = "cg";
+    cgroups.scope = RuleScope::cgroup;
+    cgroups.prefer = {"/batch.slice/*"};
+    cgroups.avoid = {"/system.slice/*"};
+    cgroups.omit = {"/system.slice/postgresql.service"};
+    PolicyRule processes;
+    processes.name = "p";
+    const auto candidate = [](size_t rule, RuleScope scope, const std::string &cgroup, double bps) {
+        ActionCandidate c;
+        c.rule_index = rule;
+        c.subject.scope = scope;
+        c.subject.cgroup = cgroup;
+        c.subject.cgroup_id = std::hash<std::string>{}(cgroup);
+        c.measures.write_bps = bps;
+        return c;
+    };
+    std::vector<ActionCandidate> candidates = {
+        candidate(0, RuleScope::cgroup, "/system.slice/nginx.service", 900),
+        candidate(0, RuleScope::cgroup, "/user.slice/a", 100),
+        candidate(1, RuleScope::process, "/user.slice/b", 500),
+        candidate(0, RuleScope::cgroup, "/batch.slice/job-1", 10),
+        candidate(0, RuleScope::cgroup, "/batch.slice/job-2", 20),
+    };
+    order_for_action(candidates, {cgroups, processes});
+    std::vector<std::string> order;
+    for (const auto &c : candidates)
+        order.push_back(c.subject.cgroup);
+    CHECK(order == std::vector<std::string>{"/batch.slice/job-2", "/batch.slice/job-1", "/user.slice/b", "/user.slice/a",
+                                            "/system.slice/nginx.service"});
+    Subject postgres;
+    postgres.scope = RuleScope::cgroup;
+    postgres.cgroup = "/system.slice/postgresql.service";
+    CHECK(omit_reason(cgroups, postgres) ==
+          "cgroup /system.slice/postgresql.service matches the rule's omit /system.slice/postgresql.service");
+    postgres.cgroup = "/system.slice/nginx.service";
+    CHECK_FALSE(omit_reason(cgroups, postgres));
+}
+
+TEST_CASE("an omitted cgroup gets one event per episode and no action", "[actions][enforcer][safety]")
+{
+    SafetyRig rig(SafetySettings {});
+    PolicyRule rule = kill_rule(0);
+    rule.scope = RuleScope::cgroup;
+    rule.omit = {"/keep/*"};
+    Subject subject;
+    subject.scope = RuleScope::cgroup;
+    subject.cgroup = "/keep/me";
+    subject.cgroup_id = 77;
+    rig.enforcer->enforce(rule, subject, written(0), steady_s());
+    rig.enforcer->enforce(rule, subject, written(0), steady_s());
+    CHECK_FALSE(rig.enforcer->is_acting_on(subject.key()));
+    const auto events = rig.seen();
+    REQUIRE(events.size() == 1);
+    CHECK(events[0]["omitted"] == true);
+    CHECK(events[0]["mechanism"] == "none");
+    CHECK_THAT(events[0]["reason"].get<std::string>(), Catch::Contains("omit /keep/*"));
+}

@@ -424,3 +424,19 @@ TEST_CASE("escalate_after is for throttle rules, shorter than throttle_for, and 
                      "escalate_after)",
                      0) == 0);
 }
+
+TEST_CASE("prefer, avoid and omit are globs of a cgroup rule", "[policy][safety]")
+{
+    std::string error;
+    const std::string head = "rules:\n  - name: r\n    when: {written: 1GiB}\n";
+    const auto policy = parse_policy(head + "    scope: cgroup\n    prefer: [\"/batch.slice/*\"]\n    avoid: [\"/system.slice/*\"]\n"
+                                            "    omit: [\"/system.slice/postgresql.service\"]\n",
+                                     "policy.yaml", &error);
+    INFO(error);
+    REQUIRE(policy);
+    CHECK(policy->rules[0].prefer == std::vector<std::string>{"/batch.slice/*"});
+    CHECK(policy->rules[0].avoid == std::vector<std::string>{"/system.slice/*"});
+    CHECK(policy->rules[0].omit == std::vector<std::string>{"/system.slice/postgresql.service"});
+    CHECK(error_of(head + "    omit: [\"/x\"]\n")
+              .rfind("policy.yaml:4: rules.r.omit: only applies to scope: cgroup", 0) == 0);
+}

@@ -193,6 +193,15 @@ void Enforcer::enforce(const PolicyRule &rule, const Subject &subject, const Rul
     // cgroup's members at every evaluation would cost more than it tells).
     if (announced_[announce_key] == "protected")
         return;
+    if (auto reason = omit_reason(rule, subject)) {
+        announced_[announce_key] = "protected";  // decided once per episode, as protection is
+        auto event = action_event(std::string(to_string(rule.action)), &rule, subject, &measures, "none");
+        event["omitted"] = true;
+        event["reason"] = *reason;
+        lock.unlock();
+        options_.emit(event);
+        return;
+    }
     if (auto reason = protection_->subject_reason(subject)) {
         announced_[announce_key] = "protected";
         auto event = action_event(std::string(to_string(rule.action)), &rule, subject, &measures, "none");

@@ -129,4 +129,31 @@ EscalationVerdict escalation_due(double stopped_s, double window_s, double throt
     return verdict;
 }
 
+void order_for_action(std::vector<ActionCandidate> &candidates, const std::vector<PolicyRule> &rules)
+{
+    const auto tier = [&rules](const ActionCandidate &candidate) {
+        const PolicyRule &rule = rules.at(candidate.rule_index);
+        if (candidate.subject.scope != RuleScope::cgroup)
+            return 1;
+        if (any_glob_matches(rule.prefer, candidate.subject.cgroup))
+            return 0;
+        return any_glob_matches(rule.avoid, candidate.subject.cgroup) ? 2 : 1;
+    };
+    std::stable_sort(candidates.begin(), candidates.end(), [&](const ActionCandidate &a, const ActionCandidate &b) {
+        const int tier_a = tier(a);
+        const int tier_b = tier(b);
+        return tier_a != tier_b ? tier_a < tier_b : a.measures.write_bps > b.measures.write_bps;
+    });
+}
+
+std::optional<std::string> omit_reason(const PolicyRule &rule, const Subject &subject)
+{
+    if (subject.scope != RuleScope::cgroup)
+        return std::nullopt;
+    for (const auto &pattern : rule.omit)
+        if (glob_matches(pattern, subject.cgroup))
+            return "cgroup " + subject.cgroup + " matches the rule's omit " + pattern;
+    return std::nullopt;
+}
+
 }  // namespace diskwatch

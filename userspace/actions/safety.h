@@ -11,7 +11,9 @@
 //  - recheck_before_sigkill(): SIGKILL follows SIGTERM only if the subject
 //    kept writing through kill_grace;
 //  - escalation_due(): a throttled subject that would still be over its
-//    rule's rate after escalate_after is killed.
+//    rule's rate after escalate_after is killed;
+//  - order_for_action(): whom to act on first (a cgroup rule's prefer and
+//    avoid, the largest writer first), and omit_reason(): whom never.
 #pragma once
 
 #include <cstddef>
@@ -96,5 +98,18 @@ struct EscalationVerdict {
 };
 EscalationVerdict escalation_due(double stopped_s, double window_s, double throttle_to_bps,
                                  std::optional<double> rule_rate_bps);
+
+// A subject a rule holds for at one evaluation, before the enforcer acts.
+struct ActionCandidate {
+    size_t rule_index = 0;
+    Subject subject;
+    RuleMeasures measures;
+};
+// The order to act in, across rules (the kill limit is host-wide): cgroups a
+// rule prefers first, then the rest, then those it avoids; within each, the
+// fastest writer first. Stable.
+void order_for_action(std::vector<ActionCandidate> &candidates, const std::vector<PolicyRule> &rules);
+// "cgroup X matches omit Y": the rule never acts on it.
+std::optional<std::string> omit_reason(const PolicyRule &rule, const Subject &subject);
 
 }  // namespace diskwatch

@@ -318,11 +318,13 @@ void Agent::evaluate(double now_s)
     // Level-triggered: every subject a rule holds for gets its action (the
     // enforcer does nothing twice, and re-applies a throttle that ended while
     // the rule still holds).
-    for (const auto &[rule_index, subject] : engine_->holding()) {
-        const PolicyRule &rule = engine_->rules()[rule_index];
-        auto measures = engine_->measures(rule_index, subject.key());
-        enforcer_->enforce(rule, subject, measures.value_or(RuleMeasures{}), now_s);
-    }
+    // In the order a cgroup rule's prefer and avoid say (the kill limit may stop the last ones).
+    std::vector<ActionCandidate> candidates;
+    for (const auto &[rule_index, subject] : engine_->holding())
+        candidates.push_back({rule_index, subject, engine_->measures(rule_index, subject.key()).value_or(RuleMeasures{})});
+    order_for_action(candidates, engine_->rules());
+    for (const auto &candidate : candidates)
+        enforcer_->enforce(engine_->rules()[candidate.rule_index], candidate.subject, candidate.measures, now_s);
     emit_mount_alerts(report);
 }
 

@@ -457,7 +457,7 @@ private:
         const std::string prefix = "rules." + rule.name + ".";  // messages name the rule, not its index
         check_keys(node, prefix,
                    {"name", "scope", "match", "when", "action", "throttle_to", "throttle_for", "kill_grace", "pre_kill",
-                    "pre_kill_timeout", "escalate_after"});
+                    "pre_kill_timeout", "escalate_after", "prefer", "avoid", "omit"});
 
         if (auto scope = node["scope"]) {
             const std::string value = scalar(scope, prefix + "scope");
@@ -519,6 +519,16 @@ private:
             rule.escalate_after_s = duration(value, prefix + "escalate_after");
             if (*rule.escalate_after_s <= 0 || *rule.escalate_after_s >= rule.throttle_for_s)
                 fail(value, prefix + "escalate_after", "must be more than 0 and less than throttle_for");
+        }
+        for (const char *key : {"prefer", "avoid", "omit"}) {
+            if (!node[key])
+                continue;
+            if (rule.scope != RuleScope::cgroup)
+                fail(node[key], prefix + key, "only applies to scope: cgroup (globs on the cgroup path)");
+            auto &globs = std::string_view(key) == "prefer" ? rule.prefer
+                          : std::string_view(key) == "avoid"  ? rule.avoid
+                                                              : rule.omit;
+            globs = strings(node[key], prefix + key);
         }
         // A kill's settings: for kill rules, and for throttle rules that escalate to one.
         const bool kills = rule.action == RuleAction::kill || rule.escalate_after_s;

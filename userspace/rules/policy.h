@@ -67,6 +67,12 @@ struct PolicyRule {
     std::optional<double> throttle_to_bps;  // required with throttle
     double throttle_for_s = 600;
     std::optional<double> escalate_after_s;  // throttle: killed if still over the rule's rate after this long
+    // Cgroup scope: whom to act on first. Globs on the cgroup path: `prefer`
+    // first, then the others, `avoid` last (the largest writer first within
+    // each); `omit` never.
+    std::vector<std::string> prefer;
+    std::vector<std::string> avoid;
+    std::vector<std::string> omit;
     double kill_grace_s = 2;
     std::vector<std::string> pre_kill;  // kill: a command run before the signal (argv; argv[0] absolute)
     double pre_kill_timeout_s = 5;
