@@ -440,3 +440,41 @@ TEST_CASE("prefer, avoid and omit are globs of a cgroup rule", "[policy][safety]
     CHECK(error_of(head + "    omit: [\"/x\"]\n")
               .rfind("policy.yaml:4: rules.r.omit: only applies to scope: cgroup", 0) == 0);
 }
+
+TEST_CASE("check-config warns of a selector that matches everything and of a written no watched filesystem holds",
+          "[policy]")
+{
+    CHECK(glob_matches_everything("*"));
+    CHECK(glob_matches_everything("**"));
+    CHECK(glob_matches_everything("(?i)*"));
+    CHECK(glob_matches_everything("/*"));
+    CHECK_FALSE(glob_matches_everything("/"));
+    CHECK_FALSE(glob_matches_everything("*d"));
+    CHECK_FALSE(glob_matches_everything("/var/*"));
+    std::string error;
+    auto policy = parse_policy("protect:\n  cgroup: [\"/*\"]\n"
+                               "rules:\n"
+                               "  - name: wide\n    match: {comm: [\"*\"], mount: [\"/data\"]}\n"
+                               "    when: {written: 2GiB, within: 1h}\n"
+                               "  - name: fits\n    match: {comm: [x], mount: [\"/big\"]}\n    when: {written: 2GiB}\n"
+                               "  - name: lists\n    match: {comm: [y]}\n    when: {all: [{written: 8GiB}, {eta_full: 1h}]}\n",
+                               "policy.yaml", &error);
+    INFO(error);
+    REQUIRE(policy);
+    const std::map<std::string, uint64_t> sizes = {{"/", 4ull << 30}, {"/data", 1ull << 30}, {"/big", 16ull << 30}};
+    const auto warnings = policy_warnings(*policy, {"/", "/data", "/big"}, sizes);
+    const auto said = [&](const std::string &start) {
+        return std::count_if(warnings.begin(), warnings.end(),
+                             [&](const std::string &warning) { return warning.rfind(start, 0) == 0; });
+    };
+    CHECK(said("protect.cgroup: \"/*\" matches everything: every process is protected") == 1);
+    CHECK(said("rules.wide.match.comm: \"*\" matches everything") == 1);
+    CHECK(said("rules.wide.when.written: 2147483648 bytes is more than the largest filesystem it watches holds "
+               "(1073741824 bytes)") == 1);
+    CHECK(said("rules.fits") == 0);
+    // No mount selector: the largest filesystem of the host (16 GiB) holds 8 GiB.
+    CHECK(said("rules.lists") == 0);
+    CHECK(warnings.size() == 3);
+    // Without the sizes, the written check is not made.
+    CHECK(policy_warnings(*policy, {"/", "/data", "/big"}).size() == 2);
+}

@@ -119,12 +119,62 @@ bool any_glob_matches(const std::vector<std::string> &patterns, const std::strin
     return false;
 }
 
-std::vector<std::string> policy_warnings(const Policy &policy, const std::vector<std::string> &mount_points)
+bool glob_matches_everything(const std::string &pattern)
+{
+    std::string_view glob = pattern;
+    if (glob.rfind("(?i)", 0) == 0)
+        glob.remove_prefix(4);
+    if (!glob.empty() && glob[0] == '/')
+        glob.remove_prefix(1);  // every path starts with '/', and '*' matches '/' too
+    return !glob.empty() && glob.find_first_not_of('*') == std::string_view::npos;
+}
+
+namespace {
+
+// "KEY: ..." for each selector list that matches everything.
+void warn_match_all(std::vector<std::string> &warnings, const std::string &key,
+                    const std::vector<std::string> &globs, const std::string &consequence)
+{
+    for (const auto &glob : globs)
+        if (glob_matches_everything(glob)) {
+            warnings.push_back(key + ": \"" + glob + "\" matches everything: " + consequence);
+            return;
+        }
+}
+
+// The rule's `written` that no filesystem it watches could hold.
+void warn_written_too_large(std::vector<std::string> &warnings, const PolicyRule &rule, const std::string &key,
+                            const std::map<std::string, uint64_t> &mount_sizes)
+{
+    uint64_t largest = 0;
+    for (const auto &[mount, size] : mount_sizes)
+        if (rule.match.mount.empty() || any_glob_matches(rule.match.mount, mount))
+            largest = std::max(largest, size);
+    if (largest == 0)
+        return;  // no mount of its here: said by the mount check
+    for (const auto *list : {&rule.when.any, &rule.when.all})
+        for (const auto &condition : *list)
+            if (condition.kind == Condition::Kind::written && condition.threshold > static_cast<double>(largest)) {
+                warnings.push_back(key + ".when.written: " + std::to_string(static_cast<uint64_t>(condition.threshold)) +
+                                   " bytes is more than the largest filesystem it watches holds (" +
+                                   std::to_string(largest) + " bytes): it can only fire on bytes rewritten in place");
+                return;
+            }
+}
+
+}  // namespace
+
+std::vector<std::string> policy_warnings(const Policy &policy, const std::vector<std::string> &mount_points,
+                                         const std::map<std::string, uint64_t> &mount_sizes)
 {
     std::vector<std::string> warnings;
     if (!policy.protect.comm.empty())
         warnings.push_back("protect.comm: any process can take any name (prctl PR_SET_NAME), so a runaway can claim "
                            "a protected one; protect by cgroup (a systemd unit) or exe instead (docs/policy.md)");
+    const std::string protects_all = "every process is protected: no rule will ever throttle or kill";
+    warn_match_all(warnings, "protect.comm", policy.protect.comm, protects_all);
+    warn_match_all(warnings, "protect.exe", policy.protect.exe, protects_all);
+    warn_match_all(warnings, "protect.cgroup", policy.protect.cgroup, protects_all);
     for (const auto &rule : policy.rules) {
         const std::string key = "rules." + rule.name;
         const bool acts = rule.action != RuleAction::alert;
@@ -140,6 +190,12 @@ std::vector<std::string> policy_warnings(const Policy &policy, const std::vector
         if (acts && match.comm.empty() && match.exe.empty() && match.cgroup.empty() && match.uid.empty())
             warnings.push_back(key + ": " + std::string(to_string(rule.action)) +
                                "s whatever matches its mounts: no comm, exe, cgroup or uid selector");
+        const std::string selects_all = "the selector selects nothing (as if it were not given)";
+        warn_match_all(warnings, key + ".match.comm", match.comm, selects_all);
+        warn_match_all(warnings, key + ".match.exe", match.exe, selects_all);
+        warn_match_all(warnings, key + ".match.cgroup", match.cgroup, selects_all);
+        warn_match_all(warnings, key + ".match.mount", match.mount, selects_all);
+        warn_match_all(warnings, key + ".omit", rule.omit, "the rule never acts");
         if (rule.throttle_to_bps && write_rate && *rule.throttle_to_bps >= *write_rate)
             warnings.push_back(key + ".throttle_to: at or above the rule's own write_rate: the throttle slows nothing "
                                      "the rule catches");
@@ -150,6 +206,7 @@ std::vector<std::string> policy_warnings(const Policy &policy, const std::vector
             if (!any)
                 warnings.push_back(key + ".match.mount: matches no mount point here: the rule never fires on this host");
         }
+        warn_written_too_large(warnings, rule, key, mount_sizes);
     }
     return warnings;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -124,8 +125,14 @@ std::optional<Policy> load_policy_file(const std::string &path, std::string *err
 // What check-config warns of in a valid policy: protection anyone can claim,
 // rules that act on too little or on everything, rules that can never fire
 // or never slow anything. `mount_points`: the host's, for mount globs that
-// match none (empty: not checked). One line each, "KEY: why".
-std::vector<std::string> policy_warnings(const Policy &policy, const std::vector<std::string> &mount_points);
+// match none (empty: not checked); `mount_sizes`: their sizes in bytes, for a
+// `written` no filesystem the rule watches could hold (empty: not checked).
+// One line each, "KEY: why".
+std::vector<std::string> policy_warnings(const Policy &policy, const std::vector<std::string> &mount_points,
+                                         const std::map<std::string, uint64_t> &mount_sizes = {});
+
+// A glob that matches any text of its selector ("*", "(?i)**", and "/*" for a path).
+bool glob_matches_everything(const std::string &pattern);
 
 // shell-style glob: *, ?, [...]; "(?i)" in front: case-insensitive
 bool glob_matches(const std::string &pattern, const std::string &text);
