@@ -80,19 +80,6 @@ private:
     std::string dir_;
 };
 
-// The flood rule every test here runs: a dw-* process writing over 20 MiB/s
-// for 1 s to the test's disk is killed (SIGKILL 500 ms after SIGTERM).
-PolicyYaml flood_rule(PolicyYaml policy, const std::string &mount)
-{
-    return policy.interval("250ms")
-        .rule("flood")
-        .match("comm", {"dw-*"})
-        .match("mount", {mount})
-        .when("20MiB/s", "1s")
-        .action("kill")
-        .set("kill_grace", "500ms");
-}
-
 bool about(const json &event, const std::string &type, pid_t pid)
 {
     return event.value("event", "") == type && event.contains("process") && event["process"].value("pid", 0) == pid;
@@ -121,11 +108,11 @@ TEST_CASE("a flood named after a protected process is spared by protect.comm onl
     LoopMount disk(512);
     ProtectedDir protected_dir;
     Cgroup2Child unit("dw-protected-unit");
-    AgentRun agent(flood_rule(PolicyYaml()
+    AgentRun agent(flood_kill_policy(PolicyYaml()
                                   .protect("comm", {"dw-claimed"})
                                   .protect("exe", {protected_dir.program()})
                                   .protect("cgroup", {unit.relative_path()}),
-                              disk.path()));
+                              "dw-*", disk.path()));
     INFO(agent.stderr_text());
     REQUIRE(agent.started());
 
@@ -187,8 +174,8 @@ TEST_CASE("a user who mounts a tmpfs over the protected directory in namespaces 
     fs::create_directory(drop);
     fs::permissions(drop, fs::perms::all);
     // The exact path and a glob over the directory: neither is a path string.
-    AgentRun agent(flood_rule(PolicyYaml().protect("exe", {protected_dir.program(), protected_dir.dir() + "/dw-*"}),
-                              disk.path()));
+    AgentRun agent(flood_kill_policy(PolicyYaml().protect("exe", {protected_dir.program(), protected_dir.dir() + "/dw-*"}),
+                                     "dw-*", disk.path()));
     INFO(agent.stderr_text());
     REQUIRE(agent.started());
 
@@ -228,7 +215,7 @@ TEST_CASE("a protected program stays protected after its binary is replaced in p
         return;
     LoopMount disk(512);
     ProtectedDir protected_dir;
-    const auto policy = flood_rule(PolicyYaml().protect("exe", {protected_dir.program()}), disk.path());
+    const auto policy = flood_kill_policy(PolicyYaml().protect("exe", {protected_dir.program()}), "dw-*", disk.path());
 
     SECTION("replaced while the agent ran: the old file's identity is remembered")
     {

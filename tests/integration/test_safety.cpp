@@ -102,14 +102,7 @@ TEST_CASE("before SIGKILL the agent re-checks: a writer that stopped writing at 
     if (!bpf_tests_can_run())
         return;
     LoopMount disk(512);
-    AgentRun agent(PolicyYaml()
-                       .interval("250ms")
-                       .rule("flood")
-                       .match("comm", {"dw-rc-*"})
-                       .match("mount", {disk.path()})
-                       .when("20MiB/s", "1s")
-                       .action("kill")
-                       .set("kill_grace", "1500ms"));
+    AgentRun agent(flood_kill_policy(PolicyYaml(), "dw-rc-*", disk.path(), "1500ms"));
     INFO(agent.stderr_text());
     REQUIRE(agent.started());
     // Both ignore SIGTERM's default: one writes on, one stops writing and lingers.
@@ -145,15 +138,8 @@ TEST_CASE("safety.kill_limit: the kill past the host's limit is an alert that sa
     if (!bpf_tests_can_run())
         return;
     LoopMount disk(512);
-    std::string policy = PolicyYaml()
-                             .interval("250ms")
-                             .rule("flood")
-                             .match("comm", {"dw-kl-*"})
-                             .match("mount", {disk.path()})
-                             .when("20MiB/s", "1s")
-                             .action("kill")
-                             .set("kill_grace", "500ms");
-    policy = "safety:\n  kill_limit: 1\n  kill_window: 10m\n" + policy;
+    const std::string policy =
+        "safety:\n  kill_limit: 1\n  kill_window: 10m\n" + flood_kill_policy(PolicyYaml(), "dw-kl-*", disk.path()).str();
     AgentRun agent(policy);
     INFO(agent.stderr_text());
     REQUIRE(agent.started());
@@ -182,14 +168,7 @@ TEST_CASE("a kill rule's pre_kill hook runs before the SIGTERM, its exit status 
     if (!bpf_tests_can_run())
         return;
     LoopMount disk(512);
-    AgentRun agent(PolicyYaml()
-                       .interval("250ms")
-                       .rule("flood")
-                       .match("comm", {"dw-hook-*"})
-                       .match("mount", {disk.path()})
-                       .when("20MiB/s", "1s")
-                       .action("kill")
-                       .set("kill_grace", "500ms")
+    AgentRun agent(flood_kill_policy(PolicyYaml(), "dw-hook-*", disk.path())
                        .set("pre_kill", "[/usr/bin/env]")
                        .set("pre_kill_timeout", "3s"));
     INFO(agent.stderr_text());
@@ -251,7 +230,7 @@ TEST_CASE("escalate_after: a writer that stays over its rule's rate under the th
     CHECK((*status == 128 + SIGTERM || *status == 128 + SIGKILL));
 }
 
-TEST_CASE("a cgroup rule's prefer decides whom the last kill under the kill limit goes to; omit is never acted on",
+TEST_CASE("a cgroup rule's prefer decides whom the last kill under the kill limit goes to, and omit is never acted on",
           "[enforcement][bpf][safety]")
 {
     if (!bpf_tests_can_run())

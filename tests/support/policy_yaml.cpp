@@ -115,6 +115,18 @@ std::string PolicyYaml::str() const
     return yaml;
 }
 
+PolicyYaml flood_kill_policy(PolicyYaml policy, const std::string &comm, const std::string &mount,
+                             const std::string &grace)
+{
+    return policy.interval("250ms")
+        .rule("flood")
+        .match("comm", {comm})
+        .match("mount", {mount})
+        .when("20MiB/s", "1s")
+        .action("kill")
+        .set("kill_grace", grace);
+}
+
 std::string throttle_policy(const std::string &comm)
 {
     return PolicyYaml()

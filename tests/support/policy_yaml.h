@@ -43,6 +43,12 @@ private:
     std::vector<Rule> rules_;
 };
 
+// A kill rule "flood" after what `policy` already says: a process named
+// `comm` (a glob) writing over 20 MiB/s for 1 s to `mount` gets SIGTERM, and
+// SIGKILL `grace` later; checked every 250 ms.
+PolicyYaml flood_kill_policy(PolicyYaml policy, const std::string &comm, const std::string &mount,
+                             const std::string &grace = "500ms");
+
 // The throttle rule the attach, live-view and enforcement tests share: a
 // process named `comm` writing over 8 MiB/s for 500 ms is held to 4 MiB/s for
 // a minute, checked every 250 ms.

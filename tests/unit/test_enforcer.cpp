@@ -470,93 +470,6 @@ TEST_CASE("a cgroup's members the kernel stopped are continued by their own pidf
     std::filesystem::remove_all(state_dir);
 }
 
-TEST_CASE("release --for: the subject is not acted on again until the snooze ends, by any rule, and an event says so",
-          "[actions][enforcer][safety]")
-{
-    Child child;
-    REQUIRE(child.pid > 0);
-    char state_dir[] = "/tmp/dw-enforcer-XXXXXX";
-    REQUIRE(::mkdtemp(state_dir));
-    struct RemoveDir {
-        const char *path;
-        ~RemoveDir() { std::filesystem::remove_all(path); }
-    } remove_dir {state_dir};
-    TestKernel kernel;
-    std::mutex events_mutex;
-    std::vector<nlohmann::json> events;
-    Enforcer enforcer(test_options(state_dir, &kernel, [&](const nlohmann::json &event) {
-        std::lock_guard lock(events_mutex);
-        events.push_back(event);
-    }));
-    enforcer.set_policy(Policy{}, false);
-    const PolicyRule rule = slow_rule();
-    PolicyRule kill_rule;
-    kill_rule.name = "kill";
-    kill_rule.action = RuleAction::kill;
-    Subject subject;
-    subject.pid = static_cast<uint32_t>(child.pid);
-    subject.start_boot_s = read_process_identity(child.pid)->start_boot_s;
-    const double now = steady_s();
-    enforcer.enforce(rule, subject, RuleMeasures{}, now);
-    REQUIRE(enforcer.is_acting_on(subject.key()));
-    std::string error;
-    REQUIRE(enforcer.release(std::to_string(child.pid), "requested", &error, 60));
-    CHECK_FALSE(enforcer.is_acting_on(subject.key()));
-    // The rule still holds: level-triggered, the agent asks again at once
-    // (before --for it was throttled again 2 ms later), and every evaluation after.
-    for (int i = 0; i < 5; ++i) {
-        enforcer.enforce(rule, subject, RuleMeasures{}, now + 1 + i);
-        enforcer.enforce(kill_rule, subject, RuleMeasures{}, now + 1 + i);
-    }
-    CHECK_FALSE(enforcer.is_acting_on(subject.key()));
-    CHECK(kernel.starts == 1);
-    CHECK(process_state(child.pid) != 0);  // not killed
-    {
-        std::lock_guard lock(events_mutex);
-        REQUIRE(events.size() == 4);  // throttle, release, one snoozed action per rule
-        CHECK(events[1]["action"] == "release");
-        CHECK(events[1]["snooze_s"] == 60.0);
-        CHECK(events[1]["snoozed_until"].get<std::string>().size() > 10);
-        for (int i : {2, 3}) {
-            CHECK(events[i]["mechanism"] == "none");
-            CHECK(events[i]["snoozed_until"] == events[1]["snoozed_until"]);
-        }
-        CHECK(events[2]["action"] == "throttle");
-        CHECK(events[3]["action"] == "kill");
-    }
-    // The snooze ends: the rule that still holds acts again.
-    enforcer.enforce(rule, subject, RuleMeasures{}, now + 61);
-    CHECK(enforcer.is_acting_on(subject.key()));
-    CHECK(kernel.starts == 2);
-    enforcer.release_all("test end");
-}
-
-TEST_CASE("a snooze is the process's, not its pid's, and snoozes are bounded", "[actions][safety]")
-{
-    Snoozes snoozes;
-    Subject subject;
-    subject.pid = 42;
-    subject.start_boot_s = 1000;
-    snoozes.add(subject, 0, 600);
-    REQUIRE(snoozes.active(subject, 10));
-    Subject later = subject;  // a later process on the same pid
-    later.start_boot_s = 1005;
-    CHECK_FALSE(snoozes.active(later, 10));
-    CHECK_FALSE(snoozes.active(subject, 600));  // over, and forgotten
-    CHECK(snoozes.size() == 0);
-    Subject cgroup;
-    cgroup.scope = RuleScope::cgroup;
-    cgroup.cgroup_id = 7;
-    snoozes.add(cgroup, 0, 60);
-    cgroup.pid = 99;  // a cgroup's snooze does not depend on its largest writer
-    CHECK(snoozes.active(cgroup, 1));
-    for (uint32_t pid = 1; pid <= Snoozes::kMaxSnoozes + 10; ++pid) {
-        subject.pid = pid;
-        snoozes.add(subject, 1, 100 + pid);
-    }
-    CHECK(snoozes.size() == Snoozes::kMaxSnoozes);
-}
-
 namespace {
 
 // A child that ignores SIGTERM (only SIGKILL ends it); reaped however the test ends.
@@ -649,6 +562,81 @@ RuleMeasures written(double cumulative_bytes)
 }
 
 }  // namespace
+
+TEST_CASE("release --for: the subject is not acted on again until the snooze ends, by any rule, and an event says so",
+          "[actions][enforcer][safety]")
+{
+    Child child;
+    REQUIRE(child.pid > 0);
+    SafetyRig rig(SafetySettings {});
+    Enforcer &enforcer = *rig.enforcer;
+    TestKernel &kernel = rig.kernel;
+    const PolicyRule rule = slow_rule();
+    const PolicyRule killing = kill_rule(2);
+    Subject subject;
+    subject.pid = static_cast<uint32_t>(child.pid);
+    subject.start_boot_s = read_process_identity(child.pid)->start_boot_s;
+    const double now = steady_s();
+    enforcer.enforce(rule, subject, RuleMeasures{}, now);
+    REQUIRE(enforcer.is_acting_on(subject.key()));
+    std::string error;
+    REQUIRE(enforcer.release(std::to_string(child.pid), "requested", &error, 60));
+    CHECK_FALSE(enforcer.is_acting_on(subject.key()));
+    // The rule still holds: level-triggered, the agent asks again at once
+    // (before --for it was throttled again 2 ms later), and every evaluation after.
+    for (int i = 0; i < 5; ++i) {
+        enforcer.enforce(rule, subject, RuleMeasures{}, now + 1 + i);
+        enforcer.enforce(killing, subject, RuleMeasures{}, now + 1 + i);
+    }
+    CHECK_FALSE(enforcer.is_acting_on(subject.key()));
+    CHECK(kernel.starts == 1);
+    CHECK(process_state(child.pid) != 0);  // not killed
+    {
+        const auto events = rig.seen();
+        REQUIRE(events.size() == 4);  // throttle, release, one snoozed action per rule
+        CHECK(events[1]["action"] == "release");
+        CHECK(events[1]["snooze_s"] == 60.0);
+        CHECK(events[1]["snoozed_until"].get<std::string>().size() > 10);
+        for (int i : {2, 3}) {
+            CHECK(events[i]["mechanism"] == "none");
+            CHECK(events[i]["snoozed_until"] == events[1]["snoozed_until"]);
+        }
+        CHECK(events[2]["action"] == "throttle");
+        CHECK(events[3]["action"] == "kill");
+    }
+    // The snooze ends: the rule that still holds acts again.
+    enforcer.enforce(rule, subject, RuleMeasures{}, now + 61);
+    CHECK(enforcer.is_acting_on(subject.key()));
+    CHECK(kernel.starts == 2);
+    enforcer.release_all("test end");
+}
+
+TEST_CASE("a snooze is the process's, not its pid's, and snoozes are bounded", "[actions][safety]")
+{
+    Snoozes snoozes;
+    Subject subject;
+    subject.pid = 42;
+    subject.start_boot_s = 1000;
+    snoozes.add(subject, 0, 600);
+    REQUIRE(snoozes.active(subject, 10));
+    Subject later = subject;  // a later process on the same pid
+    later.start_boot_s = 1005;
+    CHECK_FALSE(snoozes.active(later, 10));
+    CHECK_FALSE(snoozes.active(subject, 600));  // over, and forgotten
+    CHECK(snoozes.size() == 0);
+    Subject cgroup;
+    cgroup.scope = RuleScope::cgroup;
+    cgroup.cgroup_id = 7;
+    snoozes.add(cgroup, 0, 60);
+    cgroup.pid = 99;  // a cgroup's snooze does not depend on its largest writer
+    CHECK(snoozes.active(cgroup, 1));
+    for (uint32_t pid = 1; pid <= Snoozes::kMaxSnoozes + 10; ++pid) {
+        subject.pid = pid;
+        snoozes.add(subject, 1, 100 + pid);
+    }
+    CHECK(snoozes.size() == Snoozes::kMaxSnoozes);
+}
+
 
 TEST_CASE("safety.action_delay: a target waits after an action on it, and no other target waits with it",
           "[actions][enforcer][safety]")

@@ -15,6 +15,19 @@ using namespace diskwatch;
 
 namespace {
 
+// A policy that must parse (the error is the failure's message otherwise).
+Policy parsed_ok(const std::string &yaml)
+{
+    std::string error;
+    auto policy = parse_policy(yaml, "policy.yaml", &error);
+    INFO(error);
+    REQUIRE(policy);
+    return *policy;
+}
+
+// The start of a rule that parses, for tests of its other keys.
+const std::string kOneRule = "rules:\n  - name: r\n    when: {written: 1GiB}\n";
+
 std::string error_of(const std::string &yaml)
 {
     std::string error;
@@ -329,116 +342,95 @@ TEST_CASE("any: and all: mistakes name the file, the line and the item's key", "
 {
     const std::string rule = "rules:\n  - name: r\n    when:\n";
     // Two conditions in one item: which of them goes with its `for` is not for us to guess.
-    CHECK(error_of(rule + "      all:\n        - write_rate: 5MiB/s\n          written: 1GiB\n")
-              .rfind("policy.yaml:5: rules.r.when.all[0]: one condition per list item", 0) == 0);
-    CHECK(error_of(rule + "      all:\n        - write_rate: 5MiB/s\n        - for: 2s\n")
-              .rfind("policy.yaml:6: rules.r.when.all[1].for: for: only applies to write_rate or growth_rate", 0) == 0);
-    CHECK(error_of(rule + "      any:\n        - written: 1GiB\n          within: soon\n")
-              .rfind("policy.yaml:6: rules.r.when.any[0].within: \"soon\" is not a duration", 0) == 0);
-    CHECK(error_of(rule + "      any:\n        - write_rte: 5MiB/s\n")
-              .rfind("policy.yaml:5: rules.r.when.any[0].write_rte: unknown key", 0) == 0);
-    CHECK(error_of(rule + "      all: []\n").rfind("policy.yaml:4: rules.r.when.all: must be a list of conditions", 0) ==
-          0);
-    CHECK(error_of(rule + "      all: {write_rate: 5MiB/s}\n")
-              .rfind("policy.yaml:4: rules.r.when.all: must be a list of conditions", 0) == 0);
+    CHECK_THAT(error_of(rule + "      all:\n        - write_rate: 5MiB/s\n          written: 1GiB\n"),
+               Catch::StartsWith("policy.yaml:5: rules.r.when.all[0]: one condition per list item"));
+    CHECK_THAT(error_of(rule + "      all:\n        - write_rate: 5MiB/s\n        - for: 2s\n"),
+               Catch::StartsWith("policy.yaml:6: rules.r.when.all[1].for: for: only applies to write_rate or growth_rate"));
+    CHECK_THAT(error_of(rule + "      any:\n        - written: 1GiB\n          within: soon\n"),
+               Catch::StartsWith("policy.yaml:6: rules.r.when.any[0].within: \"soon\" is not a duration"));
+    CHECK_THAT(error_of(rule + "      any:\n        - write_rte: 5MiB/s\n"),
+               Catch::StartsWith("policy.yaml:5: rules.r.when.any[0].write_rte: unknown key"));
+    CHECK_THAT(error_of(rule + "      all: []\n"),
+               Catch::StartsWith("policy.yaml:4: rules.r.when.all: must be a list of conditions"));
+    CHECK_THAT(error_of(rule + "      all: {write_rate: 5MiB/s}\n"),
+               Catch::StartsWith("policy.yaml:4: rules.r.when.all: must be a list of conditions"));
     // The flat keys and the lists do not mix (which would be ANDed with which?).
-    CHECK(error_of(rule + "      write_rate: 5MiB/s\n      all:\n        - mount_usage_percent: 90\n")
-              .rfind("policy.yaml:4: rules.r.when.write_rate: unknown key (expected one of: any, all)", 0) == 0);
-    CHECK(error_of(rule + "      all:\n        - mount_usage_percent: 190\n")
-              .rfind("policy.yaml:5: rules.r.when.all[0].mount_usage_percent: must be in (0, 100]", 0) == 0);
-    CHECK(error_of(rule + "      all:\n        - {}\n")
-              .rfind("policy.yaml:5: rules.r.when.all[0]: needs at least one of", 0) == 0);
-    CHECK(error_of(rule + "      all:\n        - write_rate: 1MiB/s\n        - write_rate: 2MiB/s\n"
-                          "      all:\n        - eta_full: 1h\n")
-              .rfind("policy.yaml:7: rules.r.when.all: given twice (first at line 4)", 0) == 0);
+    CHECK_THAT(error_of(rule + "      write_rate: 5MiB/s\n      all:\n        - mount_usage_percent: 90\n"),
+               Catch::StartsWith("policy.yaml:4: rules.r.when.write_rate: unknown key (expected one of: any, all)"));
+    CHECK_THAT(error_of(rule + "      all:\n        - mount_usage_percent: 190\n"),
+               Catch::StartsWith("policy.yaml:5: rules.r.when.all[0].mount_usage_percent: must be in (0, 100]"));
+    CHECK_THAT(error_of(rule + "      all:\n        - {}\n"),
+               Catch::StartsWith("policy.yaml:5: rules.r.when.all[0]: needs at least one of"));
+    CHECK_THAT(error_of(rule + "      all:\n        - write_rate: 1MiB/s\n        - write_rate: 2MiB/s\n"
+                          "      all:\n        - eta_full: 1h\n"),
+               Catch::StartsWith("policy.yaml:7: rules.r.when.all: given twice (first at line 4)"));
 }
 
 TEST_CASE("safety: its defaults, its keys, and mistakes named by file, line and key", "[policy][safety]")
 {
-    std::string error;
-    const auto defaults = parse_policy("rules: []\n", "policy.yaml", &error);
-    REQUIRE(defaults);
-    CHECK(defaults->safety.action_delay_s == 1);
-    CHECK(defaults->safety.kill_limit == 10);
-    CHECK(defaults->safety.kill_window_s == 60);
-    CHECK(defaults->safety.recheck_before_sigkill);
-    const auto given = parse_policy(
-        "safety:\n  action_delay: 10s\n  kill_limit: 0\n  kill_window: 5m\n  recheck_before_sigkill: false\n",
-        "policy.yaml", &error);
-    INFO(error);
-    REQUIRE(given);
-    CHECK(given->safety.action_delay_s == 10);
-    CHECK(given->safety.kill_limit == 0);
-    CHECK(given->safety.kill_window_s == 300);
-    CHECK_FALSE(given->safety.recheck_before_sigkill);
-    CHECK(error_of("safety:\n  kill_limit: -1\n").rfind("policy.yaml:2: safety.kill_limit: \"-1\" is not a whole number", 0) ==
-          0);
+    const Policy defaults = parsed_ok("rules: []\n");
+    CHECK(defaults.safety.action_delay_s == 1);
+    CHECK(defaults.safety.kill_limit == 10);
+    CHECK(defaults.safety.kill_window_s == 60);
+    CHECK(defaults.safety.recheck_before_sigkill);
+    const Policy given =
+        parsed_ok("safety:\n  action_delay: 10s\n  kill_limit: 0\n  kill_window: 5m\n  recheck_before_sigkill: false\n");
+    CHECK(given.safety.action_delay_s == 10);
+    CHECK(given.safety.kill_limit == 0);
+    CHECK(given.safety.kill_window_s == 300);
+    CHECK_FALSE(given.safety.recheck_before_sigkill);
+    CHECK_THAT(error_of("safety:\n  kill_limit: -1\n"),
+               Catch::StartsWith("policy.yaml:2: safety.kill_limit: \"-1\" is not a whole number"));
     CHECK(error_of("safety:\n  kill_window: 0s\n") == "policy.yaml:2: safety.kill_window: must be more than 0");
-    CHECK(error_of("safety:\n  delay: 1s\n").rfind("policy.yaml:2: safety.delay: unknown key", 0) == 0);
+    CHECK_THAT(error_of("safety:\n  delay: 1s\n"), Catch::StartsWith("policy.yaml:2: safety.delay: unknown key"));
 }
 
 TEST_CASE("pre_kill is an argv list with an absolute program, for kill rules, with a bounded timeout",
           "[policy][safety]")
 {
-    std::string error;
-    const std::string head = "rules:\n  - name: r\n    when: {written: 1GiB}\n";
-    const auto policy = parse_policy(head + "    action: kill\n    pre_kill: [/usr/local/bin/save-logs, --last, \"100\"]\n"
-                                            "    pre_kill_timeout: 10s\n",
-                                     "policy.yaml", &error);
-    INFO(error);
-    REQUIRE(policy);
-    CHECK(policy->rules[0].pre_kill == std::vector<std::string>{"/usr/local/bin/save-logs", "--last", "100"});
-    CHECK(policy->rules[0].pre_kill_timeout_s == 10);
-    const auto defaults = parse_policy(head + "    action: kill\n", "policy.yaml", &error);
-    REQUIRE(defaults);
-    CHECK(defaults->rules[0].pre_kill.empty());
-    CHECK(defaults->rules[0].pre_kill_timeout_s == 5);
-    CHECK(error_of(head + "    action: kill\n    pre_kill: [save-logs]\n")
-              .rfind("policy.yaml:5: rules.r.pre_kill[0]: \"save-logs\": the program must be an absolute path", 0) == 0);
-    CHECK(error_of(head + "    action: kill\n    pre_kill: /bin/true\n")
-              .rfind("policy.yaml:5: rules.r.pre_kill: must be a list", 0) == 0);
-    CHECK(error_of(head + "    action: kill\n    pre_kill_timeout: 2m\n")
-              .rfind("policy.yaml:5: rules.r.pre_kill_timeout: must be more than 0 and at most 60s", 0) == 0);
-    CHECK(error_of(head + "    action: alert\n    pre_kill: [/bin/true]\n")
-              .rfind("policy.yaml:5: rules.r.pre_kill: only applies to action: kill", 0) == 0);
+    const std::string &head = kOneRule;
+    const Policy policy =
+        parsed_ok(head + "    action: kill\n    pre_kill: [/usr/local/bin/save-logs, --last, \"100\"]\n    pre_kill_timeout: 10s\n");
+    CHECK(policy.rules[0].pre_kill == std::vector<std::string>{"/usr/local/bin/save-logs", "--last", "100"});
+    CHECK(policy.rules[0].pre_kill_timeout_s == 10);
+    const Policy defaults = parsed_ok(head + "    action: kill\n");
+    CHECK(defaults.rules[0].pre_kill.empty());
+    CHECK(defaults.rules[0].pre_kill_timeout_s == 5);
+    CHECK_THAT(error_of(head + "    action: kill\n    pre_kill: [save-logs]\n"),
+               Catch::StartsWith("policy.yaml:5: rules.r.pre_kill[0]: \"save-logs\": the program must be an absolute path"));
+    CHECK_THAT(error_of(head + "    action: kill\n    pre_kill: /bin/true\n"),
+               Catch::StartsWith("policy.yaml:5: rules.r.pre_kill: must be a list"));
+    CHECK_THAT(error_of(head + "    action: kill\n    pre_kill_timeout: 2m\n"),
+               Catch::StartsWith("policy.yaml:5: rules.r.pre_kill_timeout: must be more than 0 and at most 60s"));
+    CHECK_THAT(error_of(head + "    action: alert\n    pre_kill: [/bin/true]\n"),
+               Catch::StartsWith("policy.yaml:5: rules.r.pre_kill: only applies to action: kill"));
 }
 
 TEST_CASE("escalate_after is for throttle rules, shorter than throttle_for, and lets them set a kill's keys",
           "[policy][safety]")
 {
-    std::string error;
-    const std::string head = "rules:\n  - name: r\n    when: {written: 1GiB}\n";
-    const auto policy = parse_policy(head + "    action: throttle\n    throttle_to: 1MiB/s\n    escalate_after: 2m\n"
-                                            "    kill_grace: 5s\n    pre_kill: [/usr/bin/true]\n",
-                                     "policy.yaml", &error);
-    INFO(error);
-    REQUIRE(policy);
-    CHECK(policy->rules[0].escalate_after_s == 120);
-    CHECK(policy->rules[0].kill_grace_s == 5);
-    CHECK(error_of(head + "    action: kill\n    escalate_after: 2m\n")
-              .rfind("policy.yaml:5: rules.r.escalate_after: only applies to action: throttle", 0) == 0);
-    CHECK(error_of(head + "    action: throttle\n    throttle_to: 1MiB/s\n    throttle_for: 1m\n    escalate_after: 2m\n")
-              .rfind("policy.yaml:7: rules.r.escalate_after: must be more than 0 and less than throttle_for", 0) == 0);
-    CHECK(error_of(head + "    action: throttle\n    throttle_to: 1MiB/s\n    kill_grace: 5s\n")
-              .rfind("policy.yaml:6: rules.r.kill_grace: only applies to action: kill (or a throttle with "
-                     "escalate_after)",
-                     0) == 0);
+    const std::string &head = kOneRule;
+    const Policy policy = parsed_ok(head + "    action: throttle\n    throttle_to: 1MiB/s\n    escalate_after: 2m\n"
+                                           "    kill_grace: 5s\n    pre_kill: [/usr/bin/true]\n");
+    CHECK(policy.rules[0].escalate_after_s == 120);
+    CHECK(policy.rules[0].kill_grace_s == 5);
+    CHECK_THAT(error_of(head + "    action: kill\n    escalate_after: 2m\n"),
+               Catch::StartsWith("policy.yaml:5: rules.r.escalate_after: only applies to action: throttle"));
+    CHECK_THAT(error_of(head + "    action: throttle\n    throttle_to: 1MiB/s\n    throttle_for: 1m\n    escalate_after: 2m\n"),
+               Catch::StartsWith("policy.yaml:7: rules.r.escalate_after: must be more than 0 and less than throttle_for"));
+    CHECK_THAT(error_of(head + "    action: throttle\n    throttle_to: 1MiB/s\n    kill_grace: 5s\n"),
+               Catch::StartsWith("policy.yaml:6: rules.r.kill_grace: only applies to action: kill (or a throttle with escalate_after)"));
 }
 
 TEST_CASE("prefer, avoid and omit are globs of a cgroup rule", "[policy][safety]")
 {
-    std::string error;
-    const std::string head = "rules:\n  - name: r\n    when: {written: 1GiB}\n";
-    const auto policy = parse_policy(head + "    scope: cgroup\n    prefer: [\"/batch.slice/*\"]\n    avoid: [\"/system.slice/*\"]\n"
-                                            "    omit: [\"/system.slice/postgresql.service\"]\n",
-                                     "policy.yaml", &error);
-    INFO(error);
-    REQUIRE(policy);
-    CHECK(policy->rules[0].prefer == std::vector<std::string>{"/batch.slice/*"});
-    CHECK(policy->rules[0].avoid == std::vector<std::string>{"/system.slice/*"});
-    CHECK(policy->rules[0].omit == std::vector<std::string>{"/system.slice/postgresql.service"});
-    CHECK(error_of(head + "    omit: [\"/x\"]\n")
-              .rfind("policy.yaml:4: rules.r.omit: only applies to scope: cgroup", 0) == 0);
+    const Policy policy = parsed_ok(kOneRule + "    scope: cgroup\n    prefer: [\"/batch.slice/*\"]\n    avoid: [\"/system.slice/*\"]\n"
+                                               "    omit: [\"/system.slice/postgresql.service\"]\n");
+    CHECK(policy.rules[0].prefer == std::vector<std::string>{"/batch.slice/*"});
+    CHECK(policy.rules[0].avoid == std::vector<std::string>{"/system.slice/*"});
+    CHECK(policy.rules[0].omit == std::vector<std::string>{"/system.slice/postgresql.service"});
+    CHECK_THAT(error_of(kOneRule + "    omit: [\"/x\"]\n"),
+               Catch::StartsWith("policy.yaml:4: rules.r.omit: only applies to scope: cgroup"));
 }
 
 TEST_CASE("check-config warns of a selector that matches everything and of a written no watched filesystem holds",

@@ -285,7 +285,7 @@ TEST_CASE("growth_rate: a steady appender is never charged more than its own fil
     CHECK(engine.measures(0, "process:5")->growth_bps == Approx(4 * kMiB).epsilon(0.01));
 }
 
-TEST_CASE("all: a rate and the mount's fill must hold together; any: one of them is enough", "[rules]")
+TEST_CASE("all: a rate and the mount's fill must hold together, and any: one of them is enough", "[rules]")
 {
     PolicyRule rule;
     rule.name = "full-and-fast";
