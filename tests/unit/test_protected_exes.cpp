@@ -40,10 +40,9 @@ struct TempDir {
 
 // A copy of sleep(1) at `path`, run: reaped (SIGKILL) however the test ends.
 struct Sleeper {
-    pid_t pid = -1;
-    explicit Sleeper(const std::string &path)
+    pid_t pid;
+    explicit Sleeper(const std::string &path) : pid(::fork())
     {
-        pid = ::fork();
         if (pid == 0) {
             char *const argv[] = {const_cast<char *>("sleep"), const_cast<char *>("60"), nullptr};
             ::execv(path.c_str(), argv);

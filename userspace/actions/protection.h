@@ -17,10 +17,10 @@ namespace diskwatch {
 
 class Protection {
 public:
-    Protection(ProtectList list, pid_t agent_pid, std::string cgroup2_mount,
+    Protection(const ProtectList &list, pid_t agent_pid, std::string cgroup2_mount,
                ProtectedExes::Options exe_options = ProtectedExes::Options{})
         : list_(list), agent_pid_(agent_pid), cgroup2_mount_(std::move(cgroup2_mount)),
-          exes_(std::move(list.exe), std::move(exe_options))
+          exes_(list.exe, std::move(exe_options))
     {
     }
 
