@@ -61,12 +61,14 @@ std::unique_ptr<HookRun> HookRun::start(const std::vector<std::string> &argv,
     posix_spawnattr_setflags(&attributes,
                              POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     std::vector<char *> args;
+    args.reserve(argv.size() + 1);
     for (const auto &arg : argv)
         args.push_back(const_cast<char *>(arg.c_str()));
     args.push_back(nullptr);
     std::vector<std::string> env = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin"};
     env.insert(env.end(), environment.begin(), environment.end());
     std::vector<char *> envp;
+    envp.reserve(env.size() + 1);
     for (auto &entry : env)
         envp.push_back(entry.data());
     envp.push_back(nullptr);

@@ -269,13 +269,13 @@ ProtectedExes::Scan ProtectedExes::scan(const std::vector<std::string> &patterns
     return result;
 }
 
-void ProtectedExes::merge_locked(Scan scan)
+void ProtectedExes::merge_locked(const Scan &scan)
 {
     ++generation_;
     for (auto &[identity, file] : files_)
         file.current = false;
-    for (auto &[identity, file] : scan.files) {
-        files_[identity] = std::move(file);
+    for (const auto &[identity, file] : scan.files) {
+        files_[identity] = file;
         order_[identity] = generation_;
     }
     // Bounded: the identities replaced longest ago go first; the current ones stay.
@@ -304,7 +304,7 @@ void ProtectedExes::refresh(double now_s, bool force)
     Scan fresh = scan(patterns);  // unlocked: reason() never waits on a filesystem
     std::lock_guard lock(mutex_);
     if (patterns == patterns_)
-        merge_locked(std::move(fresh));
+        merge_locked(fresh);
 }
 
 std::optional<std::string> ProtectedExes::reason(pid_t pid) const

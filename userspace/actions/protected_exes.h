@@ -114,7 +114,7 @@ private:
         std::map<FileIdentity, ProtectedFile> files;
     };
     Scan scan(const std::vector<std::string> &patterns) const;
-    void merge_locked(Scan scan);
+    void merge_locked(const Scan &scan);
 
     Options options_;
     mutable std::mutex mutex_;
