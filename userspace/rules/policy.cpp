@@ -460,8 +460,13 @@ private:
     // `for` or `within`.
     static std::vector<Condition> condition_set(const YAML::Node &map, const std::string &key, bool single)
     {
-        check_keys(map, key + ".",
-                   {"write_rate", "for", "growth_rate", "written", "within", "eta_full", "mount_usage_percent"});
+        if (single)
+            check_keys(map, key + ".",
+                       {"write_rate", "for", "growth_rate", "written", "within", "eta_full", "mount_usage_percent"});
+        else  // the flat form, where any: and all: could have been given instead
+            check_keys(map, key + ".",
+                       {"write_rate", "for", "growth_rate", "written", "within", "eta_full", "mount_usage_percent", "any",
+                        "all"});
         std::vector<Condition> found;
         double for_s = 0;
         if (auto value = map["for"])
