@@ -276,11 +276,9 @@ void Enforcer::start_throttle(const PolicyRule &rule, const Subject &subject, co
         throttle->escalate = std::make_shared<const PolicyRule>(rule);
     std::string error;
     if (subject.scope == RuleScope::process) {
-        auto pidfd = open_subject(subject, &error);
-        if (!pidfd) {
-            action_failed(rule, subject, error);
-            return;
-        }
+        auto pidfd = open_subject(rule, subject);
+        if (!pidfd)
+            return;  // said (action_failed)
         if (pidfd->exited())
             return;  // gone (a zombie, killed by another rule): nothing to throttle, nothing to say
         throttle->start_boot_s = subject.start_boot_s;

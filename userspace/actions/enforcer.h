@@ -112,6 +112,12 @@ private:
     nlohmann::json action_event(const std::string &action, const PolicyRule *rule, const Subject &subject,
                                 const RuleMeasures *measures, const std::string &mechanism) const;
     void action_failed(const PolicyRule &rule, const Subject &subject, const std::string &error);
+    // A pidfd on the very process the rule saw writing: its pid and the start
+    // time read when its pid was first seen. A process that took the pid since
+    // (the writer exited, its exit record lost or not yet read) started later
+    // and is refused, whatever its name (a writer renames itself at will, and
+    // a renamed runaway is the same process). Refused: said (action_failed).
+    std::optional<Pidfd> open_subject(const PolicyRule &rule, const Subject &subject);
     void start_throttle(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s);
     // detail: fields for its first event (an escalation says so).
     void start_kill(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s,

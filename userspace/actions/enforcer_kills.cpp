@@ -15,16 +15,20 @@ namespace diskwatch {
 
 namespace fs = std::filesystem;
 
-std::optional<Pidfd> open_subject(const Subject &subject, std::string *error)
+std::optional<Pidfd> Enforcer::open_subject(const PolicyRule &rule, const Subject &subject)
 {
     const auto pid = static_cast<pid_t>(subject.pid);
-    if (subject.start_boot_s <= 0) {
-        *error = "pid " + std::to_string(pid) +
-                 ": its start time was not read when its writes were seen, so it cannot be told from a later "
-                 "process on the same pid";
-        return std::nullopt;
-    }
-    return Pidfd::open(pid, "", subject.start_boot_s, error);
+    std::string error;
+    std::optional<Pidfd> pidfd;
+    if (subject.start_boot_s <= 0)
+        error = "pid " + std::to_string(pid) +
+                ": its start time was not read when its writes were seen, so it cannot be told from a later "
+                "process on the same pid";
+    else
+        pidfd = Pidfd::open(pid, "", subject.start_boot_s, &error);
+    if (!pidfd)
+        action_failed(rule, subject, error);
+    return pidfd;
 }
 
 // Past safety.kill_limit kills within safety.kill_window, host-wide, a kill
@@ -67,11 +71,9 @@ void Enforcer::start_kill(const PolicyRule &rule, const Subject &subject, const 
     kill->rate_bps = rule.when.lowest(Condition::Kind::write_rate);
     std::string error;
     if (subject.scope == RuleScope::process) {
-        auto pidfd = open_subject(subject, &error);
-        if (!pidfd) {
-            action_failed(rule, subject, error);
-            return;
-        }
+        auto pidfd = open_subject(rule, subject);
+        if (!pidfd)
+            return;  // said (action_failed)
         kill->targets.push_back(std::move(*pidfd));
         kill->mechanism = "pidfd_send_signal";
     } else {

@@ -39,11 +39,4 @@ struct Enforcer::Kill {
     double grace_s = 0;
 };
 
-// A pidfd on the very process the rule saw writing: its pid and the start
-// time read when its pid was first seen. A process that took the pid since
-// (the writer exited, its exit record lost or not yet read) started later and
-// is refused, whatever its name. The name is not compared: a writer renames
-// itself at will (prctl), and a renamed runaway is the same process.
-std::optional<Pidfd> open_subject(const Subject &subject, std::string *error);
-
 }  // namespace diskwatch
