@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actions/pidfd.h"
+#include "control/control_client.h"
 #include "support/agent_run.h"
 #include "support/policy_yaml.h"
 #include "support/scratch.h"
@@ -67,6 +68,16 @@ TEST_CASE("release PID --for: a throttled writer still over its rule is not thro
     REQUIRE(released);
     CHECK((*released)["snooze_s"] == 4.0);
     CHECK((*released)["reason"] == "requested");
+    // status lists it while the snooze runs (docs/control.md).
+    std::string error;
+    const auto status = diskwatch::control::send_request(agent.state_dir() + "/control.sock", {{"cmd", "status"}},
+                                                         std::chrono::seconds(10), &error);
+    INFO(error);
+    REQUIRE(status);
+    REQUIRE(status->at("snoozed").size() == 1);
+    CHECK(status->at("snoozed")[0]["target"] == "process:" + std::to_string(writer.pid()));
+    CHECK(status->at("snoozed")[0]["until"] == (*released)["snoozed_until"]);
+    CHECK(status->at("snoozed")[0]["for_s"].get<double>() <= 4.0);
     // The rule still holds: the agent says once that it is snoozed, and does nothing.
     const auto snoozed = agent.wait_for(
         [&](const json &e) {

@@ -627,9 +627,17 @@ TEST_CASE("a snooze is the process's, not its pid's, and snoozes are bounded", "
     Subject cgroup;
     cgroup.scope = RuleScope::cgroup;
     cgroup.cgroup_id = 7;
+    cgroup.cgroup = "/batch/job";
     snoozes.add(cgroup, 0, 60);
+    snoozes.add(subject, 0, 30);
     cgroup.pid = 99;  // a cgroup's snooze does not depend on its largest writer
     CHECK(snoozes.active(cgroup, 1));
+    // What status lists: soonest-ending first, by target.
+    const auto listed = snoozes.active_all(1);
+    REQUIRE(listed.size() == 2);
+    CHECK(listed[0].target == "process:42");
+    CHECK(listed[1].target == "cgroup:/batch/job");
+    CHECK(snoozes.active_all(45).size() == 1);
     for (uint32_t pid = 1; pid <= Snoozes::kMaxSnoozes + 10; ++pid) {
         subject.pid = pid;
         snoozes.add(subject, 1, 100 + pid);

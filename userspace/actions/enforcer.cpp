@@ -464,6 +464,12 @@ void Enforcer::rule_ended(const PolicyRule &rule, const Subject &subject)
     announced_.erase(subject.key() + "|" + rule.name);
 }
 
+std::vector<Snoozes::Snooze> Enforcer::snoozed(double now_s) const
+{
+    std::lock_guard lock(mutex_);
+    return snoozes_.active_all(now_s);
+}
+
 std::vector<ActiveAction> Enforcer::active() const
 {
     std::lock_guard lock(mutex_);

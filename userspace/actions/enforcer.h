@@ -85,6 +85,8 @@ public:
     // Release every throttle (agent stop).
     void release_all(const std::string &reason);
     std::vector<ActiveAction> active() const;
+    // Subjects released with a snooze (release --for) that is still running.
+    std::vector<Snoozes::Snooze> snoozed(double now_s) const;
     // The rule stopped holding for the subject: its next episode is announced again.
     void rule_ended(const PolicyRule &rule, const Subject &subject);
 

@@ -21,7 +21,9 @@ void Snoozes::add(const Subject &subject, double now_s, double for_s)
 {
     const auto wall = std::chrono::system_clock::now() +
                       std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(for_s));
-    snoozes_[key_of(subject)] = {now_s + for_s, rfc3339_utc(wall)};
+    const std::string target = subject.scope == RuleScope::process ? "process:" + std::to_string(subject.pid)
+                                                                   : "cgroup:" + subject.cgroup;
+    snoozes_[key_of(subject)] = {now_s + for_s, rfc3339_utc(wall), target};
     prune(now_s);
     while (snoozes_.size() > kMaxSnoozes) {
         auto soonest = snoozes_.begin();
@@ -42,6 +44,17 @@ std::optional<Snoozes::Snooze> Snoozes::active(const Subject &subject, double no
         return std::nullopt;
     }
     return it->second;
+}
+
+std::vector<Snoozes::Snooze> Snoozes::active_all(double now_s) const
+{
+    std::vector<Snooze> running;
+    for (const auto &[key, snooze] : snoozes_)
+        if (now_s < snooze.until_s)
+            running.push_back(snooze);
+    std::sort(running.begin(), running.end(),
+              [](const Snooze &a, const Snooze &b) { return a.until_s < b.until_s; });
+    return running;
 }
 
 void Snoozes::prune(double now_s)

@@ -21,6 +21,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "rules/rule_engine.h"
 
@@ -33,6 +34,7 @@ public:
     struct Snooze {
         double until_s = 0;         // steady clock
         std::string until_rfc3339;  // the same moment, wall clock, for events
+        std::string target;         // "process:<pid>" or "cgroup:<path>", as status shows targets
     };
     static constexpr size_t kMaxSnoozes = 4096;  // the oldest-ending go first past this
 
@@ -41,6 +43,8 @@ public:
     std::optional<Snooze> active(const Subject &subject, double now_s);
     void prune(double now_s);
     size_t size() const { return snoozes_.size(); }
+    // Those still running at now_s, soonest-ending first.
+    std::vector<Snooze> active_all(double now_s) const;
 
 private:
     static std::string key_of(const Subject &subject);

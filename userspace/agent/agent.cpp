@@ -384,6 +384,12 @@ nlohmann::json Agent::status() const
                                 {"stops", action.stops},
                                 {"defied", action.defied}});
     status["actions"] = actions_json;
+    auto snoozed_json = nlohmann::json::array();
+    for (const auto &snooze : enforcer_->snoozed(now_s))
+        snoozed_json.push_back({{"target", snooze.target},
+                                {"until", snooze.until_rfc3339},
+                                {"for_s", std::round((snooze.until_s - now_s) * 10) / 10}});
+    status["snoozed"] = snoozed_json;
     status["internal_errors"] = InternalErrors::instance().counts();
     status["guard_pid"] = guard_ && guard_->pid() > 0 ? nlohmann::json(guard_->pid()) : nlohmann::json();
     std::lock_guard lock(report_mutex_);
