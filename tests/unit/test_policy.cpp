@@ -157,6 +157,20 @@ TEST_CASE("unknown keys are errors naming file, line and key", "[policy]")
               .rfind("policy.yaml:4: rules.r.matc: unknown key", 0) == 0);
 }
 
+TEST_CASE("a syntax error names the line where the problem starts, not where the parser gave up", "[policy]")
+{
+    // An unclosed flow list: yaml-cpp notices at the end of the file.
+    const std::string unclosed = "rules:\n  - name: a\n    when: {written: 1GiB}\n    action: alert\n"
+                                 "  - name: b\n    match: {comm: [\"x\", \"y\"}\n    when: {written: 1GiB}\n";
+    CHECK(error_of(unclosed).rfind("policy.yaml:6: (syntax): a [ or { opened on this line is never closed", 0) == 0);
+    // Brackets inside quotes and comments are not flow collections.
+    const std::string quoted = "# a [comment\nrules:\n  - name: \"[x\"\n    when: {written: 1GiB}\n"
+                               "    match: {comm: ['{y']}\n  - name: [b\n";
+    CHECK(error_of(quoted).rfind("policy.yaml:6: (syntax): a [ or { opened", 0) == 0);
+    // Other syntax errors keep yaml-cpp's own line.
+    CHECK(error_of("rules:\n  - name: a\n   bad: : x\n").rfind("policy.yaml:", 0) == 0);
+}
+
 TEST_CASE("bad values name their key and say what is expected", "[policy]")
 {
     CHECK(error_of("interval: fast\n").rfind("policy.yaml:1: interval: \"fast\" is not a duration", 0) == 0);

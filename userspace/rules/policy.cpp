@@ -12,6 +12,8 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include <yaml-cpp/yaml.h>
 
@@ -613,6 +615,55 @@ private:
     }
 };
 
+// The line (1-based) of the innermost flow collection ('[' or '{') that the
+// text never closes, or 0. yaml-cpp reports an unclosed one where it gave up
+// looking for its end (often the last line), not where the problem starts.
+int unclosed_flow_line(const std::string &text)
+{
+    std::vector<std::pair<char, int>> open;
+    int line = 1;
+    char quote = 0;
+    bool line_start = true, after_space = true;
+    for (size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (c == '\n') {
+            ++line;
+            line_start = after_space = true;
+            if (quote == '\'')
+                continue;
+            continue;
+        }
+        if (quote == '"') {
+            if (c == '\\')
+                ++i;
+            else if (c == '"')
+                quote = 0;
+            continue;
+        }
+        if (quote == '\'') {
+            if (c == '\'' && i + 1 < text.size() && text[i + 1] == '\'')
+                ++i;
+            else if (c == '\'')
+                quote = 0;
+            continue;
+        }
+        if (c == '#' && (line_start || after_space)) {
+            while (i + 1 < text.size() && text[i + 1] != '\n')
+                ++i;
+            continue;
+        }
+        if (c == '"' || c == '\'')
+            quote = c;
+        else if (c == '[' || c == '{')
+            open.emplace_back(c, line);
+        else if ((c == ']' || c == '}') && !open.empty() && open.back().first == (c == ']' ? '[' : '{'))
+            open.pop_back();
+        line_start = false;
+        after_space = c == ' ' || c == '\t';
+    }
+    return open.empty() ? 0 : open.back().second;
+}
+
 }  // namespace
 
 std::optional<Policy> parse_policy(const std::string &yaml_text, const std::string &file, std::string *error)
@@ -626,7 +677,12 @@ std::optional<Policy> parse_policy(const std::string &yaml_text, const std::stri
         *error = file + ":" + std::to_string(e.line) + ": " + cut_for_message(e.key, 120) + ": " +
                  cut_for_message(e.what, 400);
     } catch (const YAML::Exception &e) {
-        *error = file + ":" + std::to_string(e.mark.line + 1) + ": (syntax): " + cut_for_message(e.msg, 400);
+        const int unclosed = unclosed_flow_line(yaml_text);
+        if (unclosed > 0 && unclosed <= e.mark.line + 1)
+            *error = file + ":" + std::to_string(unclosed) + ": (syntax): a [ or { opened on this line is never closed (" +
+                     cut_for_message(e.msg, 300) + " at line " + std::to_string(e.mark.line + 1) + ")";
+        else
+            *error = file + ":" + std::to_string(e.mark.line + 1) + ": (syntax): " + cut_for_message(e.msg, 400);
     }
     return std::nullopt;
 }
