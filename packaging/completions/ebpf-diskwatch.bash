@@ -46,7 +46,7 @@ _ebpf_diskwatch()
         check-config)
             _filedir '@(yaml|yml)' ;;
         release)
-            COMPREPLY=($(compgen -W "$(compgen -A pid)" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "--for --control-socket $(compgen -A pid)" -- "$cur")) ;;
     esac
 }
 complete -F _ebpf_diskwatch ebpf-diskwatch

@@ -62,6 +62,9 @@ TEST_CASE("every kind of usage error exits 2 with one line that says what is wro
         {"check-config"},                              // missing its FILE
         {"check-config", "a.yaml", "b.yaml"},          // one too many
         {"release"},                                   // missing its TARGET
+        {"release", "42", "--for", "soon"},            // not a duration
+        {"release", "42", "--for", "0s"},              // no snooze at all
+        {"release", "42", "--for", "30d"},             // not a unit; and more than a week
         {"status", "--json", "extra"},                 // an argument it does not take
     };
     for (const auto &arguments : cases) {

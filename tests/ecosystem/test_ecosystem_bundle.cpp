@@ -32,7 +32,7 @@ EcosystemCallbacks agent_callbacks(std::string *released)
                                {"hooks", "tp_btf"},
                                {"offenders", {{{"rule", "runaway-log-writer"}, {"pid", 42}, {"action", "throttle"}}}}};
     };
-    callbacks.release = [released](const std::string &target, std::string *error) {
+    callbacks.release = [released](const std::string &target, double, std::string *error) {
         if (target != "42") {
             *error = "nothing throttled or frozen matches " + target;
             return false;

@@ -382,7 +382,7 @@ TEST_CASE("SIGHUP reloads the policy and a bad one keeps the old running with an
     REQUIRE(refused);
     CHECK((*refused)["error"].get<std::string>() ==
           agent.policy_path() + ":3: rules.third.when.write_rte: unknown key (expected one of: write_rate, for, "
-                                "growth_rate, written, within, eta_full)");
+                                "growth_rate, written, within, eta_full, mount_usage_percent, any, all)");
     CHECK((*refused)["rules"][0]["name"] == "second");
     auto writer = start_writer(disk.path() + "/r.log", 40 * kMiB, "dw-reload", {"--rate", std::to_string(20 * kMiB)});
     REQUIRE(writer.wait(std::chrono::seconds(30)) == 0);

@@ -38,7 +38,12 @@ PolicyYaml &PolicyYaml::interval(const std::string &every)
 
 PolicyYaml &PolicyYaml::protect_comm(const std::string &comm)
 {
-    protect_comm_ = comm;
+    return protect("comm", {comm});
+}
+
+PolicyYaml &PolicyYaml::protect(const std::string &key, const std::vector<std::string> &values)
+{
+    protect_.push_back(key + ": " + quoted_list(values));
     return *this;
 }
 
@@ -86,8 +91,10 @@ std::string PolicyYaml::str() const
     std::string yaml;
     if (!interval_.empty())
         yaml += "interval: " + interval_ + "\n";
-    if (!protect_comm_.empty())
-        yaml += "protect:\n  comm: " + quoted_list({protect_comm_}) + "\n";
+    if (!protect_.empty())
+        yaml += "protect:\n";
+    for (const auto &line : protect_)
+        yaml += "  " + line + "\n";
     yaml += rules_.empty() ? "rules: []\n" : "rules:\n";
     const auto block = [&yaml](const char *key, const std::vector<std::string> &lines) {
         if (lines.empty())
@@ -106,6 +113,18 @@ std::string PolicyYaml::str() const
             yaml += "    " + line + "\n";
     }
     return yaml;
+}
+
+PolicyYaml flood_kill_policy(PolicyYaml policy, const std::string &comm, const std::string &mount,
+                             const std::string &grace)
+{
+    return policy.interval("250ms")
+        .rule("flood")
+        .match("comm", {comm})
+        .match("mount", {mount})
+        .when("20MiB/s", "1s")
+        .action("kill")
+        .set("kill_grace", grace);
 }
 
 std::string throttle_policy(const std::string &comm)

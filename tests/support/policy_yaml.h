@@ -15,6 +15,8 @@ class PolicyYaml {
 public:
     PolicyYaml &interval(const std::string &every);
     PolicyYaml &protect_comm(const std::string &comm);
+    // protect.KEY (comm, exe, cgroup): the globs given.
+    PolicyYaml &protect(const std::string &key, const std::vector<std::string> &values);
     // Starts a rule; the calls below are about the last rule started.
     PolicyYaml &rule(const std::string &name);
     PolicyYaml &cgroup_scope();
@@ -37,9 +39,15 @@ private:
     };
     Rule &current();
     std::string interval_;
-    std::string protect_comm_;
+    std::vector<std::string> protect_;  // "key: [values]" under protect:
     std::vector<Rule> rules_;
 };
+
+// A kill rule "flood" after what `policy` already says: a process named
+// `comm` (a glob) writing over 20 MiB/s for 1 s to `mount` gets SIGTERM, and
+// SIGKILL `grace` later; checked every 250 ms.
+PolicyYaml flood_kill_policy(PolicyYaml policy, const std::string &comm, const std::string &mount,
+                             const std::string &grace = "500ms");
 
 // The throttle rule the attach, live-view and enforcement tests share: a
 // process named `comm` writing over 8 MiB/s for 500 ms is held to 4 MiB/s for

@@ -6,6 +6,7 @@
 //   dw-test-writer --mode MODE --file PATH --bytes N [--chunk N] [--threads N] [--cgroup DIR]
 //                  [--comm NAME] [--rate BYTES_PER_S] [--pace BYTES_PER_S] [--linger-ms N]
 //                  [--ignore-sigterm 1] [--direct 1] [--file-size N] [--unlink-after-open 1]
+//                  [--start-when PATH] [--sigterm-pause 1]
 //
 //   MODE: the syscalls write|pwrite64|writev|pwritev|pwritev2|sendfile|splice|copy_file_range;
 //         io_uring (IORING_OP_WRITE, liburing), aio (io_submit + io_getevents), mmap (stores
@@ -16,6 +17,9 @@
 //   --pace sleeps chunk/pace after every chunk (a producer with fixed work per
 //   write, which never catches up: what a throttle test needs).
 //   --direct 1 opens the file O_DIRECT (chunks and offsets are then 4 KiB aligned).
+//   --sigterm-pause 1: on SIGTERM it stops writing and waits (a minute) for SIGKILL, as a
+//         writer that winds down slowly would.
+//   --start-when PATH waits (up to a minute) until PATH exists before its first byte.
 //   --unlink-after-open 1 deletes the file right after opening it (then writes: the
 //         "deleted but still open and growing" case) and keeps it open until exit.
 #include <fcntl.h>
@@ -56,6 +60,7 @@ struct Options {
     bool direct = false;
     long long file_size = 0;
     bool unlink_after_open = false;
+    std::string start_when;       // --start-when PATH: wait for it before writing
     std::string rename_to;        // --rename-to NAME: prctl(PR_SET_NAME) mid-flood,
     long long rename_after = 1;   // --rename-after BYTES: once this much is written
 };
@@ -357,6 +362,14 @@ int main(int argc, char **argv)
             options.direct = value == "1";
         else if (key == "--file-size")
             options.file_size = std::stoll(value);
+        else if (key == "--sigterm-pause" && value == "1")
+            ::signal(SIGTERM, [](int) {
+                for (int i = 0; i < 600; ++i)
+                    ::usleep(100000);  // no more writes, and still alive
+                _exit(0);
+            });
+        else if (key == "--start-when")
+            options.start_when = value;
         else if (key == "--unlink-after-open")
             options.unlink_after_open = value == "1";
         else {
@@ -373,6 +386,11 @@ int main(int argc, char **argv)
     }
     if (!options.comm.empty())
         ::prctl(PR_SET_NAME, options.comm.c_str(), 0, 0, 0);
+    for (int waited = 0; !options.start_when.empty() && ::access(options.start_when.c_str(), F_OK) != 0; ++waited) {
+        if (waited > 6000)
+            die("waiting for " + options.start_when);
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
 
     std::atomic<long long> total{0};
     std::vector<std::thread> threads;

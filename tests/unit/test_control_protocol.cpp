@@ -24,6 +24,13 @@ TEST_CASE("requests are checked for shape before any handler sees them", "[contr
     CHECK_FALSE(validate_request(nlohmann::json {{"cmd", "release"}}, &error));
     CHECK_THAT(error, Catch::Contains("target"));
     CHECK_FALSE(validate_request(nlohmann::json {{"cmd", "release"}, {"target", 42}}, &error));
+    CHECK(validate_request(release_request("4242", 600), &error));
+    CHECK(release_request("4242", 600)["for_s"] == 600.0);
+    CHECK_FALSE(release_request("4242").contains("for_s"));
+    for (const auto &bad : {nlohmann::json(-1), nlohmann::json(8 * 24 * 3600), nlohmann::json("10m")}) {
+        CHECK_FALSE(validate_request(nlohmann::json {{"cmd", "release"}, {"target", "1"}, {"for_s", bad}}, &error));
+        CHECK_THAT(error, Catch::Contains("for_s"));
+    }
     CHECK_FALSE(validate_request(snapshot_request("disk"), &error));
     CHECK_THAT(error, Catch::Contains("process, cgroup or mount"));
 }

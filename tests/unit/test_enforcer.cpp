@@ -20,6 +20,7 @@
 
 #include "actions/enforcer.h"
 #include "actions/pidfd.h"
+#include "actions/pre_kill_hook.h"
 #include "resolve/processes.h"
 
 using namespace diskwatch;
@@ -32,6 +33,8 @@ struct Child {
     explicit Child(const char *comm = nullptr) : pid(::fork())
     {
         if (pid == 0) {
+            // Not Catch's handlers (a copy of them would report the test's SIGTERM as a failure).
+            ::signal(SIGTERM, SIG_DFL);
             if (comm)
                 ::prctl(PR_SET_NAME, comm, 0, 0, 0);
             for (;;)
@@ -465,4 +468,499 @@ TEST_CASE("a cgroup's members the kernel stopped are continued by their own pidf
     CHECK(release["mechanism"] == "sigstop");
     CHECK(release["defied"] == 3);
     std::filesystem::remove_all(state_dir);
+}
+
+namespace {
+
+// A child that ignores SIGTERM (only SIGKILL ends it); reaped however the test ends.
+struct StubbornChild {
+    pid_t pid = -1;
+    StubbornChild()
+    {
+        // SIGTERM ignored before the test can send it: the child says when.
+        int ready[2];
+        REQUIRE(::pipe(ready) == 0);
+        pid = ::fork();
+        if (pid == 0) {
+            ::signal(SIGTERM, SIG_IGN);
+            [[maybe_unused]] const auto wrote = ::write(ready[1], "r", 1);
+            for (;;)
+                ::pause();
+        }
+        ::close(ready[1]);
+        char byte = 0;
+        REQUIRE(::read(ready[0], &byte, 1) == 1);
+        ::close(ready[0]);
+    }
+    ~StubbornChild()
+    {
+        ::kill(pid, SIGCONT);
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+    }
+    Subject subject() const
+    {
+        Subject subject;
+        subject.pid = static_cast<uint32_t>(pid);
+        subject.start_boot_s = read_process_identity(pid)->start_boot_s;
+        return subject;
+    }
+    // Never reaped before the destructor: a reaped pid may go to anyone, and the destructor signals it.
+    bool alive() const
+    {
+        const char state = process_state(pid);
+        return state != 0 && state != 'Z';
+    }
+};
+
+// A test's enforcer and what it emitted, its state directory removed at the end.
+struct SafetyRig {
+    char state_dir[32] = "/tmp/dw-enforcer-XXXXXX";
+    TestKernel kernel;
+    std::mutex mutex;
+    std::vector<nlohmann::json> events;
+    std::unique_ptr<Enforcer> enforcer;
+    explicit SafetyRig(const SafetySettings &safety)
+    {
+        REQUIRE(::mkdtemp(state_dir));
+        enforcer = std::make_unique<Enforcer>(test_options(state_dir, &kernel, [this](const nlohmann::json &event) {
+            std::lock_guard lock(mutex);
+            events.push_back(event);
+        }));
+        Policy policy;
+        policy.safety = safety;
+        enforcer->set_policy(policy, false);
+    }
+    ~SafetyRig()
+    {
+        enforcer.reset();
+        std::filesystem::remove_all(state_dir);
+    }
+    std::vector<nlohmann::json> seen()
+    {
+        std::lock_guard lock(mutex);
+        return events;
+    }
+};
+
+PolicyRule kill_rule(double grace_s)
+{
+    PolicyRule rule;
+    rule.name = "kill";
+    rule.action = RuleAction::kill;
+    rule.kill_grace_s = grace_s;
+    rule.when.any = {{Condition::Kind::write_rate, 1 << 20, 1.0}};
+    return rule;
+}
+
+RuleMeasures written(double cumulative_bytes)
+{
+    RuleMeasures measures;
+    measures.held_now = true;
+    measures.cumulative_bytes = cumulative_bytes;
+    return measures;
+}
+
+}  // namespace
+
+TEST_CASE("release --for: the subject is not acted on again until the snooze ends, by any rule, and an event says so",
+          "[actions][enforcer][safety]")
+{
+    Child child;
+    REQUIRE(child.pid > 0);
+    SafetyRig rig(SafetySettings {});
+    Enforcer &enforcer = *rig.enforcer;
+    TestKernel &kernel = rig.kernel;
+    const PolicyRule rule = slow_rule();
+    const PolicyRule killing = kill_rule(2);
+    Subject subject;
+    subject.pid = static_cast<uint32_t>(child.pid);
+    subject.start_boot_s = read_process_identity(child.pid)->start_boot_s;
+    const double now = steady_s();
+    enforcer.enforce(rule, subject, RuleMeasures{}, now);
+    REQUIRE(enforcer.is_acting_on(subject.key()));
+    std::string error;
+    REQUIRE(enforcer.release(std::to_string(child.pid), "requested", &error, 60));
+    CHECK_FALSE(enforcer.is_acting_on(subject.key()));
+    // The rule still holds: level-triggered, the agent asks again at once
+    // (before --for it was throttled again 2 ms later), and every evaluation after.
+    for (int i = 0; i < 5; ++i) {
+        enforcer.enforce(rule, subject, RuleMeasures{}, now + 1 + i);
+        enforcer.enforce(killing, subject, RuleMeasures{}, now + 1 + i);
+    }
+    CHECK_FALSE(enforcer.is_acting_on(subject.key()));
+    CHECK(kernel.starts == 1);
+    CHECK(process_state(child.pid) != 0);  // not killed
+    {
+        const auto events = rig.seen();
+        REQUIRE(events.size() == 4);  // throttle, release, one snoozed action per rule
+        CHECK(events[1]["action"] == "release");
+        CHECK(events[1]["snooze_s"] == 60.0);
+        CHECK(events[1]["snoozed_until"].get<std::string>().size() > 10);
+        for (int i : {2, 3}) {
+            CHECK(events[i]["mechanism"] == "none");
+            CHECK(events[i]["snoozed_until"] == events[1]["snoozed_until"]);
+        }
+        CHECK(events[2]["action"] == "throttle");
+        CHECK(events[3]["action"] == "kill");
+    }
+    // The snooze ends: the rule that still holds acts again.
+    enforcer.enforce(rule, subject, RuleMeasures{}, now + 61);
+    CHECK(enforcer.is_acting_on(subject.key()));
+    CHECK(kernel.starts == 2);
+    enforcer.release_all("test end");
+}
+
+TEST_CASE("a snooze is the process's, not its pid's, and snoozes are bounded", "[actions][safety]")
+{
+    Snoozes snoozes;
+    Subject subject;
+    subject.pid = 42;
+    subject.start_boot_s = 1000;
+    snoozes.add(subject, 0, 600);
+    REQUIRE(snoozes.active(subject, 10));
+    Subject later = subject;  // a later process on the same pid
+    later.start_boot_s = 1005;
+    CHECK_FALSE(snoozes.active(later, 10));
+    CHECK_FALSE(snoozes.active(subject, 600));  // over, and forgotten
+    CHECK(snoozes.size() == 0);
+    Subject cgroup;
+    cgroup.scope = RuleScope::cgroup;
+    cgroup.cgroup_id = 7;
+    cgroup.cgroup = "/batch/job";
+    snoozes.add(cgroup, 0, 60);
+    snoozes.add(subject, 0, 30);
+    cgroup.pid = 99;  // a cgroup's snooze does not depend on its largest writer
+    CHECK(snoozes.active(cgroup, 1));
+    // What status lists: soonest-ending first, by target.
+    const auto listed = snoozes.active_all(1);
+    REQUIRE(listed.size() == 2);
+    CHECK(listed[0].target == "process:42");
+    CHECK(listed[1].target == "cgroup:/batch/job");
+    CHECK(snoozes.active_all(45).size() == 1);
+    for (uint32_t pid = 1; pid <= Snoozes::kMaxSnoozes + 10; ++pid) {
+        subject.pid = pid;
+        snoozes.add(subject, 1, 100 + pid);
+    }
+    CHECK(snoozes.size() == Snoozes::kMaxSnoozes);
+}
+
+
+TEST_CASE("safety.action_delay: a target waits after an action on it, and no other target waits with it",
+          "[actions][enforcer][safety]")
+{
+    Child first;
+    Child second;
+    SafetySettings safety;
+    safety.action_delay_s = 5;
+    SafetyRig rig(safety);
+    const PolicyRule rule = slow_rule();
+    Subject a;
+    a.pid = static_cast<uint32_t>(first.pid);
+    a.start_boot_s = read_process_identity(first.pid)->start_boot_s;
+    Subject b;
+    b.pid = static_cast<uint32_t>(second.pid);
+    b.start_boot_s = read_process_identity(second.pid)->start_boot_s;
+    const double now = steady_s();
+    rig.enforcer->enforce(rule, a, RuleMeasures{}, now);
+    REQUIRE(rig.enforcer->is_acting_on(a.key()));
+    std::string error;
+    REQUIRE(rig.enforcer->release(std::to_string(first.pid), "requested", &error));
+    // A second later the rule still holds for both: the first waits, the second is acted on at once.
+    rig.enforcer->enforce(rule, a, RuleMeasures{}, now + 1);
+    rig.enforcer->enforce(rule, b, RuleMeasures{}, now + 1);
+    CHECK_FALSE(rig.enforcer->is_acting_on(a.key()));
+    CHECK(rig.enforcer->is_acting_on(b.key()));
+    rig.enforcer->enforce(rule, a, RuleMeasures{}, now + 4.9);
+    CHECK_FALSE(rig.enforcer->is_acting_on(a.key()));
+    rig.enforcer->enforce(rule, a, RuleMeasures{}, now + 5);
+    CHECK(rig.enforcer->is_acting_on(a.key()));
+    CHECK(rig.kernel.starts == 3);
+    rig.enforcer->release_all("test end");
+}
+
+TEST_CASE("safety.kill_limit: past the limit a kill is an alert that says so, until the window frees a kill",
+          "[actions][enforcer][safety]")
+{
+    StubbornChild first;
+    StubbornChild second;
+    SafetySettings safety;
+    safety.kill_limit = 1;
+    safety.kill_window_s = 60;
+    safety.action_delay_s = 0;
+    SafetyRig rig(safety);
+    const PolicyRule rule = kill_rule(30);
+    const double now = steady_s();
+    rig.enforcer->enforce(rule, first.subject(), written(0), now);
+    rig.enforcer->enforce(rule, second.subject(), written(0), now + 1);
+    rig.enforcer->enforce(rule, second.subject(), written(0), now + 2);  // said once per episode
+    CHECK(rig.enforcer->is_acting_on(first.subject().key()));
+    CHECK_FALSE(rig.enforcer->is_acting_on(second.subject().key()));
+    auto events = rig.seen();
+    REQUIRE(events.size() == 2);
+    CHECK(events[0]["action"] == "kill");
+    CHECK(events[1]["action"] == "alert");
+    CHECK(events[1]["instead_of"] == "kill");
+    CHECK(events[1]["process"]["pid"] == second.pid);
+    CHECK_THAT(events[1]["reason"].get<std::string>(), Catch::Contains("safety.kill_limit: 1 kills within 60 s"));
+    // The rule's next episode, once the window has room again: killed.
+    rig.enforcer->rule_ended(rule, second.subject());
+    rig.enforcer->enforce(rule, second.subject(), written(0), now + 61);
+    CHECK(rig.enforcer->is_acting_on(second.subject().key()));
+}
+
+TEST_CASE("safety.recheck_before_sigkill: SIGKILL follows SIGTERM only if it kept writing through the grace",
+          "[actions][enforcer][safety]")
+{
+    StubbornChild child;  // SIGTERM does not end it: only the SIGKILL the re-check allows would
+    SafetySettings safety;
+    safety.action_delay_s = 0;
+    SafetyRig rig(safety);
+    const PolicyRule rule = kill_rule(0.5);  // 1 MiB/s: at most 0.5 MiB in the grace is winding down
+    const Subject subject = child.subject();
+    const double now = steady_s();
+    rig.enforcer->enforce(rule, subject, written(100 << 20), now);
+    rig.enforcer->enforce(rule, subject, written((100 << 20) + 4096), now + 0.25);  // a last flush
+    rig.enforcer->tick(now + 0.5);
+    CHECK_FALSE(rig.enforcer->is_acting_on(subject.key()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    CHECK(child.alive());
+    auto events = rig.seen();
+    REQUIRE(events.size() == 2);
+    CHECK(events[1]["signal"] == "none");
+    CHECK_THAT(events[1]["reason"].get<std::string>(), Catch::Contains("re-checked before SIGKILL"));
+
+    // The rule's quiet spell (holding, its conditions not): no new kill.
+    RuleMeasures quiet = written((100 << 20) + 4096);
+    quiet.held_now = false;
+    rig.enforcer->enforce(rule, subject, quiet, now + 0.75);
+    CHECK_FALSE(rig.enforcer->is_acting_on(subject.key()));
+    // Its conditions hold anew: a new kill; this time it writes on through the grace.
+    rig.enforcer->enforce(rule, subject, written(200 << 20), now + 1);
+    REQUIRE(rig.enforcer->is_acting_on(subject.key()));
+    rig.enforcer->enforce(rule, subject, written(210 << 20), now + 1.25);
+    rig.enforcer->tick(now + 1.5);
+    CHECK(eventually([&] { return !child.alive(); }));
+    events = rig.seen();
+    REQUIRE(events.size() == 4);
+    CHECK(events[2]["signal"] == "SIGTERM");
+    CHECK(events[3]["signal"] == "SIGKILL");
+    CHECK_THAT(events[3]["reason"].get<std::string>(), Catch::Contains("still writing after SIGTERM"));
+}
+
+TEST_CASE("the re-check's verdicts", "[actions][safety]")
+{
+    const double mib = 1 << 20;
+    CHECK(recheck_before_sigkill(0, 3 * mib, 2, 1 * mib, false).sigkill);       // 3 MiB in 2 s at 1 MiB/s: on
+    CHECK_FALSE(recheck_before_sigkill(0, 1.5 * mib, 2, 1 * mib, true).sigkill); // under the rate: winding down
+    CHECK(recheck_before_sigkill(0, 1, 2, std::nullopt, true).sigkill);          // no rate: holds and writes
+    CHECK_FALSE(recheck_before_sigkill(0, 1, 2, std::nullopt, false).sigkill);   // no longer holds
+    CHECK_FALSE(recheck_before_sigkill(5, 5, 2, std::nullopt, true).sigkill);    // wrote nothing since
+    CHECK(recheck_before_sigkill(-1, 5, 2, std::nullopt, false).sigkill);        // no numbers: as before
+}
+
+TEST_CASE("a pre_kill hook runs without a shell, bounded in time and output, its result in the kill event",
+          "[actions][safety]")
+{
+    std::string error;
+    const auto wait_for = [](HookRun &run) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (!run.poll(steady_s()) && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        return run.result();
+    };
+    auto echo = HookRun::start({"/usr/bin/env"}, {"DW_PID=42"}, steady_s(), 5, &error);
+    INFO(error);
+    REQUIRE(echo);
+    auto result = wait_for(*echo);
+    CHECK(result["exit_status"] == 0);
+    CHECK(result["timed_out"] == false);
+    CHECK(result["output"] == "PATH=/usr/sbin:/usr/bin:/sbin:/bin\nDW_PID=42\n");  // nothing of the agent's environment
+
+    auto failing = HookRun::start({"/usr/bin/false"}, {}, steady_s(), 5, &error);
+    REQUIRE(failing);
+    CHECK(wait_for(*failing)["exit_status"] == 1);
+
+    // A hook that writes without end and never exits: killed at its timeout, its output bounded.
+    auto endless = HookRun::start({"/usr/bin/yes", "log line"}, {}, steady_s(), 0.3, &error);
+    REQUIRE(endless);
+    result = wait_for(*endless);
+    CHECK(result["timed_out"] == true);
+    CHECK(result["signal"] == "SIGKILL");
+    CHECK(result["output"].get<std::string>().size() == HookRun::kMaxOutputBytes);
+    CHECK(result["output_bytes"].get<size_t>() > HookRun::kMaxOutputBytes);
+    CHECK(result["duration_s"].get<double>() < 5);
+
+    CHECK_FALSE(HookRun::start({"sleep", "1"}, {}, steady_s(), 5, &error));  // no PATH lookup, no shell
+    CHECK_THAT(error, Catch::Contains("absolute path"));
+    CHECK_FALSE(HookRun::start({"/nonexistent/hook"}, {}, steady_s(), 5, &error));
+    CHECK_THAT(error, Catch::Contains("posix_spawn"));
+    CHECK(reap_hooks() == 0);
+}
+
+TEST_CASE("a slow pre_kill hook holds up its own kill only: another target is killed meanwhile",
+          "[actions][enforcer][safety]")
+{
+    StubbornChild first;
+    Child second;
+    SafetySettings safety;
+    safety.action_delay_s = 0;
+    SafetyRig rig(safety);
+    PolicyRule slow_hook = kill_rule(0);
+    slow_hook.name = "slow-hook";
+    slow_hook.pre_kill = {"/usr/bin/sleep", "30"};
+    slow_hook.pre_kill_timeout_s = 1;
+    PolicyRule plain = kill_rule(0);
+    Subject b;
+    b.pid = static_cast<uint32_t>(second.pid);
+    b.start_boot_s = read_process_identity(second.pid)->start_boot_s;
+    const double now = steady_s();
+    rig.enforcer->enforce(slow_hook, first.subject(), written(0), now);  // returns at once: the hook runs
+    CHECK(steady_s() - now < 0.5);
+    rig.enforcer->enforce(plain, b, written(0), now + 0.1);
+    rig.enforcer->tick(steady_s());
+    CHECK(eventually([&] { return process_state(second.pid) == 'Z'; }));  // dead, reaped by its destructor
+    CHECK(first.alive());  // still waiting for its hook
+    auto events = rig.seen();
+    REQUIRE(events.size() == 1);
+    CHECK(events[0]["process"]["pid"] == second.pid);
+    // The hook's timeout: killed, then the kill goes on, the result in its event.
+    CHECK(eventually(
+        [&] {
+            rig.enforcer->tick(steady_s());
+            return !first.alive();
+        },
+        std::chrono::seconds(5)));
+    events = rig.seen();
+    REQUIRE(events.size() == 2);
+    CHECK(events[1]["signal"] == "SIGKILL");
+    CHECK(events[1]["pre_kill"]["timed_out"] == true);
+    CHECK(events[1]["pre_kill"]["argv"] == nlohmann::json({"/usr/bin/sleep", "30"}));
+}
+
+TEST_CASE("escalation's verdicts: a writer held at throttle_to is judged by how much of the time it was stopped",
+          "[actions][safety]")
+{
+    const double mib = 1 << 20;
+    // Held to 1 MiB/s, stopped 90% of the time: it wants ~10 MiB/s, over a 5 MiB/s rule.
+    auto verdict = escalation_due(9, 10, 1 * mib, 5 * mib);
+    CHECK(verdict.kill);
+    CHECK(verdict.stopped_fraction == Approx(0.9));
+    CHECK(*verdict.demand_bps == Approx(10 * mib));
+    CHECK_THAT(verdict.why, Catch::Contains("over the rule's 5.0 MiB/s"));
+    // Stopped 50%: ~2 MiB/s, under it: left throttled.
+    CHECK_FALSE(escalation_due(5, 10, 1 * mib, 5 * mib).kill);
+    // Stopped all along: no bound on what it wants.
+    verdict = escalation_due(10, 10, 1 * mib, 5 * mib);
+    CHECK(verdict.kill);
+    CHECK_FALSE(verdict.demand_bps);
+    // A rule without a rate: most of the time.
+    CHECK(escalation_due(6, 10, 1 * mib, std::nullopt).kill);
+    CHECK_FALSE(escalation_due(4, 10, 1 * mib, std::nullopt).kill);
+}
+
+TEST_CASE("escalate_after: a throttled writer stopped most of the window is killed, one that slowed down is not",
+          "[actions][enforcer][safety]")
+{
+    Child flooding;
+    Child calm;
+    SafetySettings safety;
+    safety.action_delay_s = 0;
+    SafetyRig rig(safety);
+    PolicyRule rule = slow_rule();  // 1 MiB/s
+    rule.when.any = {{Condition::Kind::write_rate, 4 << 20, 1.0}};
+    rule.escalate_after_s = 0.6;
+    rule.kill_grace_s = 0.2;
+    Subject a;
+    a.pid = static_cast<uint32_t>(flooding.pid);
+    a.start_boot_s = read_process_identity(flooding.pid)->start_boot_s;
+    Subject b;
+    b.pid = static_cast<uint32_t>(calm.pid);
+    b.start_boot_s = read_process_identity(calm.pid)->start_boot_s;
+    const double start = steady_s();
+    rig.enforcer->enforce(rule, a, RuleMeasures{}, start);
+    rig.enforcer->enforce(rule, b, RuleMeasures{}, start);
+    // The flood owes a minute's worth at once: stopped all along. The calm one never overdraws.
+    rig.kernel.overdraw(flooding.pid, RuleScope::process, flooding.pid, 60 << 20);
+    rig.enforcer->kernel_stopped();
+    CHECK(eventually([&] { return process_state(flooding.pid) == 'T'; }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    rig.enforcer->tick(steady_s());
+    CHECK(eventually([&] { return process_state(flooding.pid) == 'Z'; }));  // dead, reaped by its destructor
+    CHECK(rig.enforcer->is_acting_on(b.key()));  // still throttled, alive
+    CHECK(process_state(calm.pid) != 'Z');
+    const auto events = rig.seen();
+    bool escalated = false;
+    for (const auto &event : events)
+        if (event["action"] == "kill" && event.value("escalated", false)) {
+            escalated = true;
+            CHECK(event["process"]["pid"] == flooding.pid);
+            CHECK(event["stopped_fraction"].get<double>() > 0.8);
+            CHECK_THAT(event["reason"].get<std::string>(), Catch::Contains("over the rule's 4.0 MiB/s"));
+        }
+    CHECK(escalated);
+    rig.enforcer->release_all("test end");
+}
+
+TEST_CASE("a cgroup rule acts on the cgroups it prefers first, those it avoids last, the fastest first within each, "
+          "and never on those it omits",
+          "[actions][safety]")
+{
+    PolicyRule cgroups;
+    cgroups.name = "cg";
+    cgroups.scope = RuleScope::cgroup;
+    cgroups.prefer = {"/batch.slice/*"};
+    cgroups.avoid = {"/system.slice/*"};
+    cgroups.omit = {"/system.slice/postgresql.service"};
+    PolicyRule processes;
+    processes.name = "p";
+    const auto candidate = [](size_t rule, RuleScope scope, const std::string &cgroup, double bps) {
+        ActionCandidate c;
+        c.rule_index = rule;
+        c.subject.scope = scope;
+        c.subject.cgroup = cgroup;
+        c.subject.cgroup_id = std::hash<std::string>{}(cgroup);
+        c.measures.write_bps = bps;
+        return c;
+    };
+    std::vector<ActionCandidate> candidates = {
+        candidate(0, RuleScope::cgroup, "/system.slice/nginx.service", 900),
+        candidate(0, RuleScope::cgroup, "/user.slice/a", 100),
+        candidate(1, RuleScope::process, "/user.slice/b", 500),
+        candidate(0, RuleScope::cgroup, "/batch.slice/job-1", 10),
+        candidate(0, RuleScope::cgroup, "/batch.slice/job-2", 20),
+    };
+    order_for_action(candidates, {cgroups, processes});
+    std::vector<std::string> order;
+    for (const auto &c : candidates)
+        order.push_back(c.subject.cgroup);
+    CHECK(order == std::vector<std::string>{"/batch.slice/job-2", "/batch.slice/job-1", "/user.slice/b", "/user.slice/a",
+                                            "/system.slice/nginx.service"});
+    Subject postgres;
+    postgres.scope = RuleScope::cgroup;
+    postgres.cgroup = "/system.slice/postgresql.service";
+    CHECK(omit_reason(cgroups, postgres) ==
+          "cgroup /system.slice/postgresql.service matches the rule's omit /system.slice/postgresql.service");
+    postgres.cgroup = "/system.slice/nginx.service";
+    CHECK_FALSE(omit_reason(cgroups, postgres));
+}
+
+TEST_CASE("an omitted cgroup gets one event per episode and no action", "[actions][enforcer][safety]")
+{
+    SafetyRig rig(SafetySettings {});
+    PolicyRule rule = kill_rule(0);
+    rule.scope = RuleScope::cgroup;
+    rule.omit = {"/keep/*"};
+    Subject subject;
+    subject.scope = RuleScope::cgroup;
+    subject.cgroup = "/keep/me";
+    subject.cgroup_id = 77;
+    rig.enforcer->enforce(rule, subject, written(0), steady_s());
+    rig.enforcer->enforce(rule, subject, written(0), steady_s());
+    CHECK_FALSE(rig.enforcer->is_acting_on(subject.key()));
+    const auto events = rig.seen();
+    REQUIRE(events.size() == 1);
+    CHECK(events[0]["omitted"] == true);
+    CHECK(events[0]["mechanism"] == "none");
+    CHECK_THAT(events[0]["reason"].get<std::string>(), Catch::Contains("omit /keep/*"));
 }

@@ -47,8 +47,7 @@ TEST_CASE("runaway events carry the subject, the numbers and the rule's", "[even
     PolicyRule rule;
     rule.name = "r";
     rule.action = RuleAction::kill;
-    rule.when.write_rate_bps = 1000;
-    rule.when.for_s = 2;
+    rule.when.any = {{Condition::Kind::write_rate, 1000, 2}};
     Subject subject;
     subject.pid = 42;
     subject.comm = "w";
@@ -281,4 +280,23 @@ TEST_CASE("event names that are not UTF-8 carry their exact bytes in <key>_b64, 
     for (unsigned char c : line)
         CHECK((c >= 0x20 && c < 0x7f));
     CHECK(nlohmann::json::parse(line).at("comm") == "w\xef\xbf\xbd\xef\xbf\xbd\x1b[2J");
+}
+
+TEST_CASE("an event's when keeps the flat keys, and adds any and all lists where the rule has them (docs/events.md)",
+          "[events]")
+{
+    PolicyRule flat;
+    flat.when.any = {{Condition::Kind::write_rate, 1000, 2}, {Condition::Kind::growth_rate, 500, 2}};
+    const auto same = rule_json(flat);
+    CHECK(same == nlohmann::json({{"write_rate_bps", 1000.0}, {"for_s", 2.0}, {"growth_rate_bps", 500.0}}));
+
+    PolicyRule lists;
+    lists.when.any = {{Condition::Kind::write_rate, 1000, 2}, {Condition::Kind::write_rate, 5000, 0}};
+    lists.when.all = {{Condition::Kind::mount_usage, 90, 0}};
+    const auto when = rule_json(lists);
+    CHECK(when["write_rate_bps"] == 1000.0);  // the first of its kind, as before
+    REQUIRE(when["any"].size() == 2);
+    CHECK(when["any"][1] == nlohmann::json({{"write_rate_bps", 5000.0}, {"for_s", 0.0}}));
+    REQUIRE(when["all"].size() == 1);
+    CHECK(when["all"][0] == nlohmann::json({{"mount_usage_percent", 90.0}}));
 }

@@ -15,6 +15,19 @@ using namespace diskwatch;
 
 namespace {
 
+// A policy that must parse (the error is the failure's message otherwise).
+Policy parsed_ok(const std::string &yaml)
+{
+    std::string error;
+    auto policy = parse_policy(yaml, "policy.yaml", &error);
+    INFO(error);
+    REQUIRE(policy);
+    return *policy;
+}
+
+// The start of a rule that parses, for tests of its other keys.
+const std::string kOneRule = "rules:\n  - name: r\n    when: {written: 1GiB}\n";
+
 std::string error_of(const std::string &yaml)
 {
     std::string error;
@@ -72,12 +85,20 @@ rules:
     CHECK(rule.scope == RuleScope::process);
     CHECK(rule.match.comm == std::vector<std::string>{"suricata*"});
     CHECK(rule.match.mount == std::vector<std::string>{"/var/log"});
-    CHECK(*rule.when.write_rate_bps == Approx(50.0 * 1048576));
-    CHECK(rule.when.for_s == Approx(2));
-    CHECK(*rule.when.growth_rate_bps == Approx(20.0 * 1048576));
-    CHECK(*rule.when.written_bytes == 10ull << 30);
-    CHECK(rule.when.within_s == Approx(600));
-    CHECK(*rule.when.eta_full_s == Approx(900));
+    // The flat form: any of its conditions, the rates sharing one `for`.
+    CHECK(rule.when.all.empty());
+    REQUIRE(rule.when.any.size() == 4);
+    CHECK(rule.when.any[0].kind == Condition::Kind::write_rate);
+    CHECK(rule.when.any[0].threshold == Approx(50.0 * 1048576));
+    CHECK(rule.when.any[0].window_s == Approx(2));
+    CHECK(rule.when.any[1].kind == Condition::Kind::growth_rate);
+    CHECK(rule.when.any[1].threshold == Approx(20.0 * 1048576));
+    CHECK(rule.when.any[1].window_s == Approx(2));
+    CHECK(rule.when.any[2].kind == Condition::Kind::written);
+    CHECK(rule.when.any[2].threshold == Approx(10.0 * (1ull << 30)));
+    CHECK(rule.when.any[2].window_s == Approx(600));
+    CHECK(rule.when.any[3].kind == Condition::Kind::eta_full);
+    CHECK(rule.when.any[3].threshold == Approx(900));
     CHECK(rule.action == RuleAction::kill);
     CHECK(rule.kill_grace_s == Approx(2));
 }
@@ -128,7 +149,7 @@ TEST_CASE("the built-in default policy alerts only", "[policy]")
 TEST_CASE("unknown keys are errors naming file, line and key", "[policy]")
 {
     CHECK(error_of("interval: 1s\nintervall: 2s\n") ==
-          "policy.yaml:2: intervall: unknown key (expected one of: interval, dry_run, mounts, protect, rules)");
+          "policy.yaml:2: intervall: unknown key (expected one of: interval, dry_run, mounts, protect, safety, rules)");
     const std::string typo = "rules:\n  - name: r\n    when:\n      write_rte: 5MiB/s\n";
     CHECK(error_of(typo).rfind("policy.yaml:4: rules.r.when.write_rte: unknown key", 0) == 0);
     CHECK(error_of("mounts:\n  usage_percent: 80\n").rfind("policy.yaml:2: mounts.usage_percent: unknown key", 0) == 0);
@@ -288,4 +309,178 @@ TEST_CASE("check-config's warnings: claimable protection, kills without a window
     CHECK(warnings.size() == 5);
     // Without the host's mount points, the mount check is not made.
     CHECK(policy_warnings(*policy, {}).size() == 4);
+}
+
+TEST_CASE("when takes any: and all: lists, one condition per item, each with its own window", "[policy]")
+{
+    const std::string yaml = R"(rules:
+  - name: full-and-fast
+    when:
+      all:
+        - write_rate: 50MiB/s
+          for: 2s
+        - mount_usage_percent: 90
+      any:
+        - written: 1GiB
+          within: 1m
+        - growth_rate: 10MiB/s
+    action: alert
+)";
+    std::string error;
+    const auto policy = parse_policy(yaml, "policy.yaml", &error);
+    INFO(error);
+    REQUIRE(policy);
+    const auto &when = policy->rules.at(0).when;
+    REQUIRE(when.all.size() == 2);
+    CHECK(when.all[0].kind == Condition::Kind::write_rate);
+    CHECK(when.all[0].threshold == Approx(50.0 * 1048576));
+    CHECK(when.all[0].window_s == Approx(2));
+    CHECK(when.all[1].kind == Condition::Kind::mount_usage);
+    CHECK(when.all[1].threshold == Approx(90));
+    REQUIRE(when.any.size() == 2);
+    CHECK(when.any[0].kind == Condition::Kind::written);
+    CHECK(when.any[0].window_s == Approx(60));
+    CHECK(when.any[1].kind == Condition::Kind::growth_rate);
+    CHECK(when.any[1].window_s == 0);  // its own: no `for` given
+    CHECK(when.longest_for_s() == Approx(2));
+    CHECK(when.longest_window_s() == Approx(60));
+
+    // The flat form may name mount_usage_percent too (any of them).
+    const auto flat = parse_policy("rules:\n  - name: r\n    when: {mount_usage_percent: 95}\n", "p.yaml", &error);
+    REQUIRE(flat);
+    REQUIRE(flat->rules[0].when.any.size() == 1);
+    CHECK(flat->rules[0].when.any[0].kind == Condition::Kind::mount_usage);
+}
+
+TEST_CASE("any: and all: mistakes name the file, the line and the item's key", "[policy]")
+{
+    const std::string rule = "rules:\n  - name: r\n    when:\n";
+    // Two conditions in one item: which of them goes with its `for` is not for us to guess.
+    CHECK_THAT(error_of(rule + "      all:\n        - write_rate: 5MiB/s\n          written: 1GiB\n"),
+               Catch::StartsWith("policy.yaml:5: rules.r.when.all[0]: one condition per list item"));
+    CHECK_THAT(error_of(rule + "      all:\n        - write_rate: 5MiB/s\n        - for: 2s\n"),
+               Catch::StartsWith("policy.yaml:6: rules.r.when.all[1].for: for: only applies to write_rate or growth_rate"));
+    CHECK_THAT(error_of(rule + "      any:\n        - written: 1GiB\n          within: soon\n"),
+               Catch::StartsWith("policy.yaml:6: rules.r.when.any[0].within: \"soon\" is not a duration"));
+    CHECK_THAT(error_of(rule + "      any:\n        - write_rte: 5MiB/s\n"),
+               Catch::StartsWith("policy.yaml:5: rules.r.when.any[0].write_rte: unknown key"));
+    CHECK_THAT(error_of(rule + "      all: []\n"),
+               Catch::StartsWith("policy.yaml:4: rules.r.when.all: must be a list of conditions"));
+    CHECK_THAT(error_of(rule + "      all: {write_rate: 5MiB/s}\n"),
+               Catch::StartsWith("policy.yaml:4: rules.r.when.all: must be a list of conditions"));
+    // The flat keys and the lists do not mix (which would be ANDed with which?).
+    CHECK_THAT(error_of(rule + "      write_rate: 5MiB/s\n      all:\n        - mount_usage_percent: 90\n"),
+               Catch::StartsWith("policy.yaml:4: rules.r.when.write_rate: unknown key (expected one of: any, all)"));
+    CHECK_THAT(error_of(rule + "      all:\n        - mount_usage_percent: 190\n"),
+               Catch::StartsWith("policy.yaml:5: rules.r.when.all[0].mount_usage_percent: must be in (0, 100]"));
+    CHECK_THAT(error_of(rule + "      all:\n        - {}\n"),
+               Catch::StartsWith("policy.yaml:5: rules.r.when.all[0]: needs at least one of"));
+    CHECK_THAT(error_of(rule + "      all:\n        - write_rate: 1MiB/s\n        - write_rate: 2MiB/s\n"
+                          "      all:\n        - eta_full: 1h\n"),
+               Catch::StartsWith("policy.yaml:7: rules.r.when.all: given twice (first at line 4)"));
+}
+
+TEST_CASE("safety: its defaults, its keys, and mistakes named by file, line and key", "[policy][safety]")
+{
+    const Policy defaults = parsed_ok("rules: []\n");
+    CHECK(defaults.safety.action_delay_s == 1);
+    CHECK(defaults.safety.kill_limit == 10);
+    CHECK(defaults.safety.kill_window_s == 60);
+    CHECK(defaults.safety.recheck_before_sigkill);
+    const Policy given =
+        parsed_ok("safety:\n  action_delay: 10s\n  kill_limit: 0\n  kill_window: 5m\n  recheck_before_sigkill: false\n");
+    CHECK(given.safety.action_delay_s == 10);
+    CHECK(given.safety.kill_limit == 0);
+    CHECK(given.safety.kill_window_s == 300);
+    CHECK_FALSE(given.safety.recheck_before_sigkill);
+    CHECK_THAT(error_of("safety:\n  kill_limit: -1\n"),
+               Catch::StartsWith("policy.yaml:2: safety.kill_limit: \"-1\" is not a whole number"));
+    CHECK(error_of("safety:\n  kill_window: 0s\n") == "policy.yaml:2: safety.kill_window: must be more than 0");
+    CHECK_THAT(error_of("safety:\n  delay: 1s\n"), Catch::StartsWith("policy.yaml:2: safety.delay: unknown key"));
+}
+
+TEST_CASE("pre_kill is an argv list with an absolute program, for kill rules, with a bounded timeout",
+          "[policy][safety]")
+{
+    const std::string &head = kOneRule;
+    const Policy policy =
+        parsed_ok(head + "    action: kill\n    pre_kill: [/usr/local/bin/save-logs, --last, \"100\"]\n    pre_kill_timeout: 10s\n");
+    CHECK(policy.rules[0].pre_kill == std::vector<std::string>{"/usr/local/bin/save-logs", "--last", "100"});
+    CHECK(policy.rules[0].pre_kill_timeout_s == 10);
+    const Policy defaults = parsed_ok(head + "    action: kill\n");
+    CHECK(defaults.rules[0].pre_kill.empty());
+    CHECK(defaults.rules[0].pre_kill_timeout_s == 5);
+    CHECK_THAT(error_of(head + "    action: kill\n    pre_kill: [save-logs]\n"),
+               Catch::StartsWith("policy.yaml:5: rules.r.pre_kill[0]: \"save-logs\": the program must be an absolute path"));
+    CHECK_THAT(error_of(head + "    action: kill\n    pre_kill: /bin/true\n"),
+               Catch::StartsWith("policy.yaml:5: rules.r.pre_kill: must be a list"));
+    CHECK_THAT(error_of(head + "    action: kill\n    pre_kill_timeout: 2m\n"),
+               Catch::StartsWith("policy.yaml:5: rules.r.pre_kill_timeout: must be more than 0 and at most 60s"));
+    CHECK_THAT(error_of(head + "    action: alert\n    pre_kill: [/bin/true]\n"),
+               Catch::StartsWith("policy.yaml:5: rules.r.pre_kill: only applies to action: kill"));
+}
+
+TEST_CASE("escalate_after is for throttle rules, shorter than throttle_for, and lets them set a kill's keys",
+          "[policy][safety]")
+{
+    const std::string &head = kOneRule;
+    const Policy policy = parsed_ok(head + "    action: throttle\n    throttle_to: 1MiB/s\n    escalate_after: 2m\n"
+                                           "    kill_grace: 5s\n    pre_kill: [/usr/bin/true]\n");
+    CHECK(policy.rules[0].escalate_after_s == 120);
+    CHECK(policy.rules[0].kill_grace_s == 5);
+    CHECK_THAT(error_of(head + "    action: kill\n    escalate_after: 2m\n"),
+               Catch::StartsWith("policy.yaml:5: rules.r.escalate_after: only applies to action: throttle"));
+    CHECK_THAT(error_of(head + "    action: throttle\n    throttle_to: 1MiB/s\n    throttle_for: 1m\n    escalate_after: 2m\n"),
+               Catch::StartsWith("policy.yaml:7: rules.r.escalate_after: must be more than 0 and less than throttle_for"));
+    CHECK_THAT(error_of(head + "    action: throttle\n    throttle_to: 1MiB/s\n    kill_grace: 5s\n"),
+               Catch::StartsWith("policy.yaml:6: rules.r.kill_grace: only applies to action: kill (or a throttle with escalate_after)"));
+}
+
+TEST_CASE("prefer, avoid and omit are globs of a cgroup rule", "[policy][safety]")
+{
+    const Policy policy = parsed_ok(kOneRule + "    scope: cgroup\n    prefer: [\"/batch.slice/*\"]\n    avoid: [\"/system.slice/*\"]\n"
+                                               "    omit: [\"/system.slice/postgresql.service\"]\n");
+    CHECK(policy.rules[0].prefer == std::vector<std::string>{"/batch.slice/*"});
+    CHECK(policy.rules[0].avoid == std::vector<std::string>{"/system.slice/*"});
+    CHECK(policy.rules[0].omit == std::vector<std::string>{"/system.slice/postgresql.service"});
+    CHECK_THAT(error_of(kOneRule + "    omit: [\"/x\"]\n"),
+               Catch::StartsWith("policy.yaml:4: rules.r.omit: only applies to scope: cgroup"));
+}
+
+TEST_CASE("check-config warns of a selector that matches everything and of a written no watched filesystem holds",
+          "[policy]")
+{
+    CHECK(glob_matches_everything("*"));
+    CHECK(glob_matches_everything("**"));
+    CHECK(glob_matches_everything("(?i)*"));
+    CHECK(glob_matches_everything("/*"));
+    CHECK_FALSE(glob_matches_everything("/"));
+    CHECK_FALSE(glob_matches_everything("*d"));
+    CHECK_FALSE(glob_matches_everything("/var/*"));
+    std::string error;
+    auto policy = parse_policy("protect:\n  cgroup: [\"/*\"]\n"
+                               "rules:\n"
+                               "  - name: wide\n    match: {comm: [\"*\"], mount: [\"/data\"]}\n"
+                               "    when: {written: 2GiB, within: 1h}\n"
+                               "  - name: fits\n    match: {comm: [x], mount: [\"/big\"]}\n    when: {written: 2GiB}\n"
+                               "  - name: lists\n    match: {comm: [y]}\n    when: {all: [{written: 8GiB}, {eta_full: 1h}]}\n",
+                               "policy.yaml", &error);
+    INFO(error);
+    REQUIRE(policy);
+    const std::map<std::string, uint64_t> sizes = {{"/", 4ull << 30}, {"/data", 1ull << 30}, {"/big", 16ull << 30}};
+    const auto warnings = policy_warnings(*policy, {"/", "/data", "/big"}, sizes);
+    const auto said = [&](const std::string &start) {
+        return std::count_if(warnings.begin(), warnings.end(),
+                             [&](const std::string &warning) { return warning.rfind(start, 0) == 0; });
+    };
+    CHECK(said("protect.cgroup: \"/*\" matches everything: every process is protected") == 1);
+    CHECK(said("rules.wide.match.comm: \"*\" matches everything") == 1);
+    CHECK(said("rules.wide.when.written: 2147483648 bytes is more than the largest filesystem it watches holds "
+               "(1073741824 bytes)") == 1);
+    CHECK(said("rules.fits") == 0);
+    // No mount selector: the largest filesystem of the host (16 GiB) holds 8 GiB.
+    CHECK(said("rules.lists") == 0);
+    CHECK(warnings.size() == 3);
+    // Without the sizes, the written check is not made.
+    CHECK(policy_warnings(*policy, {"/", "/data", "/big"}).size() == 2);
 }

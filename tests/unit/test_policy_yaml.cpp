@@ -48,14 +48,16 @@ TEST_CASE("the tests' policy builder writes rules the policy parser reads back",
     CHECK(flood.scope == RuleScope::process);
     CHECK(flood.match.comm == std::vector<std::string>{"dw-*"});
     CHECK(flood.match.mount == std::vector<std::string>{"/tmp/a \"b\\c", "/srv"});  // quoted exactly
-    CHECK(flood.when.write_rate_bps == 20.0 * (1 << 20));
-    CHECK(flood.when.for_s == 1.0);
+    REQUIRE(flood.when.any.size() == 1);
+    CHECK(flood.when.any[0].kind == Condition::Kind::write_rate);
+    CHECK(flood.when.any[0].threshold == 20.0 * (1 << 20));
+    CHECK(flood.when.any[0].window_s == 1.0);
     CHECK(flood.action == RuleAction::kill);
     CHECK(flood.kill_grace_s == 0.5);
     const auto &freeze = policy.rules[1];
     CHECK(freeze.scope == RuleScope::cgroup);
     CHECK(freeze.match.cgroup == std::vector<std::string>{"/dw-freeze-1.2-3"});
-    CHECK(freeze.when.for_s == 0);
+    CHECK(freeze.when.longest_for_s() == 0);
     CHECK(freeze.action == RuleAction::throttle);
     CHECK(freeze.throttle_to_bps == 2.0 * (1 << 20));
     CHECK(freeze.throttle_for_s == 3.0);
@@ -67,8 +69,8 @@ TEST_CASE("the shared throttle policy and an empty one read back as meant", "[po
     CHECK(throttle.interval_s == 0.25);
     REQUIRE(throttle.rules.size() == 1);
     CHECK(throttle.rules[0].match.comm == std::vector<std::string>{"dw-marked"});
-    CHECK(throttle.rules[0].when.write_rate_bps == 8.0 * (1 << 20));
-    CHECK(throttle.rules[0].when.for_s == 0.5);
+    CHECK(throttle.rules[0].when.lowest(Condition::Kind::write_rate) == 8.0 * (1 << 20));
+    CHECK(throttle.rules[0].when.longest_for_s() == 0.5);
     CHECK(throttle.rules[0].action == RuleAction::throttle);
     CHECK(throttle.rules[0].throttle_to_bps == 4.0 * (1 << 20));
     CHECK(throttle.rules[0].throttle_for_s == 60.0);

@@ -34,8 +34,7 @@ PolicyRule rate_rule(double bps, double for_s, RuleScope scope = RuleScope::proc
     PolicyRule rule;
     rule.name = "fast";
     rule.scope = scope;
-    rule.when.write_rate_bps = bps;
-    rule.when.for_s = for_s;
+    rule.when.any = {{Condition::Kind::write_rate, bps, for_s}};
     return rule;
 }
 
@@ -205,8 +204,7 @@ TEST_CASE("written within a window", "[rules]")
 {
     PolicyRule rule;
     rule.name = "volume";
-    rule.when.written_bytes = static_cast<uint64_t>(10 * kMiB);
-    rule.when.within_s = 5;
+    rule.when.any = {{Condition::Kind::written, 10 * kMiB, 5}};
     RuleEngine engine({rule});
     double t = 0;
     engine.evaluate(t, {}, {});
@@ -225,7 +223,7 @@ TEST_CASE("growth share and eta_full come from the mount's net growth", "[rules]
 {
     PolicyRule rule;
     rule.name = "filler";
-    rule.when.eta_full_s = 60;
+    rule.when.any = {{Condition::Kind::eta_full, 60, 0}};
     RuleEngine engine({rule});
     MountState mount{"/data", static_cast<uint64_t>(100 * kMiB), 4 * kMiB, 4 * kMiB, 42.5, 25.0};
     double t = 0;
@@ -267,8 +265,7 @@ TEST_CASE("growth_rate: a steady appender is never charged more than its own fil
 {
     PolicyRule rule;
     rule.name = "grows";
-    rule.when.growth_rate_bps = 8 * kMiB;
-    rule.when.for_s = 2.0;
+    rule.when.any = {{Condition::Kind::growth_rate, 8 * kMiB, 2.0}};
     RuleEngine engine({rule});
     MountState mount;
     mount.mount = "/data";
@@ -286,4 +283,60 @@ TEST_CASE("growth_rate: a steady appender is never charged more than its own fil
     }
     REQUIRE(engine.measures(0, "process:5"));
     CHECK(engine.measures(0, "process:5")->growth_bps == Approx(4 * kMiB).epsilon(0.01));
+}
+
+TEST_CASE("all: a rate and the mount's fill must hold together, and any: one of them is enough", "[rules]")
+{
+    PolicyRule rule;
+    rule.name = "full-and-fast";
+    rule.when.all = {{Condition::Kind::write_rate, 20 * kMiB, 1.0}, {Condition::Kind::mount_usage, 90, 0}};
+    RuleEngine engine({rule});
+    MountState mount;
+    mount.mount = "/data";
+    mount.available_bytes = static_cast<uint64_t>(1024 * kMiB);
+    mount.used_pct = 50;
+    engine.evaluate(0, {}, {mount});
+    // 40 MiB/s on a half-empty mount: the rate alone is not enough.
+    double t = 0;
+    for (int i = 0; i < 12; ++i) {
+        t += 0.25;
+        CHECK(engine.evaluate(t, {row(42, "eve", 10 * kMiB, 0.25)}, {mount}).empty());
+    }
+    // The mount passes 90%: both hold.
+    mount.used_pct = 91;
+    t += 0.25;
+    auto findings = engine.evaluate(t, {row(42, "eve", 10 * kMiB, 0.25)}, {mount});
+    REQUIRE(findings.size() == 1);
+    CHECK(findings[0].change == Finding::Change::started);
+    CHECK(findings[0].measures.condition == "write_rate");
+    CHECK(findings[0].measures.write_bps == Approx(40 * kMiB));
+    // A full mount and a writer that slowed down: the rate no longer holds; the
+    // rule ends after its quiet spell (max(for, 1 s)).
+    bool ended = false;
+    for (int i = 0; i < 12 && !ended; ++i) {
+        t += 0.25;
+        for (const auto &finding : engine.evaluate(t, {row(42, "eve", 1 * kMiB, 0.25)}, {mount}))
+            ended = ended || finding.change == Finding::Change::ended;
+    }
+    CHECK(ended);
+
+    // any + all: all of `all`, and one of `any`.
+    PolicyRule mixed;
+    mixed.name = "mixed";
+    mixed.when.all = {{Condition::Kind::mount_usage, 90, 0}};
+    mixed.when.any = {{Condition::Kind::written, 100 * kMiB, 600}, {Condition::Kind::write_rate, 20 * kMiB, 1.0}};
+    RuleEngine both({mixed});
+    both.evaluate(0, {}, {mount});
+    auto first = both.evaluate(0.25, {row(7, "slow", 1 * kMiB, 0.25)}, {mount});
+    CHECK(first.empty());  // the mount is full, but neither of `any` holds
+    auto second = both.evaluate(0.5, {row(7, "slow", 120 * kMiB, 0.25)}, {mount});
+    REQUIRE(second.size() == 1);
+    CHECK(second[0].measures.condition == "written");  // the first of `any` that held
+
+    // No condition at all never holds (the parser refuses such a rule).
+    PolicyRule empty;
+    empty.name = "empty";
+    RuleEngine none({empty});
+    none.evaluate(0, {}, {mount});
+    CHECK(none.evaluate(0.25, {row(7, "w", 100 * kMiB, 0.25)}, {mount}).empty());
 }

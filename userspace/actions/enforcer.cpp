@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actions/cgroup_files.h"
+#include "actions/enforcer_kills.h"
 #include "events/events.h"
 #include "events/internal_errors.h"
 #include "events/json_names.h"
@@ -32,23 +33,6 @@ namespace {
 double steady_now_s()
 {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-// A pidfd on the very process the rule saw writing: its pid and the start
-// time read when its pid was first seen. A process that took the pid since
-// (the writer exited, its exit record lost or not yet read) started later and
-// is refused, whatever its name. The name is not compared: a writer renames
-// itself at will (prctl), and a renamed runaway is the same process.
-std::optional<Pidfd> open_subject(const Subject &subject, std::string *error)
-{
-    const auto pid = static_cast<pid_t>(subject.pid);
-    if (subject.start_boot_s <= 0) {
-        *error = "pid " + std::to_string(pid) +
-                 ": its start time was not read when its writes were seen, so it cannot be told from a later "
-                 "process on the same pid";
-        return std::nullopt;
-    }
-    return Pidfd::open(pid, "", subject.start_boot_s, error);
 }
 
 }  // namespace
@@ -69,6 +53,13 @@ struct Enforcer::Throttle {
     RuleScope kernel_scope = RuleScope::process;
     uint64_t kernel_id = 0;
     bool paused = false;  // a writer of it is stopped now
+    // escalate_after (sigstop): the time it spent stopped, counted at each of
+    // the continuer's looks, and the window being judged.
+    double stopped_s = 0;
+    double last_look_s = 0;
+    std::shared_ptr<const PolicyRule> escalate;  // the rule, when it has escalate_after
+    double window_start_s = 0;
+    double stopped_at_window_start_s = 0;
     uint64_t stops = 0;
     // SIGCONTs from others: in all (the kernel counts them), and how many
     // the last throttle.defied event had reported.
@@ -93,17 +84,6 @@ constexpr double kMaxKernelRateBps = 1024.0 * 1024 * 1024 * 1024;
 
 }  // namespace
 
-struct Enforcer::Kill {
-    std::string key;
-    std::string rule;
-    Subject subject;
-    std::string mechanism;
-    std::vector<Pidfd> targets;
-    std::string cgroup_path;
-    double deadline_s = 0;
-    double give_up_s = 0;
-    bool escalated = false;
-};
 
 Enforcer::Enforcer(EnforcerOptions options)
     : options_(std::move(options)),
@@ -135,9 +115,12 @@ Enforcer::~Enforcer()
 
 void Enforcer::set_policy(const Policy &policy, bool dry_run)
 {
+    // Updated in place (its own lock), never replaced: the identities of
+    // protected executables seen so far survive a reload.
+    protection_->set_list(policy.protect);
     std::lock_guard lock(mutex_);
-    protection_ = std::make_unique<Protection>(policy.protect, options_.agent_pid, options_.cgroup2_mount);
     dry_run_ = dry_run;
+    safety_ = policy.safety;
 }
 
 bool Enforcer::is_acting_on(const std::string &subject_key) const
@@ -179,18 +162,46 @@ void Enforcer::enforce(const PolicyRule &rule, const Subject &subject, const Rul
         options_.emit(event);
         return;
     }
-    if (throttles_.count(key) || kills_.count(key))
+    if (throttles_.count(key) || kills_.count(key)) {
+        note_kill_progress_locked(key, measures);
         return;  // already acting on it (a throttle holds until throttle_for ends)
+    }
     if (subject.scope == RuleScope::process && subject.exited)
         return;  // nothing to act on
+    // Released by an operator for a while (release --for): said once per episode.
+    if (auto snooze = snoozes_.active(subject, now_s)) {
+        if (std::exchange(announced_[announce_key], "snoozed") == "snoozed")
+            return;
+        auto event = action_event(std::string(to_string(rule.action)), &rule, subject, &measures, "none");
+        event["snoozed_until"] = snooze->until_rfc3339;
+        lock.unlock();
+        options_.emit(event);
+        return;
+    }
+    if (announced_[announce_key] == "snoozed")
+        announced_.erase(announce_key);  // the snooze is over: acted on as the rule says
     if (rule.action == RuleAction::kill && announced_[announce_key] == "kill")
         return;  // killed once this episode; the rule ends when its writes stop
-    if (announced_[announce_key] == "failed")
-        return;  // said once (agent.warning); retried in the rule's next episode
+    if (announced_[announce_key] == "failed" || announced_[announce_key] == "kill_limited")
+        return;  // said once (agent.warning, or an alert past safety.kill_limit); retried in the rule's next episode
+    if (announced_[announce_key] == "spared") {
+        if (!measures.held_now)
+            return;  // spared by the re-check before SIGKILL: acted on again only if it holds anew
+        announced_.erase(announce_key);
+    }
     // Protection is decided once per episode of the rule (reading /proc for a
     // cgroup's members at every evaluation would cost more than it tells).
     if (announced_[announce_key] == "protected")
         return;
+    if (auto reason = omit_reason(rule, subject)) {
+        announced_[announce_key] = "protected";  // decided once per episode, as protection is
+        auto event = action_event(std::string(to_string(rule.action)), &rule, subject, &measures, "none");
+        event["omitted"] = true;
+        event["reason"] = *reason;
+        lock.unlock();
+        options_.emit(event);
+        return;
+    }
     if (auto reason = protection_->subject_reason(subject)) {
         announced_[announce_key] = "protected";
         auto event = action_event(std::string(to_string(rule.action)), &rule, subject, &measures, "none");
@@ -225,6 +236,10 @@ void Enforcer::enforce(const PolicyRule &rule, const Subject &subject, const Rul
         options_.emit(event);
         return;
     }
+    // safety.action_delay: this target waits; every other target has its own clock.
+    pacer_.prune(now_s, safety_.action_delay_s);
+    if (!pacer_.ready(key, now_s, safety_.action_delay_s))
+        return;
     lock.unlock();
     if (rule.action == RuleAction::kill)
         start_kill(rule, subject, measures, now_s);
@@ -245,59 +260,6 @@ void Enforcer::action_failed(const PolicyRule &rule, const Subject &subject, con
     options_.emit(event);
 }
 
-void Enforcer::start_kill(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s)
-{
-    auto kill = std::make_unique<Kill>();
-    kill->key = subject.key();
-    kill->rule = rule.name;
-    kill->subject = subject;
-    kill->deadline_s = now_s + rule.kill_grace_s;
-    kill->give_up_s = kill->deadline_s + 10;
-    std::string error;
-    if (subject.scope == RuleScope::process) {
-        auto pidfd = open_subject(subject, &error);
-        if (!pidfd) {
-            action_failed(rule, subject, error);
-            return;
-        }
-        kill->targets.push_back(std::move(*pidfd));
-        kill->mechanism = "pidfd_send_signal";
-    } else {
-        kill->cgroup_path = cgroup_dir(subject.cgroup);
-        kill->mechanism = fs::exists(kill->cgroup_path + "/cgroup.kill") ? "cgroup.kill" : "pidfd_send_signal";
-        for (pid_t pid : cgroup_processes(kill->cgroup_path))
-            if (auto pidfd = Pidfd::open(pid, "", 0, &error))
-                kill->targets.push_back(std::move(*pidfd));
-    }
-    {
-        // A throttled subject is released first, so SIGTERM can be handled.
-        std::lock_guard lock(mutex_);
-        if (auto it = throttles_.find(kill->key); it != throttles_.end())
-            release_locked(it, "killing it");
-    }
-    const bool immediate = rule.kill_grace_s <= 0;
-    const int first_signal = immediate ? SIGKILL : SIGTERM;
-    if (immediate && kill->mechanism == "cgroup.kill") {
-        if (!write_control(kill->cgroup_path + "/cgroup.kill", "1", &error))
-            spdlog::warn("rule {}: {}", rule.name, error);
-    } else {
-        for (const auto &target : kill->targets) {
-            if (!target.signal(first_signal, &error))
-                spdlog::warn("rule {}: {}", rule.name, error);
-            target.signal(SIGCONT);  // a stopped process must run to handle SIGTERM
-        }
-    }
-    kill->escalated = immediate;
-    auto event = action_event("kill", &rule, subject, &measures, kill->mechanism);
-    event["signal"] = immediate ? "SIGKILL" : "SIGTERM";
-    event["kill_grace_s"] = rule.kill_grace_s;
-    event["targets"] = kill->targets.size();
-    std::lock_guard lock(mutex_);
-    announced_[kill->key + "|" + rule.name] = "kill";
-    kills_[kill->key] = std::move(kill);
-    options_.emit(event);
-}
-
 void Enforcer::start_throttle(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures,
                               double now_s)
 {
@@ -308,13 +270,15 @@ void Enforcer::start_throttle(const PolicyRule &rule, const Subject &subject, co
     throttle->rate_bps = std::min(*rule.throttle_to_bps, kMaxKernelRateBps);
     throttle->since_s = now_s;
     throttle->until_s = now_s + rule.throttle_for_s;
+    throttle->last_look_s = now_s;
+    throttle->window_start_s = now_s;
+    if (rule.escalate_after_s)
+        throttle->escalate = std::make_shared<const PolicyRule>(rule);
     std::string error;
     if (subject.scope == RuleScope::process) {
-        auto pidfd = open_subject(subject, &error);
-        if (!pidfd) {
-            action_failed(rule, subject, error);
-            return;
-        }
+        auto pidfd = open_subject(rule, subject);
+        if (!pidfd)
+            return;  // said (action_failed)
         if (pidfd->exited())
             return;  // gone (a zombie, killed by another rule): nothing to throttle, nothing to say
         throttle->start_boot_s = subject.start_boot_s;
@@ -379,12 +343,13 @@ void Enforcer::start_throttle(const PolicyRule &rule, const Subject &subject, co
     event["throttle_to_bps"] = started->rate_bps;
     event["throttle_for_s"] = rule.throttle_for_s;
     announced_[key + "|" + rule.name] = "throttle";
+    pacer_.acted(key, now_s);
     continuer_wake_.notify_all();
     options_.emit(event);
 }
 
 void Enforcer::release_locked(std::map<std::string, std::unique_ptr<Throttle>>::iterator it,
-                              const std::string &reason)
+                              const std::string &reason, const nlohmann::json &extra)
 {
     Throttle &throttle = *it->second;
     std::string error;
@@ -407,6 +372,7 @@ void Enforcer::release_locked(std::map<std::string, std::unique_ptr<Throttle>>::
     event["rule"] = throttle.rule;
     event["reason"] = reason;
     event["dry_run"] = false;
+    event.update(extra);
     if (throttle.mechanism == "sigstop") {
         event["stops"] = throttle.stops;
         event["defied"] = throttle.defied;
@@ -419,7 +385,13 @@ void Enforcer::release_locked(std::map<std::string, std::unique_ptr<Throttle>>::
 
 void Enforcer::tick(double now_s)
 {
-    std::lock_guard lock(mutex_);
+    struct Escalation {
+        std::shared_ptr<const PolicyRule> rule;
+        Subject subject;
+        nlohmann::json detail;
+    };
+    std::vector<Escalation> escalations;
+    std::unique_lock lock(mutex_);
     for (auto it = throttles_.begin(); it != throttles_.end();) {
         auto next = std::next(it);
         Throttle &throttle = *it->second;
@@ -427,37 +399,27 @@ void Enforcer::tick(double now_s)
             release_locked(it, "exited");
         else if (now_s >= throttle.until_s)
             release_locked(it, "throttle_for ended");
+        else if (throttle.escalate && now_s >= throttle.window_start_s + *throttle.escalate->escalate_after_s) {
+            // Judged window by window: a writer that gives up its flood is left throttled.
+            const auto verdict = escalation_due(throttle.stopped_s - throttle.stopped_at_window_start_s,
+                                                now_s - throttle.window_start_s, throttle.rate_bps,
+                                                throttle.escalate->when.lowest(Condition::Kind::write_rate));
+            throttle.window_start_s = now_s;
+            throttle.stopped_at_window_start_s = throttle.stopped_s;
+            if (verdict.kill)
+                escalations.push_back({throttle.escalate, throttle.subject,
+                                       {{"escalated", true}, {"stopped_fraction", verdict.stopped_fraction},
+                                        {"reason", verdict.why}}});
+        }
         it = next;
     }
-    for (auto it = kills_.begin(); it != kills_.end();) {
-        Kill &kill = *it->second;
-        bool all_gone = true;
-        for (const auto &target : kill.targets)
-            all_gone = all_gone && target.exited();
-        if (kill.subject.scope == RuleScope::cgroup)
-            all_gone = all_gone && cgroup_processes(kill.cgroup_path).empty();
-        if (all_gone || now_s > kill.give_up_s) {
-            it = kills_.erase(it);
-            continue;
-        }
-        if (!kill.escalated && now_s >= kill.deadline_s) {
-            kill.escalated = true;
-            std::string error;
-            if (kill.mechanism == "cgroup.kill") {
-                if (!write_control(kill.cgroup_path + "/cgroup.kill", "1", &error))
-                    spdlog::warn("{}: {}", kill.key, error);
-            } else {
-                for (const auto &target : kill.targets)
-                    if (!target.exited())
-                        target.signal(SIGKILL, &error);
-            }
-            auto event = action_event("kill", nullptr, kill.subject, nullptr, kill.mechanism);
-            event["rule"] = kill.rule;
-            event["signal"] = "SIGKILL";
-            event["reason"] = "still running after kill_grace";
-            options_.emit(event);
-        }
-        ++it;
+    tick_kills_locked(now_s);
+    lock.unlock();
+    for (const auto &escalation : escalations) {
+        RuleMeasures measures;
+        measures.condition = "escalate_after";
+        measures.cumulative_bytes = -1;  // its rule may have ended under the throttle: no numbers for the re-check
+        start_kill(*escalation.rule, escalation.subject, measures, now_s, escalation.detail);
     }
 }
 
@@ -467,7 +429,7 @@ bool Enforcer::needs_ticks() const
     return !throttles_.empty() || !kills_.empty();
 }
 
-bool Enforcer::release(const std::string &target, const std::string &reason, std::string *error)
+bool Enforcer::release(const std::string &target, const std::string &reason, std::string *error, double snooze_s)
 {
     std::lock_guard lock(mutex_);
     for (auto it = throttles_.begin(); it != throttles_.end(); ++it) {
@@ -475,7 +437,13 @@ bool Enforcer::release(const std::string &target, const std::string &reason, std
         const bool match = subject.scope == RuleScope::process ? target == std::to_string(subject.pid)
                                                                : target == subject.cgroup || target == it->second->cgroup_path;
         if (match) {
-            release_locked(it, reason);
+            nlohmann::json extra = nlohmann::json::object();
+            if (snooze_s > 0) {
+                snoozes_.add(subject, steady_now_s(), snooze_s);
+                extra["snooze_s"] = snooze_s;
+                extra["snoozed_until"] = snoozes_.active(subject, steady_now_s())->until_rfc3339;
+            }
+            release_locked(it, reason, extra);
             return true;
         }
     }
@@ -494,6 +462,12 @@ void Enforcer::rule_ended(const PolicyRule &rule, const Subject &subject)
 {
     std::lock_guard lock(mutex_);
     announced_.erase(subject.key() + "|" + rule.name);
+}
+
+std::vector<Snoozes::Snooze> Enforcer::snoozed(double now_s) const
+{
+    std::lock_guard lock(mutex_);
+    return snoozes_.active_all(now_s);
 }
 
 std::vector<ActiveAction> Enforcer::active() const
@@ -564,8 +538,12 @@ Enforcer::Throttle *Enforcer::kernel_throttle_locked(RuleScope scope, uint64_t i
 double Enforcer::continue_due_locked(double now_s)
 {
     double next = now_s + options_.continuer_poll_s;
-    for (auto &[key, throttle] : throttles_)
+    for (auto &[key, throttle] : throttles_) {
+        if (throttle->paused)
+            throttle->stopped_s += now_s - throttle->last_look_s;  // stopped since the last look
+        throttle->last_look_s = now_s;
         throttle->paused = false;
+    }
     bool members_changed = false;
     for (const auto &stop : options_.kernel->stopped()) {
         Throttle *throttle = kernel_throttle_locked(stop.scope, stop.id);

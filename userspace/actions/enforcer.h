@@ -25,6 +25,7 @@
 #include "actions/kernel_throttles.h"
 #include "actions/pidfd.h"
 #include "actions/protection.h"
+#include "actions/safety.h"
 #include "rules/policy.h"
 #include "rules/rule_engine.h"
 
@@ -78,10 +79,14 @@ public:
     // When not, the agent can sleep until its next evaluation.
     bool needs_ticks() const;
     // Release a throttle by target: a pid ("1234") or a cgroup path ("/x/y").
-    bool release(const std::string &target, const std::string &reason, std::string *error);
+    // snooze_s > 0: the subject is not acted on again (by any rule) for that
+    // long (release --for); its release event says until when.
+    bool release(const std::string &target, const std::string &reason, std::string *error, double snooze_s = 0);
     // Release every throttle (agent stop).
     void release_all(const std::string &reason);
     std::vector<ActiveAction> active() const;
+    // Subjects released with a snooze (release --for) that is still running.
+    std::vector<Snoozes::Snooze> snoozed(double now_s) const;
     // The rule stopped holding for the subject: its next episode is announced again.
     void rule_ended(const PolicyRule &rule, const Subject &subject);
 
@@ -99,6 +104,7 @@ public:
                 const std::string &sender_comm, double now_s);
 
     const Protection &protection() const { return *protection_; }
+    Protection &protection() { return *protection_; }
     bool is_acting_on(const std::string &subject_key) const;
 
 private:
@@ -108,9 +114,22 @@ private:
     nlohmann::json action_event(const std::string &action, const PolicyRule *rule, const Subject &subject,
                                 const RuleMeasures *measures, const std::string &mechanism) const;
     void action_failed(const PolicyRule &rule, const Subject &subject, const std::string &error);
+    // A pidfd on the very process the rule saw writing: its pid and the start
+    // time read when its pid was first seen. A process that took the pid since
+    // (the writer exited, its exit record lost or not yet read) started later
+    // and is refused, whatever its name (a writer renames itself at will, and
+    // a renamed runaway is the same process). Refused: said (action_failed).
+    std::optional<Pidfd> open_subject(const PolicyRule &rule, const Subject &subject);
     void start_throttle(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s);
-    void start_kill(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s);
-    void release_locked(std::map<std::string, std::unique_ptr<Throttle>>::iterator it, const std::string &reason);
+    // detail: fields for its first event (an escalation says so).
+    void start_kill(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s,
+                    const nlohmann::json &detail = nlohmann::json::object());
+    bool kill_allowed(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s);
+    void note_kill_progress_locked(const std::string &key, const RuleMeasures &measures);
+    void tick_kills_locked(double now_s);  // SIGKILL after kill_grace (and the re-check), kills that ended
+    void signal_kill_locked(Kill &kill, double now_s);  // the first signal (after the pre_kill hook, if any)
+    void release_locked(std::map<std::string, std::unique_ptr<Throttle>>::iterator it, const std::string &reason,
+                        const nlohmann::json &extra = nlohmann::json::object());
     void continuer_loop();  // continuer_serve() until stop, across what it throws
     void continuer_serve();
     // One look at the kernel's stops: continue those whose allowance is back
@@ -128,6 +147,10 @@ private:
     std::map<std::string, std::unique_ptr<Throttle>> throttles_;  // by subject key
     std::map<std::string, std::unique_ptr<Kill>> kills_;
     std::map<std::string, std::string> announced_;  // subject key + rule -> last state (dedup)
+    Snoozes snoozes_;  // released by an operator for a while
+    SafetySettings safety_;
+    ActionPacer pacer_;       // when each target was last acted on (safety.action_delay)
+    KillBudget kill_budget_;  // the host's kills of the last safety.kill_window
     bool stopping_ = false;
     bool state_save_failing_ = false;  // the last save of state.json failed (said once)
     // Wakes the continuer when a throttle starts, the kernel stops a writer,

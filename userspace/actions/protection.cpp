@@ -16,7 +16,16 @@ bool is_kernel_thread(pid_t pid, const std::string &proc_root)
     return flags && (*flags & kPfKthread) != 0;
 }
 
-std::optional<std::string> Protection::process_reason(pid_t pid, const std::string &comm, const std::string &exe,
+void Protection::set_list(const ProtectList &list)
+{
+    {
+        std::lock_guard lock(mutex_);
+        list_ = list;
+    }
+    exes_.set_patterns(list.exe);
+}
+
+std::optional<std::string> Protection::process_reason(pid_t pid, const std::string &comm, const std::string & /*exe*/,
                                                       const std::string &cgroup) const
 {
     if (pid == agent_pid_)
@@ -25,13 +34,13 @@ std::optional<std::string> Protection::process_reason(pid_t pid, const std::stri
         return "PID 1";
     if (pid == 2 || is_kernel_thread(pid))
         return "a kernel thread";
-    for (const auto &pattern : list_.comm)
+    const ProtectList list = list_copy();
+    for (const auto &pattern : list.comm)
         if (glob_matches(pattern, comm))
             return "comm " + comm + " matches protect.comm " + pattern;
-    for (const auto &pattern : list_.exe)
-        if (!exe.empty() && glob_matches(pattern, exe))
-            return "exe " + exe + " matches protect.exe " + pattern;
-    for (const auto &pattern : list_.cgroup)
+    if (auto reason = exes_.reason(pid))
+        return reason;
+    for (const auto &pattern : list.cgroup)
         if (!cgroup.empty() && glob_matches(pattern, cgroup))
             return "cgroup " + cgroup + " matches protect.cgroup " + pattern;
     return std::nullopt;
@@ -43,7 +52,7 @@ std::optional<std::string> Protection::subject_reason(const Subject &subject) co
         return process_reason(static_cast<pid_t>(subject.pid), subject.comm, subject.exe, subject.cgroup);
     if (subject.cgroup.empty() || subject.cgroup == "/")
         return std::string("the root cgroup");
-    for (const auto &pattern : list_.cgroup)
+    for (const auto &pattern : list_copy().cgroup)
         if (glob_matches(pattern, subject.cgroup))
             return "cgroup " + subject.cgroup + " matches protect.cgroup " + pattern;
     for (const pid_t pid : cgroup_processes(cgroup2_mount_ + subject.cgroup)) {

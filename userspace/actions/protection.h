@@ -1,12 +1,15 @@
 // Who must never be throttled or killed: the policy's protect list, plus the
-// agent itself, PID 1 and kernel threads, always.
+// agent itself, PID 1 and kernel threads, always. protect.exe is matched by
+// what the file is (actions/protected_exes.h), not by the path a process shows.
 #pragma once
 
 #include <sys/types.h>
 
+#include <mutex>
 #include <optional>
 #include <string>
 
+#include "actions/protected_exes.h"
 #include "rules/policy.h"
 #include "rules/rule_engine.h"
 
@@ -14,11 +17,24 @@ namespace diskwatch {
 
 class Protection {
 public:
-    Protection(ProtectList list, pid_t agent_pid, std::string cgroup2_mount)
-        : list_(std::move(list)), agent_pid_(agent_pid), cgroup2_mount_(std::move(cgroup2_mount)) {}
+    Protection(const ProtectList &list, pid_t agent_pid, std::string cgroup2_mount,
+               ProtectedExes::Options exe_options = ProtectedExes::Options{})
+        : list_(list), agent_pid_(agent_pid), cgroup2_mount_(std::move(cgroup2_mount)),
+          exes_(list.exe, std::move(exe_options))
+    {
+    }
+
+    // A reload: the new list; the identities remembered for executables that
+    // stay protected are kept. Thread-safe with the readers below.
+    void set_list(const ProtectList &list);
+    // Resolves protect.exe on the host again (at most once a second; the
+    // agent's loop calls it at every evaluation, so an in-place upgrade is
+    // seen within a second and the old file stays protected).
+    void refresh(double now_s) { exes_.refresh(now_s); }
 
     // Why this process is protected (e.g. "comm sshd matches protect.comm"),
-    // or nullopt. Reads /proc for what it is not given.
+    // or nullopt. Reads /proc for what it is not given. `exe` is not used for
+    // protect.exe (the file /proc/PID/exe is, by device and inode).
     std::optional<std::string> process_reason(pid_t pid, const std::string &comm, const std::string &exe,
                                               const std::string &cgroup) const;
     // A subject: a process, or a cgroup (protected when its path matches
@@ -27,9 +43,17 @@ public:
     std::optional<std::string> subject_reason(const Subject &subject) const;
 
 private:
+    ProtectList list_copy() const
+    {
+        std::lock_guard lock(mutex_);
+        return list_;
+    }
+
+    mutable std::mutex mutex_;  // list_
     ProtectList list_;
     pid_t agent_pid_;
     std::string cgroup2_mount_;
+    ProtectedExes exes_;
 };
 
 // PF_KTHREAD in /proc/<pid>/stat's flags; false when the stat is unreadable.

@@ -170,8 +170,8 @@ void Agent::apply_policy()
         const bool process = rule.scope == RuleScope::process;
         bool &enabled = process ? alarms.process : alarms.cgroup;
         uint64_t &threshold = process ? alarms.process_threshold_bps : alarms.cgroup_threshold_bps;
-        if (rule.when.write_rate_bps) {
-            const auto bps = static_cast<uint64_t>(*rule.when.write_rate_bps);
+        if (const auto lowest = rule.when.lowest(Condition::Kind::write_rate)) {
+            const auto bps = static_cast<uint64_t>(*lowest);
             threshold = enabled && threshold ? std::min(threshold, bps) : bps;
             enabled = true;
         }
@@ -292,6 +292,9 @@ void Agent::evaluate(double now_s)
     for (auto &[mount, rows] : rows_by_mount)
         recent_rows_by_mount_[mount] = std::move(rows);
 
+    // protect.exe's files again (at most once a second): an in-place upgrade
+    // is seen, and the replaced file stays protected (actions/protected_exes.h).
+    enforcer_->protection().refresh(now_s);
     std::lock_guard lock(state_mutex_);
     std::vector<MountState> mounts;
     for (const auto &mount : report.mounts)
@@ -315,11 +318,13 @@ void Agent::evaluate(double now_s)
     // Level-triggered: every subject a rule holds for gets its action (the
     // enforcer does nothing twice, and re-applies a throttle that ended while
     // the rule still holds).
-    for (const auto &[rule_index, subject] : engine_->holding()) {
-        const PolicyRule &rule = engine_->rules()[rule_index];
-        auto measures = engine_->measures(rule_index, subject.key());
-        enforcer_->enforce(rule, subject, measures.value_or(RuleMeasures{}), now_s);
-    }
+    // In the order a cgroup rule's prefer and avoid say (the kill limit may stop the last ones).
+    std::vector<ActionCandidate> candidates;
+    for (const auto &[rule_index, subject] : engine_->holding())
+        candidates.push_back({rule_index, subject, engine_->measures(rule_index, subject.key()).value_or(RuleMeasures{})});
+    order_for_action(candidates, engine_->rules());
+    for (const auto &candidate : candidates)
+        enforcer_->enforce(engine_->rules()[candidate.rule_index], candidate.subject, candidate.measures, now_s);
     emit_mount_alerts(report);
 }
 
@@ -339,9 +344,9 @@ std::vector<Offender> Agent::offenders() const
     return result;
 }
 
-bool Agent::release(const std::string &target, std::string *error)
+bool Agent::release(const std::string &target, std::string *error, double snooze_s)
 {
-    return enforcer_->release(target, "requested", error);
+    return enforcer_->release(target, "requested", error, snooze_s);
 }
 
 nlohmann::json Agent::status() const
@@ -379,6 +384,12 @@ nlohmann::json Agent::status() const
                                 {"stops", action.stops},
                                 {"defied", action.defied}});
     status["actions"] = actions_json;
+    auto snoozed_json = nlohmann::json::array();
+    for (const auto &snooze : enforcer_->snoozed(now_s))
+        snoozed_json.push_back({{"target", snooze.target},
+                                {"until", snooze.until_rfc3339},
+                                {"for_s", std::round((snooze.until_s - now_s) * 10) / 10}});
+    status["snoozed"] = snoozed_json;
     status["internal_errors"] = InternalErrors::instance().counts();
     status["guard_pid"] = guard_ && guard_->pid() > 0 ? nlohmann::json(guard_->pid()) : nlohmann::json();
     std::lock_guard lock(report_mutex_);
@@ -755,13 +766,13 @@ int run_agent_started(const AgentCommand &command)
         Agent *agent = running.load();
         return agent ? agent->status() : nlohmann::json {{"starting", true}};
     };
-    callbacks.release = [&running](const std::string &target, std::string *release_error) {
+    callbacks.release = [&running](const std::string &target, double snooze_s, std::string *release_error) {
         Agent *agent = running.load();
         if (!agent) {
             *release_error = "the agent is still starting";
             return false;
         }
-        return agent->release(target, release_error);
+        return agent->release(target, release_error, snooze_s);
     };
     callbacks.snapshot = [&running](GroupBy by) {
         Agent *agent = running.load();

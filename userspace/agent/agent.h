@@ -68,7 +68,7 @@ public:
     // (callable from another thread while run() loops).
     std::vector<Offender> offenders() const;
     std::vector<ActiveAction> actions() const { return enforcer_->active(); }
-    bool release(const std::string &target, std::string *error);
+    bool release(const std::string &target, std::string *error, double snooze_s = 0);
     Policy policy() const;
     void emit(const nlohmann::json &event);
     // `ebpf-diskwatch status` (docs/control.md): policy, hooks, offenders,

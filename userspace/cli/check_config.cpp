@@ -4,6 +4,7 @@
 
 #include "cli/privileges.h"
 #include "rules/policy.h"
+#include "resolve/filesystems.h"
 #include "resolve/mountinfo.h"
 #include "rules/units.h"
 #include "views/format.h"
@@ -31,10 +32,20 @@ int run_check_config(const std::string &path)
     }
     // Valid, but worth a second look: said, not refused (exit 0).
     std::vector<std::string> mount_points;
+    std::map<std::string, uint64_t> mount_sizes;
+    // statvfs only when a rule has `written` (a dead network mount can make it wait).
+    bool written = false;
+    for (const auto &rule : policy->rules)
+        written = written || rule.when.first(Condition::Kind::written);
     const MountTable mounts = MountTable::load();
-    for (const auto &entry : mounts.entries())
+    for (const auto &entry : mounts.entries()) {
         mount_points.push_back(entry.mount_point);
-    for (const auto &warning : policy_warnings(*policy, mount_points))
+        if (!written)
+            continue;
+        if (const auto usage = read_filesystem_usage(entry.mount_point); usage && usage->size_bytes > 0)
+            mount_sizes[entry.mount_point] = usage->size_bytes;
+    }
+    for (const auto &warning : policy_warnings(*policy, mount_points, mount_sizes))
         std::printf("warning: %s\n", terminal_safe(warning).c_str());
     return kExitOk;
 }

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "control/control_client.h"
+#include "rules/units.h"
 #include "views/format.h"
 
 namespace diskwatch {
@@ -87,10 +88,14 @@ int run_status(const StatusOptions &options)
 int run_release(const ReleaseOptions &options)
 {
     int exit_code = 0;
-    auto response = ask(options.socket, control::release_request(options.target), "release", &exit_code);
+    const double snooze_s = options.snooze.empty() ? 0 : parse_duration(options.snooze).value_or(0);
+    auto response = ask(options.socket, control::release_request(options.target, snooze_s), "release", &exit_code);
     if (!response)
         return exit_code;
-    std::cout << "released " << options.target << "\n";
+    if (snooze_s > 0)
+        std::cout << "released " << options.target << "; not acted on again for " << options.snooze << "\n";
+    else
+        std::cout << "released " << options.target << "\n";
     return 0;
 }
 

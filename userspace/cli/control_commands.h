@@ -17,6 +17,7 @@ int run_status(const StatusOptions &options);
 struct ReleaseOptions {
     std::string socket = control::kDefaultSocketPath;
     std::string target;  // a pid or a cgroup path
+    std::string snooze;  // --for DURATION: not acted on again for this long (validated by main)
 };
 int run_release(const ReleaseOptions &options);
 

@@ -121,6 +121,8 @@ int main(int argc, char **argv)
     diskwatch::ReleaseOptions release;
     auto *release_cmd = app.add_subcommand("release", "Ask the running agent to release a throttled or frozen offender");
     release_cmd->add_option("TARGET", release.target, "A pid or a cgroup path")->required();
+    release_cmd->add_option("--for", release.snooze, "And do not act on it again for this long (e.g. 10m; at most 1 week)")
+        ->check(diskwatch::policy_duration(diskwatch::control::kMaxSnoozeSeconds));
     release_cmd->add_option("--control-socket", release.socket, "The agent's control socket");
 
     // The guard the agent starts (agent/guard.h): not a command for people.

@@ -12,6 +12,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "rules/units.h"
+
 namespace diskwatch {
 
 inline std::string format_number(double value)
@@ -36,6 +38,22 @@ inline CLI::Validator seconds_between(double min_s, double max_s)
             return {};
         },
         "SECONDS");
+}
+
+// A duration as the policy writes them ("10m", "1h30m", "90s"), above 0 and at most max_s.
+inline CLI::Validator policy_duration(double max_s)
+{
+    return CLI::Validator(
+        [max_s](std::string &value) -> std::string {
+            std::string error;
+            const auto seconds = parse_duration(value, &error);
+            if (!seconds)
+                return error;
+            if (*seconds <= 0 || *seconds > max_s)
+                return "expected a duration above 0 and at most " + format_number(max_s) + "s";
+            return {};
+        },
+        "DURATION");
 }
 
 // A whole number in [min, max].

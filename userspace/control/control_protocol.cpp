@@ -1,5 +1,7 @@
 #include "control/control_protocol.h"
 
+#include <cmath>
+
 namespace diskwatch::control {
 
 bool validate_request(const nlohmann::json &request, std::string *error)
@@ -19,6 +21,11 @@ bool validate_request(const nlohmann::json &request, std::string *error)
         auto target = request.find("target");
         if (target == request.end() || !target->is_string() || target->get<std::string>().empty())
             return fail("release needs \"target\": a pid or a cgroup path");
+        auto for_s = request.find("for_s");
+        if (for_s != request.end() &&
+            (!for_s->is_number() || !std::isfinite(for_s->get<double>()) || for_s->get<double>() < 0 ||
+             for_s->get<double>() > kMaxSnoozeSeconds))
+            return fail("release \"for_s\" must be a number of seconds from 0 to 604800 (a week)");
     }
     if (name == "snapshot") {
         auto by = request.find("by");
@@ -35,9 +42,12 @@ nlohmann::json status_request()
     return {{"cmd", "status"}};
 }
 
-nlohmann::json release_request(const std::string &target)
+nlohmann::json release_request(const std::string &target, double snooze_s)
 {
-    return {{"cmd", "release"}, {"target", target}};
+    nlohmann::json request {{"cmd", "release"}, {"target", target}};
+    if (snooze_s > 0)
+        request["for_s"] = snooze_s;
+    return request;
 }
 
 nlohmann::json snapshot_request(const std::string &by)

@@ -3,6 +3,7 @@
 // and either the command's fields or "error" in words.
 //   {"cmd":"status"}
 //   {"cmd":"release","target":"1234"}            (a pid, or a cgroup path)
+//   {"cmd":"release","target":"1234","for_s":600} (and not acted on again for 10 minutes)
 //   {"cmd":"snapshot","by":"process"}           (process | cgroup | mount)
 #pragma once
 
@@ -14,6 +15,7 @@ namespace diskwatch::control {
 
 inline constexpr const char *kDefaultSocketPath = "/run/ebpf-diskwatch/control.sock";
 inline constexpr size_t kMaxLineBytes = size_t{64} * 1024;
+inline constexpr double kMaxSnoozeSeconds = 7 * 24 * 3600;  // release --for: at most a week
 
 // Checks the shape of a request: an object with a string "cmd", and the
 // arguments a known command needs. Commands the server does not know are
@@ -21,7 +23,7 @@ inline constexpr size_t kMaxLineBytes = size_t{64} * 1024;
 bool validate_request(const nlohmann::json &request, std::string *error);
 
 nlohmann::json status_request();
-nlohmann::json release_request(const std::string &target);
+nlohmann::json release_request(const std::string &target, double snooze_s = 0);
 nlohmann::json snapshot_request(const std::string &by);
 
 nlohmann::json error_response(const std::string &message);

@@ -186,10 +186,14 @@ std::unique_ptr<Ecosystem> Ecosystem::start(const EcosystemOptions &options, std
             server.handle("release", [raw](const control::ControlRequest &request) {
                 std::string release_error;
                 const std::string target = request.body.at("target");
-                if (!raw->callbacks_.release(target, &release_error))
+                const double snooze_s = request.body.value("for_s", 0.0);  // validated: absent or in range
+                if (!raw->callbacks_.release(target, snooze_s, &release_error))
                     throw control::ControlError(release_error.empty() ? "nothing to release for " + target
                                                                       : release_error);
-                return nlohmann::json {{"released", target}};
+                nlohmann::json answer {{"released", target}};
+                if (snooze_s > 0)
+                    answer["snooze_s"] = snooze_s;
+                return answer;
             });
         }
         if (ecosystem->callbacks_.snapshot) {

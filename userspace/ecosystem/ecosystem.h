@@ -56,8 +56,9 @@ struct EcosystemCallbacks {
     // {"cmd":"status"}: the agent's part (policy, hooks, offenders, kernel drops); the
     // ecosystem adds "sinks" and "metrics".
     std::function<nlohmann::json()> status;
-    // {"cmd":"release","target":...}: true when something was released; else *error says why.
-    std::function<bool(const std::string &target, std::string *error)> release;
+    // {"cmd":"release","target":...,"for_s":...}: true when something was released (and,
+    // for_s > 0, snoozed that long); else *error says why.
+    std::function<bool(const std::string &target, double snooze_s, std::string *error)> release;
     // {"cmd":"snapshot","by":...}: the response's fields ({"report": the agent's
     // cumulative rows as `top --json -a`, ...}; docs/control.md).
     std::function<nlohmann::json(GroupBy by)> snapshot;

@@ -101,21 +101,53 @@ nlohmann::json mount_json(const Subject &subject)
     return json;
 }
 
+namespace {
+
+nlohmann::json condition_json(const Condition &condition)
+{
+    switch (condition.kind) {
+    case Condition::Kind::write_rate:
+        return {{"write_rate_bps", condition.threshold}, {"for_s", condition.window_s}};
+    case Condition::Kind::growth_rate:
+        return {{"growth_rate_bps", condition.threshold}, {"for_s", condition.window_s}};
+    case Condition::Kind::written:
+        return {{"written_bytes", static_cast<uint64_t>(condition.threshold)}, {"within_s", condition.window_s}};
+    case Condition::Kind::eta_full:
+        return {{"eta_full_s", condition.threshold}};
+    case Condition::Kind::mount_usage:
+        return {{"mount_usage_percent", condition.threshold}};
+    }
+    return nlohmann::json::object();
+}
+
+}  // namespace
+
+// The flat keys as before `any:`/`all:` (the any conditions merged, the first
+// of each kind); "any" as well when they do not merge (two of a kind, rates
+// with different `for`), and "all" when the rule has that list.
 nlohmann::json rule_json(const PolicyRule &rule)
 {
-    nlohmann::json when;
-    if (rule.when.write_rate_bps)
-        when["write_rate_bps"] = *rule.when.write_rate_bps;
-    if (rule.when.write_rate_bps || rule.when.growth_rate_bps)
-        when["for_s"] = rule.when.for_s;
-    if (rule.when.growth_rate_bps)
-        when["growth_rate_bps"] = *rule.when.growth_rate_bps;
-    if (rule.when.written_bytes) {
-        when["written_bytes"] = *rule.when.written_bytes;
-        when["within_s"] = rule.when.within_s;
+    nlohmann::json when = nlohmann::json::object();
+    bool merged = true;
+    for (const auto &condition : rule.when.any) {
+        const nlohmann::json one = condition_json(condition);  // items() refers to it
+        for (const auto &[key, value] : one.items()) {
+            if (!when.contains(key))
+                when[key] = value;
+            else if (when[key] != value || key != "for_s")
+                merged = false;
+        }
     }
-    if (rule.when.eta_full_s)
-        when["eta_full_s"] = *rule.when.eta_full_s;
+    const auto list = [](const std::vector<Condition> &conditions) {
+        auto items = nlohmann::json::array();
+        for (const auto &condition : conditions)
+            items.push_back(condition_json(condition));
+        return items;
+    };
+    if (!merged)
+        when["any"] = list(rule.when.any);
+    if (!rule.when.all.empty())
+        when["all"] = list(rule.when.all);
     return when;
 }
 

@@ -37,6 +37,72 @@ std::string_view to_string(RuleAction action)
     return "alert";
 }
 
+std::string_view to_string(Condition::Kind kind)
+{
+    switch (kind) {
+    case Condition::Kind::write_rate:
+        return "write_rate";
+    case Condition::Kind::growth_rate:
+        return "growth_rate";
+    case Condition::Kind::written:
+        return "written";
+    case Condition::Kind::eta_full:
+        return "eta_full";
+    case Condition::Kind::mount_usage:
+        return "mount_usage";
+    }
+    return "write_rate";
+}
+
+const Condition *RuleConditions::first(Condition::Kind kind) const
+{
+    for (const auto *list : {&any, &all})
+        for (const auto &condition : *list)
+            if (condition.kind == kind)
+                return &condition;
+    return nullptr;
+}
+
+std::optional<double> RuleConditions::lowest(Condition::Kind kind) const
+{
+    std::optional<double> lowest;
+    for (const auto *list : {&any, &all})
+        for (const auto &condition : *list)
+            if (condition.kind == kind && (!lowest || condition.threshold < *lowest))
+                lowest = condition.threshold;
+    return lowest;
+}
+
+std::optional<double> RuleConditions::highest(Condition::Kind kind) const
+{
+    std::optional<double> highest;
+    for (const auto *list : {&any, &all})
+        for (const auto &condition : *list)
+            if (condition.kind == kind && (!highest || condition.threshold > *highest))
+                highest = condition.threshold;
+    return highest;
+}
+
+double RuleConditions::longest_for_s() const
+{
+    double longest = 0;
+    for (const auto *list : {&any, &all})
+        for (const auto &condition : *list)
+            if (condition.is_rate())
+                longest = std::max(longest, condition.window_s);
+    return longest;
+}
+
+double RuleConditions::longest_window_s() const
+{
+    double longest = 0;
+    for (const auto *list : {&any, &all})
+        for (const auto &condition : *list)
+            if (condition.is_rate() || condition.kind == Condition::Kind::written)
+                longest = std::max(longest, condition.window_s);
+    return longest;
+}
+
 bool glob_matches(const std::string &pattern, const std::string &text)
 {
     // "(?i)" in front: case-insensitive (Suricata's main thread is
@@ -55,24 +121,84 @@ bool any_glob_matches(const std::vector<std::string> &patterns, const std::strin
     return false;
 }
 
-std::vector<std::string> policy_warnings(const Policy &policy, const std::vector<std::string> &mount_points)
+bool glob_matches_everything(const std::string &pattern)
+{
+    std::string_view glob = pattern;
+    if (glob.rfind("(?i)", 0) == 0)
+        glob.remove_prefix(4);
+    if (!glob.empty() && glob[0] == '/')
+        glob.remove_prefix(1);  // every path starts with '/', and '*' matches '/' too
+    return !glob.empty() && glob.find_first_not_of('*') == std::string_view::npos;
+}
+
+namespace {
+
+// "KEY: ..." for each selector list that matches everything.
+void warn_match_all(std::vector<std::string> &warnings, const std::string &key,
+                    const std::vector<std::string> &globs, const std::string &consequence)
+{
+    for (const auto &glob : globs)
+        if (glob_matches_everything(glob)) {
+            warnings.push_back(key + ": \"" + glob + "\" matches everything: " + consequence);
+            return;
+        }
+}
+
+// The rule's `written` that no filesystem it watches could hold.
+void warn_written_too_large(std::vector<std::string> &warnings, const PolicyRule &rule, const std::string &key,
+                            const std::map<std::string, uint64_t> &mount_sizes)
+{
+    uint64_t largest = 0;
+    for (const auto &[mount, size] : mount_sizes)
+        if (rule.match.mount.empty() || any_glob_matches(rule.match.mount, mount))
+            largest = std::max(largest, size);
+    if (largest == 0)
+        return;  // no mount of its here: said by the mount check
+    for (const auto *list : {&rule.when.any, &rule.when.all})
+        for (const auto &condition : *list)
+            if (condition.kind == Condition::Kind::written && condition.threshold > static_cast<double>(largest)) {
+                warnings.push_back(key + ".when.written: " + std::to_string(static_cast<uint64_t>(condition.threshold)) +
+                                   " bytes is more than the largest filesystem it watches holds (" +
+                                   std::to_string(largest) + " bytes): it can only fire on bytes rewritten in place");
+                return;
+            }
+}
+
+}  // namespace
+
+std::vector<std::string> policy_warnings(const Policy &policy, const std::vector<std::string> &mount_points,
+                                         const std::map<std::string, uint64_t> &mount_sizes)
 {
     std::vector<std::string> warnings;
     if (!policy.protect.comm.empty())
         warnings.push_back("protect.comm: any process can take any name (prctl PR_SET_NAME), so a runaway can claim "
                            "a protected one; protect by cgroup (a systemd unit) or exe instead (docs/policy.md)");
+    const std::string protects_all = "every process is protected: no rule will ever throttle or kill";
+    warn_match_all(warnings, "protect.comm", policy.protect.comm, protects_all);
+    warn_match_all(warnings, "protect.exe", policy.protect.exe, protects_all);
+    warn_match_all(warnings, "protect.cgroup", policy.protect.cgroup, protects_all);
     for (const auto &rule : policy.rules) {
         const std::string key = "rules." + rule.name;
         const bool acts = rule.action != RuleAction::alert;
-        const bool rate = rule.when.write_rate_bps || rule.when.growth_rate_bps;
+        bool one_evaluation_rate = false;  // a rate condition with no `for`
+        for (const auto *list : {&rule.when.any, &rule.when.all})
+            for (const auto &condition : *list)
+                one_evaluation_rate = one_evaluation_rate || (condition.is_rate() && condition.window_s <= 0);
         const auto &match = rule.match;
-        if (rule.action == RuleAction::kill && rate && rule.when.for_s <= 0)
+        const auto write_rate = rule.when.highest(Condition::Kind::write_rate);
+        if (rule.action == RuleAction::kill && one_evaluation_rate)
             warnings.push_back(key + ": kills on one evaluation's rate (no `for`): one burst is enough; give it a "
                                      "window (for: 2s is a budget of 2 s of the rate)");
         if (acts && match.comm.empty() && match.exe.empty() && match.cgroup.empty() && match.uid.empty())
             warnings.push_back(key + ": " + std::string(to_string(rule.action)) +
                                "s whatever matches its mounts: no comm, exe, cgroup or uid selector");
-        if (rule.throttle_to_bps && rule.when.write_rate_bps && *rule.throttle_to_bps >= *rule.when.write_rate_bps)
+        const std::string selects_all = "the selector selects nothing (as if it were not given)";
+        warn_match_all(warnings, key + ".match.comm", match.comm, selects_all);
+        warn_match_all(warnings, key + ".match.exe", match.exe, selects_all);
+        warn_match_all(warnings, key + ".match.cgroup", match.cgroup, selects_all);
+        warn_match_all(warnings, key + ".match.mount", match.mount, selects_all);
+        warn_match_all(warnings, key + ".omit", rule.omit, "the rule never acts");
+        if (rule.throttle_to_bps && write_rate && *rule.throttle_to_bps >= *write_rate)
             warnings.push_back(key + ".throttle_to: at or above the rule's own write_rate: the throttle slows nothing "
                                      "the rule catches");
         if (!mount_points.empty() && !match.mount.empty()) {
@@ -82,6 +208,7 @@ std::vector<std::string> policy_warnings(const Policy &policy, const std::vector
             if (!any)
                 warnings.push_back(key + ".match.mount: matches no mount point here: the rule never fires on this host");
         }
+        warn_written_too_large(warnings, rule, key, mount_sizes);
     }
     return warnings;
 }
@@ -115,7 +242,7 @@ public:
         if (root.IsNull())
             return policy;  // an empty file: defaults, no rules
         expect_map(root, "(top level)");
-        check_keys(root, "", {"interval", "dry_run", "mounts", "protect", "rules"});
+        check_keys(root, "", {"interval", "dry_run", "mounts", "protect", "safety", "rules"});
         if (auto node = root["interval"]) {
             policy.interval_s = duration(node, "interval");
             if (policy.interval_s < 0.01 || policy.interval_s > 60)
@@ -151,6 +278,8 @@ public:
                 policy.protect.cgroup = strings(node["cgroup"], "protect.cgroup");
             }
         }
+        if (auto node = root["safety"]; node && !node.IsNull())
+            policy.safety = safety(node);
         if (auto node = root["rules"]) {
             if (!node.IsNull() && !node.IsSequence())
                 fail(node, "rules", "must be a list of rules");
@@ -278,6 +407,106 @@ private:
         return values;
     }
 
+    static SafetySettings safety(const YAML::Node &node)
+    {
+        expect_map(node, "safety");
+        check_keys(node, "safety.", {"action_delay", "kill_limit", "kill_window", "recheck_before_sigkill"});
+        SafetySettings settings;
+        if (auto value = node["action_delay"])
+            settings.action_delay_s = duration(value, "safety.action_delay");
+        if (auto value = node["kill_limit"]) {
+            const auto limit = parse_integer<uint32_t>(scalar(value, "safety.kill_limit"));
+            if (!limit)
+                fail(value, "safety.kill_limit", "\"" + value.Scalar() + "\" is not a whole number of kills (0: no limit)");
+            settings.kill_limit = *limit;
+        }
+        if (auto value = node["kill_window"]) {
+            settings.kill_window_s = duration(value, "safety.kill_window");
+            if (settings.kill_window_s <= 0)
+                fail(value, "safety.kill_window", "must be more than 0");
+        }
+        if (auto value = node["recheck_before_sigkill"])
+            settings.recheck_before_sigkill = boolean(value, "safety.recheck_before_sigkill");
+        return settings;
+    }
+
+    // `when`: the flat form (conditions side by side: any of them; one `for`
+    // for both rates), or `any:` and `all:` lists of one condition each.
+    static RuleConditions conditions(const YAML::Node &when, const std::string &key)
+    {
+        RuleConditions result;
+        if (!when["any"] && !when["all"]) {
+            result.any = condition_set(when, key, false);
+            return result;
+        }
+        check_keys(when, key + ".", {"any", "all"});
+        for (const char *list_name : {"any", "all"}) {
+            const auto list = when[list_name];
+            if (!list)
+                continue;
+            const std::string list_key = key + "." + list_name;
+            if (!list.IsSequence() || list.size() == 0)
+                fail(list, list_key, "must be a list of conditions, like [{write_rate: 50MiB/s, for: 2s}]");
+            auto &into = std::string_view(list_name) == "any" ? result.any : result.all;
+            for (size_t i = 0; i < list.size(); ++i) {
+                const std::string item_key = list_key + "[" + std::to_string(i) + "]";
+                expect_map(list[i], item_key);
+                auto items = condition_set(list[i], item_key, true);
+                into.insert(into.end(), items.begin(), items.end());
+            }
+        }
+        return result;
+    }
+
+    // A map of conditions. single: one condition (a list item), with its own
+    // `for` or `within`.
+    static std::vector<Condition> condition_set(const YAML::Node &map, const std::string &key, bool single)
+    {
+        if (single)
+            check_keys(map, key + ".",
+                       {"write_rate", "for", "growth_rate", "written", "within", "eta_full", "mount_usage_percent"});
+        else  // the flat form, where any: and all: could have been given instead
+            check_keys(map, key + ".",
+                       {"write_rate", "for", "growth_rate", "written", "within", "eta_full", "mount_usage_percent", "any",
+                        "all"});
+        std::vector<Condition> found;
+        double for_s = 0;
+        if (auto value = map["for"])
+            for_s = duration(value, key + ".for");
+        if (auto value = map["write_rate"])
+            found.push_back({Condition::Kind::write_rate, rate(value, key + ".write_rate"), for_s});
+        if (auto value = map["growth_rate"])
+            found.push_back({Condition::Kind::growth_rate, rate(value, key + ".growth_rate"), for_s});
+        if (auto value = map["written"]) {
+            Condition written {Condition::Kind::written, static_cast<double>(size(value, key + ".written")), 600};
+            if (auto within = map["within"]) {
+                written.window_s = duration(within, key + ".within");
+                if (written.window_s <= 0)
+                    fail(within, key + ".within", "must be more than 0");
+            }
+            found.push_back(written);
+        }
+        if (auto value = map["eta_full"])
+            found.push_back({Condition::Kind::eta_full, duration(value, key + ".eta_full"), 0});
+        if (auto value = map["mount_usage_percent"]) {
+            const double percent = number(value, key + ".mount_usage_percent");
+            if (percent <= 0 || percent > 100)
+                fail(value, key + ".mount_usage_percent", "must be in (0, 100]");
+            found.push_back({Condition::Kind::mount_usage, percent, 0});
+        }
+        if (map["within"] && !map["written"])
+            fail(map["within"], key + ".within", "within: only applies to written:");
+        if (map["for"] && !map["write_rate"] && !map["growth_rate"])
+            fail(map["for"], key + ".for", "for: only applies to write_rate or growth_rate");
+        if (found.empty())
+            fail(map, key, "needs at least one of write_rate, growth_rate, written, eta_full, mount_usage_percent");
+        if (single && found.size() > 1)
+            fail(map, key,
+                 "one condition per list item (write_rate, growth_rate, written, eta_full or mount_usage_percent, "
+                 "with its for: or within:); give each its own - item");
+        return found;
+    }
+
     PolicyRule parse_rule(const YAML::Node &node, const std::string &at)
     {
         expect_map(node, at);
@@ -291,7 +520,8 @@ private:
             fail(name, at + ".name", "must not be empty");
         const std::string prefix = "rules." + rule.name + ".";  // messages name the rule, not its index
         check_keys(node, prefix,
-                   {"name", "scope", "match", "when", "action", "throttle_to", "throttle_for", "kill_grace"});
+                   {"name", "scope", "match", "when", "action", "throttle_to", "throttle_for", "kill_grace", "pre_kill",
+                    "pre_kill_timeout", "escalate_after", "prefer", "avoid", "omit"});
 
         if (auto scope = node["scope"]) {
             const std::string value = scalar(scope, prefix + "scope");
@@ -320,30 +550,7 @@ private:
         if (!when || when.IsNull())
             fail(node, prefix + "when", "every rule needs at least one condition under when:");
         expect_map(when, prefix + "when");
-        check_keys(when, prefix + "when.", {"write_rate", "for", "growth_rate", "written", "within", "eta_full"});
-        if (auto value = when["write_rate"])
-            rule.when.write_rate_bps = rate(value, prefix + "when.write_rate");
-        if (auto value = when["for"])
-            rule.when.for_s = duration(value, prefix + "when.for");
-        if (auto value = when["growth_rate"])
-            rule.when.growth_rate_bps = rate(value, prefix + "when.growth_rate");
-        if (auto value = when["written"])
-            rule.when.written_bytes = size(value, prefix + "when.written");
-        if (auto value = when["within"]) {
-            rule.when.within_s = duration(value, prefix + "when.within");
-            if (!rule.when.written_bytes)
-                fail(value, prefix + "when.within", "within: only applies to written:");
-            if (rule.when.within_s <= 0)
-                fail(value, prefix + "when.within", "must be more than 0");
-        }
-        if (auto value = when["eta_full"])
-            rule.when.eta_full_s = duration(value, prefix + "when.eta_full");
-        if (!rule.when.write_rate_bps && !rule.when.growth_rate_bps && !rule.when.written_bytes &&
-            !rule.when.eta_full_s)
-            fail(when, prefix + "when",
-                 "needs at least one of write_rate, growth_rate, written, eta_full");
-        if (when["for"] && !rule.when.write_rate_bps && !rule.when.growth_rate_bps)
-            fail(when["for"], prefix + "when.for", "for: only applies to write_rate or growth_rate");
+        rule.when = conditions(when, prefix + "when");
 
         if (auto action = node["action"]) {
             const std::string value = scalar(action, prefix + "action");
@@ -370,8 +577,40 @@ private:
         if (rule.action != RuleAction::throttle && (node["throttle_to"] || node["throttle_for"]))
             fail(node["throttle_to"] ? node["throttle_to"] : node["throttle_for"],
                  prefix + (node["throttle_to"] ? "throttle_to" : "throttle_for"), "only applies to action: throttle");
-        if (rule.action != RuleAction::kill && node["kill_grace"])
-            fail(node["kill_grace"], prefix + "kill_grace", "only applies to action: kill");
+        if (auto value = node["escalate_after"]) {
+            if (rule.action != RuleAction::throttle)
+                fail(value, prefix + "escalate_after", "only applies to action: throttle");
+            rule.escalate_after_s = duration(value, prefix + "escalate_after");
+            if (*rule.escalate_after_s <= 0 || *rule.escalate_after_s >= rule.throttle_for_s)
+                fail(value, prefix + "escalate_after", "must be more than 0 and less than throttle_for");
+        }
+        for (const char *key : {"prefer", "avoid", "omit"}) {
+            if (!node[key])
+                continue;
+            if (rule.scope != RuleScope::cgroup)
+                fail(node[key], prefix + key, "only applies to scope: cgroup (globs on the cgroup path)");
+            auto &globs = std::string_view(key) == "prefer" ? rule.prefer
+                          : std::string_view(key) == "avoid"  ? rule.avoid
+                                                              : rule.omit;
+            globs = strings(node[key], prefix + key);
+        }
+        // A kill's settings: for kill rules, and for throttle rules that escalate to one.
+        const bool kills = rule.action == RuleAction::kill || rule.escalate_after_s;
+        const char *kills_only = "only applies to action: kill (or a throttle with escalate_after)";
+        if (!kills && node["kill_grace"])
+            fail(node["kill_grace"], prefix + "kill_grace", kills_only);
+        rule.pre_kill = strings(node["pre_kill"], prefix + "pre_kill");
+        if (!rule.pre_kill.empty() && rule.pre_kill[0][0] != '/')
+            fail(node["pre_kill"], prefix + "pre_kill[0]",
+                 "\"" + rule.pre_kill[0] + "\": the program must be an absolute path (it is run without a shell)");
+        if (auto value = node["pre_kill_timeout"]) {
+            rule.pre_kill_timeout_s = duration(value, prefix + "pre_kill_timeout");
+            if (rule.pre_kill_timeout_s <= 0 || rule.pre_kill_timeout_s > 60)
+                fail(value, prefix + "pre_kill_timeout", "must be more than 0 and at most 60s");
+        }
+        for (const char *key : {"pre_kill", "pre_kill_timeout"})
+            if (!kills && node[key])
+                fail(node[key], prefix + key, kills_only);
         return rule;
     }
 };

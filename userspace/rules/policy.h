@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,14 +25,38 @@ struct RuleMatch {
     std::vector<uint32_t> uid;
 };
 
-// Any one condition that holds makes the rule match.
+// One condition of `when` (docs/policy.md, *Conditions*).
+struct Condition {
+    enum class Kind { write_rate, growth_rate, written, eta_full, mount_usage };
+    Kind kind = Kind::write_rate;
+    // write_rate, growth_rate: bytes per second (more than this x window_s
+    // within the last window_s); written: bytes (at least this within
+    // window_s); eta_full: seconds (its growth fills its mount sooner);
+    // mount_usage: percent (the mount it writes to is at least this full).
+    double threshold = 0;
+    // write_rate, growth_rate: `for` (0: one evaluation interval);
+    // written: `within` (10m unless given); others: unused.
+    double window_s = 0;
+    bool is_rate() const { return kind == Kind::write_rate || kind == Kind::growth_rate; }
+};
+std::string_view to_string(Condition::Kind kind);
+
+// A rule holds when every condition of `all` holds and, if `any` is not
+// empty, at least one of `any` does. The flat form of `when` (today's keys
+// side by side) is an `any` list whose rate conditions share one `for`.
 struct RuleConditions {
-    std::optional<double> write_rate_bps;  // more than this x for_s bytes written ...
-    double for_s = 0;                      // ... within the last for_s (0: one evaluation interval)
-    std::optional<double> growth_rate_bps; // its share of its mount's net growth, the same way
-    std::optional<uint64_t> written_bytes; // bytes written within `within`
-    double within_s = 600;
-    std::optional<double> eta_full_s;      // its growth would fill its mount sooner than this
+    std::vector<Condition> any;
+    std::vector<Condition> all;
+
+    // The first condition of this kind (any, then all); nullptr: none.
+    const Condition *first(Condition::Kind kind) const;
+    // The lowest and highest threshold of this kind, if the rule has one.
+    std::optional<double> lowest(Condition::Kind kind) const;
+    std::optional<double> highest(Condition::Kind kind) const;
+    // The longest `for` of its rate conditions (0: none, or one evaluation).
+    double longest_for_s() const;
+    // The longest look-back any condition needs (for, within).
+    double longest_window_s() const;
 };
 
 struct PolicyRule {
@@ -42,7 +67,16 @@ struct PolicyRule {
     RuleAction action = RuleAction::alert;
     std::optional<double> throttle_to_bps;  // required with throttle
     double throttle_for_s = 600;
+    std::optional<double> escalate_after_s;  // throttle: killed if still over the rule's rate after this long
+    // Cgroup scope: whom to act on first. Globs on the cgroup path: `prefer`
+    // first, then the others, `avoid` last (the largest writer first within
+    // each); `omit` never.
+    std::vector<std::string> prefer;
+    std::vector<std::string> avoid;
+    std::vector<std::string> omit;
     double kill_grace_s = 2;
+    std::vector<std::string> pre_kill;  // kill: a command run before the signal (argv; argv[0] absolute)
+    double pre_kill_timeout_s = 5;
     int line = 0;  // where the rule starts in its file (1-based), for messages
 };
 
@@ -50,6 +84,14 @@ struct ProtectList {
     std::vector<std::string> comm;
     std::vector<std::string> exe;
     std::vector<std::string> cgroup;
+};
+
+// The enforcer's safety habits (docs/policy.md, *Safety*), host-wide.
+struct SafetySettings {
+    double action_delay_s = 1;   // after an action on a target, no new action on that target for this long
+    uint32_t kill_limit = 10;    // kills host-wide within kill_window_s; past it, kills become alerts (0: no limit)
+    double kill_window_s = 60;
+    bool recheck_before_sigkill = true;  // SIGKILL only if it kept writing through kill_grace
 };
 
 struct MountAlerts {
@@ -63,6 +105,7 @@ struct Policy {
     bool dry_run = false;
     MountAlerts mounts;
     ProtectList protect;
+    SafetySettings safety;
     std::vector<PolicyRule> rules;
 };
 
@@ -82,8 +125,14 @@ std::optional<Policy> load_policy_file(const std::string &path, std::string *err
 // What check-config warns of in a valid policy: protection anyone can claim,
 // rules that act on too little or on everything, rules that can never fire
 // or never slow anything. `mount_points`: the host's, for mount globs that
-// match none (empty: not checked). One line each, "KEY: why".
-std::vector<std::string> policy_warnings(const Policy &policy, const std::vector<std::string> &mount_points);
+// match none (empty: not checked); `mount_sizes`: their sizes in bytes, for a
+// `written` no filesystem the rule watches could hold (empty: not checked).
+// One line each, "KEY: why".
+std::vector<std::string> policy_warnings(const Policy &policy, const std::vector<std::string> &mount_points,
+                                         const std::map<std::string, uint64_t> &mount_sizes = {});
+
+// A glob that matches any text of its selector ("*", "(?i)**", and "/*" for a path).
+bool glob_matches_everything(const std::string &pattern);
 
 // shell-style glob: *, ?, [...]; "(?i)" in front: case-insensitive
 bool glob_matches(const std::string &pattern, const std::string &text);

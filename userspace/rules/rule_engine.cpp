@@ -35,10 +35,7 @@ double value_at(const std::deque<std::pair<double, double>> &history, double t)
 // The window a history must keep: the longest look-back any condition needs.
 double retention_s(const PolicyRule &rule)
 {
-    double keep = std::max(rule.when.for_s, 2.0);
-    if (rule.when.written_bytes)
-        keep = std::max(keep, rule.when.within_s);
-    return keep + 1.0;
+    return std::max(rule.when.longest_window_s(), 2.0) + 1.0;
 }
 
 }  // namespace
@@ -213,39 +210,51 @@ std::vector<Finding> RuleEngine::evaluate(double now_s, const std::vector<Report
             track.growth.pop_front();
 
         RuleMeasures measures;
-        bool held = false;
+        const auto written_within = [&](double within_s) {
+            return track.cumulative_bytes - value_at(track.bytes, now_s - within_s);
+        };
+        const auto condition_holds = [&](const Condition &condition) {
+            switch (condition.kind) {
+            case Condition::Kind::write_rate:
+                return volume_exceeds(track.bytes, condition.threshold, condition.window_s, now_s);
+            case Condition::Kind::growth_rate:
+                return volume_exceeds(track.growth, condition.threshold, condition.window_s, now_s);
+            case Condition::Kind::written:
+                return std::llround(written_within(condition.window_s)) >= std::llround(condition.threshold);
+            case Condition::Kind::eta_full:
+                return track.eta_full_s && *track.eta_full_s < condition.threshold;
+            case Condition::Kind::mount_usage:
+                return track.subject.mount_used_pct >= condition.threshold;
+            }
+            return false;
+        };
+        // any: the first that holds names the condition; all: every one must.
+        const Condition *first_held = nullptr;
+        for (const auto &condition : rule.when.any)
+            if (!first_held && condition_holds(condition))
+                first_held = &condition;
+        bool all_hold = true;
+        for (const auto &condition : rule.when.all)
+            all_hold = all_hold && condition_holds(condition);
+        const bool held = (rule.when.any.empty() ? !rule.when.all.empty() : first_held != nullptr) && all_hold;
+        if (held)
+            measures.condition = std::string(to_string(first_held ? first_held->kind : rule.when.all.front().kind));
+        // The numbers the events carry: over the window of the rule's first
+        // condition of each kind (the last interval, or 10m for written, without one).
+        const Condition *write_rate = rule.when.first(Condition::Kind::write_rate);
+        const Condition *growth_rate = rule.when.first(Condition::Kind::growth_rate);
+        const Condition *written = rule.when.first(Condition::Kind::written);
         double bps = 0;
-        if (rule.when.write_rate_bps &&
-            volume_exceeds(track.bytes, *rule.when.write_rate_bps, rule.when.for_s, now_s, &bps) && !held) {
-            held = true;
-            measures.condition = "write_rate";
-        }
-        if (!rule.when.write_rate_bps)
-            volume_exceeds(track.bytes, 0, rule.when.for_s, now_s, &bps);
+        volume_exceeds(track.bytes, 0, write_rate ? write_rate->window_s : rule.when.longest_for_s(), now_s, &bps);
         measures.write_bps = std::max(0.0, bps);
         double growth_bps = 0;
-        if (rule.when.growth_rate_bps) {
-            if (volume_exceeds(track.growth, *rule.when.growth_rate_bps, rule.when.for_s, now_s, &growth_bps) &&
-                !held) {
-                held = true;
-                measures.condition = "growth_rate";
-            }
-        } else {
-            volume_exceeds(track.growth, 0, 0, now_s, &growth_bps);
-        }
+        volume_exceeds(track.growth, 0, growth_rate ? growth_rate->window_s : 0, now_s, &growth_bps);
         measures.growth_bps = std::max(0.0, growth_bps);
-        const double within = rule.when.within_s;
         measures.written_bytes =
-            static_cast<uint64_t>(std::llround(track.cumulative_bytes - value_at(track.bytes, now_s - within)));
-        if (rule.when.written_bytes && measures.written_bytes >= *rule.when.written_bytes && !held) {
-            held = true;
-            measures.condition = "written";
-        }
+            static_cast<uint64_t>(std::max(0LL, std::llround(written_within(written ? written->window_s : 600))));
         measures.eta_full_s = track.eta_full_s;
-        if (rule.when.eta_full_s && track.eta_full_s && *track.eta_full_s < *rule.when.eta_full_s && !held) {
-            held = true;
-            measures.condition = "eta_full";
-        }
+        measures.held_now = held;
+        measures.cumulative_bytes = track.cumulative_bytes;
         if (held) {
             track.last_held_s = now_s;
             track.measures = measures;
@@ -258,7 +267,7 @@ std::vector<Finding> RuleEngine::evaluate(double now_s, const std::vector<Report
             track.measures = measures;
             track.measures.condition = condition;
             // A state change, not a flicker: ended only after a quiet spell.
-            if (track.holding && now_s - track.last_held_s >= std::max(rule.when.for_s, 1.0)) {
+            if (track.holding && now_s - track.last_held_s >= std::max(rule.when.longest_for_s(), 1.0)) {
                 track.holding = false;
                 findings.push_back({Finding::Change::ended, r, track.subject, measures});
             }

@@ -47,7 +47,12 @@ struct RuleMeasures {
     double growth_bps = 0;   // its share of its mount's net growth
     uint64_t written_bytes = 0;  // within the rule's `within`
     std::optional<double> eta_full_s;
-    std::string condition;   // the first condition that held: write_rate|growth_rate|written|eta_full
+    std::string condition;   // the first condition that held: write_rate|growth_rate|written|eta_full|mount_usage
+    // Whether the rule's conditions held at this evaluation (holding lasts a
+    // quiet spell longer), and every byte the subject wrote since the rule
+    // began tracking it: the re-check before SIGKILL compares two of these.
+    bool held_now = false;
+    double cumulative_bytes = 0;
 };
 
 struct Finding {
