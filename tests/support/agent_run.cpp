@@ -47,9 +47,17 @@ AgentRun::AgentRun(const std::string &policy_yaml, const std::vector<std::string
         argv.insert(argv.end(), {"--config", policy_path_});
     argv.insert(argv.end(), extra_arguments.begin(), extra_arguments.end());
     process_.emplace(ChildProcess::start(argv));
-    started_ = wait_for([](const nlohmann::json &e) { return e.value("event", "") == "agent.start"; },
-                        std::chrono::seconds(30))
-                   .has_value();
+    // An agent that refuses to start (the tests of bad state dirs and policies)
+    // exits: stop waiting then, rather than for the whole 30 s.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!started_ && std::chrono::steady_clock::now() < deadline) {
+        const bool gone = process_->exited();
+        started_ = wait_for([](const nlohmann::json &e) { return e.value("event", "") == "agent.start"; },
+                            std::chrono::milliseconds(200))
+                       .has_value();
+        if (gone)
+            break;
+    }
 }
 
 AgentRun::~AgentRun()

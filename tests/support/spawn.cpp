@@ -115,6 +115,17 @@ bool ChildProcess::wait_for_more_stdout_lines(size_t more, std::chrono::millisec
     return lines() >= wanted;
 }
 
+bool ChildProcess::exited() const
+{
+    if (reaped_)
+        return true;
+    siginfo_t info {};
+    // WNOWAIT leaves the zombie for wait() to reap.
+    if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) != 0)
+        return false;
+    return info.si_pid == pid_;
+}
+
 std::optional<int> ChildProcess::wait(std::chrono::milliseconds timeout)
 {
     const auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -30,6 +30,9 @@ public:
     // then killed). Returns the exit status as from waitpid's WEXITSTATUS, or
     // 128+signal.
     std::optional<int> wait(std::chrono::milliseconds timeout);
+    // True once the process has exited (it is not reaped: wait() still
+    // collects its status and output).
+    bool exited() const;
     void signal(int signo) const;
     const std::string &out() const { return out_; }
     const std::string &err() const { return err_; }
