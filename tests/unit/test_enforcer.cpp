@@ -160,6 +160,36 @@ EnforcerOptions test_options(const char *state_dir, KernelThrottles *kernel, dec
     return options;
 }
 
+// A test's enforcer and what it emitted, its state directory removed at the end.
+struct EnforcerRig {
+    char state_dir[32] = "/tmp/dw-enforcer-XXXXXX";
+    TestKernel kernel;
+    std::mutex mutex;
+    std::vector<nlohmann::json> events;
+    std::unique_ptr<Enforcer> enforcer;
+    explicit EnforcerRig(const SafetySettings &safety = {})
+    {
+        REQUIRE(::mkdtemp(state_dir));
+        enforcer = std::make_unique<Enforcer>(test_options(state_dir, &kernel, [this](const nlohmann::json &event) {
+            std::lock_guard lock(mutex);
+            events.push_back(event);
+        }));
+        Policy policy;
+        policy.safety = safety;
+        enforcer->set_policy(policy, false);
+    }
+    ~EnforcerRig()
+    {
+        enforcer.reset();
+        std::filesystem::remove_all(state_dir);
+    }
+    std::vector<nlohmann::json> seen()
+    {
+        std::lock_guard lock(mutex);
+        return events;
+    }
+};
+
 // Throttle to 1 MiB/s for a minute.
 PolicyRule slow_rule()
 {
@@ -178,17 +208,10 @@ TEST_CASE("a process the kernel stopped is continued when its allowance is back,
 {
     Child child;
     REQUIRE(child.pid > 0);
-    char state_dir[] = "/tmp/dw-enforcer-XXXXXX";
-    REQUIRE(::mkdtemp(state_dir));
-    TestKernel kernel;
-    std::mutex events_mutex;
-    std::vector<nlohmann::json> events;
+    EnforcerRig rig;
+    TestKernel &kernel = rig.kernel;
     {
-        Enforcer enforcer(test_options(state_dir, &kernel, [&](const nlohmann::json &event) {
-            std::lock_guard lock(events_mutex);
-            events.push_back(event);
-        }));
-        enforcer.set_policy(Policy{}, false);
+        Enforcer &enforcer = *rig.enforcer;
         const PolicyRule rule = slow_rule();
         Subject subject;
         subject.pid = static_cast<uint32_t>(child.pid);
@@ -220,7 +243,7 @@ TEST_CASE("a process the kernel stopped is continued when its allowance is back,
         CHECK(active[0].target == "process:" + std::to_string(child.pid));
         CHECK(active[0].mechanism == "sigstop");
         // The state file names it, for a restarted agent.
-        std::ifstream state(std::string(state_dir) + "/state.json");
+        std::ifstream state(std::string(rig.state_dir) + "/state.json");
         const auto saved = nlohmann::json::parse(state);
         REQUIRE(saved["stopped"].size() == 1);
         CHECK(saved["stopped"][0]["pid"] == child.pid);
@@ -235,7 +258,8 @@ TEST_CASE("a process the kernel stopped is continued when its allowance is back,
         CHECK_FALSE(kernel.holds(child.pid));
         CHECK(enforcer.active().empty());
     }
-    std::lock_guard lock(events_mutex);
+    rig.enforcer.reset();
+    const auto events = rig.seen();
     REQUIRE(events.size() == 2);
     CHECK(events[0]["action"] == "throttle");
     CHECK(events[0]["mechanism"] == "sigstop");
@@ -244,7 +268,6 @@ TEST_CASE("a process the kernel stopped is continued when its allowance is back,
     CHECK(events[1]["reason"] == "requested");
     CHECK(events[1]["stops"] == 2);
     CHECK(process_state(child.pid) != 'T');
-    std::filesystem::remove_all(state_dir);
 }
 
 TEST_CASE("protected and dry-run subjects get events and no action", "[actions][enforcer]")
@@ -513,35 +536,6 @@ struct StubbornChild {
     }
 };
 
-// A test's enforcer and what it emitted, its state directory removed at the end.
-struct SafetyRig {
-    char state_dir[32] = "/tmp/dw-enforcer-XXXXXX";
-    TestKernel kernel;
-    std::mutex mutex;
-    std::vector<nlohmann::json> events;
-    std::unique_ptr<Enforcer> enforcer;
-    explicit SafetyRig(const SafetySettings &safety)
-    {
-        REQUIRE(::mkdtemp(state_dir));
-        enforcer = std::make_unique<Enforcer>(test_options(state_dir, &kernel, [this](const nlohmann::json &event) {
-            std::lock_guard lock(mutex);
-            events.push_back(event);
-        }));
-        Policy policy;
-        policy.safety = safety;
-        enforcer->set_policy(policy, false);
-    }
-    ~SafetyRig()
-    {
-        enforcer.reset();
-        std::filesystem::remove_all(state_dir);
-    }
-    std::vector<nlohmann::json> seen()
-    {
-        std::lock_guard lock(mutex);
-        return events;
-    }
-};
 
 PolicyRule kill_rule(double grace_s)
 {
@@ -568,7 +562,7 @@ TEST_CASE("release --for: the subject is not acted on again until the snooze end
 {
     Child child;
     REQUIRE(child.pid > 0);
-    SafetyRig rig(SafetySettings {});
+    EnforcerRig rig;
     Enforcer &enforcer = *rig.enforcer;
     TestKernel &kernel = rig.kernel;
     const PolicyRule rule = slow_rule();
@@ -653,7 +647,7 @@ TEST_CASE("safety.action_delay: a target waits after an action on it, and no oth
     Child second;
     SafetySettings safety;
     safety.action_delay_s = 5;
-    SafetyRig rig(safety);
+    EnforcerRig rig(safety);
     const PolicyRule rule = slow_rule();
     Subject a;
     a.pid = static_cast<uint32_t>(first.pid);
@@ -688,7 +682,7 @@ TEST_CASE("safety.kill_limit: past the limit a kill is an alert that says so, un
     safety.kill_limit = 1;
     safety.kill_window_s = 60;
     safety.action_delay_s = 0;
-    SafetyRig rig(safety);
+    EnforcerRig rig(safety);
     const PolicyRule rule = kill_rule(30);
     const double now = steady_s();
     rig.enforcer->enforce(rule, first.subject(), written(0), now);
@@ -715,7 +709,7 @@ TEST_CASE("safety.recheck_before_sigkill: SIGKILL follows SIGTERM only if it kep
     StubbornChild child;  // SIGTERM does not end it: only the SIGKILL the re-check allows would
     SafetySettings safety;
     safety.action_delay_s = 0;
-    SafetyRig rig(safety);
+    EnforcerRig rig(safety);
     const PolicyRule rule = kill_rule(0.5);  // 1 MiB/s: at most 0.5 MiB in the grace is winding down
     const Subject subject = child.subject();
     const double now = steady_s();
@@ -805,7 +799,7 @@ TEST_CASE("a slow pre_kill hook holds up its own kill only: another target is ki
     Child second;
     SafetySettings safety;
     safety.action_delay_s = 0;
-    SafetyRig rig(safety);
+    EnforcerRig rig(safety);
     PolicyRule slow_hook = kill_rule(0);
     slow_hook.name = "slow-hook";
     slow_hook.pre_kill = {"/usr/bin/sleep", "30"};
@@ -866,7 +860,7 @@ TEST_CASE("escalate_after: a throttled writer stopped most of the window is kill
     Child calm;
     SafetySettings safety;
     safety.action_delay_s = 0;
-    SafetyRig rig(safety);
+    EnforcerRig rig(safety);
     PolicyRule rule = slow_rule();  // 1 MiB/s
     rule.when.any = {{Condition::Kind::write_rate, 4 << 20, 1.0}};
     rule.escalate_after_s = 0.6;
@@ -947,7 +941,7 @@ TEST_CASE("a cgroup rule acts on the cgroups it prefers first, those it avoids l
 
 TEST_CASE("an omitted cgroup gets one event per episode and no action", "[actions][enforcer][safety]")
 {
-    SafetyRig rig(SafetySettings {});
+    EnforcerRig rig;
     PolicyRule rule = kill_rule(0);
     rule.scope = RuleScope::cgroup;
     rule.omit = {"/keep/*"};

@@ -45,12 +45,15 @@ std::unique_ptr<WriteTracer> WriteTracer::start(HookFamily family, std::string *
     // the kernel can signal another task (6.13+).
     tracer->sigcont_restop_ = kernel_btf_has_function("bpf_send_signal_task");
     const auto required = programs_of(family);
-    // scripts/bench can measure the write path without the page-dirtying
-    // hook (kernel/bench_parts.h); a bad value is refused at load, below.
-    uint32_t parts_off = 0;
-    std::string ignored;
-    const bool without_dirty_hook =
-        read_bench_parts_off(&parts_off, &ignored, &ignored) && (parts_off & DW_PART_DIRTY_FOLIO_HOOK);
+    // scripts/bench can measure the write path without some of its parts
+    // (kernel/bench_parts.h): read once, said once, kept for every load
+    // attempt below; the page-dirtying hook is then not even loaded.
+    std::string parts_left_out;
+    if (!read_bench_parts_off(&tracer->parts_off_, &parts_left_out, error))
+        return nullptr;
+    if (tracer->parts_off_)
+        spdlog::warn("{}", parts_left_out);
+    const bool without_dirty_hook = (tracer->parts_off_ & DW_PART_DIRTY_FOLIO_HOOK) != 0;
     const auto optional_programs = [&] {
         auto programs = optional_programs_of(family);
         if (without_dirty_hook)
@@ -161,19 +164,13 @@ bool WriteTracer::load(const std::vector<std::string> &required, const std::vect
         return false;
     for (const auto &change : resized)
         spdlog::warn("{}", change);
-    uint32_t parts_off = 0;
-    std::string parts_left_out;
-    if (!read_bench_parts_off(&parts_off, &parts_left_out, error))
-        return false;
-    if (parts_off)
-        spdlog::warn("{}", parts_left_out);
     // Lifecycle records wake us only past a quarter of the ring buffer; the
     // refresh timer consumes the rest (see lifecycle_wakeup_flag in the BPF
     // object).
     skel_->rodata->dw_config.events_wakeup_bytes = bpf_map__max_entries(skel_->maps.dw_events) / 4;
     skel_->rodata->dw_config.typed_file_reads = typed_file_reads_ ? 1 : 0;
     skel_->rodata->dw_config.sigcont_restop = sigcont_restop_ ? 1 : 0;
-    skel_->rodata->dw_config.parts_off = parts_off;
+    skel_->rodata->dw_config.parts_off = parts_off_;
     bpf_program *prog;
     bpf_object__for_each_program(prog, skel_->obj)
     {

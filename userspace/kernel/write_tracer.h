@@ -181,6 +181,7 @@ private:
     int possible_cpus_ = 1;
     bool typed_file_reads_ = false;
     bool sigcont_restop_ = false;
+    uint32_t parts_off_ = 0;  // DW_PART_* left out for scripts/bench (kernel/bench_parts.h), read once at start
     mutable bool batch_lookup_unsupported_ = false;
     mutable bool counters_read_ = false;
     // read_writers_batched()'s buffers, kept: a refresh allocates nothing for them.
