@@ -19,7 +19,7 @@
 #include "maps.bpf.h"
 
 #define DW_USEC_PER_SEC 1000000ull
-#define DW_MAX_REFILL_US DW_USEC_PER_SEC /* a bucket idle longer than 1 s is full anyway */
+#define DW_MAX_REFILL_US DW_USEC_PER_SEC /* a bucket idle longer than 1 s is full */
 
 static __always_inline void dw_emit_rate_alarm(__u32 scope, const struct dw_writer_key *writer,
 					       const struct dw_rate_key *key, __u64 total_bytes, __u64 now)
@@ -71,14 +71,25 @@ static __always_inline void dw_rate_bucket_add(__u32 scope, __u64 id, const stru
 	if (!threshold)
 		return; /* counting only */
 
-	elapsed_us = (now - bucket->last_ns) / 1000;
+	/* Another CPU may have refilled it with a later clock reading than ours
+	 * (both read the clock, then the bucket): no refill then. Unguarded, the
+	 * unsigned difference wrapped to a full bucket and the alarm was missed
+	 * (tests/integration/test_kernel_logic.cpp). The charge itself is a
+	 * plain read-modify-write: racing writers may lose one another's bytes
+	 * here (never in dw_writers); the agent's own evaluation is exact. */
+	elapsed_us = now > bucket->last_ns ? (now - bucket->last_ns) / 1000 : 0;
+	/* Idle for a second (longer than any burst the agent sets): full,
+	 * whatever it owed. A capped refill left one huge write's debt to alarm
+	 * an hour later; an uncapped product could wrap. */
 	if (elapsed_us > DW_MAX_REFILL_US)
-		elapsed_us = DW_MAX_REFILL_US;
-	tokens = bucket->tokens + (__s64)(elapsed_us * threshold / DW_USEC_PER_SEC);
+		tokens = (__s64)capacity;
+	else
+		tokens = bucket->tokens + (__s64)(elapsed_us * threshold / DW_USEC_PER_SEC);
 	if (tokens > (__s64)capacity)
 		tokens = (__s64)capacity;
 	tokens -= bytes;
-	bucket->last_ns = now;
+	if (now > bucket->last_ns)
+		bucket->last_ns = now;
 	bucket->tokens = tokens;
 	if (tokens < 0 && now - bucket->last_alarm_ns >= dw_rate_alarm_config.repeat_ns) {
 		bucket->last_alarm_ns = now;

@@ -23,12 +23,14 @@
  * throttled scope per write.
  *
  * Maps: dw_throttles, dw_throttle_stopped, dw_throttle_exempt
- * (bpf/maps.bpf.h); types: include/diskwatch/abi.h.
+ * (bpf/maps.bpf.h); types: include/diskwatch/abi.h; the allowance's
+ * arithmetic: bpf/throttle_allowance.bpf.h.
  */
 #ifndef DISKWATCH_THROTTLE_BPF_H
 #define DISKWATCH_THROTTLE_BPF_H
 
 #include "maps.bpf.h"
+#include "throttle_allowance.bpf.h"
 
 #ifndef PF_KTHREAD
 #define PF_IO_WORKER 0x00000010 /* io_uring's io-wq and sqpoll threads */
@@ -36,11 +38,6 @@
 #endif
 #define DW_SIGCONT 18
 #define DW_SIGSTOP 19
-#define DW_NSEC_PER_USEC 1000ull
-#define DW_USEC_PER_SEC_ 1000000ull
-/* Refill at most 10 s at a time: with rates up to 1 TiB/s (the agent's
- * bound) elapsed_us x rate stays below 2^64. The bank is far smaller anyway. */
-#define DW_MAX_THROTTLE_REFILL_US (10ull * DW_USEC_PER_SEC_)
 #define DW_THROTTLE_EVENT_GAP_NS 1000000ull
 #define DW_DEFIED_EVENT_GAP_NS 100000000ull
 /* Below the guard's hang timeout (2 s, userspace/agent/guard.h), so that
@@ -127,22 +124,6 @@ static __always_inline void dw_stop_writer(struct dw_throttle *throttle, const s
 	}
 }
 
-/* What the allowance refills by from `since_ns` to `now`, at the throttle's rate. */
-static __always_inline __s64 dw_refill_since(const struct dw_throttle *throttle, __u64 since_ns, __u64 now)
-{
-	__u64 elapsed_us = now > since_ns ? (now - since_ns) / DW_NSEC_PER_USEC : 0;
-
-	if (elapsed_us > DW_MAX_THROTTLE_REFILL_US)
-		elapsed_us = DW_MAX_THROTTLE_REFILL_US;
-	return (__s64)(elapsed_us * throttle->rate_bps / DW_USEC_PER_SEC_);
-}
-
-/* The allowance as a write now would find it, without claiming the refill. */
-static __always_inline __s64 dw_allowance_now(const struct dw_throttle *throttle, __u64 now)
-{
-	return throttle->allowance + dw_refill_since(throttle, throttle->last_ns, now);
-}
-
 /* Is the current process the one a process-scope throttle is about? A
  * process that took the throttled one's pid after it exited (its throttle
  * not yet removed) is not it: never charged, never stopped. */
@@ -163,32 +144,19 @@ static __always_inline bool dw_continuer_alive(__u64 now)
 }
 
 /* Charge `bytes` to the subject's throttle, if it has one; stop the writer
- * when the allowance goes below zero. Lock-free across CPUs: the refill
- * interval is claimed by exchanging last_ns (no two CPUs refill the same
- * nanoseconds), and refill and charge go in by one atomic add. */
+ * when the allowance goes below zero (the arithmetic, lock-free across CPUs:
+ * bpf/throttle_allowance.bpf.h). */
 static __always_inline void dw_throttle_charge(__u32 scope, __u64 id, __u32 tgid, long bytes)
 {
 	struct dw_rate_key key = { .id = id, .scope = scope };
 	struct dw_throttle *throttle;
-	__u64 now, previous;
-	__s64 refill, before, after;
+	__u64 now;
 
 	throttle = bpf_map_lookup_elem(&dw_throttles, &key);
 	if (!throttle || !dw_throttle_owns_current(throttle))
 		return;
 	now = bpf_ktime_get_ns();
-	previous = __sync_lock_test_and_set(&throttle->last_ns, now);
-	refill = dw_refill_since(throttle, previous, now);
-	before = __sync_fetch_and_add(&throttle->allowance, refill - bytes);
-	after = before + refill - bytes;
-	__sync_fetch_and_add(&throttle->charged_bytes, bytes);
-	/* The bank is capped where the refill would pass it: an idle spell buys
-	 * at most burst_bytes. (A race here only moves the cap by a write.) */
-	if (after + bytes > throttle->burst_bytes) {
-		__sync_fetch_and_add(&throttle->allowance, throttle->burst_bytes - (after + bytes));
-		after = throttle->burst_bytes - bytes;
-	}
-	if (after < 0 && dw_continuer_alive(now) && dw_may_stop_current(tgid))
+	if (dw_throttle_account(throttle, bytes, now) < 0 && dw_continuer_alive(now) && dw_may_stop_current(tgid))
 		dw_stop_writer(throttle, &key, tgid, now);
 }
 

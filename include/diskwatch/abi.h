@@ -147,7 +147,7 @@ struct dw_throttle {
 	__s64 allowance;   /* bytes that may still be written; < 0: the writer owes them */
 	__u64 last_ns;     /* bpf_ktime_get_ns() up to which the allowance was refilled */
 	__u64 stops;       /* SIGSTOPs sent */
-	__u64 stop_failures; /* bpf_send_signal refused (the writer was not stopped) */
+	__u64 stop_failures; /* the SIGSTOP was refused (the writer was not stopped) */
 	__u64 charged_bytes; /* bytes charged since the throttle started */
 	__u64 last_event_ns; /* the last stop record sent to the agent (at most one per ms) */
 	/* Process scope: who the throttled process is, its start in clock ticks
