@@ -13,6 +13,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "diskwatch/abi.h"  // before the skeleton: it names struct dw_config
+#include "diskwatch.skel.h"
 #include "probe.skel.h"
 #include "resolve/mountinfo.h"
 
@@ -41,6 +43,12 @@ std::optional<HookFamily> parse_hook_family(std::string_view text)
     return std::nullopt;
 }
 
+// A program of bpf/diskwatch.bpf.c, named through its skeleton member: a
+// program the object does not have (renamed, or a macro that no longer
+// pastes that name) fails to compile here instead of loading a null program.
+// Names, not pointers, because each load attempt opens a new skeleton.
+#define DW_PROGRAM(member) ((void)sizeof(&decltype(diskwatch_bpf::progs)::member), #member)
+
 std::vector<std::string> programs_of(HookFamily family)
 {
     switch (family) {
@@ -48,25 +56,27 @@ std::vector<std::string> programs_of(HookFamily family)
         // The first two keep their names and signatures (the qemu VM test
         // of issue 8 knows them); vfs_iter_write counts sendfile, splice and
         // copy_file_range (check_fentry_targets makes sure it exists).
-        return {"dw_vfs_write_exit", "dw_vfs_writev_exit", "dw_vfs_iter_write_exit", "dw_exec_btf", "dw_exit_btf",
-                "dw_rename_btf"};
+        return {DW_PROGRAM(dw_vfs_write_exit), DW_PROGRAM(dw_vfs_writev_exit), DW_PROGRAM(dw_vfs_iter_write_exit),
+                DW_PROGRAM(dw_exec_btf),       DW_PROGRAM(dw_exit_btf),        DW_PROGRAM(dw_rename_btf)};
     case HookFamily::tp_btf:
-        return {"dw_sys_exit_btf", "dw_exec_btf", "dw_exit_btf", "dw_rename_btf"};
+        return {DW_PROGRAM(dw_sys_exit_btf), DW_PROGRAM(dw_exec_btf), DW_PROGRAM(dw_exit_btf),
+                DW_PROGRAM(dw_rename_btf)};
     case HookFamily::raw_tp:
-        return {"dw_sys_exit_raw", "dw_exec_raw", "dw_exit_raw", "dw_rename_raw"};
-    case HookFamily::tracepoint: {
-        std::vector<std::string> programs;
-        for (const char *syscall :
-             {"write", "pwrite64", "writev", "pwritev", "pwritev2", "sendfile64", "splice", "copy_file_range"}) {
-            programs.push_back(std::string("dw_enter_") + syscall);
-            programs.push_back(std::string("dw_exit_") + syscall);
-        }
-
-        // Lifecycle: raw tracepoints exist wherever the ring buffer does (4.17 < 5.8).
-        for (const char *program : {"dw_exec_raw", "dw_exit_raw", "dw_rename_raw"})
-            programs.emplace_back(program);
-        return programs;
-    }
+        return {DW_PROGRAM(dw_sys_exit_raw), DW_PROGRAM(dw_exec_raw), DW_PROGRAM(dw_exit_raw),
+                DW_PROGRAM(dw_rename_raw)};
+    case HookFamily::tracepoint:
+        // Each write syscall's enter (its fd) and exit (its bytes), then the
+        // lifecycle: raw tracepoints exist wherever the ring buffer does (4.17 < 5.8).
+        return {DW_PROGRAM(dw_enter_write),           DW_PROGRAM(dw_exit_write),
+                DW_PROGRAM(dw_enter_pwrite64),        DW_PROGRAM(dw_exit_pwrite64),
+                DW_PROGRAM(dw_enter_writev),          DW_PROGRAM(dw_exit_writev),
+                DW_PROGRAM(dw_enter_pwritev),         DW_PROGRAM(dw_exit_pwritev),
+                DW_PROGRAM(dw_enter_pwritev2),        DW_PROGRAM(dw_exit_pwritev2),
+                DW_PROGRAM(dw_enter_sendfile64),      DW_PROGRAM(dw_exit_sendfile64),
+                DW_PROGRAM(dw_enter_splice),          DW_PROGRAM(dw_exit_splice),
+                DW_PROGRAM(dw_enter_copy_file_range), DW_PROGRAM(dw_exit_copy_file_range),
+                DW_PROGRAM(dw_exec_raw),              DW_PROGRAM(dw_exit_raw),
+                DW_PROGRAM(dw_rename_raw)};
     }
     return {};
 }
@@ -84,32 +94,36 @@ std::vector<std::string> optional_programs_of(HookFamily family)
     case HookFamily::fentry:
         // fallocate's growth completes the family; optional so that a kernel
         // where vfs_fallocate is inlined or renamed still loads the rest.
-        return {"dw_vfs_fallocate_exit", "dw_io_uring_complete_btf", "dw_dirty_folio_btf",
+        return {DW_PROGRAM(dw_vfs_fallocate_exit), DW_PROGRAM(dw_io_uring_complete_btf),
+                DW_PROGRAM(dw_dirty_folio_btf),
                 // AIO completions, ftruncate and sizes at open: fexit on those
                 // syscalls' own entry points (no sys_exit hook in this family).
-                "dw_io_getevents_exit", "dw_io_pgetevents_exit", "dw_ftruncate_exit", "dw_open_exit",
-                "dw_openat_exit", "dw_openat2_exit", "dw_creat_exit", "dw_signal_generate_btf",
-                "dw_sigcont_restop_btf", "dw_io_uring_enter_exit"};
+                DW_PROGRAM(dw_io_getevents_exit), DW_PROGRAM(dw_io_pgetevents_exit), DW_PROGRAM(dw_ftruncate_exit),
+                DW_PROGRAM(dw_open_exit), DW_PROGRAM(dw_openat_exit), DW_PROGRAM(dw_openat2_exit),
+                DW_PROGRAM(dw_creat_exit), DW_PROGRAM(dw_signal_generate_btf), DW_PROGRAM(dw_sigcont_restop_btf),
+                DW_PROGRAM(dw_io_uring_enter_exit)};
     case HookFamily::tp_btf:
-        return {"dw_io_uring_complete_btf", "dw_dirty_folio_btf", "dw_signal_generate_btf", "dw_sigcont_restop_btf"};
+        return {DW_PROGRAM(dw_io_uring_complete_btf), DW_PROGRAM(dw_dirty_folio_btf),
+                DW_PROGRAM(dw_signal_generate_btf), DW_PROGRAM(dw_sigcont_restop_btf)};
     case HookFamily::raw_tp:
-        return {"dw_io_uring_complete_raw", "dw_dirty_folio_raw", "dw_signal_generate_raw"};
-    case HookFamily::tracepoint: {
-        std::vector<std::string> programs = {"dw_io_uring_complete_raw", "dw_dirty_folio_raw",
-                                             "dw_signal_generate_raw", "dw_exit_io_uring_enter"};
+        return {DW_PROGRAM(dw_io_uring_complete_raw), DW_PROGRAM(dw_dirty_folio_raw),
+                DW_PROGRAM(dw_signal_generate_raw)};
+    case HookFamily::tracepoint:
         // Growth (ftruncate, fallocate, sizes at open) and Linux AIO
         // completions; openat2 and io_pgetevents are younger than the rest.
-        for (const char *syscall : {"ftruncate", "fallocate", "io_getevents", "io_pgetevents"}) {
-            programs.push_back(std::string("dw_enter_") + syscall);
-            programs.push_back(std::string("dw_exit_") + syscall);
-        }
-        for (const char *syscall : {"open", "openat", "openat2", "creat"})
-            programs.push_back(std::string("dw_exit_") + syscall);
-        return programs;
-    }
+        return {DW_PROGRAM(dw_io_uring_complete_raw), DW_PROGRAM(dw_dirty_folio_raw),
+                DW_PROGRAM(dw_signal_generate_raw),   DW_PROGRAM(dw_exit_io_uring_enter),
+                DW_PROGRAM(dw_enter_ftruncate),       DW_PROGRAM(dw_exit_ftruncate),
+                DW_PROGRAM(dw_enter_fallocate),       DW_PROGRAM(dw_exit_fallocate),
+                DW_PROGRAM(dw_enter_io_getevents),    DW_PROGRAM(dw_exit_io_getevents),
+                DW_PROGRAM(dw_enter_io_pgetevents),   DW_PROGRAM(dw_exit_io_pgetevents),
+                DW_PROGRAM(dw_exit_open),             DW_PROGRAM(dw_exit_openat),
+                DW_PROGRAM(dw_exit_openat2),          DW_PROGRAM(dw_exit_creat)};
     }
     return {};
 }
+
+#undef DW_PROGRAM
 
 std::string errno_text(int err)
 {

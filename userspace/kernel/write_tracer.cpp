@@ -81,7 +81,11 @@ std::unique_ptr<WriteTracer> WriteTracer::start(HookFamily family, std::string *
     // Attach one by one, so an error names the program that failed.
     for (const auto &name : required) {
         bpf_program *program = bpf_object__find_program_by_name(tracer->skel_->obj, name.c_str());
-        bpf_link *link = program ? bpf_program__attach(program) : nullptr;
+        if (!program) {  // hooks.cpp names programs through the skeleton: a build out of step
+            *error = "attaching " + name + " failed: the BPF object has no such program";
+            return nullptr;
+        }
+        bpf_link *link = bpf_program__attach(program);
         if (!link) {
             *error = "attaching " + name + " (" + bpf_program__section_name(program) +
                      ") failed: " + errno_text(errno);
@@ -95,7 +99,7 @@ std::unique_ptr<WriteTracer> WriteTracer::start(HookFamily family, std::string *
         bpf_program *program = bpf_object__find_program_by_name(tracer->skel_->obj, name.c_str());
         bpf_link *link = program ? bpf_program__attach(program) : nullptr;
         if (!link) {
-            tracer->missing_.push_back(name + ": attach: " + errno_text(errno));
+            tracer->missing_.push_back(name + ": attach: " + (program ? errno_text(errno) : "not in the BPF object"));
             continue;
         }
         tracer->links_.push_back(link);

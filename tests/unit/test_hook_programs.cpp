@@ -1,0 +1,62 @@
+// Every program each hook family names (kernel/hooks.cpp) is in the BPF
+// object, in a section of that family's attach type. No root, no kernel: the
+// object is opened, never loaded. (hooks.cpp already fails to compile on a
+// name the skeleton lacks; this checks that the families pair each name with
+// a program of the right kind.)
+#include <bpf/libbpf.h>
+
+#include <catch2/catch.hpp>
+
+#include <memory>
+#include <string>
+
+#include "diskwatch/abi.h"  // before the skeleton: it names struct dw_config
+#include "diskwatch.skel.h"
+#include "kernel/hooks.h"
+
+using namespace diskwatch;
+
+namespace {
+
+bool starts_with(const std::string &text, const std::string &prefix) { return text.rfind(prefix, 0) == 0; }
+
+// The section prefixes a family's programs may have: its write hooks' own
+// kind, and the raw tracepoints and tp_btf lifecycle hooks it pairs with.
+bool section_fits(HookFamily family, const std::string &section)
+{
+    switch (family) {
+    case HookFamily::fentry:
+        return starts_with(section, "fexit/") || starts_with(section, "fentry/") || starts_with(section, "tp_btf/");
+    case HookFamily::tp_btf:
+        return starts_with(section, "tp_btf/");
+    case HookFamily::raw_tp:
+        return starts_with(section, "raw_tp/") || starts_with(section, "raw_tracepoint/");
+    case HookFamily::tracepoint:
+        return starts_with(section, "tracepoint/") || starts_with(section, "raw_tp/") ||
+               starts_with(section, "raw_tracepoint/");
+    }
+    return false;
+}
+
+}  // namespace
+
+TEST_CASE("every program a hook family names is in the BPF object, of the family's attach type", "[kernel][hooks]")
+{
+    struct Destroy {
+        void operator()(diskwatch_bpf *skel) const { diskwatch_bpf__destroy(skel); }
+    };
+    std::unique_ptr<diskwatch_bpf, Destroy> skel(diskwatch_bpf__open());
+    REQUIRE(skel);
+    for (HookFamily family : kHookPreference) {
+        auto names = programs_of(family);
+        CHECK_FALSE(names.empty());
+        const auto optional = optional_programs_of(family);
+        names.insert(names.end(), optional.begin(), optional.end());
+        for (const auto &name : names) {
+            INFO("family " << to_string(family) << ", program " << name);
+            const bpf_program *program = bpf_object__find_program_by_name(skel->obj, name.c_str());
+            REQUIRE(program);
+            CHECK(section_fits(family, bpf_program__section_name(program)));
+        }
+    }
+}
