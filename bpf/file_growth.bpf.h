@@ -35,23 +35,7 @@
 #ifndef DISKWATCH_FILE_GROWTH_BPF_H
 #define DISKWATCH_FILE_GROWTH_BPF_H
 
-#include "diskwatch/abi.h"
-
-/* A file as the growth model names it. Kernel-internal, never read by userspace. */
-struct dw_file_key {
-	__u32 dev;
-	__u32 pad;
-	__u64 ino;
-};
-
-/* Last known i_size per file. LRU: files not written for a while are forgotten,
- * and fall back to the "unknown size" rule above. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct dw_file_key);
-	__type(value, __u64);
-} dw_file_sizes SEC(".maps");
+#include "maps.bpf.h"
 
 /* What a write landed in: the destination's device, inode and size now. */
 struct dw_destination {

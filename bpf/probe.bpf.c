@@ -2,7 +2,7 @@
 /*
  * Feature calibration: one empty program per attach type. Userspace loads and
  * attaches each alone (userspace/kernel/feature_probe.cpp); what attaches here
- * is what the write hooks of diskwatch.bpf.c can use. Probing by attaching,
+ * is what the write hooks of bpf/hooks_*.bpf.c can use. Probing by attaching,
  * not by asking libbpf whether a program type exists, because the answer that
  * matters is "does this attach": on kernels without ftrace trampolines the
  * tracing program type exists (tp_btf works) while fentry fails with EPERM.

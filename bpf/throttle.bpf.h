@@ -160,20 +160,12 @@ static __always_inline void dw_throttle_charge(__u32 scope, __u64 id, __u32 tgid
 		dw_stop_writer(throttle, &key, tgid, now);
 }
 
-/* A global (not inlined) function: the verifier checks it once, on its own,
+/* Global (not inlined) functions: the verifier checks each once, on its own,
  * instead of once per inlined account_write() (the AIO completion loop
  * inlines 64 of them: inlined, this body took the program past the
- * verifier's million instructions). Scalars only, as global functions take. */
-__noinline int dw_throttle_writes(__u32 tgid, __u64 cgroup_id, __s64 bytes)
-{
-	__u32 scopes = dw_rate_alarm_config.throttled_scopes;
-
-	if (scopes & (1u << DW_ALARM_SCOPE_PROCESS))
-		dw_throttle_charge(DW_ALARM_SCOPE_PROCESS, tgid, tgid, bytes);
-	if (scopes & (1u << DW_ALARM_SCOPE_CGROUP))
-		dw_throttle_charge(DW_ALARM_SCOPE_CGROUP, cgroup_id, tgid, bytes);
-	return 0;
-}
+ * verifier's million instructions). Scalars only, as global functions take.
+ * Defined once, in bpf/throttle_signals.bpf.c. */
+__noinline int dw_throttle_writes(__u32 tgid, __u64 cgroup_id, __s64 bytes);
 
 /* Does the current process (or its cgroup) owe bytes to a throttle? Then
  * stop it now. For writers whose bytes are charged in another task's
@@ -193,16 +185,7 @@ static __always_inline void dw_throttle_stop_if_owing(__u32 scope, __u64 id, __u
 		dw_stop_writer(throttle, &key, tgid, now);
 }
 
-__noinline int dw_throttle_check_owing(__u32 tgid, __u64 cgroup_id)
-{
-	__u32 scopes = dw_rate_alarm_config.throttled_scopes;
-
-	if (scopes & (1u << DW_ALARM_SCOPE_PROCESS))
-		dw_throttle_stop_if_owing(DW_ALARM_SCOPE_PROCESS, tgid, tgid);
-	if (scopes & (1u << DW_ALARM_SCOPE_CGROUP))
-		dw_throttle_stop_if_owing(DW_ALARM_SCOPE_CGROUP, cgroup_id, tgid);
-	return 0;
-}
+__noinline int dw_throttle_check_owing(__u32 tgid, __u64 cgroup_id); /* defined in throttle_signals.bpf.c */
 
 /* At io_uring_enter's exit, in the submitting (and reaping) task. */
 static __always_inline void dw_throttle_on_io_uring_enter(void)

@@ -43,7 +43,7 @@ std::optional<HookFamily> parse_hook_family(std::string_view text)
     return std::nullopt;
 }
 
-// A program of bpf/diskwatch.bpf.c, named through its skeleton member: a
+// A program of the diskwatch BPF object (bpf/diskwatch.bpf.c lists its files), named through its skeleton member: a
 // program the object does not have (renamed, or a macro that no longer
 // pastes that name) fails to compile here instead of loading a null program.
 // Names, not pointers, because each load attempt opens a new skeleton.

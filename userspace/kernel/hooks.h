@@ -18,7 +18,7 @@ inline constexpr HookFamily kHookPreference[] = {HookFamily::fentry, HookFamily:
 std::string_view to_string(HookFamily family);
 std::optional<HookFamily> parse_hook_family(std::string_view text);  // "fentry", "tp_btf", ...
 
-// The programs of diskwatch.bpf.c that make up a family (write hooks, then
+// The programs of the diskwatch BPF object that make up a family (write hooks, then
 // the lifecycle hooks it pairs with).
 std::vector<std::string> programs_of(HookFamily family);
 // Programs of the family for write paths that not every kernel has (io_uring,
