@@ -65,7 +65,7 @@ TEST_CASE("overlay devices count against the filesystem of their upper layer", "
 {
     const auto table = docker_table();
     OverlayAttribution overlays(fake_device_of);
-    overlays.reload(table, {});
+    overlays.reload(table);
     // Docker's default data root on /, and a data root on its own disk with escapes
     CHECK(overlays.target(kdev(0, 52)) == kdev(8, 1));
     CHECK(overlays.target(kdev(0, 54)) == kdev(7, 3));
@@ -82,7 +82,7 @@ TEST_CASE("an upper layer on a device with no mount here keeps the overlay", "[m
 {
     const auto table = docker_table();
     OverlayAttribution overlays([](const std::string &) -> std::optional<uint32_t> { return kdev(9, 9); });
-    overlays.reload(table, {});
+    overlays.reload(table);
     CHECK(overlays.target(kdev(0, 52)) == kdev(0, 52));
     CHECK(overlays.size() == 0);
 }
@@ -91,25 +91,34 @@ TEST_CASE("a gone overlay keeps its target while its device has counters", "[mou
 {
     const auto table = docker_table();
     OverlayAttribution overlays(fake_device_of);
-    overlays.reload(table, {});
-    // Both containers stop: their overlays leave the table.
+    overlays.reload(table);
+    // Both containers stop: their overlays leave the table. Their bytes may
+    // still be read after that (a container that wrote and went between two
+    // refreshes): both are kept until the counters are looked at.
     std::vector<MountEntry> remaining;
     for (const auto &entry : table.entries())
         if (entry.fstype != "overlay")
             remaining.push_back(entry);
     const MountTable after(remaining);
-    overlays.reload(after, {kdev(0, 52)});  // only 0:52 still has counters
+    overlays.reload(after);
+    CHECK(overlays.target(kdev(0, 52)) == kdev(8, 1));
+    CHECK(overlays.target(kdev(0, 54)) == kdev(7, 3));
+    overlays.forget_gone_except({kdev(0, 52)});  // only 0:52 still has counters
     CHECK(overlays.target(kdev(0, 52)) == kdev(8, 1));
     CHECK(overlays.target(kdev(0, 54)) == kdev(0, 54));
+    overlays.reload(after);  // another mount change: still kept
+    CHECK(overlays.target(kdev(0, 52)) == kdev(8, 1));
     // Its counters go too: forgotten.
-    overlays.reload(after, {});
+    overlays.forget_gone_except({});
     CHECK(overlays.target(kdev(0, 52)) == kdev(0, 52));
+    CHECK(overlays.size() == 0);
     // An anonymous number reused by another mount takes its new meaning.
-    overlays.reload(table, {});
+    overlays.reload(table);
     auto reused = remaining;
     reused.push_back(parse_mountinfo("400 22 0:52 / /run/x rw - tmpfs tmpfs rw\n").at(0));
-    overlays.reload(MountTable(reused), {kdev(0, 52)});
+    overlays.reload(MountTable(reused));
     CHECK(overlays.target(kdev(0, 52)) == kdev(0, 52));
+    CHECK(overlays.target(kdev(0, 54)) == kdev(7, 3));  // gone, not yet looked at
 }
 
 TEST_CASE("an overlay whose upper layer is on another overlay resolves through it", "[mountinfo][overlay]")
@@ -132,7 +141,7 @@ TEST_CASE("an overlay whose upper layer is on another overlay resolves through i
             return kdev(0, 62);
         return std::nullopt;
     });
-    overlays.reload(MountTable(entries), {});
+    overlays.reload(MountTable(entries));
     CHECK(overlays.target(kdev(0, 61)) == kdev(8, 1));
     // Two overlays on each other (not a real setup): bounded, no hang.
     const uint32_t looped = overlays.target(kdev(0, 62));
@@ -147,6 +156,7 @@ TEST_CASE("overlay, images and container-engine mounts are hidden by default", "
         if (hidden_by_default(entry.fstype, entry.mount_point))
             hidden.push_back(entry.mount_point);
     CHECK(hidden == std::vector<std::string> {
+                        "/sys",
                         "/dev",
                         "/var/lib/docker/overlay2/0123abcd/merged",
                         "/var/lib/docker/containers/"
@@ -163,4 +173,7 @@ TEST_CASE("overlay, images and container-engine mounts are hidden by default", "
     // the data root itself is a disk
     CHECK_FALSE(hidden_by_default("ext4", "/var/lib/docker"));
     CHECK_FALSE(hidden_by_default("tmpfs", "/run"));
+    // the kernel's own trees, as node_exporter's fs-types-exclude has them
+    for (const char *fstype : {"proc", "sysfs", "cgroup", "cgroup2", "tracefs", "bpf", "nsfs"})
+        CHECK(hidden_by_default(fstype, "/anywhere"));
 }

@@ -3,6 +3,7 @@
 #include <poll.h>
 
 #include "control/control_client.h"
+#include "resolve/mountinfo.h"
 #include "resolve/open_files.h"
 #include "views/json_report.h"
 
@@ -72,6 +73,12 @@ std::optional<WriteReport> AgentFeed::refresh(const ReportOptions &options, std:
     cumulative.source = ReportSource::agent;
     WriteReport report = delta_.next(cumulative, response->value("ts_unix", 0.0), options.include_idle);
     mark_acted_on(report.rows, response->value("acted_on", nlohmann::json::array()));
+    // The agent lists what its own --all-mounts says; without ours, hide what
+    // is hidden by default whatever the agent's choice (a mount the agent left
+    // out cannot be added here).
+    if (!options.all_mounts)
+        std::erase_if(report.mounts,
+                      [](const MountReport &mount) { return hidden_by_default(mount.fstype, mount.mount); });
     // The agent names no files (its fast loop); top's rows get theirs here.
     for (size_t i = 0; i < report.rows.size(); ++i) {
         ReportRow &row = report.rows[i];

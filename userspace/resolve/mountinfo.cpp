@@ -127,8 +127,12 @@ std::vector<MountEntry> parse_mountinfo(std::string_view text, size_t *skipped_l
 
 bool hidden_by_default(std::string_view fstype, std::string_view mount_point)
 {
-    static constexpr std::string_view hidden_types[] = {"overlay", "squashfs", "erofs", "iso9660", "autofs",
-                                                        "devtmpfs"};
+    // node_exporter's default fs-types-exclude (1.x), the same list.
+    static constexpr std::string_view hidden_types[] = {
+        "autofs",  "binfmt_misc", "bpf",   "cgroup", "cgroup2",    "configfs", "debugfs",  "devpts",
+        "devtmpfs", "fusectl",    "hugetlbfs", "iso9660", "mqueue", "nsfs",     "overlay",  "proc",
+        "procfs",  "pstore",      "rpc_pipefs", "securityfs", "selinuxfs", "squashfs", "erofs", "sysfs",
+        "tracefs"};
     for (const auto hidden : hidden_types)
         if (fstype == hidden)
             return true;

@@ -44,10 +44,11 @@ std::vector<MountEntry> parse_mountinfo(std::string_view text, size_t *skipped_l
 
 // Mounts left out of the mount list and the /metrics mount series unless asked
 // for (--all-mounts), as node_exporter's filesystem collector leaves them out
-// by default (its fs-types-exclude and mount-points-exclude): container roots
-// (overlay: their bytes count against the filesystem of the upper layer, see
-// resolve/overlay.h), read-only images (squashfs, erofs, iso9660), automount
-// points, devtmpfs, and what container engines mount below their data roots
+// by default (its fs-types-exclude and mount-points-exclude): the kernel's
+// own trees (proc, sysfs, cgroup, ...), container roots (overlay: their bytes
+// count against the filesystem of the upper layer, see resolve/overlay.h),
+// read-only images (squashfs, erofs, iso9660), automount points, devtmpfs,
+// and what container engines mount below their data roots
 // (/var/lib/docker/..., /var/lib/containers/storage/..., and each container's
 // /dev/shm tmpfs at <data root>/containers/<id>/mounts/shm whatever the root).
 bool hidden_by_default(std::string_view fstype, std::string_view mount_point);

@@ -24,7 +24,7 @@ std::optional<std::string> overlay_upperdir(const MountEntry &entry)
     return std::nullopt;
 }
 
-void OverlayAttribution::reload(const MountTable &table, const std::unordered_set<uint32_t> &in_use)
+void OverlayAttribution::reload(const MountTable &table)
 {
     std::unordered_map<uint32_t, uint32_t> direct;  // overlay dev -> its upper layer's dev
     std::unordered_set<uint32_t> mounted;
@@ -51,13 +51,29 @@ void OverlayAttribution::reload(const MountTable &table, const std::unordered_se
         if (table.find_by_device(DeviceNumber::from_kernel(target)))
             targets[overlay] = target;
     }
-    // A gone overlay whose device still has counters keeps its target: its
-    // container's last bytes stay on the disk. A device mounted again (anonymous
+    // A gone overlay keeps its target: its container's last bytes, read
+    // after it went, stay on the disk. A device mounted again (anonymous
     // numbers are reused) takes its new meaning.
+    std::unordered_set<uint32_t> gone;
     for (const auto &[overlay, target] : targets_)
-        if (!mounted.count(overlay) && in_use.count(overlay))
+        if (!mounted.count(overlay)) {
             targets.emplace(overlay, target);
+            gone.insert(overlay);
+        }
     targets_ = std::move(targets);
+    gone_ = std::move(gone);
+}
+
+void OverlayAttribution::forget_gone_except(const std::unordered_set<uint32_t> &in_use)
+{
+    for (auto it = gone_.begin(); it != gone_.end();) {
+        if (in_use.count(*it)) {
+            ++it;
+            continue;
+        }
+        targets_.erase(*it);
+        it = gone_.erase(it);
+    }
 }
 
 std::optional<uint32_t> host_device_of_path(const std::string &path)

@@ -31,16 +31,22 @@ using DeviceOfPath = std::function<std::optional<uint32_t>(const std::string &pa
 
 // Maps each overlay device to the device of the filesystem its upper layer is
 // on. Rebuilt when the mount table changes; an overlay that went (its
-// container stopped) keeps its mapping while its device still has counters,
-// so the bytes its processes wrote stay on the disk they filled.
+// container stopped) keeps its mapping until forget_gone_except() finds its
+// device without counters, so the bytes its processes wrote stay on the disk
+// they filled, even when the container came and went between two reads of
+// the counters.
 class OverlayAttribution {
 public:
     // device_of: how a path's device is found (stat(2) through the host's
     // root in the product; a fake in unit tests).
     explicit OverlayAttribution(DeviceOfPath device_of) : device_of_(std::move(device_of)) {}
 
-    // in_use: devices that still have counters (kernel dev_t).
-    void reload(const MountTable &table, const std::unordered_set<uint32_t> &in_use);
+    // The overlays of `table`; those of earlier tables that are gone are kept
+    // (a device number mounted again takes its new meaning).
+    void reload(const MountTable &table);
+    // Drops the gone overlays whose device is not in `in_use` (kernel dev_t:
+    // the devices that still have counters).
+    void forget_gone_except(const std::unordered_set<uint32_t> &in_use);
     // The device the bytes of `dev` count against: itself unless it is an
     // overlay whose upper layer was found on a mounted filesystem.
     uint32_t target(uint32_t dev) const
@@ -53,6 +59,7 @@ public:
 private:
     DeviceOfPath device_of_;
     std::unordered_map<uint32_t, uint32_t> targets_;
+    std::unordered_set<uint32_t> gone_;  // in targets_, no longer mounted
 };
 
 // stat(2) of the path as the host's root sees it (/proc/1/root/<path>: an
