@@ -253,7 +253,8 @@ void DockerDaemon::unmount_below(const std::string &path)
     // Deepest first: overlays under the data root, netns files under the
     // exec root; a lazy detach for what is still busy.
     std::vector<std::string> below;
-    for (const auto &entry : MountTable::load().entries())
+    const auto mounts = MountTable::load();  // alive through the loop
+    for (const auto &entry : mounts.entries())
         if (entry.mount_point.rfind(path, 0) == 0)
             below.push_back(entry.mount_point);
     std::sort(below.begin(), below.end(), [](const auto &a, const auto &b) { return a.size() > b.size(); });
@@ -300,6 +301,35 @@ std::string DockerDaemon::run_detached(const std::vector<std::string> &args)
             return line;
     }
     throw std::runtime_error("docker run printed no container id: " + output);
+}
+
+std::string DockerDaemon::compose_path()
+{
+    for (const char *path : {"/usr/bin/docker-compose", "/usr/local/bin/docker-compose"})
+        if (executable(path))
+            return path;
+    return "";
+}
+
+int DockerDaemon::compose(const std::string &project, const std::string &yaml, const std::vector<std::string> &args,
+                          std::string *output) const
+{
+    const std::string file = dir_ + "/" + project + ".yml";
+    std::ofstream(file) << yaml;
+    std::vector<std::string> argv = {compose_path(), "-H", host_, "-p", project, "-f", file};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv, output, std::chrono::seconds(180));
+}
+
+std::string DockerDaemon::compose_container(const std::string &project, const std::string &service) const
+{
+    std::string output;
+    if (docker({"ps", "-q", "--no-trunc", "--filter", "label=com.docker.compose.project=" + project, "--filter",
+                "label=com.docker.compose.service=" + service},
+               &output) != 0)
+        return "";
+    output = trim(output);
+    return output.substr(0, output.find('\n'));
 }
 
 int DockerDaemon::pid_of(const std::string &container) const

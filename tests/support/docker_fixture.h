@@ -47,6 +47,14 @@ public:
     void import_busybox(const std::string &name, size_t lower_file_bytes = 1 << 20);
     // `docker run -d --network none <args...>`; returns the container's full id.
     std::string run_detached(const std::vector<std::string> &args);
+    // Debian's docker-compose (1.29), or "" when it is not installed.
+    static std::string compose_path();
+    // `docker-compose -H <socket> -p project -f <dir>/project.yml args...`,
+    // the file written from `yaml` first; returns the exit status.
+    int compose(const std::string &project, const std::string &yaml, const std::vector<std::string> &args,
+                std::string *output = nullptr) const;
+    // The full id of a compose service's (first) container, "" if none.
+    std::string compose_container(const std::string &project, const std::string &service) const;
     // The container's main pid (docker inspect), 0 when not running.
     int pid_of(const std::string &container) const;
     // dockerd's own log so far (for failure messages).
