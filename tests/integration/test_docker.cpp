@@ -11,7 +11,12 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdlib>
+#include <regex>
 #include <thread>
+
+#include "kernel/hooks.h"
+#include "metrics/agent_metrics.h"
+#include "monitor/write_monitor.h"
 
 #include "support/agent_run.h"
 #include "support/docker_fixture.h"
@@ -125,9 +130,9 @@ TEST_CASE("a container's writable-layer bytes count against the data root's disk
     INFO(refresh.dump());
     REQUIRE_FALSE(rows.empty());
     // Every byte of the container lands on the data root's ext4, none on an
-    // overlay; but a few bytes runc writes at the container's start into a
-    // pseudo file of the container's own mount namespace (13 bytes, on a
-    // device the host's mount table does not have: no mount).
+    // overlay; but runc writes a few bytes at the container's start into the
+    // container's own /proc (13 bytes: a procfs instance the host's mount
+    // table does not have, so no mount; docs/attribution.md).
     for (const auto &row : rows) {
         CHECK(row.at("fstype") != "overlay");
         CHECK(row.at("container").at("id") == id);  // the cgroup still names the container
@@ -326,4 +331,46 @@ services:
             if (event.value("event", "") == "action")
                 CHECK(event.dump().find(id) == std::string::npos);
     }
+}
+
+TEST_CASE("the agent's mount metrics count a container's bytes on the data root's disk, with no overlay series by default",
+          "[docker][bpf][metrics]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    auto docker = start_docker_or_skip();
+    if (!docker)
+        return;
+    docker->import_busybox(kImage);
+    const auto choice = diskwatch::choose_hook_family(diskwatch::probe_kernel_features(), std::nullopt);
+    REQUIRE(choice.family);
+    std::string error;
+    auto monitor = diskwatch::WriteMonitor::start(*choice.family, &error);
+    INFO(error);
+    REQUIRE(monitor);
+    monitor->refresh({});  // the baseline
+    run_and_stay(*docker, {}, "dd if=/dev/zero of=/data/m bs=65536 count=128");
+    monitor->pump_events(100);
+    diskwatch::metrics::AgentMetricsOptions options;
+    options.version = "test";
+    diskwatch::metrics::AgentMetrics metrics(options);
+    metrics.observe_report(monitor->refresh({}));
+    const std::string body = metrics.render_text();
+    INFO(body);
+    const std::regex written("ebpf_diskwatch_mount_written_bytes_total\\{mountpoint=\"" + docker->disk().path() +
+                             "\",device=\"" + docker->disk().dev_string() + "\",fstype=\"ext4\"\\} (\\d+)");
+    std::smatch match;
+    REQUIRE(std::regex_search(body, match, written));
+    CHECK(std::stoll(match[1]) >= 8 * kMiB);  // the container's 8 MiB, and the engine's own writes there
+    CHECK_THAT(body, !Catch::Contains("fstype=\"overlay\""));
+    CHECK_THAT(body, !Catch::Contains("fstype=\"proc\""));
+
+    // --all-mounts: the running container's overlay has its series (and none of its bytes).
+    diskwatch::metrics::AgentMetrics all(options);
+    diskwatch::ReportOptions all_mounts;
+    all_mounts.all_mounts = true;
+    all.observe_report(monitor->refresh(all_mounts));
+    const std::string all_body = all.render_text();
+    INFO(all_body);
+    CHECK_THAT(all_body, Catch::Contains("fstype=\"overlay\""));
 }
