@@ -374,3 +374,50 @@ TEST_CASE("the agent's mount metrics count a container's bytes on the data root'
     INFO(all_body);
     CHECK_THAT(all_body, Catch::Contains("fstype=\"overlay\""));
 }
+
+TEST_CASE("a container's row names the file it holds open through its overlay, in top and in top attached to an agent",
+          "[docker][bpf][attach]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    auto docker = start_docker_or_skip();
+    if (!docker)
+        return;
+    docker->import_busybox(kImage);
+    AgentRun agent("interval: 250ms\nrules: []\n");
+    REQUIRE(agent.started());
+    const std::string socket = agent.state_dir() + "/control.sock";
+    std::string id;
+    int pid = 0;
+    // The shell appends with its builtin echo to fd 3, which the sleep it
+    // becomes keeps open for writing: a live writer holding its file.
+    const std::string script = "exec 3>>/data/held; i=0; while [ $i -lt 200 ]; do echo 0123456789abcdef >&3; "
+                               "i=$((i+1)); done; : > /done; exec sleep 600";
+    for (const bool attached : {false, true}) {
+        std::vector<std::string> arguments = {"--by", "process"};
+        if (attached)
+            arguments.insert(arguments.end(), {"--control-socket", socket});
+        else
+            arguments.push_back("--local");
+        auto run = run_top_while(arguments, 1, 4, [&] {
+            if (!id.empty())
+                REQUIRE(docker->docker({"rm", "-f", id}) == 0);
+            id = run_and_stay(*docker, {}, script);
+            pid = docker->pid_of(id);
+        });
+        INFO((attached ? "attached" : "local") << "\n" << run.stderr_text);
+        REQUIRE(run.exit_status == 0);
+        REQUIRE(run.refreshes.size() == 1);
+        CHECK(run.refreshes[0].at("source") == (attached ? "agent" : "local"));
+        // (its other row: runc's few bytes on the container's /proc, before the exec)
+        std::vector<json> rows;
+        for (const auto &row : rows_where(run.refreshes[0], "pid", pid))
+            if (row.at("mount") == docker->disk().path())
+                rows.push_back(row);
+        INFO(run.refreshes[0].dump());
+        REQUIRE(rows.size() == 1);
+        CHECK(rows[0].at("total_bytes").get<long long>() == 200 * 17);
+        REQUIRE_FALSE(rows[0].at("files").empty());
+        CHECK(rows[0].at("files")[0].at("path") == "/data/held");  // as the container sees it
+    }
+}
