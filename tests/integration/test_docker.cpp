@@ -17,6 +17,7 @@
 #include "kernel/hooks.h"
 #include "metrics/agent_metrics.h"
 #include "monitor/write_monitor.h"
+#include "resolve/mountinfo.h"
 
 #include "support/agent_run.h"
 #include "support/docker_fixture.h"
@@ -420,4 +421,48 @@ TEST_CASE("a container's row names the file it holds open through its overlay, i
         REQUIRE_FALSE(rows[0].at("files").empty());
         CHECK(rows[0].at("files")[0].at("path") == "/data/held");  // as the container sees it
     }
+}
+
+TEST_CASE("a copy-up counts the copied file on the data root's disk, and mmap stores through the overlay are not split",
+          "[docker][bpf]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    auto docker = start_docker_or_skip();
+    if (!docker)
+        return;
+    docker->import_busybox(kImage, 1 << 20);  // /etc/lower.txt: 1 MiB in the image's (lower) layer
+    const std::string disk = docker->disk().path();
+    const auto mounts = diskwatch::MountTable::load();  // alive while its entry is used
+    const auto *cgroup2 = mounts.find_cgroup2();
+    REQUIRE(cgroup2 != nullptr);
+    const std::string cgroup2_mount = cgroup2->mount_point;
+    std::string copier, host;
+    std::string merged;
+    auto run = run_top_while({"--by", "cgroup", "-a", "--local"}, 1, 6, [&] {
+        // 2 bytes appended to a file of the image: the kernel first copies it up whole.
+        copier = run_and_stay(*docker, {}, "echo x >> /etc/lower.txt");
+        // A writer of ours, in a second container's cgroup, storing 4 MiB
+        // through a shared mapping of a file in that container's layer.
+        host = run_and_stay(*docker, {}, "true");
+        REQUIRE(docker->docker({"inspect", "-f", "{{.GraphDriver.Data.MergedDir}}", host}, &merged) == 0);
+        merged = merged.substr(0, merged.find('\n'));
+        run_writer({"--mode", "mmap", "--file", merged + "/data/mapped", "--bytes", std::to_string(4 * kMiB), "--cgroup",
+                    cgroup2_mount + docker->cgroup_parent() + "/" + host});
+    });
+    INFO(run.stderr_text);
+    REQUIRE(run.exit_status == 0);
+    REQUIRE(run.refreshes.size() == 1);
+    INFO(run.refreshes[0].dump());
+    const auto copied = container_rows(run.refreshes[0], copier);
+    // Measured (docs/attribution.md): the whole file, page-granular, plus the 2 bytes written; growth 2.
+    const long long copy_bytes = sum_field(copied, disk, "total_bytes");
+    CHECK(copy_bytes >= (1 << 20) + 2);
+    CHECK(copy_bytes <= (1 << 20) + 2 + 8192);
+    CHECK(sum_field(copied, disk, "total_growth_bytes") == 2);
+    // mmap: 4 MiB of stores, one row on the disk (not split onto the overlay, not doubled).
+    const auto mapped = container_rows(run.refreshes[0], host);
+    check_within(sum_field(mapped, disk, "total_bytes"), 4 * kMiB, 4 * kMiB / 100);
+    for (const auto &row : mapped)
+        CHECK(row.at("fstype") != "overlay");
 }
