@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <regex>
 #include <thread>
@@ -446,7 +447,7 @@ TEST_CASE("a copy-up counts the copied file on the data root's disk, and mmap st
         // through a shared mapping of a file in that container's layer.
         host = run_and_stay(*docker, {}, "true");
         REQUIRE(docker->docker({"inspect", "-f", "{{.GraphDriver.Data.MergedDir}}", host}, &merged) == 0);
-        merged = merged.substr(0, merged.find('\n'));
+        merged.resize(std::min(merged.size(), merged.find('\n')));
         run_writer({"--mode", "mmap", "--file", merged + "/data/mapped", "--bytes", std::to_string(4 * kMiB), "--cgroup",
                     cgroup2_mount + docker->cgroup_parent() + "/" + host});
     });
