@@ -58,6 +58,11 @@ test_packages=(
   bpftrace
   # tests being added: strace (fault injection), stress-ng (load tests)
   strace stress-ng
+  # the Docker tests (tests/integration/test_docker.cpp): each test starts its
+  # own dockerd (own data root on a loop ext4, own socket), never the
+  # machine's; images are imported from busybox-static, never pulled.
+  # docker.io brings runc and containerd.
+  docker.io docker-compose
   # scripts/check-fresh-machine (CTest label fresh-machine) makes a fresh
   # Debian root with debootstrap when shared/tools/fresh-chroot is not beside
   # the clone

@@ -295,10 +295,24 @@ SweepReport sweep_stale_fixtures(const SweepPlaces &places)
     }
 
     std::string cgroup2 = places.cgroup2;
+    // The same names in the cgroup v1 controllers of a hybrid host: a
+    // private dockerd (support/docker_fixture.h) makes its containers' cgroups
+    // in every hierarchy below the owned parent. Only with the real places.
+    std::vector<std::string> stale_v1_cgroups;
     if (cgroup2.empty()) {
         const auto mounts = MountTable::load();
         if (const MountEntry *entry = mounts.find_cgroup2())
             cgroup2 = entry->mount_point;
+        for (const auto &entry : mounts.entries()) {
+            if (entry.fstype != "cgroup")
+                continue;
+            std::error_code ec;
+            for (fs::directory_iterator it(entry.mount_point, ec), end; !ec && it != end; it.increment(ec)) {
+                const auto owner = owner_in_name(it->path().filename().string());
+                if (owner && it->is_directory(ec) && owner_is_gone(*owner))
+                    stale_v1_cgroups.push_back(it->path().string());
+            }
+        }
     }
     std::vector<std::string> stale_cgroups;
     if (!cgroup2.empty()) {
@@ -427,6 +441,19 @@ SweepReport sweep_stale_fixtures(const SweepPlaces &places)
     }
 
     for (const auto &cgroup : stale_cgroups) {
+        bool removed = true;
+        for (const auto &dir : cgroup_subtree_deepest_first(cgroup))
+            if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) {
+                report.failures.push_back("rmdir " + dir + ": " + std::strerror(errno));
+                removed = false;
+                break;
+            }
+        if (removed)
+            report.cgroups_removed.push_back(cgroup);
+    }
+    // v1 copies: their processes went with the v2 cgroup.kill above (the
+    // same processes), so they are empty by now.
+    for (const auto &cgroup : stale_v1_cgroups) {
         bool removed = true;
         for (const auto &dir : cgroup_subtree_deepest_first(cgroup))
             if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) {

@@ -65,7 +65,9 @@ struct SweepReport {
 // cgroups, SIGCONT then SIGKILL its processes (and cgroup.kill), unmount
 // what is mounted under its directories (deepest first), detach the loop
 // devices backed by images there (LOOP_CLR_FD), remove the directories, rmdir
-// the cgroups (deepest first), and unmount tracefs if it mounted it. Syscalls
+// the cgroups (deepest first; on a hybrid host also the same names in the
+// cgroup v1 controllers, where a private dockerd's containers have copies),
+// and unmount tracefs if it mounted it. Syscalls
 // only. Needs root; as another user it does nothing.
 SweepReport sweep_stale_fixtures(const SweepPlaces &places = {});
 

@@ -274,7 +274,9 @@ void Agent::emit_mount_alerts(const WriteReport &report)
 
 void Agent::evaluate(double now_s)
 {
-    const WriteReport report = monitor_->refresh({GroupBy::process, false});
+    ReportOptions report_options {GroupBy::process, false};
+    report_options.all_mounts = options_.all_mounts;
+    const WriteReport report = monitor_->refresh(report_options);
     check_drops(report.drops);
     if (report_observer_)
         report_observer_(report);

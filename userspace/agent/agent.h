@@ -33,6 +33,9 @@ struct AgentOptions {
     std::optional<std::string> config_path;  // nullopt: the built-in default policy
     bool dry_run = false;                    // --dry-run (or the policy's dry_run)
     std::string state_dir = "/run/ebpf-diskwatch";
+    // --all-mounts: overlays and the other mounts hidden by default in the
+    // mount rows, /metrics and mount events too (resolve/mountinfo.h).
+    bool all_mounts = false;
 };
 
 // A subject a rule holds for now (the control socket lists these).

@@ -89,6 +89,8 @@ int main(int argc, char **argv)
         ->check(CLI::IsMember(hook_names));
     top_cmd->add_flag("--local", top.local,
                       "Load our own BPF programs even when an agent runs (default: read the agent's counters)");
+    top_cmd->add_flag("--all-mounts", top.all_mounts,
+                      "List overlay (container roots), squashfs and other mounts hidden by default (docs/cli.md)");
     top_cmd->add_option("--control-socket", top.control_socket,
                         "The agent's control socket to attach to (default /run/ebpf-diskwatch/control.sock)");
 
@@ -107,6 +109,8 @@ int main(int argc, char **argv)
                           "Where to record what is stopped or frozen, for a restarted agent (default /run/ebpf-diskwatch)");
     agent_cmd->add_option("--hooks", agent_hooks, "Force a hook family instead of the cheapest available")
         ->check(CLI::IsMember(hook_names));
+    agent_cmd->add_flag("--all-mounts", agent.agent.all_mounts,
+                        "Mount rows, /metrics and mount events for overlay and other mounts hidden by default too");
     diskwatch::add_ecosystem_options(*agent_cmd, agent.ecosystem);
 
     std::string check_config_file;

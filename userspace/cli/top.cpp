@@ -66,6 +66,7 @@ int run_batch(ReportFeed &feed, const TopOptions &options)
         next += period;
         ReportOptions report_options{options.by, options.accumulated};
         report_options.rows_with_files = kTopRowsWithFiles;
+        report_options.all_mounts = options.all_mounts;
         std::string error;
         bool failed = false;
         // A refresh that throws is counted, said on stderr (at most once
@@ -100,6 +101,7 @@ int run_feed(ReportFeed &feed, const TopOptions &options, bool interactive)
         TopViewState state;
         state.by = options.by;
         state.accumulated = options.accumulated;
+        state.all_mounts = options.all_mounts;
         return run_interactive_top(feed, options.delay_s, state, &g_stop);
     }
     return run_batch(feed, options);

@@ -20,6 +20,7 @@ struct TopOptions {
     // answering on control_socket, load our own BPF programs.
     bool local = false;
     std::string control_socket;  // empty: /run/ebpf-diskwatch/control.sock
+    bool all_mounts = false;     // --all-mounts: overlay and other mounts hidden by default too
 };
 
 int run_top(const TopOptions &options);

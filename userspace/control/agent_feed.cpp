@@ -2,8 +2,12 @@
 
 #include <poll.h>
 
+#include <optional>
+
 #include "control/control_client.h"
+#include "resolve/mountinfo.h"
 #include "resolve/open_files.h"
+#include "resolve/overlay.h"
 #include "views/json_report.h"
 
 namespace diskwatch {
@@ -72,14 +76,30 @@ std::optional<WriteReport> AgentFeed::refresh(const ReportOptions &options, std:
     cumulative.source = ReportSource::agent;
     WriteReport report = delta_.next(cumulative, response->value("ts_unix", 0.0), options.include_idle);
     mark_acted_on(report.rows, response->value("acted_on", nlohmann::json::array()));
+    // The agent lists what its own --all-mounts says; without ours, hide what
+    // is hidden by default whatever the agent's choice (a mount the agent left
+    // out cannot be added here).
+    if (!options.all_mounts)
+        std::erase_if(report.mounts,
+                      [](const MountReport &mount) { return hidden_by_default(mount.fstype, mount.mount); });
     // The agent names no files (its fast loop); top's rows get theirs here.
+    // A container's row is on the disk under its overlay, its open files on
+    // the overlay: the same mapping as the agent's, read when rows want files.
+    std::optional<OverlayAttribution> overlays;
     for (size_t i = 0; i < report.rows.size(); ++i) {
         ReportRow &row = report.rows[i];
         if (i < options.rows_with_files && row.pid && !row.exited) {
+            if (!overlays) {
+                overlays.emplace(host_device_of_path);
+                overlays->reload(MountTable::load());
+            }
             std::vector<uint64_t> inodes;
             for (const auto &file : row.files)
                 inodes.push_back(file.ino);
-            row.files = files_written_by(static_cast<int>(row.pid), row.kernel_dev, inodes, options.files_per_row);
+            const uint32_t dev = row.kernel_dev;
+            row.files = files_written_by(
+                static_cast<int>(row.pid), [&overlays, dev](uint32_t file_dev) { return overlays->target(file_dev) == dev; },
+                inodes, options.files_per_row);
         } else if (row.files.size() > options.files_per_row) {
             row.files.resize(options.files_per_row);
         }

@@ -304,17 +304,33 @@ int WriteTracer::on_ring_record(void *context, void *data, size_t size)
     return 0;
 }
 
-int WriteTracer::poll_events(int timeout_ms, const std::function<void(const ProcessEvent &)> &on_event)
+bool WriteTracer::watch_fd(int fd, uint32_t events)
 {
+    epoll_event interest {};
+    interest.events = events;
+    interest.data.fd = fd;
+    if (epoll_ctl(wait_fd_, EPOLL_CTL_ADD, fd, &interest) != 0)
+        return false;
+    watched_fd_ = fd;
+    return true;
+}
+
+int WriteTracer::poll_events(int timeout_ms, const std::function<void(const ProcessEvent &)> &on_event,
+                             bool *watched_ready)
+{
+    if (watched_ready)
+        *watched_ready = false;
     if (timeout_ms > 0) {
-        epoll_event ready[2];
-        const int count = epoll_wait(wait_fd_, ready, 2, timeout_ms);
+        epoll_event ready[3];
+        const int count = epoll_wait(wait_fd_, ready, 3, timeout_ms);
         if (count < 0 && errno != EINTR)
             return -errno;
         for (int i = 0; i < count; ++i) {
             if (ready[i].data.fd == wake_fd_) {
                 uint64_t ignored = 0;
                 [[maybe_unused]] ssize_t got = ::read(wake_fd_, &ignored, sizeof(ignored));
+            } else if (ready[i].data.fd == watched_fd_ && watched_fd_ >= 0 && watched_ready) {
+                *watched_ready = true;
             }
         }
     }

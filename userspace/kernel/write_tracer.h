@@ -109,7 +109,12 @@ public:
     // wake(); then hands every record waiting, lifecycle ones included (they
     // wake no one by themselves), to `on_event`. Returns the number consumed,
     // or a negative errno.
-    int poll_events(int timeout_ms, const std::function<void(const ProcessEvent &)> &on_event);
+    // With a watched fd (watch_fd), *watched_ready says whether it woke us.
+    int poll_events(int timeout_ms, const std::function<void(const ProcessEvent &)> &on_event,
+                    bool *watched_ready = nullptr);
+    // One more fd that ends a poll_events() wait (e.g. /proc/self/mountinfo
+    // for EPOLLPRI: a container's overlay appeared); false when epoll refuses it.
+    bool watch_fd(int fd, uint32_t events);
     // Ends a poll_events() wait early, from any thread or a signal handler.
     void wake() const;
     // True when the kernel changed the writer map or a drop counter since the
@@ -168,6 +173,7 @@ private:
     ring_buffer *events_ = nullptr;
     int wait_fd_ = -1;  // epoll: the events ring buffer and wake_fd_
     int wake_fd_ = -1;  // eventfd
+    int watched_fd_ = -1;  // watch_fd(): the caller's, not closed here
     HookFamily family_ = HookFamily::tp_btf;
     std::vector<std::string> attached_;
     std::vector<std::string> missing_;

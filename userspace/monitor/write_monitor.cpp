@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -33,9 +34,12 @@ bool process_alive(uint32_t tgid)
 }
 
 // Filesystems a person thinks of as "disks" that can fill (tmpfs fills memory):
-// writable, visible, and not in the kernel's own trees.
-bool is_storage_mount(const MountTable &table, const MountEntry &entry)
+// writable, visible, and not in the kernel's own trees; overlays and the
+// like only when asked for (all_mounts).
+bool is_storage_mount(const MountTable &table, const MountEntry &entry, bool all_mounts)
 {
+    if (!all_mounts && hidden_by_default(entry.fstype, entry.mount_point))
+        return false;
     const bool storage = entry.source.rfind("/dev/", 0) == 0 || entry.fstype == "tmpfs" ||
                          entry.fstype == "overlay" || entry.fstype == "btrfs" || entry.fstype == "zfs" ||
                          entry.fstype == "xfs" || entry.fstype == "nfs" || entry.fstype == "nfs4";
@@ -71,17 +75,24 @@ std::unique_ptr<WriteMonitor> WriteMonitor::start(HookFamily family, std::string
 WriteMonitor::WriteMonitor(std::unique_ptr<WriteTracer> tracer)
     : tracer_(std::move(tracer)),
       processes_([](uint32_t tgid) { return read_process_identity(static_cast<int>(tgid)); }),
-      mounts_(MountTable::load())
+      mounts_(MountTable::load()),
+      overlays_(host_device_of_path)
 {
+    overlays_.reload(mounts_);
     if (const MountEntry *cgroup2 = mounts_.find_cgroup2())
         cgroups_.emplace(cgroup2->mount_point);
     mount_changes_fd_ = ::open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
     mounts_changed();  // arm it: changes from now on
+    // Woken by a mount change too: a container that starts, writes and is
+    // gone within one refresh must have its overlay seen while it exists
+    // (its bytes are read later, by device number).
+    if (mount_changes_fd_ >= 0)
+        tracer_->watch_fd(mount_changes_fd_, EPOLLPRI);
     start_ = last_refresh_ = std::chrono::steady_clock::now();
     // A first fill observation, so the first refresh already has a rate.
     const double now = steady_s(start_);
     for (const auto &entry : mounts_.entries())
-        if (is_storage_mount(mounts_, entry) && entry.root == "/")
+        if (is_storage_mount(mounts_, entry, false) && entry.root == "/")
             if (auto usage = read_filesystem_usage(entry.mount_point))
                 growth_.observe(entry.dev.to_kernel(), now, usage->used_bytes, usage->available_bytes);
 }
@@ -90,6 +101,13 @@ WriteMonitor::~WriteMonitor()
 {
     if (mount_changes_fd_ >= 0)
         ::close(mount_changes_fd_);
+}
+
+void WriteMonitor::reload_mounts()
+{
+    mounts_ = MountTable::load();
+    usage_read_.clear();  // a device number may now be another filesystem
+    overlays_.reload(mounts_);
 }
 
 bool WriteMonitor::mounts_changed()
@@ -106,7 +124,12 @@ bool WriteMonitor::mounts_changed()
 
 void WriteMonitor::pump_events(int timeout_ms)
 {
-    tracer_->poll_events(timeout_ms, [this](const ProcessEvent &event) { processes_.on_event(event); });
+    bool mounts_moved = false;
+    tracer_->poll_events(timeout_ms, [this](const ProcessEvent &event) { processes_.on_event(event); },
+                         &mounts_moved);
+    // epoll consumed the change notice: the refresh's own poll will not see it.
+    if (mounts_moved)
+        reload_mounts();
 }
 
 void WriteMonitor::reap_vanished_processes(std::unordered_set<uint32_t> &exited, uint64_t ringbuf_drops)
@@ -139,11 +162,24 @@ WriteReport WriteMonitor::refresh(const ReportOptions &options)
     // every key (most of an idle agent's CPU, and all that grows with the
     // number of idle writers it keeps).
     const bool quiet = !tracer_->take_counters_moved() && exited.empty();
+    // Before the deltas are attributed: an overlay mounted since the previous
+    // refresh (a container started) must already map to its upper filesystem.
+    const bool mounts_moved = mounts_changed();
     if (!quiet) {
         const auto samples = tracer_->read_writers();
         drops_ = tracer_->read_drops();
         last_deltas_ = ledger_.advance(samples, exited);
         tracer_->delete_writers(ledger_.take_keys_to_delete());
+        raw_devices_.clear();
+        for (const auto &delta : last_deltas_)
+            raw_devices_.insert(delta.key.dev);
+        if (mounts_moved)
+            reload_mounts();
+        overlays_.forget_gone_except(raw_devices_);
+        // The ledger and the kernel keep the overlay's device (their keys);
+        // everything built from here on sees the filesystem the bytes fill.
+        for (auto &delta : last_deltas_)
+            delta.key.dev = overlays_.target(delta.key.dev);
         mount_bytes_.clear();
         for (const auto &delta : last_deltas_) {
             MountBytes &bytes = mount_bytes_[delta.key.dev];
@@ -151,21 +187,21 @@ WriteReport WriteMonitor::refresh(const ReportOptions &options)
             bytes.total_write += delta.total.write_bytes;
             bytes.interval_growth += delta.interval.growth_bytes;
         }
-    } else if (!intervals_zero_) {
-        for (auto &delta : last_deltas_)
-            delta.interval = {};
-        for (auto &[dev, bytes] : mount_bytes_)
-            bytes.interval_write = bytes.interval_growth = 0;
+    } else {
+        if (mounts_moved)
+            reload_mounts();
+        if (!intervals_zero_) {
+            for (auto &delta : last_deltas_)
+                delta.interval = {};
+            for (auto &[dev, bytes] : mount_bytes_)
+                bytes.interval_write = bytes.interval_growth = 0;
+        }
     }
     intervals_zero_ = quiet;
     const auto now = std::chrono::steady_clock::now();
     const double interval_s = std::chrono::duration<double>(now - last_refresh_).count();
     last_refresh_ = now;
 
-    if (mounts_changed()) {
-        mounts_ = MountTable::load();
-        usage_read_.clear();  // a device number may now be another filesystem
-    }
     WriteReport report;
     report.ts = unix_now_s();
     report.interval_s = interval_s;
@@ -175,7 +211,7 @@ WriteReport WriteMonitor::refresh(const ReportOptions &options)
     if (!quiet || options.include_idle)
         report.rows = rows_of(last_deltas_, interval_s, options);
     // Rows further down keep the inode numbers the kernel gave, without a path.
-    report.mounts = mount_reports(interval_s, steady_s(now));
+    report.mounts = mount_reports(interval_s, steady_s(now), options.all_mounts);
     processes_.prune();
     last_report_ = report;
     last_report_.rows.clear();
@@ -263,23 +299,31 @@ std::vector<ReportRow> WriteMonitor::rows_of(const std::vector<WriterDelta> &del
         std::vector<uint64_t> inodes;
         for (const auto &file : row.files)
             inodes.push_back(file.ino);
-        if (row.pid && !row.exited)
-            row.files = files_written_by(static_cast<int>(row.pid), row.kernel_dev, inodes,
-                                         options.files_per_row);
+        if (row.pid && !row.exited) {
+            const uint32_t dev = row.kernel_dev;
+            row.files = files_written_by(
+                static_cast<int>(row.pid), [this, dev](uint32_t file_dev) { return overlays_.target(file_dev) == dev; },
+                inodes, options.files_per_row);
+        }
         else if (row.files.size() > options.files_per_row)
             row.files.resize(options.files_per_row);
     }
     return rows;
 }
 
-std::vector<MountReport> WriteMonitor::mount_reports(double interval_s, double now_s)
+std::vector<MountReport> WriteMonitor::mount_reports(double interval_s, double now_s, bool all_mounts)
 {
     std::vector<MountReport> reports;
     std::unordered_set<uint32_t> seen;
     for (const auto &entry : mounts_.entries()) {
         const uint32_t dev = entry.dev.to_kernel();
         const auto written = mount_bytes_.find(dev);
-        if (seen.count(dev) || !(is_storage_mount(mounts_, entry) || written != mount_bytes_.end()))
+        // A mount hidden by default stays hidden even with bytes on it (a
+        // container's /dev/shm): its rows still name it.
+        const bool listed = is_storage_mount(mounts_, entry, all_mounts) ||
+                            (written != mount_bytes_.end() &&
+                             (all_mounts || !hidden_by_default(entry.fstype, entry.mount_point)));
+        if (seen.count(dev) || !listed)
             continue;
         // One row per filesystem: its first full mount (bind mounts share it).
         const MountEntry *primary = mounts_.find_by_device(entry.dev);

@@ -16,6 +16,7 @@
 #include "resolve/cgroups.h"
 #include "resolve/filesystems.h"
 #include "resolve/mountinfo.h"
+#include "resolve/overlay.h"
 #include "resolve/workloads.h"
 
 namespace diskwatch {
@@ -33,6 +34,9 @@ struct ReportOptions {
     // agent's fast loop) names none; `top` asks for kTopRowsWithFiles.
     size_t rows_with_files = 0;
     size_t files_per_row = 4;
+    // --all-mounts: list overlay and the other mounts hidden_by_default()
+    // leaves out (resolve/mountinfo.h) in the mount rows too.
+    bool all_mounts = false;
 };
 
 class WriteMonitor {
@@ -66,7 +70,7 @@ private:
     void reap_vanished_processes(std::unordered_set<uint32_t> &exited, uint64_t ringbuf_drops);
     std::vector<ReportRow> rows_of(const std::vector<WriterDelta> &deltas, double interval_s,
                                    const ReportOptions &options);
-    std::vector<MountReport> mount_reports(double interval_s, double now_s);
+    std::vector<MountReport> mount_reports(double interval_s, double now_s, bool all_mounts);
 
     std::unique_ptr<WriteTracer> tracer_;
     ProcessDirectory processes_;
@@ -76,6 +80,14 @@ private:
     // table changes: parsing it on every refresh was most of an idle refresh.
     int mount_changes_fd_ = -1;
     bool mounts_changed();
+    // Overlay devices -> the filesystem of their upper layer: the deltas'
+    // devices are rewritten with it (the kernel's keys are not), so rows,
+    // mount rows, rules and metrics count container bytes on the disk they fill.
+    OverlayAttribution overlays_;
+    void reload_mounts();
+    // The kernel's devices of the keys with counters (before attribution): a
+    // gone overlay keeps its mapping while one of them is its.
+    std::unordered_set<uint32_t> raw_devices_;
     std::optional<CgroupResolver> cgroups_;
     MountGrowthTracker growth_;
     ContainerNames container_names_;

@@ -8,10 +8,9 @@ namespace diskwatch {
 
 std::string DeviceNumber::to_string() const { return std::to_string(major) + ":" + std::to_string(minor); }
 
-namespace {
-
-// mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string decode_octal_escapes(std::string_view field)
+// mountinfo escapes space, tab, newline and backslash as \ooo; option values
+// (seq_show_option) also , and =.
+std::string decode_mountinfo_escapes(std::string_view field)
 {
     std::string out;
     out.reserve(field.size());
@@ -28,6 +27,8 @@ std::string decode_octal_escapes(std::string_view field)
     }
     return out;
 }
+
+namespace {
 
 std::vector<std::string> split_commas(std::string_view text)
 {
@@ -88,11 +89,11 @@ std::optional<MountEntry> parse_line(std::string_view line)
     if (colon == std::string_view::npos || !parse_number(fields[2].substr(0, colon), entry.dev.major) ||
         !parse_number(fields[2].substr(colon + 1), entry.dev.minor))
         return std::nullopt;
-    entry.root = decode_octal_escapes(fields[3]);
-    entry.mount_point = decode_octal_escapes(fields[4]);
+    entry.root = decode_mountinfo_escapes(fields[3]);
+    entry.mount_point = decode_mountinfo_escapes(fields[4]);
     entry.fstype = std::string(fields[separator + 1]);
     if (separator + 2 < fields.size())
-        entry.source = decode_octal_escapes(fields[separator + 2]);
+        entry.source = decode_mountinfo_escapes(fields[separator + 2]);
     entry.mount_options = split_commas(fields[5]);
     if (separator + 3 < fields.size())
         entry.super_options = split_commas(fields[separator + 3]);
@@ -122,6 +123,38 @@ std::vector<MountEntry> parse_mountinfo(std::string_view text, size_t *skipped_l
     if (skipped_lines)
         *skipped_lines = skipped;
     return entries;
+}
+
+bool hidden_by_default(std::string_view fstype, std::string_view mount_point)
+{
+    // node_exporter's default fs-types-exclude (1.x), the same list.
+    static constexpr std::string_view hidden_types[] = {
+        "autofs",  "binfmt_misc", "bpf",   "cgroup", "cgroup2",    "configfs", "debugfs",  "devpts",
+        "devtmpfs", "fusectl",    "hugetlbfs", "iso9660", "mqueue", "nsfs",     "overlay",  "proc",
+        "procfs",  "pstore",      "rpc_pipefs", "securityfs", "selinuxfs", "squashfs", "erofs", "sysfs",
+        "tracefs"};
+    for (const auto hidden : hidden_types)
+        if (fstype == hidden)
+            return true;
+    for (const std::string_view root : {std::string_view("/var/lib/docker/"),
+                                        std::string_view("/var/lib/containers/storage/")})
+        if (mount_point.size() > root.size() && mount_point.compare(0, root.size(), root) == 0)
+            return true;
+    // <anything>/containers/<64 hex>/mounts/shm
+    constexpr std::string_view shm = "/mounts/shm";
+    constexpr size_t id_size = 64;
+    constexpr std::string_view containers = "/containers/";
+    if (mount_point.size() < containers.size() + id_size + shm.size() ||
+        mount_point.substr(mount_point.size() - shm.size()) != shm)
+        return false;
+    const std::string_view id = mount_point.substr(mount_point.size() - shm.size() - id_size, id_size);
+    const std::string_view before = mount_point.substr(0, mount_point.size() - shm.size() - id_size);
+    if (before.size() < containers.size() || before.substr(before.size() - containers.size()) != containers)
+        return false;
+    for (const char c : id)
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return false;
+    return true;
 }
 
 MountTable MountTable::load(const std::string &path)

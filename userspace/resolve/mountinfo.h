@@ -34,9 +34,24 @@ struct MountEntry {
     std::vector<std::string> super_options;
 };
 
+// Undoes mountinfo's \ooo escapes (of paths, and of option values, where a
+// comma in a path is \054 so that it never splits the option list).
+std::string decode_mountinfo_escapes(std::string_view field);
+
 // Parses mountinfo text. Malformed lines are skipped and counted in
 // *skipped_lines (when given): a partial table beats none.
 std::vector<MountEntry> parse_mountinfo(std::string_view text, size_t *skipped_lines = nullptr);
+
+// Mounts left out of the mount list and the /metrics mount series unless asked
+// for (--all-mounts), as node_exporter's filesystem collector leaves them out
+// by default (its fs-types-exclude and mount-points-exclude): the kernel's
+// own trees (proc, sysfs, cgroup, ...), container roots (overlay: their bytes
+// count against the filesystem of the upper layer, see resolve/overlay.h),
+// read-only images (squashfs, erofs, iso9660), automount points, devtmpfs,
+// and what container engines mount below their data roots
+// (/var/lib/docker/..., /var/lib/containers/storage/..., and each container's
+// /dev/shm tmpfs at <data root>/containers/<id>/mounts/shm whatever the root).
+bool hidden_by_default(std::string_view fstype, std::string_view mount_point);
 
 class MountTable {
 public:

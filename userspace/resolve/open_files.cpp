@@ -34,7 +34,14 @@ bool opened_for_writing(const std::string &fdinfo_path)
 std::vector<WrittenFile> files_written_by(int pid, uint32_t dev, const std::vector<uint64_t> &last_inodes,
                                           size_t limit, const std::string &proc_root)
 {
-    const unsigned want_major = dev >> 20, want_minor = dev & ((1u << 20) - 1);
+    return files_written_by(pid, [dev](uint32_t file_dev) { return file_dev == dev; }, last_inodes, limit,
+                            proc_root);
+}
+
+std::vector<WrittenFile> files_written_by(int pid, const std::function<bool(uint32_t dev)> &on_device,
+                                          const std::vector<uint64_t> &last_inodes, size_t limit,
+                                          const std::string &proc_root)
+{
     const std::string fd_dir = proc_root + "/" + std::to_string(pid) + "/fd";
     std::vector<WrittenFile> last_written, other_open;
     std::vector<uint64_t> seen;
@@ -46,7 +53,7 @@ std::vector<WrittenFile> files_written_by(int pid, uint32_t dev, const std::vect
             struct stat st {};
             if (::stat(link.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
                 continue;
-            if (::major(st.st_dev) != want_major || ::minor(st.st_dev) != want_minor)
+            if (!on_device((::major(st.st_dev) << 20) | (::minor(st.st_dev) & ((1u << 20) - 1))))
                 continue;
             if (std::find(seen.begin(), seen.end(), st.st_ino) != seen.end())
                 continue;

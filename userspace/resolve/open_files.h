@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -21,5 +22,11 @@ struct WrittenFile {
 // process that has exited, the inodes are returned without a path.
 std::vector<WrittenFile> files_written_by(int pid, uint32_t dev, const std::vector<uint64_t> &last_inodes,
                                           size_t limit, const std::string &proc_root = "/proc");
+// The same, on the devices `on_device` accepts (kernel dev_t): a row whose
+// bytes were attributed from a container's overlay to the disk under it
+// names the files the process holds open through the overlay.
+std::vector<WrittenFile> files_written_by(int pid, const std::function<bool(uint32_t dev)> &on_device,
+                                          const std::vector<uint64_t> &last_inodes, size_t limit,
+                                          const std::string &proc_root = "/proc");
 
 }  // namespace diskwatch

@@ -168,7 +168,8 @@ int run_interactive_top(ReportFeed &feed, double refresh_s, TopViewState state, 
     WriteReport report;
     std::string problem;  // the agent went away: said on screen, retried every refresh
     auto refresh_report = [&] {
-        const ReportOptions options{state.by, state.accumulated};
+        ReportOptions options{state.by, state.accumulated};
+        options.all_mounts = state.all_mounts;
         std::string error;
         // A refresh that throws (a name that breaks a parser, an allocation)
         // is said on screen and retried at the next one; the view stays.

@@ -21,6 +21,7 @@ struct TopViewState {
     // container, mount) or pid contains it, case-insensitively.
     std::string filter;
     bool editing_filter = false;  // typing after `/`: keys go to the filter
+    bool all_mounts = false;      // --all-mounts (fixed for the session)
 };
 
 // ncurses' codes for the keys the filter editor needs (this file stays free
