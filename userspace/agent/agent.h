@@ -21,6 +21,7 @@
 #include "ecosystem/ecosystem.h"
 #include "events/events.h"
 #include "kernel/hooks.h"
+#include "resolve/containers.h"
 #include "monitor/write_monitor.h"
 #include "rules/mount_watch.h"
 #include "rules/policy.h"
@@ -33,6 +34,7 @@ struct AgentOptions {
     std::optional<std::string> config_path;  // nullopt: the built-in default policy
     bool dry_run = false;                    // --dry-run (or the policy's dry_run)
     std::string state_dir = "/run/ebpf-diskwatch";
+    ContainerRoots containers;  // --docker-root, --containers-storage
 };
 
 // A subject a rule holds for now (the control socket lists these).

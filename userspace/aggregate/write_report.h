@@ -56,8 +56,11 @@ struct ReportRow {
     uint64_t total_growth_bytes = 0;
     std::string unit;            // systemd unit named by the cgroup path; empty when none
     std::string container;       // container id (64 hex); empty when none
-    std::string container_name;  // Docker's name for it, from /var/lib/docker; empty when unknown
+    std::string container_name;  // the runtime's name for it, from its state on disk; empty when unknown
     std::string container_runtime;
+    std::string container_image;  // what the runtime says it was started from (resolve/containers.h)
+    std::string compose_project;  // Docker Compose labels; empty when none
+    std::string compose_service;
     std::vector<WrittenFile> files;  // the files it writes (resolved for the top rows only)
     // What a running agent is doing to this row's process or cgroup: "throttle",
     // "kill", "offender" (a rule holds, no action: dry run, protected); empty

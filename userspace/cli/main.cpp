@@ -91,6 +91,10 @@ int main(int argc, char **argv)
                       "Load our own BPF programs even when an agent runs (default: read the agent's counters)");
     top_cmd->add_option("--control-socket", top.control_socket,
                         "The agent's control socket to attach to (default /run/ebpf-diskwatch/control.sock)");
+    top_cmd->add_option("--docker-root", top.containers.docker,
+                        "Docker's data root, read for container names (default /var/lib/docker; with --local)");
+    top_cmd->add_option("--containers-storage", top.containers.containers_storage,
+                        "podman's and CRI-O's storage root (default /var/lib/containers/storage; with --local)");
 
     diskwatch::AgentCommand agent;
     std::string agent_config;
@@ -107,6 +111,11 @@ int main(int argc, char **argv)
                           "Where to record what is stopped or frozen, for a restarted agent (default /run/ebpf-diskwatch)");
     agent_cmd->add_option("--hooks", agent_hooks, "Force a hook family instead of the cheapest available")
         ->check(CLI::IsMember(hook_names));
+    agent_cmd->add_option("--docker-root", agent.agent.containers.docker,
+                          "Docker's data root, read for container names, images, Compose labels (default /var/lib/docker)");
+    agent_cmd->add_option("--containers-storage", agent.agent.containers.containers_storage,
+                          "podman's and CRI-O's storage root, read for container names (default "
+                          "/var/lib/containers/storage)");
     diskwatch::add_ecosystem_options(*agent_cmd, agent.ecosystem);
 
     std::string check_config_file;

@@ -139,7 +139,8 @@ int run_top(const TopOptions &options)
         return kExitCannotRunHere;
     }
     std::string error;
-    auto monitor = WriteMonitor::start(*choice.family, &error);
+    auto monitor =
+        WriteMonitor::start(*choice.family, &error, std::make_shared<ContainerResolver>(options.containers));
     if (!monitor) {
         std::cerr << "ebpf-diskwatch top: " << error << "\n";
         return kExitCannotRunHere;

@@ -5,6 +5,7 @@
 
 #include "aggregate/write_report.h"
 #include "kernel/hooks.h"
+#include "resolve/containers.h"
 
 namespace diskwatch {
 
@@ -20,6 +21,7 @@ struct TopOptions {
     // answering on control_socket, load our own BPF programs.
     bool local = false;
     std::string control_socket;  // empty: /run/ebpf-diskwatch/control.sock
+    ContainerRoots containers;   // --docker-root, --containers-storage (local monitor only)
 };
 
 int run_top(const TopOptions &options);

@@ -127,8 +127,11 @@ WriteReport report_from_json(const nlohmann::json &document)
         row.unit = text_or_empty(object, "unit");
         if (auto container = object.find("container"); container != object.end() && container->is_object()) {
             row.container = text_or_empty(*container, "id");
-            row.container_name = text_or_empty(*container, "name");
+            row.container_name = get_name(*container, "name");
             row.container_runtime = text_or_empty(*container, "runtime");
+            row.container_image = get_name(*container, "image");
+            row.compose_project = get_name(*container, "compose_project");
+            row.compose_service = get_name(*container, "compose_service");
         }
         for (const auto &file : object.value("files", nlohmann::json::array())) {
             WrittenFile written;
@@ -190,10 +193,20 @@ nlohmann::json to_json(const WriteReport &report)
             return text.empty() ? nlohmann::json(nullptr) : nlohmann::json(text);
         };
         nlohmann::json container = nullptr;
-        if (!row.container.empty())
-            container = {{"id", row.container},
-                         {"name", text_or_null(row.container_name)},
-                         {"runtime", text_or_null(row.container_runtime)}};
+        if (!row.container.empty()) {
+            container = {{"id", row.container}, {"runtime", text_or_null(row.container_runtime)}};
+            // Names the container's owner chose: null when unknown, else
+            // put_name (exact bytes in <key>_b64 when not UTF-8).
+            for (const auto &[key, value] : {std::pair<const char *, const std::string &>{"name", row.container_name},
+                                             {"image", row.container_image},
+                                             {"compose_project", row.compose_project},
+                                             {"compose_service", row.compose_service}}) {
+                if (value.empty())
+                    container[key] = nullptr;
+                else
+                    put_name(container, key, value);
+            }
+        }
         nlohmann::json object = {
             {"pid", row.pid},
             {"uid", row.uid},
