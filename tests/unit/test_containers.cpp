@@ -5,10 +5,12 @@
 #include <catch2/catch.hpp>
 
 #include "actions/protection.h"
+#include "aggregate/container_groups.h"
 #include "events/events.h"
 #include "resolve/containers.h"
 #include "rules/policy.h"
 #include "rules/rule_engine.h"
+#include "views/json_report.h"
 
 using namespace diskwatch;
 
@@ -354,4 +356,60 @@ TEST_CASE("events add container_name, image, compose_project and compose_service
     CHECK(runaway.at("cgroup").at("compose_service") == "web");
     const auto action = action_event("h", "kill", &rule.name, subject, "cgroup.kill", false);
     CHECK(action.at("cgroup").at("container_name") == "shop-web-1");
+}
+
+TEST_CASE("top --json --by service merges a Compose service's containers; --by container keeps each (docs/top-json.md)",
+          "[containers][json]")
+{
+    WriteReport by_cgroup;
+    by_cgroup.by = GroupBy::cgroup;
+    auto row = [](uint64_t cgroup_id, const std::string &id, const std::string &name, const std::string &service,
+                  double bps, const std::string &dev) {
+        ReportRow r = container_row(name, service.empty() ? "" : "shop", service, "nginx:1.27");
+        r.cgroup_id = cgroup_id;
+        r.container = id;
+        r.cgroup = "/docker/" + id;
+        r.write_bps = bps;
+        r.write_bytes = static_cast<uint64_t>(bps);
+        r.total_bytes = static_cast<uint64_t>(bps) * 2;
+        r.processes = 1;
+        r.dev = dev;
+        return r;
+    };
+    const std::string web1(64, '1'), web2(64, '2'), db(64, '3');
+    by_cgroup.rows = {row(1, web1, "shop-web-1", "web", 300, "7:0"), row(2, web2, "shop-web-2", "web", 500, "7:0"),
+                      row(3, db, "shop-db-1", "db", 100, "7:0"), row(4, web1, "shop-web-1", "web", 50, "7:1")};
+    ReportRow host;
+    host.cgroup_id = 9;
+    host.cgroup = "/system.slice/cron.service";
+    host.write_bps = 1000;
+    host.dev = "7:0";
+    by_cgroup.rows.push_back(host);
+
+    const WriteReport services = group_by_container(by_cgroup, ContainerGrouping::service);
+    const auto json = to_json(services);
+    CHECK(json.at("by") == "service");
+    REQUIRE(json.at("rows").size() == 4);  // cron; shop/web on 7:0; shop/db; shop/web on 7:1
+    CHECK(json["rows"][0].at("cgroup") == "/system.slice/cron.service");
+    CHECK(json["rows"][0].at("container").is_null());
+    const auto &web = json["rows"][1];
+    CHECK(web.at("write_bps") == 800.0);  // both replicas
+    CHECK(web.at("containers") == 2);
+    CHECK(web.at("processes") == 2);
+    CHECK(web.at("container").at("compose_service") == "web");
+    CHECK(web.at("container").at("name") == "shop-web-2");  // the fastest describes the group
+    CHECK(json["rows"][2].at("container").at("compose_service") == "db");
+    CHECK(json["rows"][3].at("dev") == "7:1");
+
+    const WriteReport containers = group_by_container(by_cgroup, ContainerGrouping::container);
+    const auto per_container = to_json(containers);
+    CHECK(per_container.at("by") == "container");
+    CHECK(per_container.at("rows").size() == 5);  // every (container, mount) is its own row
+
+    // What an attached top reads back is the same grouping.
+    const WriteReport back = report_from_json(json);
+    CHECK(back.grouping == "service");
+    REQUIRE(back.rows.size() == 4);
+    CHECK(back.rows[1].containers == 2);
+    CHECK(back.rows[1].compose_project == "shop");
 }

@@ -3,6 +3,7 @@
 #include <optional>
 #include <string>
 
+#include "aggregate/container_groups.h"
 #include "aggregate/write_report.h"
 #include "kernel/hooks.h"
 #include "resolve/containers.h"
@@ -15,6 +16,9 @@ struct TopOptions {
     double delay_s = 1.0;     // -d
     bool json = false;        // --json (batch): one JSON object per refresh, one per line
     GroupBy by = GroupBy::process;
+    // --by container|service: the cgroup grouping merged by container or
+    // Compose service (aggregate/container_groups.h); `by` is then cgroup.
+    std::optional<ContainerGrouping> container_grouping;
     bool accumulated = false; // -a: include idle rows with a total since start
     std::optional<HookFamily> forced_hooks;  // implies local: the agent's hooks are the agent's
     // Attach to a running agent (docs/control.md) unless --local; with no agent

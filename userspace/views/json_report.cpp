@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "aggregate/container_groups.h"
 #include "resolve/mountinfo.h"
 #include "views/format.h"
 
@@ -99,7 +100,12 @@ WriteReport report_from_json(const nlohmann::json &document)
     if (!document.is_object())
         return report;
     report.interval_s = number_or(document, "interval_s", 0.0);
-    report.by = parse_group_by(text_or_empty(document, "by")).value_or(GroupBy::process);
+    const std::string by = text_or_empty(document, "by");
+    report.by = parse_group_by(by).value_or(GroupBy::process);
+    if (parse_container_grouping(by)) {
+        report.by = GroupBy::cgroup;  // what the rows were merged from
+        report.grouping = by;
+    }
     report.source = text_or_empty(document, "source") == "agent" ? ReportSource::agent : ReportSource::local;
     for (const auto &object : document.value("rows", nlohmann::json::array())) {
         ReportRow row;
@@ -133,6 +139,7 @@ WriteReport report_from_json(const nlohmann::json &document)
             row.compose_project = get_name(*container, "compose_project");
             row.compose_service = get_name(*container, "compose_service");
         }
+        row.containers = number_or<size_t>(object, "containers", 0);
         for (const auto &file : object.value("files", nlohmann::json::array())) {
             WrittenFile written;
             written.path = get_name(file, "path");
@@ -232,6 +239,8 @@ nlohmann::json to_json(const WriteReport &report)
         put_name(object, "exe", row.exe);
         put_name(object, "cgroup", row.cgroup);
         put_name(object, "mount", row.mount);
+        if (!report.grouping.empty())
+            object["containers"] = row.containers;  // top --by container|service: containers merged
         rows.push_back(std::move(object));
     }
     nlohmann::json mounts = nlohmann::json::array();
@@ -257,7 +266,7 @@ nlohmann::json to_json(const WriteReport &report)
     return {
         {"ts", rfc3339_utc(report.ts)},
         {"interval_s", report.interval_s},
-        {"by", std::string(to_string(report.by))},
+        {"by", report.grouping.empty() ? std::string(to_string(report.by)) : report.grouping},
         {"source", std::string(to_string(report.source))},
         {"rows", std::move(rows)},
         {"mounts", std::move(mounts)},
