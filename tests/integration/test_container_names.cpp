@@ -153,3 +153,44 @@ TEST_CASE("match.compose_project kills a flooding container's writer, its events
             CHECK(event["mechanism"] == "none");
         }
 }
+
+TEST_CASE("top --json --by service sums a Compose service's replicas, named from --docker-root (docs/top-json.md)",
+          "[containers][top][bpf]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    LoopMount disk(128);
+    ScratchDir docker_root;
+    const std::string replica2 = "5eb0000000000000000000000000000000000000000000000000000000000a02";
+    write_config(docker_root.path(), kWebId, "shop-web-1", "nginx:1.27", "shop", "web");
+    write_config(docker_root.path(), replica2, "shop-web-2", "nginx:1.27", "shop", "web");
+    Cgroup2Child scratch("dw-compose-top");
+    ContainerCgroup web1(scratch, kWebId);
+    ContainerCgroup web2(scratch, replica2);
+
+    long long written = 0;
+    auto run = run_top_while({"--local", "--by", "service", "-a", "--docker-root", docker_root.path()}, 2, 1.5, [&] {
+        int replica = 0;
+        for (const auto *cgroup : {&web1, &web2})
+            written += run_writer({"--mode", "write", "--file", disk.path() + "/web-" + std::to_string(++replica),
+                                   "--bytes", std::to_string(4 * kMiB), "--comm", "dw-replica", "--cgroup",
+                                   cgroup->path()})
+                           .written;
+    });
+    INFO(run.stderr_text);
+    REQUIRE(written == 8 * kMiB);
+    REQUIRE(!run.refreshes.empty());
+    const json &last = run.refreshes.back();
+    INFO(last.dump());
+    CHECK(last.at("by") == "service");
+    const json *web = nullptr;
+    for (const auto &row : last.at("rows"))
+        if (row.at("container").is_object() && row["container"].value("compose_service", "") == "web" &&
+            row.value("mount", "") == disk.path())
+            web = &row;
+    REQUIRE(web);
+    CHECK((*web)["container"]["compose_project"] == "shop");
+    CHECK((*web)["container"]["image"] == "nginx:1.27");
+    CHECK((*web)["containers"] == 2);  // both replicas in one row
+    CHECK((*web)["total_bytes"].get<long long>() == 8 * kMiB);
+}
