@@ -206,7 +206,7 @@ TEST_CASE("policy: a bad container key names the file, line and key", "[policy][
     CHECK(image.rfind("policy.yaml:4: rules.r.match.images:", 0) == 0);
 }
 
-TEST_CASE("rules select containers by name, image and Compose labels; unknown values are never selected",
+TEST_CASE("rules select containers by name, image and Compose labels, never by an unknown value",
           "[rules][containers]")
 {
     PolicyRule rule;
@@ -358,7 +358,7 @@ TEST_CASE("events add container_name, image, compose_project and compose_service
     CHECK(action.at("cgroup").at("container_name") == "shop-web-1");
 }
 
-TEST_CASE("top --json --by service merges a Compose service's containers; --by container keeps each (docs/top-json.md)",
+TEST_CASE("top --json --by service merges a Compose service's containers, --by container keeps each (docs/top-json.md)",
           "[containers][json]")
 {
     WriteReport by_cgroup;
