@@ -8,6 +8,8 @@
 
 #include <cerrno>
 #include <chrono>
+#include <optional>
+#include <vector>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -154,7 +156,8 @@ TEST_CASE("match.compose_project kills a flooding container's writer, its events
         }
 }
 
-TEST_CASE("top --json --by service sums a Compose service's replicas, named from --docker-root (docs/top-json.md)",
+TEST_CASE("top --json --by service sums a Compose service's replicas, named from --docker-root, local and attached "
+          "to an agent (docs/top-json.md)",
           "[containers][top][bpf]")
 {
     if (!bpf_tests_can_run())
@@ -168,29 +171,46 @@ TEST_CASE("top --json --by service sums a Compose service's replicas, named from
     ContainerCgroup web1(scratch, kWebId);
     ContainerCgroup web2(scratch, replica2);
 
-    long long written = 0;
-    auto run = run_top_while({"--local", "--by", "service", "-a", "--docker-root", docker_root.path()}, 2, 1.5, [&] {
-        int replica = 0;
-        for (const auto *cgroup : {&web1, &web2})
-            written += run_writer({"--mode", "write", "--file", disk.path() + "/web-" + std::to_string(++replica),
-                                   "--bytes", std::to_string(4 * kMiB), "--comm", "dw-replica", "--cgroup",
-                                   cgroup->path()})
-                           .written;
-    });
-    INFO(run.stderr_text);
-    REQUIRE(written == 8 * kMiB);
-    REQUIRE(!run.refreshes.empty());
-    const json &last = run.refreshes.back();
-    INFO(last.dump());
-    CHECK(last.at("by") == "service");
-    const json *web = nullptr;
-    for (const auto &row : last.at("rows"))
-        if (row.at("container").is_object() && row["container"].value("compose_service", "") == "web" &&
-            row.value("mount", "") == disk.path())
-            web = &row;
-    REQUIRE(web);
-    CHECK((*web)["container"]["compose_project"] == "shop");
-    CHECK((*web)["container"]["image"] == "nginx:1.27");
-    CHECK((*web)["containers"] == 2);  // both replicas in one row
-    CHECK((*web)["total_bytes"].get<long long>() == 8 * kMiB);
+    // Local: top reads --docker-root itself. Attached: the agent does, and top
+    // merges the agent's cgroup rows (no change to the control protocol).
+    for (const bool attached : {false, true}) {
+        INFO((attached ? "attached to an agent" : "local"));
+        std::optional<AgentRun> agent;
+        std::vector<std::string> arguments = {"--by", "service", "-a"};
+        if (attached) {
+            agent.emplace("", std::vector<std::string>{"--docker-root", docker_root.path()});
+            REQUIRE(agent->started());
+            arguments.insert(arguments.end(), {"--control-socket", agent->state_dir() + "/control.sock"});
+        } else {
+            arguments.insert(arguments.end(), {"--local", "--docker-root", docker_root.path()});
+        }
+        long long written = 0;
+        const std::string tag = attached ? "attached" : "local";
+        auto run = run_top_while(arguments, 2, 1.5, [&] {
+            int replica = 0;
+            for (const auto *cgroup : {&web1, &web2})
+                written += run_writer({"--mode", "write", "--file",
+                                       disk.path() + "/" + tag + "-" + std::to_string(++replica), "--bytes",
+                                       std::to_string(4 * kMiB), "--comm", "dw-replica", "--cgroup", cgroup->path()})
+                               .written;
+        });
+        INFO(run.stderr_text);
+        REQUIRE(written == 8 * kMiB);
+        REQUIRE(!run.refreshes.empty());
+        const json &last = run.refreshes.back();
+        INFO(last.dump());
+        CHECK(last.at("by") == "service");
+        CHECK(last.at("source") == (attached ? "agent" : "local"));
+        const json *web = nullptr;
+        for (const auto &row : last.at("rows"))
+            if (row.at("container").is_object() && row["container"].value("compose_service", "") == "web" &&
+                row.value("mount", "") == disk.path())
+                web = &row;
+        REQUIRE(web);
+        CHECK((*web)["container"]["compose_project"] == "shop");
+        CHECK((*web)["container"]["image"] == "nginx:1.27");
+        CHECK((*web)["containers"] == 2);  // both replicas in one row
+        // Each pass's own files (the agent starts after the local pass): exactly the replicas' bytes.
+        CHECK((*web)["total_bytes"].get<long long>() == 8 * kMiB);
+    }
 }
