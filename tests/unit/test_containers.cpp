@@ -413,3 +413,13 @@ TEST_CASE("top --json --by service merges a Compose service's containers, --by c
     CHECK(back.rows[1].containers == 2);
     CHECK(back.rows[1].compose_project == "shop");
 }
+
+TEST_CASE("check-config warns when protect.container or protect.image protects every container", "[policy][containers]")
+{
+    const Policy policy = parsed_ok("protect:\n  container: [\"*\"]\n  image: [db]\n");
+    const auto warnings = policy_warnings(policy, {});
+    REQUIRE(warnings.size() == 1);
+    CHECK(warnings[0].rfind("protect.container: \"*\" matches everything: every container the runtime names is "
+                            "protected",
+                            0) == 0);
+}

@@ -177,6 +177,11 @@ std::vector<std::string> policy_warnings(const Policy &policy, const std::vector
     warn_match_all(warnings, "protect.comm", policy.protect.comm, protects_all);
     warn_match_all(warnings, "protect.exe", policy.protect.exe, protects_all);
     warn_match_all(warnings, "protect.cgroup", policy.protect.cgroup, protects_all);
+    // "*" on a container's name matches only a known one: every container, not every process.
+    const std::string protects_containers = "every container the runtime names is protected: no rule will ever "
+                                            "throttle or kill a process of one";
+    warn_match_all(warnings, "protect.container", policy.protect.container, protects_containers);
+    warn_match_all(warnings, "protect.image", policy.protect.image, protects_containers);
     for (const auto &rule : policy.rules) {
         const std::string key = "rules." + rule.name;
         const bool acts = rule.action != RuleAction::alert;
