@@ -134,6 +134,7 @@ TEST_CASE("match.compose_project kills a flooding container's writer, its events
     CHECK(cgroup["compose_project"] == "shop");
     CHECK(cgroup["compose_service"] == "web");
     CHECK(cgroup["image"] == "nginx:1.27");
+    CHECK(cgroup["image_id"] == "sha256:" + std::string(64, 'e'));
     CHECK((*kill)["process"]["comm"] == "dw-web");
 
     // The protected one: the rule held for it, nothing was done, and the event says why.
@@ -209,6 +210,7 @@ TEST_CASE("top --json --by service sums a Compose service's replicas, named from
         REQUIRE(web);
         CHECK((*web)["container"]["compose_project"] == "shop");
         CHECK((*web)["container"]["image"] == "nginx:1.27");
+        CHECK((*web)["container"]["image_id"] == "sha256:" + std::string(64, 'e'));
         CHECK((*web)["containers"] == 2);  // both replicas in one row
         // Each pass's own files (the agent starts after the local pass): exactly the replicas' bytes.
         CHECK((*web)["total_bytes"].get<long long>() == 8 * kMiB);

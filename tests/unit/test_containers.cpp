@@ -248,6 +248,7 @@ TEST_CASE("the rule engine's subjects carry the container's names", "[rules][con
     rule.when.any = {{Condition::Kind::written, 1000, 60}};
     RuleEngine engine({rule});
     ReportRow row = container_row("shop-web-1", "shop", "web", "nginx:1.27");
+    row.container_image_id = "sha256:" + std::string(64, 'e');
     row.cgroup_id = 77;
     row.write_bytes = 5000;
     row.total_bytes = 5000;
@@ -259,6 +260,7 @@ TEST_CASE("the rule engine's subjects carry the container's names", "[rules][con
     CHECK(subject.container == kCompose);
     CHECK(subject.container_name == "shop-web-1");
     CHECK(subject.container_image == "nginx:1.27");
+    CHECK(subject.container_image_id == "sha256:" + std::string(64, 'e'));
     CHECK(subject.compose_project == "shop");
     CHECK(subject.compose_service == "web");
 }
@@ -312,12 +314,14 @@ TEST_CASE("events add container_name, image, compose_project and compose_service
     subject.container = kCompose;
     subject.container_name = "shop-web-1";
     subject.container_image = "nginx:1.27";
+    subject.container_image_id = "sha256:" + std::string(64, '5');
     subject.compose_project = "shop";
     subject.compose_service = "web";
     const auto json = cgroup_json(subject);
     CHECK(json.at("container") == kCompose);  // today's field, unchanged
     CHECK(json.at("container_name") == "shop-web-1");
     CHECK(json.at("image") == "nginx:1.27");
+    CHECK(json.at("image_id") == "sha256:" + std::string(64, '5'));
     CHECK(json.at("compose_project") == "shop");
     CHECK(json.at("compose_service") == "web");
     CHECK(json.at("path") == subject.cgroup);
@@ -326,6 +330,7 @@ TEST_CASE("events add container_name, image, compose_project and compose_service
     Subject unknown = subject;
     unknown.container_name.clear();
     unknown.container_image.clear();
+    unknown.container_image_id.clear();
     unknown.compose_project.clear();
     unknown.compose_service.clear();
     CHECK(cgroup_json(unknown).at("container_name") == "");
@@ -366,6 +371,7 @@ TEST_CASE("top --json --by service merges a Compose service's containers, --by c
     auto row = [](uint64_t cgroup_id, const std::string &id, const std::string &name, const std::string &service,
                   double bps, const std::string &dev) {
         ReportRow r = container_row(name, service.empty() ? "" : "shop", service, "nginx:1.27");
+        r.container_image_id = "sha256:" + std::string(64, 'e');
         r.cgroup_id = cgroup_id;
         r.container = id;
         r.cgroup = "/docker/" + id;
@@ -397,6 +403,7 @@ TEST_CASE("top --json --by service merges a Compose service's containers, --by c
     CHECK(web.at("containers") == 2);
     CHECK(web.at("processes") == 2);
     CHECK(web.at("container").at("compose_service") == "web");
+    CHECK(web.at("container").at("image_id") == "sha256:" + std::string(64, 'e'));
     CHECK(web.at("container").at("name") == "shop-web-2");  // the fastest describes the group
     CHECK(json["rows"][2].at("container").at("compose_service") == "db");
     CHECK(json["rows"][3].at("dev") == "7:1");

@@ -59,6 +59,7 @@ struct ReportRow {
     std::string container_name;  // the runtime's name for it, from its state on disk; empty when unknown
     std::string container_runtime;
     std::string container_image;  // what the runtime says it was started from (resolve/containers.h)
+    std::string container_image_id;  // "sha256:..." (Docker); empty when unknown
     std::string compose_project;  // Docker Compose labels; empty when none
     std::string compose_service;
     // top --by container|service: how many containers the row merges (0 otherwise).

@@ -89,6 +89,7 @@ nlohmann::json cgroup_json(const Subject &subject)
     // Names the container's owner chose (docker run --name, labels): anyone's bytes.
     put_name(json, "container_name", subject.container_name);
     put_name(json, "image", subject.container_image);
+    put_name(json, "image_id", subject.container_image_id);
     put_name(json, "compose_project", subject.compose_project);
     put_name(json, "compose_service", subject.compose_service);
     return json;

@@ -84,8 +84,8 @@ void AgentMetrics::observe_report(const WriteReport &report)
         }
         cgroup_written_[cgroup] += row.write_bytes;
         if (!row.container.empty())
-            cgroup_containers_[cgroup] = {row.container, row.container_name, row.container_image,
-                                          row.compose_project, row.compose_service};
+            cgroup_containers_[cgroup] = {row.container,       row.container_name,  row.container_image,
+                                          row.container_image_id, row.compose_project, row.compose_service};
     }
 }
 
@@ -185,6 +185,7 @@ std::vector<MetricFamily> AgentMetrics::families() const
                                              {"container_id", c.id},
                                              {"container", c.name},
                                              {"image", c.image},
+                                             {"image_id", c.image_id},
                                              {"compose_project", c.compose_project},
                                              {"compose_service", c.compose_service}},
                                             1.0});

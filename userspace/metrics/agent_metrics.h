@@ -76,7 +76,7 @@ private:
     // What the runtime calls the container of a ranked cgroup (cgroup_container_info):
     // at most one per entry of cgroup_written_, so bounded the same way.
     struct ContainerLabels {
-        std::string id, name, image, compose_project, compose_service;
+        std::string id, name, image, image_id, compose_project, compose_service;
     };
     std::map<std::string, ContainerLabels> cgroup_containers_;
     uint64_t cgroups_forgotten_ = 0;

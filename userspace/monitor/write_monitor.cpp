@@ -227,6 +227,7 @@ std::vector<ReportRow> WriteMonitor::rows_of(const std::vector<WriterDelta> &del
             if (const auto info = containers_->lookup(workload.container_id, workload.runtime)) {
                 row.container_name = info->name;
                 row.container_image = info->image;
+                row.container_image_id = info->image_id;
                 row.compose_project = info->compose_project;
                 row.compose_service = info->compose_service;
             }

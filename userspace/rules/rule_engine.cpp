@@ -147,6 +147,7 @@ std::vector<Finding> RuleEngine::evaluate(double now_s, const std::vector<Report
             subject.container = row.container;
             subject.container_name = row.container_name;
             subject.container_image = row.container_image;
+            subject.container_image_id = row.container_image_id;
             subject.compose_project = row.compose_project;
             subject.compose_service = row.compose_service;
             if (rule.scope == RuleScope::process) {

@@ -36,6 +36,7 @@ struct Subject {
     std::string container;
     std::string container_name;
     std::string container_image;
+    std::string container_image_id;
     std::string compose_project;
     std::string compose_service;
     std::string mount;   // the matching mount it wrote the most to

@@ -136,6 +136,7 @@ WriteReport report_from_json(const nlohmann::json &document)
             row.container_name = get_name(*container, "name");
             row.container_runtime = text_or_empty(*container, "runtime");
             row.container_image = get_name(*container, "image");
+            row.container_image_id = text_or_empty(*container, "image_id");
             row.compose_project = get_name(*container, "compose_project");
             row.compose_service = get_name(*container, "compose_service");
         }
@@ -201,7 +202,9 @@ nlohmann::json to_json(const WriteReport &report)
         };
         nlohmann::json container = nullptr;
         if (!row.container.empty()) {
-            container = {{"id", row.container}, {"runtime", text_or_null(row.container_runtime)}};
+            container = {{"id", row.container},
+                         {"runtime", text_or_null(row.container_runtime)},
+                         {"image_id", text_or_null(row.container_image_id)}};
             // Names the container's owner chose: null when unknown, else
             // put_name (exact bytes in <key>_b64 when not UTF-8).
             for (const auto &[key, value] : {std::pair<const char *, const std::string &>{"name", row.container_name},
