@@ -430,3 +430,17 @@ TEST_CASE("check-config warns when protect.container or protect.image protects e
                             "protected",
                             0) == 0);
 }
+
+TEST_CASE("a config.v2.json a real dockerd wrote (20.10) gives the name, image, image id and Compose labels",
+          "[containers]")
+{
+    // tests/fixtures/docker-root/README.md says how it was made.
+    ContainerResolver resolver(fixture_roots());
+    const auto info = resolver.lookup("6662dcef4cf018b9c810fe487427f743f7d8db12d08e9d061a5d542a73db2dca", "docker");
+    REQUIRE(info);
+    CHECK(info->name == "shop-web-1");
+    CHECK(info->image == "dn-verify/img:1");
+    CHECK(info->image_id == "sha256:53ec45931e8bd8004feb8a5cbc6a85244afddb0c434404d0f90c7450d2f386a3");
+    CHECK(info->compose_project == "shop");
+    CHECK(info->compose_service == "web");
+}
