@@ -11,6 +11,8 @@
 #include "rules/policy.h"
 #include "rules/rule_engine.h"
 #include "views/json_report.h"
+#include "views/text_report.h"
+#include "views/top_state.h"
 
 using namespace diskwatch;
 
@@ -443,4 +445,16 @@ TEST_CASE("a config.v2.json a real dockerd wrote (20.10) gives the name, image, 
     CHECK(info->image_id == "sha256:53ec45931e8bd8004feb8a5cbc6a85244afddb0c434404d0f90c7450d2f386a3");
     CHECK(info->compose_project == "shop");
     CHECK(info->compose_service == "web");
+}
+
+TEST_CASE("top's label and filter know the container's Compose service, image and name", "[containers][top]")
+{
+    ReportRow row = container_row("shop-web-1", "shop", "web", "nginx:1.27");
+    CHECK(who_text(row) == "container shop-web-1 (service shop/web)");
+    row.containers = 2;
+    CHECK(who_text(row) == "service shop/web (2 containers)");
+    CHECK(who_text(container_row("suricata", "", "", "")) == "container suricata");
+    for (const char *filter : {"shop-web", "WEB", "nginx:1", "shop"})
+        CHECK(row_matches_filter(row, filter));
+    CHECK_FALSE(row_matches_filter(row, "postgres"));
 }
