@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <optional>
 #include <vector>
@@ -43,8 +44,11 @@ public:
     {
         if (::mkdir(docker_.c_str(), 0755) != 0 && errno != EEXIST)
             FAIL("mkdir " << docker_ << ": " << std::strerror(errno));
-        if (::mkdir(path_.c_str(), 0755) != 0)
-            FAIL("mkdir " << path_ << ": " << std::strerror(errno));
+        if (::mkdir(path_.c_str(), 0755) != 0) {
+            const int error = errno;
+            ::rmdir(docker_.c_str());  // no destructor runs for a constructor that throws
+            FAIL("mkdir " << path_ << ": " << std::strerror(error));
+        }
     }
     ~ContainerCgroup()
     {
@@ -203,9 +207,10 @@ TEST_CASE("top --json --by service sums a Compose service's replicas, named from
         CHECK(last.at("by") == "service");
         CHECK(last.at("source") == (attached ? "agent" : "local"));
         const json *web = nullptr;
+        // Other containers may run on this host (null names: no Compose labels): compare, never value().
         for (const auto &row : last.at("rows"))
-            if (row.at("container").is_object() && row["container"].value("compose_service", "") == "web" &&
-                row.value("mount", "") == disk.path())
+            if (row.at("container").is_object() && row["container"].at("compose_service") == "web" &&
+                row.at("mount") == disk.path())
                 web = &row;
         REQUIRE(web);
         CHECK((*web)["container"]["compose_project"] == "shop");
