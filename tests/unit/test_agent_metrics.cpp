@@ -219,3 +219,39 @@ TEST_CASE("the metrics sink takes a release without a rule (after a restart) wit
     CHECK(sink.stats().dropped == 1);
     CHECK_NOTHROW(metrics.render_text());
 }
+
+TEST_CASE("an exported cgroup's container is named by cgroup_container_info, bounded by the same top N (docs/metrics.md)",
+          "[metrics][containers]")
+{
+    AgentMetricsOptions options;
+    options.cgroup_series = 1;
+    AgentMetrics metrics(options);
+    const std::string id(64, 'a');
+    ReportRow web = row("/docker/" + id, 900);
+    web.container = id;
+    web.container_name = "shop-web-1";
+    web.container_image = "nginx:1.27";
+    web.compose_project = "shop";
+    web.compose_service = "web";
+    ReportRow db = row("/docker/" + std::string(64, 'b'), 100);
+    db.container = std::string(64, 'b');
+    db.container_name = "shop-db-1";
+    WriteReport report;
+    report.rows = {web, db, row("/user.slice", 50)};
+    metrics.observe_report(report);
+    const auto families = metrics.families();
+    const Sample *info = find_sample(families, "ebpf_diskwatch_cgroup_container_info", {{"cgroup", "/docker/" + id}});
+    REQUIRE(info);
+    CHECK(info->value == 1);
+    for (const auto &label : Labels{{"container_id", id},
+                                     {"container", "shop-web-1"},
+                                     {"image", "nginx:1.27"},
+                                     {"compose_project", "shop"},
+                                     {"compose_service", "web"}})
+        CHECK(std::find(info->labels.begin(), info->labels.end(), label) != info->labels.end());
+    // shop-db-1's cgroup is outside the top 1: no info series for it either.
+    CHECK(find_sample(families, "ebpf_diskwatch_cgroup_container_info", {{"container", "shop-db-1"}}) == nullptr);
+    // The byte counter keeps its one label: its series are what they were.
+    CHECK(find_sample(families, "ebpf_diskwatch_cgroup_written_bytes_total", {{"cgroup", "/docker/" + id}})
+              ->labels.size() == 1);
+}

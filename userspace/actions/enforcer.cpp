@@ -87,7 +87,8 @@ constexpr double kMaxKernelRateBps = 1024.0 * 1024 * 1024 * 1024;
 
 Enforcer::Enforcer(EnforcerOptions options)
     : options_(std::move(options)),
-      protection_(std::make_unique<Protection>(ProtectList{}, options_.agent_pid, options_.cgroup2_mount))
+      protection_(std::make_unique<Protection>(ProtectList{}, options_.agent_pid, options_.cgroup2_mount,
+                                               ProtectedExes::Options{}, options_.containers))
 {
     if (options_.kernel && options_.agent_pid > 0)
         options_.kernel->exempt(options_.agent_pid);
@@ -254,7 +255,7 @@ void Enforcer::action_failed(const PolicyRule &rule, const Subject &subject, con
     event["warning"] = std::string("cannot ") + std::string(to_string(rule.action)) + ": " + error;
     event["rule"] = rule.name;
     event["process"] = process_json(subject);
-    event["cgroup"] = cgroup_json(subject.cgroup_id, subject.cgroup);
+    event["cgroup"] = cgroup_json(subject);
     std::lock_guard lock(mutex_);
     announced_[subject.key() + "|" + rule.name] = "failed";
     options_.emit(event);
@@ -647,7 +648,7 @@ void Enforcer::defied(pid_t pid, RuleScope scope, uint64_t id, pid_t sender_pid,
     event["scope"] = std::string(to_string(throttle->subject.scope));
     event["mechanism"] = throttle->mechanism;
     event["process"] = process_json(subject);
-    event["cgroup"] = cgroup_json(subject.cgroup_id, subject.cgroup);
+    event["cgroup"] = cgroup_json(subject);
     nlohmann::json sender = {{"pid", sender_pid}, {"uid", sender_uid}};
     put_name(sender, "comm", sender_comm);
     event["sender"] = sender;

@@ -45,6 +45,9 @@ struct EnforcerOptions {
     // The continuer looks at the kernel's stops at least this often (a stop
     // record also wakes it at once, through kernel_stopped()).
     double continuer_poll_s = 0.01;
+    // Container names for protect.container and its kin (shared with the
+    // monitor); null: only the names a subject carries are matched.
+    std::shared_ptr<ContainerResolver> containers;
 };
 
 // One thing the enforcer is doing now (the control socket lists these).

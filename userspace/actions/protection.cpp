@@ -43,18 +43,57 @@ std::optional<std::string> Protection::process_reason(pid_t pid, const std::stri
     for (const auto &pattern : list.cgroup)
         if (!cgroup.empty() && glob_matches(pattern, cgroup))
             return "cgroup " + cgroup + " matches protect.cgroup " + pattern;
+    if (containers_ && !cgroup.empty())
+        if (const auto info = containers_->lookup_cgroup(cgroup))
+            return container_reason(list, *info);
+    return std::nullopt;
+}
+
+std::optional<std::string> Protection::container_reason(const ProtectList &list, const ContainerInfo &info)
+{
+    struct Selector {
+        const std::vector<std::string> &globs;
+        const std::string &value;
+        const char *what;
+        const char *key;
+    };
+    const Selector selectors[] = {
+        {list.container, info.name, "container", "protect.container"},
+        {list.image, info.image, "image", "protect.image"},
+        {list.compose_project, info.compose_project, "compose project", "protect.compose_project"},
+        {list.compose_service, info.compose_service, "compose service", "protect.compose_service"},
+    };
+    // As in a rule's match: an unknown value is never matched, not even by "*".
+    for (const auto &selector : selectors)
+        for (const auto &pattern : selector.globs)
+            if (!selector.value.empty() && glob_matches(pattern, selector.value))
+                return std::string(selector.what) + " " + selector.value + " matches " + selector.key + " " + pattern;
     return std::nullopt;
 }
 
 std::optional<std::string> Protection::subject_reason(const Subject &subject) const
 {
-    if (subject.scope == RuleScope::process)
-        return process_reason(static_cast<pid_t>(subject.pid), subject.comm, subject.exe, subject.cgroup);
+    // What the rule engine saw of its container, so that a subject is judged
+    // by the names its event carries (the resolver is asked again below, by
+    // cgroup path, for each process).
+    ContainerInfo seen;
+    seen.name = subject.container_name;
+    seen.image = subject.container_image;
+    seen.compose_project = subject.compose_project;
+    seen.compose_service = subject.compose_service;
+    if (subject.scope == RuleScope::process) {
+        if (auto reason = process_reason(static_cast<pid_t>(subject.pid), subject.comm, subject.exe, subject.cgroup))
+            return reason;
+        return container_reason(list_copy(), seen);
+    }
     if (subject.cgroup.empty() || subject.cgroup == "/")
         return std::string("the root cgroup");
-    for (const auto &pattern : list_copy().cgroup)
+    const ProtectList list = list_copy();
+    for (const auto &pattern : list.cgroup)
         if (glob_matches(pattern, subject.cgroup))
             return "cgroup " + subject.cgroup + " matches protect.cgroup " + pattern;
+    if (auto reason = container_reason(list, seen))
+        return reason;
     for (const pid_t pid : cgroup_processes(cgroup2_mount_ + subject.cgroup)) {
         auto identity = read_process_identity(pid);
         if (!identity)

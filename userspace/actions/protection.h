@@ -10,6 +10,7 @@
 #include <string>
 
 #include "actions/protected_exes.h"
+#include "resolve/containers.h"
 #include "rules/policy.h"
 #include "rules/rule_engine.h"
 
@@ -17,10 +18,14 @@ namespace diskwatch {
 
 class Protection {
 public:
+    // containers: what protect.container, .image, .compose_project and
+    // .compose_service are matched against (a process's cgroup names its
+    // container); null: those keys protect only subjects that carry the names.
     Protection(const ProtectList &list, pid_t agent_pid, std::string cgroup2_mount,
-               ProtectedExes::Options exe_options = ProtectedExes::Options{})
+               ProtectedExes::Options exe_options = ProtectedExes::Options{},
+               std::shared_ptr<ContainerResolver> containers = nullptr)
         : list_(list), agent_pid_(agent_pid), cgroup2_mount_(std::move(cgroup2_mount)),
-          exes_(list.exe, std::move(exe_options))
+          exes_(list.exe, std::move(exe_options)), containers_(std::move(containers))
     {
     }
 
@@ -49,11 +54,15 @@ private:
         return list_;
     }
 
+    // "container web matches protect.container web*", or nullopt.
+    static std::optional<std::string> container_reason(const ProtectList &list, const ContainerInfo &info);
+
     mutable std::mutex mutex_;  // list_
     ProtectList list_;
     pid_t agent_pid_;
     std::string cgroup2_mount_;
     ProtectedExes exes_;
+    std::shared_ptr<ContainerResolver> containers_;
 };
 
 // PF_KTHREAD in /proc/<pid>/stat's flags; false when the stat is unreadable.

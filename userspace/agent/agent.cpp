@@ -110,6 +110,7 @@ Agent::Agent(AgentOptions options, Policy policy, std::unique_ptr<WriteMonitor> 
         enforcer.cgroup2_mount = cgroup2->mount_point;
     enforcer.state_dir = options_.state_dir;
     enforcer.agent_pid = ::getpid();
+    enforcer.containers = monitor_->containers();
     kernel_throttles_ = std::make_unique<TracerThrottles>(monitor_->tracer());
     enforcer.kernel = kernel_throttles_.get();
     enforcer.emit = [this](const nlohmann::json &event) { emit(event); };
@@ -369,7 +370,7 @@ nlohmann::json Agent::status() const
     for (const auto &offender : offenders()) {
         nlohmann::json entry = {{"rule", offender.rule},
                                 {"process", process_json(offender.subject)},
-                                {"cgroup", cgroup_json(offender.subject.cgroup_id, offender.subject.cgroup)},
+                                {"cgroup", cgroup_json(offender.subject)},
                                 {"write_bps", std::round(offender.measures.write_bps)}};
         offenders_json.push_back(entry);
     }
@@ -750,7 +751,8 @@ int run_agent_started(const AgentCommand &command)
         std::cerr << "ebpf-diskwatch agent: cannot run here: " << choice.reason << " (see: ebpf-diskwatch doctor)\n";
         return kExitCannotRunHere;
     }
-    auto monitor = WriteMonitor::start(*choice.family, &error);
+    auto monitor = WriteMonitor::start(*choice.family, &error,
+                                       std::make_shared<ContainerResolver>(command.agent.containers));
     if (!monitor) {
         std::cerr << "ebpf-diskwatch agent: " << error << "\n";
         return kExitCannotRunHere;

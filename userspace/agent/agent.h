@@ -21,6 +21,7 @@
 #include "ecosystem/ecosystem.h"
 #include "events/events.h"
 #include "kernel/hooks.h"
+#include "resolve/containers.h"
 #include "monitor/write_monitor.h"
 #include "rules/mount_watch.h"
 #include "rules/policy.h"
@@ -36,6 +37,7 @@ struct AgentOptions {
     // --all-mounts: overlays and the other mounts hidden by default in the
     // mount rows, /metrics and mount events too (resolve/mountinfo.h).
     bool all_mounts = false;
+    ContainerRoots containers;  // --docker-root, --containers-storage
 };
 
 // A subject a rule holds for now (the control socket lists these).

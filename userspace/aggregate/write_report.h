@@ -56,8 +56,14 @@ struct ReportRow {
     uint64_t total_growth_bytes = 0;
     std::string unit;            // systemd unit named by the cgroup path; empty when none
     std::string container;       // container id (64 hex); empty when none
-    std::string container_name;  // Docker's name for it, from /var/lib/docker; empty when unknown
+    std::string container_name;  // the runtime's name for it, from its state on disk; empty when unknown
     std::string container_runtime;
+    std::string container_image;  // what the runtime says it was started from (resolve/containers.h)
+    std::string container_image_id;  // "sha256:..." (Docker); empty when unknown
+    std::string compose_project;  // Docker Compose labels; empty when none
+    std::string compose_service;
+    // top --by container|service: how many containers the row merges (0 otherwise).
+    size_t containers = 0;
     std::vector<WrittenFile> files;  // the files it writes (resolved for the top rows only)
     // What a running agent is doing to this row's process or cgroup: "throttle",
     // "kill", "offender" (a rule holds, no action: dry run, protected); empty
@@ -103,6 +109,9 @@ struct WriteReport {
     ReportSource source = ReportSource::local;
     double interval_s = 0;
     GroupBy by = GroupBy::process;
+    // "container" or "service" when top merged the cgroup grouping's rows
+    // (aggregate/container_groups.h); empty: the grouping is `by`.
+    std::string grouping;
     std::vector<ReportRow> rows;  // sorted by write_bps, then total_bytes, descending
     std::vector<MountReport> mounts;
     DropCounters drops;

@@ -82,8 +82,10 @@ int main(int argc, char **argv)
     top_cmd->add_option("-d,--delay", top.delay_s, "Seconds between refreshes (default 1)")
         ->check(diskwatch::seconds_between(0.01, 3600));
     top_cmd->add_flag("--json", top.json, "Batch output as one JSON object per refresh (docs/top-json.md)");
-    top_cmd->add_option("--by", top_by, "Row key: process (pid, mount), cgroup (cgroup, mount) or mount")
-        ->check(CLI::IsMember({"process", "cgroup", "mount"}));
+    top_cmd->add_option("--by", top_by,
+                        "Row key: process (pid, mount), cgroup (cgroup, mount), mount, container (container, mount) "
+                        "or service (Compose project/service, mount; -b or --json)")
+        ->check(CLI::IsMember({"process", "cgroup", "mount", "container", "service"}));
     top_cmd->add_flag("-a,--accumulated", top.accumulated, "Keep idle rows that wrote since start");
     top_cmd->add_option("--hooks", top_hooks, "Force a hook family instead of the cheapest available (implies --local)")
         ->check(CLI::IsMember(hook_names));
@@ -93,6 +95,10 @@ int main(int argc, char **argv)
                       "List overlay (container roots), squashfs and other mounts hidden by default (docs/cli.md)");
     top_cmd->add_option("--control-socket", top.control_socket,
                         "The agent's control socket to attach to (default /run/ebpf-diskwatch/control.sock)");
+    top_cmd->add_option("--docker-root", top.containers.docker,
+                        "Docker's data root, read for container names (default /var/lib/docker; with --local)");
+    top_cmd->add_option("--containers-storage", top.containers.containers_storage,
+                        "podman's and CRI-O's storage root (default /var/lib/containers/storage; with --local)");
 
     diskwatch::AgentCommand agent;
     std::string agent_config;
@@ -111,6 +117,11 @@ int main(int argc, char **argv)
         ->check(CLI::IsMember(hook_names));
     agent_cmd->add_flag("--all-mounts", agent.agent.all_mounts,
                         "Mount rows, /metrics and mount events for overlay and other mounts hidden by default too");
+    agent_cmd->add_option("--docker-root", agent.agent.containers.docker,
+                          "Docker's data root, read for container names, images, Compose labels (default /var/lib/docker)");
+    agent_cmd->add_option("--containers-storage", agent.agent.containers.containers_storage,
+                          "podman's and CRI-O's storage root, read for container names (default "
+                          "/var/lib/containers/storage)");
     diskwatch::add_ecosystem_options(*agent_cmd, agent.ecosystem);
 
     std::string check_config_file;
@@ -168,7 +179,12 @@ int main(int argc, char **argv)
     }
     if (*top_cmd) {
         top.forced_hooks = parse_hooks_option(top_hooks);
-        top.by = *diskwatch::parse_group_by(top_by);
+        if (auto grouping = diskwatch::parse_container_grouping(top_by)) {
+            top.by = diskwatch::GroupBy::cgroup;  // the rows they are merged from
+            top.container_grouping = grouping;
+        } else {
+            top.by = *diskwatch::parse_group_by(top_by);
+        }
         if (top.json)
             top.batch = true;
         return diskwatch::run_top(top);

@@ -72,11 +72,13 @@ int run_batch(ReportFeed &feed, const TopOptions &options)
         // A refresh that throws is counted, said on stderr (at most once
         // every 10 s), and the next one runs.
         catch_at_boundary("top", [&] {
-            const auto report = feed.refresh(report_options, &error);
+            auto report = feed.refresh(report_options, &error);
             if (!report) {
                 failed = true;
                 return;
             }
+            if (options.container_grouping)
+                report = group_by_container(*report, *options.container_grouping);
             const std::string out = options.json ? to_json_line(*report) + "\n" : to_text_table(*report) + "\n";
             std::fwrite(out.data(), 1, out.size(), stdout);
             std::fflush(stdout);
@@ -116,6 +118,12 @@ int run_top(const TopOptions &options)
         return kExitUsage;
     }
     const bool interactive = !options.batch && !options.json && ::isatty(STDOUT_FILENO);
+    if (interactive && options.container_grouping) {
+        // The live view's regrouping keys (p, c, m) know the feed's groupings only.
+        std::cerr << "ebpf-diskwatch top: --by " << to_string(*options.container_grouping)
+                  << " is for batch output: add -b or --json\n";
+        return kExitUsage;
+    }
     // A running agent already counts every write: read its counters rather
     // than load a second copy of the programs. Forcing --hooks means ours.
     if (!options.local && !options.forced_hooks) {
@@ -141,7 +149,8 @@ int run_top(const TopOptions &options)
         return kExitCannotRunHere;
     }
     std::string error;
-    auto monitor = WriteMonitor::start(*choice.family, &error);
+    auto monitor =
+        WriteMonitor::start(*choice.family, &error, std::make_shared<ContainerResolver>(options.containers));
     if (!monitor) {
         std::cerr << "ebpf-diskwatch top: " << error << "\n";
         return kExitCannotRunHere;

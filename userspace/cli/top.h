@@ -3,8 +3,10 @@
 #include <optional>
 #include <string>
 
+#include "aggregate/container_groups.h"
 #include "aggregate/write_report.h"
 #include "kernel/hooks.h"
+#include "resolve/containers.h"
 
 namespace diskwatch {
 
@@ -14,6 +16,9 @@ struct TopOptions {
     double delay_s = 1.0;     // -d
     bool json = false;        // --json (batch): one JSON object per refresh, one per line
     GroupBy by = GroupBy::process;
+    // --by container|service: the cgroup grouping merged by container or
+    // Compose service (aggregate/container_groups.h); `by` is then cgroup.
+    std::optional<ContainerGrouping> container_grouping;
     bool accumulated = false; // -a: include idle rows with a total since start
     std::optional<HookFamily> forced_hooks;  // implies local: the agent's hooks are the agent's
     // Attach to a running agent (docs/control.md) unless --local; with no agent
@@ -21,6 +26,7 @@ struct TopOptions {
     bool local = false;
     std::string control_socket;  // empty: /run/ebpf-diskwatch/control.sock
     bool all_mounts = false;     // --all-mounts: overlay and other mounts hidden by default too
+    ContainerRoots containers;   // --docker-root, --containers-storage (local monitor only)
 };
 
 int run_top(const TopOptions &options);

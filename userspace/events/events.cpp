@@ -81,6 +81,20 @@ nlohmann::json cgroup_json(uint64_t id, const std::string &path)
     return json;
 }
 
+nlohmann::json cgroup_json(const Subject &subject)
+{
+    nlohmann::json json = cgroup_json(subject.cgroup_id, subject.cgroup);
+    if (json["container"].get_ref<const std::string &>().empty())
+        return json;
+    // Names the container's owner chose (docker run --name, labels): anyone's bytes.
+    put_name(json, "container_name", subject.container_name);
+    put_name(json, "image", subject.container_image);
+    put_name(json, "image_id", subject.container_image_id);
+    put_name(json, "compose_project", subject.compose_project);
+    put_name(json, "compose_service", subject.compose_service);
+    return json;
+}
+
 nlohmann::json mount_json(const MountReport &mount)
 {
     nlohmann::json json = {{"dev", mount.dev}, {"fstype", mount.fstype},
@@ -162,7 +176,7 @@ nlohmann::json runaway_event(const std::string &host, const PolicyRule &rule, co
     event["action"] = to_string(rule.action);
     event["protected"] = is_protected;
     event["process"] = process_json(subject);
-    event["cgroup"] = cgroup_json(subject.cgroup_id, subject.cgroup);
+    event["cgroup"] = cgroup_json(subject);
     event["mount"] = mount_json(subject);
     event["write_bps"] = std::round(measures.write_bps);
     event["growth_bps"] = std::round(measures.growth_bps);
@@ -184,7 +198,7 @@ nlohmann::json action_event(const std::string &host, std::string_view action, co
     event["mechanism"] = mechanism;
     event["protected"] = false;
     event["process"] = process_json(subject);
-    event["cgroup"] = cgroup_json(subject.cgroup_id, subject.cgroup);
+    event["cgroup"] = cgroup_json(subject);
     event["mount"] = mount_json(subject);
     return event;
 }

@@ -26,6 +26,10 @@ std::string local_host_name();
 // {"path","dev","fstype","used_pct","eta_full_s"}.
 nlohmann::json process_json(const Subject &subject);
 nlohmann::json cgroup_json(uint64_t id, const std::string &path);
+// The same, and when the path names a container, what its runtime says of it:
+// "container_name", "image", "image_id", "compose_project", "compose_service" ("" when
+// unknown; exact bytes in <key>_b64 when not UTF-8). Added fields (docs/events.md).
+nlohmann::json cgroup_json(const Subject &subject);
 nlohmann::json mount_json(const MountReport &mount);
 nlohmann::json mount_json(const Subject &subject);  // what a rule subject knows of its mount
 // The systemd unit ("foo.service") and container id (docker/containerd/podman

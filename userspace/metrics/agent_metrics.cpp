@@ -78,10 +78,14 @@ void AgentMetrics::observe_report(const WriteReport &report)
             // could not have been in the exported top N anyway.
             auto smallest = std::min_element(cgroup_written_.begin(), cgroup_written_.end(),
                                              [](const auto &a, const auto &b) { return a.second < b.second; });
+            cgroup_containers_.erase(smallest->first);
             cgroup_written_.erase(smallest);
             ++cgroups_forgotten_;
         }
         cgroup_written_[cgroup] += row.write_bytes;
+        if (!row.container.empty())
+            cgroup_containers_[cgroup] = {row.container,       row.container_name,  row.container_image,
+                                          row.container_image_id, row.compose_project, row.compose_service};
     }
 }
 
@@ -166,6 +170,27 @@ std::vector<MetricFamily> AgentMetrics::families() const
     for (size_t i = 0; i < exported; ++i)
         cgroup_family.samples.push_back({{{"cgroup", cgroups[i].first}}, static_cast<double>(cgroups[i].second)});
     out.push_back(std::move(cgroup_family));
+    // Container names as an info metric, not as labels of the byte counter:
+    // its series keep their identity, and a query joins them on cgroup
+    // (docs/metrics.md). Only for the exported cgroups: bounded by the same N.
+    MetricFamily container_family {metric("cgroup_container_info"),
+                                   "The container an exported cgroup runs, as its runtime names it (always 1).",
+                                   T::gauge, {}};
+    for (size_t i = 0; i < exported; ++i) {
+        const auto it = cgroup_containers_.find(cgroups[i].first);
+        if (it == cgroup_containers_.end())
+            continue;
+        const ContainerLabels &c = it->second;
+        container_family.samples.push_back({{{"cgroup", cgroups[i].first},
+                                             {"container_id", c.id},
+                                             {"container", c.name},
+                                             {"image", c.image},
+                                             {"image_id", c.image_id},
+                                             {"compose_project", c.compose_project},
+                                             {"compose_service", c.compose_service}},
+                                            1.0});
+    }
+    out.push_back(std::move(container_family));
     out.push_back({metric("cgroups_unexported"),
                    "Cgroups that wrote but are outside the exported top N (bounded cardinality).", T::gauge,
                    {{{}, static_cast<double>(cgroups.size() - exported)}}});

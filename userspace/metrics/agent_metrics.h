@@ -73,6 +73,12 @@ private:
     mutable std::mutex mutex_;
     std::map<std::string, MountState> mounts_;  // by device "major:minor"
     std::map<std::string, uint64_t> cgroup_written_;
+    // What the runtime calls the container of a ranked cgroup (cgroup_container_info):
+    // at most one per entry of cgroup_written_, so bounded the same way.
+    struct ContainerLabels {
+        std::string id, name, image, image_id, compose_project, compose_service;
+    };
+    std::map<std::string, ContainerLabels> cgroup_containers_;
     uint64_t cgroups_forgotten_ = 0;
     std::map<std::tuple<std::string, std::string, bool>, uint64_t> actions_;
     std::map<std::string, uint64_t> events_;

@@ -60,7 +60,8 @@ bool is_pseudo_filesystem(const std::string &fstype)
 
 }  // namespace
 
-std::unique_ptr<WriteMonitor> WriteMonitor::start(HookFamily family, std::string *error)
+std::unique_ptr<WriteMonitor> WriteMonitor::start(HookFamily family, std::string *error,
+                                                std::shared_ptr<ContainerResolver> containers)
 {
     auto tracer = WriteTracer::start(family, error);
     if (!tracer)
@@ -69,14 +70,17 @@ std::unique_ptr<WriteMonitor> WriteMonitor::start(HookFamily family, std::string
     // loaded the object more than once: give that heap back, or it stays in
     // the resident set of a process that runs forever.
     malloc_trim(0);
-    return std::unique_ptr<WriteMonitor>(new WriteMonitor(std::move(tracer)));
+    if (!containers)
+        containers = std::make_shared<ContainerResolver>();
+    return std::unique_ptr<WriteMonitor>(new WriteMonitor(std::move(tracer), std::move(containers)));
 }
 
-WriteMonitor::WriteMonitor(std::unique_ptr<WriteTracer> tracer)
+WriteMonitor::WriteMonitor(std::unique_ptr<WriteTracer> tracer, std::shared_ptr<ContainerResolver> containers)
     : tracer_(std::move(tracer)),
       processes_([](uint32_t tgid) { return read_process_identity(static_cast<int>(tgid)); }),
       mounts_(MountTable::load()),
-      overlays_(host_device_of_path)
+      overlays_(host_device_of_path),
+      containers_(std::move(containers))
 {
     overlays_.reload(mounts_);
     if (const MountEntry *cgroup2 = mounts_.find_cgroup2())
@@ -257,7 +261,13 @@ std::vector<ReportRow> WriteMonitor::rows_of(const std::vector<WriterDelta> &del
             row.unit = workload.unit;
             row.container = workload.container_id;
             row.container_runtime = workload.runtime;
-            row.container_name = container_names_.name_of(workload.container_id).value_or("");
+            if (const auto info = containers_->lookup(workload.container_id, workload.runtime)) {
+                row.container_name = info->name;
+                row.container_image = info->image;
+                row.container_image_id = info->image_id;
+                row.compose_project = info->compose_project;
+                row.compose_service = info->compose_service;
+            }
         }
         const DeviceNumber dev = DeviceNumber::from_kernel(group.key.dev);
         row.dev = dev.to_string();

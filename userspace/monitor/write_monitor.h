@@ -14,6 +14,7 @@
 #include "aggregate/writer_ledger.h"
 #include "kernel/write_tracer.h"
 #include "resolve/cgroups.h"
+#include "resolve/containers.h"
 #include "resolve/filesystems.h"
 #include "resolve/mountinfo.h"
 #include "resolve/overlay.h"
@@ -41,7 +42,11 @@ struct ReportOptions {
 
 class WriteMonitor {
 public:
-    static std::unique_ptr<WriteMonitor> start(HookFamily family, std::string *error);
+    // containers: names, images and Compose labels of the rows' containers
+    // (shared with the agent's protection); null: a resolver of its own
+    // reading the default roots.
+    static std::unique_ptr<WriteMonitor> start(HookFamily family, std::string *error,
+                                               std::shared_ptr<ContainerResolver> containers = nullptr);
     ~WriteMonitor();
     WriteMonitor(const WriteMonitor &) = delete;
     WriteMonitor &operator=(const WriteMonitor &) = delete;
@@ -61,12 +66,15 @@ public:
     // The agent serves `top` its cumulative rows this way.
     WriteReport regroup_last(const ReportOptions &options);
 
+    // The container resolver its rows are named with (the agent's protection shares it).
+    const std::shared_ptr<ContainerResolver> &containers() const { return containers_; }
+
     const WriteTracer &tracer() const { return *tracer_; }
     // The agent sets rate alarms and holds throttles in the kernel through it.
     WriteTracer &tracer() { return *tracer_; }
 
 private:
-    explicit WriteMonitor(std::unique_ptr<WriteTracer> tracer);
+    WriteMonitor(std::unique_ptr<WriteTracer> tracer, std::shared_ptr<ContainerResolver> containers);
     void reap_vanished_processes(std::unordered_set<uint32_t> &exited, uint64_t ringbuf_drops);
     std::vector<ReportRow> rows_of(const std::vector<WriterDelta> &deltas, double interval_s,
                                    const ReportOptions &options);
@@ -90,7 +98,7 @@ private:
     std::unordered_set<uint32_t> raw_devices_;
     std::optional<CgroupResolver> cgroups_;
     MountGrowthTracker growth_;
-    ContainerNames container_names_;
+    std::shared_ptr<ContainerResolver> containers_;
     std::chrono::steady_clock::time_point last_refresh_;
     std::chrono::steady_clock::time_point start_;
     unsigned refreshes_ = 0;

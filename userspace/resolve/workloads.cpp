@@ -3,8 +3,7 @@
 #include <cctype>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "resolve/containers.h"
 #include "resolve/kernel_files.h"
 
 namespace diskwatch {
@@ -144,16 +143,9 @@ std::optional<std::string> ContainerNames::name_of(const std::string &container_
     std::optional<std::string> name;
     // The container may go (and its directory with it) while we read.
     const auto config = read_kernel_file(root_ + "/containers/" + container_id + "/config.v2.json");
-    if (config.ok()) {
-        auto doc = nlohmann::json::parse(config.text, nullptr, /*allow_exceptions=*/false);
-        if (doc.is_object() && doc.contains("Name") && doc["Name"].is_string()) {
-            std::string text = doc["Name"].get<std::string>();
-            if (!text.empty() && text.front() == '/')
-                text.erase(0, 1);
-            if (!text.empty())
-                name = text;
-        }
-    }
+    if (config.ok())
+        if (auto info = parse_docker_config(config.text); info && !info->name.empty())
+            name = info->name;  // one parser for config.v2.json: resolve/containers.h
     cache_.emplace(container_id, name);
     return name;
 }

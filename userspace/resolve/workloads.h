@@ -26,6 +26,8 @@ CgroupWorkload describe_cgroup(std::string_view cgroup_path);
 
 // Docker container names, read from disk (<docker_root>/containers/<id>/config.v2.json,
 // its "Name"), never through the Docker API. Cached per id, misses included.
+// The name alone, unbounded cache: the agent and top use ContainerResolver
+// (resolve/containers.h), which also gives the image and Compose labels.
 class ContainerNames {
 public:
     explicit ContainerNames(std::string docker_root = "/var/lib/docker") : root_(std::move(docker_root)) {}

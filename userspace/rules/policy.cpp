@@ -177,6 +177,11 @@ std::vector<std::string> policy_warnings(const Policy &policy, const std::vector
     warn_match_all(warnings, "protect.comm", policy.protect.comm, protects_all);
     warn_match_all(warnings, "protect.exe", policy.protect.exe, protects_all);
     warn_match_all(warnings, "protect.cgroup", policy.protect.cgroup, protects_all);
+    // "*" on a container's name matches only a known one: every container, not every process.
+    const std::string protects_containers = "every container the runtime names is protected: no rule will ever "
+                                            "throttle or kill a process of one";
+    warn_match_all(warnings, "protect.container", policy.protect.container, protects_containers);
+    warn_match_all(warnings, "protect.image", policy.protect.image, protects_containers);
     for (const auto &rule : policy.rules) {
         const std::string key = "rules." + rule.name;
         const bool acts = rule.action != RuleAction::alert;
@@ -189,9 +194,11 @@ std::vector<std::string> policy_warnings(const Policy &policy, const std::vector
         if (rule.action == RuleAction::kill && one_evaluation_rate)
             warnings.push_back(key + ": kills on one evaluation's rate (no `for`): one burst is enough; give it a "
                                      "window (for: 2s is a budget of 2 s of the rate)");
-        if (acts && match.comm.empty() && match.exe.empty() && match.cgroup.empty() && match.uid.empty())
+        if (acts && match.comm.empty() && match.exe.empty() && match.cgroup.empty() && match.uid.empty() &&
+            match.container.empty() && match.image.empty() && match.compose_project.empty() &&
+            match.compose_service.empty())
             warnings.push_back(key + ": " + std::string(to_string(rule.action)) +
-                               "s whatever matches its mounts: no comm, exe, cgroup or uid selector");
+                               "s whatever matches its mounts: no comm, exe, cgroup, uid or container selector");
         const std::string selects_all = "the selector selects nothing (as if it were not given)";
         warn_match_all(warnings, key + ".match.comm", match.comm, selects_all);
         warn_match_all(warnings, key + ".match.exe", match.exe, selects_all);
@@ -272,10 +279,15 @@ public:
         if (auto node = root["protect"]) {
             if (!node.IsNull()) {
                 expect_map(node, "protect");
-                check_keys(node, "protect.", {"comm", "exe", "cgroup"});
+                check_keys(node, "protect.",
+                           {"comm", "exe", "cgroup", "container", "image", "compose_project", "compose_service"});
                 policy.protect.comm = strings(node["comm"], "protect.comm");
                 policy.protect.exe = strings(node["exe"], "protect.exe");
                 policy.protect.cgroup = strings(node["cgroup"], "protect.cgroup");
+                policy.protect.container = strings(node["container"], "protect.container");
+                policy.protect.image = strings(node["image"], "protect.image");
+                policy.protect.compose_project = strings(node["compose_project"], "protect.compose_project");
+                policy.protect.compose_service = strings(node["compose_service"], "protect.compose_service");
             }
         }
         if (auto node = root["safety"]; node && !node.IsNull())
@@ -534,7 +546,13 @@ private:
         }
         if (auto match = node["match"]; match && !match.IsNull()) {
             expect_map(match, prefix + "match");
-            check_keys(match, prefix + "match.", {"comm", "exe", "cgroup", "mount", "uid"});
+            check_keys(match, prefix + "match.",
+                       {"comm", "exe", "cgroup", "mount", "uid", "container", "image", "compose_project",
+                        "compose_service"});
+            rule.match.container = strings(match["container"], prefix + "match.container");
+            rule.match.image = strings(match["image"], prefix + "match.image");
+            rule.match.compose_project = strings(match["compose_project"], prefix + "match.compose_project");
+            rule.match.compose_service = strings(match["compose_service"], prefix + "match.compose_service");
             rule.match.comm = strings(match["comm"], prefix + "match.comm");
             rule.match.exe = strings(match["exe"], prefix + "match.exe");
             rule.match.cgroup = strings(match["cgroup"], prefix + "match.cgroup");

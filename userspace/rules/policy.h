@@ -23,6 +23,12 @@ struct RuleMatch {
     std::vector<std::string> cgroup;  // the cgroup v2 path, as `top` shows it
     std::vector<std::string> mount;   // the mount point the bytes land on
     std::vector<uint32_t> uid;
+    // What the container runtime says of the cgroup's container (its state
+    // on disk, docs/containers.md): name, image, Compose labels.
+    std::vector<std::string> container;
+    std::vector<std::string> image;
+    std::vector<std::string> compose_project;
+    std::vector<std::string> compose_service;
 };
 
 // One condition of `when` (docs/policy.md, *Conditions*).
@@ -84,6 +90,11 @@ struct ProtectList {
     std::vector<std::string> comm;
     std::vector<std::string> exe;
     std::vector<std::string> cgroup;
+    // As in RuleMatch: globs on the container's name, image, Compose labels.
+    std::vector<std::string> container;
+    std::vector<std::string> image;
+    std::vector<std::string> compose_project;
+    std::vector<std::string> compose_service;
 };
 
 // The enforcer's safety habits (docs/policy.md, *Safety*), host-wide.

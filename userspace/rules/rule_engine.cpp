@@ -86,6 +86,15 @@ bool RuleEngine::row_matches(const PolicyRule &rule, const ReportRow &row)
         return false;
     if (!match.cgroup.empty() && !any_glob_matches(match.cgroup, row.cgroup))
         return false;
+    // Container selectors match only what the runtime named: a row with no
+    // known value (a host process, a container with no state on disk) is never
+    // selected by them, not even by "*" (which then means "any container").
+    auto selects = [](const std::vector<std::string> &globs, const std::string &value) {
+        return globs.empty() || (!value.empty() && any_glob_matches(globs, value));
+    };
+    if (!selects(match.container, row.container_name) || !selects(match.image, row.container_image) ||
+        !selects(match.compose_project, row.compose_project) || !selects(match.compose_service, row.compose_service))
+        return false;
     if (!match.mount.empty() && !any_glob_matches(match.mount, row.mount))
         return false;
     if (!match.uid.empty() && std::find(match.uid.begin(), match.uid.end(), row.uid) == match.uid.end())
@@ -135,6 +144,12 @@ std::vector<Finding> RuleEngine::evaluate(double now_s, const std::vector<Report
             subject.scope = rule.scope;
             subject.cgroup_id = row.cgroup_id;
             subject.cgroup = row.cgroup;
+            subject.container = row.container;
+            subject.container_name = row.container_name;
+            subject.container_image = row.container_image;
+            subject.container_image_id = row.container_image_id;
+            subject.compose_project = row.compose_project;
+            subject.compose_service = row.compose_service;
             if (rule.scope == RuleScope::process) {
                 subject.pid = row.pid;
                 subject.comm = row.comm;

@@ -31,6 +31,14 @@ struct Subject {
     double start_boot_s = 0;
     uint64_t cgroup_id = 0;
     std::string cgroup;  // path under the cgroup v2 root
+    // The container its cgroup names (id) and what its runtime says of it
+    // (resolve/containers.h); empty when none or unknown.
+    std::string container;
+    std::string container_name;
+    std::string container_image;
+    std::string container_image_id;
+    std::string compose_project;
+    std::string compose_service;
     std::string mount;   // the matching mount it wrote the most to
     std::string dev;
     std::string fstype;
@@ -101,7 +109,8 @@ public:
     std::vector<std::pair<size_t, Subject>> holding() const;
     const std::vector<PolicyRule> &rules() const { return rules_; }
     size_t tracked() const { return tracks_.size(); }
-    // Does this row count for this rule (selectors: comm, exe, cgroup, mount, uid)?
+    // Does this row count for this rule (selectors: comm, exe, cgroup, container,
+    // image, compose_project, compose_service, mount, uid)?
     static bool row_matches(const PolicyRule &rule, const ReportRow &row);
 
 private:

@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "aggregate/container_groups.h"
 #include "resolve/mountinfo.h"
 #include "views/format.h"
 
@@ -99,7 +100,12 @@ WriteReport report_from_json(const nlohmann::json &document)
     if (!document.is_object())
         return report;
     report.interval_s = number_or(document, "interval_s", 0.0);
-    report.by = parse_group_by(text_or_empty(document, "by")).value_or(GroupBy::process);
+    const std::string by = text_or_empty(document, "by");
+    report.by = parse_group_by(by).value_or(GroupBy::process);
+    if (parse_container_grouping(by)) {
+        report.by = GroupBy::cgroup;  // what the rows were merged from
+        report.grouping = by;
+    }
     report.source = text_or_empty(document, "source") == "agent" ? ReportSource::agent : ReportSource::local;
     for (const auto &object : document.value("rows", nlohmann::json::array())) {
         ReportRow row;
@@ -127,9 +133,14 @@ WriteReport report_from_json(const nlohmann::json &document)
         row.unit = text_or_empty(object, "unit");
         if (auto container = object.find("container"); container != object.end() && container->is_object()) {
             row.container = text_or_empty(*container, "id");
-            row.container_name = text_or_empty(*container, "name");
+            row.container_name = get_name(*container, "name");
             row.container_runtime = text_or_empty(*container, "runtime");
+            row.container_image = get_name(*container, "image");
+            row.container_image_id = text_or_empty(*container, "image_id");
+            row.compose_project = get_name(*container, "compose_project");
+            row.compose_service = get_name(*container, "compose_service");
         }
+        row.containers = number_or<size_t>(object, "containers", 0);
         for (const auto &file : object.value("files", nlohmann::json::array())) {
             WrittenFile written;
             written.path = get_name(file, "path");
@@ -190,10 +201,22 @@ nlohmann::json to_json(const WriteReport &report)
             return text.empty() ? nlohmann::json(nullptr) : nlohmann::json(text);
         };
         nlohmann::json container = nullptr;
-        if (!row.container.empty())
+        if (!row.container.empty()) {
             container = {{"id", row.container},
-                         {"name", text_or_null(row.container_name)},
-                         {"runtime", text_or_null(row.container_runtime)}};
+                         {"runtime", text_or_null(row.container_runtime)},
+                         {"image_id", text_or_null(row.container_image_id)}};
+            // Names the container's owner chose: null when unknown, else
+            // put_name (exact bytes in <key>_b64 when not UTF-8).
+            for (const auto &[key, value] : {std::pair<const char *, const std::string &>{"name", row.container_name},
+                                             {"image", row.container_image},
+                                             {"compose_project", row.compose_project},
+                                             {"compose_service", row.compose_service}}) {
+                if (value.empty())
+                    container[key] = nullptr;
+                else
+                    put_name(container, key, value);
+            }
+        }
         nlohmann::json object = {
             {"pid", row.pid},
             {"uid", row.uid},
@@ -219,6 +242,8 @@ nlohmann::json to_json(const WriteReport &report)
         put_name(object, "exe", row.exe);
         put_name(object, "cgroup", row.cgroup);
         put_name(object, "mount", row.mount);
+        if (!report.grouping.empty())
+            object["containers"] = row.containers;  // top --by container|service: containers merged
         rows.push_back(std::move(object));
     }
     nlohmann::json mounts = nlohmann::json::array();
@@ -244,7 +269,7 @@ nlohmann::json to_json(const WriteReport &report)
     return {
         {"ts", rfc3339_utc(report.ts)},
         {"interval_s", report.interval_s},
-        {"by", std::string(to_string(report.by))},
+        {"by", report.grouping.empty() ? std::string(to_string(report.by)) : report.grouping},
         {"source", std::string(to_string(report.source))},
         {"rows", std::move(rows)},
         {"mounts", std::move(mounts)},

@@ -8,6 +8,12 @@ namespace diskwatch {
 
 std::string who_text(const ReportRow &row)
 {
+    if (row.containers > 1 && !row.compose_service.empty())
+        return "service " + row.compose_project + "/" + row.compose_service + " (" + std::to_string(row.containers) +
+               " containers)";
+    if (!row.compose_service.empty())
+        return "container " + (row.container_name.empty() ? row.container.substr(0, 12) : row.container_name) +
+               " (service " + row.compose_project + "/" + row.compose_service + ")";
     if (!row.container.empty())
         return "container " + (row.container_name.empty() ? row.container.substr(0, 12) : row.container_name);
     if (!row.unit.empty())
@@ -33,7 +39,8 @@ std::string to_text_table(const WriteReport &report, size_t max_rows)
     std::string out;
     char line[512];
     std::snprintf(line, sizeof(line), "ebpf-diskwatch %s  interval %.2fs  by %s  source %s\n",
-                  rfc3339_utc(report.ts).c_str(), report.interval_s, std::string(to_string(report.by)).c_str(),
+                  rfc3339_utc(report.ts).c_str(), report.interval_s,
+                  report.grouping.empty() ? std::string(to_string(report.by)).c_str() : report.grouping.c_str(),
                   std::string(to_string(report.source)).c_str());
     out += line;
     for (const auto &mount : report.mounts) {

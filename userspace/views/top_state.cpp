@@ -62,7 +62,8 @@ bool row_matches_filter(const ReportRow &row, std::string_view filter)
 {
     if (filter.empty())
         return true;
-    for (const std::string *name : {&row.comm, &row.exe, &row.cgroup, &row.unit, &row.container_name, &row.mount})
+    for (const std::string *name : {&row.comm, &row.exe, &row.cgroup, &row.unit, &row.container_name,
+                                    &row.compose_project, &row.compose_service, &row.container_image, &row.mount})
         if (contains_folded(*name, filter))
             return true;
     return contains_folded(std::to_string(row.pid), filter);

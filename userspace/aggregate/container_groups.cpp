@@ -1,0 +1,100 @@
+#include "aggregate/container_groups.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+
+namespace diskwatch {
+
+std::optional<ContainerGrouping> parse_container_grouping(std::string_view text)
+{
+    if (text == "container")
+        return ContainerGrouping::container;
+    if (text == "service")
+        return ContainerGrouping::service;
+    return std::nullopt;
+}
+
+std::string_view to_string(ContainerGrouping grouping)
+{
+    return grouping == ContainerGrouping::container ? "container" : "service";
+}
+
+namespace {
+
+// The group a row belongs to; the prefixes keep a cgroup path from ever
+// equalling a container id or a service name.
+std::string group_of(const ReportRow &row, ContainerGrouping grouping)
+{
+    if (grouping == ContainerGrouping::service && !row.compose_service.empty())
+        // A NUL cannot be in a label Docker accepts: project and service stay apart.
+        return "s:" + row.compose_project + std::string(1, '\0') + row.compose_service;
+    if (!row.container.empty())
+        return "c:" + row.container;
+    return "g:" + std::to_string(row.cgroup_id);
+}
+
+}  // namespace
+
+WriteReport group_by_container(const WriteReport &by_cgroup, ContainerGrouping grouping)
+{
+    WriteReport report = by_cgroup;
+    report.rows.clear();
+    report.grouping = std::string(to_string(grouping));
+    std::map<std::pair<std::string, std::string>, size_t> index;  // (group, dev) -> row
+    std::vector<std::set<std::string>> containers;
+    std::vector<double> fastest;
+    for (const auto &row : by_cgroup.rows) {
+        const auto key = std::make_pair(group_of(row, grouping), row.dev);
+        auto [it, fresh] = index.emplace(key, report.rows.size());
+        if (fresh) {
+            report.rows.push_back(row);
+            containers.emplace_back();
+            fastest.push_back(row.write_bps);
+        } else {
+            ReportRow &merged = report.rows[it->second];
+            // The fastest row describes the group (as the largest writer does a cgroup's).
+            if (row.write_bps > fastest[it->second]) {
+                ReportRow sums = merged;
+                merged = row;
+                merged.write_bytes += sums.write_bytes;
+                merged.write_bps += sums.write_bps;
+                merged.write_calls += sums.write_calls;
+                merged.total_write_calls += sums.total_write_calls;
+                merged.total_bytes += sums.total_bytes;
+                merged.growth_bytes += sums.growth_bytes;
+                merged.growth_bps += sums.growth_bps;
+                merged.total_growth_bytes += sums.total_growth_bytes;
+                merged.processes += sums.processes;
+                merged.exited = merged.exited && sums.exited;
+                fastest[it->second] = row.write_bps;
+            } else {
+                merged.write_bytes += row.write_bytes;
+                merged.write_bps += row.write_bps;
+                merged.write_calls += row.write_calls;
+                merged.total_write_calls += row.total_write_calls;
+                merged.total_bytes += row.total_bytes;
+                merged.growth_bytes += row.growth_bytes;
+                merged.growth_bps += row.growth_bps;
+                merged.total_growth_bytes += row.total_growth_bytes;
+                merged.processes += row.processes;
+                merged.exited = merged.exited && row.exited;
+            }
+        }
+        if (!row.container.empty())
+            containers[it->second].insert(row.container);
+    }
+    for (size_t i = 0; i < report.rows.size(); ++i)
+        report.rows[i].containers = containers[i].size();
+    std::stable_sort(report.rows.begin(), report.rows.end(), [](const ReportRow &a, const ReportRow &b) {
+        if (a.write_bps != b.write_bps)
+            return a.write_bps > b.write_bps;
+        if (a.growth_bps != b.growth_bps)
+            return a.growth_bps > b.growth_bps;
+        return a.total_bytes > b.total_bytes;
+    });
+    return report;
+}
+
+}  // namespace diskwatch
