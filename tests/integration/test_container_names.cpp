@@ -221,3 +221,62 @@ TEST_CASE("top --json --by service sums a Compose service's replicas, named from
         CHECK((*web)["total_bytes"].get<long long>() == 8 * kMiB);
     }
 }
+
+TEST_CASE("a cgroup another user made, named after a protected container's id, borrows neither its name nor its "
+          "protection (hostile review of issue 15)",
+          "[containers][enforcement][security][bpf]")
+{
+    // The id of a running container is public (/proc/PID/cgroup); a user with a delegated
+    // cgroup subtree (user@.service) can make <subtree>/docker-<id>.scope. Only root, the
+    // runtime, makes the real ones: a container is named only from a root-owned cgroup.
+    if (!bpf_tests_can_run())
+        return;
+    LoopMount disk(256);
+    ScratchDir docker_root;
+    write_config(docker_root.path(), kDbId, "shop-db-1", "postgres:16", "shop", "db");
+    Cgroup2Child scratch("dw-spoof");
+    ContainerCgroup db(scratch, kDbId);  // the real one, root's
+    struct Spoof {
+        std::string delegated, path;
+        Spoof(const Cgroup2Child &parent, const std::string &id)
+            : delegated(parent.path() + "/user-delegated"), path(delegated + "/docker-" + id + ".scope")
+        {
+            REQUIRE(::mkdir(delegated.c_str(), 0755) == 0);
+            REQUIRE(::mkdir(path.c_str(), 0755) == 0);
+            // What the user's own mkdir would have made: directories of theirs.
+            REQUIRE(::chown(delegated.c_str(), 65534, 65534) == 0);
+            REQUIRE(::chown(path.c_str(), 65534, 65534) == 0);
+        }
+        ~Spoof()
+        {
+            { std::ofstream(path + "/cgroup.kill") << "1"; }
+            for (int attempt = 0; attempt < 100 && ::rmdir(path.c_str()) != 0 && errno != ENOENT; ++attempt)
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            ::rmdir(delegated.c_str());
+        }
+    } spoof(scratch, kDbId);
+
+    AgentRun agent(PolicyYaml()
+                       .protect("compose_service", {"db"})
+                       .rule("spoof-flood")
+                       .match("comm", {"dw-spoof"})
+                       .when("10MiB/s", "500ms")
+                       .action("kill")
+                       .set("kill_grace", "0s"),
+                   {"--docker-root", docker_root.path()});
+    INFO(agent.stderr_text());
+    REQUIRE(agent.started());
+    auto writer = start_writer(disk.path() + "/spoof.log", 1024 * kMiB, "dw-spoof",
+                               {"--cgroup", spoof.path, "--rate", std::to_string(40 * kMiB)});
+    const auto status = writer.wait(std::chrono::seconds(20));
+    INFO(agent.events_text());
+    REQUIRE(status);
+    CHECK(*status == 128 + SIGKILL);  // not protected: killed
+    auto kill = agent.wait_for(
+        [](const json &e) { return e.value("event", "") == "action" && e.value("action", "") == "kill"; },
+        std::chrono::seconds(2));
+    REQUIRE(kill);
+    CHECK((*kill)["protected"] == false);
+    CHECK((*kill)["cgroup"].value("container_name", "") == "");  // what the path claims is not a name
+    CHECK((*kill)["cgroup"].value("compose_service", "") == "");
+}

@@ -416,3 +416,24 @@ TEST_CASE("numbers from kernel and user text are whole, in range, or nullopt", "
     CHECK_FALSE(parse_double(""));
     CHECK_FALSE(parse_double("1e999"));
 }
+
+TEST_CASE("a runtime's state file is read only when it is a regular file: a FIFO, a symlink or a device in its "
+          "place is refused at once, never waited on",
+          "[kernel_files][security]")
+{
+    char dir_template[] = "/tmp/dw-state-file-XXXXXX";
+    REQUIRE(::mkdtemp(dir_template));
+    const std::string dir = dir_template;
+    {
+        std::ofstream(dir + "/config.v2.json") << "{\"Name\":\"/web\"}";
+    }
+    CHECK(read_state_file(dir + "/config.v2.json", 4096).text == "{\"Name\":\"/web\"}");
+    CHECK(read_state_file(dir + "/config.v2.json", 8).error == EFBIG);
+    REQUIRE(::mkfifo((dir + "/fifo").c_str(), 0600) == 0);
+    const auto fifo = read_state_file(dir + "/fifo", 4096);  // no writer: would block forever if opened blocking
+    CHECK_FALSE(fifo.ok());
+    REQUIRE(::symlink("/dev/zero", (dir + "/link").c_str()) == 0);
+    CHECK(read_state_file(dir + "/link", 4096).error == ELOOP);
+    CHECK_FALSE(read_state_file("/dev/zero", 4096).ok());
+    std::filesystem::remove_all(dir);
+}

@@ -95,3 +95,20 @@ TEST_CASE("Docker's container name is read from config.v2.json on disk", "[workl
     CHECK_FALSE(names.name_of("").has_value());
     CHECK_FALSE(ContainerNames("/nonexistent-docker-root").name_of(kId).has_value());
 }
+
+TEST_CASE("the outermost container in a cgroup path is the container: one nested inside it, named after another, "
+          "is still the first one's",
+          "[workloads][security]")
+{
+    const std::string a(64, 'a');
+    const std::string b(64, 'b');
+    auto cgroupfs = describe_cgroup("/docker/" + b + "/" + a);
+    CHECK(cgroupfs.container_id == b);
+    CHECK(cgroupfs.container_cgroup == "/docker/" + b);
+    auto systemd = describe_cgroup("/system.slice/docker-" + b + ".scope/docker-" + a + ".scope");
+    CHECK(systemd.container_id == b);
+    CHECK(systemd.container_cgroup == "/system.slice/docker-" + b + ".scope");
+    auto delegated = describe_cgroup("/user.slice/user-1000.slice/user@1000.service/app.slice/docker-" + a + ".scope");
+    CHECK(delegated.container_id == a);  // what the path says; its owner decides whether it is named
+    CHECK(delegated.container_cgroup == "/user.slice/user-1000.slice/user@1000.service/app.slice/docker-" + a + ".scope");
+}

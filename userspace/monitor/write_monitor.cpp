@@ -83,8 +83,11 @@ WriteMonitor::WriteMonitor(std::unique_ptr<WriteTracer> tracer, std::shared_ptr<
       containers_(std::move(containers))
 {
     overlays_.reload(mounts_);
-    if (const MountEntry *cgroup2 = mounts_.find_cgroup2())
+    if (const MountEntry *cgroup2 = mounts_.find_cgroup2()) {
         cgroups_.emplace(cgroup2->mount_point);
+        if (containers_->roots().cgroup_mount.empty())
+            containers_->set_cgroup_mount(cgroup2->mount_point);
+    }
     mount_changes_fd_ = ::open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
     mounts_changed();  // arm it: changes from now on
     // Woken by a mount change too: a container that starts, writes and is
@@ -261,7 +264,8 @@ std::vector<ReportRow> WriteMonitor::rows_of(const std::vector<WriterDelta> &del
             row.unit = workload.unit;
             row.container = workload.container_id;
             row.container_runtime = workload.runtime;
-            if (const auto info = containers_->lookup(workload.container_id, workload.runtime)) {
+            // Named only when root made the container's cgroup (lookup_cgroup).
+            if (const auto info = containers_->lookup_cgroup(row.cgroup)) {
                 row.container_name = info->name;
                 row.container_image = info->image;
                 row.container_image_id = info->image_id;

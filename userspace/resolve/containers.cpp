@@ -1,5 +1,7 @@
 #include "resolve/containers.h"
 
+#include <sys/stat.h>
+
 #include <nlohmann/json.hpp>
 
 #include "resolve/kernel_files.h"
@@ -74,14 +76,14 @@ std::shared_ptr<const ContainerInfo> ContainerResolver::read(const std::string &
     // The container may go (and its directory with it) while we read: a
     // failed read is a miss, like a missing file.
     if ((runtime == "docker" || runtime == "kubernetes") && !roots_.docker.empty()) {
-        const auto config = read_kernel_file(roots_.docker + "/containers/" + id + "/config.v2.json", kConfigMaxBytes);
+        const auto config = read_state_file(roots_.docker + "/containers/" + id + "/config.v2.json", kConfigMaxBytes);
         if (config.ok())
             if (auto info = parse_docker_config(config.text))
                 return std::make_shared<const ContainerInfo>(std::move(*info));
     }
     if ((runtime == "podman" || runtime == "cri-o") && !roots_.containers_storage.empty()) {
         const auto storage =
-            read_kernel_file(roots_.containers_storage + "/overlay-containers/containers.json", kStorageMaxBytes);
+            read_state_file(roots_.containers_storage + "/overlay-containers/containers.json", kStorageMaxBytes);
         if (storage.ok())
             if (auto info = parse_containers_storage(storage.text, id))
                 return std::make_shared<const ContainerInfo>(std::move(*info));
@@ -122,7 +124,25 @@ std::shared_ptr<const ContainerInfo> ContainerResolver::lookup(const std::string
 std::shared_ptr<const ContainerInfo> ContainerResolver::lookup_cgroup(const std::string &cgroup_path)
 {
     const CgroupWorkload workload = describe_cgroup(cgroup_path);
+    if (workload.container_id.empty())
+        return nullptr;
+    std::string mount;
+    {
+        std::lock_guard lock(mutex_);
+        mount = roots_.cgroup_mount;
+    }
+    if (!mount.empty()) {
+        struct stat st {};
+        if (::lstat((mount + workload.container_cgroup).c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0)
+            return nullptr;  // gone, or made by someone other than root: not the runtime's
+    }
     return lookup(workload.container_id, workload.runtime);
+}
+
+void ContainerResolver::set_cgroup_mount(std::string mount_point)
+{
+    std::lock_guard lock(mutex_);
+    roots_.cgroup_mount = std::move(mount_point);
 }
 
 size_t ContainerResolver::cached() const

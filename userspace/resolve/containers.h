@@ -26,6 +26,9 @@ struct ContainerInfo {
 struct ContainerRoots {
     std::string docker = "/var/lib/docker";             // --docker-root
     std::string containers_storage = "/var/lib/containers/storage";  // podman, CRI-O
+    // The cgroup v2 mount: a container's cgroup is named from the runtime's
+    // files only when root made it (see lookup_cgroup). Empty: the monitor's.
+    std::string cgroup_mount;
 };
 
 // Pure: Docker's config.v2.json text -> what it says; nullopt when the text is
@@ -50,8 +53,15 @@ public:
     // runtime as describe_cgroup() names it ("docker", "podman", "cri-o",
     // "containerd", "kubernetes"); nullptr when unknown.
     std::shared_ptr<const ContainerInfo> lookup(const std::string &container_id, const std::string &runtime);
-    // The container a cgroup path names, and what is known of it.
+    // The container a cgroup path names, and what is known of it; nullptr
+    // unless the directory that names it (its outermost container component)
+    // belongs to root. A user with a delegated cgroup subtree (user@.service,
+    // a container's own writable cgroupfs) can make a cgroup named
+    // docker-<id>.scope after any running container's public id; only root,
+    // the runtime, makes the real ones. Without a cgroup mount nothing is
+    // checked (tests of pure logic).
     std::shared_ptr<const ContainerInfo> lookup_cgroup(const std::string &cgroup_path);
+    void set_cgroup_mount(std::string mount_point);
     const ContainerRoots &roots() const { return roots_; }
     size_t cached() const;
     uint64_t reads() const;  // files read: the cache's misses, for tests

@@ -1,6 +1,7 @@
 #include "resolve/kernel_files.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -35,17 +36,12 @@ void set_kernel_file_fault(KernelFileFault fault)
     injected_fault.store(fault, std::memory_order_relaxed);
 }
 
-KernelFile read_kernel_file(const std::string &path, size_t max_bytes)
+namespace {
+
+// Reads what `fd` holds, at most max_bytes (more is EFBIG), and closes it.
+KernelFile read_all(int fd, const std::string &path, size_t max_bytes)
 {
     KernelFile result;
-    int fd = -1;
-    do
-        fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    while (fd < 0 && errno == EINTR);
-    if (fd < 0) {
-        result.error = errno;
-        return result;
-    }
     char buffer[4096];
     for (;;) {
         const ssize_t n = read_some(fd, path, buffer, sizeof(buffer));
@@ -67,6 +63,48 @@ KernelFile read_kernel_file(const std::string &path, size_t max_bytes)
     if (result.error != 0)
         result.text.clear();
     return result;
+}
+
+int open_retrying(const char *path, int flags)
+{
+    int fd = -1;
+    do
+        fd = ::open(path, flags);
+    while (fd < 0 && errno == EINTR);
+    return fd;
+}
+
+}  // namespace
+
+KernelFile read_kernel_file(const std::string &path, size_t max_bytes)
+{
+    const int fd = open_retrying(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        KernelFile result;
+        result.error = errno;
+        return result;
+    }
+    return read_all(fd, path, max_bytes);
+}
+
+KernelFile read_state_file(const std::string &path, size_t max_bytes)
+{
+    KernelFile result;
+    // O_NONBLOCK: a FIFO in the file's place opens at once (and is refused
+    // below) instead of waiting for a writer forever; O_NOFOLLOW: not through
+    // a symlink as its last component.
+    const int fd = open_retrying(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        result.error = errno;
+        return result;
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || static_cast<unsigned long long>(st.st_size) > max_bytes) {
+        result.error = S_ISREG(st.st_mode) ? EFBIG : EINVAL;
+        ::close(fd);
+        return result;
+    }
+    return read_all(fd, path, max_bytes);
 }
 
 std::optional<long long> read_integer_file(const std::string &path)

@@ -26,6 +26,10 @@ inline constexpr size_t kKernelFileMaxBytes = size_t{16} << 20;
 // the file whole, in one pass (a seq_file such as /proc/PID/stat is only
 // consistent when read whole).
 KernelFile read_kernel_file(const std::string &path, size_t max_bytes = kKernelFileMaxBytes);
+// A file a container runtime wrote (its state on disk, which whoever can write
+// that directory controls): a regular file only, never through a symlink as
+// its last component, never blocking on a FIFO or device put in its place.
+KernelFile read_state_file(const std::string &path, size_t max_bytes);
 
 // A file that holds one decimal integer and a newline (a sysctl such as
 // /proc/sys/kernel/bpf_stats_enabled); nullopt when unreadable or anything else.

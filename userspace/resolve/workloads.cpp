@@ -125,10 +125,16 @@ CgroupWorkload describe_cgroup(std::string_view cgroup_path)
             if (auto uid = pod_uid_of(part); !uid.empty())
                 workload.pod_uid = uid;
         }
+        // The outermost container wins: whatever is nested inside a
+        // container's cgroup is that container's, even a sub-cgroup named
+        // after another container (a spoof of its name and protection).
         CgroupWorkload found;
-        if (container_in_component(part, i > 0 ? parts[i - 1] : std::string_view{}, found)) {
+        if (workload.container_id.empty() &&
+            container_in_component(part, i > 0 ? parts[i - 1] : std::string_view{}, found)) {
             workload.container_id = found.container_id;
             workload.runtime = found.runtime;
+            workload.container_cgroup =
+                std::string(cgroup_path.substr(0, static_cast<size_t>(part.data() - cgroup_path.data()) + part.size()));
         }
     }
     return workload;
@@ -142,7 +148,7 @@ std::optional<std::string> ContainerNames::name_of(const std::string &container_
         return it->second;
     std::optional<std::string> name;
     // The container may go (and its directory with it) while we read.
-    const auto config = read_kernel_file(root_ + "/containers/" + container_id + "/config.v2.json");
+    const auto config = read_state_file(root_ + "/containers/" + container_id + "/config.v2.json", kKernelFileMaxBytes);
     if (config.ok())
         if (auto info = parse_docker_config(config.text); info && !info->name.empty())
             name = info->name;  // one parser for config.v2.json: resolve/containers.h

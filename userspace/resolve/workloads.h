@@ -13,6 +13,10 @@ struct CgroupWorkload {
     std::string container_id;  // 64 hex digits; empty if the path names no container
     std::string runtime;       // "docker", "containerd", "cri-o", "podman", "kubernetes" (cgroupfs driver); empty if none
     std::string pod_uid;       // Kubernetes pod uid when the path carries one
+    // The cgroup (a prefix of the path) whose name carries the container id:
+    // the outermost such component. Who made that directory says whether the
+    // runtime did (ContainerResolver::lookup_cgroup).
+    std::string container_cgroup;
 };
 
 // Pure: reads nothing. Knows the systemd driver forms
