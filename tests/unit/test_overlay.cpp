@@ -58,6 +58,13 @@ TEST_CASE("overlay upperdir is read from the super options, escapes undone", "[m
     CHECK_FALSE(overlay_upperdir(at(table, "/mnt/lower-only")).has_value());
     CHECK_FALSE(overlay_upperdir(at(table, "/")).has_value());
     CHECK(decode_mountinfo_escapes("a\\054b\\075c\\134d\\040e") == "a,b=c\\d e");
+    // As the kernel shows a comma in a layer path: overlayfs takes it as "\," and shows it so,
+    // and mountinfo escapes both bytes (hostile review of issue 15).
+    const auto entries = parse_mountinfo(
+        "303 61 0:55 / /mnt/m rw shared:1 - overlay overlay rw,lowerdir=/l,"
+        "upperdir=/tmp/we\\040ird\\134\\054dir=x/u,workdir=/tmp/we\\040ird\\134\\054dir=x/w\n");
+    REQUIRE(entries.size() == 1);
+    CHECK(overlay_upperdir(entries[0]) == std::optional<std::string>("/tmp/we ird,dir=x/u"));
     CHECK(decode_mountinfo_escapes("trailing\\05") == "trailing\\05");  // cut escape left as is
 }
 
@@ -170,8 +177,12 @@ TEST_CASE("overlay, images and container-engine mounts are hidden by default", "
     CHECK(hidden_by_default("tmpfs", "/srv/d/containers/" + std::string(64, 'a') + "/mounts/shm"));
     CHECK_FALSE(hidden_by_default("tmpfs", "/srv/d/containers/" + std::string(64, 'g') + "/mounts/shm"));
     CHECK_FALSE(hidden_by_default("tmpfs", "/mounts/shm"));
-    // the data root itself is a disk
+    // the data root itself is a disk, and so is a disk of its own below it (volumes, overlay2)
     CHECK_FALSE(hidden_by_default("ext4", "/var/lib/docker"));
+    CHECK_FALSE(hidden_by_default("ext4", "/var/lib/docker/volumes"));
+    CHECK_FALSE(hidden_by_default("xfs", "/var/lib/docker/overlay2"));
+    CHECK_FALSE(hidden_by_default("ext4", "/var/lib/containers/storage/volumes"));
+    CHECK(hidden_by_default("tmpfs", "/var/lib/docker/containers/x/secrets"));
     CHECK_FALSE(hidden_by_default("tmpfs", "/run"));
     // the kernel's own trees, as node_exporter's fs-types-exclude has them
     for (const char *fstype : {"proc", "sysfs", "cgroup", "cgroup2", "tracefs", "bpf", "nsfs"})

@@ -136,10 +136,14 @@ bool hidden_by_default(std::string_view fstype, std::string_view mount_point)
     for (const auto hidden : hidden_types)
         if (fstype == hidden)
             return true;
-    for (const std::string_view root : {std::string_view("/var/lib/docker/"),
-                                        std::string_view("/var/lib/containers/storage/")})
-        if (mount_point.size() > root.size() && mount_point.compare(0, root.size(), root) == 0)
-            return true;
+    // The engines' own tmpfs mounts below their roots (secrets, shm). Never a
+    // disk mounted there (a volumes or overlay2 disk of its own is common, and
+    // its filling is what the tool exists to see: hostile review of issue 15).
+    if (fstype == "tmpfs")
+        for (const std::string_view root : {std::string_view("/var/lib/docker/"),
+                                            std::string_view("/var/lib/containers/storage/")})
+            if (mount_point.size() > root.size() && mount_point.compare(0, root.size(), root) == 0)
+                return true;
     // <anything>/containers/<64 hex>/mounts/shm
     constexpr std::string_view shm = "/mounts/shm";
     constexpr size_t id_size = 64;

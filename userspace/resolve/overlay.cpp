@@ -18,8 +18,18 @@ std::optional<std::string> overlay_upperdir(const MountEntry &entry)
         return std::nullopt;
     constexpr std::string_view key = "upperdir=";
     for (const auto &option : entry.super_options) {
-        if (option.compare(0, key.size(), key) == 0 && option.size() > key.size())
-            return decode_mountinfo_escapes(std::string_view(option).substr(key.size()));
+        if (option.compare(0, key.size(), key) == 0 && option.size() > key.size()) {
+            // mountinfo's octal escapes first; then overlayfs's own: a ',' (or
+            // ':', or '\\') in a layer path is given, and shown, after a '\\'.
+            const std::string shown = decode_mountinfo_escapes(std::string_view(option).substr(key.size()));
+            std::string path;
+            for (size_t i = 0; i < shown.size(); ++i) {
+                if (shown[i] == '\\' && i + 1 < shown.size())
+                    ++i;
+                path.push_back(shown[i]);
+            }
+            return path;
+        }
     }
     return std::nullopt;
 }
