@@ -2,7 +2,13 @@
 // on-disk resolver on fixture roots (tests/fixtures/docker-root,
 // containers-storage), and the policy keys, rule matching, protection and
 // event fields built on it (docs/policy.md, docs/events.md).
+#include <stdlib.h>
+
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <fstream>
+#include <filesystem>
 
 #include "actions/protection.h"
 #include "aggregate/container_groups.h"
@@ -143,6 +149,35 @@ TEST_CASE("the container cache keeps misses, reads a new id at once, and is boun
     CHECK(resolver.cached() == 2);
     REQUIRE(resolver.lookup(kPlain, "docker"));  // still cached
     CHECK(resolver.reads() == 4);
+}
+
+TEST_CASE("a renamed container is named anew once its cached answer is due, and a long label is cut to 1 KiB",
+          "[containers]")
+{
+    char dir_template[] = "/tmp/dw-docker-root-XXXXXX";
+    REQUIRE(::mkdtemp(dir_template));
+    const std::string root = dir_template;
+    const std::string dir = root + "/containers/" + kPlain;
+    std::filesystem::create_directories(dir);
+    const auto write = [&](const std::string &name) {
+        std::ofstream(dir + "/config.v2.json")
+            << nlohmann::json {{"Name", "/" + name},
+                               {"Config", {{"Image", "busybox"},
+                                           {"Labels", {{"com.docker.compose.service", std::string(5000, 's')}}}}}}
+                   .dump();
+    };
+    write("db");
+    ContainerRoots roots;
+    roots.docker = root;
+    ContainerResolver fresh(roots, 16, std::chrono::milliseconds(0));  // every answer due at once
+    ContainerResolver cached(roots, 16, std::chrono::seconds(3600));
+    CHECK(fresh.lookup(kPlain, "docker")->name == "db");
+    CHECK(cached.lookup(kPlain, "docker")->name == "db");
+    CHECK(fresh.lookup(kPlain, "docker")->compose_service.size() == 1024);
+    write("db-renamed");  // docker rename: the same id, a new name
+    CHECK(fresh.lookup(kPlain, "docker")->name == "db-renamed");
+    CHECK(cached.lookup(kPlain, "docker")->name == "db");  // until its answer is due
+    std::filesystem::remove_all(root);
 }
 
 TEST_CASE("podman's and CRI-O's containers.json names a container and its image", "[containers]")

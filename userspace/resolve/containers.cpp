@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <chrono>
+
 #include <nlohmann/json.hpp>
 
 #include "resolve/kernel_files.h"
@@ -17,13 +19,23 @@ constexpr size_t kConfigMaxBytes = size_t{4} << 20;
 // containers.json lists every container of the host.
 constexpr size_t kStorageMaxBytes = size_t{16} << 20;
 
+// Names and labels are short; whoever writes the runtime's directory could
+// make them megabytes, times every cached id.
+constexpr size_t kFieldMaxBytes = 1024;
+
 std::string string_at(const nlohmann::json &object, const char *key)
 {
     if (!object.is_object())
         return {};
     const auto it = object.find(key);
-    return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+    if (it == object.end() || !it->is_string())
+        return {};
+    std::string value = it->get<std::string>();
+    if (value.size() > kFieldMaxBytes)
+        value.resize(kFieldMaxBytes);  // may cut a UTF-8 sequence: put_name then gives <key>_b64
+    return value;
 }
+
 
 }  // namespace
 
@@ -100,7 +112,8 @@ std::shared_ptr<const ContainerInfo> ContainerResolver::lookup(const std::string
     const std::string key = runtime + ":" + container_id;
     {
         std::lock_guard lock(mutex_);
-        if (auto it = cache_.find(key); it != cache_.end()) {
+        if (auto it = cache_.find(key); it != cache_.end() &&
+                                        std::chrono::steady_clock::now() - it->second.read_at < reread_after_) {
             order_.splice(order_.begin(), order_, it->second.where);
             return it->second.info;
         }
@@ -110,14 +123,21 @@ std::shared_ptr<const ContainerInfo> ContainerResolver::lookup(const std::string
     auto info = read(container_id, runtime);
     std::lock_guard lock(mutex_);
     ++reads_;
-    if (auto it = cache_.find(key); it != cache_.end())
-        return it->second.info;  // another thread read it meanwhile
+    const auto now = std::chrono::steady_clock::now();
+    if (auto it = cache_.find(key); it != cache_.end()) {
+        if (now - it->second.read_at < reread_after_)
+            return it->second.info;  // another thread read it meanwhile
+        it->second.info = info;      // read again (a rename)
+        it->second.read_at = now;
+        order_.splice(order_.begin(), order_, it->second.where);
+        return info;
+    }
     while (cache_.size() >= capacity_) {
         cache_.erase(order_.back());
         order_.pop_back();
     }
     order_.push_front(key);
-    cache_.emplace(key, Entry{info, order_.begin()});
+    cache_.emplace(key, Entry{info, order_.begin(), now});
     return info;
 }
 

@@ -4,6 +4,7 @@
 // trust the timing of) a daemon it may be asked to throttle.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <list>
 #include <memory>
@@ -46,8 +47,11 @@ std::optional<ContainerInfo> parse_containers_storage(std::string_view text, con
 // monitor's refresh and the enforcer's protection check share one.
 class ContainerResolver {
 public:
-    explicit ContainerResolver(ContainerRoots roots = {}, size_t capacity = 4096)
-        : roots_(std::move(roots)), capacity_(capacity == 0 ? 1 : capacity)
+    // reread_after: how long a cached answer stands (`docker rename` rewrites a
+    // name under the same id).
+    explicit ContainerResolver(ContainerRoots roots = {}, size_t capacity = 4096,
+                               std::chrono::milliseconds reread_after = std::chrono::seconds(10))
+        : roots_(std::move(roots)), capacity_(capacity == 0 ? 1 : capacity), reread_after_(reread_after)
     {
     }
     // runtime as describe_cgroup() names it ("docker", "podman", "cri-o",
@@ -71,11 +75,13 @@ private:
 
     ContainerRoots roots_;
     size_t capacity_;
+    std::chrono::milliseconds reread_after_;
     mutable std::mutex mutex_;
     std::list<std::string> order_;  // most recently used first
     struct Entry {
         std::shared_ptr<const ContainerInfo> info;
         std::list<std::string>::iterator where;
+        std::chrono::steady_clock::time_point read_at;  // read again after a while (a rename)
     };
     std::unordered_map<std::string, Entry> cache_;
     uint64_t reads_ = 0;
