@@ -64,12 +64,11 @@ void OverlayAttribution::reload(const MountTable &table)
     // A gone overlay keeps its target: its container's last bytes, read
     // after it went, stay on the disk. A device mounted again (anonymous
     // numbers are reused) takes its new meaning.
-    std::unordered_map<uint32_t, int> gone;
+    std::unordered_set<uint32_t> gone;
     for (const auto &[overlay, target] : targets_)
         if (!mounted.count(overlay)) {
             targets.emplace(overlay, target);
-            const auto seen = gone_.find(overlay);
-            gone.emplace(overlay, seen == gone_.end() ? 0 : seen->second);
+            gone.insert(overlay);
         }
     targets_ = std::move(targets);
     gone_ = std::move(gone);
@@ -78,11 +77,11 @@ void OverlayAttribution::reload(const MountTable &table)
 void OverlayAttribution::forget_gone_except(const std::unordered_set<uint32_t> &in_use)
 {
     for (auto it = gone_.begin(); it != gone_.end();) {
-        if (in_use.count(it->first) && ++it->second < kGoneOverlayRefreshes) {
+        if (in_use.count(*it)) {
             ++it;
             continue;
         }
-        targets_.erase(it->first);
+        targets_.erase(*it);
         it = gone_.erase(it);
     }
 }

@@ -32,12 +32,9 @@ using DeviceOfPath = std::function<std::optional<uint32_t>(const std::string &pa
 // Maps each overlay device to the device of the filesystem its upper layer is
 // on. Rebuilt when the mount table changes; an overlay that went (its
 // container stopped) keeps its mapping until forget_gone_except() finds its
-// device without counters, or for kGoneOverlayRefreshes refreshes at most, so
-// the bytes its processes wrote stay on the disk they filled, even when the
-// container came and went between two reads of the counters. At most: the
-// kernel hands the freed anonymous device number to the next overlay, and one
-// mounted where we cannot see it (a user's own mount namespace) must not
-// inherit the container's disk for long (hostile review of issue 15).
+// device without counters, so the bytes its processes wrote stay on the disk
+// they filled, even when the container came and went between two reads of
+// the counters.
 class OverlayAttribution {
 public:
     // device_of: how a path's device is found (stat(2) through the host's
@@ -49,9 +46,7 @@ public:
     void reload(const MountTable &table);
     // Drops the gone overlays whose device is not in `in_use` (kernel dev_t:
     // the devices that still have counters).
-    // Called once per refresh that read the counters.
     void forget_gone_except(const std::unordered_set<uint32_t> &in_use);
-    static constexpr int kGoneOverlayRefreshes = 2;
     // The device the bytes of `dev` count against: itself unless it is an
     // overlay whose upper layer was found on a mounted filesystem.
     uint32_t target(uint32_t dev) const
@@ -64,7 +59,7 @@ public:
 private:
     DeviceOfPath device_of_;
     std::unordered_map<uint32_t, uint32_t> targets_;
-    std::unordered_map<uint32_t, int> gone_;  // in targets_, no longer mounted: refreshes since
+    std::unordered_set<uint32_t> gone_;  // in targets_, no longer mounted
 };
 
 // stat(2) of the path as the host's root sees it (/proc/1/root/<path>: an
