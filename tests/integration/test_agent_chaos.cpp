@@ -30,6 +30,7 @@
 #include <memory>
 #include <random>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -243,7 +244,7 @@ struct Writer {
     bool exact = true;
     std::optional<ChildProcess> process;
     std::optional<int> status;  // once reaped
-    bool checked = false;
+    std::set<pid_t> checked;    // its pids (its own, its children's) whose bytes were checked
     pid_t pid() const { return process->pid(); }
 };
 
@@ -263,10 +264,12 @@ std::map<pid_t, std::string> files_by_pid(const Writer &writer)
 }
 
 // Each tracked writer's bytes as the agent reports them (its control socket's
-// `snapshot`, by process: docs/control.md) against its files' sizes. A writer
-// is checked once it and its children are gone, at the next check (the agent
-// keeps a bounded number of finished writers: thousands of short-lived ones
-// later it may have forgotten it), and the living at the end.
+// `snapshot`, by process: docs/control.md) against its files' sizes. Each pid
+// (the writer's own, each child's) is checked at the first check after it is
+// gone, whatever the rest of its family does: the agent keeps a bounded number
+// of finished writers, and thousands of short-lived ones later it may have
+// forgotten one (a writer whose child stayed alive for a minute and more was).
+// The living are checked at the end.
 struct ExactCheck {
     size_t checked = 0;
     std::string mismatches;
@@ -276,21 +279,20 @@ struct ExactCheck {
     // False when the agent did not answer.
     bool check(const std::string &control_socket, std::list<Writer> &writers, bool living_too)
     {
-        std::vector<std::pair<Writer *, std::map<pid_t, std::string>>> due;
+        std::vector<std::pair<Writer *, pid_t>> due;
+        std::map<pid_t, long long> expected;
         for (auto &writer : writers) {
-            if (!writer.exact || writer.checked || (!writer.status && !living_too))
+            if (!writer.exact)
                 continue;
-            auto files = files_by_pid(writer);
-            const bool all_gone = std::none_of(files.begin(), files.end(), [](const auto &f) { return alive(f.first); });
-            if (all_gone || living_too)
-                due.emplace_back(&writer, std::move(files));
+            for (const auto &[pid, file] : files_by_pid(writer)) {
+                if (writer.checked.count(pid) || (alive(pid) && !living_too))
+                    continue;
+                due.emplace_back(&writer, pid);
+                expected[pid] = file_size(file);
+            }
         }
         if (due.empty())
             return true;
-        std::map<pid_t, long long> expected;
-        for (const auto &[writer, files] : due)
-            for (const auto &[pid, file] : files)
-                expected[pid] = file_size(file);
         std::string error;
         const auto snapshot = diskwatch::control::send_request(
             control_socket, {{"cmd", "snapshot"}, {"by", "process"}}, std::chrono::seconds(30), &error);
@@ -308,8 +310,8 @@ struct ExactCheck {
                 mismatches += "pid " + std::to_string(pid) + ": its file holds " + std::to_string(bytes) +
                               " bytes, the agent says " + (reported.count(pid) ? std::to_string(seen) : "nothing (no row)") + "\n";
         }
-        for (auto &[writer, files] : due)
-            writer->checked = true;
+        for (auto &[writer, pid] : due)
+            writer->checked.insert(pid);
         checked += expected.size();
         return true;
     }

@@ -88,10 +88,12 @@ TEST_CASE("doctor --stats reports each program's run count and ns/run, then turn
     const int before = bpf_stats_sysctl();
     TmpfsMount disk(16 * 1024);
     auto doctor = ChildProcess::start({DW_BINARY, "doctor", "--json", "--stats", "--stats-seconds", "3"});
-    // Writes while the window is open: ~2 s of paced 4 KiB pwrites.
+    // Writes while the window is open: 8 s of paced 4 KiB pwrites (512 a
+    // second), longer than doctor's load and its 3 s window together, so the
+    // window sees hundreds of them however slowly doctor starts.
     auto writer = ChildProcess::start({DW_TEST_WRITER, "--mode", "pwrite64", "--file", disk.path() + "/stats",
-                                       "--bytes", std::to_string(8 << 20), "--chunk", "4096", "--rate",
-                                       std::to_string(4 << 20)});
+                                       "--bytes", std::to_string(16 << 20), "--chunk", "4096", "--rate",
+                                       std::to_string(2 << 20)});
     auto status = doctor.wait(std::chrono::seconds(60));
     writer.wait(std::chrono::seconds(30));
     INFO(doctor.out() << doctor.err());
