@@ -105,7 +105,7 @@ TEST_CASE("the ecosystem bundle opens the sinks, serves metrics and answers the 
     CHECK_THAT(body, Catch::Contains("ebpf_diskwatch_events_total{event=\"action\"} 1"));
     CHECK_THAT(body, Catch::Contains("ebpf_diskwatch_sink_events_published_total{sink=\"socket:" + options.json_socket + "\"} 1"));
     CHECK_THAT(body, Catch::Contains("ebpf_diskwatch_sink_events_delivered_total{sink=\"syslog:" + dir.file("syslog.sock") + "\"} 1"));
-    CHECK_THAT(body, Catch::Contains("ebpf_diskwatch_mount_written_bytes_total{mountpoint=\"/var/log\",device=\"8:1\",fstype=\"ext4\"} 1000"));
+    CHECK_THAT(body, Catch::Contains("ebpf_diskwatch_mount_written_bytes_total{mountpoint=\"/var/log\",device=\"8:1\",fstype=\"ext4\",major_minor=\"8:1\"} 1000"));
     CHECK_THAT(body, Catch::Contains("ebpf_diskwatch_bpf_program_runs_total{program=\"dw_tp_btf_write\"} 7"));
 
     // The real CLI against the control socket.

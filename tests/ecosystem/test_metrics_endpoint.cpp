@@ -93,9 +93,9 @@ TEST_CASE("GET /metrics serves the text format that promtool accepts", "[metrics
     INFO(body);
     CHECK_THAT(body, Catch::Contains("# TYPE ebpf_diskwatch_mount_written_bytes_total counter"));
     CHECK_THAT(body, Catch::Contains(
-                         "ebpf_diskwatch_mount_written_bytes_total{mountpoint=\"/var/log\",device=\"8:1\",fstype=\"ext4\"} 52428800"));
+                         "ebpf_diskwatch_mount_written_bytes_total{mountpoint=\"/var/log\",device=\"8:1\",fstype=\"ext4\",major_minor=\"8:1\"} 52428800"));
     CHECK_THAT(body, Catch::Contains("mountpoint=\"/mnt/we\\\"ird\\\\dir\\nwith newline\""));
-    CHECK_THAT(body, Catch::Contains("ebpf_diskwatch_mount_eta_full_seconds{mountpoint=\"/var/log\",device=\"8:1\",fstype=\"ext4\"} 20.5"));
+    CHECK_THAT(body, Catch::Contains("ebpf_diskwatch_mount_eta_full_seconds{mountpoint=\"/var/log\",device=\"8:1\",fstype=\"ext4\",major_minor=\"8:1\"} 20.5"));
     CHECK_THAT(body, Catch::Contains("ebpf_diskwatch_cgroup_written_bytes_total{cgroup=\"/docker/\\\"quoted\\\"\"}"));
     CHECK_THAT(body, Catch::Contains("ebpf_diskwatch_actions_total{rule=\"runaway-log-writer\",action=\"kill\",dry_run=\"false\"} 1"));
     CHECK_THAT(body, Catch::Contains("ebpf_diskwatch_process_cpu_seconds_total "));

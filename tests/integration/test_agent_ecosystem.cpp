@@ -76,6 +76,22 @@ rules:
         },
         20s));
 
+    // Before any action, the rule's series are there at 0 (so the first
+    // action is an increase Prometheus sees), and the policy load is counted.
+    {
+        const auto before = status_of(agent);
+        REQUIRE(before);
+        httplib::Client client("127.0.0.1", before->at("metrics_port").get<int>());
+        const auto page = client.Get("/metrics");
+        REQUIRE(page);
+        INFO(page->body);
+        for (const char *action : {"throttle", "release", "alert", "kill"})
+            CHECK_THAT(page->body, Catch::Contains(std::string("ebpf_diskwatch_actions_total{rule=\"slow-down\",action=\"") +
+                                                   action + "\",dry_run=\"false\"} 0\n"));
+        CHECK_THAT(page->body, Catch::Contains("ebpf_diskwatch_config_last_reload_successful 1\n"));
+        CHECK_THAT(page->body, Catch::Contains("\nprocess_cpu_seconds_total "));
+    }
+
     auto writer = start_writer(disk.path() + "/log", 400 * kMiB, "dw-eco-writer",
                                {"--rate", std::to_string(40 * kMiB)});
     auto throttle = agent.wait_for(

@@ -504,7 +504,8 @@ TEST_CASE("the agent's mount metrics count a container's bytes on the data root'
     const std::string body = metrics.render_text();
     INFO(body);
     const std::regex written("ebpf_diskwatch_mount_written_bytes_total\\{mountpoint=\"" + docker->disk().path() +
-                             "\",device=\"" + docker->disk().dev_string() + "\",fstype=\"ext4\"\\} (\\d+)");
+                             "\",device=\"" + docker->disk().device() + "\",fstype=\"ext4\",major_minor=\"" +
+                             docker->disk().dev_string() + "\"\\} (\\d+)");
     std::smatch match;
     REQUIRE(std::regex_search(body, match, written));
     CHECK(std::stoll(match[1]) >= 8 * kMiB);  // the container's 8 MiB, and the engine's own writes there

@@ -58,8 +58,10 @@ TEST_CASE("a live monitor's metrics count a known write on its mount and pass pr
     const std::string &body = response->body;
     INFO(body);
 
+    // device as node_exporter names it (the loop device), and the number beside it.
     const std::regex written("ebpf_diskwatch_mount_written_bytes_total\\{mountpoint=\"" + disk.path() +
-                             "\",device=\"" + disk.dev_string() + "\",fstype=\"ext4\"\\} (\\d+)");
+                             "\",device=\"" + disk.device() + "\",fstype=\"ext4\",major_minor=\"" +
+                             disk.dev_string() + "\"\\} (\\d+)");
     std::smatch match;
     REQUIRE(std::regex_search(body, match, written));
     const long long counted = std::stoll(match[1]);

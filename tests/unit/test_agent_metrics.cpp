@@ -255,3 +255,98 @@ TEST_CASE("an exported cgroup's container is named by cgroup_container_info, bou
     CHECK(find_sample(families, "ebpf_diskwatch_cgroup_written_bytes_total", {{"cgroup", "/docker/" + id}})
               ->labels.size() == 1);
 }
+
+TEST_CASE("cgroups are ranked by recent write rate: a new runaway takes a slot from a big writer gone quiet, "
+          "and the long quiet are forgotten",
+          "[metrics]")
+{
+    AgentMetricsOptions options;
+    options.cgroup_series = 1;
+    AgentMetrics metrics(options);
+    const auto report_at = [](double ts, std::vector<ReportRow> rows) {
+        WriteReport report;
+        report.ts = ts;
+        report.interval_s = 1;
+        report.by = GroupBy::process;
+        report.rows = std::move(rows);
+        return report;
+    };
+    // A container wrote 10 GiB in its first minute, then died.
+    for (int second = 1; second <= 60; ++second)
+        metrics.observe_report(report_at(second, {row("/docker/dead", 10ull << 30 >> 6)}));
+    CHECK(find_sample(metrics.families(), "ebpf_diskwatch_cgroup_written_bytes_total", {{"cgroup", "/docker/dead"}}));
+    // Ten minutes later a unit starts writing 10 MiB/s: within a minute it is
+    // the one exported, though its total is a hundredth of the dead one's.
+    for (int second = 660; second <= 720; ++second)
+        metrics.observe_report(report_at(second, {row("/system.slice/suricata.service", 10 << 20)}));
+    auto families = metrics.families();
+    CHECK(find_sample(families, "ebpf_diskwatch_cgroup_written_bytes_total",
+                      {{"cgroup", "/system.slice/suricata.service"}}));
+    CHECK(find_sample(families, "ebpf_diskwatch_cgroup_written_bytes_total", {{"cgroup", "/docker/dead"}}) ==
+          nullptr);
+    CHECK(find_sample(families, "ebpf_diskwatch_cgroups_unexported")->value == 1);
+    // Fifteen minutes without a write: the dead one is forgotten, not ranked forever.
+    metrics.observe_report(report_at(961, {row("/system.slice/suricata.service", 10 << 20)}));
+    families = metrics.families();
+    CHECK(find_sample(families, "ebpf_diskwatch_cgroups_unexported")->value == 0);
+    CHECK(find_sample(families, "ebpf_diskwatch_cgroups_forgotten_total")->value == 1);
+}
+
+TEST_CASE("mounts are labelled as node_exporter labels them, and full is df's full", "[metrics]")
+{
+    AgentMetrics metrics({});
+    WriteReport report;
+    MountReport root = mount("/", "254:1", 0, 500);
+    root.source = "/dev/vda1";
+    root.available_bytes = 300;  // 200 reserved for root, as ext4 keeps 5%
+    report.mounts = {root};
+    metrics.observe_report(report);
+    const Labels labels {{"mountpoint", "/"}, {"device", "/dev/vda1"}, {"major_minor", "254:1"}, {"fstype", "ext4"}};
+    const auto families = metrics.families();
+    REQUIRE(find_sample(families, "ebpf_diskwatch_mount_used_ratio", labels));
+    CHECK(find_sample(families, "ebpf_diskwatch_mount_used_ratio", labels)->value == Approx(500.0 / 800));
+}
+
+TEST_CASE("every rule's action series exist at 0 from the start, and reloads say whether they took", "[metrics]")
+{
+    AgentMetrics metrics({});
+    MetricsSink sink(metrics);
+    sink.publish(R"({"event":"agent.start","rules":[{"name":"flood","scope":"process","action":"kill"},)"
+                 R"({"name":"slow","scope":"cgroup","action":"throttle"},{"name":"look","scope":"process","action":"alert"}],)"
+                 R"("dry_run":false})");
+    auto families = metrics.families();
+    for (const auto &[rule, action] : std::vector<std::pair<std::string, std::string>> {
+             {"flood", "kill"}, {"flood", "alert"}, {"slow", "throttle"}, {"slow", "release"}, {"slow", "kill"},
+             {"look", "alert"}}) {
+        INFO(rule << " " << action);
+        const auto *sample = find_sample(families, "ebpf_diskwatch_actions_total",
+                                         {{"rule", rule}, {"action", action}, {"dry_run", "false"}});
+        REQUIRE(sample);
+        CHECK(sample->value == 0);
+    }
+    CHECK(find_sample(families, "ebpf_diskwatch_actions_total", {{"rule", "look"}, {"action", "kill"}}) == nullptr);
+    CHECK(find_sample(families, "ebpf_diskwatch_config_last_reload_successful")->value == 1);
+    const double loaded_at = find_sample(families, "ebpf_diskwatch_config_last_reload_success_timestamp_seconds")->value;
+    CHECK(loaded_at > 1.7e9);
+
+    sink.publish(R"({"event":"action","rule":"flood","action":"kill","dry_run":false})");
+    sink.publish(R"({"event":"policy.reload","ok":false,"error":"p.yaml:3: rules: bad","rules":[],"dry_run":false})");
+    families = metrics.families();
+    CHECK(find_sample(families, "ebpf_diskwatch_actions_total", {{"rule", "flood"}, {"action", "kill"}})->value == 1);
+    CHECK(find_sample(families, "ebpf_diskwatch_config_last_reload_successful")->value == 0);
+    CHECK(find_sample(families, "ebpf_diskwatch_config_last_reload_success_timestamp_seconds")->value == loaded_at);
+}
+
+TEST_CASE("the agent's own process metrics carry the standard process_* names", "[metrics]")
+{
+    AgentMetrics metrics({});
+    const auto families = metrics.families();
+    for (const char *name : {"process_cpu_seconds_total", "process_resident_memory_bytes", "process_virtual_memory_bytes",
+                             "process_start_time_seconds", "process_open_fds", "process_max_fds"}) {
+        INFO(name);
+        REQUIRE(find_sample(families, name));
+    }
+    CHECK(find_sample(families, "process_open_fds")->value >= 3);
+    CHECK(find_sample(families, "process_start_time_seconds")->value > 1.7e9);
+    CHECK(find_sample(families, "process_resident_memory_bytes")->value > 0);
+}

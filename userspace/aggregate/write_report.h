@@ -75,6 +75,7 @@ struct MountReport {
     std::string mount;
     std::string dev;
     std::string fstype;
+    std::string source;  // the device as mountinfo names it ("/dev/vda1"), as node_exporter labels it
     uint64_t size_bytes = 0;
     uint64_t used_bytes = 0;
     uint64_t available_bytes = 0;

@@ -1,9 +1,14 @@
 #include "metrics/agent_metrics.h"
 #include "events/internal_errors.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
 
 #include "resolve/kernel_files.h"
 #include "resolve/processes.h"
@@ -19,6 +24,34 @@ std::string metric(const char *suffix)
     return std::string(kPrefix) + suffix;
 }
 
+// The write rate that ranks cgroups decays with this half-life: a cgroup that
+// stopped writing a few minutes ago yields its slot to one writing now.
+constexpr double kRankHalfLifeS = 60;
+
+// Boot time (Unix seconds) from /proc/stat's btime: a process's start time is
+// counted in clock ticks since boot.
+std::optional<double> boot_time_s()
+{
+    std::ifstream in("/proc/stat");
+    std::string key;
+    double value = 0;
+    while (in >> key) {
+        if (key == "btime" && (in >> value))
+            return value;
+        in.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+    }
+    return std::nullopt;
+}
+
+std::optional<uint64_t> count_open_fds(const std::string &proc_pid_dir)
+{
+    std::error_code ec;
+    uint64_t count = 0;
+    for (std::filesystem::directory_iterator it(proc_pid_dir + "/fd", ec), end; !ec && it != end; it.increment(ec))
+        ++count;
+    return ec ? std::nullopt : std::optional<uint64_t>(count);
+}
+
 }  // namespace
 
 std::optional<ProcessUsage> read_process_usage(const std::string &proc_pid_dir)
@@ -26,7 +59,8 @@ std::optional<ProcessUsage> read_process_usage(const std::string &proc_pid_dir)
     const auto stat = read_process_stat(proc_pid_dir);
     if (!stat)
         return std::nullopt;
-    // utime(14) stime(15) in clock ticks, rss(24) in pages, as proc(5) numbers them.
+    // utime(14) stime(15) in clock ticks, starttime(22) in ticks since boot,
+    // vsize(23) in bytes, rss(24) in pages, as proc(5) numbers them.
     const auto user_ticks = stat->number(14), system_ticks = stat->number(15), resident_pages = stat->number(24);
     if (!user_ticks || !system_ticks || !resident_pages)
         return std::nullopt;
@@ -34,6 +68,16 @@ std::optional<ProcessUsage> read_process_usage(const std::string &proc_pid_dir)
     ProcessUsage usage;
     usage.cpu_seconds = static_cast<double>(*user_ticks + *system_ticks) / ticks;
     usage.resident_bytes = *resident_pages * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    usage.virtual_bytes = stat->number(23).value_or(0);
+    if (const auto start_ticks = stat->number(22); start_ticks && ticks > 0)
+        if (const auto boot = boot_time_s())
+            usage.start_time_s = *boot + static_cast<double>(*start_ticks) / ticks;
+    usage.open_fds = count_open_fds(proc_pid_dir);
+    if (proc_pid_dir == "/proc/self") {
+        struct rlimit limit {};
+        if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+            usage.max_fds = limit.rlim_cur;
+    }
     return usage;
 }
 
@@ -50,7 +94,8 @@ void AgentMetrics::observe_report(const WriteReport &report)
         auto &state = mounts_[mount.dev];
         state.present = true;
         state.mountpoint = mount.mount;
-        state.device = mount.dev;
+        state.major_minor = mount.dev;
+        state.device = mount.source.empty() ? mount.dev : mount.source;
         state.fstype = mount.fstype;
         state.written_bytes += mount.write_bytes;
         if (state.last_used && mount.used_bytes > *state.last_used)
@@ -59,7 +104,12 @@ void AgentMetrics::observe_report(const WriteReport &report)
         state.size = mount.size_bytes;
         state.used = mount.used_bytes;
         state.available = mount.available_bytes;
-        state.used_ratio = mount.size_bytes > 0 ? static_cast<double>(mount.used_bytes) / mount.size_bytes : 0;
+        // df's definition of full (its Use%): used over what a writer could
+        // ever have, used + available to unprivileged writers. On ext4 the
+        // reserved blocks make a non-root writer hit ENOSPC at used/size of
+        // about 0.95; at this ratio it is 1.
+        const uint64_t usable = mount.used_bytes + mount.available_bytes;
+        state.used_ratio = usable > 0 ? static_cast<double>(mount.used_bytes) / static_cast<double>(usable) : 0;
         state.eta_full_s = mount.eta_full_s;
     }
     // Unmounted filesystems leave; their counters would never move again.
@@ -68,24 +118,61 @@ void AgentMetrics::observe_report(const WriteReport &report)
 
     if (report.by == GroupBy::mount)
         return;
+    rank_cgroups(report);
+}
+
+void AgentMetrics::rank_cgroups(const WriteReport &report)
+{
+    std::map<std::string, uint64_t> written_now;
     for (const auto &row : report.rows) {
         if (row.write_bytes == 0)
             continue;
         const std::string cgroup = row.cgroup.empty() ? "/" : row.cgroup;
-        auto it = cgroup_written_.find(cgroup);
-        if (it == cgroup_written_.end() && cgroup_written_.size() >= options_.cgroups_tracked) {
-            // Full: forget the smallest so that memory stays bounded; it
-            // could not have been in the exported top N anyway.
-            auto smallest = std::min_element(cgroup_written_.begin(), cgroup_written_.end(),
-                                             [](const auto &a, const auto &b) { return a.second < b.second; });
-            cgroup_containers_.erase(smallest->first);
-            cgroup_written_.erase(smallest);
-            ++cgroups_forgotten_;
-        }
-        cgroup_written_[cgroup] += row.write_bytes;
+        written_now[cgroup] += row.write_bytes;
         if (!row.container.empty())
             cgroup_containers_[cgroup] = {row.container,       row.container_name,  row.container_image,
                                           row.container_image_id, row.compose_project, row.compose_service};
+    }
+    // Decay every tracked cgroup's rate by the time since the last report,
+    // then add this interval's: an exponentially weighted write rate.
+    const double elapsed = last_rank_ts_ > 0 ? std::max(0.0, report.ts - last_rank_ts_) : 0;
+    last_rank_ts_ = report.ts;
+    const double keep = std::exp2(-elapsed / kRankHalfLifeS);
+    // The span this report's bytes were written in: the first report has no
+    // previous one, so its own interval.
+    const double span = elapsed > 0 ? elapsed : report.interval_s > 0 ? report.interval_s : 1;
+    const double weight = 1 - std::exp2(-span / kRankHalfLifeS);
+    for (auto &[cgroup, state] : cgroups_)
+        state.recent_bps *= keep;
+    for (const auto &[cgroup, bytes] : written_now) {
+        auto it = cgroups_.find(cgroup);
+        if (it == cgroups_.end() && cgroups_.size() >= options_.cgroups_tracked) {
+            // Full: forget the least active so that memory stays bounded; it
+            // could not have been in the exported top N anyway.
+            auto least = std::min_element(cgroups_.begin(), cgroups_.end(), [](const auto &a, const auto &b) {
+                return a.second.recent_bps != b.second.recent_bps ? a.second.recent_bps < b.second.recent_bps
+                                                                  : a.second.last_write_ts < b.second.last_write_ts;
+            });
+            cgroup_containers_.erase(least->first);
+            cgroups_.erase(least);
+            ++cgroups_forgotten_;
+        }
+        CgroupState &state = cgroups_[cgroup];
+        state.written += bytes;
+        state.last_write_ts = report.ts;
+        state.recent_bps += weight * static_cast<double>(bytes) / span;
+    }
+    // Gone quiet for long (a removed cgroup, a finished container): forgotten,
+    // so the dead never hold the exported slots. Its series ends; a cgroup
+    // that writes again starts a new one from 0, which rate() reads as a reset.
+    for (auto it = cgroups_.begin(); it != cgroups_.end();) {
+        if (report.ts - it->second.last_write_ts > options_.cgroup_idle_forget_s) {
+            cgroup_containers_.erase(it->first);
+            it = cgroups_.erase(it);
+            ++cgroups_forgotten_;
+        } else {
+            ++it;
+        }
     }
 }
 
@@ -93,6 +180,31 @@ void AgentMetrics::count_action(const std::string &rule, const std::string &acti
 {
     std::lock_guard lock(mutex_);
     ++actions_[{rule, action, dry_run}];
+}
+
+void AgentMetrics::declare_rules(const std::vector<RuleDeclaration> &rules, bool dry_run)
+{
+    std::lock_guard lock(mutex_);
+    for (const auto &rule : rules) {
+        // What a rule of this action can count: its own action; alert when
+        // its subject is protected; a throttle's release, and its kill when
+        // it escalates (escalate_after).
+        std::vector<std::string> actions = {"alert"};
+        if (rule.action == "throttle")
+            actions.insert(actions.end(), {"throttle", "release", "kill"});
+        else if (rule.action != "alert")
+            actions.push_back(rule.action);
+        for (const auto &action : actions)
+            actions_.try_emplace({rule.name, action, dry_run}, 0);
+    }
+}
+
+void AgentMetrics::record_reload(bool ok, double now_s)
+{
+    std::lock_guard lock(mutex_);
+    last_reload_ok_ = ok;
+    if (ok)
+        last_reload_success_ts_ = now_s;
 }
 
 void AgentMetrics::count_event(const std::string &event)
@@ -140,12 +252,17 @@ std::vector<MetricFamily> AgentMetrics::families() const
     MetricFamily used {metric("mount_used_bytes"), "Used space of the filesystem.", T::gauge, {}};
     MetricFamily available {metric("mount_available_bytes"), "Space available to unprivileged users.", T::gauge,
                             {}};
-    MetricFamily ratio {metric("mount_used_ratio"), "Used space over size, 0 to 1.", T::gauge, {}};
+    MetricFamily ratio {metric("mount_used_ratio"),
+                        "Used over used plus available to unprivileged writers (df's Use%), 0 to 1: 1 is full.",
+                        T::gauge, {}};
     MetricFamily eta {metric("mount_eta_full_seconds"),
                       "Seconds until the filesystem is full at its current growth rate; absent when not filling.",
                       T::gauge, {}};
     for (const auto &[dev, state] : mounts_) {
-        Labels labels {{"mountpoint", state.mountpoint}, {"device", state.device}, {"fstype", state.fstype}};
+        Labels labels {{"mountpoint", state.mountpoint},
+                       {"device", state.device},
+                       {"fstype", state.fstype},
+                       {"major_minor", state.major_minor}};
         written.samples.push_back({labels, static_cast<double>(state.written_bytes)});
         growth.samples.push_back({labels, static_cast<double>(state.growth_bytes)});
         size.samples.push_back({labels, static_cast<double>(state.size)});
@@ -158,14 +275,23 @@ std::vector<MetricFamily> AgentMetrics::families() const
     for (auto *family : {&written, &growth, &size, &used, &available, &ratio, &eta})
         out.push_back(std::move(*family));
 
-    std::vector<std::pair<std::string, uint64_t>> cgroups(cgroup_written_.begin(), cgroup_written_.end());
-    std::sort(cgroups.begin(), cgroups.end(), [](const auto &a, const auto &b) {
-        return a.second != b.second ? a.second > b.second : a.first < b.first;
+    // Ranked by recent write rate, so a new runaway takes a slot at once
+    // whatever others wrote before it; then by bytes, then by path.
+    std::vector<std::pair<std::string, const CgroupState *>> ranked;
+    for (const auto &[cgroup, state] : cgroups_)
+        ranked.emplace_back(cgroup, &state);
+    std::sort(ranked.begin(), ranked.end(), [](const auto &a, const auto &b) {
+        if (a.second->recent_bps != b.second->recent_bps)
+            return a.second->recent_bps > b.second->recent_bps;
+        return a.second->written != b.second->written ? a.second->written > b.second->written : a.first < b.first;
     });
+    std::vector<std::pair<std::string, uint64_t>> cgroups;
+    for (const auto &[cgroup, state] : ranked)
+        cgroups.emplace_back(cgroup, state->written);
     const size_t exported = std::min(cgroups.size(), options_.cgroup_series);
     MetricFamily cgroup_family {metric("cgroup_written_bytes_total"),
-                                "Bytes written by the processes of a cgroup (v2 path); only the top writers "
-                                "are exported (--metrics-cgroups).",
+                                "Bytes written by the processes of a cgroup (v2 path); only the top writers by "
+                                "recent write rate are exported (--metrics-cgroups).",
                                 T::counter, {}};
     for (size_t i = 0; i < exported; ++i)
         cgroup_family.samples.push_back({{{"cgroup", cgroups[i].first}}, static_cast<double>(cgroups[i].second)});
@@ -254,10 +380,38 @@ std::vector<MetricFamily> AgentMetrics::families() const
     }
 
     if (auto usage = read_process_usage()) {
-        out.push_back({metric("process_cpu_seconds_total"), "CPU time (user and system) of the agent itself.",
-                       T::counter, {{{}, usage->cpu_seconds}}});
-        out.push_back({metric("process_resident_memory_bytes"), "Resident memory of the agent itself.", T::gauge,
+        // The standard names every Prometheus client library exports, so the
+        // agent joins the dashboards of every other exporter ...
+        out.push_back({"process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", T::counter,
+                       {{{}, usage->cpu_seconds}}});
+        out.push_back({"process_resident_memory_bytes", "Resident memory size in bytes.", T::gauge,
                        {{{}, static_cast<double>(usage->resident_bytes)}}});
+        out.push_back({"process_virtual_memory_bytes", "Virtual memory size in bytes.", T::gauge,
+                       {{{}, static_cast<double>(usage->virtual_bytes)}}});
+        if (usage->start_time_s)
+            out.push_back({"process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+                           T::gauge, {{{}, *usage->start_time_s}}});
+        if (usage->open_fds)
+            out.push_back({"process_open_fds", "Number of open file descriptors.", T::gauge,
+                           {{{}, static_cast<double>(*usage->open_fds)}}});
+        if (usage->max_fds)
+            out.push_back({"process_max_fds", "Maximum number of open file descriptors.", T::gauge,
+                           {{{}, static_cast<double>(*usage->max_fds)}}});
+        // ... and the names of 0.1.0, kept for one release (CHANGELOG.md).
+        out.push_back({metric("process_cpu_seconds_total"),
+                       "Deprecated: process_cpu_seconds_total. CPU time (user and system) of the agent itself.",
+                       T::counter, {{{}, usage->cpu_seconds}}});
+        out.push_back({metric("process_resident_memory_bytes"),
+                       "Deprecated: process_resident_memory_bytes. Resident memory of the agent itself.", T::gauge,
+                       {{{}, static_cast<double>(usage->resident_bytes)}}});
+    }
+    if (last_reload_ok_) {
+        out.push_back({metric("config_last_reload_successful"),
+                       "Whether the last policy load (start or reload) succeeded; 0 while a broken policy is refused "
+                       "and the previous one runs.",
+                       T::gauge, {{{}, *last_reload_ok_ ? 1.0 : 0.0}}});
+        out.push_back({metric("config_last_reload_success_timestamp_seconds"),
+                       "Unix time of the last successful policy load.", T::gauge, {{{}, last_reload_success_ts_}}});
     }
 
     if (program_source_) {

@@ -1,6 +1,8 @@
 // Counts the agent's events into AgentMetrics by reading the event stream
 // itself: every event type into ebpf_diskwatch_events_total, every "action"
-// event into ebpf_diskwatch_actions_total{rule, action, dry_run}. Added to
+// event into ebpf_diskwatch_actions_total{rule, action, dry_run}, and the
+// policy each agent.start and policy.reload brings into the rules' series at 0
+// and config_last_reload_successful. Added to
 // the agent's sinks, it needs no call from the rule or action path.
 #pragma once
 

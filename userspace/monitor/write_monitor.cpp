@@ -365,6 +365,7 @@ std::vector<MountReport> WriteMonitor::mount_reports(double interval_s, double n
         report.mount = entry.mount_point;
         report.dev = entry.dev.to_string();
         report.fstype = entry.fstype;
+        report.source = entry.source;
         report.size_bytes = usage->size_bytes;
         report.used_bytes = usage->used_bytes;
         report.available_bytes = usage->available_bytes;

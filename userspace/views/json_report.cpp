@@ -157,6 +157,7 @@ WriteReport report_from_json(const nlohmann::json &document)
         mount.mount = get_name(object, "mount");
         mount.dev = text_or_empty(object, "dev");
         mount.fstype = text_or_empty(object, "fstype");
+        mount.source = get_name(object, "source");
         mount.size_bytes = number_or<uint64_t>(object, "size_bytes", 0);
         mount.used_bytes = number_or<uint64_t>(object, "used_bytes", 0);
         mount.available_bytes = number_or<uint64_t>(object, "available_bytes", 0);
@@ -264,6 +265,7 @@ nlohmann::json to_json(const WriteReport &report)
             {"eta_full_s", optional_number(mount.eta_full_s)},
         };
         put_name(object, "mount", mount.mount);
+        put_name(object, "source", mount.source);
         mounts.push_back(std::move(object));
     }
     return {
