@@ -30,6 +30,8 @@ build_packages=(
   # libraries
   libbpf-dev libelf-dev zlib1g-dev
   libspdlog-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libcpp-httplib-dev libncurses-dev
+  # sd_notify (readiness, watchdog) under the systemd unit
+  libsystemd-dev
 )
 
 test_packages=(

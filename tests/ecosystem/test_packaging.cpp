@@ -78,7 +78,7 @@ TEST_CASE("the unit asks for least privilege and the documented paths", "[packag
 {
     const std::string unit = read_file(kUnit);
     CHECK(unit_setting(unit, "CapabilityBoundingSet") ==
-          "CAP_BPF CAP_PERFMON CAP_SYS_RESOURCE CAP_KILL CAP_SYS_PTRACE CAP_DAC_READ_SEARCH");
+          "CAP_BPF CAP_PERFMON CAP_SYS_RESOURCE CAP_KILL CAP_SYS_PTRACE CAP_DAC_READ_SEARCH CAP_DAC_OVERRIDE");
     CHECK(unit_setting(unit, "AmbientCapabilities") == unit_setting(unit, "CapabilityBoundingSet"));
     CHECK_THAT(unit_setting(unit, "CapabilityBoundingSet"), !Catch::Contains("CAP_SYS_ADMIN"));
     CHECK(unit_setting(unit, "ProtectSystem") == "strict");
@@ -87,6 +87,11 @@ TEST_CASE("the unit asks for least privilege and the documented paths", "[packag
     CHECK_THAT(unit_setting(unit, "ExecStart"),
                Catch::StartsWith("/usr/sbin/ebpf-diskwatch agent --config /etc/ebpf-diskwatch/policy.yaml"));
     CHECK(unit_setting(unit, "RuntimeDirectory") == "ebpf-diskwatch");  // /run/ebpf-diskwatch/control.sock
+    // Ready when attached (sd_notify), a watchdog on the main loop, and only
+    // the main process may notify (its guard inherits the environment).
+    CHECK(unit_setting(unit, "Type") == "notify");
+    CHECK(unit_setting(unit, "NotifyAccess") == "main");
+    CHECK_FALSE(unit_setting(unit, "WatchdogSec").empty());
 }
 
 TEST_CASE("systemd-analyze verifies the unit and rates its exposure as OK", "[packaging][systemd]")

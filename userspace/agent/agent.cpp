@@ -182,6 +182,13 @@ void Agent::apply_policy()
 
 void Agent::reload()
 {
+    service_.reloading();
+    // However it ends (the new policy, or the old one kept), systemd hears
+    // that the reload is over.
+    struct Reloaded {
+        Agent &agent;
+        ~Reloaded() { agent.service_.reloaded(agent.running_status()); }
+    } reloaded {*this};
     for (auto &sink : sinks_)
         sink->reopen();
     auto event = make_event("policy.reload", host_);
@@ -486,9 +493,12 @@ nlohmann::json Agent::snapshot(GroupBy by, std::chrono::milliseconds wait)
 void Agent::loop_pass(double &next_s, double &last_eval_s)
 {
     const double now_s = steady_now_s();
+    service_.alive(now_s);
     if (guard_)
         watch_guard(now_s);  // the heartbeat is the end of each pass (and arm() before the first)
     double wake_s = std::min(next_s, follow_up_s_);
+    if (const auto watchdog_sleep = service_.max_sleep_s())
+        wake_s = std::min(wake_s, now_s + *watchdog_sleep);
     if (alarm_pending_)
         wake_s = std::min(wake_s, last_eval_s + kMinAlarmGapS);
     // While it holds anything, the enforcer's ticks (every 50 ms) are also the
@@ -552,6 +562,14 @@ void Agent::watch_guard(double now_s)
     }
 }
 
+std::string Agent::running_status() const
+{
+    std::lock_guard lock(state_mutex_);
+    return "watching with " + std::string(to_string(monitor_->tracer().family())) + " hooks; policy " + policy_.source +
+           " (" + std::to_string(policy_.rules.size()) + " rules" +
+           (options_.dry_run || policy_.dry_run ? ", dry run)" : ")");
+}
+
 int Agent::run()
 {
     if (stop_requested_)
@@ -571,6 +589,7 @@ int Agent::run()
     emit(start);
     spdlog::info("agent running: policy {} ({} rules), every {}s{}", policy_.source, policy_.rules.size(),
                  policy_.interval_s, options_.dry_run || policy_.dry_run ? ", dry run" : "");
+    service_.ready(running_status());
 
     // The loop sleeps until the first of: the next periodic evaluation; the
     // moment a `for` window is first covered for a subject writing now (so
@@ -589,6 +608,7 @@ int Agent::run()
         if (!catch_at_boundary("agent loop", [&] { loop_pass(next_s, last_eval_s); }))
             monitor_->pump_events(static_cast<int>(kEnforcerTickS * 1000));  // no hot loop on a repeating error
     }
+    service_.stopping();
     enforcer_->release_all("agent stop");
     auto stop = make_event("agent.stop", host_);
     stop["alarms"] = alarms_;

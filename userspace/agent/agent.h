@@ -18,6 +18,7 @@
 
 #include "actions/enforcer.h"
 #include "agent/guard.h"
+#include "agent/service_manager.h"
 #include "ecosystem/ecosystem.h"
 #include "events/events.h"
 #include "kernel/hooks.h"
@@ -108,6 +109,7 @@ private:
     void build_cumulative_reports();
     void loop_pass(double &next_s, double &last_eval_s);
     void watch_guard(double now_s);
+    std::string running_status() const;  // systemctl status's line
     void exempt_guard();  // the kernel never stops the guard, and its SIGCONTs are no defiance
 
     mutable std::mutex state_mutex_;  // guards policy_ and engine_ against the control socket's reads
@@ -143,6 +145,7 @@ private:
     std::condition_variable cumulative_ready_;
     Guard *guard_ = nullptr;
     double guard_restart_s_ = 0;  // the last restart of an exited guard (at most one per 10 s)
+    ServiceManager service_;      // systemd: readiness, reload, stop, watchdog
 };
 
 // Loads the policy named by options (or the default), starts the monitor
