@@ -125,13 +125,6 @@ std::vector<std::string> optional_programs_of(HookFamily family)
 
 #undef DW_PROGRAM
 
-std::string errno_text(int err)
-{
-    err = err < 0 ? -err : err;
-    const char *text = strerrordesc_np(err);
-    return std::string(text ? text : "unknown error") + " (errno " + std::to_string(err) + ")";
-}
-
 namespace {
 
 int quiet_libbpf(enum libbpf_print_level level, const char *format, va_list args)

@@ -465,14 +465,10 @@ DropCounters WriteTracer::read_drops() const
         return sum;
     };
     DropCounters drops;
-    drops.writers_map_full = total(DW_ERR_WRITERS_MAP_FULL);
-    drops.ringbuf_full = total(DW_ERR_RINGBUF_FULL);
-    drops.file_lookup = total(DW_ERR_FILE_LOOKUP);
-    drops.pairing_map_full = total(DW_ERR_PAIRING_MAP_FULL);
-    drops.aio_events_skipped = total(DW_ERR_AIO_EVENTS_SKIPPED);
-    drops.aio_event_read = total(DW_ERR_AIO_EVENT_READ);
-    drops.rate_bucket_full = total(DW_ERR_RATE_BUCKET);
-    drops.throttle_not_stopped = total(DW_ERR_THROTTLE_RECORD) + total(DW_ERR_THROTTLE_SIGNAL);
+    for (const auto &reason : kDropReasons)
+        for (uint32_t index = 0; index < DW_ERR_COUNT; ++index)
+            if (reason.dw_errors & dw_error_bit(index))
+                drops.*reason.counter += total(index);
     return drops;
 }
 
