@@ -39,10 +39,10 @@ std::unique_ptr<WriteTracer> WriteTracer::start(HookFamily family, std::string *
     }
 
     // The tp_btf write hook reads struct file through bpf_rdonly_cast where
-    // the kernel has it (6.2+): direct loads, not probe reads.
+    // the kernel has it (6.2+, a35b9af4ec2c): direct loads, not probe reads.
     tracer->typed_file_reads_ = family == HookFamily::tp_btf && kernel_btf_has_function("bpf_rdonly_cast");
     // A SIGCONT to a throttled writer is undone from signal_generate where
-    // the kernel can signal another task (6.13+).
+    // the kernel can signal another task (6.13+, 6280cf718db0).
     tracer->sigcont_restop_ = kernel_btf_has_function("bpf_send_signal_task");
     const auto required = programs_of(family);
     // scripts/bench can measure the write path without some of its parts
