@@ -64,8 +64,4 @@ bool kernel_btf_has_function(const char *name);
 // error message.
 std::optional<std::string> ensure_tracefs(std::string *error);
 
-// "No such file or directory (errno 2)": an errno (either sign) in words, for
-// messages that name the syscall or libbpf call that failed.
-std::string errno_text(int err);
-
 }  // namespace diskwatch
