@@ -41,12 +41,12 @@ struct DropReason {
     std::string_view name;
     // Bits (1u << DW_ERR_*) of the kernel's counters summed into this one.
     uint32_t dw_errors;
+    unsigned views;  // DropView bits (here, next to dw_errors: no padding)
     uint64_t DropCounters::*counter;
     // The live view's label: its bottom line has little room.
     std::string_view label;
     // What was lost, in words: the agent.warning's `warning`.
     std::string_view help;
-    unsigned views;  // DropView bits
 };
 
 constexpr uint32_t dw_error_bit(uint32_t dw_err)
@@ -57,23 +57,23 @@ constexpr uint32_t dw_error_bit(uint32_t dw_err)
 // Every reason in every view: a drop anywhere is said everywhere (none lacks
 // the room: the text and live views list the non-zero ones only).
 inline constexpr DropReason kDropReasons[] = {
-    {"writers_map_full", dw_error_bit(DW_ERR_WRITERS_MAP_FULL), &DropCounters::writers_map_full, "map",
-     "kernel writer map full: writes not attributed", kDropViewAll},
-    {"ringbuf_full", dw_error_bit(DW_ERR_RINGBUF_FULL), &DropCounters::ringbuf_full, "ring",
-     "ring buffer full: lifecycle or alarm records lost", kDropViewAll},
-    {"file_lookup", dw_error_bit(DW_ERR_FILE_LOOKUP), &DropCounters::file_lookup, "lookup",
-     "fd to file lookup failed after a write: writes not attributed to their file's device", kDropViewAll},
-    {"pairing_map_full", dw_error_bit(DW_ERR_PAIRING_MAP_FULL), &DropCounters::pairing_map_full, "pairing",
-     "tracepoint pairing map full: writes not counted", kDropViewAll},
-    {"aio_events_skipped", dw_error_bit(DW_ERR_AIO_EVENTS_SKIPPED), &DropCounters::aio_events_skipped, "aio-skip",
-     "AIO completions beyond what one io_getevents run reads: writes not counted", kDropViewAll},
-    {"aio_event_read", dw_error_bit(DW_ERR_AIO_EVENT_READ), &DropCounters::aio_event_read, "aio-read",
-     "AIO completion or iocb unreadable: writes not counted", kDropViewAll},
-    {"rate_bucket_full", dw_error_bit(DW_ERR_RATE_BUCKET), &DropCounters::rate_bucket_full, "bucket",
-     "rate-alarm bucket not created: writes missed the alarm", kDropViewAll},
+    {"writers_map_full", dw_error_bit(DW_ERR_WRITERS_MAP_FULL), kDropViewAll, &DropCounters::writers_map_full, "map",
+     "kernel writer map full: writes not attributed"},
+    {"ringbuf_full", dw_error_bit(DW_ERR_RINGBUF_FULL), kDropViewAll, &DropCounters::ringbuf_full, "ring",
+     "ring buffer full: lifecycle or alarm records lost"},
+    {"file_lookup", dw_error_bit(DW_ERR_FILE_LOOKUP), kDropViewAll, &DropCounters::file_lookup, "lookup",
+     "fd to file lookup failed after a write: writes not attributed to their file's device"},
+    {"pairing_map_full", dw_error_bit(DW_ERR_PAIRING_MAP_FULL), kDropViewAll, &DropCounters::pairing_map_full, "pairing",
+     "tracepoint pairing map full: writes not counted"},
+    {"aio_events_skipped", dw_error_bit(DW_ERR_AIO_EVENTS_SKIPPED), kDropViewAll, &DropCounters::aio_events_skipped, "aio-skip",
+     "AIO completions beyond what one io_getevents run reads: writes not counted"},
+    {"aio_event_read", dw_error_bit(DW_ERR_AIO_EVENT_READ), kDropViewAll, &DropCounters::aio_event_read, "aio-read",
+     "AIO completion or iocb unreadable: writes not counted"},
+    {"rate_bucket_full", dw_error_bit(DW_ERR_RATE_BUCKET), kDropViewAll, &DropCounters::rate_bucket_full, "bucket",
+     "rate-alarm bucket not created: writes missed the alarm"},
     {"throttle_not_stopped", dw_error_bit(DW_ERR_THROTTLE_RECORD) | dw_error_bit(DW_ERR_THROTTLE_SIGNAL),
-     &DropCounters::throttle_not_stopped, "unstopped",
-     "throttled writers over their allowance not stopped (stop record map full, or the signal refused)", kDropViewAll},
+     kDropViewAll, &DropCounters::throttle_not_stopped, "unstopped",
+     "throttled writers over their allowance not stopped (stop record map full, or the signal refused)"},
 };
 
 inline constexpr size_t kDropReasonCount = sizeof(kDropReasons) / sizeof(kDropReasons[0]);
