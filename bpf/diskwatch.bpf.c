@@ -29,8 +29,8 @@
  * Only the return value is counted (bytes actually written), never the
  * requested size. The syscall paths read the fd from the saved user pt_regs
  * at sys_exit: they still hold the arguments, so no enter/exit pairing map is
- * needed (pairing costs ~+950 ns per write on the machines this project is
- * measured on).
+ * needed (pairing cost ~+950 ns per write in a measurement made before this
+ * repository existed, which no file here reproduces).
  *
  * Syscall numbers and argument registers are x86-64's (the checked-in
  * vmlinux.h is x86-64 too).

@@ -53,7 +53,8 @@ int BPF_PROG(dw_vfs_writev_exit, struct file *file, const struct iovec *vec, uns
  * vfs_write on to its upper file this way, and the loop driver, nfsd and
  * target_core_file write through it from kernel threads. So count it only
  * inside those three syscalls, told by the syscall number in the task's saved
- * user registers (bpf_task_pt_regs: v5.15; a kernel
+ * user registers (bpf_task_pt_regs: v5.15, dd6e10fbd9fb "bpf: Add
+ * bpf_task_pt_regs() helper"; a kernel
  * thread's saved registers are zeroed, so orig_ax is 0 there). */
 SEC("fexit/vfs_iter_write")
 int BPF_PROG(dw_vfs_iter_write_exit, struct file *file, struct iov_iter *iter, loff_t *ppos, rwf_t flags,

@@ -16,7 +16,8 @@ static __always_inline int on_io_uring_complete(void *request)
 	__u8 opcode;
 	__s32 res;
 
-	/* Kernels before 5.19 pass no request to this tracepoint. */
+	/* Kernels before 5.19 pass no request to this tracepoint (the commit that
+	 * added it is not confirmed here: none cited until one is checked). */
 	if (!bpf_core_field_exists(req->cqe))
 		return 0;
 	opcode = BPF_CORE_READ(req, opcode);

@@ -7,9 +7,12 @@
 
 /* ---- stores through a shared writable mmap: every family ------------------- */
 
-/* Older layouts of struct folio (CO-RE flavors): until 6.6 a large folio's
- * order had its own byte (_folio_order; since, the low byte of _flags_1);
- * until memdesc_flags_t (6.18) the page flags were a plain unsigned long. */
+/* Older layouts of struct folio (CO-RE flavors):
+ *  - until 6.6 a large folio's order had its own byte (_folio_order; since,
+ *    the low byte of _flags_1): ebc1baf5c9b4 ("mm: free up a word in the
+ *    first tail page"; the id the mm tree's logs give for it);
+ *  - until 6.18 the page flags were a plain unsigned long (since, flags.f):
+ *    53fbef56e07d ("mm: introduce memdesc_flags_t"). */
 struct folio___folio_order {
 	__u8 _folio_order;
 } __attribute__((preserve_access_index));

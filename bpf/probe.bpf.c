@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Feature calibration: one empty program per attach type. Userspace loads and
- * attaches each alone (userspace/kernel/feature_probe.cpp); what attaches here
- * is what the write hooks of bpf/hooks_*.bpf.c can use. Probing by attaching,
+ * attaches each alone (probe_kernel_features, userspace/kernel/hooks.cpp);
+ * what attaches here is what the write hooks of bpf/hooks_*.bpf.c can use.
+ * Probing by attaching,
  * not by asking libbpf whether a program type exists, because the answer that
  * matters is "does this attach": on kernels without ftrace trampolines the
  * tracing program type exists (tp_btf works) while fentry fails with EPERM.

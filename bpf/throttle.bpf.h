@@ -242,7 +242,8 @@ static __always_inline int dw_on_signal_generate(int sig, struct task_struct *ta
 	return 0;
 }
 
-/* Kernels with bpf_send_signal_task (6.13+): the SIGCONT is undone at once.
+/* Kernels with bpf_send_signal_task (6.13+: 6280cf718db0 "bpf: Implement
+ * bpf_send_signal_task() kfunc"): the SIGCONT is undone at once.
  * The sender's context holds the target's siglock here, so the kfunc defers
  * the SIGSTOP to irq_work: it is pending as the woken writer returns to user
  * space, and the writer mostly gets no write for its SIGCONT. Weak, and

@@ -212,7 +212,8 @@ static __always_inline void destination_probed(struct file *file, struct dw_dest
 	destination_of_inode(BPF_CORE_READ(file, f_inode), dest);
 }
 
-/* bpf_rdonly_cast (kfunc, 6.2+): a pointer read out of kernel memory becomes
+/* bpf_rdonly_cast (kfunc, 6.2+: a35b9af4ec2c "bpf: Add a kfunc for generic
+ * type cast"): a pointer read out of kernel memory becomes
  * a typed, read-only BTF pointer, so the verifier turns its field reads into
  * direct fault-safe loads (PROBE_MEM) instead of one bpf_probe_read_kernel
  * call each: on the tp_btf hot path, the seven reads after the fd slot
@@ -253,7 +254,8 @@ static __always_inline struct file *fd_slot(unsigned long fds, long fd, const bo
 }
 
 /* task->files->fdt->fd[fd], from the BTF-typed current task
- * (bpf_get_current_task_btf, 5.11): the pointer hops are direct loads the
+ * (bpf_get_current_task_btf, 5.11: 3ca1032ab7ab "bpf: Implement
+ * get_current_task_btf and RET_PTR_TO_BTF_ID"): the pointer hops are direct loads the
  * verifier guards (PROBE_MEM), not bpf_probe_read_kernel helper calls. The
  * hot path of every syscall family. */
 static __always_inline struct file *task_file_of_fd(struct task_struct *task, long fd, const bool typed)

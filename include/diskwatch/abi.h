@@ -26,13 +26,6 @@
 /* Ring buffer for lifecycle (and, later, alert) records; a power of two. */
 #define DW_EVENTS_RINGBUF_BYTES (1u << 20)
 
-/* Which family of programs counts writes. Chosen by userspace after probing
- * the running kernel (userspace/kernel/feature_probe.cpp), cheapest first. */
-#define DW_HOOK_FENTRY 1u     /* fexit/vfs_write + fexit/vfs_writev: typed file pointer, no fd lookup */
-#define DW_HOOK_TP_BTF 2u     /* tp_btf/sys_exit: typed pt_regs, fd -> file lookup */
-#define DW_HOOK_RAW_TP 3u     /* raw_tp/sys_exit: same, every field through probe reads */
-#define DW_HOOK_TRACEPOINT 4u /* tracepoint/syscalls/sys_{enter,exit}_*: fd paired through a map */
-
 /* Key of the in-kernel write counters: who wrote, from which cgroup, to where. */
 struct dw_writer_key {
 	__u64 cgroup_id; /* cgroup v2 id (kernfs inode number of the cgroup directory) */
@@ -206,7 +199,6 @@ struct dw_throttle_event {
 
 /* Settings fixed before load (the BPF side's `const volatile` rodata). */
 struct dw_config {
-	__u32 agent_tgid; /* reserved: the agent's own pid, for hooks that must skip it */
 	/* Lifecycle records wake the reader only once this many bytes wait in the
 	 * events ring buffer (0: every record wakes it). Userspace consumes them on
 	 * its refresh timer; a wake-up per record costs ~10 us here (an IPI). */

@@ -236,12 +236,9 @@ void Agent::check_drops(const DropCounters &drops)
         event["total"] = now;
         emit(event);
     };
-    warn("kernel writer map full: writes not attributed", drops.writers_map_full, last_drops_.writers_map_full);
-    warn("ring buffer full: lifecycle or alarm records lost", drops.ringbuf_full, last_drops_.ringbuf_full);
-    warn("rate-alarm bucket not created: writes missed the alarm", drops.rate_bucket_full,
-         last_drops_.rate_bucket_full);
-    warn("throttled writers over their allowance not stopped (stop record map full, or the signal refused)",
-         drops.throttle_not_stopped, last_drops_.throttle_not_stopped);
+    for (const auto &reason : kDropReasons)
+        if (reason.views & kDropViewWarning)
+            warn(std::string(reason.help).c_str(), drops.*reason.counter, last_drops_.*reason.counter);
     last_drops_ = drops;
 }
 
@@ -403,14 +400,7 @@ nlohmann::json Agent::status() const
     status["internal_errors"] = InternalErrors::instance().counts();
     status["guard_pid"] = guard_ && guard_->pid() > 0 ? nlohmann::json(guard_->pid()) : nlohmann::json();
     std::lock_guard lock(report_mutex_);
-    status["drops"] = {{"writers_map_full", latest_drops_.writers_map_full},
-                       {"ringbuf_full", latest_drops_.ringbuf_full},
-                       {"file_lookup", latest_drops_.file_lookup},
-                       {"pairing_map_full", latest_drops_.pairing_map_full},
-                       {"aio_events_skipped", latest_drops_.aio_events_skipped},
-                       {"aio_event_read", latest_drops_.aio_event_read},
-                       {"rate_bucket_full", latest_drops_.rate_bucket_full},
-                       {"throttle_not_stopped", latest_drops_.throttle_not_stopped}};
+    status["drops"] = drops_json(latest_drops_);
     return status;
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "aggregate/writer_ledger.h"
+#include "vocabulary/drop_reasons.h"
 #include "resolve/open_files.h"
 
 namespace diskwatch {
@@ -89,16 +90,7 @@ struct MountReport {
     std::optional<double> eta_full_s;  // nullopt when not filling
 };
 
-struct DropCounters {
-    uint64_t writers_map_full = 0;
-    uint64_t ringbuf_full = 0;
-    uint64_t file_lookup = 0;
-    uint64_t pairing_map_full = 0;
-    uint64_t aio_events_skipped = 0;  // AIO completions beyond what one io_getevents run reads
-    uint64_t aio_event_read = 0;      // AIO completions or iocbs that could not be read
-    uint64_t rate_bucket_full = 0;    // writes a rate-alarm bucket could not be made for (agent)
-    uint64_t throttle_not_stopped = 0;  // writes over a throttle's allowance whose writer could not be stopped (agent)
-};
+// DropCounters: the one drop-reason table, vocabulary/drop_reasons.h.
 
 // Where a report's numbers come from: top's own BPF programs, or a running
 // agent's (over its control socket, docs/control.md).

@@ -4,10 +4,10 @@
 
 #include <cmath>
 #include <ctime>
-#include <regex>
 
 #include "events/json_names.h"
 #include "rules/units.h"
+#include "vocabulary/cgroup_workload.h"
 
 namespace diskwatch {
 
@@ -40,28 +40,16 @@ nlohmann::json make_event(std::string_view type, const std::string &host)
     return event;
 }
 
+// The one cgroup-path derivation (vocabulary/cgroup_workload.h): the events
+// name what top's rows name.
 std::string unit_of_cgroup(const std::string &path)
 {
-    // The innermost systemd unit: ".../docker-abc.scope" or ".../nginx.service".
-    const auto slash = path.find_last_of('/');
-    const std::string leaf = slash == std::string::npos ? path : path.substr(slash + 1);
-    for (const char *suffix : {".service", ".scope", ".slice"}) {
-        const std::string s = suffix;
-        if (leaf.size() > s.size() && leaf.compare(leaf.size() - s.size(), s.size(), s) == 0)
-            return leaf;
-    }
-    return "";
+    return describe_cgroup(path).unit;
 }
 
 std::string container_of_cgroup(const std::string &path)
 {
-    // docker-<64 hex>.scope, cri-containerd-<id>.scope, libpod-<id>.scope,
-    // /docker/<id> (cgroupfs driver), /kubepods/.../<id>.
-    static const std::regex id_pattern("(?:docker-|cri-containerd-|crio-|libpod-|/docker/|/)([0-9a-f]{64})(?:\\.scope)?(?:/|$)");
-    std::smatch match;
-    if (std::regex_search(path, match, id_pattern))
-        return match[1];
-    return "";
+    return describe_cgroup(path).container_id;
 }
 
 // Names go through put_name (events/json_names.h): exact bytes in `<key>_b64`
@@ -76,7 +64,8 @@ nlohmann::json process_json(const Subject &subject)
 
 nlohmann::json cgroup_json(uint64_t id, const std::string &path)
 {
-    nlohmann::json json = {{"id", id}, {"unit", unit_of_cgroup(path)}, {"container", container_of_cgroup(path)}};
+    const CgroupWorkload workload = describe_cgroup(path);
+    nlohmann::json json = {{"id", id}, {"unit", workload.unit}, {"container", workload.container_id}};
     put_name(json, "path", path);
     return json;
 }

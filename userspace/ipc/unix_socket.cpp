@@ -10,6 +10,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "vocabulary/errno_text.h"
+
 namespace diskwatch {
 
 void UniqueFd::reset(int fd)
@@ -21,9 +23,9 @@ void UniqueFd::reset(int fd)
 
 namespace {
 
-std::string errno_text(const std::string &what, int err)
+std::string failed(const std::string &what, int err)
 {
-    return what + ": " + std::strerror(err);
+    return what + ": " + errno_text(err);
 }
 
 bool fill_address(const std::string &path, sockaddr_un *address, std::string *error)
@@ -93,7 +95,7 @@ UniqueFd listen_unix_stream(const std::string &path, const UnixListenOptions &op
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd) {
         if (error)
-            *error = errno_text("socket(AF_UNIX)", errno);
+            *error = failed("socket(AF_UNIX)", errno);
         return UniqueFd();
     }
     // The file is created by bind() with the umask applied; fchmod on a
@@ -105,19 +107,19 @@ UniqueFd listen_unix_stream(const std::string &path, const UnixListenOptions &op
     ::umask(old_umask);
     if (rc != 0) {
         if (error)
-            *error = errno_text("bind " + path, bind_errno);
+            *error = failed("bind " + path, bind_errno);
         return UniqueFd();
     }
     if (::chmod(path.c_str(), options.mode) != 0 ||
         (options.group && ::chown(path.c_str(), static_cast<uid_t>(-1), *options.group) != 0)) {
         if (error)
-            *error = errno_text("chmod/chown " + path, errno);
+            *error = failed("chmod/chown " + path, errno);
         ::unlink(path.c_str());
         return UniqueFd();
     }
     if (::listen(fd.get(), options.backlog) != 0) {
         if (error)
-            *error = errno_text("listen " + path, errno);
+            *error = failed("listen " + path, errno);
         ::unlink(path.c_str());
         return UniqueFd();
     }
@@ -133,7 +135,7 @@ UniqueFd connect_unix_stream(const std::string &path, bool nonblocking, std::str
     UniqueFd fd(::socket(AF_UNIX, type, 0));
     if (!fd) {
         if (error)
-            *error = errno_text("socket(AF_UNIX)", errno);
+            *error = failed("socket(AF_UNIX)", errno);
         return UniqueFd();
     }
     if (::connect(fd.get(), reinterpret_cast<const sockaddr *>(&address), sizeof(address)) != 0) {
@@ -146,7 +148,7 @@ UniqueFd connect_unix_stream(const std::string &path, bool nonblocking, std::str
             else if (err == EACCES)
                 *error = "connect " + path + ": permission denied (run as root or a permitted group)";
             else
-                *error = errno_text("connect " + path, err);
+                *error = failed("connect " + path, err);
         }
         return UniqueFd();
     }

@@ -25,11 +25,11 @@ static_assert(offsetof(dw_process_event, ts_ns) == 16);
 static_assert(offsetof(dw_process_event, cgroup_id) == 24);
 static_assert(offsetof(dw_process_event, comm) == 32);
 
-static_assert(sizeof(dw_config) == 20);
-static_assert(offsetof(dw_config, events_wakeup_bytes) == 4);
-static_assert(offsetof(dw_config, typed_file_reads) == 8);
-static_assert(offsetof(dw_config, sigcont_restop) == 12);
-static_assert(offsetof(dw_config, parts_off) == 16);
+static_assert(sizeof(dw_config) == 16);
+static_assert(offsetof(dw_config, events_wakeup_bytes) == 0);
+static_assert(offsetof(dw_config, typed_file_reads) == 4);
+static_assert(offsetof(dw_config, sigcont_restop) == 8);
+static_assert(offsetof(dw_config, parts_off) == 12);
 
 static_assert(sizeof(dw_rate_key) == 16);
 static_assert(offsetof(dw_rate_key, id) == 0);

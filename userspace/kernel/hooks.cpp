@@ -84,11 +84,12 @@ std::vector<std::string> programs_of(HookFamily family)
 std::vector<std::string> optional_programs_of(HookFamily family)
 {
     // io_uring (CONFIG_IO_URING, and the request argument since 5.19) and the
-    // folio dirtying tracepoint (5.17; writeback_dirty_page before) are not
+    // folio dirtying tracepoint (5.17; writeback_dirty_page before; neither
+    // commit confirmed here, so none cited) are not
     // on every kernel: without them those paths are not counted, the rest is.
     // signal_generate names who continued a throttled writer (throttle.defied);
     // without it the writer is still stopped again, unnamed. The restop twin
-    // needs bpf_send_signal_task (6.13+): without it each SIGCONT lets one
+    // needs bpf_send_signal_task (6.13+, 6280cf718db0): without it each SIGCONT lets one
     // write through.
     switch (family) {
     case HookFamily::fentry:
@@ -124,13 +125,6 @@ std::vector<std::string> optional_programs_of(HookFamily family)
 }
 
 #undef DW_PROGRAM
-
-std::string errno_text(int err)
-{
-    err = err < 0 ? -err : err;
-    const char *text = strerrordesc_np(err);
-    return std::string(text ? text : "unknown error") + " (errno " + std::to_string(err) + ")";
-}
 
 namespace {
 
@@ -186,7 +180,7 @@ HookProbe check_fentry_targets()
         "vfs_write",         // write, pwrite64
         "vfs_writev",        // writev, pwritev, pwritev2 (static: present only if not inlined)
         "vfs_iter_write",    // sendfile, splice, copy_file_range (fs/splice.c)
-        "bpf_task_pt_regs",  // the helper that tells those syscalls apart (v5.15)
+        "bpf_task_pt_regs",  // the helper that tells those syscalls apart (v5.15, dd6e10fbd9fb)
     };
     HookProbe result;
     btf *vmlinux = btf__load_vmlinux_btf();

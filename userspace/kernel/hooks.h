@@ -7,9 +7,12 @@
 #include <string_view>
 #include <vector>
 
+#include "vocabulary/errno_text.h"  // errno_text: messages that name the call that failed
+
 namespace diskwatch {
 
-// Cheapest first. Values match DW_HOOK_* in include/diskwatch/abi.h.
+// Cheapest first. Userspace alone knows the family: it picks which programs of
+// the one BPF object to load and attach (probe_kernel_features, below).
 enum class HookFamily { fentry = 1, tp_btf = 2, raw_tp = 3, tracepoint = 4 };
 
 inline constexpr HookFamily kHookPreference[] = {HookFamily::fentry, HookFamily::tp_btf, HookFamily::raw_tp,
@@ -60,9 +63,5 @@ bool kernel_btf_has_function(const char *name);
 // tracepoints need it to resolve event ids). Returns the mount point, or an
 // error message.
 std::optional<std::string> ensure_tracefs(std::string *error);
-
-// "No such file or directory (errno 2)": an errno (either sign) in words, for
-// messages that name the syscall or libbpf call that failed.
-std::string errno_text(int err);
 
 }  // namespace diskwatch

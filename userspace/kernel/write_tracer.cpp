@@ -39,10 +39,10 @@ std::unique_ptr<WriteTracer> WriteTracer::start(HookFamily family, std::string *
     }
 
     // The tp_btf write hook reads struct file through bpf_rdonly_cast where
-    // the kernel has it (6.2+): direct loads, not probe reads.
+    // the kernel has it (6.2+, a35b9af4ec2c): direct loads, not probe reads.
     tracer->typed_file_reads_ = family == HookFamily::tp_btf && kernel_btf_has_function("bpf_rdonly_cast");
     // A SIGCONT to a throttled writer is undone from signal_generate where
-    // the kernel can signal another task (6.13+).
+    // the kernel can signal another task (6.13+, 6280cf718db0).
     tracer->sigcont_restop_ = kernel_btf_has_function("bpf_send_signal_task");
     const auto required = programs_of(family);
     // scripts/bench can measure the write path without some of its parts
@@ -465,14 +465,10 @@ DropCounters WriteTracer::read_drops() const
         return sum;
     };
     DropCounters drops;
-    drops.writers_map_full = total(DW_ERR_WRITERS_MAP_FULL);
-    drops.ringbuf_full = total(DW_ERR_RINGBUF_FULL);
-    drops.file_lookup = total(DW_ERR_FILE_LOOKUP);
-    drops.pairing_map_full = total(DW_ERR_PAIRING_MAP_FULL);
-    drops.aio_events_skipped = total(DW_ERR_AIO_EVENTS_SKIPPED);
-    drops.aio_event_read = total(DW_ERR_AIO_EVENT_READ);
-    drops.rate_bucket_full = total(DW_ERR_RATE_BUCKET);
-    drops.throttle_not_stopped = total(DW_ERR_THROTTLE_RECORD) + total(DW_ERR_THROTTLE_SIGNAL);
+    for (const auto &reason : kDropReasons)
+        for (uint32_t index = 0; index < DW_ERR_COUNT; ++index)
+            if (reason.dw_errors & dw_error_bit(index))
+                drops.*reason.counter += total(index);
     return drops;
 }
 

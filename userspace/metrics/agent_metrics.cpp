@@ -347,17 +347,12 @@ std::vector<MetricFamily> AgentMetrics::families() const
         internal.samples.push_back({{{"thread", thread}}, static_cast<double>(count)});
     out.push_back(std::move(internal));
 
-    out.push_back({metric("bpf_drops_total"),
-                   "Records the BPF side could not count, by reason (map full, ring buffer full, file lookup).",
-                   T::counter,
-                   {{{{"reason", "writers_map_full"}}, static_cast<double>(drops_.writers_map_full)},
-                    {{{"reason", "ringbuf_full"}}, static_cast<double>(drops_.ringbuf_full)},
-                    {{{"reason", "file_lookup"}}, static_cast<double>(drops_.file_lookup)},
-                    {{{"reason", "pairing_map_full"}}, static_cast<double>(drops_.pairing_map_full)},
-                    {{{"reason", "aio_events_skipped"}}, static_cast<double>(drops_.aio_events_skipped)},
-                    {{{"reason", "aio_event_read"}}, static_cast<double>(drops_.aio_event_read)},
-                    {{{"reason", "rate_bucket_full"}}, static_cast<double>(drops_.rate_bucket_full)},
-                    {{{"reason", "throttle_not_stopped"}}, static_cast<double>(drops_.throttle_not_stopped)}}});
+    MetricFamily drops {metric("bpf_drops_total"),
+                        "Records the BPF side could not count, by reason (map full, ring buffer full, file lookup).",
+                        T::counter, {}};
+    for (const auto &reason : kDropReasons)  // every reason, in the table's order (vocabulary/drop_reasons.h)
+        drops.samples.push_back({{{"reason", std::string(reason.name)}}, static_cast<double>(drops_.*reason.counter)});
+    out.push_back(std::move(drops));
 
     if (sink_source_) {
         MetricFamily published {metric("sink_events_published_total"), "Events handed to an event sink.",

@@ -149,9 +149,14 @@ void draw(const WriteReport &report, const TopViewState &state, const std::strin
         mvprintw(LINES - 1, 0, "filter: %s%s   (%s)", terminal_safe(state.filter).c_str(),
                  state.editing_filter ? "_" : "", state.editing_filter ? "Enter keep, Esc clear" : "\\ clear, / edit");
     } else {
-        mvprintw(LINES - 1, 0, "q quit  s sort  p/c/m group  a accumulated  / filter  h help   drops: map %llu ring %llu",
-                 static_cast<unsigned long long>(drops.writers_map_full),
-                 static_cast<unsigned long long>(drops.ringbuf_full));
+        // Every drop reason by its short label (vocabulary/drop_reasons.h),
+        // the non-zero ones: the line has no room for eight zeros.
+        std::string dropped;
+        for (const auto &reason : kDropReasons)
+            if ((reason.views & kDropViewLive) && drops.*reason.counter)
+                dropped += " " + std::string(reason.label) + " " + std::to_string(drops.*reason.counter);
+        mvprintw(LINES - 1, 0, "q quit  s sort  p/c/m group  a accumulated  / filter  h help   drops:%s",
+                 dropped.empty() ? " 0" : dropped.c_str());
     }
     refresh();
 }

@@ -172,15 +172,19 @@ WriteReport report_from_json(const nlohmann::json &document)
         report.mounts.push_back(std::move(mount));
     }
     const auto drops = document.value("drops", nlohmann::json::object());
-    report.drops.writers_map_full = number_or<uint64_t>(drops, "writers_map_full", 0);
-    report.drops.ringbuf_full = number_or<uint64_t>(drops, "ringbuf_full", 0);
-    report.drops.file_lookup = number_or<uint64_t>(drops, "file_lookup", 0);
-    report.drops.pairing_map_full = number_or<uint64_t>(drops, "pairing_map_full", 0);
-    report.drops.aio_events_skipped = number_or<uint64_t>(drops, "aio_events_skipped", 0);
-    report.drops.aio_event_read = number_or<uint64_t>(drops, "aio_event_read", 0);
+    for (const auto &reason : kDropReasons)
+        report.drops.*reason.counter = number_or<uint64_t>(drops, std::string(reason.name).c_str(), 0);
     return report;
 }
 
+
+nlohmann::json drops_json(const DropCounters &drops)
+{
+    nlohmann::json json = nlohmann::json::object();
+    for (const auto &reason : kDropReasons)
+        json[std::string(reason.name)] = drops.*reason.counter;
+    return json;
+}
 
 nlohmann::json to_json(const WriteReport &report)
 {
@@ -275,17 +279,7 @@ nlohmann::json to_json(const WriteReport &report)
         {"source", std::string(to_string(report.source))},
         {"rows", std::move(rows)},
         {"mounts", std::move(mounts)},
-        {"drops",
-         {
-             {"writers_map_full", report.drops.writers_map_full},
-             {"ringbuf_full", report.drops.ringbuf_full},
-             {"file_lookup", report.drops.file_lookup},
-             {"pairing_map_full", report.drops.pairing_map_full},
-             {"aio_events_skipped", report.drops.aio_events_skipped},
-             {"aio_event_read", report.drops.aio_event_read},
-             {"rate_bucket_full", report.drops.rate_bucket_full},
-             {"throttle_not_stopped", report.drops.throttle_not_stopped},
-         }},
+        {"drops", drops_json(report.drops)},
     };
 }
 

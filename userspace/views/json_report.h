@@ -12,6 +12,9 @@
 namespace diskwatch {
 
 nlohmann::json to_json(const WriteReport &report);
+// The `drops` object: every reason of vocabulary/drop_reasons.h by its name
+// (top --json's `drops`, and the agent's `status`).
+nlohmann::json drops_json(const DropCounters &drops);
 // One line, no trailing newline, printable ASCII only (non-ASCII escaped as
 // \uXXXX). Names that are not valid UTF-8 (names are bytes to the kernel)
 // show U+FFFD for the bad bytes and carry their exact bytes in `<key>_b64`.

@@ -76,15 +76,13 @@ std::string to_text_table(const WriteReport &report, size_t max_rows)
             out += "          file " + files_text(row) + "\n";
     }
     const auto &drops = report.drops;
-    if (drops.writers_map_full || drops.ringbuf_full || drops.file_lookup || drops.pairing_map_full) {
-        std::snprintf(line, sizeof(line),
-                      "dropped: writers_map_full=%llu ringbuf_full=%llu file_lookup=%llu pairing_map_full=%llu\n",
-                      static_cast<unsigned long long>(drops.writers_map_full),
-                      static_cast<unsigned long long>(drops.ringbuf_full),
-                      static_cast<unsigned long long>(drops.file_lookup),
-                      static_cast<unsigned long long>(drops.pairing_map_full));
-        out += line;
-    }
+    // Every drop reason (vocabulary/drop_reasons.h), the non-zero ones.
+    std::string dropped;
+    for (const auto &reason : kDropReasons)
+        if ((reason.views & kDropViewText) && drops.*reason.counter)
+            dropped += " " + std::string(reason.name) + "=" + std::to_string(drops.*reason.counter);
+    if (!dropped.empty())
+        out += "dropped:" + dropped + "\n";
     return out;
 }
 
