@@ -65,6 +65,11 @@ test_packages=(
   # machine's; images are imported from busybox-static, never pulled.
   # docker.io brings runc and containerd.
   docker.io docker-compose
+  # the containerd tests (tests/integration/test_containerd.cpp): each starts
+  # its own containerd (own root, state and socket, CRI plugin off) and runs
+  # containers with ctr from a busybox-static root; named here, not left to
+  # docker.io's dependencies. runc is containerd-shim-runc-v2's runtime.
+  containerd runc
   # scripts/check-fresh-machine (CTest label fresh-machine) makes a fresh
   # Debian root with debootstrap when shared/tools/fresh-chroot is not beside
   # the clone

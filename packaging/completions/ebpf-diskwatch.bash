@@ -16,7 +16,7 @@ _ebpf_diskwatch()
         --config|--json-out|check-config)
             _filedir '@(yaml|yml|json|ndjson)'
             return ;;
-        --json-socket|--json-socket-connect|--control-socket|--state-dir|--docker-root|--containers-storage)
+        --json-socket|--json-socket-connect|--control-socket|--state-dir|--docker-root|--containers-storage|--containerd-state)
             _filedir
             return ;;
         --by)
@@ -40,9 +40,9 @@ _ebpf_diskwatch()
         status)
             COMPREPLY=($(compgen -W "--json --control-socket -h --help" -- "$cur")) ;;
         top)
-            COMPREPLY=($(compgen -W "-b --batch -n --iterations -d --delay --json --by -a --accumulated --hooks --local --control-socket --docker-root --containers-storage -h --help" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "-b --batch -n --iterations -d --delay --json --by -a --accumulated --hooks --local --control-socket --docker-root --containers-storage --containerd-state -h --help" -- "$cur")) ;;
         agent)
-            COMPREPLY=($(compgen -W "--config --dry-run --json-out --json-max-size --json-keep --state-dir --json-socket --json-socket-connect --syslog --journald --metrics-listen --metrics-cgroups --control-socket --control-group --hooks --docker-root --containers-storage -h --help" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "--config --dry-run --json-out --json-max-size --json-keep --state-dir --json-socket --json-socket-connect --syslog --journald --metrics-listen --metrics-cgroups --control-socket --control-group --hooks --docker-root --containers-storage --containerd-state -h --help" -- "$cur")) ;;
         check-config)
             _filedir '@(yaml|yml)' ;;
         release)

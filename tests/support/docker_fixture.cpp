@@ -90,6 +90,108 @@ void write_control(const std::string &path, const std::string &value)
 
 }  // namespace
 
+pid_t spawn_logged(const std::vector<std::string> &argv, const std::string &log_path)
+{
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+    std::vector<char *> args;
+    for (const auto &arg : argv)
+        args.push_back(const_cast<char *>(arg.c_str()));
+    args.push_back(nullptr);
+    pid_t pid = -1;
+    const int rc = ::posix_spawn(&pid, argv.at(0).c_str(), &actions, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0)
+        throw std::runtime_error("posix_spawn " + argv.at(0) + ": " + std::strerror(rc));
+    return pid;
+}
+
+bool child_alive(pid_t pid) { return alive(pid); }
+
+void stop_child(pid_t &pid, std::chrono::seconds grace)
+{
+    if (pid <= 0)
+        return;
+    ::kill(pid, SIGTERM);
+    if (!reap_within(pid, grace)) {
+        ::kill(pid, SIGKILL);
+        reap_within(pid, std::chrono::seconds(10));
+    }
+    pid = -1;
+}
+
+void remove_owned_cgroup(const std::string &cgroup_name)
+{
+    if (cgroup_name.empty())
+        return;
+    const auto mounts = MountTable::load();
+    // What survived the daemon (a container's processes if it was killed):
+    // cgroup.kill on the v2 parent takes the whole subtree.
+    if (const MountEntry *v2 = mounts.find_cgroup2()) {
+        const std::string top = v2->mount_point + "/" + cgroup_name;
+        write_control(top + "/cgroup.kill", "1");
+        for (int i = 0; i < 100 && fs::exists(top); ++i) {
+            std::error_code ec;
+            std::vector<std::string> dirs;
+            for (fs::recursive_directory_iterator it(top, ec), end; !ec && it != end; it.increment(ec))
+                if (it->is_directory(ec))
+                    dirs.push_back(it->path().string());
+            std::sort(dirs.begin(), dirs.end(), [](const auto &a, const auto &b) { return a.size() > b.size(); });
+            for (const auto &dir : dirs)
+                ::rmdir(dir.c_str());
+            if (::rmdir(top.c_str()) == 0 || errno == ENOENT)
+                break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    }
+    // The v1 controllers' copies of the same tree (hybrid hosts): empty by now.
+    for (const auto &entry : mounts.entries()) {
+        if (entry.fstype != "cgroup")
+            continue;
+        const std::string top = entry.mount_point + "/" + cgroup_name;
+        std::error_code ec;
+        std::vector<std::string> dirs;
+        for (fs::recursive_directory_iterator it(top, ec), end; !ec && it != end; it.increment(ec))
+            if (it->is_directory(ec))
+                dirs.push_back(it->path().string());
+        std::sort(dirs.begin(), dirs.end(), [](const auto &a, const auto &b) { return a.size() > b.size(); });
+        for (const auto &dir : dirs)
+            ::rmdir(dir.c_str());
+        ::rmdir(top.c_str());
+    }
+}
+
+void unmount_all_below(const std::string &path)
+{
+    // Deepest first: overlays under a data root, netns files under an exec
+    // root, rootfs binds in bundles; a lazy detach for what is still busy.
+    std::vector<std::string> below;
+    const auto mounts = MountTable::load();  // alive through the loop
+    for (const auto &entry : mounts.entries())
+        if (entry.mount_point.rfind(path, 0) == 0)
+            below.push_back(entry.mount_point);
+    std::sort(below.begin(), below.end(), [](const auto &a, const auto &b) { return a.size() > b.size(); });
+    for (const auto &mount_point : below)
+        if (::umount2(mount_point.c_str(), 0) != 0)
+            ::umount2(mount_point.c_str(), MNT_DETACH);
+}
+
+void write_busybox_rootfs(const std::string &rootfs, size_t lower_file_bytes)
+{
+    fs::create_directories(rootfs + "/bin");
+    for (const char *dir : {"/etc", "/tmp", "/data", "/proc", "/sys", "/dev"})
+        fs::create_directories(rootfs + dir);
+    fs::copy_file("/bin/busybox", rootfs + "/bin/busybox", fs::copy_options::overwrite_existing);
+    for (const char *applet : {"sh", "dd", "cat", "ls", "sleep", "true", "rm", "head", "sync", "stat", "wc"}) {
+        std::error_code ec;
+        fs::create_symlink("busybox", rootfs + "/bin/" + applet, ec);
+    }
+    std::ofstream(rootfs + "/etc/lower.txt", std::ios::binary) << std::string(lower_file_bytes, 'L');
+}
+
 DockerDaemon::DockerDaemon(size_t data_root_mib)
     : dir_(make_owned_temp_dir("dw-docker")), cli_(find_docker_cli())
 {
@@ -120,22 +222,7 @@ DockerDaemon::DockerDaemon(size_t data_root_mib)
                                                "--config-file=" + dir_ + "/daemon.json"};
         std::ofstream(dir_ + "/daemon.json") << "{}\n";
         // dockerd's log to a file (a pipe nobody reads would block it).
-        posix_spawn_file_actions_t actions;
-        posix_spawn_file_actions_init(&actions);
-        posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, (dir_ + "/dockerd.log").c_str(),
-                                         O_WRONLY | O_CREAT | O_APPEND, 0600);
-        posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-        std::vector<char *> args;
-        for (const auto &arg : argv)
-            args.push_back(const_cast<char *>(arg.c_str()));
-        args.push_back(nullptr);
-        const int rc = ::posix_spawn(&dockerd_, dockerd.c_str(), &actions, nullptr, args.data(), environ);
-        posix_spawn_file_actions_destroy(&actions);
-        if (rc != 0) {
-            dockerd_ = -1;
-            throw std::runtime_error("posix_spawn " + dockerd + ": " + std::strerror(rc));
-        }
+        dockerd_ = spawn_logged(argv, dir_ + "/dockerd.log");
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
         for (;;) {
             std::string out;
@@ -197,84 +284,17 @@ int DockerDaemon::docker(const std::vector<std::string> &args, std::string *outp
 
 void DockerDaemon::stop_daemon()
 {
-    if (dockerd_ <= 0)
-        return;
-    ::kill(dockerd_, SIGTERM);
-    if (!reap_within(dockerd_, std::chrono::seconds(30))) {
-        ::kill(dockerd_, SIGKILL);
-        reap_within(dockerd_, std::chrono::seconds(10));
-    }
-    dockerd_ = -1;
+    stop_child(dockerd_, std::chrono::seconds(30));
 }
 
-void DockerDaemon::remove_cgroups()
-{
-    if (cgroup_name_.empty())
-        return;
-    const auto mounts = MountTable::load();
-    // What survived dockerd (a container's processes if dockerd was killed):
-    // cgroup.kill on the v2 parent takes the whole subtree.
-    if (const MountEntry *v2 = mounts.find_cgroup2()) {
-        const std::string top = v2->mount_point + "/" + cgroup_name_;
-        write_control(top + "/cgroup.kill", "1");
-        for (int i = 0; i < 100 && fs::exists(top); ++i) {
-            std::error_code ec;
-            std::vector<std::string> dirs;
-            for (fs::recursive_directory_iterator it(top, ec), end; !ec && it != end; it.increment(ec))
-                if (it->is_directory(ec))
-                    dirs.push_back(it->path().string());
-            std::sort(dirs.begin(), dirs.end(), [](const auto &a, const auto &b) { return a.size() > b.size(); });
-            for (const auto &dir : dirs)
-                ::rmdir(dir.c_str());
-            if (::rmdir(top.c_str()) == 0 || errno == ENOENT)
-                break;
-            std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        }
-    }
-    // The v1 controllers' copies of the same tree (hybrid hosts): empty by now.
-    for (const auto &entry : mounts.entries()) {
-        if (entry.fstype != "cgroup")
-            continue;
-        const std::string top = entry.mount_point + "/" + cgroup_name_;
-        std::error_code ec;
-        std::vector<std::string> dirs;
-        for (fs::recursive_directory_iterator it(top, ec), end; !ec && it != end; it.increment(ec))
-            if (it->is_directory(ec))
-                dirs.push_back(it->path().string());
-        std::sort(dirs.begin(), dirs.end(), [](const auto &a, const auto &b) { return a.size() > b.size(); });
-        for (const auto &dir : dirs)
-            ::rmdir(dir.c_str());
-        ::rmdir(top.c_str());
-    }
-}
+void DockerDaemon::remove_cgroups() { remove_owned_cgroup(cgroup_name_); }
 
-void DockerDaemon::unmount_below(const std::string &path)
-{
-    // Deepest first: overlays under the data root, netns files under the
-    // exec root; a lazy detach for what is still busy.
-    std::vector<std::string> below;
-    const auto mounts = MountTable::load();  // alive through the loop
-    for (const auto &entry : mounts.entries())
-        if (entry.mount_point.rfind(path, 0) == 0)
-            below.push_back(entry.mount_point);
-    std::sort(below.begin(), below.end(), [](const auto &a, const auto &b) { return a.size() > b.size(); });
-    for (const auto &mount_point : below)
-        if (::umount2(mount_point.c_str(), 0) != 0)
-            ::umount2(mount_point.c_str(), MNT_DETACH);
-}
+void DockerDaemon::unmount_below(const std::string &path) { unmount_all_below(path); }
 
 void DockerDaemon::import_busybox(const std::string &name, size_t lower_file_bytes)
 {
     const std::string rootfs = dir_ + "/rootfs";
-    fs::create_directories(rootfs + "/bin");
-    for (const char *dir : {"/etc", "/tmp", "/data", "/proc", "/sys", "/dev"})
-        fs::create_directories(rootfs + dir);
-    fs::copy_file("/bin/busybox", rootfs + "/bin/busybox", fs::copy_options::overwrite_existing);
-    for (const char *applet : {"sh", "dd", "cat", "ls", "sleep", "true", "rm", "head", "sync", "stat", "wc"}) {
-        std::error_code ec;
-        fs::create_symlink("busybox", rootfs + "/bin/" + applet, ec);
-    }
-    std::ofstream(rootfs + "/etc/lower.txt", std::ios::binary) << std::string(lower_file_bytes, 'L');
+    write_busybox_rootfs(rootfs, lower_file_bytes);
     const std::string tar = dir_ + "/rootfs.tar";
     std::string output;
     if (run({"/bin/tar", "-C", rootfs, "-cf", tar, "."}, &output) != 0)

@@ -9,6 +9,8 @@
 // busybox-static, never pulled.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <memory>
 #include <string>
@@ -72,6 +74,26 @@ private:
     void remove_cgroups();
     void unmount_below(const std::string &path);
 };
+
+// Shared by the private-daemon fixtures (dockerd here, containerd in
+// containerd_fixture.h).
+// Starts argv[0] with argv, stdin /dev/null, stdout and stderr appended to
+// log_path (a pipe nobody reads would block the daemon); throws on failure.
+pid_t spawn_logged(const std::vector<std::string> &argv, const std::string &log_path);
+// True while our child `pid` has not exited (reaps it if it has).
+bool child_alive(pid_t pid);
+// SIGTERM, `grace` for it to exit, then SIGKILL; reaps it; pid becomes -1.
+void stop_child(pid_t &pid, std::chrono::seconds grace);
+// cgroup.kill and rmdir (deepest first) of the top-level cgroup `cgroup_name`
+// in the v2 hierarchy, and rmdir of its copies in the v1 controllers.
+void remove_owned_cgroup(const std::string &cgroup_name);
+// Unmounts every mount point below `path` (a prefix), deepest first; a lazy
+// detach for what is busy.
+void unmount_all_below(const std::string &path);
+// A busybox-static root filesystem at `rootfs`: /bin/busybox and its applets
+// (sh, dd, cat, ls, sleep, ...), /etc/lower.txt of lower_file_bytes 'L', and
+// empty /tmp /data /proc /sys /dev.
+void write_busybox_rootfs(const std::string &rootfs, size_t lower_file_bytes);
 
 // A private dockerd, or nullptr when this machine cannot run one: then
 // under CI=true the calling test FAILS, elsewhere it is skipped with a warning

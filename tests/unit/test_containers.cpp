@@ -3,6 +3,7 @@
 // containers-storage), and the policy keys, rule matching, protection and
 // event fields built on it (docs/policy.md, docs/events.md).
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -36,6 +37,7 @@ ContainerRoots fixture_roots()
     ContainerRoots roots;
     roots.docker = std::string(DW_FIXTURES_DIR) + "/docker-root";
     roots.containers_storage = std::string(DW_FIXTURES_DIR) + "/containers-storage";
+    roots.containerd_state = std::string(DW_FIXTURES_DIR) + "/containerd-state";
     return roots;
 }
 
@@ -195,6 +197,113 @@ TEST_CASE("podman's and CRI-O's containers.json names a container and its image"
     CHECK(bare->image.empty());
     CHECK_FALSE(parse_containers_storage("{not json", kMissing));
     CHECK_FALSE(parse_containers_storage("{}", kMissing));
+}
+
+TEST_CASE("containerd's own containers are named from their task's OCI spec annotations (a spec containerd 1.6 "
+          "wrote), and Docker's name wins for an id both know",
+          "[containers][containerd]")
+{
+    const std::string cri = "c0de000000000000000000000000000000000000000000000000000000000c01";
+    ContainerResolver resolver(fixture_roots());
+    for (const char *runtime : {"containerd", "kubernetes"}) {
+        INFO(runtime);
+        const auto info = resolver.lookup(cri, runtime);
+        REQUIRE(info);
+        CHECK(info->name == "api");
+        CHECK(info->image == "registry.example/shop/api:1.4");
+        CHECK(info->image_id.empty());
+        CHECK(info->compose_project.empty());
+    }
+    // The cgroupfs driver's Kubernetes form and containerd's systemd form.
+    const auto by_cgroup = resolver.lookup_cgroup("/kubepods/besteffort/pod0a1b2c3d-0000-4000-8000-00000000c0de/" + cri);
+    REQUIRE(by_cgroup);
+    CHECK(by_cgroup->name == "api");
+    REQUIRE(resolver.lookup_cgroup("/system.slice/cri-containerd-" + cri + ".scope"));
+    // Docker's containers are containerd tasks too (namespace moby): Docker's file wins.
+    const std::string docker = "6662dcef4cf018b9c810fe487427f743f7d8db12d08e9d061a5d542a73db2dca";
+    for (const char *runtime : {"docker", "kubernetes"}) {
+        INFO(runtime);
+        const auto info = resolver.lookup(docker, runtime);
+        REQUIRE(info);
+        CHECK(info->name == "shop-web-1");
+    }
+    // Not read for the runtimes that are not containerd's.
+    CHECK_FALSE(resolver.lookup(cri, "podman"));
+    CHECK_FALSE(resolver.lookup(cri, "cri-o"));
+    // Off when empty.
+    ContainerRoots off = fixture_roots();
+    off.containerd_state.clear();
+    CHECK_FALSE(ContainerResolver(off).lookup(cri, "containerd"));
+}
+
+TEST_CASE("parse_containerd_spec: CRI's name before nerdctl's, Compose annotations when present, nothing from "
+          "what is not a JSON object or of the wrong type",
+          "[containers][containerd]")
+{
+    auto nerdctl = parse_containerd_spec(R"({"annotations":{"nerdctl/name":"web","nerdctl/namespace":"default"}})");
+    REQUIRE(nerdctl);
+    CHECK(nerdctl->name == "web");
+    CHECK(nerdctl->image.empty());
+    auto both = parse_containerd_spec(
+        R"({"annotations":{"nerdctl/name":"n","io.kubernetes.cri.container-name":"k",
+            "com.docker.compose.project":"shop","com.docker.compose.service":"db"}})");
+    REQUIRE(both);
+    CHECK(both->name == "k");
+    CHECK(both->compose_project == "shop");
+    CHECK(both->compose_service == "db");
+    // A task with no annotations (plain `ctr run`): known, nameless.
+    auto bare = parse_containerd_spec(R"({"ociVersion":"1.0.2"})");
+    REQUIRE(bare);
+    CHECK(bare->name.empty());
+    auto wrong = parse_containerd_spec(R"({"annotations":{"io.kubernetes.cri.container-name":42,
+        "io.kubernetes.cri.image-name":["x"]}})");
+    REQUIRE(wrong);
+    CHECK(wrong->name.empty());
+    CHECK(wrong->image.empty());
+    CHECK(parse_containerd_spec(R"({"annotations":["nerdctl/name"]})")->name.empty());
+    CHECK_FALSE(parse_containerd_spec("[]"));
+    CHECK_FALSE(parse_containerd_spec("{\"annotations\":"));
+    const auto longest = parse_containerd_spec(
+        nlohmann::json{{"annotations", {{"nerdctl/name", std::string(5000, 'n')}}}}.dump());
+    REQUIRE(longest);
+    CHECK(longest->name.size() == 1024);
+}
+
+TEST_CASE("containerd's state is read safely: no symlink or FIFO is followed or waited on, no id leaves its "
+          "namespace directory",
+          "[containers][containerd][security]")
+{
+    namespace fs = std::filesystem;
+    char dir_template[] = "/tmp/dw-containerd-state-XXXXXX";
+    REQUIRE(::mkdtemp(dir_template));
+    const std::string state = dir_template;
+    const std::string tasks = state + "/io.containerd.runtime.v2.task";
+    const std::string fifo_id = "f1f0000000000000000000000000000000000000000000000000000000000001";
+    const std::string link_id = "11aa000000000000000000000000000000000000000000000000000000000002";
+    const std::string outside_id = "0a75000000000000000000000000000000000000000000000000000000000003";
+    const std::string spec = R"({"annotations":{"nerdctl/name":"borrowed"}})";
+    fs::create_directories(tasks + "/default/" + fifo_id);
+    fs::create_directories(tasks + "/default/" + link_id);
+    fs::create_directories(state + "/elsewhere/" + outside_id);
+    std::ofstream(state + "/elsewhere/" + outside_id + "/config.json") << spec;
+    std::ofstream(state + "/elsewhere/config.json") << spec;
+    REQUIRE(::mkfifo((tasks + "/default/" + fifo_id + "/config.json").c_str(), 0600) == 0);
+    fs::create_symlink(state + "/elsewhere/" + outside_id + "/config.json", tasks + "/default/" + link_id + "/config.json");
+    fs::create_directory_symlink(state + "/elsewhere", tasks + "/linked-namespace");
+
+    ContainerRoots roots;
+    roots.docker.clear();
+    roots.containers_storage.clear();
+    roots.containerd_state = state;
+    ContainerResolver resolver(roots);
+    const auto started = std::chrono::steady_clock::now();
+    CHECK_FALSE(resolver.lookup(fifo_id, "containerd"));     // a FIFO: refused, not waited on
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(2));
+    CHECK_FALSE(resolver.lookup(link_id, "containerd"));     // a symlinked config.json
+    CHECK_FALSE(resolver.lookup(outside_id, "containerd"));  // a symlinked namespace directory
+    CHECK_FALSE(resolver.lookup("..", "containerd"));        // ids that are not one path component
+    CHECK_FALSE(resolver.lookup("../elsewhere", "containerd"));
+    fs::remove_all(state);
 }
 
 TEST_CASE("policy: match and protect take container, image, compose_project and compose_service (docs/policy.md)",

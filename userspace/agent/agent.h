@@ -38,7 +38,7 @@ struct AgentOptions {
     // --all-mounts: overlays and the other mounts hidden by default in the
     // mount rows, /metrics and mount events too (resolve/mountinfo.h).
     bool all_mounts = false;
-    ContainerRoots containers;  // --docker-root, --containers-storage
+    ContainerRoots containers;  // --docker-root, --containers-storage, --containerd-state
 };
 
 // A subject a rule holds for now (the control socket lists these).

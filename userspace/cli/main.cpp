@@ -99,6 +99,8 @@ int main(int argc, char **argv)
                         "Docker's data root, read for container names (default /var/lib/docker; with --local)");
     top_cmd->add_option("--containers-storage", top.containers.containers_storage,
                         "podman's and CRI-O's storage root (default /var/lib/containers/storage; with --local)");
+    top_cmd->add_option("--containerd-state", top.containers.containerd_state,
+                        "containerd's state directory, read for container names (default /run/containerd; with --local)");
 
     diskwatch::AgentCommand agent;
     std::string agent_config;
@@ -122,6 +124,9 @@ int main(int argc, char **argv)
     agent_cmd->add_option("--containers-storage", agent.agent.containers.containers_storage,
                           "podman's and CRI-O's storage root, read for container names (default "
                           "/var/lib/containers/storage)");
+    agent_cmd->add_option("--containerd-state", agent.agent.containers.containerd_state,
+                          "containerd's state directory, read for the names of its containers (ctr, nerdctl, "
+                          "Kubernetes) (default /run/containerd)");
     diskwatch::add_ecosystem_options(*agent_cmd, agent.ecosystem);
 
     std::string check_config_file;

@@ -26,7 +26,7 @@ struct TopOptions {
     bool local = false;
     std::string control_socket;  // empty: /run/ebpf-diskwatch/control.sock
     bool all_mounts = false;     // --all-mounts: overlay and other mounts hidden by default too
-    ContainerRoots containers;   // --docker-root, --containers-storage (local monitor only)
+    ContainerRoots containers;   // --docker-root, --containers-storage, --containerd-state (local monitor only)
 };
 
 int run_top(const TopOptions &options);

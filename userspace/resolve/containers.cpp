@@ -1,8 +1,11 @@
 #include "resolve/containers.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <chrono>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -18,6 +21,12 @@ namespace {
 constexpr size_t kConfigMaxBytes = size_t{4} << 20;
 // containers.json lists every container of the host.
 constexpr size_t kStorageMaxBytes = size_t{16} << 20;
+
+// A task's OCI spec is a few KiB to some tens (mounts, seccomp profile).
+constexpr size_t kSpecMaxBytes = size_t{1} << 20;
+// containerd namespaces ("default", "k8s.io", "moby", ...) are few; a state
+// directory with more is not scanned past this many.
+constexpr size_t kMaxNamespaces = 64;
 
 // Names and labels are short; whoever writes the runtime's directory could
 // make them megabytes, times every cached id.
@@ -36,6 +45,40 @@ std::string string_at(const nlohmann::json &object, const char *key)
     return value;
 }
 
+
+// The namespace directories of containerd's runtime-v2 task state: real
+// directories only (no symlink is followed out of the state directory), at
+// most kMaxNamespaces of them, in no promised order.
+std::vector<std::string> containerd_namespaces(const std::string &tasks)
+{
+    std::vector<std::string> names;
+    DIR *dir = ::opendir(tasks.c_str());
+    if (!dir)
+        return names;
+    while (names.size() < kMaxNamespaces) {
+        const dirent *entry = ::readdir(dir);
+        if (!entry)
+            break;
+        const std::string name = entry->d_name;
+        if (name == "." || name == "..")
+            continue;
+        struct stat st {};
+        if (::fstatat(::dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode))
+            continue;
+        names.push_back(name);
+    }
+    ::closedir(dir);
+    return names;
+}
+
+// An id that is one path component (never "..", never with a '/'): the
+// resolver's ids come from cgroup names, which anyone with a delegated
+// subtree can choose.
+bool plain_component(const std::string &id)
+{
+    return !id.empty() && id != "." && id != ".." && id.find('/') == std::string::npos &&
+           id.find('\0') == std::string::npos;
+}
 
 }  // namespace
 
@@ -83,6 +126,46 @@ std::optional<ContainerInfo> parse_containers_storage(std::string_view text, con
     return std::nullopt;
 }
 
+std::optional<ContainerInfo> parse_containerd_spec(std::string_view text)
+{
+    const auto doc = nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+    if (!doc.is_object())
+        return std::nullopt;
+    ContainerInfo info;
+    const auto annotations = doc.find("annotations");
+    if (annotations == doc.end() || !annotations->is_object())
+        return info;  // a task with no annotations (ctr run without any): the id is all there is
+    // The CRI plugin's (Kubernetes) first, then nerdctl's: nerdctl copies its
+    // own "nerdctl/" labels into the spec's annotations.
+    info.name = string_at(*annotations, "io.kubernetes.cri.container-name");
+    if (info.name.empty())
+        info.name = string_at(*annotations, "nerdctl/name");
+    info.image = string_at(*annotations, "io.kubernetes.cri.image-name");
+    // nerdctl compose keeps these as container labels, which nerdctl does not
+    // copy into the spec; read when someone put them there as annotations.
+    info.compose_project = string_at(*annotations, "com.docker.compose.project");
+    info.compose_service = string_at(*annotations, "com.docker.compose.service");
+    return info;
+}
+
+std::shared_ptr<const ContainerInfo> ContainerResolver::read_containerd(const std::string &id) const
+{
+    if (roots_.containerd_state.empty() || !plain_component(id))
+        return nullptr;
+    // <state>/io.containerd.runtime.v2.task/<namespace>/<id>/config.json: the
+    // bundle of a running task. The namespace is not in the cgroup path: try
+    // each (an id is unique within a namespace; the first found wins).
+    const std::string tasks = roots_.containerd_state + "/io.containerd.runtime.v2.task";
+    for (const auto &ns : containerd_namespaces(tasks)) {
+        const auto spec = read_state_file(tasks + "/" + ns + "/" + id + "/config.json", kSpecMaxBytes);
+        if (!spec.ok())
+            continue;
+        if (auto info = parse_containerd_spec(spec.text))
+            return std::make_shared<const ContainerInfo>(std::move(*info));
+    }
+    return nullptr;
+}
+
 std::shared_ptr<const ContainerInfo> ContainerResolver::read(const std::string &id, const std::string &runtime)
 {
     // The container may go (and its directory with it) while we read: a
@@ -100,7 +183,11 @@ std::shared_ptr<const ContainerInfo> ContainerResolver::read(const std::string &
             if (auto info = parse_containers_storage(storage.text, id))
                 return std::make_shared<const ContainerInfo>(std::move(*info));
     }
-    // containerd keeps its containers in a bolt database (meta.db): not read.
+    // containerd's own containers (ctr, nerdctl, the Kubernetes CRI plugin):
+    // their metadata is in a bolt database (meta.db), not read; the running
+    // task's OCI spec carries the annotations that name them.
+    if (runtime == "containerd" || runtime == "kubernetes" || runtime == "docker")
+        return read_containerd(id);
     return nullptr;
 }
 

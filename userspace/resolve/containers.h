@@ -27,6 +27,9 @@ struct ContainerInfo {
 struct ContainerRoots {
     std::string docker = "/var/lib/docker";             // --docker-root
     std::string containers_storage = "/var/lib/containers/storage";  // podman, CRI-O
+    // containerd's --state directory: its runtime-v2 task bundles (the OCI
+    // spec of each running task, with its annotations). --containerd-state
+    std::string containerd_state = "/run/containerd";
     // The cgroup v2 mount: a container's cgroup is named from the runtime's
     // files only when root made it (see lookup_cgroup). Empty: the monitor's.
     std::string cgroup_mount;
@@ -39,6 +42,12 @@ std::optional<ContainerInfo> parse_docker_config(std::string_view text);
 // Pure: containers/storage's overlay-containers/containers.json text -> the
 // entry of this id (its first name); nullopt when absent or unparsable.
 std::optional<ContainerInfo> parse_containers_storage(std::string_view text, const std::string &id);
+// Pure: the OCI runtime spec (config.json) containerd wrote into a task's
+// bundle -> what its annotations say: the Kubernetes CRI's
+// io.kubernetes.cri.container-name / image-name, nerdctl's nerdctl/name, and
+// com.docker.compose.project/service when present. nullopt when the text is
+// not a JSON object. Fields absent or of the wrong type are left empty.
+std::optional<ContainerInfo> parse_containerd_spec(std::string_view text);
 
 // Cached per container id, misses included (a container with no state on
 // disk is not read again each refresh); at most `capacity` ids, the least
@@ -55,7 +64,10 @@ public:
     {
     }
     // runtime as describe_cgroup() names it ("docker", "podman", "cri-o",
-    // "containerd", "kubernetes"); nullptr when unknown.
+    // "containerd", "kubernetes"); nullptr when unknown. Docker's files are
+    // read before containerd's for "docker" and "kubernetes" (a bare id below
+    // a pod, or any cgroupfs parent): Docker's own containers also run as
+    // containerd tasks (namespace moby), and Docker's name wins.
     std::shared_ptr<const ContainerInfo> lookup(const std::string &container_id, const std::string &runtime);
     // The container a cgroup path names, and what is known of it; nullptr
     // unless the directory that names it (its outermost container component)
@@ -72,6 +84,7 @@ public:
 
 private:
     std::shared_ptr<const ContainerInfo> read(const std::string &id, const std::string &runtime);
+    std::shared_ptr<const ContainerInfo> read_containerd(const std::string &id) const;
 
     ContainerRoots roots_;
     size_t capacity_;
