@@ -174,6 +174,9 @@ int run_interactive_top(ReportFeed &feed, double refresh_s, TopViewState state, 
     std::string problem;  // the agent went away: said on screen, retried every refresh
     auto refresh_report = [&] {
         ReportOptions options{state.by, state.accumulated};
+        // The paths of the files the top rows write, as batch asks (cli/top.cpp):
+        // without it every file line reads "inode N".
+        options.rows_with_files = kTopRowsWithFiles;
         options.all_mounts = state.all_mounts;
         std::string error;
         // A refresh that throws (a name that breaks a parser, an allocation)
