@@ -22,6 +22,9 @@ TEST_CASE("keys change the live view's state", "[top]")
     CHECK(apply_key(state, 'z') == KeyEffect::none);
     apply_key(state, 'q');
     CHECK(state.quit);
+    TopViewState escaped;
+    apply_key(escaped, kKeyEscape);  // Esc quits too (it clears the filter while one is typed)
+    CHECK(escaped.quit);
 }
 
 TEST_CASE("rows sort by the chosen key", "[top]")

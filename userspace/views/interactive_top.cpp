@@ -25,6 +25,10 @@ struct CursesSession {
         cbreak();
         noecho();
         keypad(stdscr, TRUE);
+        // Esc alone answers at once: curses waits ESCDELAY ms (1000 by
+        // default) for the rest of an escape sequence; a terminal sends one
+        // in a single write, well within 25 ms.
+        set_escdelay(25);
         curs_set(0);
         if (has_colors()) {
             start_color();
@@ -44,7 +48,7 @@ void draw_help()
     int y = 1;
     mvprintw(y++, 2, "ebpf-diskwatch top: who writes how many bytes, where");
     y++;
-    mvprintw(y++, 4, "q        quit");
+    mvprintw(y++, 4, "q Esc    quit");
     mvprintw(y++, 4, "s        next sort: write rate, total, pid, name");
     mvprintw(y++, 4, "p c m    group by process, cgroup, mount (g cycles)");
     mvprintw(y++, 4, "a        accumulated: totals since start, idle rows kept");

@@ -83,6 +83,7 @@ KeyEffect apply_key(TopViewState &state, int key)
     switch (key) {
     case 'q':
     case 'Q':
+    case kKeyEscape:
         state.quit = true;
         return KeyEffect::none;
     case 's':

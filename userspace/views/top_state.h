@@ -32,7 +32,7 @@ inline constexpr int kKeyEscape = 27;
 
 enum class KeyEffect { none, redraw, regroup };
 
-// Applies one key press: q quit; s next sort; p/c/m group by process/cgroup/
+// Applies one key press: q or Esc quit; s next sort; p/c/m group by process/cgroup/
 // mount; g next grouping; a toggle accumulated totals; h or ? help; / edit
 // the filter (Enter keeps it, Esc clears it, Backspace deletes); \ clears it.
 KeyEffect apply_key(TopViewState &state, int key);
