@@ -93,3 +93,21 @@ TEST_CASE("the filter matches comm, exe, cgroup, unit, mount or pid, case-insens
     CHECK(sorted_rows(rows, state).size() == 4);
     CHECK(row_matches_filter(rows[2], "evil"));
 }
+
+TEST_CASE("the live view lists the mounts filling soonest first, then the busiest", "[top]")
+{
+    std::vector<MountReport> mounts(4);
+    mounts[0].mount = "/idle";
+    mounts[1].mount = "/busy";
+    mounts[1].write_bps = 100;
+    mounts[2].mount = "/in-an-hour";
+    mounts[2].eta_full_s = 3600;
+    mounts[3].mount = "/in-a-minute";
+    mounts[3].eta_full_s = 60;
+    const auto sorted = mounts_by_urgency(mounts);
+    REQUIRE(sorted.size() == 4);
+    CHECK(sorted[0].mount == "/in-a-minute");
+    CHECK(sorted[1].mount == "/in-an-hour");
+    CHECK(sorted[2].mount == "/busy");
+    CHECK(sorted[3].mount == "/idle");
+}

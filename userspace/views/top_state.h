@@ -42,6 +42,11 @@ std::string_view to_string(SortKey sort);
 // Whether a row passes the state's filter (an empty filter passes all).
 bool row_matches_filter(const ReportRow &row, std::string_view filter);
 
+// The mounts in the order the live view lists them, the most urgent first
+// (a short terminal shows those): filling, soonest full first; then by
+// write rate; then as the report lists them.
+std::vector<MountReport> mounts_by_urgency(const std::vector<MountReport> &mounts);
+
 // The rows in the order the state asks for, filtered.
 std::vector<ReportRow> sorted_rows(const std::vector<ReportRow> &rows, const TopViewState &state);
 
