@@ -250,10 +250,13 @@ void draw(const WriteReport &report, const TopViewState &state, const std::strin
     }
     const auto columns = row_layout(width, history.length(), agent_column, longest_who, longest_mount);
     std::string header(width, ' ');
-    for (const auto &column : columns)
-        header.replace(column.x, std::min(column.width, width - std::min(column.x, width)),
-                       pad_to_width(kRowTitles[column.index], column.width, kRowRightAligned[column.index])
-                           .substr(0, width - std::min(column.x, width)));
+    for (const auto &column : columns) {
+        if (column.x >= width)
+            break;  // a terminal narrower than the columns that always stay: cut at the edge
+        const size_t room = std::min(column.width, width - column.x);
+        header.replace(column.x, room,
+                       pad_to_width(kRowTitles[column.index], column.width, kRowRightAligned[column.index]).substr(0, room));
+    }
     put(y++, 0, header, COLOR_PAIR(1));
     for (const auto &row : rows) {
         if (y >= LINES - 1)
