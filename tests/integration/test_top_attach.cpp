@@ -4,6 +4,7 @@
 // fallback to its own programs when no agent answers. Contract: docs/top-json.md
 // ("source", "agent_action").
 #include <dirent.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <sstream>
 #include <thread>
 
@@ -275,4 +277,66 @@ TEST_CASE("doctor says whether top will read an agent's counters or load its own
     CHECK(doc.at("agent").at("running") == false);
     CHECK(doc.at("agent").at("top_source") == "local");
     CHECK(doc.at("agent").at("error").get<std::string>().find("no agent running") != std::string::npos);
+}
+
+namespace {
+
+// An overlay mount (lower, upper and work directories on `disk`), unmounted
+// however the test ends.
+struct OverlayMount {
+    std::string merged;
+    explicit OverlayMount(const std::string &base) : merged(base + "/merged")
+    {
+        for (const char *dir : {"/lower", "/upper", "/work", "/merged"})
+            std::filesystem::create_directories(base + dir);
+        const std::string options = "lowerdir=" + base + "/lower,upperdir=" + base + "/upper,workdir=" + base + "/work";
+        REQUIRE(::mount("overlay", merged.c_str(), "overlay", 0, options.c_str()) == 0);
+    }
+    ~OverlayMount() { ::umount2(merged.c_str(), MNT_DETACH); }
+    OverlayMount(const OverlayMount &) = delete;
+    OverlayMount &operator=(const OverlayMount &) = delete;
+};
+
+bool lists_mount(const json &refresh, const std::string &mount_point)
+{
+    for (const auto &mount : refresh.at("mounts"))
+        if (mount.at("mount") == mount_point)
+            return true;
+    return false;
+}
+
+}  // namespace
+
+TEST_CASE("attached, top leaves out the overlays and pseudo mounts the agent lists, as local top does, unless "
+          "--all-mounts",
+          "[top][attach][bpf]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    LoopMount disk(128);
+    OverlayMount overlay(disk.path());
+    // The agent lists everything: what top shows is top's choice.
+    AgentRun agent("interval: 250ms\nrules: []\n", {"--all-mounts"});
+    INFO(agent.stderr_text());
+    REQUIRE(agent.started());
+    const std::string socket = agent.state_dir() + "/control.sock";
+    for (const bool all : {false, true}) {
+        std::vector<std::string> extra = {"-n", "1", "--control-socket", socket};
+        if (all)
+            extra.push_back("--all-mounts");
+        auto top = start_top(extra);
+        REQUIRE(top.wait(std::chrono::seconds(60)) == 0);
+        INFO("top stderr: " << top.err());
+        const auto refreshes = refreshes_of(top.out());
+        REQUIRE(refreshes.size() == 1);
+        const auto &refresh = refreshes.front();
+        INFO(refresh.at("mounts").dump());
+        CHECK(refresh.at("source") == "agent");
+        CHECK(lists_mount(refresh, disk.path()));  // the disk under it, either way
+        CHECK(lists_mount(refresh, overlay.merged) == all);
+        if (!all)
+            for (const auto &mount : refresh.at("mounts"))
+                for (const char *pseudo : {"overlay", "proc", "sysfs", "cgroup", "cgroup2", "tracefs", "bpf"})
+                    CHECK(mount.at("fstype") != pseudo);
+    }
 }

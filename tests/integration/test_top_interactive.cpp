@@ -4,8 +4,13 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <functional>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "support/agent_run.h"
 #include "support/policy_yaml.h"
@@ -27,9 +32,11 @@ struct TmuxSession {
     ScratchDir dir;
     std::string socket = dir.path() + "/tmux.sock";
     std::string name = "dw-test-" + std::to_string(::getpid());
-    explicit TmuxSession(const std::string &command)
+    // Fails (never skips) when tmux cannot run, under CI=true as anywhere.
+    explicit TmuxSession(const std::string &command, int width = 160, int height = 40)
     {
-        REQUIRE(run({kTmux, "-S", socket, "new-session", "-d", "-s", name, "-x", "160", "-y", "40", command}) == 0);
+        REQUIRE(run({kTmux, "-S", socket, "new-session", "-d", "-s", name, "-x", std::to_string(width), "-y",
+                     std::to_string(height), command}) == 0);
     }
     ~TmuxSession() { run({kTmux, "-S", socket, "kill-session", "-t", name}); }
     std::string screen() const
@@ -38,7 +45,20 @@ struct TmuxSession {
         run({kTmux, "-S", socket, "capture-pane", "-p", "-t", name}, &text);
         return text;
     }
+    // The screen with wrapped lines joined (-J): a line longer than the pane
+    // is one that wrapped.
+    std::string joined_screen() const
+    {
+        std::string text;
+        run({kTmux, "-S", socket, "capture-pane", "-p", "-J", "-t", name}, &text);
+        return text;
+    }
     void keys(const std::string &keys) const { run({kTmux, "-S", socket, "send-keys", "-t", name, keys}); }
+    void resize(int width, int height) const
+    {
+        run({kTmux, "-S", socket, "resize-window", "-t", name, "-x", std::to_string(width), "-y",
+             std::to_string(height)});
+    }
     bool alive() const { return run({kTmux, "-S", socket, "has-session", "-t", name}) == 0; }
     // Polls the screen until `needle` shows up.
     bool wait_for(const std::string &needle, std::chrono::seconds timeout) const
@@ -148,4 +168,144 @@ TEST_CASE("attached to an agent, the live view marks the throttled row, draws it
     tmux.keys("x");
     tmux.keys("q");
     CHECK(tmux.wait_for("top-exited-0", std::chrono::seconds(10)));
+}
+
+namespace {
+
+std::vector<std::string> screen_lines(const std::string &screen)
+{
+    std::vector<std::string> lines;
+    size_t start = 0;
+    while (start < screen.size()) {
+        size_t end = screen.find('\n', start);
+        if (end == std::string::npos)
+            end = screen.size();
+        lines.push_back(screen.substr(start, end - start));
+        start = end + 1;
+    }
+    return lines;
+}
+
+// The longest line of the screen, in bytes (the view prints ASCII only).
+size_t widest_line(const std::string &screen)
+{
+    size_t widest = 0;
+    for (const auto &line : screen_lines(screen)) {
+        size_t end = line.find_last_not_of(' ');
+        widest = std::max(widest, end == std::string::npos ? 0 : end + 1);
+    }
+    return widest;
+}
+
+// The file line under the row of `comm` (empty when there is none).
+std::string file_line_of(const std::string &screen, const std::string &comm)
+{
+    const auto lines = screen_lines(screen);
+    for (size_t i = 0; i + 1 < lines.size(); ++i)
+        if (lines[i].find(comm) != std::string::npos)
+            return lines[i + 1].find("file ") != std::string::npos ? lines[i + 1] : "";
+    return "";
+}
+
+// Polls until `check` holds on the screen.
+bool screen_until(const TmuxSession &tmux, const std::function<bool(const std::string &)> &check,
+                  std::chrono::seconds timeout)
+{
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (check(tmux.screen()))
+            return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return false;
+}
+
+// How long after Esc the pane says top has exited (polled every 20 ms; 5 s at most).
+std::chrono::milliseconds time_to_quit_on_escape(const TmuxSession &tmux)
+{
+    const auto pressed = std::chrono::steady_clock::now();
+    tmux.keys("Escape");
+    while (std::chrono::steady_clock::now() - pressed < std::chrono::seconds(5)) {
+        if (tmux.screen().find("top-exited-0") != std::string::npos)
+            break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - pressed);
+}
+
+}  // namespace
+
+TEST_CASE("the live view fits 80x24, 120x40 and 200x50: paths shortened in the middle, full in kept, Esc quits",
+          "[top][interactive][width][bpf]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    LoopMount disk(256);
+    // A path as long as a container's: both its ends must show.
+    const std::string hex = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    const std::string directory = disk.path() + "/overlay2/" + hex + "/merged/var/log/app";
+    std::filesystem::create_directories(directory);
+    const std::string file = directory + "/eve-json-long.log";
+    auto writer = start_writer(file, 200LL << 20, "dw-longpath", {"--rate", std::to_string(1 << 20)});
+    // A file deleted while its writer still writes it.
+    auto ghost = start_writer(disk.path() + "/ghost.log", 200LL << 20, "dw-ghost",
+                              {"--rate", std::to_string(256 << 10), "--unlink-after-open", "1"});
+    // The mount as the view shows it ends with the loop directory's random tail.
+    const std::string mount_tail = disk.path().substr(disk.path().size() - 10);
+
+    for (const auto &[width, height] : {std::pair{80, 24}, std::pair{120, 40}, std::pair{200, 50}}) {
+        INFO("terminal " << width << "x" << height);
+        TmuxSession tmux(std::string(DW_BINARY) + " top -d 1; echo top-exited-$?; sleep 30", width, height);
+        REQUIRE(tmux.wait_for("PID", std::chrono::seconds(30)));
+        // The path arrives with the refresh that names the writer's files.
+        const bool shown = screen_until(tmux, [&](const std::string &screen) {
+            return file_line_of(screen, "dw-longpath").find("eve-json-long.log") != std::string::npos &&
+                   file_line_of(screen, "dw-ghost").find("DELETED") != std::string::npos;
+        }, std::chrono::seconds(15));
+        const std::string screen = tmux.screen();
+        INFO(screen);
+        CHECK(shown);
+        // Nothing wraps: no line, wrapped lines joined, is wider than the pane.
+        CHECK(widest_line(tmux.joined_screen()) <= static_cast<size_t>(width));
+        for (const auto &line : screen_lines(screen))
+            CHECK(line.size() <= static_cast<size_t>(width));
+        // The header: one line, nothing over it.
+        const std::string header = line_with(screen, "PID");
+        CHECK(header.find("COMM") != std::string::npos);
+        CHECK(header.find("WRITE/s") != std::string::npos);
+        // The file path: both its ends; all of it when there is room.
+        const std::string path_line = file_line_of(screen, "dw-longpath");
+        CHECK(path_line.find("file /tmp/dw-loop") != std::string::npos);
+        CHECK(path_line.find("/var/log/app/eve-json-long.log") != std::string::npos);
+        if (width >= 200)
+            CHECK(path_line.find(file) != std::string::npos);
+        else
+            CHECK(path_line.find("...") != std::string::npos);
+        CHECK(file_line_of(screen, "dw-ghost").find("ghost.log (DELETED, still open)") != std::string::npos);
+        // The row: its name and its rate, on one line.
+        CHECK(line_with(screen, "dw-longpath").find("/s") != std::string::npos);
+        // The mount: shortened or not, its end and "full in" on one line.
+        const std::string mount_line = line_with(screen, mount_tail);
+        CHECK(mount_line.find("full in") != std::string::npos);
+        CHECK(mount_line.find('%') != std::string::npos);
+        if (width >= 120)
+            CHECK(mount_line.find(disk.path()) != std::string::npos);
+        if (width >= 200)
+            CHECK(header.find("HISTORY") != std::string::npos);
+
+        if (width == 120) {
+            // A resize redraws at once, to the new size.
+            tmux.resize(80, 24);
+            const bool fitted = screen_until(tmux, [&](const std::string &now) {
+                return line_with(now, "PID").find("WRITE/s") != std::string::npos &&
+                       line_with(now, "PID").find("HISTORY") == std::string::npos && widest_line(now) <= 80;
+            }, std::chrono::seconds(3));
+            INFO(tmux.screen());
+            CHECK(fitted);
+        }
+        const auto quit_after = time_to_quit_on_escape(tmux);
+        INFO(tmux.screen());
+        CHECK(tmux.screen().find("top-exited-0") != std::string::npos);
+        CHECK(quit_after < std::chrono::milliseconds(1000));
+    }
 }

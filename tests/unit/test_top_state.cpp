@@ -22,6 +22,9 @@ TEST_CASE("keys change the live view's state", "[top]")
     CHECK(apply_key(state, 'z') == KeyEffect::none);
     apply_key(state, 'q');
     CHECK(state.quit);
+    TopViewState escaped;
+    apply_key(escaped, kKeyEscape);  // Esc quits too (it clears the filter while one is typed)
+    CHECK(escaped.quit);
 }
 
 TEST_CASE("rows sort by the chosen key", "[top]")
@@ -89,4 +92,22 @@ TEST_CASE("the filter matches comm, exe, cgroup, unit, mount or pid, case-insens
     state.filter.clear();
     CHECK(sorted_rows(rows, state).size() == 4);
     CHECK(row_matches_filter(rows[2], "evil"));
+}
+
+TEST_CASE("the live view lists the mounts filling soonest first, then the busiest", "[top]")
+{
+    std::vector<MountReport> mounts(4);
+    mounts[0].mount = "/idle";
+    mounts[1].mount = "/busy";
+    mounts[1].write_bps = 100;
+    mounts[2].mount = "/in-an-hour";
+    mounts[2].eta_full_s = 3600;
+    mounts[3].mount = "/in-a-minute";
+    mounts[3].eta_full_s = 60;
+    const auto sorted = mounts_by_urgency(mounts);
+    REQUIRE(sorted.size() == 4);
+    CHECK(sorted[0].mount == "/in-a-minute");
+    CHECK(sorted[1].mount == "/in-an-hour");
+    CHECK(sorted[2].mount == "/busy");
+    CHECK(sorted[3].mount == "/idle");
 }

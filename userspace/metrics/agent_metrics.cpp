@@ -286,6 +286,7 @@ std::vector<MetricFamily> AgentMetrics::families() const
         return a.second->written != b.second->written ? a.second->written > b.second->written : a.first < b.first;
     });
     std::vector<std::pair<std::string, uint64_t>> cgroups;
+    cgroups.reserve(ranked.size());
     for (const auto &[cgroup, state] : ranked)
         cgroups.emplace_back(cgroup, state->written);
     const size_t exported = std::min(cgroups.size(), options_.cgroup_series);

@@ -11,6 +11,7 @@
 #include "monitor/write_monitor.h"
 #include "views/format.h"
 #include "views/rate_history.h"
+#include "views/screen_fit.h"
 #include "views/text_report.h"
 
 namespace diskwatch {
@@ -25,6 +26,10 @@ struct CursesSession {
         cbreak();
         noecho();
         keypad(stdscr, TRUE);
+        // Esc alone answers at once: curses waits ESCDELAY ms (1000 by
+        // default) for the rest of an escape sequence; a terminal sends one
+        // in a single write, well within 25 ms.
+        set_escdelay(25);
         curs_set(0);
         if (has_colors()) {
             start_color();
@@ -38,25 +43,49 @@ struct CursesSession {
     ~CursesSession() { endwin(); }
 };
 
+// Raw text (a name any user controls) as the narrow curses prints it: one
+// column per byte, nothing that drives the terminal.
+std::string screen_text(std::string_view raw) { return ascii_only(terminal_safe(raw)); }
+
+// Writes `text`, already fitted to its column, at (y, x) with `attributes`;
+// never past the right edge (a write there would wrap onto the next line).
+void put(int y, size_t x, const std::string &text, attr_t attributes = A_NORMAL)
+{
+    const auto width = static_cast<size_t>(std::max(COLS, 0));
+    if (x >= width || y >= LINES)
+        return;
+    const std::string fitted = cut_to_width(text, width - x);
+    if (attributes != A_NORMAL)
+        attron(attributes);
+    mvaddnstr(y, static_cast<int>(x), fitted.c_str(), static_cast<int>(fitted.size()));
+    if (attributes != A_NORMAL)
+        attroff(attributes);
+}
+
 void draw_help()
 {
     erase();
+    static const char *const lines[] = {
+        "  ebpf-diskwatch top: who writes how many bytes, where",
+        "",
+        "    q Esc    quit",
+        "    s        next sort: write rate, total, pid, name",
+        "    p c m    group by process, cgroup, mount (g cycles)",
+        "    a        accumulated: totals since start, idle rows kept",
+        "    /        filter rows by name or pid (Enter keeps it, Esc clears it)",
+        "    \\        clear the filter",
+        "    h ?      this help",
+        "",
+        "    [name]   a process that has exited; its bytes are kept",
+        "    HISTORY  write rate over the last refreshes: _ idle, . : - = + * # @ up to the row's peak",
+        "    AGENT    what a running agent does to the row: throttled, killed, flagged (a rule holds)",
+        "             (top attached to the agent's control socket; --local loads its own programs)",
+        "    narrow terminals drop HISTORY, then MOUNT, TOTAL, GROW/s; long paths lose their middle",
+        "  any key returns",
+    };
     int y = 1;
-    mvprintw(y++, 2, "ebpf-diskwatch top: who writes how many bytes, where");
-    y++;
-    mvprintw(y++, 4, "q        quit");
-    mvprintw(y++, 4, "s        next sort: write rate, total, pid, name");
-    mvprintw(y++, 4, "p c m    group by process, cgroup, mount (g cycles)");
-    mvprintw(y++, 4, "a        accumulated: totals since start, idle rows kept");
-    mvprintw(y++, 4, "/        filter rows by name or pid (Enter keeps it, Esc clears it)");
-    mvprintw(y++, 4, "\\        clear the filter");
-    mvprintw(y++, 4, "h ?      this help");
-    y++;
-    mvprintw(y++, 4, "[name]   a process that has exited; its bytes are kept");
-    mvprintw(y++, 4, "HISTORY  write rate over the last refreshes: _ idle, . : - = + * # @ up to the row's peak");
-    mvprintw(y++, 4, "AGENT    what a running agent does to the row: throttled, killed, flagged (a rule holds)");
-    mvprintw(y++, 4, "         (top attached to the agent's control socket; --local loads its own programs)");
-    mvprintw(y++, 2, "any key returns");
+    for (const char *line : lines)
+        put(y++, 0, cut_to_width(line, static_cast<size_t>(std::max(COLS, 1))));
     refresh();
 }
 
@@ -71,83 +100,219 @@ const char *action_mark(const std::string &action)
     return "";
 }
 
+attr_t fill_color(double used_pct)
+{
+    return COLOR_PAIR(used_pct >= 90 ? 4 : used_pct >= 80 ? 3 : 2);
+}
+
+// A mount line: its path (shortened in the middle), fill bar, used, size,
+// write, growth, fill rate and time to full; at 80 columns the least needed
+// go first, and "full in" stays (views/screen_fit.h).
+enum MountColumn { m_path, m_bar, m_used, m_size, m_write, m_grow, m_fill, m_full_in, m_count };
+
+std::vector<PlacedColumn> mount_layout(const WriteReport &report, size_t width)
+{
+    size_t longest = 16;
+    for (const auto &mount : report.mounts)
+        longest = std::max(longest, screen_text(mount.mount).size());
+    std::vector<ColumnSpec> specs(m_count);
+    // The path gets what the longest needs, no more: the numbers stay near it.
+    specs[m_path] = {16, longest, 0, 0};
+    specs[m_bar] = {7, 22, 3, 0};
+    specs[m_used] = {6, 6, 0, 0};
+    specs[m_size] = {7, 7, 6, 0};
+    specs[m_write] = {13, 13, 5, 0};  // "write 1023M/s"
+    specs[m_grow] = {13, 13, 4, 0};   // "grow -1.77M/s": growth and fill may be negative
+    specs[m_fill] = {13, 13, 2, 0};
+    specs[m_full_in] = {14, 14, 0, 0};
+    return layout_columns(specs, width);
+}
+
+void draw_mount(int y, const MountReport &mount, const std::vector<PlacedColumn> &layout)
+{
+    for (const auto &column : layout) {
+        const size_t w = column.width;
+        switch (column.index) {
+        case m_path:
+            put(y, column.x, pad_to_width(shorten_middle(screen_text(mount.mount), w), w));
+            break;
+        case m_bar: {
+            const size_t inner = w - 2;
+            const auto filled = static_cast<size_t>(
+                std::lround(std::clamp(mount.used_pct, 0.0, 100.0) / 100.0 * static_cast<double>(inner)));
+            put(y, column.x, "[");
+            put(y, column.x + 1, std::string(filled, '|') + std::string(inner - filled, ' '), fill_color(mount.used_pct));
+            put(y, column.x + 1 + inner, "]");
+            break;
+        }
+        case m_used: {
+            char used[16];
+            std::snprintf(used, sizeof(used), "%5.1f%%", mount.used_pct);
+            put(y, column.x, pad_to_width(used, w, true), fill_color(mount.used_pct));
+            break;
+        }
+        case m_size:
+            put(y, column.x, pad_to_width(human_bytes(static_cast<double>(mount.size_bytes)), w, true));
+            break;
+        case m_write:
+            put(y, column.x, pad_to_width("write " + human_rate(mount.write_bps), w));
+            break;
+        case m_grow:
+            put(y, column.x, pad_to_width("grow " + human_rate(mount.growth_bps), w));
+            break;
+        case m_fill:
+            put(y, column.x, pad_to_width("fill " + (mount.fill_bps ? human_rate(*mount.fill_bps) : "-"), w));
+            break;
+        case m_full_in:
+            put(y, column.x, pad_to_width("full in " + human_duration(mount.eta_full_s), w));
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+// The rows' columns, in order; at 80 columns HISTORY goes first, then MOUNT,
+// TOTAL, GROW/s; wider, CGROUP/UNIT and MOUNT get what their longest
+// names need (up to all the room left).
+enum RowColumn { r_pid, r_comm, r_who, r_mount, r_write, r_grow, r_total, r_history, r_agent, r_count };
+
+std::vector<PlacedColumn> row_layout(size_t width, size_t history_length, bool agent_column, size_t longest_who,
+                                     size_t longest_mount)
+{
+    std::vector<ColumnSpec> specs(r_count);
+    specs[r_pid] = {7, 8, 0, 0};
+    specs[r_comm] = {15, 16, 0, 0};  // a whole comm (15 bytes), brackets when it exited
+    specs[r_who] = {11, std::max<size_t>(11, longest_who), 2, 0};  // "CGROUP/UNIT"
+    specs[r_mount] = {8, std::max<size_t>(8, longest_mount), 5, 0};
+    specs[r_write] = {8, 10, 0, 0};
+    specs[r_grow] = {8, 10, 3, 0};
+    specs[r_total] = {6, 10, 4, 0};
+    specs[r_history] = {history_length, history_length, 6, 0};
+    specs[r_agent] = {9, 9, 1, 0};
+    if (!agent_column)
+        specs.pop_back();
+    return layout_columns(specs, width);
+}
+
+const char *const kRowTitles[r_count] = {"PID", "COMM", "CGROUP/UNIT", "MOUNT", "WRITE/s", "GROW/s", "TOTAL", "HISTORY", "AGENT"};
+const bool kRowRightAligned[r_count] = {true, false, false, false, true, true, true, false, false};
+
+// The row's file line: each path shortened in the middle so that both its
+// start and its file name show, "(DELETED, still open)" kept whole.
+std::string file_line(const ReportRow &row, size_t width)
+{
+    const std::string label = "file ";
+    if (width <= label.size())
+        return cut_to_width(label, width);
+    size_t room = width - label.size();
+    if (row.files.size() == 1) {
+        const WrittenFile &file = row.files.front();
+        const std::string suffix = file.deleted ? " (DELETED, still open)" : "";
+        const std::string name = file.path.empty() ? "inode " + std::to_string(file.ino) : screen_text(file.path);
+        if (room > suffix.size() + kEllipsis.size())
+            return label + shorten_middle(name, room - suffix.size()) + suffix;
+    }
+    return label + shorten_middle(ascii_only(files_text(row)), room);
+}
+
 void draw(const WriteReport &report, const TopViewState &state, const std::string &source,
           const RateHistory &history, const std::string &problem)
 {
     erase();
-    const int width = COLS;
+    const auto width = static_cast<size_t>(std::max(COLS, 1));
     int y = 0;
-    mvprintw(y++, 0, "ebpf-diskwatch  %s  %s  by %s  sort %s%s", rfc3339_utc(report.ts).c_str(), source.c_str(),
-             std::string(to_string(state.by)).c_str(), std::string(to_string(state.sort)).c_str(),
-             state.accumulated ? "  [accumulated]" : "");
-    if (!problem.empty()) {
-        attron(COLOR_PAIR(4));
-        mvprintw(y++, 0, "%.*s", std::max(0, width - 1), terminal_safe(problem).c_str());
-        attroff(COLOR_PAIR(4));
-    }
-    size_t mount_width = 20;
-    for (const auto &mount : report.mounts)
-        mount_width = std::max(mount_width, terminal_safe(mount.mount).size());
-    mount_width = std::min<size_t>(mount_width, static_cast<size_t>(std::max(20, COLS - 90)));
-    for (const auto &mount : report.mounts) {
+    char title[256];
+    // Narrow, the time of day only: the date would push the sort off the line.
+    const std::string when = width < 100 ? rfc3339_utc(report.ts).substr(11, 8) : rfc3339_utc(report.ts);
+    std::snprintf(title, sizeof(title), "ebpf-diskwatch  %s  %s  by %s  sort %s%s", when.c_str(),
+                  screen_text(source).c_str(), std::string(to_string(state.by)).c_str(),
+                  std::string(to_string(state.sort)).c_str(), state.accumulated ? "  [accumulated]" : "");
+    put(y++, 0, cut_to_width(title, width));
+    if (!problem.empty())
+        put(y++, 0, cut_to_width(screen_text(problem), width), COLOR_PAIR(4));
+    const auto mounts = mount_layout(report, width);
+    for (const auto &mount : mounts_by_urgency(report.mounts)) {
         if (y >= LINES / 2)
             break;
-        const int bar_width = 20;
-        const int filled = static_cast<int>(std::lround(mount.used_pct / 100.0 * bar_width));
-        const int color = mount.used_pct >= 90 ? 4 : mount.used_pct >= 80 ? 3 : 2;
-        mvprintw(y, 0, "%-*s [", static_cast<int>(mount_width), fit_path(terminal_safe(mount.mount), mount_width).c_str());
-        attron(COLOR_PAIR(color));
-        for (int i = 0; i < bar_width; ++i)
-            addch(i < filled ? '|' : ' ');
-        attroff(COLOR_PAIR(color));
-        printw("] %5.1f%% %7s  write %9s  grow %9s  fill %9s  full in %s", mount.used_pct,
-               human_bytes(static_cast<double>(mount.size_bytes)).c_str(), human_rate(mount.write_bps).c_str(),
-               human_rate(mount.growth_bps).c_str(),
-               mount.fill_bps ? human_rate(*mount.fill_bps).c_str() : "-", human_duration(mount.eta_full_s).c_str());
-        ++y;
+        draw_mount(y++, mount, mounts);
     }
     ++y;
-    attron(COLOR_PAIR(1));
-    char header[256];
-    std::snprintf(header, sizeof(header), "%8s  %-16s %-30s %-20s %10s %10s %10s %-*s %s", "PID", "COMM",
-                  "CGROUP/UNIT", "MOUNT", "WRITE/s", "GROW/s", "TOTAL", static_cast<int>(history.length()), "HISTORY",
-                  "AGENT");
-    mvprintw(y, 0, "%-*s", width, header);
-    attroff(COLOR_PAIR(1));
-    ++y;
-    for (const auto &row : sorted_rows(report.rows, state)) {
+    const bool agent_column = source.rfind("agent", 0) == 0 ||
+                              std::any_of(report.rows.begin(), report.rows.end(),
+                                          [](const ReportRow &row) { return !row.agent_action.empty(); });
+    const std::vector<ReportRow> rows = sorted_rows(report.rows, state);
+    size_t longest_who = 0;
+    size_t longest_mount = 0;
+    for (const auto &row : rows) {
+        longest_who = std::max(longest_who, screen_text(who_text(row)).size());
+        longest_mount = std::max(longest_mount, screen_text(row.mount.empty() ? row.dev : row.mount).size());
+    }
+    const auto columns = row_layout(width, history.length(), agent_column, longest_who, longest_mount);
+    std::string header(width, ' ');
+    for (const auto &column : columns) {
+        if (column.x >= width)
+            break;  // a terminal narrower than the columns that always stay: cut at the edge
+        const size_t room = std::min(column.width, width - column.x);
+        header.replace(column.x, room,
+                       pad_to_width(kRowTitles[column.index], column.width, kRowRightAligned[column.index]).substr(0, room));
+    }
+    put(y++, 0, header, COLOR_PAIR(1));
+    for (const auto &row : rows) {
         if (y >= LINES - 1)
             break;
-        std::string comm = terminal_safe(row.comm);
-        if (row.exited)
-            comm = "[" + comm + "]";
-        mvprintw(y, 0, "%8u  %-16.16s %-30s %-20s %10s %10s %10s %s ", row.pid, comm.c_str(),
-                 fit_path(terminal_safe(who_text(row)), 30).c_str(),
-                 fit_path(terminal_safe(row.mount.empty() ? row.dev : row.mount), 20).c_str(),
-                 human_rate(row.write_bps).c_str(), human_rate(row.growth_bps).c_str(),
-                 human_bytes(static_cast<double>(row.total_bytes)).c_str(), history.sparkline(row, state.by).c_str());
-        if (!row.agent_action.empty()) {
-            attron(COLOR_PAIR(4) | A_BOLD);
-            printw("%s", action_mark(row.agent_action));
-            attroff(COLOR_PAIR(4) | A_BOLD);
+        for (const auto &column : columns) {
+            const size_t w = column.width;
+            std::string text;
+            switch (column.index) {
+            case r_pid:
+                text = std::to_string(row.pid);
+                break;
+            case r_comm:
+                text = row.exited ? "[" + screen_text(row.comm) + "]" : screen_text(row.comm);
+                break;
+            case r_who:
+                text = shorten_middle(ascii_only(terminal_safe(who_text(row))), w);
+                break;
+            case r_mount:
+                text = shorten_middle(screen_text(row.mount.empty() ? row.dev : row.mount), w);
+                break;
+            case r_write:
+                text = human_rate(row.write_bps);
+                break;
+            case r_grow:
+                text = human_rate(row.growth_bps);
+                break;
+            case r_total:
+                text = human_bytes(static_cast<double>(row.total_bytes));
+                break;
+            case r_history:
+                text = history.sparkline(row, state.by);
+                break;
+            case r_agent:
+                text = action_mark(row.agent_action);
+                break;
+            default:
+                break;
+            }
+            const attr_t attributes = column.index == r_agent && !text.empty() ? COLOR_PAIR(4) | A_BOLD : A_NORMAL;
+            put(y, column.x, pad_to_width(text, w, kRowRightAligned[column.index]), attributes);
         }
         ++y;
         // The file a top writer writes, on a detail line; a deleted file
         // that is still open and growing stands out.
         if (!row.files.empty() && y < LINES - 1) {
             const bool deleted = std::any_of(row.files.begin(), row.files.end(), [](const WrittenFile &f) { return f.deleted; });
-            if (deleted)
-                attron(COLOR_PAIR(4));
-            mvprintw(y++, 10, "%.*s", std::max(0, width - 11), ("file " + files_text(row)).c_str());
-            if (deleted)
-                attroff(COLOR_PAIR(4));
+            const size_t indent = width >= 40 ? 10 : 2;
+            put(y++, indent, file_line(row, width - std::min(indent, width)), deleted ? COLOR_PAIR(4) : A_NORMAL);
         }
     }
     const auto &drops = report.drops;
+    std::string status;
     if (state.editing_filter || !state.filter.empty()) {
-        // The filter is typed printable ASCII; terminal_safe all the same.
-        mvprintw(LINES - 1, 0, "filter: %s%s   (%s)", terminal_safe(state.filter).c_str(),
-                 state.editing_filter ? "_" : "", state.editing_filter ? "Enter keep, Esc clear" : "\\ clear, / edit");
+        // The filter is typed printable ASCII; made safe all the same.
+        status = "filter: " + screen_text(state.filter) + (state.editing_filter ? "_" : "") + "   (" +
+                 (state.editing_filter ? "Enter keep, Esc clear" : "\\ clear, / edit") + ")";
     } else {
         // Every drop reason by its short label (vocabulary/drop_reasons.h),
         // the non-zero ones: the line has no room for eight zeros.
@@ -155,9 +320,11 @@ void draw(const WriteReport &report, const TopViewState &state, const std::strin
         for (const auto &reason : kDropReasons)
             if ((reason.views & kDropViewLive) && drops.*reason.counter)
                 dropped += " " + std::string(reason.label) + " " + std::to_string(drops.*reason.counter);
-        mvprintw(LINES - 1, 0, "q quit  s sort  p/c/m group  a accumulated  / filter  h help   drops:%s",
-                 dropped.empty() ? " 0" : dropped.c_str());
+        status = "q quit  s sort  p/c/m group  a accumulated  / filter  h help   drops:" +
+                 (dropped.empty() ? std::string(" 0") : dropped);
     }
+    // The last cell of the last line is left empty: writing it scrolls some terminals.
+    put(LINES - 1, 0, cut_to_width(status, width - 1));
     refresh();
 }
 
@@ -174,6 +341,9 @@ int run_interactive_top(ReportFeed &feed, double refresh_s, TopViewState state, 
     std::string problem;  // the agent went away: said on screen, retried every refresh
     auto refresh_report = [&] {
         ReportOptions options{state.by, state.accumulated};
+        // The paths of the files the top rows write, as batch asks (cli/top.cpp):
+        // without it every file line reads "inode N".
+        options.rows_with_files = kTopRowsWithFiles;
         options.all_mounts = state.all_mounts;
         std::string error;
         // A refresh that throws (a name that breaks a parser, an allocation)
@@ -201,7 +371,10 @@ int run_interactive_top(ReportFeed &feed, double refresh_s, TopViewState state, 
     timeout(100);  // getch waits at most 100 ms: keys stay responsive, events keep draining
     while (!state.quit && !*stop) {
         const int key = getch();
-        if (key != ERR) {
+        if (key == KEY_RESIZE) {
+            // curses has the new LINES and COLS: drawn again at once, to the new size.
+            redraw();
+        } else if (key != ERR) {
             const KeyEffect effect = apply_key(state, key);
             if (state.quit)
                 break;
@@ -210,7 +383,7 @@ int run_interactive_top(ReportFeed &feed, double refresh_s, TopViewState state, 
                 refresh_report();
                 next_refresh = std::chrono::steady_clock::now() + period;
             }
-            if (effect != KeyEffect::none || key == KEY_RESIZE)
+            if (effect != KeyEffect::none)
                 redraw();
         }
         feed.wait(0);

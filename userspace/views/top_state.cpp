@@ -83,6 +83,7 @@ KeyEffect apply_key(TopViewState &state, int key)
     switch (key) {
     case 'q':
     case 'Q':
+    case kKeyEscape:
         state.quit = true;
         return KeyEffect::none;
     case 's':
@@ -118,6 +119,19 @@ KeyEffect apply_key(TopViewState &state, int key)
     default:
         return KeyEffect::none;
     }
+}
+
+std::vector<MountReport> mounts_by_urgency(const std::vector<MountReport> &mounts)
+{
+    std::vector<MountReport> sorted = mounts;
+    std::stable_sort(sorted.begin(), sorted.end(), [](const MountReport &a, const MountReport &b) {
+        if (a.eta_full_s.has_value() != b.eta_full_s.has_value())
+            return a.eta_full_s.has_value();
+        if (a.eta_full_s && *a.eta_full_s != *b.eta_full_s)
+            return *a.eta_full_s < *b.eta_full_s;
+        return a.write_bps > b.write_bps;
+    });
+    return sorted;
 }
 
 std::vector<ReportRow> sorted_rows(const std::vector<ReportRow> &rows, const TopViewState &state)

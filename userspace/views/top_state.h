@@ -32,7 +32,7 @@ inline constexpr int kKeyEscape = 27;
 
 enum class KeyEffect { none, redraw, regroup };
 
-// Applies one key press: q quit; s next sort; p/c/m group by process/cgroup/
+// Applies one key press: q or Esc quit; s next sort; p/c/m group by process/cgroup/
 // mount; g next grouping; a toggle accumulated totals; h or ? help; / edit
 // the filter (Enter keeps it, Esc clears it, Backspace deletes); \ clears it.
 KeyEffect apply_key(TopViewState &state, int key);
@@ -41,6 +41,11 @@ std::string_view to_string(SortKey sort);
 
 // Whether a row passes the state's filter (an empty filter passes all).
 bool row_matches_filter(const ReportRow &row, std::string_view filter);
+
+// The mounts in the order the live view lists them, the most urgent first
+// (a short terminal shows those): filling, soonest full first; then by
+// write rate; then as the report lists them.
+std::vector<MountReport> mounts_by_urgency(const std::vector<MountReport> &mounts);
 
 // The rows in the order the state asks for, filtered.
 std::vector<ReportRow> sorted_rows(const std::vector<ReportRow> &rows, const TopViewState &state);
