@@ -173,6 +173,32 @@ TEST_CASE("SIGTERM to the agent and its guard at once (systemd stopping the unit
     CHECK(count_events(agent.events(), "agent.stop") == 1);
 }
 
+TEST_CASE("systemd's watchdog aborts a hung agent (SIGABRT to the agent and its guard at once): the guard stays and "
+          "releases",
+          "[agent][guard][systemd][bpf]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    ThrottledPair pair("dw-guard-abrt");
+    AgentRun &agent = pair.agent;
+    const pid_t guard = agent.guard_pid();
+    REQUIRE(guard > 0);
+    REQUIRE(pair.held_with_both_paused());
+    // As a watchdog timeout does under KillMode=control-group: WatchdogSignal
+    // (SIGABRT) to every process of the unit, the guard included.
+    REQUIRE(::kill(guard, SIGABRT) == 0);
+    agent.signal(SIGABRT);
+    CHECK(pair.both_running());
+    agent.stop(std::chrono::seconds(10));
+    INFO(agent.events_text());
+    CHECK(agent.wait_for([&](const json &e) {
+        return e.value("event", "") == "action" && e["action"] == "release" && e["process"]["pid"] == pair.process_writer.pid() &&
+               e.value("reason", "").rfind("guard: ", 0) == 0;
+    }, std::chrono::seconds(5)));
+    CHECK(wait_until([&] { return diskwatch::process_state(guard) == 0 || diskwatch::process_state(guard) == 'Z'; },
+                     std::chrono::seconds(10)));
+}
+
 TEST_CASE("a hung agent (SIGSTOP) stops beating: its guard releases without waiting for a death, and the agent goes "
           "on when continued",
           "[agent][guard][bpf]")

@@ -202,3 +202,20 @@ TEST_CASE("events and top's rows derive a cgroup path alike (cases the old event
     CHECK(cgroup_json(8, "/system.slice/nginx.service").at("unit") == "nginx.service");
     CHECK(unit_of_cgroup("/").empty());
 }
+
+TEST_CASE("derivation: the cgroupfs driver's podman and CRI-O names, and nerdctl's systemd scope", "[vocabulary]")
+{
+    const std::string id(64, 'c');
+    const auto podman = describe_cgroup("/libpod_parent/libpod-" + id);
+    CHECK(podman.container_id == id);
+    CHECK(podman.runtime == "podman");
+    const auto crio = describe_cgroup("/kubepods/burstable/pod0f3c2a7e-5b1d-4c8e-9a6f-1d2e3f4a5b6c/crio-" + id);
+    CHECK(crio.container_id == id);
+    CHECK(crio.runtime == "cri-o");
+    const auto nerdctl = describe_cgroup("/system.slice/nerdctl-" + id + ".scope");
+    CHECK(nerdctl.container_id == id);
+    CHECK(nerdctl.runtime == "containerd");
+    // Not a container: a prefix inside the name, or an id of the wrong length.
+    CHECK(describe_cgroup("/libpod_parent/evil-libpod-" + id).container_id.empty());
+    CHECK(describe_cgroup("/libpod_parent/libpod-" + id.substr(1)).container_id.empty());
+}

@@ -187,7 +187,16 @@ void Agent::reload()
     // that the reload is over.
     struct Reloaded {
         Agent &agent;
-        ~Reloaded() { agent.service_.reloaded(agent.running_status()); }
+        ~Reloaded()
+        {
+            // A destructor that throws while a reload's exception unwinds
+            // would end the agent: the status line is not worth that.
+            try {
+                agent.service_.reloaded(agent.running_status());
+            } catch (...) {
+                agent.service_.reloaded("watching");
+            }
+        }
     } reloaded {*this};
     for (auto &sink : sinks_)
         sink->reopen();
@@ -197,6 +206,7 @@ void Agent::reload()
         event["source"] = policy_.source;
         event["rules"] = rules_summary(policy_);
         event["note"] = "no --config: the built-in default policy stays";
+        event["dry_run"] = options_.dry_run || policy_.dry_run;
         emit(event);
         return;
     }
@@ -208,6 +218,7 @@ void Agent::reload()
         event["ok"] = false;
         event["error"] = error;
         event["source"] = policy_.source;
+        event["dry_run"] = options_.dry_run || policy_.dry_run;
         event["rules"] = rules_summary(policy_);
         emit(event);
         return;
@@ -225,21 +236,27 @@ void Agent::reload()
     spdlog::info("policy reloaded from {}: {} rules", policy_.source, policy_.rules.size());
 }
 
-void Agent::check_drops(const DropCounters &drops)
+void Agent::check_drops(const DropCounters &drops, double now_s)
 {
-    auto warn = [&](const char *what, uint64_t now, uint64_t before) {
-        if (now <= before)
-            return;
+    // At most one warning per reason a minute, counting what was lost since
+    // the last one: some reasons grow on every refresh under an ordinary load
+    // (a database's io_getevents returning more than the BPF side reads), and
+    // a warning each refresh would fill the disk the agent watches.
+    for (size_t i = 0; i < std::size(kDropReasons); ++i) {
+        const auto &reason = kDropReasons[i];
+        if (!(reason.views & kDropViewWarning))
+            continue;
+        const uint64_t now = drops.*reason.counter, before = last_drops_.*reason.counter;
+        if (now <= before || (drop_warned_s_[i] > 0 && now_s - drop_warned_s_[i] < kDropWarningGapS))
+            continue;
         auto event = make_event("agent.warning", host_);
-        event["warning"] = what;
+        event["warning"] = std::string(reason.help);
         event["count"] = now - before;
         event["total"] = now;
         emit(event);
-    };
-    for (const auto &reason : kDropReasons)
-        if (reason.views & kDropViewWarning)
-            warn(std::string(reason.help).c_str(), drops.*reason.counter, last_drops_.*reason.counter);
-    last_drops_ = drops;
+        last_drops_.*reason.counter = now;
+        drop_warned_s_[i] = now_s;
+    }
 }
 
 void Agent::emit_mount_alerts(const WriteReport &report)
@@ -282,7 +299,7 @@ void Agent::evaluate(double now_s)
     ReportOptions report_options {GroupBy::process, false};
     report_options.all_mounts = options_.all_mounts;
     const WriteReport report = monitor_->refresh(report_options);
-    check_drops(report.drops);
+    check_drops(report.drops, now_s);
     if (report_observer_)
         report_observer_(report);
     {
@@ -483,7 +500,6 @@ nlohmann::json Agent::snapshot(GroupBy by, std::chrono::milliseconds wait)
 void Agent::loop_pass(double &next_s, double &last_eval_s)
 {
     const double now_s = steady_now_s();
-    service_.alive(now_s);
     if (guard_)
         watch_guard(now_s);  // the heartbeat is the end of each pass (and arm() before the first)
     double wake_s = std::min(next_s, follow_up_s_);
@@ -595,7 +611,9 @@ int Agent::run()
     while (!stop_requested_) {
         // What one pass throws (a name the kernel handed us that breaks a
         // parser, an allocation) is counted and reported; the next pass runs.
-        if (!catch_at_boundary("agent loop", [&] { loop_pass(next_s, last_eval_s); }))
+        if (catch_at_boundary("agent loop", [&] { loop_pass(next_s, last_eval_s); }))
+            service_.alive(steady_now_s());  // only a pass that worked feeds systemd's watchdog
+        else
             monitor_->pump_events(static_cast<int>(kEnforcerTickS * 1000));  // no hot loop on a repeating error
     }
     service_.stopping();

@@ -24,6 +24,7 @@
 #include "kernel/hooks.h"
 #include "resolve/containers.h"
 #include "monitor/write_monitor.h"
+#include "vocabulary/drop_reasons.h"
 #include "rules/mount_watch.h"
 #include "rules/policy.h"
 #include "rules/rule_engine.h"
@@ -105,7 +106,7 @@ private:
     void reload();
     void evaluate(double now_s);
     void emit_mount_alerts(const WriteReport &report);
-    void check_drops(const DropCounters &drops);
+    void check_drops(const DropCounters &drops, double now_s);
     void build_cumulative_reports();
     void loop_pass(double &next_s, double &last_eval_s);
     void watch_guard(double now_s);
@@ -127,7 +128,9 @@ private:
     bool alarm_pending_ = false;
     double follow_up_s_ = std::numeric_limits<double>::infinity();  // an evaluation due after an alarm's
     uint64_t alarms_ = 0;
-    DropCounters last_drops_;
+    DropCounters last_drops_;  // as of the last warning of each reason
+    static constexpr double kDropWarningGapS = 60;
+    std::array<double, std::size(kDropReasons)> drop_warned_s_{};  // steady time of each reason's last warning
     std::map<std::string, std::vector<ReportRow>> recent_rows_by_mount_;
     // runaway events: one per state change per (subject, rule), across reloads too.
     EventDeduplicator runaway_dedup_;

@@ -90,6 +90,11 @@ int run_guard(const GuardOptions &options)
     sigaction(SIGTERM, &action, nullptr);
     sigaction(SIGINT, &action, nullptr);
     signal(SIGHUP, SIG_IGN);  // a reload is the agent's; a terminal hangup is not a reason to leave
+    // systemd's watchdog aborts a hung agent with SIGABRT, sent to every
+    // process of the unit (KillMode=control-group): the guard is there for
+    // exactly that moment, so it stays, sees the agent exit and releases. (An
+    // abort() of the guard's own still works: abort() restores the default.)
+    signal(SIGABRT, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
 
     const std::string host = local_host_name();

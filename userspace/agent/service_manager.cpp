@@ -45,7 +45,10 @@ void ServiceManager::stopping()
 
 void ServiceManager::alive(double now_s)
 {
-    if (!watchdog_s_ || now_s - last_alive_s_ < *watchdog_s_ / 2)
+    // Every eighth of the interval at most, and the loop sleeps no longer than
+    // that (max_sleep_s): a pass may take up to three quarters of the
+    // interval before systemd gives up on it.
+    if (!watchdog_s_ || now_s - last_alive_s_ < *watchdog_s_ / 8)
         return;
     last_alive_s_ = now_s;
     notify("WATCHDOG=1");
@@ -55,7 +58,7 @@ std::optional<double> ServiceManager::max_sleep_s() const
 {
     if (!watchdog_s_)
         return std::nullopt;
-    return *watchdog_s_ / 4;
+    return *watchdog_s_ / 8;
 }
 
 }  // namespace diskwatch

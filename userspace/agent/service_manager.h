@@ -19,10 +19,11 @@ public:
     void reloaded(const std::string &status);
     void stopping();
 
-    // Each pass of the main loop: a keep-alive at most every half watchdog
-    // interval. Only the main loop sends them, so a loop that hangs stops
-    // them and systemd kills and restarts the agent (its guard then releases
-    // what it held: agent/guard.h).
+    // After each pass of the main loop that did not throw: a keep-alive at
+    // most every eighth of the watchdog interval. Only the main loop sends
+    // them, so a loop that hangs (or fails every pass) stops them and systemd
+    // aborts and restarts the agent (its guard then releases what it held:
+    // agent/guard.h).
     void alive(double now_s);
     // How long the main loop may sleep and still keep the watchdog fed.
     std::optional<double> max_sleep_s() const;

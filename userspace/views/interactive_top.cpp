@@ -3,6 +3,7 @@
 #include <ncurses.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -26,10 +27,12 @@ struct CursesSession {
         cbreak();
         noecho();
         keypad(stdscr, TRUE);
-        // Esc alone answers at once: curses waits ESCDELAY ms (1000 by
-        // default) for the rest of an escape sequence; a terminal sends one
-        // in a single write, well within 25 ms.
-        set_escdelay(25);
+        // Esc alone answers within 100 ms: curses waits ESCDELAY ms (1000 by
+        // default) for the rest of an escape sequence. Not less: over a slow
+        // ssh or mosh link an arrow key's bytes may come apart, and a lone
+        // ESC quits. The user's own ESCDELAY wins (initscr read it).
+        if (const char *given = std::getenv("ESCDELAY"); !given || !*given)
+            set_escdelay(100);
         curs_set(0);
         if (has_colors()) {
             start_color();

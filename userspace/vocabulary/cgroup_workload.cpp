@@ -54,22 +54,23 @@ std::vector<std::string_view> split_path(std::string_view path)
 // A container id in one path component, and the runtime its prefix names.
 bool container_in_component(std::string_view component, std::string_view parent, CgroupWorkload &out)
 {
-    // "<prefix>-<id>.scope" (systemd driver)
+    // "<prefix>-<id>.scope" (systemd driver), and "<prefix>-<id>" as the
+    // cgroupfs driver of podman (/libpod_parent/libpod-<id>) and CRI-O
+    // (/kubepods/<qos>/pod<uid>/crio-<id>) name it. The prefix starts the
+    // component: "evil-docker-<id>.scope" names no container.
     struct Prefix {
         std::string_view prefix;
         std::string_view runtime;
     };
     static const Prefix prefixes[] = {{"docker-", "docker"}, {"cri-containerd-", "containerd"}, {"crio-", "cri-o"},
-                                      {"libpod-", "podman"}};
-    if (ends_with(component, ".scope")) {
-        const std::string_view stem = component.substr(0, component.size() - 6);
-        for (const auto &p : prefixes)
-            if (starts_with(stem, p.prefix) && is_container_id(stem.substr(p.prefix.size()))) {
-                out.container_id = std::string(stem.substr(p.prefix.size()));
-                out.runtime = std::string(p.runtime);
-                return true;
-            }
-    }
+                                      {"libpod-", "podman"},  {"nerdctl-", "containerd"}};
+    const std::string_view stem = ends_with(component, ".scope") ? component.substr(0, component.size() - 6) : component;
+    for (const auto &p : prefixes)
+        if (starts_with(stem, p.prefix) && is_container_id(stem.substr(p.prefix.size()))) {
+            out.container_id = std::string(stem.substr(p.prefix.size()));
+            out.runtime = std::string(p.runtime);
+            return true;
+        }
     // "<slice>:cri-containerd:<id>" (containerd's nested systemd form)
     if (size_t colon = component.rfind(':'); colon != std::string_view::npos) {
         const std::string_view id = component.substr(colon + 1);
