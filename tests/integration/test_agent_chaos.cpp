@@ -203,7 +203,11 @@ std::map<std::string, double> action_counters(const std::string &page)
         std::string rule, action;
         for (std::sregex_iterator it(labels.begin(), labels.end(), label), end; it != end; ++it)
             ((*it)[1] == "rule" ? rule : action) = (*it)[2];
-        counters[rule + "/" + action] += std::stod(match[2]);
+        // Series at 0 are the ones declared for every rule and action at the
+        // start (docs/metrics.md): no event counts them, and they must stay 0.
+        const double value = std::stod(match[2]);
+        if (value != 0)
+            counters[rule + "/" + action] += value;
     }
     return counters;
 }
