@@ -88,6 +88,21 @@ void write_control(const std::string &path, const std::string &value)
     ::close(fd);
 }
 
+// rmdir of every directory under `top`, deepest first, then of `top`: how a
+// cgroup tree goes (cgroupfs has no recursive removal). True when `top` is gone.
+bool rmdir_tree(const std::string &top)
+{
+    std::error_code ec;
+    std::vector<std::string> dirs;
+    for (fs::recursive_directory_iterator it(top, ec), end; !ec && it != end; it.increment(ec))
+        if (it->is_directory(ec))
+            dirs.push_back(it->path().string());
+    std::sort(dirs.begin(), dirs.end(), [](const auto &a, const auto &b) { return a.size() > b.size(); });
+    for (const auto &dir : dirs)
+        ::rmdir(dir.c_str());
+    return ::rmdir(top.c_str()) == 0 || errno == ENOENT;
+}
+
 }  // namespace
 
 pid_t spawn_logged(const std::vector<std::string> &argv, const std::string &log_path)
@@ -134,15 +149,7 @@ void remove_owned_cgroup(const std::string &cgroup_name)
         const std::string top = v2->mount_point + "/" + cgroup_name;
         write_control(top + "/cgroup.kill", "1");
         for (int i = 0; i < 100 && fs::exists(top); ++i) {
-            std::error_code ec;
-            std::vector<std::string> dirs;
-            for (fs::recursive_directory_iterator it(top, ec), end; !ec && it != end; it.increment(ec))
-                if (it->is_directory(ec))
-                    dirs.push_back(it->path().string());
-            std::sort(dirs.begin(), dirs.end(), [](const auto &a, const auto &b) { return a.size() > b.size(); });
-            for (const auto &dir : dirs)
-                ::rmdir(dir.c_str());
-            if (::rmdir(top.c_str()) == 0 || errno == ENOENT)
+            if (rmdir_tree(top))
                 break;
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
@@ -151,16 +158,7 @@ void remove_owned_cgroup(const std::string &cgroup_name)
     for (const auto &entry : mounts.entries()) {
         if (entry.fstype != "cgroup")
             continue;
-        const std::string top = entry.mount_point + "/" + cgroup_name;
-        std::error_code ec;
-        std::vector<std::string> dirs;
-        for (fs::recursive_directory_iterator it(top, ec), end; !ec && it != end; it.increment(ec))
-            if (it->is_directory(ec))
-                dirs.push_back(it->path().string());
-        std::sort(dirs.begin(), dirs.end(), [](const auto &a, const auto &b) { return a.size() > b.size(); });
-        for (const auto &dir : dirs)
-            ::rmdir(dir.c_str());
-        ::rmdir(top.c_str());
+        rmdir_tree(entry.mount_point + "/" + cgroup_name);
     }
 }
 
