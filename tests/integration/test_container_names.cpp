@@ -22,6 +22,7 @@
 #include "support/policy_yaml.h"
 #include "support/scratch.h"
 #include "support/spawn.h"
+#include "support/tmux_session.h"
 #include "support/top_run.h"
 
 using namespace diskwatch::test;
@@ -220,6 +221,51 @@ TEST_CASE("top --json --by service sums a Compose service's replicas, named from
         // Each pass's own files (the agent starts after the local pass): exactly the replicas' bytes.
         CHECK((*web)["total_bytes"].get<long long>() == 8 * kMiB);
     }
+}
+
+TEST_CASE("the live view groups by Compose service and by container (--by service, then o, v, c), named from "
+          "--docker-root",
+          "[containers][top][interactive][bpf]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    LoopMount disk(128);
+    ScratchDir docker_root;
+    const std::string replica2 = "5eb0000000000000000000000000000000000000000000000000000000000a03";
+    write_config(docker_root.path(), kWebId, "shop-web-1", "nginx:1.27", "shop", "web");
+    write_config(docker_root.path(), replica2, "shop-web-2", "nginx:1.27", "shop", "web");
+    Cgroup2Child scratch("dw-compose-live");
+    ContainerCgroup web1(scratch, kWebId);
+    ContainerCgroup web2(scratch, replica2);
+
+    // The live view took `--by service` only in batch before: now it starts there.
+    TmuxSession tmux(std::string(DW_BINARY) + " top --local -a -d 1 --by service --docker-root " +
+                     docker_root.path() + "; echo top-exited-$?; sleep 30");
+    REQUIRE(tmux.wait_for("by service", std::chrono::seconds(30)));
+    int replica = 0;
+    for (const auto *cgroup : {&web1, &web2})
+        REQUIRE(run_writer({"--mode", "write", "--file", disk.path() + "/live-" + std::to_string(++replica),
+                            "--bytes", std::to_string(4 * kMiB), "--comm", "dw-replica", "--cgroup", cgroup->path()})
+                    .written == 4 * kMiB);
+    // Both replicas in one row, 8 MiB: the accumulated total since top started.
+    CHECK(tmux.wait_for("service shop/web (2 containers)", std::chrono::seconds(10)));
+    INFO(tmux.screen());
+    CHECK(line_with(tmux.screen(), "service shop/web").find(" 8.00M ") != std::string::npos);
+
+    tmux.keys("o");
+    CHECK(tmux.wait_for("by container", std::chrono::seconds(5)));
+    CHECK(tmux.wait_for("container shop-web-2 (service shop/web)", std::chrono::seconds(5)));
+    CHECK(tmux.screen().find("container shop-web-1 (service shop/web)") != std::string::npos);
+    CHECK(tmux.screen().find("(2 containers)") == std::string::npos);
+
+    tmux.keys("v");
+    CHECK(tmux.wait_for("service shop/web (2 containers)", std::chrono::seconds(5)));
+    // By cgroup: the containers' own rows again, no merging.
+    tmux.keys("c");
+    CHECK(tmux.wait_for("by cgroup", std::chrono::seconds(5)));
+    CHECK(tmux.wait_for("container shop-web-1 (service shop/web)", std::chrono::seconds(5)));
+    tmux.keys("q");
+    CHECK(tmux.wait_for("top-exited-0", std::chrono::seconds(10)));
 }
 
 TEST_CASE("a cgroup another user made, named after a protected container's id, borrows neither its name nor its "

@@ -4,6 +4,7 @@
 
 #include "aggregate/snapshot_delta.h"
 #include "control/agent_feed.h"
+#include "aggregate/container_groups.h"
 #include "views/rate_history.h"
 
 using namespace diskwatch;
@@ -158,4 +159,40 @@ TEST_CASE("the rate history draws each row's last refreshes from numbers only", 
     history.record(by_mount);
     CHECK(history.rows_tracked() == 1);
     CHECK(history.sparkline(one, GroupBy::process) == std::string(6, ' '));
+}
+
+TEST_CASE("the rate history keys a container's merged row by the container, whichever member is fastest",
+          "[top][sparkline][containers]")
+{
+    RateHistory history(4);
+    // Two processes of one container, in two cgroups; the fastest changes.
+    auto report = [](double first, double second) {
+        WriteReport by_cgroup;
+        by_cgroup.by = GroupBy::cgroup;
+        for (auto [cgroup_id, bps] : {std::pair<uint64_t, double>{11, first}, {12, second}}) {
+            ReportRow row;
+            row.cgroup_id = cgroup_id;
+            row.pid = static_cast<uint32_t>(cgroup_id);
+            row.dev = "8:1";
+            row.container = std::string(64, 'a');
+            row.write_bps = bps;
+            by_cgroup.rows.push_back(row);
+        }
+        return group_by_container(by_cgroup, ContainerGrouping::container);
+    };
+    for (auto [first, second] : {std::pair<double, double>{100, 1}, {1, 300}, {200, 1}}) {
+        const WriteReport merged = report(first, second);
+        REQUIRE(merged.rows.size() == 1);
+        history.record(merged);
+    }
+    CHECK(history.rows_tracked() == 1);  // one container, one history
+    const ReportRow row = report(200, 1).rows.front();
+    // 101, 301, 201: the peak in the middle, one history across the changes of fastest member.
+    CHECK(history.sparkline(row, GroupBy::cgroup) == " -@*");
+    // By cgroup again: another grouping, the history starts over.
+    WriteReport by_cgroup;
+    by_cgroup.by = GroupBy::cgroup;
+    by_cgroup.rows = report(1, 1).rows;
+    history.record(by_cgroup);
+    CHECK(history.sparkline(by_cgroup.rows.front(), GroupBy::cgroup) == "   @");
 }

@@ -27,6 +27,32 @@ TEST_CASE("keys change the live view's state", "[top]")
     CHECK(escaped.quit);
 }
 
+TEST_CASE("o and v group the live view by container and by Compose service; g steps through all five", "[top]")
+{
+    TopViewState state;
+    CHECK(apply_key(state, 'o') == KeyEffect::regroup);
+    CHECK(state.by == GroupBy::cgroup);  // the rows the containers' are merged from
+    CHECK(state.containers == ContainerGrouping::container);
+    CHECK(grouping_name(state) == "container");
+    CHECK(apply_key(state, 'v') == KeyEffect::regroup);
+    CHECK(state.containers == ContainerGrouping::service);
+    CHECK(grouping_name(state) == "service");
+    CHECK(apply_key(state, 'p') == KeyEffect::regroup);
+    CHECK_FALSE(state.containers);
+    CHECK(grouping_name(state) == "process");
+
+    std::vector<std::string> cycle;
+    for (int i = 0; i < 6; ++i) {
+        apply_key(state, 'g');
+        cycle.emplace_back(grouping_name(state));
+    }
+    CHECK(cycle == std::vector<std::string>{"cgroup", "mount", "container", "service", "process", "cgroup"});
+    apply_key(state, 'o');
+    apply_key(state, 'm');
+    CHECK(state.by == GroupBy::mount);
+    CHECK_FALSE(state.containers);
+}
+
 TEST_CASE("rows sort by the chosen key", "[top]")
 {
     std::vector<ReportRow> rows(3);

@@ -37,6 +37,11 @@ std::string group_of(const ReportRow &row, ContainerGrouping grouping)
 
 }  // namespace
 
+std::string container_group_key(const ReportRow &row, ContainerGrouping grouping)
+{
+    return group_of(row, grouping) + std::string(1, '\0') + row.dev;
+}
+
 WriteReport group_by_container(const WriteReport &by_cgroup, ContainerGrouping grouping)
 {
     WriteReport report = by_cgroup;

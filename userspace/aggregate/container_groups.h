@@ -6,6 +6,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "aggregate/write_report.h"
@@ -24,5 +25,10 @@ std::string_view to_string(ContainerGrouping grouping);
 // their fastest row (its pid, cgroup, files); `containers` counts the
 // containers merged. Sorted as every report is.
 WriteReport group_by_container(const WriteReport &by_cgroup, ContainerGrouping grouping);
+
+// The key of the merged row `row` belongs to (its group and device): stable
+// from one refresh to the next, whichever member is the fastest. The live
+// view keys each row's history by it.
+std::string container_group_key(const ReportRow &row, ContainerGrouping grouping);
 
 }  // namespace diskwatch

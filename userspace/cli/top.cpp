@@ -102,6 +102,7 @@ int run_feed(ReportFeed &feed, const TopOptions &options, bool interactive)
     if (interactive) {
         TopViewState state;
         state.by = options.by;
+        state.containers = options.container_grouping;
         state.accumulated = options.accumulated;
         state.all_mounts = options.all_mounts;
         return run_interactive_top(feed, options.delay_s, state, &g_stop);
@@ -118,12 +119,6 @@ int run_top(const TopOptions &options)
         return kExitUsage;
     }
     const bool interactive = !options.batch && !options.json && ::isatty(STDOUT_FILENO);
-    if (interactive && options.container_grouping) {
-        // The live view's regrouping keys (p, c, m) know the feed's groupings only.
-        std::cerr << "ebpf-diskwatch top: --by " << to_string(*options.container_grouping)
-                  << " is for batch output: add -b or --json\n";
-        return kExitUsage;
-    }
     // A running agent already counts every write: read its counters rather
     // than load a second copy of the programs. Forcing --hooks means ours.
     if (!options.local && !options.forced_hooks) {

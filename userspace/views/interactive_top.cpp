@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "aggregate/container_groups.h"
 #include "events/internal_errors.h"
 #include "monitor/write_monitor.h"
 #include "views/format.h"
@@ -73,7 +74,9 @@ void draw_help()
         "",
         "    q Esc    quit",
         "    s        next sort: write rate, total, pid, name",
-        "    p c m    group by process, cgroup, mount (g cycles)",
+        "    p c m    group by process, cgroup, mount",
+        "    o v      group by container, by Compose service (their cgroup rows merged)",
+        "    g        next grouping (the five in turn)",
         "    a        accumulated: totals since start, idle rows kept",
         "    /        filter rows by name or pid (Enter keeps it, Esc clears it)",
         "    \\        clear the filter",
@@ -229,7 +232,7 @@ void draw(const WriteReport &report, const TopViewState &state, const std::strin
     // Narrow, the time of day only: the date would push the sort off the line.
     const std::string when = width < 100 ? rfc3339_utc(report.ts).substr(11, 8) : rfc3339_utc(report.ts);
     std::snprintf(title, sizeof(title), "ebpf-diskwatch  %s  %s  by %s  sort %s%s", when.c_str(),
-                  screen_text(source).c_str(), std::string(to_string(state.by)).c_str(),
+                  screen_text(source).c_str(), std::string(grouping_name(state)).c_str(),
                   std::string(to_string(state.sort)).c_str(), state.accumulated ? "  [accumulated]" : "");
     put(y++, 0, cut_to_width(title, width));
     if (!problem.empty())
@@ -323,7 +326,7 @@ void draw(const WriteReport &report, const TopViewState &state, const std::strin
         for (const auto &reason : kDropReasons)
             if ((reason.views & kDropViewLive) && drops.*reason.counter)
                 dropped += " " + std::string(reason.label) + " " + std::to_string(drops.*reason.counter);
-        status = "q quit  s sort  p/c/m group  a accumulated  / filter  h help   drops:" +
+        status = "q quit  s sort  p/c/o/v/m group  a accumulated  / filter  h help   drops:" +
                  (dropped.empty() ? std::string(" 0") : dropped);
     }
     // The last cell of the last line is left empty: writing it scrolls some terminals.
@@ -343,7 +346,7 @@ int run_interactive_top(ReportFeed &feed, double refresh_s, TopViewState state, 
     WriteReport report;
     std::string problem;  // the agent went away: said on screen, retried every refresh
     auto refresh_report = [&] {
-        ReportOptions options{state.by, state.accumulated};
+        ReportOptions options{state.containers ? GroupBy::cgroup : state.by, state.accumulated};
         // The paths of the files the top rows write, as batch asks (cli/top.cpp):
         // without it every file line reads "inode N".
         options.rows_with_files = kTopRowsWithFiles;
@@ -353,7 +356,9 @@ int run_interactive_top(ReportFeed &feed, double refresh_s, TopViewState state, 
         // is said on screen and retried at the next one; the view stays.
         const bool survived = catch_at_boundary("top", [&] {
             if (auto fresh = feed.refresh(options, &error)) {
-                report = std::move(*fresh);
+                // By container or service: merged from the cgroup rows here,
+                // whether local or attached (the feed knows three groupings).
+                report = state.containers ? group_by_container(*fresh, *state.containers) : std::move(*fresh);
                 history.record(report);
                 problem.clear();
             } else {

@@ -3,23 +3,34 @@
 #include <algorithm>
 #include <unordered_set>
 
+#include "aggregate/container_groups.h"
 #include "aggregate/snapshot_delta.h"
 
 namespace diskwatch {
 
+std::string RateHistory::key(const ReportRow &row) const
+{
+    // A merged row is described by its fastest member, whose pid and cgroup
+    // change from one refresh to the next: its group is what stays.
+    if (auto containers = parse_container_grouping(grouping_))
+        return container_group_key(row, *containers);
+    return SnapshotDelta::group_key(row, by_);
+}
+
 void RateHistory::record(const WriteReport &report)
 {
-    if (!started_ || report.by != by_) {
+    if (!started_ || report.by != by_ || report.grouping != grouping_) {
         history_.clear();
         by_ = report.by;
+        grouping_ = report.grouping;
         started_ = true;
     }
     std::unordered_set<std::string> seen;
     for (const auto &row : report.rows) {
-        const std::string key = SnapshotDelta::group_key(row, report.by);
-        if (!seen.insert(key).second)
+        const std::string row_key = key(row);
+        if (!seen.insert(row_key).second)
             continue;
-        auto &rates = history_[key];
+        auto &rates = history_[row_key];
         rates.push_back(row.write_bps);
         while (rates.size() > length_)
             rates.pop_front();
@@ -43,7 +54,7 @@ std::string RateHistory::sparkline(const ReportRow &row, GroupBy by) const
     std::string line(length_, ' ');
     if (by != by_)
         return line;
-    auto it = history_.find(SnapshotDelta::group_key(row, by));
+    auto it = history_.find(key(row));
     if (it == history_.end())
         return line;
     const auto &rates = it->second;

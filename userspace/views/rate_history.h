@@ -24,15 +24,20 @@ public:
 
     // `length` characters, oldest first, right-aligned (a new row has a short
     // history): '_' for an idle refresh, then . : - = + * # @ up to the row's
-    // own peak in the window. Spaces before the history starts.
+    // own peak in the window. Spaces before the history starts. `row` is
+    // one of the last recorded report's rows.
     std::string sparkline(const ReportRow &row, GroupBy by) const;
 
     size_t length() const { return length_; }
     size_t rows_tracked() const { return history_.size(); }
 
 private:
+    // The row's key in the last recorded report's grouping.
+    std::string key(const ReportRow &row) const;
+
     size_t length_;
     GroupBy by_ = GroupBy::process;
+    std::string grouping_;  // WriteReport::grouping: container rows are keyed by container
     bool started_ = false;
     std::unordered_map<std::string, std::deque<double>> history_;
 };

@@ -19,7 +19,37 @@ std::string_view to_string(SortKey sort)
     return "";
 }
 
+std::string_view grouping_name(const TopViewState &state)
+{
+    return state.containers ? to_string(*state.containers) : to_string(state.by);
+}
+
 namespace {
+
+// The groupings in the order `g` steps through them: the feed's three, then
+// the container ones merged from its cgroup rows.
+void next_grouping(TopViewState &state)
+{
+    if (state.containers == ContainerGrouping::container) {
+        state.containers = ContainerGrouping::service;
+    } else if (state.containers == ContainerGrouping::service) {
+        state.containers.reset();
+        state.by = GroupBy::process;
+    } else if (state.by == GroupBy::process) {
+        state.by = GroupBy::cgroup;
+    } else if (state.by == GroupBy::cgroup) {
+        state.by = GroupBy::mount;
+    } else {
+        state.by = GroupBy::cgroup;
+        state.containers = ContainerGrouping::container;
+    }
+}
+
+void group_by(TopViewState &state, GroupBy by, std::optional<ContainerGrouping> containers = std::nullopt)
+{
+    state.by = by;
+    state.containers = containers;
+}
 
 KeyEffect edit_filter(TopViewState &state, int key)
 {
@@ -90,18 +120,22 @@ KeyEffect apply_key(TopViewState &state, int key)
         state.sort = static_cast<SortKey>((static_cast<int>(state.sort) + 1) % 4);
         return KeyEffect::redraw;
     case 'p':
-        state.by = GroupBy::process;
+        group_by(state, GroupBy::process);
         return KeyEffect::regroup;
     case 'c':
-        state.by = GroupBy::cgroup;
+        group_by(state, GroupBy::cgroup);
+        return KeyEffect::regroup;
+    case 'o':
+        group_by(state, GroupBy::cgroup, ContainerGrouping::container);
+        return KeyEffect::regroup;
+    case 'v':
+        group_by(state, GroupBy::cgroup, ContainerGrouping::service);
         return KeyEffect::regroup;
     case 'm':
-        state.by = GroupBy::mount;
+        group_by(state, GroupBy::mount);
         return KeyEffect::regroup;
     case 'g':
-        state.by = state.by == GroupBy::process ? GroupBy::cgroup
-                   : state.by == GroupBy::cgroup ? GroupBy::mount
-                                                 : GroupBy::process;
+        next_grouping(state);
         return KeyEffect::regroup;
     case 'a':
         state.accumulated = !state.accumulated;

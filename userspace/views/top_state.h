@@ -2,9 +2,11 @@
 // data (Netflix/bpftop keeps the same split): keys change this state only.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "aggregate/container_groups.h"
 #include "aggregate/write_report.h"
 
 namespace diskwatch {
@@ -13,6 +15,9 @@ enum class SortKey { write_rate, total, pid, name };
 
 struct TopViewState {
     GroupBy by = GroupBy::process;
+    // By container or Compose service: the cgroup rows (`by` is cgroup)
+    // merged by what the runtime calls them (aggregate/container_groups.h).
+    std::optional<ContainerGrouping> containers;
     SortKey sort = SortKey::write_rate;
     bool accumulated = false;  // show totals since start, and idle rows that have one
     bool show_help = false;
@@ -32,12 +37,15 @@ inline constexpr int kKeyEscape = 27;
 
 enum class KeyEffect { none, redraw, regroup };
 
-// Applies one key press: q or Esc quit; s next sort; p/c/m group by process/cgroup/
-// mount; g next grouping; a toggle accumulated totals; h or ? help; / edit
+// Applies one key press: q or Esc quit; s next sort; p/c/o/v/m group by
+// process/cgroup/container/Compose service/mount; g next grouping; a toggle accumulated totals; h or ? help; / edit
 // the filter (Enter keeps it, Esc clears it, Backspace deletes); \ clears it.
 KeyEffect apply_key(TopViewState &state, int key);
 
 std::string_view to_string(SortKey sort);
+
+// The grouping the view shows: "process", "cgroup", "container", "service" or "mount".
+std::string_view grouping_name(const TopViewState &state);
 
 // Whether a row passes the state's filter (an empty filter passes all).
 bool row_matches_filter(const ReportRow &row, std::string_view filter);
