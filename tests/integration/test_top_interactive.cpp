@@ -39,6 +39,11 @@ TEST_CASE("the live view shows a writer, its mount's fill bar, regroups on keys 
 
     tmux.keys("m");
     CHECK(tmux.wait_for("by mount", std::chrono::seconds(5)));
+    tmux.keys("s");
+    tmux.keys("s");
+    CHECK(tmux.wait_for("sort growth", std::chrono::seconds(5)));
+    tmux.keys("r");
+    CHECK(tmux.wait_for("sort growth (reversed)", std::chrono::seconds(5)));
     tmux.keys("h");
     CHECK(tmux.wait_for("any key returns", std::chrono::seconds(5)));
     tmux.keys("x");

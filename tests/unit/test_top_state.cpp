@@ -53,6 +53,52 @@ TEST_CASE("o and v group the live view by container and by Compose service; g st
     CHECK_FALSE(state.containers);
 }
 
+TEST_CASE("rows sort by growth and by their mount's time to full, and r reverses any sort", "[top]")
+{
+    std::vector<ReportRow> rows(3);
+    rows[0].pid = 1, rows[0].dev = "8:1", rows[0].write_bps = 30, rows[0].growth_bps = 0;
+    rows[1].pid = 2, rows[1].dev = "8:2", rows[1].write_bps = 20, rows[1].growth_bps = 50;
+    rows[2].pid = 3, rows[2].dev = "8:3", rows[2].write_bps = 10, rows[2].growth_bps = 5;
+    std::vector<MountReport> mounts(3);
+    mounts[0].dev = "8:1";  // not filling
+    mounts[1].dev = "8:2", mounts[1].eta_full_s = 7200;
+    mounts[2].dev = "8:3", mounts[2].eta_full_s = 60;
+    auto pids = [&](const TopViewState &state) {
+        std::vector<uint32_t> order;
+        for (const auto &row : sorted_rows(rows, state, mounts))
+            order.push_back(row.pid);
+        return order;
+    };
+    TopViewState state;
+    CHECK(pids(state) == std::vector<uint32_t>{1, 2, 3});
+    state.sort = SortKey::growth;
+    CHECK(pids(state) == std::vector<uint32_t>{2, 3, 1});
+    state.sort = SortKey::full_in;
+    CHECK(pids(state) == std::vector<uint32_t>{3, 2, 1});  // soonest full first, never-full last
+    CHECK(apply_key(state, 'r') == KeyEffect::redraw);
+    CHECK(state.reversed);
+    CHECK(pids(state) == std::vector<uint32_t>{1, 2, 3});
+    apply_key(state, 'I');  // htop's key
+    CHECK_FALSE(state.reversed);
+    // s steps through all six and comes back.
+    std::vector<std::string> names;
+    for (int i = 0; i < kSortKeys; ++i) {
+        apply_key(state, 's');
+        names.emplace_back(to_string(state.sort));
+    }
+    CHECK(names == std::vector<std::string>{"pid", "name", "write rate", "total", "growth", "full in"});
+}
+
+TEST_CASE("time to full is coloured by urgency: under an hour, under a day, later or never", "[top]")
+{
+    CHECK(full_in_urgency(std::nullopt) == FullInUrgency::calm);
+    CHECK(full_in_urgency(59.0) == FullInUrgency::now);
+    CHECK(full_in_urgency(3599.0) == FullInUrgency::now);
+    CHECK(full_in_urgency(3600.0) == FullInUrgency::today);
+    CHECK(full_in_urgency(86399.0) == FullInUrgency::today);
+    CHECK(full_in_urgency(86400.0) == FullInUrgency::calm);
+}
+
 TEST_CASE("rows sort by the chosen key", "[top]")
 {
     std::vector<ReportRow> rows(3);

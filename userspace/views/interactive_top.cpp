@@ -73,7 +73,8 @@ void draw_help()
         "  ebpf-diskwatch top: who writes how many bytes, where",
         "",
         "    q Esc    quit",
-        "    s        next sort: write rate, total, pid, name",
+        "    s        next sort: write rate, total, growth, time to full, pid, name",
+        "    r I      reverse the sort",
         "    p c m    group by process, cgroup, mount",
         "    o v      group by container, by Compose service (their cgroup rows merged)",
         "    g        next grouping (the five in turn)",
@@ -169,9 +170,15 @@ void draw_mount(int y, const MountReport &mount, const std::vector<PlacedColumn>
         case m_fill:
             put(y, column.x, pad_to_width("fill " + (mount.fill_bps ? human_rate(*mount.fill_bps) : "-"), w));
             break;
-        case m_full_in:
-            put(y, column.x, pad_to_width("full in " + human_duration(mount.eta_full_s), w));
+        case m_full_in: {
+            // The number an operator acts on, coloured by how soon (top_state.h).
+            const FullInUrgency urgency = full_in_urgency(mount.eta_full_s);
+            const attr_t attributes = urgency == FullInUrgency::now     ? COLOR_PAIR(4) | A_BOLD
+                                      : urgency == FullInUrgency::today ? COLOR_PAIR(3)
+                                                                        : A_NORMAL;
+            put(y, column.x, pad_to_width("full in " + human_duration(mount.eta_full_s), w), attributes);
             break;
+        }
         default:
             break;
         }
@@ -231,9 +238,10 @@ void draw(const WriteReport &report, const TopViewState &state, const std::strin
     char title[256];
     // Narrow, the time of day only: the date would push the sort off the line.
     const std::string when = width < 100 ? rfc3339_utc(report.ts).substr(11, 8) : rfc3339_utc(report.ts);
-    std::snprintf(title, sizeof(title), "ebpf-diskwatch  %s  %s  by %s  sort %s%s", when.c_str(),
+    std::snprintf(title, sizeof(title), "ebpf-diskwatch  %s  %s  by %s  sort %s%s%s", when.c_str(),
                   screen_text(source).c_str(), std::string(grouping_name(state)).c_str(),
-                  std::string(to_string(state.sort)).c_str(), state.accumulated ? "  [accumulated]" : "");
+                  std::string(to_string(state.sort)).c_str(), state.reversed ? " (reversed)" : "",
+                  state.accumulated ? "  [accumulated]" : "");
     put(y++, 0, cut_to_width(title, width));
     if (!problem.empty())
         put(y++, 0, cut_to_width(screen_text(problem), width), COLOR_PAIR(4));
@@ -247,7 +255,7 @@ void draw(const WriteReport &report, const TopViewState &state, const std::strin
     const bool agent_column = source.rfind("agent", 0) == 0 ||
                               std::any_of(report.rows.begin(), report.rows.end(),
                                           [](const ReportRow &row) { return !row.agent_action.empty(); });
-    const std::vector<ReportRow> rows = sorted_rows(report.rows, state);
+    const std::vector<ReportRow> rows = sorted_rows(report.rows, state, report.mounts);
     size_t longest_who = 0;
     size_t longest_mount = 0;
     for (const auto &row : rows) {

@@ -1,6 +1,7 @@
 #include "views/top_state.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace diskwatch {
 
@@ -11,6 +12,10 @@ std::string_view to_string(SortKey sort)
         return "write rate";
     case SortKey::total:
         return "total";
+    case SortKey::growth:
+        return "growth";
+    case SortKey::full_in:
+        return "full in";
     case SortKey::pid:
         return "pid";
     case SortKey::name:
@@ -117,7 +122,11 @@ KeyEffect apply_key(TopViewState &state, int key)
         state.quit = true;
         return KeyEffect::none;
     case 's':
-        state.sort = static_cast<SortKey>((static_cast<int>(state.sort) + 1) % 4);
+        state.sort = static_cast<SortKey>((static_cast<int>(state.sort) + 1) % kSortKeys);
+        return KeyEffect::redraw;
+    case 'r':
+    case 'I':
+        state.reversed = !state.reversed;
         return KeyEffect::redraw;
     case 'p':
         group_by(state, GroupBy::process);
@@ -155,6 +164,15 @@ KeyEffect apply_key(TopViewState &state, int key)
     }
 }
 
+FullInUrgency full_in_urgency(const std::optional<double> &eta_full_s)
+{
+    if (!eta_full_s)
+        return FullInUrgency::calm;
+    if (*eta_full_s < 3600)
+        return FullInUrgency::now;
+    return *eta_full_s < 24 * 3600 ? FullInUrgency::today : FullInUrgency::calm;
+}
+
 std::vector<MountReport> mounts_by_urgency(const std::vector<MountReport> &mounts)
 {
     std::vector<MountReport> sorted = mounts;
@@ -168,30 +186,54 @@ std::vector<MountReport> mounts_by_urgency(const std::vector<MountReport> &mount
     return sorted;
 }
 
-std::vector<ReportRow> sorted_rows(const std::vector<ReportRow> &rows, const TopViewState &state)
+std::vector<ReportRow> sorted_rows(const std::vector<ReportRow> &rows, const TopViewState &state,
+                                   const std::vector<MountReport> &mounts)
 {
     std::vector<ReportRow> sorted;
     for (const auto &row : rows)
         if (row_matches_filter(row, state.filter))
             sorted.push_back(row);
+    auto full_in = [&](const ReportRow &row) {
+        for (const auto &mount : mounts)
+            if (mount.dev == row.dev && mount.eta_full_s)
+                return *mount.eta_full_s;
+        return std::numeric_limits<double>::infinity();  // not filling: last
+    };
+    // Each key's own order ("first" is what `s` shows on top), ties broken by
+    // write rate then total so that equal rows keep still between refreshes.
     auto by_rate = [](const ReportRow &a, const ReportRow &b) {
         return a.write_bps != b.write_bps ? a.write_bps > b.write_bps : a.total_bytes > b.total_bytes;
     };
-    switch (state.sort) {
-    case SortKey::write_rate:
-        std::stable_sort(sorted.begin(), sorted.end(), by_rate);
-        break;
-    case SortKey::total:
-        std::stable_sort(sorted.begin(), sorted.end(),
-                         [](const ReportRow &a, const ReportRow &b) { return a.total_bytes > b.total_bytes; });
-        break;
-    case SortKey::pid:
-        std::stable_sort(sorted.begin(), sorted.end(), [](const ReportRow &a, const ReportRow &b) { return a.pid < b.pid; });
-        break;
-    case SortKey::name:
-        std::stable_sort(sorted.begin(), sorted.end(), [](const ReportRow &a, const ReportRow &b) { return a.comm < b.comm; });
-        break;
-    }
+    auto first = [&](const ReportRow &a, const ReportRow &b) {
+        switch (state.sort) {
+        case SortKey::write_rate:
+            break;
+        case SortKey::total:
+            if (a.total_bytes != b.total_bytes)
+                return a.total_bytes > b.total_bytes;
+            break;
+        case SortKey::growth:
+            if (a.growth_bps != b.growth_bps)
+                return a.growth_bps > b.growth_bps;
+            break;
+        case SortKey::full_in:
+            if (const double x = full_in(a), y = full_in(b); x != y)
+                return x < y;
+            break;
+        case SortKey::pid:
+            if (a.pid != b.pid)
+                return a.pid < b.pid;
+            break;
+        case SortKey::name:
+            if (a.comm != b.comm)
+                return a.comm < b.comm;
+            break;
+        }
+        return by_rate(a, b);
+    };
+    std::stable_sort(sorted.begin(), sorted.end(), [&](const ReportRow &a, const ReportRow &b) {
+        return state.reversed ? first(b, a) : first(a, b);
+    });
     return sorted;
 }
 

@@ -11,7 +11,10 @@
 
 namespace diskwatch {
 
-enum class SortKey { write_rate, total, pid, name };
+// In the order `s` steps through them. full_in: the row's mount's time to
+// full, soonest first (rows on a mount that is not filling last).
+enum class SortKey { write_rate, total, growth, full_in, pid, name };
+inline constexpr int kSortKeys = 6;
 
 struct TopViewState {
     GroupBy by = GroupBy::process;
@@ -19,6 +22,7 @@ struct TopViewState {
     // merged by what the runtime calls them (aggregate/container_groups.h).
     std::optional<ContainerGrouping> containers;
     SortKey sort = SortKey::write_rate;
+    bool reversed = false;  // `r` (htop's `I`): the sort's other end first
     bool accumulated = false;  // show totals since start, and idle rows that have one
     bool show_help = false;
     bool quit = false;
@@ -37,7 +41,7 @@ inline constexpr int kKeyEscape = 27;
 
 enum class KeyEffect { none, redraw, regroup };
 
-// Applies one key press: q or Esc quit; s next sort; p/c/o/v/m group by
+// Applies one key press: q or Esc quit; s next sort, r (or I) reverse it; p/c/o/v/m group by
 // process/cgroup/container/Compose service/mount; g next grouping; a toggle accumulated totals; h or ? help; / edit
 // the filter (Enter keeps it, Esc clears it, Backspace deletes); \ clears it.
 KeyEffect apply_key(TopViewState &state, int key);
@@ -50,12 +54,19 @@ std::string_view grouping_name(const TopViewState &state);
 // Whether a row passes the state's filter (an empty filter passes all).
 bool row_matches_filter(const ReportRow &row, std::string_view filter);
 
+// How urgent a mount's time to full is, for its colour: under an hour is
+// `now` (red), under a day `today` (yellow); never filling or later: `calm`.
+enum class FullInUrgency { calm, today, now };
+FullInUrgency full_in_urgency(const std::optional<double> &eta_full_s);
+
 // The mounts in the order the live view lists them, the most urgent first
 // (a short terminal shows those): filling, soonest full first; then by
 // write rate; then as the report lists them.
 std::vector<MountReport> mounts_by_urgency(const std::vector<MountReport> &mounts);
 
-// The rows in the order the state asks for, filtered.
-std::vector<ReportRow> sorted_rows(const std::vector<ReportRow> &rows, const TopViewState &state);
+// The rows in the order the state asks for, filtered. `mounts` gives each
+// row's time to full (its mount's, matched by device) for SortKey::full_in.
+std::vector<ReportRow> sorted_rows(const std::vector<ReportRow> &rows, const TopViewState &state,
+                                   const std::vector<MountReport> &mounts = {});
 
 }  // namespace diskwatch
