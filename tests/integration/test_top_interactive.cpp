@@ -121,13 +121,22 @@ std::vector<std::string> screen_lines(const std::string &screen)
     return lines;
 }
 
-// The longest line of the screen, in bytes (the view prints ASCII only).
+// The columns `text` takes: its UTF-8 characters (continuation bytes take
+// none). The view draws ASCII, and in a UTF-8 locale the sparkline's blocks,
+// each one column wide.
+size_t columns(const std::string &text)
+{
+    return static_cast<size_t>(
+        std::count_if(text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+// The longest line of the screen, in columns, trailing blanks left out.
 size_t widest_line(const std::string &screen)
 {
     size_t widest = 0;
     for (const auto &line : screen_lines(screen)) {
         size_t end = line.find_last_not_of(' ');
-        widest = std::max(widest, end == std::string::npos ? 0 : end + 1);
+        widest = std::max(widest, end == std::string::npos ? 0 : columns(line.substr(0, end + 1)));
     }
     return widest;
 }
@@ -203,7 +212,7 @@ TEST_CASE("the live view fits 80x24, 120x40 and 200x50: paths shortened in the m
         // Nothing wraps: no line, wrapped lines joined, is wider than the pane.
         CHECK(widest_line(tmux.joined_screen()) <= static_cast<size_t>(width));
         for (const auto &line : screen_lines(screen))
-            CHECK(line.size() <= static_cast<size_t>(width));
+            CHECK(columns(line) <= static_cast<size_t>(width));
         // The header: one line, nothing over it.
         const std::string header = line_with(screen, "PID");
         CHECK(header.find("COMM") != std::string::npos);
@@ -242,5 +251,43 @@ TEST_CASE("the live view fits 80x24, 120x40 and 200x50: paths shortened in the m
         INFO(tmux.screen());
         CHECK(tmux.screen().find("top-exited-0") != std::string::npos);
         CHECK(quit_after < std::chrono::milliseconds(1000));
+    }
+}
+
+TEST_CASE("the live view draws HISTORY as Unicode blocks in a UTF-8 locale and as ASCII levels in the C locale",
+          "[top][interactive][bpf]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    LoopMount disk(256);
+    auto writer = start_writer(disk.path() + "/spark.log", 200LL << 20, "dw-sparkline",
+                               {"--rate", std::to_string(4 << 20)});
+    const std::string blocks[] = {"\u2581", "\u2582", "\u2583", "\u2584", "\u2585", "\u2586", "\u2587", "\u2588"};
+    for (const bool utf8 : {true, false}) {
+        INFO((utf8 ? "LC_ALL=C.UTF-8" : "LC_ALL=C"));
+        TmuxSession tmux(std::string("LC_ALL=") + (utf8 ? "C.UTF-8 " : "C ") + DW_BINARY +
+                         " top --local -d 1; echo top-exited-$?; sleep 30");
+        REQUIRE(tmux.wait_for("dw-sparkline", std::chrono::seconds(30)));
+        std::this_thread::sleep_for(std::chrono::seconds(3));  // a few refreshes of history
+        const std::string screen = tmux.screen();
+        INFO(screen);
+        // The history column starts where its title does: everything left of
+        // it is ASCII in both locales (names are drawn as ASCII).
+        const size_t column = line_with(screen, "PID").find("HISTORY");
+        REQUIRE(column != std::string::npos);
+        const std::string row = line_with(screen, "dw-sparkline");
+        REQUIRE(row.size() > column);
+        const std::string history = row.substr(column);
+        const bool has_block = std::any_of(std::begin(blocks), std::end(blocks),
+                                           [&](const std::string &block) { return history.find(block) != std::string::npos; });
+        if (utf8) {
+            CHECK(has_block);
+        } else {
+            CHECK_FALSE(has_block);
+            CHECK(history.find_first_of(".:-=+*#@") != std::string::npos);
+            CHECK(std::all_of(screen.begin(), screen.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; }));
+        }
+        tmux.keys("q");
+        CHECK(tmux.wait_for("top-exited-0", std::chrono::seconds(10)));
     }
 }

@@ -1,8 +1,11 @@
 #include "views/interactive_top.h"
 
+#include <langinfo.h>
 #include <ncurses.h>
 
 #include <algorithm>
+#include <clocale>
+#include <cstring>
 #include <cstdlib>
 #include <chrono>
 #include <cmath>
@@ -22,8 +25,16 @@ namespace {
 
 // Restores the terminal however we leave (exception, early return).
 struct CursesSession {
+    bool unicode = false;  // the terminal's locale is UTF-8: the sparkline's blocks can be drawn
+
     CursesSession()
     {
+        // The character type only (numbers keep the C locale's "1.5"): with a
+        // UTF-8 one, ncursesw writes the sparkline's blocks as one column
+        // each. Every name is made ASCII before it is drawn (screen_text), so
+        // a name's bytes cannot become characters this way.
+        std::setlocale(LC_CTYPE, "");
+        unicode = std::strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
         initscr();
         cbreak();
         noecho();
@@ -84,7 +95,8 @@ void draw_help()
         "    h ?      this help",
         "",
         "    [name]   a process that has exited; its bytes are kept",
-        "    HISTORY  write rate over the last refreshes: _ idle, . : - = + * # @ up to the row's peak",
+        "    HISTORY  write rate over the last refreshes, up to the row's peak: blocks (a dot idle) in a UTF-8",
+        "             locale, else _ idle, then . : - = + * # @",
         "    AGENT    what a running agent does to the row: throttled, killed, flagged (a rule holds)",
         "             (top attached to the agent's control socket; --local loads its own programs)",
         "    narrow terminals drop HISTORY, then MOUNT, TOTAL, GROW/s; long paths lose their middle",
@@ -94,6 +106,25 @@ void draw_help()
     for (const char *line : lines)
         put(y++, 0, cut_to_width(line, static_cast<size_t>(std::max(COLS, 1))));
     refresh();
+}
+
+// The sparkline (views/rate_history.h, ASCII levels) at (y, x), `width`
+// columns at most: as Unicode blocks where the locale is UTF-8, one column
+// each; as the ASCII levels elsewhere.
+void put_sparkline(int y, size_t x, const std::string &levels, size_t width, bool unicode)
+{
+    if (!unicode) {
+        put(y, x, pad_to_width(levels, width));
+        return;
+    }
+    static constexpr std::string_view kAscii = "_.:-=+*#@";
+    static const char *const kBlocks[] = {"\u00b7", "\u2581", "\u2582", "\u2583", "\u2584",
+                                          "\u2585", "\u2586", "\u2587", "\u2588"};  // idle: a middle dot
+    const auto screen_width = static_cast<size_t>(std::max(COLS, 0));
+    for (size_t i = 0; i < levels.size() && i < width && x + i < screen_width; ++i) {
+        const size_t level = kAscii.find(levels[i]);
+        mvaddstr(y, static_cast<int>(x + i), level == std::string_view::npos ? " " : kBlocks[level]);
+    }
 }
 
 const char *action_mark(const std::string &action)
@@ -230,7 +261,7 @@ std::string file_line(const ReportRow &row, size_t width)
 }
 
 void draw(const WriteReport &report, const TopViewState &state, const std::string &source,
-          const RateHistory &history, const std::string &problem)
+          const RateHistory &history, const std::string &problem, bool unicode)
 {
     erase();
     const auto width = static_cast<size_t>(std::max(COLS, 1));
@@ -301,8 +332,8 @@ void draw(const WriteReport &report, const TopViewState &state, const std::strin
                 text = human_bytes(static_cast<double>(row.total_bytes));
                 break;
             case r_history:
-                text = history.sparkline(row, state.by);
-                break;
+                put_sparkline(y, column.x, history.sparkline(row, state.by), w, unicode);
+                continue;
             case r_agent:
                 text = action_mark(row.agent_action);
                 break;
@@ -380,7 +411,7 @@ int run_interactive_top(ReportFeed &feed, double refresh_s, TopViewState state, 
         if (state.show_help)
             draw_help();
         else
-            draw(report, state, source, history, problem);
+            draw(report, state, source, history, problem, session.unicode);
     };
     refresh_report();
     redraw();
