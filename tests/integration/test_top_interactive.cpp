@@ -291,3 +291,71 @@ TEST_CASE("the live view draws HISTORY as Unicode blocks in a UTF-8 locale and a
         CHECK(tmux.wait_for("top-exited-0", std::chrono::seconds(10)));
     }
 }
+
+namespace {
+
+// The status line's "row I/N": {I, N}, or {0, 0} when it is not there.
+std::pair<long, long> selected_row(const std::string &screen)
+{
+    const std::string line = line_with(screen, "   row ");
+    const size_t at = line.rfind("row ");
+    long index = 0;
+    long count = 0;
+    if (at == std::string::npos || std::sscanf(line.c_str() + at, "row %ld/%ld", &index, &count) != 2)
+        return {0, 0};
+    return {index, count};
+}
+
+}  // namespace
+
+TEST_CASE("the live view selects rows with Up, Down, PgDn, End and Home, and scrolls to keep the selection in sight",
+          "[top][interactive][select][bpf]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    LoopMount disk(128);
+    TmuxSession tmux(std::string(DW_BINARY) + " top --local -a -d 1; echo top-exited-$?; sleep 30", 80, 24);
+    REQUIRE(tmux.wait_for("PID", std::chrono::seconds(30)));
+    // More writers than an 80x24 screen has lines; -a keeps them after they exit.
+    constexpr int kWriters = 30;
+    for (int i = 0; i < kWriters; ++i)
+        REQUIRE(run_writer({"--mode", "write", "--file", disk.path() + "/row-" + std::to_string(i), "--bytes",
+                            std::to_string((i + 1) * 64 * 1024), "--comm", "dw-row-" + std::to_string(100 + i)})
+                    .written == (i + 1) * 64 * 1024);
+    // Only ours (other processes of this machine write too), by total: the largest, dw-row-129, first.
+    tmux.keys("/");
+    tmux.keys("dw-row-");
+    tmux.keys("Enter");
+    REQUIRE(screen_until(tmux, [](const std::string &screen) {
+        return selected_row(screen).second == kWriters;
+    }, std::chrono::seconds(10)));
+    tmux.keys("s");
+    REQUIRE(tmux.wait_for("sort total", std::chrono::seconds(5)));
+    CHECK(screen_until(tmux, [](const std::string &screen) { return selected_row(screen).first == 1; },
+                       std::chrono::seconds(5)));
+    CHECK(tmux.screen().find("dw-row-129") != std::string::npos);
+
+    tmux.keys("Down");
+    tmux.keys("Down");
+    CHECK(screen_until(tmux, [](const std::string &screen) { return selected_row(screen).first == 3; },
+                       std::chrono::seconds(5)));
+    tmux.keys("NPage");
+    CHECK(screen_until(tmux, [](const std::string &screen) { return selected_row(screen).first > 3; },
+                       std::chrono::seconds(5)));
+    tmux.keys("End");
+    CHECK(screen_until(tmux, [](const std::string &screen) {
+        const auto [index, count] = selected_row(screen);
+        return index > 0 && index == count;
+    }, std::chrono::seconds(5)));
+    // Scrolled: the smallest of our writers is in sight, the largest is not.
+    std::string screen = tmux.screen();
+    INFO(screen);
+    CHECK(screen.find("dw-row-129") == std::string::npos);
+    CHECK(screen.find("dw-row-100") != std::string::npos);
+    tmux.keys("Home");
+    CHECK(screen_until(tmux, [](const std::string &screen) { return selected_row(screen).first == 1; },
+                       std::chrono::seconds(5)));
+    CHECK(tmux.screen().find("dw-row-129") != std::string::npos);
+    tmux.keys("q");
+    CHECK(tmux.wait_for("top-exited-0", std::chrono::seconds(10)));
+}

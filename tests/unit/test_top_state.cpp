@@ -183,3 +183,55 @@ TEST_CASE("the live view lists the mounts filling soonest first, then the busies
     CHECK(sorted[2].mount == "/busy");
     CHECK(sorted[3].mount == "/idle");
 }
+
+TEST_CASE("the selection moves with the arrows and pages, follows its row through a re-sort, and scrolls into sight",
+          "[top][select]")
+{
+    std::vector<ReportRow> rows(10);
+    for (size_t i = 0; i < rows.size(); ++i) {
+        rows[i].pid = static_cast<uint32_t>(100 + i);
+        rows[i].dev = "8:1";
+    }
+    const std::vector<size_t> heights(rows.size(), 1);
+    TopViewState state;
+    CHECK(select_row(state, rows, heights, 4) == 0);
+    CHECK(state.page_rows == 4);
+    CHECK(apply_key(state, kKeyDown) == KeyEffect::redraw);
+    apply_key(state, kKeyDown);
+    CHECK(select_row(state, rows, heights, 4) == 2);
+    CHECK(state.first_shown == 0);
+    apply_key(state, kKeyNextPage);  // a page is what the last drawing showed
+    CHECK(select_row(state, rows, heights, 4) == 6);
+    CHECK(state.first_shown == 3);  // scrolled: rows 3..6 in sight, the selection last
+    apply_key(state, kKeyEnd);
+    CHECK(select_row(state, rows, heights, 4) == 9);
+    CHECK(state.first_shown == 6);
+    apply_key(state, kKeyPrevPage);
+    CHECK(select_row(state, rows, heights, 4) == 5);
+    CHECK(state.first_shown == 5);  // scrolled up to it
+    apply_key(state, kKeyHome);
+    CHECK(select_row(state, rows, heights, 4) == 0);
+    CHECK(state.first_shown == 0);
+    apply_key(state, kKeyUp);  // nothing above the first
+    CHECK(select_row(state, rows, heights, 4) == 0);
+
+    // The bar stays on pid 103 when a refresh puts it elsewhere.
+    apply_key(state, kKeyDown), apply_key(state, kKeyDown), apply_key(state, kKeyDown);
+    REQUIRE(select_row(state, rows, heights, 4) == 3);
+    std::vector<ReportRow> resorted(rows.rbegin(), rows.rend());
+    const size_t at = select_row(state, resorted, heights, 4);
+    CHECK(resorted[at].pid == 103);
+    CHECK(at == 6);
+    // Its row gone: the index stays, within the rows.
+    resorted.resize(5);
+    CHECK(select_row(state, resorted, std::vector<size_t>(5, 1), 4) == 4);
+    CHECK(select_row(state, {}, {}, 4) == 0);
+
+    // Rows with a file line take two lines: fewer fit, and scrolling counts them.
+    TopViewState tall;
+    const std::vector<size_t> doubled(rows.size(), 2);
+    apply_key(tall, kKeyEnd);
+    CHECK(select_row(tall, rows, doubled, 5) == 9);
+    CHECK(tall.first_shown == 8);  // rows 8 and 9: four lines of five
+    CHECK(tall.page_rows == 2);
+}

@@ -46,6 +46,9 @@ struct CursesSession {
         if (const char *given = std::getenv("ESCDELAY"); !given || !*given)
             set_escdelay(100);
         curs_set(0);
+        // Clicks select rows (as in htop); the wheel and the rest are not asked for.
+        mousemask(BUTTON1_CLICKED | BUTTON1_PRESSED, nullptr);
+        mouseinterval(0);
         if (has_colors()) {
             start_color();
             use_default_colors();
@@ -92,6 +95,7 @@ void draw_help()
         "    a        accumulated: totals since start, idle rows kept",
         "    /        filter rows by name or pid (Enter keeps it, Esc clears it)",
         "    \\        clear the filter",
+        "    Up Down PgUp PgDn Home End, a click: select a row (the bar follows it when rows re-sort)",
         "    h ?      this help",
         "",
         "    [name]   a process that has exited; its bytes are kept",
@@ -260,8 +264,10 @@ std::string file_line(const ReportRow &row, size_t width)
     return label + shorten_middle(ascii_only(files_text(row)), room);
 }
 
-void draw(const WriteReport &report, const TopViewState &state, const std::string &source,
-          const RateHistory &history, const std::string &problem, bool unicode)
+// Draws the view; returns which row each screen line shows (-1: none), for
+// the mouse. Resolves the selection and the scrolling into `state`.
+std::vector<int> draw(const WriteReport &report, TopViewState &state, const std::string &source,
+                      const RateHistory &history, const std::string &problem, bool unicode)
 {
     erase();
     const auto width = static_cast<size_t>(std::max(COLS, 1));
@@ -303,9 +309,24 @@ void draw(const WriteReport &report, const TopViewState &state, const std::strin
                        pad_to_width(kRowTitles[column.index], column.width, kRowRightAligned[column.index]).substr(0, room));
     }
     put(y++, 0, header, COLOR_PAIR(1));
-    for (const auto &row : rows) {
-        if (y >= LINES - 1)
+    // The selection's bar, and the scrolling that keeps it in sight: a row
+    // takes a second line for its files (the busiest rows only).
+    std::vector<size_t> heights;
+    heights.reserve(rows.size());
+    for (const auto &row : rows)
+        heights.push_back(row.files.empty() ? 1 : 2);
+    const size_t free_lines = static_cast<size_t>(std::max(LINES - 1 - y, 0));
+    const size_t selected = select_row(state, rows, heights, free_lines);
+    std::vector<int> row_at_line(static_cast<size_t>(std::max(LINES, 0)), -1);
+    for (size_t index = state.first_shown; index < rows.size(); ++index) {
+        const ReportRow &row = rows[index];
+        if (y + static_cast<int>(heights[index]) > LINES - 1)
             break;
+        const attr_t bar = index == selected ? A_REVERSE : A_NORMAL;
+        for (int line = y; line < y + static_cast<int>(heights[index]); ++line)
+            row_at_line[static_cast<size_t>(line)] = static_cast<int>(index);
+        if (bar != A_NORMAL)
+            put(y, 0, std::string(width, ' '), bar);
         for (const auto &column : columns) {
             const size_t w = column.width;
             std::string text;
@@ -332,7 +353,11 @@ void draw(const WriteReport &report, const TopViewState &state, const std::strin
                 text = human_bytes(static_cast<double>(row.total_bytes));
                 break;
             case r_history:
+                if (bar != A_NORMAL)
+                    attron(bar);
                 put_sparkline(y, column.x, history.sparkline(row, state.by), w, unicode);
+                if (bar != A_NORMAL)
+                    attroff(bar);
                 continue;
             case r_agent:
                 text = action_mark(row.agent_action);
@@ -341,12 +366,12 @@ void draw(const WriteReport &report, const TopViewState &state, const std::strin
                 break;
             }
             const attr_t attributes = column.index == r_agent && !text.empty() ? COLOR_PAIR(4) | A_BOLD : A_NORMAL;
-            put(y, column.x, pad_to_width(text, w, kRowRightAligned[column.index]), attributes);
+            put(y, column.x, pad_to_width(text, w, kRowRightAligned[column.index]), attributes | bar);
         }
         ++y;
         // The file a top writer writes, on a detail line; a deleted file
         // that is still open and growing stands out.
-        if (!row.files.empty() && y < LINES - 1) {
+        if (!row.files.empty()) {
             const bool deleted = std::any_of(row.files.begin(), row.files.end(), [](const WrittenFile &f) { return f.deleted; });
             const size_t indent = width >= 40 ? 10 : 2;
             put(y++, indent, file_line(row, width - std::min(indent, width)), deleted ? COLOR_PAIR(4) : A_NORMAL);
@@ -368,9 +393,12 @@ void draw(const WriteReport &report, const TopViewState &state, const std::strin
         status = "q quit  s sort  p/c/o/v/m group  a accumulated  / filter  h help   drops:" +
                  (dropped.empty() ? std::string(" 0") : dropped);
     }
+    if (!rows.empty())
+        status += "   row " + std::to_string(selected + 1) + "/" + std::to_string(rows.size());
     // The last cell of the last line is left empty: writing it scrolls some terminals.
     put(LINES - 1, 0, cut_to_width(status, width - 1));
     refresh();
+    return row_at_line;
 }
 
 }  // namespace
@@ -407,20 +435,30 @@ int run_interactive_top(ReportFeed &feed, double refresh_s, TopViewState state, 
         if (!survived)
             problem = "internal error in this refresh (counted); retrying";
     };
+    std::vector<int> row_at_line;  // what the last drawing put on each line, for a click
     auto redraw = [&] {
         if (state.show_help)
             draw_help();
         else
-            draw(report, state, source, history, problem, session.unicode);
+            row_at_line = draw(report, state, source, history, problem, session.unicode);
     };
     refresh_report();
     redraw();
     timeout(100);  // getch waits at most 100 ms: keys stay responsive, events keep draining
     while (!state.quit && !*stop) {
         const int key = getch();
+        MEVENT click{};
         if (key == KEY_RESIZE) {
             // curses has the new LINES and COLS: drawn again at once, to the new size.
             redraw();
+        } else if (key == KEY_MOUSE) {
+            // A click on a row (or its file line) selects it.
+            if (getmouse(&click) == OK && !state.show_help && click.y >= 0 &&
+                static_cast<size_t>(click.y) < row_at_line.size() && row_at_line[static_cast<size_t>(click.y)] >= 0) {
+                state.selected = static_cast<size_t>(row_at_line[static_cast<size_t>(click.y)]);
+                state.selected_identity.clear();
+                redraw();
+            }
         } else if (key != ERR) {
             const KeyEffect effect = apply_key(state, key);
             if (state.quit)

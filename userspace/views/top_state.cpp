@@ -1,5 +1,7 @@
 #include "views/top_state.h"
 
+#include "aggregate/snapshot_delta.h"
+
 #include <algorithm>
 #include <limits>
 
@@ -54,6 +56,36 @@ void group_by(TopViewState &state, GroupBy by, std::optional<ContainerGrouping> 
 {
     state.by = by;
     state.containers = containers;
+}
+
+// Moves the bar; select_row keeps it within the rows at the next drawing
+// (End goes past the last and is brought back to it there).
+void move_selection(TopViewState &state, int key)
+{
+    const size_t page = std::max<size_t>(state.page_rows, 1);
+    switch (key) {
+    case kKeyDown:
+        ++state.selected;
+        break;
+    case kKeyUp:
+        state.selected -= state.selected > 0 ? 1 : 0;
+        break;
+    case kKeyNextPage:
+        state.selected += page;
+        break;
+    case kKeyPrevPage:
+        state.selected -= std::min(state.selected, page);
+        break;
+    case kKeyHome:
+        state.selected = 0;
+        break;
+    case kKeyEnd:
+        state.selected = std::numeric_limits<size_t>::max();
+        break;
+    default:
+        return;
+    }
+    state.selected_identity.clear();  // the index moved: the bar goes to whatever row is there
 }
 
 KeyEffect edit_filter(TopViewState &state, int key)
@@ -159,6 +191,14 @@ KeyEffect apply_key(TopViewState &state, int key)
     case '\\':
         state.filter.clear();
         return KeyEffect::redraw;
+    case kKeyDown:
+    case kKeyUp:
+    case kKeyNextPage:
+    case kKeyPrevPage:
+    case kKeyHome:
+    case kKeyEnd:
+        move_selection(state, key);
+        return KeyEffect::redraw;
     default:
         return KeyEffect::none;
     }
@@ -171,6 +211,48 @@ FullInUrgency full_in_urgency(const std::optional<double> &eta_full_s)
     if (*eta_full_s < 3600)
         return FullInUrgency::now;
     return *eta_full_s < 24 * 3600 ? FullInUrgency::today : FullInUrgency::calm;
+}
+
+std::string row_identity(const ReportRow &row, const TopViewState &state)
+{
+    if (state.containers)
+        return container_group_key(row, *state.containers);
+    return SnapshotDelta::group_key(row, state.by);
+}
+
+size_t select_row(TopViewState &state, const std::vector<ReportRow> &rows, const std::vector<size_t> &heights,
+                  size_t lines)
+{
+    if (rows.empty() || heights.size() != rows.size()) {
+        state.selected = 0;
+        state.first_shown = 0;
+        state.selected_identity.clear();
+        return 0;
+    }
+    if (!state.selected_identity.empty()) {
+        for (size_t i = 0; i < rows.size(); ++i)
+            if (row_identity(rows[i], state) == state.selected_identity) {
+                state.selected = i;
+                break;
+            }
+    }
+    state.selected = std::min(state.selected, rows.size() - 1);
+    state.selected_identity = row_identity(rows[state.selected], state);
+    // Scrolled up to the selection, or down until it fits below first_shown.
+    state.first_shown = std::min(state.first_shown, state.selected);
+    auto taken = [&](size_t from, size_t to) {  // lines rows [from, to] take
+        size_t sum = 0;
+        for (size_t i = from; i <= to; ++i)
+            sum += heights[i];
+        return sum;
+    };
+    while (state.first_shown < state.selected && taken(state.first_shown, state.selected) > lines)
+        ++state.first_shown;
+    size_t shown = 0;
+    for (size_t i = state.first_shown, used = 0; i < rows.size() && used + heights[i] <= lines; ++i, ++shown)
+        used += heights[i];
+    state.page_rows = std::max<size_t>(shown, 1);
+    return state.selected;
 }
 
 std::vector<MountReport> mounts_by_urgency(const std::vector<MountReport> &mounts)

@@ -31,6 +31,14 @@ struct TopViewState {
     std::string filter;
     bool editing_filter = false;  // typing after `/`: keys go to the filter
     bool all_mounts = false;      // --all-mounts (fixed for the session)
+    // The selected row, like htop's bar: it follows its row (by identity,
+    // `row_identity`) when a refresh re-sorts, and the list scrolls to keep
+    // it in sight. Keys move `selected`; drawing resolves it against the rows
+    // (select_row) and keeps `selected_identity` and `first_shown` up to date.
+    size_t selected = 0;
+    std::string selected_identity;
+    size_t first_shown = 0;  // the first row on screen (scrolled past the rest)
+    size_t page_rows = 10;   // rows the last drawing had room for: PgUp/PgDn move this far
 };
 
 // ncurses' codes for the keys the filter editor needs (this file stays free
@@ -38,6 +46,12 @@ struct TopViewState {
 inline constexpr int kKeyBackspace = 0407;  // KEY_BACKSPACE
 inline constexpr int kKeyEnter = 0527;      // KEY_ENTER
 inline constexpr int kKeyEscape = 27;
+inline constexpr int kKeyDown = 0402;   // KEY_DOWN
+inline constexpr int kKeyUp = 0403;     // KEY_UP
+inline constexpr int kKeyHome = 0406;   // KEY_HOME
+inline constexpr int kKeyNextPage = 0522;  // KEY_NPAGE
+inline constexpr int kKeyPrevPage = 0523;  // KEY_PPAGE
+inline constexpr int kKeyEnd = 0550;    // KEY_END
 
 enum class KeyEffect { none, redraw, regroup };
 
@@ -63,6 +77,20 @@ FullInUrgency full_in_urgency(const std::optional<double> &eta_full_s);
 // (a short terminal shows those): filling, soonest full first; then by
 // write rate; then as the report lists them.
 std::vector<MountReport> mounts_by_urgency(const std::vector<MountReport> &mounts);
+
+// What stays the same for a row from one refresh to the next in the
+// state's grouping (the pid, cgroup or container, and the device).
+std::string row_identity(const ReportRow &row, const TopViewState &state);
+
+// Resolves the selection against the rows about to be drawn (sorted and
+// filtered; row i takes heights[i] screen lines, `lines` are free for them):
+// the selected row keeps its identity when it is still there (a re-sort moves
+// the bar with it), otherwise the index is kept within the rows; then the
+// list scrolls (first_shown) so that the whole selected row is in sight, and
+// page_rows counts the rows shown. Returns the selected index (0, and no
+// selection, when there are no rows).
+size_t select_row(TopViewState &state, const std::vector<ReportRow> &rows, const std::vector<size_t> &heights,
+                  size_t lines);
 
 // The rows in the order the state asks for, filtered. `mounts` gives each
 // row's time to full (its mount's, matched by device) for SortKey::full_in.
