@@ -359,3 +359,112 @@ TEST_CASE("the live view selects rows with Up, Down, PgDn, End and Home, and scr
     tmux.keys("q");
     CHECK(tmux.wait_for("top-exited-0", std::chrono::seconds(10)));
 }
+
+TEST_CASE("attached to an agent, the live view throttles, releases with a snooze, protects and kills the selected "
+          "row, each confirmed, each an event saying top asked",
+          "[top][interactive][attach][act][bpf]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    LoopMount disk(512);
+    // No rule of the policy holds for our writers: whatever happens to them, top asked for it.
+    // Its kill rule's grace is the one a kill from top gets.
+    AgentRun agent(PolicyYaml().interval("250ms").rule("never").match("comm", {"dw-nobody-*"}).when("1MiB/s")
+                       .action("kill").set("kill_grace", "700ms"));
+    REQUIRE(agent.started());
+    auto actee = start_writer(disk.path() + "/actee.log", 300LL << 20, "dw-actee", {"--rate", std::to_string(4 << 20)});
+    auto victim = start_writer(disk.path() + "/victim.log", 300LL << 20, "dw-victim", {"--rate", std::to_string(1 << 20)});
+    TmuxSession tmux(std::string(DW_BINARY) + " top -d 1 --control-socket " + agent.state_dir() +
+                     "/control.sock; echo top-exited-$?; sleep 30");
+    REQUIRE(tmux.wait_for("agent " + std::to_string(agent.pid()), std::chrono::seconds(30)));
+    const std::string actee_pid = std::to_string(actee.pid());
+    auto select_only = [&](const std::string &comm) {
+        tmux.keys("\\");
+        tmux.keys("/");
+        tmux.keys(comm);
+        tmux.keys("Enter");
+        return screen_until(tmux, [&](const std::string &screen) {
+            return line_with(screen, "   row ").find("row 1/1") != std::string::npos && screen.find(comm) != std::string::npos;
+        }, std::chrono::seconds(15));
+    };
+    auto requested_event = [&](const std::string &action, pid_t pid) {
+        return agent.wait_for([&](const nlohmann::json &e) {
+            return e.value("action", "") == action && e.value("requested", "") == "top" && e.contains("process") &&
+                   e["process"].value("pid", 0) == pid;
+        }, std::chrono::seconds(10));
+    };
+    REQUIRE(select_only("dw-actee"));
+
+    // t: a rate typed over the default; the prompt first, nothing done until Enter.
+    tmux.keys("t");
+    REQUIRE(tmux.wait_for("throttle pid " + actee_pid + " (dw-actee) to: 1MiB/s_", std::chrono::seconds(5)));
+    for (int i = 0; i < 6; ++i)
+        tmux.keys("BSpace");
+    tmux.keys("256KiB/s");
+    tmux.keys("Enter");
+    CHECK(tmux.wait_for("throttled process:" + actee_pid, std::chrono::seconds(10)));
+    auto throttled = requested_event("throttle", actee.pid());
+    REQUIRE(throttled);
+    CHECK((*throttled)["rule"] == "requested from top");
+    CHECK((*throttled)["requested_uid"] == 0);
+    CHECK((*throttled)["requested_pid"].get<int>() > 0);
+    CHECK((*throttled)["dry_run"] == false);
+    CHECK(tmux.wait_for("throttled", std::chrono::seconds(5)));  // the AGENT column
+
+    // u: released, and left alone for 30 s.
+    tmux.keys("u");
+    REQUIRE(tmux.wait_for("leave it alone for", std::chrono::seconds(5)));
+    tmux.keys("30s");
+    tmux.keys("Enter");
+    CHECK(tmux.wait_for("released " + actee_pid, std::chrono::seconds(10)));
+    auto released = requested_event("release", actee.pid());
+    REQUIRE(released);
+    CHECK((*released)["snooze_s"] == 30.0);
+    CHECK((*released)["requested_uid"] == 0);
+
+    // P: protected until the agent restarts; a kill from top is then refused.
+    tmux.keys("P");
+    REQUIRE(tmux.wait_for("until the agent restarts?  [y/N]", std::chrono::seconds(5)));
+    tmux.keys("y");
+    CHECK(tmux.wait_for("protected process:" + actee_pid, std::chrono::seconds(10)));
+    REQUIRE(requested_event("protect", actee.pid()));
+    tmux.keys("k");
+    REQUIRE(tmux.wait_for("kill pid " + actee_pid, std::chrono::seconds(5)));
+    tmux.keys("y");
+    CHECK(tmux.wait_for("kill refused: not acted on", std::chrono::seconds(10)));
+    CHECK_FALSE(actee.exited());
+
+    // k on another row: n cancels, y kills it (SIGTERM).
+    REQUIRE(select_only("dw-victim"));
+    tmux.keys("k");
+    REQUIRE(tmux.wait_for("kill pid " + std::to_string(victim.pid()) + " (dw-victim)?", std::chrono::seconds(5)));
+    tmux.keys("n");
+    CHECK(tmux.wait_for("cancelled", std::chrono::seconds(5)));
+    CHECK_FALSE(victim.exited());
+    tmux.keys("k");
+    tmux.keys("y");
+    CHECK(tmux.wait_for("killing process:" + std::to_string(victim.pid()), std::chrono::seconds(10)));
+    CHECK(victim.wait(std::chrono::seconds(10)).has_value());
+    auto killed = requested_event("kill", victim.pid());
+    REQUIRE(killed);
+    CHECK((*killed)["kill_grace_s"].get<double>() == Approx(0.7));  // the policy's grace
+    CHECK(actee.exited() == false);
+    tmux.keys("q");
+    CHECK(tmux.wait_for("top-exited-0", std::chrono::seconds(10)));
+}
+
+TEST_CASE("the live view without an agent says acting needs one, and asks nothing", "[top][interactive][act][bpf]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    LoopMount disk(128);
+    auto writer = start_writer(disk.path() + "/w.log", 64LL << 20, "dw-unattached", {"--rate", std::to_string(1 << 20)});
+    TmuxSession tmux(std::string(DW_BINARY) + " top --local -d 1; echo top-exited-$?; sleep 30");
+    REQUIRE(tmux.wait_for("dw-unattached", std::chrono::seconds(30)));
+    tmux.keys("k");
+    CHECK(tmux.wait_for("acting needs top attached to a running agent", std::chrono::seconds(5)));
+    CHECK(tmux.screen().find("[y/N]") == std::string::npos);
+    tmux.keys("q");
+    CHECK(tmux.wait_for("top-exited-0", std::chrono::seconds(10)));
+    CHECK_FALSE(writer.exited());
+}

@@ -35,6 +35,42 @@ TEST_CASE("requests are checked for shape before any handler sees them", "[contr
     CHECK_THAT(error, Catch::Contains("process, cgroup or mount"));
 }
 
+TEST_CASE("an act request names its action and target, a throttle its rate; who asks is short text", "[control][act]")
+{
+    std::string error;
+    CHECK(validate_request(act_request("throttle", "4242", 1 << 20), &error));
+    CHECK(act_request("throttle", "4242", 1 << 20)["rate_bps"] == 1048576.0);
+    CHECK(act_request("kill", "/system.slice/x.service")["requested_by"] == "top");
+    CHECK_FALSE(act_request("kill", "4242").contains("rate_bps"));
+    CHECK(validate_request(act_request("kill", "4242"), &error));
+    CHECK(validate_request(act_request("protect", "/jobs"), &error));
+    CHECK(validate_request(act_request("release", "4242", 0, 600), &error));
+    CHECK(act_request("release", "4242", 0, 600)["for_s"] == 600.0);
+
+    CHECK_FALSE(validate_request(act_request("freeze", "4242"), &error));
+    CHECK_THAT(error, Catch::Contains("throttle, kill, release or protect"));
+    CHECK_FALSE(validate_request(nlohmann::json {{"cmd", "act"}, {"action", "kill"}}, &error));
+    CHECK_THAT(error, Catch::Contains("target"));
+    for (const auto &bad : {nlohmann::json(0), nlohmann::json(-5), nlohmann::json(2e12), nlohmann::json("1M"),
+                            nlohmann::json(nullptr)}) {
+        auto request = act_request("throttle", "1", 1);
+        request["rate_bps"] = bad;
+        CHECK_FALSE(validate_request(request, &error));
+        CHECK_THAT(error, Catch::Contains("rate_bps"));
+    }
+    auto no_rate = act_request("throttle", "1", 1);
+    no_rate.erase("rate_bps");
+    CHECK_FALSE(validate_request(no_rate, &error));
+    auto long_by = act_request("kill", "1");
+    long_by["requested_by"] = std::string(100, 'x');
+    CHECK_FALSE(validate_request(long_by, &error));
+    CHECK_THAT(error, Catch::Contains("requested_by"));
+    auto bad_for = act_request("release", "1");
+    bad_for["for_s"] = 1e9;
+    CHECK_FALSE(validate_request(bad_for, &error));
+    CHECK_THAT(error, Catch::Contains("for_s"));
+}
+
 TEST_CASE("root and the agent's own uid are allowed, others only through the configured group", "[control]")
 {
     std::string why;

@@ -187,6 +187,8 @@ TEST_CASE("bad values name their key and say what is expected", "[policy]")
     CHECK(error_of("rules:\n  - when: {written: 1GiB}\n").rfind("policy.yaml:2: rules[0].name: every rule needs a name", 0) == 0);
     CHECK(error_of("rules:\n  - name: r\n    when: {written: 1GiB}\n  - name: r\n    when: {written: 1GiB}\n")
               .rfind("policy.yaml:4: rules[1].name: duplicate rule name", 0) == 0);
+    CHECK(error_of("rules:\n  - name: requested from top\n    when: {written: 1GiB}\n")
+              .rfind("policy.yaml:2: rules[0].name: \"requested from top\" is the name of what an operator asks", 0) == 0);
     CHECK(error_of("protect:\n  comm: sshd\n").rfind("policy.yaml:2: protect.comm: must be a list", 0) == 0);
     CHECK(error_of("rules:\n  - name: r\n    when: {written: 1GiB}\n    kill_grace: 1s\n")
               .rfind("policy.yaml:4: rules.r.kill_grace: only applies to action: kill", 0) == 0);

@@ -235,3 +235,71 @@ TEST_CASE("the selection moves with the arrows and pages, follows its row throug
     CHECK(tall.first_shown == 8);  // rows 8 and 9: four lines of five
     CHECK(tall.page_rows == 2);
 }
+
+TEST_CASE("t k u P open a confirmation for the selected row, only when attached to an agent", "[top][act]")
+{
+    TopViewState state;
+    ReportRow row;
+    row.pid = 4242;
+    row.comm = "dw-flood";
+    row.cgroup = "/jobs/a";
+    describe_selection(state, &row);
+    CHECK(state.selected_target == "4242");
+    CHECK(state.selected_label == "pid 4242 (dw-flood)");
+
+    // Not attached: said, and nothing is asked.
+    CHECK(apply_key(state, 'k') == KeyEffect::redraw);
+    CHECK_FALSE(state.pending);
+    CHECK_THAT(state.message, Catch::Contains("attached to a running agent"));
+    apply_key(state, 's');
+    CHECK(state.message.empty());  // until the next key
+
+    state.can_act = true;
+    // Kill: y confirms, anything else cancels.
+    CHECK(apply_key(state, 'k') == KeyEffect::redraw);
+    REQUIRE(state.pending);
+    CHECK(state.pending->action == "kill");
+    CHECK(state.pending->target == "4242");
+    CHECK_THAT(pending_prompt(*state.pending), Catch::Contains("kill pid 4242 (dw-flood)?") && Catch::Contains("[y/N]"));
+    CHECK(apply_key(state, 'q') == KeyEffect::redraw);  // q here is "no", not quit
+    CHECK_FALSE(state.quit);
+    CHECK_FALSE(state.pending);
+    CHECK(state.message == "cancelled");
+    apply_key(state, 'k');
+    CHECK(apply_key(state, 'y') == KeyEffect::act);
+
+    // Throttle: a rate typed over the default, Enter confirms, Esc cancels.
+    state.pending.reset();
+    apply_key(state, 't');
+    REQUIRE(state.pending);
+    CHECK(state.pending->input == "1MiB/s");
+    for (int i = 0; i < 6; ++i)
+        apply_key(state, kKeyBackspace);
+    for (char c : std::string("512KiB/s"))
+        apply_key(state, c);
+    CHECK(state.pending->input == "512KiB/s");
+    CHECK_THAT(pending_prompt(*state.pending), Catch::Contains("throttle pid 4242 (dw-flood) to: 512KiB/s_"));
+    CHECK(apply_key(state, '\n') == KeyEffect::act);
+    state.pending.reset();
+    apply_key(state, 'u');
+    CHECK_THAT(pending_prompt(*state.pending), Catch::Contains("leave it alone for"));
+    CHECK(apply_key(state, kKeyEscape) == KeyEffect::redraw);
+    CHECK_FALSE(state.pending);
+    CHECK_FALSE(state.quit);  // Esc cancels the prompt, it does not quit
+    apply_key(state, 'P');
+    CHECK(state.pending->action == "protect");
+
+    // By cgroup the target is the row's cgroup; a mount row is not acted on.
+    TopViewState by_cgroup;
+    by_cgroup.by = GroupBy::cgroup;
+    by_cgroup.can_act = true;
+    describe_selection(by_cgroup, &row);
+    CHECK(by_cgroup.selected_target == "/jobs/a");
+    TopViewState by_mount;
+    by_mount.by = GroupBy::mount;
+    by_mount.can_act = true;
+    describe_selection(by_mount, &row);
+    apply_key(by_mount, 't');
+    CHECK_FALSE(by_mount.pending);
+    CHECK_THAT(by_mount.message, Catch::Contains("a mount row cannot be"));
+}

@@ -23,19 +23,11 @@
 #include "resolve/processes.h"
 #include "resolve/cgroups.h"
 #include "views/json_report.h"
+#include "vocabulary/steady_clock.h"
 
 namespace diskwatch {
 
 namespace fs = std::filesystem;
-
-namespace {
-
-double steady_now_s()
-{
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-}  // namespace
 
 struct Enforcer::Throttle {
     std::string key;
@@ -140,8 +132,14 @@ nlohmann::json Enforcer::action_event(const std::string &action, const PolicyRul
         event["growth_bps"] = std::round(measures->growth_bps);
         event["condition"] = measures->condition;
     }
-    if (rule)
+    if (rule && rule->requested) {
+        // An operator's request (top): who asked, and no conditions to show.
+        event["requested"] = rule->requested->by;
+        event["requested_uid"] = rule->requested->uid;
+        event["requested_pid"] = rule->requested->pid;
+    } else if (rule) {
         event["when"] = rule_json(*rule);
+    }
     return event;
 }
 
@@ -430,7 +428,8 @@ bool Enforcer::needs_ticks() const
     return !throttles_.empty() || !kills_.empty();
 }
 
-bool Enforcer::release(const std::string &target, const std::string &reason, std::string *error, double snooze_s)
+bool Enforcer::release(const std::string &target, const std::string &reason, std::string *error, double snooze_s,
+                       const nlohmann::json &requested)
 {
     std::lock_guard lock(mutex_);
     for (auto it = throttles_.begin(); it != throttles_.end(); ++it) {
@@ -438,7 +437,7 @@ bool Enforcer::release(const std::string &target, const std::string &reason, std
         const bool match = subject.scope == RuleScope::process ? target == std::to_string(subject.pid)
                                                                : target == subject.cgroup || target == it->second->cgroup_path;
         if (match) {
-            nlohmann::json extra = nlohmann::json::object();
+            nlohmann::json extra = requested.is_object() ? requested : nlohmann::json::object();
             if (snooze_s > 0) {
                 snoozes_.add(subject, steady_now_s(), snooze_s);
                 extra["snooze_s"] = snooze_s;
@@ -450,6 +449,53 @@ bool Enforcer::release(const std::string &target, const std::string &reason, std
     }
     *error = "nothing throttled matches " + target;
     return false;
+}
+
+bool Enforcer::act_on_request(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures,
+                              double now_s, std::string *outcome)
+{
+    const std::string key = subject.key();
+    if (is_acting_on(key)) {
+        *outcome = key + " is already throttled or being killed (release it first)";
+        return false;
+    }
+    // Each request is an episode of its own: a second request after a
+    // release acts again, as a rule's next episode would.
+    rule_ended(rule, subject);
+    enforce(rule, subject, measures, now_s);
+    if (is_acting_on(key)) {
+        *outcome = std::string(rule.action == RuleAction::kill ? "killing " : "throttled ") + key;
+        return true;
+    }
+    bool dry_run = false;
+    std::optional<Snoozes::Snooze> snooze;
+    {
+        std::lock_guard lock(mutex_);
+        dry_run = dry_run_;
+        snooze = snoozes_.active(subject, now_s);
+    }
+    if (dry_run)
+        *outcome = "dry run: not acted on (the action event says what would be done)";
+    else if (auto reason = protection_->subject_reason(subject))
+        *outcome = "not acted on: protected (" + *reason + ")";
+    else if (snooze)
+        *outcome = "not acted on: released with a snooze until " + snooze->until_rfc3339;
+    else
+        *outcome = "not acted on now (safety.action_delay or safety.kill_limit, or it failed: the agent's events say)";
+    return false;
+}
+
+void Enforcer::protect_on_request(const Subject &subject, const PolicyRule::Requester &requester)
+{
+    protection_->protect_until_restart(subject, "protected from " + requester.by + " by uid " +
+                                                    std::to_string(requester.uid) + " until the agent restarts");
+    PolicyRule rule;
+    rule.name = kRequestedRuleName;
+    rule.scope = subject.scope;
+    rule.requested = requester;
+    auto event = action_event("protect", &rule, subject, nullptr, "none");
+    event["protected"] = true;
+    options_.emit(event);
 }
 
 void Enforcer::release_all(const std::string &reason)

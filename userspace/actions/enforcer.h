@@ -83,8 +83,11 @@ public:
     bool needs_ticks() const;
     // Release a throttle by target: a pid ("1234") or a cgroup path ("/x/y").
     // snooze_s > 0: the subject is not acted on again (by any rule) for that
-    // long (release --for); its release event says until when.
-    bool release(const std::string &target, const std::string &reason, std::string *error, double snooze_s = 0);
+    // long (release --for); its release event says until when. `requested`:
+    // fields for the release event saying who asked (top's requested,
+    // requested_uid, requested_pid), or null.
+    bool release(const std::string &target, const std::string &reason, std::string *error, double snooze_s = 0,
+                 const nlohmann::json &requested = nullptr);
     // Release every throttle (agent stop).
     void release_all(const std::string &reason);
     std::vector<ActiveAction> active() const;
@@ -105,6 +108,17 @@ public:
     // (the first at once, then at most one a second per throttle, counted).
     void defied(pid_t pid, RuleScope scope, uint64_t id, pid_t sender_pid, uint32_t sender_uid,
                 const std::string &sender_comm, double now_s);
+
+    // An operator's request from top (the control socket's `act`): `rule` is
+    // made for it (kRequestedRuleName, its `requested` set), and acts as a
+    // rule would once, through the same path (protection, snooze, safety,
+    // dry run, events). True when it is acted on; *outcome says what was
+    // done, or why not in words.
+    bool act_on_request(const PolicyRule &rule, const Subject &subject, const RuleMeasures &measures, double now_s,
+                        std::string *outcome);
+    // protect from top: the subject is protected until the agent restarts
+    // (Protection::protect_until_restart), with an action event saying who asked.
+    void protect_on_request(const Subject &subject, const PolicyRule::Requester &requester);
 
     const Protection &protection() const { return *protection_; }
     Protection &protection() { return *protection_; }

@@ -34,6 +34,15 @@ std::optional<std::string> Protection::process_reason(pid_t pid, const std::stri
         return "PID 1";
     if (pid == 2 || is_kernel_thread(pid))
         return "a kernel thread";
+    {
+        std::unique_lock lock(mutex_);
+        if (auto it = requested_processes_.find(pid); it != requested_processes_.end()) {
+            const auto [start, why] = it->second;
+            lock.unlock();
+            if (read_process_start_boot_s(pid) == start)
+                return why;
+        }
+    }
     const ProtectList list = list_copy();
     for (const auto &pattern : list.comm)
         if (glob_matches(pattern, comm))
@@ -71,6 +80,15 @@ std::optional<std::string> Protection::container_reason(const ProtectList &list,
     return std::nullopt;
 }
 
+void Protection::protect_until_restart(const Subject &subject, const std::string &why)
+{
+    std::lock_guard lock(mutex_);
+    if (subject.scope == RuleScope::process)
+        requested_processes_[static_cast<pid_t>(subject.pid)] = {subject.start_boot_s, why};
+    else
+        requested_cgroups_[subject.cgroup] = why;
+}
+
 std::optional<std::string> Protection::subject_reason(const Subject &subject) const
 {
     // What the rule engine saw of its container, so that a subject is judged
@@ -88,6 +106,11 @@ std::optional<std::string> Protection::subject_reason(const Subject &subject) co
     }
     if (subject.cgroup.empty() || subject.cgroup == "/")
         return std::string("the root cgroup");
+    {
+        std::lock_guard lock(mutex_);
+        if (auto it = requested_cgroups_.find(subject.cgroup); it != requested_cgroups_.end())
+            return it->second;
+    }
     const ProtectList list = list_copy();
     for (const auto &pattern : list.cgroup)
         if (glob_matches(pattern, subject.cgroup))

@@ -5,9 +5,11 @@
 
 #include <sys/types.h>
 
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "actions/protected_exes.h"
 #include "resolve/containers.h"
@@ -47,6 +49,12 @@ public:
     // cgroup would act on them).
     std::optional<std::string> subject_reason(const Subject &subject) const;
 
+    // An operator's `protect` from top (the control socket's `act`): this
+    // subject is protected until the agent restarts, `why` its reason. A
+    // process is the very one (its start time: never a later process that
+    // takes its pid); a cgroup, by path.
+    void protect_until_restart(const Subject &subject, const std::string &why);
+
 private:
     ProtectList list_copy() const
     {
@@ -57,8 +65,10 @@ private:
     // "container web matches protect.container web*", or nullopt.
     static std::optional<std::string> container_reason(const ProtectList &list, const ContainerInfo &info);
 
-    mutable std::mutex mutex_;  // list_
+    mutable std::mutex mutex_;  // list_, requested_*
     ProtectList list_;
+    std::map<pid_t, std::pair<double, std::string>> requested_processes_;  // pid -> (start, why)
+    std::map<std::string, std::string> requested_cgroups_;                 // path -> why
     pid_t agent_pid_;
     std::string cgroup2_mount_;
     ProtectedExes exes_;

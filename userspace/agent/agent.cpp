@@ -22,15 +22,11 @@
 #include "sinks/file_sink.h"
 #include "sinks/stdout_sink.h"
 #include "views/json_report.h"
+#include "vocabulary/steady_clock.h"
 
 namespace diskwatch {
 
 namespace {
-
-double steady_now_s()
-{
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 constexpr double kMinAlarmGapS = 0.02;  // evaluations woken by alarms: at most every 20 ms
 // After an evaluation an alarm woke, one more this much later: a burst that
@@ -457,27 +453,30 @@ void Agent::build_cumulative_reports()
     cumulative_ready_.notify_all();
 }
 
+WriteReport Agent::cumulative_report(GroupBy by, std::chrono::milliseconds wait, double *interval_s)
+{
+    {
+        std::lock_guard lock(state_mutex_);
+        *interval_s = policy_.interval_s;
+    }
+    wait = std::max(wait, std::chrono::milliseconds(static_cast<long long>(*interval_s * 2000)));
+    std::unique_lock lock(report_mutex_);
+    const auto index = static_cast<size_t>(by);
+    const uint64_t asked_at = refresh_generation_;
+    snapshot_requested_[index] = true;
+    // Served from the refresh after the request: fresh, and exactly one build per request.
+    if (!cumulative_ready_.wait_for(lock, wait, [&] { return cumulative_generation_[index] > asked_at; }))
+        throw control::ControlError("snapshot: the agent did not refresh its counters in time; ask again");
+    return *cumulative_[index];
+}
+
 nlohmann::json Agent::snapshot(GroupBy by, std::chrono::milliseconds wait)
 {
     double interval_s = 1;
-    {
-        std::lock_guard lock(state_mutex_);
-        interval_s = policy_.interval_s;
-    }
-    wait = std::max(wait, std::chrono::milliseconds(static_cast<long long>(interval_s * 2000)));
+    const WriteReport report = cumulative_report(by, wait, &interval_s);
     nlohmann::json response;
-    {
-        std::unique_lock lock(report_mutex_);
-        const auto index = static_cast<size_t>(by);
-        const uint64_t asked_at = refresh_generation_;
-        snapshot_requested_[index] = true;
-        // Served from the refresh after the request: fresh, and exactly one build per request.
-        if (!cumulative_ready_.wait_for(lock, wait, [&] { return cumulative_generation_[index] > asked_at; }))
-            throw control::ControlError("snapshot: the agent did not refresh its counters in time; ask again");
-        const WriteReport &report = *cumulative_[index];
-        response["report"] = to_json(report);
-        response["ts_unix"] = report.ts;
-    }
+    response["report"] = to_json(report);
+    response["ts_unix"] = report.ts;
     response["interval_s"] = interval_s;
     response["pid"] = ::getpid();
     response["hooks"] = to_string(monitor_->tracer().family());
@@ -811,6 +810,12 @@ int run_agent_started(const AgentCommand &command)
         if (!agent)
             throw control::ControlError("snapshot: the agent is still starting; ask again");
         return agent->snapshot(by, std::chrono::seconds(5));
+    };
+    callbacks.act = [&running](const nlohmann::json &request, uint32_t uid, int32_t pid) {
+        Agent *agent = running.load();
+        if (!agent)
+            throw control::ControlError("act: the agent is still starting; ask again");
+        return agent->act(request, uid, pid);
     };
     const WriteTracer *tracer = &monitor->tracer();  // owned by the monitor, which the agent owns
     callbacks.program_stats = [tracer] { return tracer->program_stats(); };

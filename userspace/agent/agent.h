@@ -89,6 +89,12 @@ public:
     // the agent's next refresh after the request (nothing is built when nobody
     // asks): waits for it, up to `wait` (or two intervals, if longer). Thread-safe.
     nlohmann::json snapshot(GroupBy by, std::chrono::milliseconds wait);
+    // The control socket's `act` (docs/control.md): an operator's throttle,
+    // kill, release or protect, asked from top by `peer`, acted on through
+    // the enforcer as a rule would be (agent/operator_requests.cpp). Returns
+    // {"done": what was done}; throws control::ControlError with why not.
+    // Thread-safe.
+    nlohmann::json act(const nlohmann::json &request, uint32_t peer_uid, int32_t peer_pid);
     // The guard (agent/guard.h) the loop beats for; nullptr: none.
     void set_guard(Guard *guard)
     {
@@ -108,6 +114,9 @@ private:
     void emit_mount_alerts(const WriteReport &report);
     void check_drops(const DropCounters &drops, double now_s);
     void build_cumulative_reports();
+    // Every group that wrote since the start, grouped `by`, from the refresh
+    // after the call (see snapshot); *interval_s: the policy's interval.
+    WriteReport cumulative_report(GroupBy by, std::chrono::milliseconds wait, double *interval_s);
     void loop_pass(double &next_s, double &last_eval_s);
     void watch_guard(double now_s);
     std::string running_status() const;  // systemctl status's line

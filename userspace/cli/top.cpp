@@ -103,6 +103,7 @@ int run_feed(ReportFeed &feed, const TopOptions &options, bool interactive)
         TopViewState state;
         state.by = options.by;
         state.containers = options.container_grouping;
+        state.can_act = feed.source() == ReportSource::agent;
         state.accumulated = options.accumulated;
         state.all_mounts = options.all_mounts;
         return run_interactive_top(feed, options.delay_s, state, &g_stop);

@@ -61,6 +61,20 @@ std::optional<nlohmann::json> AgentFeed::ask(GroupBy by, std::string *error)
     return response;
 }
 
+std::optional<std::string> AgentFeed::act(const OperatorAction &action, std::string *error)
+{
+    auto response = control::send_request(
+        socket_path_, control::act_request(action.action, action.target, action.rate_bps, action.for_s),
+        kAnswerTimeout, error);
+    if (!response)
+        return std::nullopt;
+    if (!response->value("ok", false)) {
+        *error = response->value("error", std::string("refused, no reason given"));
+        return std::nullopt;
+    }
+    return response->value("done", std::string("done"));
+}
+
 void AgentFeed::wait(int timeout_ms)
 {
     ::poll(nullptr, 0, timeout_ms);

@@ -28,6 +28,7 @@ public:
     std::optional<WriteReport> refresh(const ReportOptions &options, std::string *error) override;
     ReportSource source() const override { return ReportSource::agent; }
     std::string describe() const override;
+    std::optional<std::string> act(const OperatorAction &action, std::string *error) override;
 
     int agent_pid() const { return agent_pid_; }
     size_t agent_programs() const { return agent_programs_; }

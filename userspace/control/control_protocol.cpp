@@ -27,6 +27,28 @@ bool validate_request(const nlohmann::json &request, std::string *error)
              for_s->get<double>() > kMaxSnoozeSeconds))
             return fail("release \"for_s\" must be a number of seconds from 0 to 604800 (a week)");
     }
+    if (name == "act") {
+        auto action = request.find("action");
+        if (action == request.end() || !action->is_string() ||
+            (*action != "throttle" && *action != "kill" && *action != "release" && *action != "protect"))
+            return fail("act needs \"action\": throttle, kill, release or protect");
+        auto target = request.find("target");
+        if (target == request.end() || !target->is_string() || target->get<std::string>().empty())
+            return fail("act needs \"target\": a pid or a cgroup path");
+        auto rate = request.find("rate_bps");
+        if (*action == "throttle" &&
+            (rate == request.end() || !rate->is_number() || !std::isfinite(rate->get<double>()) ||
+             rate->get<double>() < 1 || rate->get<double>() > kMaxThrottleBps))
+            return fail("act throttle needs \"rate_bps\": bytes a second, from 1 to 2^40");
+        auto for_s = request.find("for_s");
+        if (for_s != request.end() &&
+            (!for_s->is_number() || !std::isfinite(for_s->get<double>()) || for_s->get<double>() < 0 ||
+             for_s->get<double>() > kMaxSnoozeSeconds))
+            return fail("act \"for_s\" must be a number of seconds from 0 to 604800 (a week)");
+        auto by = request.find("requested_by");
+        if (by != request.end() && (!by->is_string() || by->get<std::string>().size() > 32))
+            return fail("act \"requested_by\" must be a short string (who asks: \"top\")");
+    }
     if (name == "snapshot") {
         auto by = request.find("by");
         if (by != request.end()) {
@@ -47,6 +69,16 @@ nlohmann::json release_request(const std::string &target, double snooze_s)
     nlohmann::json request {{"cmd", "release"}, {"target", target}};
     if (snooze_s > 0)
         request["for_s"] = snooze_s;
+    return request;
+}
+
+nlohmann::json act_request(const std::string &action, const std::string &target, double rate_bps, double for_s)
+{
+    nlohmann::json request {{"cmd", "act"}, {"action", action}, {"target", target}, {"requested_by", "top"}};
+    if (action == "throttle")
+        request["rate_bps"] = rate_bps;
+    if (for_s > 0)
+        request["for_s"] = for_s;
     return request;
 }
 

@@ -196,6 +196,14 @@ std::unique_ptr<Ecosystem> Ecosystem::start(const EcosystemOptions &options, std
                 return answer;
             });
         }
+        if (ecosystem->callbacks_.act) {
+            // The socket's door (root, the agent's uid, --control-group) is
+            // the permission: whoever may release may act, as they may with
+            // `ebpf-diskwatch release`. The peer is named in the event.
+            server.handle("act", [raw](const control::ControlRequest &request) {
+                return raw->callbacks_.act(request.body, request.peer.uid, request.peer.pid);
+            });
+        }
         if (ecosystem->callbacks_.snapshot) {
             server.handle("snapshot", [raw](const control::ControlRequest &request) {
                 const auto by_field = request.body.find("by");  // validated: absent or a known string

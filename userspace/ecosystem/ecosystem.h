@@ -62,6 +62,9 @@ struct EcosystemCallbacks {
     // {"cmd":"snapshot","by":...}: the response's fields ({"report": the agent's
     // cumulative rows as `top --json -a`, ...}; docs/control.md).
     std::function<nlohmann::json(GroupBy by)> snapshot;
+    // {"cmd":"act",...} (validated), from the peer `uid`/`pid`: the response's
+    // fields ({"done": ...}); throws control::ControlError with why not.
+    std::function<nlohmann::json(const nlohmann::json &request, uint32_t uid, int32_t pid)> act;
     // ebpf_diskwatch_bpf_program_* series.
     std::function<std::vector<ProgramStats>()> program_stats;
 };

@@ -10,6 +10,15 @@
 
 namespace diskwatch {
 
+// An operator's request from the live view, for the agent behind the feed
+// (the control socket's `act`, docs/control.md).
+struct OperatorAction {
+    std::string action;  // throttle | kill | release | protect
+    std::string target;  // a pid or a cgroup path
+    double rate_bps = 0; // throttle
+    double for_s = 0;    // release: the snooze (0: none)
+};
+
 class ReportFeed {
 public:
     virtual ~ReportFeed() = default;
@@ -22,6 +31,13 @@ public:
     virtual ReportSource source() const = 0;
     // What the view's header says about it: "hooks tracepoint", "agent 1234 (tracepoint)".
     virtual std::string describe() const = 0;
+    // Only an agent acts: what it did, or nullopt with *error (refused, not
+    // allowed, or no agent behind this feed).
+    virtual std::optional<std::string> act(const OperatorAction & /*action*/, std::string *error)
+    {
+        *error = "not attached to an agent";
+        return std::nullopt;
+    }
 };
 
 class LocalFeed : public ReportFeed {

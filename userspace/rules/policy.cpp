@@ -530,6 +530,8 @@ private:
         rule.name = scalar(name, at + ".name");
         if (rule.name.empty())
             fail(name, at + ".name", "must not be empty");
+        if (rule.name == kRequestedRuleName)
+            fail(name, at + ".name", std::string("\"") + kRequestedRuleName + "\" is the name of what an operator asks from top");
         const std::string prefix = "rules." + rule.name + ".";  // messages name the rule, not its index
         check_keys(node, prefix,
                    {"name", "scope", "match", "when", "action", "throttle_to", "throttle_for", "kill_grace", "pre_kill",

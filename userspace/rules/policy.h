@@ -84,7 +84,20 @@ struct PolicyRule {
     std::vector<std::string> pre_kill;  // kill: a command run before the signal (argv; argv[0] absolute)
     double pre_kill_timeout_s = 5;
     int line = 0;  // where the rule starts in its file (1-based), for messages
+    // Not the policy's: an operator's request from `top` (the control
+    // socket's `act`, docs/control.md). Its events say who asked.
+    struct Requester {
+        std::string by;  // "top"
+        uint32_t uid = 0;
+        int32_t pid = 0;
+    };
+    std::optional<Requester> requested;
 };
+
+// The name of the rule an operator's request acts under (never a policy's:
+// the policy's names cannot clash with it in the enforcer's bookkeeping, see
+// check in rules/policy.cpp).
+inline constexpr const char *kRequestedRuleName = "requested from top";
 
 struct ProtectList {
     std::vector<std::string> comm;

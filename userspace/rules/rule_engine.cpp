@@ -102,6 +102,32 @@ bool RuleEngine::row_matches(const PolicyRule &rule, const ReportRow &row)
     return true;
 }
 
+Subject subject_of(const ReportRow &row, RuleScope scope)
+{
+    Subject subject;
+    subject.scope = scope;
+    subject.cgroup_id = row.cgroup_id;
+    subject.cgroup = row.cgroup;
+    subject.container = row.container;
+    subject.container_name = row.container_name;
+    subject.container_image = row.container_image;
+    subject.container_image_id = row.container_image_id;
+    subject.compose_project = row.compose_project;
+    subject.compose_service = row.compose_service;
+    if (scope == RuleScope::process) {
+        subject.pid = row.pid;
+        subject.comm = row.comm;
+        subject.exe = row.exe;
+        subject.uid = row.uid;
+        subject.start_boot_s = row.start_boot_s;
+        subject.exited = row.exited;
+    }
+    subject.mount = row.mount;
+    subject.dev = row.dev;
+    subject.fstype = row.fstype;
+    return subject;
+}
+
 std::vector<Finding> RuleEngine::evaluate(double now_s, const std::vector<ReportRow> &rows,
                                           const std::vector<MountState> &mounts)
 {
@@ -140,24 +166,7 @@ std::vector<Finding> RuleEngine::evaluate(double now_s, const std::vector<Report
         for (const auto &row : rows) {
             if (!row_matches(rule, row))
                 continue;
-            Subject subject;
-            subject.scope = rule.scope;
-            subject.cgroup_id = row.cgroup_id;
-            subject.cgroup = row.cgroup;
-            subject.container = row.container;
-            subject.container_name = row.container_name;
-            subject.container_image = row.container_image;
-            subject.container_image_id = row.container_image_id;
-            subject.compose_project = row.compose_project;
-            subject.compose_service = row.compose_service;
-            if (rule.scope == RuleScope::process) {
-                subject.pid = row.pid;
-                subject.comm = row.comm;
-                subject.exe = row.exe;
-                subject.uid = row.uid;
-                subject.start_boot_s = row.start_boot_s;
-                subject.exited = row.exited;
-            }
+            const Subject subject = subject_of(row, rule.scope);
             auto &contribution = contributions[{r, subject.key()}];
             if (contribution.top_mount_bytes < 0)
                 contribution.subject = subject;

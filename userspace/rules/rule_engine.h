@@ -49,6 +49,10 @@ struct Subject {
     std::string key() const;
 };
 
+// The subject a row is, in `scope` (a cgroup's subject leaves out the
+// row's process), on the row's mount.
+Subject subject_of(const ReportRow &row, RuleScope scope);
+
 // Numbers for one rule and subject at one evaluation.
 struct RuleMeasures {
     double write_bps = 0;    // over the rule's `for` window (or the last interval)

@@ -18,6 +18,7 @@
 #include "views/rate_history.h"
 #include "views/screen_fit.h"
 #include "views/text_report.h"
+#include "rules/units.h"
 
 namespace diskwatch {
 
@@ -96,6 +97,8 @@ void draw_help()
         "    /        filter rows by name or pid (Enter keeps it, Esc clears it)",
         "    \\        clear the filter",
         "    Up Down PgUp PgDn Home End, a click: select a row (the bar follows it when rows re-sort)",
+        "    t k u P  attached to an agent: throttle, kill, release (with a snooze), protect the selected",
+        "             row's process or cgroup, each confirmed first; the agent's events say top asked",
         "    h ?      this help",
         "",
         "    [name]   a process that has exited; its bytes are kept",
@@ -317,6 +320,7 @@ std::vector<int> draw(const WriteReport &report, TopViewState &state, const std:
         heights.push_back(row.files.empty() ? 1 : 2);
     const size_t free_lines = static_cast<size_t>(std::max(LINES - 1 - y, 0));
     const size_t selected = select_row(state, rows, heights, free_lines);
+    describe_selection(state, rows.empty() ? nullptr : &rows[selected]);
     std::vector<int> row_at_line(static_cast<size_t>(std::max(LINES, 0)), -1);
     for (size_t index = state.first_shown; index < rows.size(); ++index) {
         const ReportRow &row = rows[index];
@@ -379,7 +383,14 @@ std::vector<int> draw(const WriteReport &report, TopViewState &state, const std:
     }
     const auto &drops = report.drops;
     std::string status;
-    if (state.editing_filter || !state.filter.empty()) {
+    attr_t status_attributes = A_NORMAL;
+    if (state.pending) {
+        status = screen_text(pending_prompt(*state.pending));
+        status_attributes = A_BOLD;
+    } else if (!state.message.empty()) {
+        status = screen_text(state.message);
+        status_attributes = A_BOLD;
+    } else if (state.editing_filter || !state.filter.empty()) {
         // The filter is typed printable ASCII; made safe all the same.
         status = "filter: " + screen_text(state.filter) + (state.editing_filter ? "_" : "") + "   (" +
                  (state.editing_filter ? "Enter keep, Esc clear" : "\\ clear, / edit") + ")";
@@ -393,12 +404,36 @@ std::vector<int> draw(const WriteReport &report, TopViewState &state, const std:
         status = "q quit  s sort  p/c/o/v/m group  a accumulated  / filter  h help   drops:" +
                  (dropped.empty() ? std::string(" 0") : dropped);
     }
-    if (!rows.empty())
+    if (!rows.empty() && !state.pending && state.message.empty())
         status += "   row " + std::to_string(selected + 1) + "/" + std::to_string(rows.size());
     // The last cell of the last line is left empty: writing it scrolls some terminals.
-    put(LINES - 1, 0, cut_to_width(status, width - 1));
+    put(LINES - 1, 0, cut_to_width(status, width - 1), status_attributes);
     refresh();
     return row_at_line;
+}
+
+// The confirmed action, as the agent's `act` takes it; returns what the
+// status line says: what was done, or why not.
+std::string send_action(ReportFeed &feed, const PendingAction &pending)
+{
+    OperatorAction action;
+    action.action = pending.action;
+    action.target = pending.target;
+    std::string error;
+    if (pending.action == "throttle") {
+        const auto rate = parse_rate(pending.input, &error);
+        if (!rate)
+            return "not throttled: " + error;
+        action.rate_bps = *rate;
+    } else if (pending.action == "release" && !pending.input.empty()) {
+        const auto snooze = parse_duration(pending.input, &error);
+        if (!snooze)
+            return "not released: " + error;
+        action.for_s = *snooze;
+    }
+    if (auto done = feed.act(action, &error))
+        return *done;
+    return pending.action + " refused: " + error;
 }
 
 }  // namespace
@@ -463,6 +498,13 @@ int run_interactive_top(ReportFeed &feed, double refresh_s, TopViewState state, 
             const KeyEffect effect = apply_key(state, key);
             if (state.quit)
                 break;
+            if (effect == KeyEffect::act) {
+                // Sent to the agent now (a short wait: it answers from its
+                // next refresh); its answer, or why not, on the status line.
+                state.message = send_action(feed, *state.pending);
+                state.pending.reset();
+                next_refresh = std::chrono::steady_clock::now();  // show what it did at once
+            }
             if (effect == KeyEffect::regroup) {
                 // Regroup the data we have now rather than waiting a whole interval.
                 refresh_report();

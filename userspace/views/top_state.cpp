@@ -88,6 +88,63 @@ void move_selection(TopViewState &state, int key)
     state.selected_identity.clear();  // the index moved: the bar goes to whatever row is there
 }
 
+// t, k, u, P: the prompt for the selected row, or why there is none.
+KeyEffect open_action(TopViewState &state, const std::string &action)
+{
+    if (!state.can_act) {
+        state.message = "acting needs top attached to a running agent (its control socket): this top counts on its own";
+        return KeyEffect::redraw;
+    }
+    if (state.selected_target.empty()) {
+        state.message = "select a process or cgroup row to act on (a mount row cannot be)";
+        return KeyEffect::redraw;
+    }
+    PendingAction pending;
+    pending.action = action;
+    pending.target = state.selected_target;
+    pending.label = state.selected_label;
+    pending.typed = action == "throttle" || action == "release";
+    if (action == "throttle")
+        pending.input = "1MiB/s";
+    state.pending = pending;
+    return KeyEffect::redraw;
+}
+
+KeyEffect edit_pending(TopViewState &state, int key)
+{
+    PendingAction &pending = *state.pending;
+    if (key == kKeyEscape) {
+        state.pending.reset();
+        state.message = "cancelled";
+        return KeyEffect::redraw;
+    }
+    if (!pending.typed) {
+        if (key == 'y' || key == 'Y')
+            return KeyEffect::act;
+        state.pending.reset();
+        state.message = "cancelled";
+        return KeyEffect::redraw;
+    }
+    switch (key) {
+    case '\n':
+    case '\r':
+    case kKeyEnter:
+        return KeyEffect::act;
+    case kKeyBackspace:
+    case 127:
+    case 8:
+        if (!pending.input.empty())
+            pending.input.pop_back();
+        return KeyEffect::redraw;
+    default:
+        if (key >= 0x20 && key < 0x7f && pending.input.size() < 32) {
+            pending.input += static_cast<char>(key);
+            return KeyEffect::redraw;
+        }
+        return KeyEffect::none;
+    }
+}
+
 KeyEffect edit_filter(TopViewState &state, int key)
 {
     switch (key) {
@@ -138,6 +195,10 @@ bool row_matches_filter(const ReportRow &row, std::string_view filter)
 
 KeyEffect apply_key(TopViewState &state, int key)
 {
+    if (key != -1)
+        state.message.clear();  // said until the next key
+    if (state.pending)
+        return edit_pending(state, key);
     if (state.editing_filter)
         return edit_filter(state, key);
     if (state.show_help && key != -1) {
@@ -191,6 +252,14 @@ KeyEffect apply_key(TopViewState &state, int key)
     case '\\':
         state.filter.clear();
         return KeyEffect::redraw;
+    case 't':
+        return open_action(state, "throttle");
+    case 'k':
+        return open_action(state, "kill");
+    case 'u':
+        return open_action(state, "release");
+    case 'P':
+        return open_action(state, "protect");
     case kKeyDown:
     case kKeyUp:
     case kKeyNextPage:
@@ -211,6 +280,35 @@ FullInUrgency full_in_urgency(const std::optional<double> &eta_full_s)
     if (*eta_full_s < 3600)
         return FullInUrgency::now;
     return *eta_full_s < 24 * 3600 ? FullInUrgency::today : FullInUrgency::calm;
+}
+
+void describe_selection(TopViewState &state, const ReportRow *selected)
+{
+    state.selected_target.clear();
+    state.selected_label.clear();
+    if (!selected)
+        return;
+    if (state.by == GroupBy::process && !state.containers) {
+        state.selected_target = std::to_string(selected->pid);
+        state.selected_label = "pid " + state.selected_target + " (" + selected->comm + ")";
+    } else if (state.by == GroupBy::cgroup && !selected->cgroup.empty()) {
+        state.selected_target = selected->cgroup;
+        state.selected_label = "cgroup " + selected->cgroup;
+        if (!selected->container_name.empty())
+            state.selected_label += " (container " + selected->container_name + ")";
+    }
+}
+
+std::string pending_prompt(const PendingAction &pending)
+{
+    if (pending.action == "throttle")
+        return "throttle " + pending.label + " to: " + pending.input + "_   (a rate; Enter throttles, Esc cancels)";
+    if (pending.action == "release")
+        return "release " + pending.label + ", and leave it alone for: " + pending.input +
+               "_   (e.g. 10m, empty: no snooze; Enter releases, Esc cancels)";
+    if (pending.action == "kill")
+        return "kill " + pending.label + "? SIGTERM, then SIGKILL after the policy's kill grace  [y/N]";
+    return "protect " + pending.label + " until the agent restarts?  [y/N]";
 }
 
 std::string row_identity(const ReportRow &row, const TopViewState &state)

@@ -16,6 +16,16 @@ namespace diskwatch {
 enum class SortKey { write_rate, total, growth, full_in, pid, name };
 inline constexpr int kSortKeys = 6;
 
+// An action on the selected row, waiting on the status line for the
+// operator's confirmation (top attached to an agent; docs/cli.md).
+struct PendingAction {
+    std::string action;  // throttle | kill | release | protect
+    std::string target;  // a pid or a cgroup path, as the agent's `act` takes it
+    std::string label;   // what the prompt names: "pid 1234 (dw-marked)"
+    bool typed = false;  // a value is typed (throttle's rate, release's snooze); else y or n
+    std::string input;   // typed so far
+};
+
 struct TopViewState {
     GroupBy by = GroupBy::process;
     // By container or Compose service: the cgroup rows (`by` is cgroup)
@@ -39,6 +49,12 @@ struct TopViewState {
     std::string selected_identity;
     size_t first_shown = 0;  // the first row on screen (scrolled past the rest)
     size_t page_rows = 10;   // rows the last drawing had room for: PgUp/PgDn move this far
+    // Acting on the selected row: t throttle, k kill, u release, P protect.
+    bool can_act = false;           // attached to an agent (only an agent acts)
+    std::string selected_target;    // the selected row's pid or cgroup path; empty: not actionable
+    std::string selected_label;     // and how a prompt names it
+    std::optional<PendingAction> pending;
+    std::string message;  // the last action's outcome, on the status line until the next key
 };
 
 // ncurses' codes for the keys the filter editor needs (this file stays free
@@ -53,7 +69,8 @@ inline constexpr int kKeyNextPage = 0522;  // KEY_NPAGE
 inline constexpr int kKeyPrevPage = 0523;  // KEY_PPAGE
 inline constexpr int kKeyEnd = 0550;    // KEY_END
 
-enum class KeyEffect { none, redraw, regroup };
+// act: the pending action is confirmed; the view sends it and says the outcome.
+enum class KeyEffect { none, redraw, regroup, act };
 
 // Applies one key press: q or Esc quit; s next sort, r (or I) reverse it; p/c/o/v/m group by
 // process/cgroup/container/Compose service/mount; g next grouping; a toggle accumulated totals; h or ? help; / edit
@@ -91,6 +108,14 @@ std::string row_identity(const ReportRow &row, const TopViewState &state);
 // selection, when there are no rows).
 size_t select_row(TopViewState &state, const std::vector<ReportRow> &rows, const std::vector<size_t> &heights,
                   size_t lines);
+
+// Sets selected_target and selected_label from the selected row (a pid in
+// the process grouping, its cgroup in the cgroup and container groupings;
+// a mount row is not acted on).
+void describe_selection(TopViewState &state, const ReportRow *selected);
+
+// The status line's prompt for the pending action (empty when none).
+std::string pending_prompt(const PendingAction &pending);
 
 // The rows in the order the state asks for, filtered. `mounts` gives each
 // row's time to full (its mount's, matched by device) for SortKey::full_in.
