@@ -9,7 +9,7 @@
  * (bpf_program__set_autoload), cheapest first:
  *
  *   fentry      fexit/vfs_write, fexit/vfs_writev   typed struct file, no fd lookup
- *               (+ fexit/vfs_iter_write for sendfile, splice, copy_file_range;
+ *               (+ fexit on the sendfile, splice, copy_file_range syscalls;
  *               fexit/vfs_fallocate; the tp_btf io_uring and page-dirtying hooks)
  *   tp_btf      tp_btf/sys_exit                     typed pt_regs; fd -> file
  *   raw_tp      raw_tp/sys_exit                     untyped: every read is a probe read

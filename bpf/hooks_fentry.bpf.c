@@ -47,27 +47,40 @@ int BPF_PROG(dw_vfs_writev_exit, struct file *file, const struct iovec *vec, uns
 
 /* sendfile, splice and copy_file_range never pass through vfs_write or
  * vfs_writev: the kernel moves their bytes through a pipe and writes them
- * with iter_file_splice_write -> vfs_iter_write (fs/splice.c, v6.1 through
- * v6.18; the vmtest caught fentry missing all three on 6.1). Other callers of
- * vfs_iter_write must not count: overlayfs hands a write() already counted at
- * vfs_write on to its upper file this way, and the loop driver, nfsd and
- * target_core_file write through it from kernel threads. So count it only
- * inside those three syscalls, told by the syscall number in the task's saved
- * user registers (bpf_task_pt_regs: v5.15, dd6e10fbd9fb "bpf: Add
- * bpf_task_pt_regs() helper"; a kernel
- * thread's saved registers are zeroed, so orig_ax is 0 there). */
-SEC("fexit/vfs_iter_write")
-int BPF_PROG(dw_vfs_iter_write_exit, struct file *file, struct iov_iter *iter, loff_t *ppos, rwf_t flags,
-	     ssize_t ret)
+ * from iter_file_splice_write, which called vfs_iter_write up to v6.7 and
+ * calls the file's ->write_iter directly since v6.8 (the vmtest caught
+ * fentry missing all three on 6.1, and again on 6.12 after an
+ * fexit/vfs_iter_write fix that held only before 6.8). So they are counted
+ * as the syscall-exit families count them: fexit on the three syscalls' own
+ * x86-64 entry points, the destination fd from the user pt_regs (1st
+ * argument for sendfile, 3rd for splice and copy_file_range) and the return
+ * value. No kernel-internal caller of the VFS (overlayfs passing a write on
+ * to its upper file, the loop driver, nfsd) can reach these, so nothing is
+ * counted twice. */
+static __always_inline int on_splice_syscall_exit(long nr, const struct pt_regs *regs, long ret)
 {
-	long nr;
-
 	if (ret <= 0)
 		return 0;
-	nr = current_syscall();
-	if (nr != NR_sendfile && nr != NR_splice && nr != NR_copy_file_range)
-		return 0;
-	return on_vfs_write_exit(file, ppos, ret);
+	account_fd_write(nr, nr == NR_sendfile ? regs->di : regs->dx, ret, -1, false);
+	return 0;
+}
+
+SEC("fexit/__x64_sys_sendfile64")
+int BPF_PROG(dw_sendfile64_exit, const struct pt_regs *regs, long ret)
+{
+	return on_splice_syscall_exit(NR_sendfile, regs, ret);
+}
+
+SEC("fexit/__x64_sys_splice")
+int BPF_PROG(dw_splice_exit, const struct pt_regs *regs, long ret)
+{
+	return on_splice_syscall_exit(NR_splice, regs, ret);
+}
+
+SEC("fexit/__x64_sys_copy_file_range")
+int BPF_PROG(dw_copy_file_range_exit, const struct pt_regs *regs, long ret)
+{
+	return on_splice_syscall_exit(NR_copy_file_range, regs, ret);
 }
 
 SEC("fexit/vfs_fallocate")

@@ -51,10 +51,11 @@ test_packages=(
   # the .deb's Depends) and file (CPack's DEB generator runs it on every
   # installed file). Their services are not used: tests start private ones.
   socat rsyslog prometheus systemd dpkg-dev file
-  # scripts/vmtest, the kernel matrix: boots Debian's 6.1 kernel (where fentry
-  # attaches, unlike here) under qemu from a busybox initramfs packed with
-  # cpio, and reads the guest's doctor and top JSON with jq
-  qemu-system-x86 busybox-static cpio jq
+  # scripts/vmtest, the kernel matrix: boots Debian's 6.1 and 6.12 kernels
+  # (where fentry attaches, unlike here) under qemu from a busybox initramfs
+  # packed with cpio, reads the guest's doctor and top JSON with jq, and
+  # decompresses 6.12's loop.ko.xz with xz
+  qemu-system-x86 busybox-static cpio jq xz-utils
   # benchmark (scripts/bench, a python3 script; CTest bench_smoke): bpftrace is
   # the baseline every figure is compared with
   bpftrace

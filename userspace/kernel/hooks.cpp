@@ -54,10 +54,13 @@ std::vector<std::string> programs_of(HookFamily family)
     switch (family) {
     case HookFamily::fentry:
         // The first two keep their names and signatures (the qemu VM test
-        // of issue 8 knows them); vfs_iter_write counts sendfile, splice and
-        // copy_file_range (check_fentry_targets makes sure it exists).
-        return {DW_PROGRAM(dw_vfs_write_exit), DW_PROGRAM(dw_vfs_writev_exit), DW_PROGRAM(dw_vfs_iter_write_exit),
-                DW_PROGRAM(dw_exec_btf),       DW_PROGRAM(dw_exit_btf),        DW_PROGRAM(dw_rename_btf)};
+        // of issue 8 knows them); fexit on the sendfile, splice and
+        // copy_file_range syscalls counts those three (check_fentry_targets
+        // makes sure every target exists).
+        return {DW_PROGRAM(dw_vfs_write_exit),      DW_PROGRAM(dw_vfs_writev_exit),
+                DW_PROGRAM(dw_sendfile64_exit),     DW_PROGRAM(dw_splice_exit),
+                DW_PROGRAM(dw_copy_file_range_exit), DW_PROGRAM(dw_exec_btf),
+                DW_PROGRAM(dw_exit_btf),            DW_PROGRAM(dw_rename_btf)};
     case HookFamily::tp_btf:
         return {DW_PROGRAM(dw_sys_exit_btf), DW_PROGRAM(dw_exec_btf), DW_PROGRAM(dw_exit_btf),
                 DW_PROGRAM(dw_rename_btf)};
@@ -179,8 +182,8 @@ HookProbe check_fentry_targets()
     static constexpr const char *kNeeded[] = {
         "vfs_write",         // write, pwrite64
         "vfs_writev",        // writev, pwritev, pwritev2 (static: present only if not inlined)
-        "vfs_iter_write",    // sendfile, splice, copy_file_range (fs/splice.c)
-        "bpf_task_pt_regs",  // the helper that tells those syscalls apart (v5.15, dd6e10fbd9fb)
+        "__x64_sys_sendfile64", "__x64_sys_splice", "__x64_sys_copy_file_range",  // those three
+        "bpf_task_pt_regs",  // tells the write syscalls apart at page dirtying (v5.15, dd6e10fbd9fb)
     };
     HookProbe result;
     btf *vmlinux = btf__load_vmlinux_btf();

@@ -315,6 +315,22 @@ std::string SyslogSink::name() const
 }
 
 // --- journald -----------------------------------------------------------------
+//
+// The native protocol by hand, not libsystemd's sd_journal_sendv (libsystemd
+// is linked for sd_notify: agent/service_manager.cpp), on purpose. From
+// systemd's src/libsystemd/sd-journal/journal-send.c (current source; Debian
+// 12's libsystemd 252 carries the same hard-coded socket path):
+// - sd_journal_sendv sends only to the hard-coded /run/systemd/journal/socket,
+//   so tests/ecosystem/test_journald.cpp could not hand it a socket of its own
+//   (journald cannot be run privately) and decode what arrives;
+// - its socket is blocking and it calls sendmsg without MSG_DONTWAIT, and on
+//   EAGAIN/EMSGSIZE it writes the entry to a memfd and sends that: publish()
+//   runs on the agent's rule and action path (this sink has no queue of its
+//   own, event_sink.h) and must never wait on a stalled journald;
+// - it returns 0 when the socket is missing (ENOENT), so an entry lost because
+//   journald is gone would be counted as delivered, not dropped.
+// The wire format is the one journal-send.c writes (KEY=value\n, or KEY\n,
+// a little-endian 64-bit length, the value and \n for a value with a newline).
 
 bool journald_available(const std::string &socket_path)
 {
