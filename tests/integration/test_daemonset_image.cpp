@@ -33,7 +33,6 @@
 #include "support/spawn.h"
 
 using namespace diskwatch::test;
-using namespace std::chrono_literals;
 
 namespace {
 
@@ -250,7 +249,8 @@ TEST_CASE("the DaemonSet's image builds offline from the .deb and runs as the ma
     const auto build_started = std::chrono::steady_clock::now();
     std::string built;
     const int status =
-        run({kRecipe, "--docker", docker->cli(), "--host", docker->host(), deb, kImageWork}, &built, 900s);
+        run({kRecipe, "--docker", docker->cli(), "--host", docker->host(), deb, kImageWork}, &built,
+            std::chrono::seconds(900));
     const auto build_seconds =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - build_started).count();
     INFO("build-image (" << build_seconds << " s):\n" << built);
@@ -275,7 +275,7 @@ TEST_CASE("the DaemonSet's image builds offline from the .deb and runs as the ma
     struct RemoveContainer {
         const DockerDaemon &docker;
         std::string name;
-        ~RemoveContainer() { docker.docker({"rm", "-f", "-v", name}, nullptr, 60s); }
+        ~RemoveContainer() { docker.docker({"rm", "-f", "-v", name}, nullptr, std::chrono::seconds(60)); }
     } remove_container{*docker, name};
     // As the kubelet runs the pod: privileged, hostPID; the pod's network is
     // the host's here (the private dockerd has no bridge), so the probe's
@@ -293,9 +293,8 @@ TEST_CASE("the DaemonSet's image builds offline from the .deb and runs as the ma
         std::string names;
         for (const auto &cap : missing)
             names += " " + cap;
-        WARN("this machine's capability bounding set lacks" << names
-                                                            << ": the container runs with privileged's settings less those "
-                                                               "(--cap-add ALL --cap-drop ..., unconfined), not --privileged");
+        WARN("this machine's capability bounding set lacks" << names << ": the container runs with privileged's "
+             "settings less those (--cap-add ALL --cap-drop ..., unconfined), not --privileged");
         run_args.insert(run_args.end(), {"--cap-add", "ALL", "--security-opt", "seccomp=unconfined", "--security-opt",
                                          "apparmor=unconfined", "--security-opt", "systempaths=unconfined",
                                          "--device-cgroup-rule", "a *:* rwm"});
@@ -330,12 +329,12 @@ TEST_CASE("the DaemonSet's image builds offline from the .deb and runs as the ma
     client.set_read_timeout(5);
     std::string metrics;
     bool ready = false;
-    while (!ready && std::chrono::steady_clock::now() - started < 90s && running()) {
+    while (!ready && std::chrono::steady_clock::now() - started < std::chrono::seconds(90) && running()) {
         if (auto response = client.Get(manifest.probe_path.c_str()); response && response->status == 200) {
             ready = true;
             metrics = response->body;
         } else {
-            std::this_thread::sleep_for(250ms);
+            std::this_thread::sleep_for(std::chrono::milliseconds(250));
         }
     }
     const auto ready_ms =
@@ -386,7 +385,7 @@ TEST_CASE("the DaemonSet's image builds offline from the .deb and runs as the ma
             written = sample(metrics, "ebpf_diskwatch_mount_written_bytes_total", label);
             return written >= kBytes;
         },
-        20s);
+        std::chrono::seconds(20));
     {
         INFO("written " << written << " on " << label << "\n" << metrics << "\ncontainer output:\n" << logs());
         CHECK(counted);
@@ -395,7 +394,7 @@ TEST_CASE("the DaemonSet's image builds offline from the .deb and runs as the ma
     // SIGTERM as the kubelet stops a pod, within its grace period (30 s in
     // the manifest); the agent exits 0, and nothing of it is left.
     std::string stopped;
-    REQUIRE(docker->docker({"stop", "-t", "30", name}, &stopped, 60s) == 0);
+    REQUIRE(docker->docker({"stop", "-t", "30", name}, &stopped, std::chrono::seconds(60)) == 0);
     std::string exit_code;
     REQUIRE(docker->docker({"inspect", "-f", "{{.State.ExitCode}}", name}, &exit_code) == 0);
     {
