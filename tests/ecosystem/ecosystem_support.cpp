@@ -128,6 +128,23 @@ std::string find_tool(const std::string &name)
     return "";
 }
 
+std::string build_deb(const TempDir &dir)
+{
+    const std::string cpack = find_tool("cpack");
+    if (cpack.empty())
+        FAIL("cpack is not installed (Debian package cmake; scripts/install-deps.sh)");
+    std::string output;
+    const int status = run({cpack, "-G", "DEB", "--config", DW_BUILD_DIR "/CPackConfig.cmake", "-B", dir.path()},
+                           &output, std::chrono::seconds(600));
+    INFO(output);
+    REQUIRE(status == 0);
+    for (const auto &entry : std::filesystem::directory_iterator(dir.path()))
+        if (entry.path().extension() == ".deb")
+            return entry.path().string();
+    FAIL("cpack made no .deb in " + dir.path());
+    return {};
+}
+
 bool root_tests_can_run()
 {
     if (::geteuid() == 0)

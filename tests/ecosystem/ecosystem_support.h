@@ -41,6 +41,10 @@ void write_file(const std::string &path, const std::string &text);
 // fail with the name of the Debian package to install (scripts/install-deps.sh --test).
 std::string find_tool(const std::string &name);
 
+// Builds the .deb of this build tree (cpack -G DEB) into `dir`; returns its
+// path. Fails the test when cpack is missing or makes none.
+std::string build_deb(const TempDir &dir);
+
 // Root is needed (setuid to nobody, files in /run). Without it: skipped with
 // a warning, except under CI=true where the test fails.
 bool root_tests_can_run();

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "ecosystem/ecosystem_support.h"
+#include "support/spawn.h"
 
 using namespace diskwatch::test;
 
@@ -123,6 +124,33 @@ TEST_CASE("the DaemonSet runs privileged in the host pid namespace with /sys, /r
     const YAML::Node *service = find_kind(documents, "Service");
     REQUIRE(service);
     CHECK((*service)["spec"]["ports"][0]["targetPort"].as<std::string>() == "metrics");
+}
+
+// The image the DaemonSet runs is the one deploy/image/build-image makes from
+// this build's .deb: the recipe's tag (ebpf-diskwatch:<the .deb's version>,
+// which is CMake's project version) equals the manifest's `image:`. A
+// version bump without the manifest's fails here. No root, no docker: the
+// recipe's --print-tag. (Building and running the image:
+// tests/integration/test_daemonset_image.cpp.)
+TEST_CASE("the DaemonSet's image reference is the tag the image recipe gives this build's .deb",
+          "[deploy][kubernetes][image]")
+{
+    auto documents = load_documents(kDeploy + "/kubernetes/daemonset.yaml");
+    const YAML::Node *daemonset = find_kind(documents, "DaemonSet");
+    REQUIRE(daemonset);
+    const auto agent = (*daemonset)["spec"]["template"]["spec"]["containers"][0];
+    const std::string image = agent["image"].as<std::string>();
+    // A locally built image: never pulled (Always would ask a registry for it).
+    CHECK(agent["imagePullPolicy"].as<std::string>() != "Always");
+
+    TempDir dir("dw-image-tag-");
+    const std::string deb = build_deb(dir);
+    std::string tag;
+    REQUIRE(run({kDeploy + "/image/build-image", "--print-tag", deb}, &tag) == 0);
+    while (!tag.empty() && tag.back() == '\n')
+        tag.pop_back();
+    CHECK(tag == "ebpf-diskwatch:" DW_PROJECT_VERSION);
+    CHECK(image == tag);
 }
 
 TEST_CASE("Vector's configs read the agent's socket as newline-delimited JSON", "[deploy][vector]")

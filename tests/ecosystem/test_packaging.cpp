@@ -39,22 +39,6 @@ std::string unit_setting(const std::string &unit, const std::string &key)
     return value;
 }
 
-// Builds the .deb from this build tree into `dir`; returns its path.
-std::string build_deb(const TempDir &dir)
-{
-    const std::string cpack = tool("cpack", "cmake");
-    std::string output;
-    const int status = run({cpack, "-G", "DEB", "--config", DW_BUILD_DIR "/CPackConfig.cmake", "-B", dir.path()},
-                           &output, 600s);
-    INFO(output);
-    REQUIRE(status == 0);
-    for (const auto &entry : std::filesystem::directory_iterator(dir.path()))
-        if (entry.path().extension() == ".deb")
-            return entry.path().string();
-    FAIL("cpack made no .deb in " + dir.path());
-    return {};
-}
-
 // What dpkg knows of the package: "install ok installed", or empty when
 // dpkg has never heard of it.
 std::string package_status(const std::string &dpkg_query)
