@@ -86,6 +86,23 @@ void write_config(const std::string &docker_root, const std::string &id, const s
     std::ofstream(dir + "/config.v2.json") << config.dump();
 }
 
+// Two replicas of the Compose service shop/web, as dockerd would have them:
+// their configs in a data root of the test's own, their cgroups below a
+// scratch cgroup named `scratch_name`, and a disk to write to.
+struct WebReplicas {
+    explicit WebReplicas(const std::string &scratch_name) : scratch(scratch_name), web1(scratch, kWebId), web2(scratch, kWeb2Id)
+    {
+        write_config(docker_root.path(), kWebId, "shop-web-1", "nginx:1.27", "shop", "web");
+        write_config(docker_root.path(), kWeb2Id, "shop-web-2", "nginx:1.27", "shop", "web");
+    }
+    static inline const std::string kWeb2Id = "5eb0000000000000000000000000000000000000000000000000000000000a02";
+    LoopMount disk {128};
+    ScratchDir docker_root;
+    Cgroup2Child scratch;
+    ContainerCgroup web1;
+    ContainerCgroup web2;
+};
+
 }  // namespace
 
 TEST_CASE("match.compose_project kills a flooding container's writer, its events name the container and service, "
@@ -168,14 +185,11 @@ TEST_CASE("top --json --by service sums a Compose service's replicas, named from
 {
     if (!bpf_tests_can_run())
         return;
-    LoopMount disk(128);
-    ScratchDir docker_root;
-    const std::string replica2 = "5eb0000000000000000000000000000000000000000000000000000000000a02";
-    write_config(docker_root.path(), kWebId, "shop-web-1", "nginx:1.27", "shop", "web");
-    write_config(docker_root.path(), replica2, "shop-web-2", "nginx:1.27", "shop", "web");
-    Cgroup2Child scratch("dw-compose-top");
-    ContainerCgroup web1(scratch, kWebId);
-    ContainerCgroup web2(scratch, replica2);
+    WebReplicas replicas("dw-compose-top");
+    LoopMount &disk = replicas.disk;
+    const ScratchDir &docker_root = replicas.docker_root;
+    const ContainerCgroup &web1 = replicas.web1;
+    const ContainerCgroup &web2 = replicas.web2;
 
     // Local: top reads --docker-root itself. Attached: the agent does, and top
     // merges the agent's cgroup rows (no change to the control protocol).
@@ -229,14 +243,11 @@ TEST_CASE("the live view groups by Compose service and by container (--by servic
 {
     if (!bpf_tests_can_run())
         return;
-    LoopMount disk(128);
-    ScratchDir docker_root;
-    const std::string replica2 = "5eb0000000000000000000000000000000000000000000000000000000000a03";
-    write_config(docker_root.path(), kWebId, "shop-web-1", "nginx:1.27", "shop", "web");
-    write_config(docker_root.path(), replica2, "shop-web-2", "nginx:1.27", "shop", "web");
-    Cgroup2Child scratch("dw-compose-live");
-    ContainerCgroup web1(scratch, kWebId);
-    ContainerCgroup web2(scratch, replica2);
+    WebReplicas replicas("dw-compose-live");
+    LoopMount &disk = replicas.disk;
+    const ScratchDir &docker_root = replicas.docker_root;
+    const ContainerCgroup &web1 = replicas.web1;
+    const ContainerCgroup &web2 = replicas.web2;
 
     // The live view took `--by service` only in batch before: now it starts there.
     TmuxSession tmux(std::string(DW_BINARY) + " top --local -a -d 1 --by service --docker-root " +
