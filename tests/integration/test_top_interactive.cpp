@@ -1,10 +1,13 @@
 // The interactive view in a real terminal: tmux runs `ebpf-diskwatch top`,
 // send-keys types, capture-pane reads the screen.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cerrno>
+#include <fstream>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -467,4 +470,59 @@ TEST_CASE("the live view without an agent says acting needs one, and asks nothin
     tmux.keys("q");
     CHECK(tmux.wait_for("top-exited-0", std::chrono::seconds(10)));
     CHECK_FALSE(writer.exited());
+}
+
+TEST_CASE("T shows the cgroups as a tree, each line with its subtree's total, the parent that wrote nothing itself "
+          "included",
+          "[top][interactive][tree][bpf]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    LoopMount disk(128);
+    Cgroup2Child parent("dw-tree");
+    // Two services below a parent that writes nothing itself, as units below a slice.
+    struct Service {
+        std::string path;
+        explicit Service(const std::string &p) : path(p) { REQUIRE(::mkdir(path.c_str(), 0755) == 0); }
+        ~Service()
+        {
+            { std::ofstream(path + "/cgroup.kill") << "1"; }
+            for (int attempt = 0; attempt < 100 && ::rmdir(path.c_str()) != 0 && errno != ENOENT; ++attempt)
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    };
+    Service a(parent.path() + "/svc-a");
+    Service b(parent.path() + "/svc-b");
+    TmuxSession tmux(std::string(DW_BINARY) + " top --local -a -d 1; echo top-exited-$?; sleep 30");
+    REQUIRE(tmux.wait_for("PID", std::chrono::seconds(30)));
+    REQUIRE(run_writer({"--mode", "write", "--file", disk.path() + "/a", "--bytes", std::to_string(4 << 20), "--comm",
+                        "dw-tree-a", "--cgroup", a.path}).written == 4 << 20);
+    REQUIRE(run_writer({"--mode", "write", "--file", disk.path() + "/b", "--bytes", std::to_string(2 << 20), "--comm",
+                        "dw-tree-b", "--cgroup", b.path}).written == 2 << 20);
+    tmux.keys("/");
+    tmux.keys("dw-tree");
+    tmux.keys("Enter");
+    tmux.keys("T");
+    REQUIRE(tmux.wait_for("by cgroup tree", std::chrono::seconds(5)));
+    const std::string parent_name = parent.relative_path().substr(1);
+    const bool drawn = screen_until(tmux, [&](const std::string &screen) {
+        return line_with(screen, "    svc-b").find(" 2.00M ") != std::string::npos;
+    }, std::chrono::seconds(10));
+    const std::string screen = tmux.screen();
+    INFO(screen);
+    CHECK(drawn);
+    // The parent: indented once, the sum of both, no pid of its own.
+    const std::string parent_line = line_with(screen, "  " + parent_name);
+    CHECK(parent_line.find(" 6.00M ") != std::string::npos);
+    CHECK(parent_line.find("[dw-tree") == std::string::npos);  // no writer of its own
+    CHECK(line_with(screen, "    svc-a").find(" 4.00M ") != std::string::npos);
+    CHECK(line_with(screen, "    svc-a").find("dw-tree-a") != std::string::npos);
+    // By the sort (total, here: both are idle now), the larger first.
+    CHECK(screen.find("    svc-a") < screen.find("    svc-b"));
+    tmux.keys("T");  // back to the flat cgroup rows
+    CHECK(screen_until(tmux, [](const std::string &now) {
+        return now.find("by cgroup ") != std::string::npos && now.find("by cgroup tree") == std::string::npos;
+    }, std::chrono::seconds(5)));
+    tmux.keys("q");
+    CHECK(tmux.wait_for("top-exited-0", std::chrono::seconds(10)));
 }

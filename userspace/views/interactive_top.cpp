@@ -14,6 +14,7 @@
 #include "aggregate/container_groups.h"
 #include "events/internal_errors.h"
 #include "monitor/write_monitor.h"
+#include "views/cgroup_tree.h"
 #include "views/format.h"
 #include "views/rate_history.h"
 #include "views/screen_fit.h"
@@ -91,6 +92,7 @@ void draw_help()
         "    s        next sort: write rate, total, growth, time to full, pid, name",
         "    r I      reverse the sort",
         "    p c m    group by process, cgroup, mount",
+        "    T        cgroups as a tree, each with its subtree's totals (like systemd-cgtop)",
         "    o v      group by container, by Compose service (their cgroup rows merged)",
         "    g        next grouping (the five in turn)",
         "    a        accumulated: totals since start, idle rows kept",
@@ -295,11 +297,29 @@ std::vector<int> draw(const WriteReport &report, TopViewState &state, const std:
     const bool agent_column = source.rfind("agent", 0) == 0 ||
                               std::any_of(report.rows.begin(), report.rows.end(),
                                           [](const ReportRow &row) { return !row.agent_action.empty(); });
-    const std::vector<ReportRow> rows = sorted_rows(report.rows, state, report.mounts);
+    // The rows, and what the CGROUP/UNIT column says of each: by cgroup as a
+    // tree (T), each line indented by its depth and named by its last component.
+    std::vector<ReportRow> rows;
+    std::vector<std::string> who;
+    if (showing_tree(state)) {
+        std::vector<ReportRow> matching;
+        for (const auto &row : report.rows)
+            if (row_matches_filter(row, state.filter))
+                matching.push_back(row);
+        for (auto &line : cgroup_tree(matching, row_order(state, report.mounts))) {
+            who.push_back(std::string(2 * line.depth, ' ') + screen_text(line.name));
+            rows.push_back(std::move(line.row));
+        }
+    } else {
+        rows = sorted_rows(report.rows, state, report.mounts);
+        for (const auto &row : rows)
+            who.push_back(ascii_only(terminal_safe(who_text(row))));
+    }
     size_t longest_who = 0;
     size_t longest_mount = 0;
-    for (const auto &row : rows) {
-        longest_who = std::max(longest_who, screen_text(who_text(row)).size());
+    for (size_t i = 0; i < rows.size(); ++i) {
+        const ReportRow &row = rows[i];
+        longest_who = std::max(longest_who, who[i].size());
         longest_mount = std::max(longest_mount, screen_text(row.mount.empty() ? row.dev : row.mount).size());
     }
     const auto columns = row_layout(width, history.length(), agent_column, longest_who, longest_mount);
@@ -336,13 +356,14 @@ std::vector<int> draw(const WriteReport &report, TopViewState &state, const std:
             std::string text;
             switch (column.index) {
             case r_pid:
-                text = std::to_string(row.pid);
+                text = row.pid ? std::to_string(row.pid) : "";  // a tree's cgroup that wrote nothing itself
                 break;
             case r_comm:
                 text = row.exited ? "[" + screen_text(row.comm) + "]" : screen_text(row.comm);
                 break;
             case r_who:
-                text = shorten_middle(ascii_only(terminal_safe(who_text(row))), w);
+                // A tree line keeps its indent: its name is cut at the right.
+                text = showing_tree(state) ? cut_to_width(who[index], w) : shorten_middle(who[index], w);
                 break;
             case r_mount:
                 text = shorten_middle(screen_text(row.mount.empty() ? row.dev : row.mount), w);
@@ -412,6 +433,18 @@ std::vector<int> draw(const WriteReport &report, TopViewState &state, const std:
     return row_at_line;
 }
 
+// The report's cgroup rows as the tree's lines, for the rate history: each
+// subtree keeps its own (the order does not matter there).
+WriteReport tree_report(const WriteReport &by_cgroup)
+{
+    WriteReport tree = by_cgroup;
+    tree.rows.clear();
+    tree.grouping = kTreeGrouping;
+    for (auto &line : cgroup_tree(by_cgroup.rows, [](const ReportRow &, const ReportRow &) { return false; }))
+        tree.rows.push_back(std::move(line.row));
+    return tree;
+}
+
 // The confirmed action, as the agent's `act` takes it; returns what the
 // status line says: what was done, or why not.
 std::string send_action(ReportFeed &feed, const PendingAction &pending)
@@ -461,7 +494,7 @@ int run_interactive_top(ReportFeed &feed, double refresh_s, TopViewState state, 
                 // By container or service: merged from the cgroup rows here,
                 // whether local or attached (the feed knows three groupings).
                 report = state.containers ? group_by_container(*fresh, *state.containers) : std::move(*fresh);
-                history.record(report);
+                history.record(showing_tree(state) ? tree_report(report) : report);
                 problem.clear();
             } else {
                 problem = error;

@@ -12,6 +12,8 @@ std::string RateHistory::key(const ReportRow &row) const
 {
     // A merged row is described by its fastest member, whose pid and cgroup
     // change from one refresh to the next: its group is what stays.
+    if (grouping_ == kTreeGrouping)
+        return row.cgroup;  // a tree line is its cgroup path (views/cgroup_tree.h)
     if (auto containers = parse_container_grouping(grouping_))
         return container_group_key(row, *containers);
     return SnapshotDelta::group_key(row, by_);

@@ -13,6 +13,10 @@
 
 namespace diskwatch {
 
+// WriteReport::grouping of the live view's cgroup tree lines, recorded here
+// so that each subtree keeps its history.
+inline constexpr const char *kTreeGrouping = "tree";
+
 class RateHistory {
 public:
     explicit RateHistory(size_t length = 12) : length_(length) {}

@@ -28,7 +28,14 @@ std::string_view to_string(SortKey sort)
 
 std::string_view grouping_name(const TopViewState &state)
 {
+    if (showing_tree(state))
+        return "cgroup tree";
     return state.containers ? to_string(*state.containers) : to_string(state.by);
+}
+
+bool showing_tree(const TopViewState &state)
+{
+    return state.tree && state.by == GroupBy::cgroup && !state.containers;
 }
 
 namespace {
@@ -56,6 +63,7 @@ void group_by(TopViewState &state, GroupBy by, std::optional<ContainerGrouping> 
 {
     state.by = by;
     state.containers = containers;
+    state.tree = false;
 }
 
 // Moves the bar; select_row keeps it within the rows at the next drawing
@@ -236,7 +244,14 @@ KeyEffect apply_key(TopViewState &state, int key)
     case 'm':
         group_by(state, GroupBy::mount);
         return KeyEffect::regroup;
+    case 'T':
+        // The tree is of cgroups: from any other grouping it goes there.
+        state.tree = !(state.tree && state.by == GroupBy::cgroup && !state.containers);
+        state.by = GroupBy::cgroup;
+        state.containers.reset();
+        return KeyEffect::regroup;
     case 'g':
+        state.tree = false;
         next_grouping(state);
         return KeyEffect::regroup;
     case 'a':
@@ -313,6 +328,8 @@ std::string pending_prompt(const PendingAction &pending)
 
 std::string row_identity(const ReportRow &row, const TopViewState &state)
 {
+    if (showing_tree(state))
+        return row.cgroup;  // a tree line is a cgroup path, whoever writes in it
     if (state.containers)
         return container_group_key(row, *state.containers);
     return SnapshotDelta::group_key(row, state.by);
@@ -366,14 +383,10 @@ std::vector<MountReport> mounts_by_urgency(const std::vector<MountReport> &mount
     return sorted;
 }
 
-std::vector<ReportRow> sorted_rows(const std::vector<ReportRow> &rows, const TopViewState &state,
-                                   const std::vector<MountReport> &mounts)
+std::function<bool(const ReportRow &, const ReportRow &)> row_order(const TopViewState &state,
+                                                                    const std::vector<MountReport> &mounts)
 {
-    std::vector<ReportRow> sorted;
-    for (const auto &row : rows)
-        if (row_matches_filter(row, state.filter))
-            sorted.push_back(row);
-    auto full_in = [&](const ReportRow &row) {
+    auto full_in = [mounts](const ReportRow &row) {
         for (const auto &mount : mounts)
             if (mount.dev == row.dev && mount.eta_full_s)
                 return *mount.eta_full_s;
@@ -384,8 +397,9 @@ std::vector<ReportRow> sorted_rows(const std::vector<ReportRow> &rows, const Top
     auto by_rate = [](const ReportRow &a, const ReportRow &b) {
         return a.write_bps != b.write_bps ? a.write_bps > b.write_bps : a.total_bytes > b.total_bytes;
     };
-    auto first = [&](const ReportRow &a, const ReportRow &b) {
-        switch (state.sort) {
+    const SortKey sort = state.sort;
+    auto first = [=](const ReportRow &a, const ReportRow &b) {
+        switch (sort) {
         case SortKey::write_rate:
             break;
         case SortKey::total:
@@ -411,9 +425,19 @@ std::vector<ReportRow> sorted_rows(const std::vector<ReportRow> &rows, const Top
         }
         return by_rate(a, b);
     };
-    std::stable_sort(sorted.begin(), sorted.end(), [&](const ReportRow &a, const ReportRow &b) {
-        return state.reversed ? first(b, a) : first(a, b);
-    });
+    if (state.reversed)
+        return [first](const ReportRow &a, const ReportRow &b) { return first(b, a); };
+    return first;
+}
+
+std::vector<ReportRow> sorted_rows(const std::vector<ReportRow> &rows, const TopViewState &state,
+                                   const std::vector<MountReport> &mounts)
+{
+    std::vector<ReportRow> sorted;
+    for (const auto &row : rows)
+        if (row_matches_filter(row, state.filter))
+            sorted.push_back(row);
+    std::stable_sort(sorted.begin(), sorted.end(), row_order(state, mounts));
     return sorted;
 }
 

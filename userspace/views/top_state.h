@@ -2,6 +2,7 @@
 // data (Netflix/bpftop keeps the same split): keys change this state only.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,6 +32,8 @@ struct TopViewState {
     // By container or Compose service: the cgroup rows (`by` is cgroup)
     // merged by what the runtime calls them (aggregate/container_groups.h).
     std::optional<ContainerGrouping> containers;
+    // `T`: the cgroup rows as a tree with subtree totals (views/cgroup_tree.h).
+    bool tree = false;
     SortKey sort = SortKey::write_rate;
     bool reversed = false;  // `r` (htop's `I`): the sort's other end first
     bool accumulated = false;  // show totals since start, and idle rows that have one
@@ -79,8 +82,10 @@ KeyEffect apply_key(TopViewState &state, int key);
 
 std::string_view to_string(SortKey sort);
 
-// The grouping the view shows: "process", "cgroup", "container", "service" or "mount".
+// The grouping the view shows: "process", "cgroup", "cgroup tree", "container", "service" or "mount".
 std::string_view grouping_name(const TopViewState &state);
+// Whether the rows are drawn as the cgroup tree.
+bool showing_tree(const TopViewState &state);
 
 // Whether a row passes the state's filter (an empty filter passes all).
 bool row_matches_filter(const ReportRow &row, std::string_view filter);
@@ -116,6 +121,11 @@ void describe_selection(TopViewState &state, const ReportRow *selected);
 
 // The status line's prompt for the pending action (empty when none).
 std::string pending_prompt(const PendingAction &pending);
+
+// The order the state's sort (and `r`) puts rows in: a strict weak order,
+// ties by write rate then total. `mounts` gives each row's time to full.
+std::function<bool(const ReportRow &, const ReportRow &)> row_order(const TopViewState &state,
+                                                                    const std::vector<MountReport> &mounts);
 
 // The rows in the order the state asks for, filtered. `mounts` gives each
 // row's time to full (its mount's, matched by device) for SortKey::full_in.
