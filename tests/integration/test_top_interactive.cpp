@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <functional>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -525,4 +526,41 @@ TEST_CASE("T shows the cgroups as a tree, each line with its subtree's total, th
     }, std::chrono::seconds(5)));
     tmux.keys("q");
     CHECK(tmux.wait_for("top-exited-0", std::chrono::seconds(10)));
+}
+
+TEST_CASE("attached to an agent with a slow interval, keys answer at once: the round trips run beside the keys",
+          "[top][interactive][attach][keys][bpf]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    // The agent answers a snapshot from its next refresh: with a 3 s interval
+    // a refresh that blocked the keys would hold each of them up to 6 s.
+    AgentRun agent(PolicyYaml().interval("3s").rule("never").match("comm", {"dw-nobody-*"}).when("1MiB/s"));
+    REQUIRE(agent.started());
+    TmuxSession tmux(std::string(DW_BINARY) + " top -d 1 --control-socket " + agent.state_dir() +
+                     "/control.sock; echo top-exited-$?; sleep 30");
+    REQUIRE(tmux.wait_for("agent " + std::to_string(agent.pid()), std::chrono::seconds(30)));
+    double slowest_s = 0;
+    for (int round = 0; round < 6; ++round) {
+        // Help on, help off: each time from the key to the screen that shows it.
+        for (const auto &[key, needle, shown] : {std::tuple<std::string, std::string, bool>{"h", "any key returns", true},
+                                                 {"x", "any key returns", false}}) {
+            const auto pressed = std::chrono::steady_clock::now();
+            tmux.keys(key);
+            const bool answered = screen_until(tmux, [&, needle = needle, shown = shown](const std::string &screen) {
+                return (screen.find(needle) != std::string::npos) == shown;
+            }, std::chrono::seconds(10));
+            REQUIRE(answered);
+            slowest_s = std::max(slowest_s, std::chrono::duration<double>(std::chrono::steady_clock::now() - pressed).count());
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(700));  // land on other moments of the agent's interval
+    }
+    INFO("slowest key: " << slowest_s << " s");
+    // Generous for a loaded machine (the poll and tmux's own capture add to it),
+    // far under the 3-6 s a blocking refresh took.
+    CHECK(slowest_s < 1.5);
+    const auto quit = std::chrono::steady_clock::now();
+    tmux.keys("q");
+    CHECK(tmux.wait_for("top-exited-0", std::chrono::seconds(10)));
+    CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - quit).count() < 8);
 }

@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <future>
+#include <utility>
 
 #include "aggregate/container_groups.h"
 #include "events/internal_errors.h"
@@ -433,6 +435,24 @@ std::vector<int> draw(const WriteReport &report, TopViewState &state, const std:
     return row_at_line;
 }
 
+// One refresh of the feed, as the view's loop takes it (on its thread or on
+// the round trip's own): the report, or the error; an exception is caught
+// at this boundary, counted, and said on screen.
+struct Fetched {
+    ReportOptions options;
+    std::optional<WriteReport> report;
+    std::string error;
+    bool threw = false;
+};
+
+Fetched fetch(ReportFeed &feed, const ReportOptions &options)
+{
+    Fetched fetched;
+    fetched.options = options;
+    fetched.threw = !catch_at_boundary("top", [&] { fetched.report = feed.refresh(options, &fetched.error); });
+    return fetched;
+}
+
 // The report's cgroup rows as the tree's lines, for the rate history: each
 // subtree keeps its own (the order does not matter there).
 WriteReport tree_report(const WriteReport &by_cgroup)
@@ -473,6 +493,16 @@ std::string send_action(ReportFeed &feed, const PendingAction &pending)
 
 int run_interactive_top(ReportFeed &feed, double refresh_s, TopViewState state, volatile bool *stop)
 {
+    // Attached to an agent, a refresh (and an action) is a round trip that
+    // the agent answers from its next refresh: up to two of its intervals,
+    // seconds with a slow policy. It runs on a thread of its own, so that
+    // keys and redraws never wait for it. The local feed reads our own maps
+    // at once, on this thread (its monitor is not shared across threads).
+    // Declared before the curses session: on quit the terminal is given back
+    // first, then a round trip still out is waited for (its timeout bounds it).
+    const bool background = feed.source() == ReportSource::agent;
+    std::future<Fetched> fetching;
+    std::future<std::string> acting;
     CursesSession session;
     const auto period = std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(refresh_s));
     auto next_refresh = std::chrono::steady_clock::now() + period;
@@ -480,28 +510,40 @@ int run_interactive_top(ReportFeed &feed, double refresh_s, TopViewState state, 
     RateHistory history;
     WriteReport report;
     std::string problem;  // the agent went away: said on screen, retried every refresh
-    auto refresh_report = [&] {
+    auto options_now = [&] {
         ReportOptions options{state.containers ? GroupBy::cgroup : state.by, state.accumulated};
         // The paths of the files the top rows write, as batch asks (cli/top.cpp):
         // without it every file line reads "inode N".
         options.rows_with_files = kTopRowsWithFiles;
         options.all_mounts = state.all_mounts;
-        std::string error;
-        // A refresh that throws (a name that breaks a parser, an allocation)
-        // is said on screen and retried at the next one; the view stays.
-        const bool survived = catch_at_boundary("top", [&] {
-            if (auto fresh = feed.refresh(options, &error)) {
-                // By container or service: merged from the cgroup rows here,
-                // whether local or attached (the feed knows three groupings).
-                report = state.containers ? group_by_container(*fresh, *state.containers) : std::move(*fresh);
-                history.record(showing_tree(state) ? tree_report(report) : report);
-                problem.clear();
-            } else {
-                problem = error;
-            }
-        });
-        if (!survived)
+        return options;
+    };
+    auto apply = [&](Fetched fetched) {
+        if (fetched.threw) {
             problem = "internal error in this refresh (counted); retrying";
+        } else if (fetched.report) {
+            // By container or service: merged from the cgroup rows here,
+            // whether local or attached (the feed knows three groupings).
+            report = state.containers ? group_by_container(*fetched.report, *state.containers)
+                                      : std::move(*fetched.report);
+            history.record(showing_tree(state) ? tree_report(report) : report);
+            problem.clear();
+        } else {
+            problem = fetched.error;
+        }
+    };
+    bool refresh_again = false;  // asked while one was out (a regroup): another once it is back
+    auto start_refresh = [&] {
+        const ReportOptions options = options_now();
+        if (!background) {
+            apply(fetch(feed, options));
+            return;
+        }
+        if (fetching.valid()) {
+            refresh_again = true;
+            return;
+        }
+        fetching = std::async(std::launch::async, [&feed, options] { return fetch(feed, options); });
     };
     std::vector<int> row_at_line;  // what the last drawing put on each line, for a click
     auto redraw = [&] {
@@ -510,7 +552,13 @@ int run_interactive_top(ReportFeed &feed, double refresh_s, TopViewState state, 
         else
             row_at_line = draw(report, state, source, history, problem, session.unicode);
     };
-    refresh_report();
+    if (background) {
+        // The first picture: worth the one wait (there is nothing to show before it).
+        start_refresh();
+        apply(fetching.get());
+    } else {
+        start_refresh();
+    }
     redraw();
     timeout(100);  // getch waits at most 100 ms: keys stay responsive, events keep draining
     while (!state.quit && !*stop) {
@@ -532,25 +580,47 @@ int run_interactive_top(ReportFeed &feed, double refresh_s, TopViewState state, 
             if (state.quit)
                 break;
             if (effect == KeyEffect::act) {
-                // Sent to the agent now (a short wait: it answers from its
-                // next refresh); its answer, or why not, on the status line.
-                state.message = send_action(feed, *state.pending);
+                // Sent to the agent on a thread of its own (it answers from
+                // its next refresh); its answer, or why not, on the status line.
+                if (acting.valid()) {
+                    state.message = "the agent has not answered the last request yet; ask again";
+                } else {
+                    state.message = "asking the agent: " + state.pending->action + " " + state.pending->label;
+                    acting = std::async(std::launch::async,
+                                        [&feed, pending = *state.pending] { return send_action(feed, pending); });
+                }
                 state.pending.reset();
-                next_refresh = std::chrono::steady_clock::now();  // show what it did at once
             }
             if (effect == KeyEffect::regroup) {
                 // Regroup the data we have now rather than waiting a whole interval.
-                refresh_report();
+                start_refresh();
                 next_refresh = std::chrono::steady_clock::now() + period;
             }
             if (effect != KeyEffect::none)
                 redraw();
         }
+        if (acting.valid() && acting.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+            state.message = acting.get();
+            next_refresh = std::chrono::steady_clock::now();  // show what it did at once
+            redraw();
+        }
+        if (fetching.valid() && fetching.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+            Fetched fetched = fetching.get();
+            // Asked for another grouping since: that one is wanted, not this.
+            if (fetched.options.by == options_now().by && fetched.options.include_idle == state.accumulated)
+                apply(std::move(fetched));
+            else
+                refresh_again = true;
+            redraw();
+            if (std::exchange(refresh_again, false))
+                start_refresh();
+        }
         feed.wait(0);
         if (std::chrono::steady_clock::now() >= next_refresh) {
-            refresh_report();
-            next_refresh += period;
-            redraw();
+            start_refresh();
+            next_refresh = std::max(next_refresh + period, std::chrono::steady_clock::now());
+            if (!background)
+                redraw();
         }
     }
     return 0;
