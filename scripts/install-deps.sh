@@ -7,7 +7,8 @@
 #                                    the tool need (the README's first command)
 #   scripts/install-deps.sh --test   the build set and the test set: everything
 #                                    scripts/test, scripts/lint, scripts/fuzz,
-#                                    scripts/vmtest and scripts/bench use
+#                                    scripts/vmtest, scripts/systemd-guest and
+#                                    scripts/bench use
 #                                    (scripts/test calls it)
 #
 # Idempotent: packages already present are not touched, and apt-get runs only
@@ -73,7 +74,8 @@ test_packages=(
   containerd runc
   # scripts/check-fresh-machine (CTest label fresh-machine) makes a fresh
   # Debian root with debootstrap when shared/tools/fresh-chroot is not beside
-  # the clone
+  # the clone; scripts/systemd-guest makes its guest's root with it (and boots
+  # it with qemu-system-x86 and cpio, above)
   debootstrap
 )
 
