@@ -2,13 +2,19 @@
 // /metrics and the control socket started from the agent's options, driven
 // the way the agent drives them, and the real CLI (`status`, `release`)
 // talking to it (docs/control.md, docs/integrations.md).
+#include <grp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <sys/un.h>
 
 #include <catch2/catch.hpp>
 #include <httplib.h>
 
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "ecosystem/ecosystem.h"
 #include "ecosystem/ecosystem_support.h"
@@ -162,4 +168,88 @@ TEST_CASE("bad ecosystem options are refused at start, naming the option", "[eco
     socket.json_socket = dir.path();  // a directory
     CHECK_FALSE(start(socket));
     CHECK_THAT(error, Catch::StartsWith("--json-socket: "));
+}
+
+namespace {
+
+// The answer to `request` on the socket at `path`, asked by a child that
+// drops to uid/gid nobody with `group` as its one supplementary group. Only
+// async-signal-safe calls after fork: the parent has threads.
+std::string ask_as_nobody_in(const std::string &path, const std::string &request, gid_t group)
+{
+    int answer_pipe[2];
+    REQUIRE(::pipe(answer_pipe) == 0);
+    sockaddr_un address {};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
+    const std::string line = request + "\n";
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        gid_t groups[1] = {group};
+        if (::setgroups(1, groups) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0)
+            ::_exit(2);
+        const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (::connect(fd, reinterpret_cast<sockaddr *>(&address), sizeof(address)) != 0)
+            ::_exit(3);
+        if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) < 0)
+            ::_exit(4);
+        char buffer[1024];
+        const ssize_t got = ::read(fd, buffer, sizeof(buffer));
+        if (got > 0 && ::write(answer_pipe[1], buffer, static_cast<size_t>(got)) != got)
+            ::_exit(5);
+        ::_exit(0);
+    }
+    REQUIRE(pid > 0);
+    ::close(answer_pipe[1]);
+    std::string answer;
+    char buffer[1024];
+    for (ssize_t got; (got = ::read(answer_pipe[0], buffer, sizeof(buffer))) > 0;)
+        answer.append(buffer, static_cast<size_t>(got));
+    ::close(answer_pipe[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    INFO("child exit " << WEXITSTATUS(status));
+    CHECK(WIFEXITED(status));
+    return answer;
+}
+
+}  // namespace
+
+TEST_CASE("act: --control-group members may release, never throttle, kill or protect (those act on any uid's "
+          "processes)",
+          "[ecosystem][control][act]")
+{
+    if (!root_tests_can_run())
+        return;
+    TempDir dir("dw-act-");
+    REQUIRE(::chmod(dir.path().c_str(), 0755) == 0);  // nobody must reach the socket; its mode is the door
+    EcosystemOptions options;
+    options.control_socket = dir.file("control.sock");
+    options.control_group = "nogroup";
+    std::string released, error;
+    EcosystemCallbacks callbacks = agent_callbacks(&released);
+    std::vector<std::string> acted;
+    callbacks.act = [&acted](const nlohmann::json &request, uint32_t uid, int32_t) {
+        acted.push_back(request.at("action").get<std::string>() + " by " + std::to_string(uid));
+        return nlohmann::json {{"done", "ok"}};
+    };
+    auto ecosystem = Ecosystem::start(options, "0.1.0", "tp_btf", callbacks, &error);
+    INFO(error);
+    REQUIRE(ecosystem);
+    for (const char *action : {"kill", "throttle", "protect"}) {
+        nlohmann::json request {{"cmd", "act"}, {"action", action}, {"target", "1"}, {"requested_by", "top"}};
+        if (std::string(action) == "throttle")
+            request["rate_bps"] = 1024;
+        const std::string answer = ask_as_nobody_in(options.control_socket, request.dump(), 65534);
+        INFO(answer);
+        CHECK(answer.find("\"ok\":false") != std::string::npos);
+        CHECK(answer.find(std::string("permission denied: ") + action + " needs root") != std::string::npos);
+    }
+    CHECK(acted.empty());
+    const std::string released_answer = ask_as_nobody_in(
+        options.control_socket, R"({"cmd":"act","action":"release","target":"42","requested_by":"top"})", 65534);
+    INFO(released_answer);
+    CHECK(released_answer.find("\"ok\":true") != std::string::npos);
+    CHECK(acted == std::vector<std::string> {"release by 65534"});
+    ecosystem->stop();
 }

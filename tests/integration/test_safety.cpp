@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -13,6 +14,7 @@
 
 #include "actions/pidfd.h"
 #include "control/control_client.h"
+#include "control/control_protocol.h"
 #include "support/agent_run.h"
 #include "support/policy_yaml.h"
 #include "support/scratch.h"
@@ -305,4 +307,50 @@ TEST_CASE("a cgroup rule's prefer decides whom the last kill under the kill limi
         const char state = diskwatch::process_state(spared);
         CHECK((state != 0 && state != 'Z'));  // alive: an alert, and an omit
     }
+}
+
+TEST_CASE("an operator's throttle from top never shields a writer from the policy: a kill rule that holds takes over",
+          "[enforcement][bpf][safety][act]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    LoopMount disk(512);
+    AgentRun agent(PolicyYaml()
+                       .interval("250ms")
+                       .rule("zk-kill")
+                       .match("comm", {"dw-zk-now"})
+                       .when("1MiB/s", "500ms")
+                       .action("kill")
+                       .set("kill_grace", "500ms"));
+    REQUIRE(agent.started());
+    // Writes 4 MiB/s as dw-zk-pre (no rule), then renames itself into the kill rule's reach.
+    auto writer = start_writer(disk.path() + "/zk.log", 300LL << 20, "dw-zk-pre",
+                               {"--rate", std::to_string(4 << 20), "--rename-to", "dw-zk-now", "--rename-after",
+                                std::to_string(16 << 20)});
+    // Throttled from top at a rate that holds nothing back, before the rename.
+    const std::string socket = agent.state_dir() + "/control.sock";
+    std::optional<json> answer;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (std::chrono::steady_clock::now() < deadline) {
+        std::string error;
+        answer = diskwatch::control::send_request(
+            socket, diskwatch::control::act_request("throttle", std::to_string(writer.pid()), 1099511627776.0),
+            std::chrono::seconds(10), &error);
+        if (answer && answer->value("ok", false))
+            break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));  // not counted yet: asked again
+    }
+    REQUIRE(answer);
+    INFO(answer->dump());
+    REQUIRE(answer->value("ok", false));
+    // After the rename the rule holds: the operator's throttle is released, and the rule kills.
+    auto superseded = agent.wait_for([&](const json &e) {
+        return e.value("action", "") == "release" && e.value("reason", "") == "superseded by rule zk-kill";
+    }, std::chrono::seconds(20));
+    CHECK(superseded);
+    auto killed = agent.wait_for([&](const json &e) {
+        return e.value("action", "") == "kill" && e.value("rule", "") == "zk-kill";
+    }, std::chrono::seconds(10));
+    REQUIRE(killed);
+    CHECK(writer.wait(std::chrono::seconds(10)).has_value());
 }

@@ -6,6 +6,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
 #include "actions/pidfd.h"
 #include "actions/protection.h"
 #include "resolve/processes.h"
@@ -113,4 +118,68 @@ TEST_CASE("a process whose name holds a newline and parentheses has its start ti
     const bool opened = Pidfd::open(child, comm, identity->start_boot_s, &error).has_value();
     INFO(error);
     CHECK(opened);
+}
+
+namespace {
+
+// A cgroup tree of files in a scratch directory, standing in for the cgroup2
+// mount: each cgroup a directory, its cgroup.procs listing `pids`.
+struct FakeCgroupTree {
+    std::string root = "/tmp/dw-fake-cgroups-" + std::to_string(::getpid());
+    FakeCgroupTree() { std::filesystem::create_directories(root); }
+    ~FakeCgroupTree() { std::filesystem::remove_all(root); }
+    void cgroup(const std::string &path, const std::vector<pid_t> &pids) const
+    {
+        std::filesystem::create_directories(root + path);
+        std::ofstream procs(root + path + "/cgroup.procs");
+        for (pid_t pid : pids)
+            procs << pid << "\n";
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a cgroup is protected when anything below it is: a child cgroup protected from top or by protect.cgroup, "
+          "or a protected process there (cgroup.kill kills the whole subtree)",
+          "[actions][protect]")
+{
+    FakeCgroupTree tree;
+    // The writer is this test's child (not protected); the agent (this
+    // process, as far as the Protection knows) sits two levels down.
+    const pid_t writer = ::fork();
+    if (writer == 0) {
+        ::pause();
+        ::_exit(0);
+    }
+    REQUIRE(writer > 0);
+    tree.cgroup("/jobs", {writer});
+    tree.cgroup("/jobs/batch", {writer});
+    tree.cgroup("/jobs/batch/agent", {::getpid()});
+    tree.cgroup("/other", {writer});
+    tree.cgroup("/other/leaf", {writer});
+    Protection protection(ProtectList{}, ::getpid(), tree.root);
+    Subject jobs;
+    jobs.scope = RuleScope::cgroup;
+    jobs.cgroup = "/jobs";
+    CHECK(protection.subject_reason(jobs) ==
+          "its process " + std::to_string(::getpid()) + " in /jobs/batch/agent is protected: the agent itself");
+    Subject other = jobs;
+    other.cgroup = "/other";
+    CHECK_FALSE(protection.subject_reason(other).has_value());
+
+    // protect from top on a child cgroup protects its parents too.
+    Subject leaf = other;
+    leaf.cgroup = "/other/leaf";
+    protection.protect_until_restart(leaf, "protected from top by uid 0 until the agent restarts");
+    CHECK(protection.subject_reason(leaf) == "protected from top by uid 0 until the agent restarts");
+    CHECK(protection.subject_reason(other) ==
+          "its child cgroup /other/leaf is protected from top by uid 0 until the agent restarts");
+
+    // protect.cgroup likewise.
+    ProtectList list;
+    list.cgroup = {"/other/le*"};
+    Protection by_list(list, 1, tree.root);
+    CHECK(by_list.subject_reason(other) == "its child cgroup /other/leaf matches protect.cgroup /other/le*");
+    ::kill(writer, SIGKILL);
+    ::waitpid(writer, nullptr, 0);
 }

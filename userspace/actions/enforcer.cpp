@@ -161,6 +161,14 @@ void Enforcer::enforce(const PolicyRule &rule, const Subject &subject, const Rul
         options_.emit(event);
         return;
     }
+    // An operator's throttle from top never shields a subject from the
+    // policy: a rule that throttles or kills it takes over (the operator's
+    // throttle is released first, its event says by which rule), else a
+    // throttle at 1 TiB/s would exempt a runaway from every rule.
+    if (auto it = throttles_.find(key);
+        it != throttles_.end() && it->second->rule == kRequestedRuleName && !rule.requested) {
+        release_locked(it, "superseded by rule " + rule.name);
+    }
     if (throttles_.count(key) || kills_.count(key)) {
         note_kill_progress_locked(key, measures);
         return;  // already acting on it (a throttle holds until throttle_for ends)
@@ -455,8 +463,23 @@ bool Enforcer::act_on_request(const PolicyRule &rule, const Subject &subject, co
                               double now_s, std::string *outcome)
 {
     const std::string key = subject.key();
-    if (is_acting_on(key)) {
-        *outcome = key + " is already throttled or being killed (release it first)";
+    // What the operator sees and typed: a pid, or a cgroup's path (the key has its id).
+    const std::string named = subject.scope == RuleScope::process ? "process:" + std::to_string(subject.pid)
+                                                                  : "cgroup:" + subject.cgroup;
+    {
+        std::lock_guard lock(mutex_);
+        if (kills_.count(key)) {
+            *outcome = named + " is being killed already";
+            return false;
+        }
+        if (throttles_.count(key)) {
+            *outcome = named + " is throttled already (release it first)";
+            return false;
+        }
+    }
+    if (rule.action == RuleAction::kill && subject.scope == RuleScope::cgroup &&
+        cgroup_processes(cgroup_dir(subject.cgroup)).empty()) {
+        *outcome = "no process is left in cgroup " + subject.cgroup;
         return false;
     }
     // Each request is an episode of its own: a second request after a
@@ -464,7 +487,7 @@ bool Enforcer::act_on_request(const PolicyRule &rule, const Subject &subject, co
     rule_ended(rule, subject);
     enforce(rule, subject, measures, now_s);
     if (is_acting_on(key)) {
-        *outcome = std::string(rule.action == RuleAction::kill ? "killing " : "throttled ") + key;
+        *outcome = std::string(rule.action == RuleAction::kill ? "killing " : "throttled ") + named;
         return true;
     }
     bool dry_run = false;

@@ -85,6 +85,9 @@ void Enforcer::start_kill(const PolicyRule &rule, const Subject &subject, const 
     }
     kill->grace_s = rule.kill_grace_s;
     kill->first_event = action_event("kill", &rule, subject, &measures, kill->mechanism);
+    for (const char *field : {"requested", "requested_uid", "requested_pid"})
+        if (kill->first_event.contains(field))
+            kill->requested[field] = kill->first_event[field];
     kill->first_event["kill_grace_s"] = rule.kill_grace_s;
     kill->first_event.update(detail);
     if (!rule.pre_kill.empty()) {
@@ -183,6 +186,7 @@ void Enforcer::tick_kills_locked(double now_s)
                                      : SigkillRecheck {true, "still running after kill_grace"};
             auto event = action_event("kill", nullptr, kill.subject, nullptr, kill.mechanism);
             event["rule"] = kill.rule;
+            event.update(kill.requested);
             if (!recheck.sigkill) {
                 // Spared: it is winding down. Should its conditions hold
                 // again (not merely the rule's quiet spell), a new kill

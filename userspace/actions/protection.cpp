@@ -1,5 +1,7 @@
 #include "actions/protection.h"
 
+#include <filesystem>
+
 #include "resolve/cgroups.h"
 #include "resolve/processes.h"
 
@@ -106,23 +108,42 @@ std::optional<std::string> Protection::subject_reason(const Subject &subject) co
     }
     if (subject.cgroup.empty() || subject.cgroup == "/")
         return std::string("the root cgroup");
-    {
-        std::lock_guard lock(mutex_);
-        if (auto it = requested_cgroups_.find(subject.cgroup); it != requested_cgroups_.end())
-            return it->second;
-    }
     const ProtectList list = list_copy();
-    for (const auto &pattern : list.cgroup)
-        if (glob_matches(pattern, subject.cgroup))
-            return "cgroup " + subject.cgroup + " matches protect.cgroup " + pattern;
     if (auto reason = container_reason(list, seen))
         return reason;
-    for (const pid_t pid : cgroup_processes(cgroup2_mount_ + subject.cgroup)) {
-        auto identity = read_process_identity(pid);
-        if (!identity)
-            continue;
-        if (auto reason = process_reason(pid, identity->comm, identity->exe, subject.cgroup))
-            return "its process " + std::to_string(pid) + " is protected: " + *reason;
+    // The whole subtree, not the cgroup alone: a cgroup-scope kill ends with
+    // cgroup.kill, which kills every process below it, and a throttle by
+    // io.max holds them all. A protected cgroup or process anywhere below
+    // (the agent itself among them, when it runs there) protects the subject.
+    std::vector<std::string> cgroups = {subject.cgroup};
+    std::error_code error;
+    for (auto it = std::filesystem::recursive_directory_iterator(
+             cgroup2_mount_ + subject.cgroup, std::filesystem::directory_options::skip_permission_denied, error);
+         !error && it != std::filesystem::recursive_directory_iterator(); it.increment(error)) {
+        if (cgroups.size() >= kMaxSubtreeCgroups)
+            return "its subtree has more than " + std::to_string(kMaxSubtreeCgroups) +
+                   " cgroups: not all could be checked for protection";
+        if (it->is_directory(error))
+            cgroups.push_back(subject.cgroup + "/" + it->path().lexically_relative(cgroup2_mount_ + subject.cgroup).string());
+    }
+    for (const auto &cgroup : cgroups) {
+        {
+            std::lock_guard lock(mutex_);
+            if (auto it = requested_cgroups_.find(cgroup); it != requested_cgroups_.end())
+                return cgroup == subject.cgroup ? it->second : "its child cgroup " + cgroup + " is " + it->second;
+        }
+        for (const auto &pattern : list.cgroup)
+            if (glob_matches(pattern, cgroup))
+                return (cgroup == subject.cgroup ? "cgroup " : "its child cgroup ") + cgroup +
+                       " matches protect.cgroup " + pattern;
+        for (const pid_t pid : cgroup_processes(cgroup2_mount_ + cgroup)) {
+            auto identity = read_process_identity(pid);
+            if (!identity)
+                continue;
+            if (auto reason = process_reason(pid, identity->comm, identity->exe, cgroup))
+                return "its process " + std::to_string(pid) + (cgroup == subject.cgroup ? "" : " in " + cgroup) +
+                       " is protected: " + *reason;
+        }
     }
     return std::nullopt;
 }

@@ -44,9 +44,10 @@ public:
     // protect.exe (the file /proc/PID/exe is, by device and inode).
     std::optional<std::string> process_reason(pid_t pid, const std::string &comm, const std::string &exe,
                                               const std::string &cgroup) const;
-    // A subject: a process, or a cgroup (protected when its path matches
-    // protect.cgroup or any of its processes is protected: acting on the
-    // cgroup would act on them).
+    // A subject: a process, or a cgroup (protected when it or any cgroup
+    // below it matches protect.cgroup or was protected from top, or any
+    // process in that subtree is protected: acting on the cgroup would act
+    // on them all; cgroup.kill kills the whole subtree).
     std::optional<std::string> subject_reason(const Subject &subject) const;
 
     // An operator's `protect` from top (the control socket's `act`): this
@@ -54,6 +55,10 @@ public:
     // process is the very one (its start time: never a later process that
     // takes its pid); a cgroup, by path.
     void protect_until_restart(const Subject &subject, const std::string &why);
+
+    // A subtree larger than this is not walked: the subject counts as
+    // protected (a cgroup kill must never reach what was not checked).
+    static constexpr size_t kMaxSubtreeCgroups = 4096;
 
 private:
     ProtectList list_copy() const

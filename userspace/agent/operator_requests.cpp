@@ -73,9 +73,16 @@ nlohmann::json Agent::act(const nlohmann::json &request, uint32_t peer_uid, int3
         if (match && (!largest || row.total_bytes > largest->total_bytes))
             largest = &row;
     }
-    if (!largest)
-        throw control::ControlError((process ? "pid " : "cgroup ") + target +
-                                    " has written nothing this agent has counted");
+    if (!largest) {
+        // A slice in the tree view: its children wrote, it did not itself.
+        const bool parent = !process && std::any_of(report.rows.begin(), report.rows.end(), [&](const ReportRow &row) {
+            return row.cgroup.rfind(target + "/", 0) == 0;
+        });
+        throw control::ControlError(parent ? "cgroup " + target +
+                                                 " has not written itself, only cgroups below it have: act on one of them"
+                                           : (process ? "pid " : "cgroup ") + target +
+                                                 " has written nothing this agent has counted");
+    }
     Subject subject = subject_of(*largest, process ? RuleScope::process : RuleScope::cgroup);
     if (process && subject.exited)
         throw control::ControlError("pid " + target + " has exited");

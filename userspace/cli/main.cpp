@@ -84,7 +84,7 @@ int main(int argc, char **argv)
     top_cmd->add_flag("--json", top.json, "Batch output as one JSON object per refresh (docs/top-json.md)");
     top_cmd->add_option("--by", top_by,
                         "Row key: process (pid, mount), cgroup (cgroup, mount), mount, container (container, mount) "
-                        "or service (Compose project/service, mount; -b or --json)")
+                        "or service (Compose project/service, mount)")
         ->check(CLI::IsMember({"process", "cgroup", "mount", "container", "service"}));
     top_cmd->add_flag("-a,--accumulated", top.accumulated, "Keep idle rows that wrote since start");
     top_cmd->add_option("--hooks", top_hooks, "Force a hook family instead of the cheapest available (implies --local)")

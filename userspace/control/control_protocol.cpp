@@ -45,6 +45,8 @@ bool validate_request(const nlohmann::json &request, std::string *error)
             (!for_s->is_number() || !std::isfinite(for_s->get<double>()) || for_s->get<double>() < 0 ||
              for_s->get<double>() > kMaxSnoozeSeconds))
             return fail("act \"for_s\" must be a number of seconds from 0 to 604800 (a week)");
+        if (*action == "throttle" && for_s != request.end() && for_s->is_number() && for_s->get<double>() < 1)
+            return fail("act throttle \"for_s\" (how long it holds) must be at least 1 second");
         auto by = request.find("requested_by");
         if (by != request.end() && (!by->is_string() || by->get<std::string>().size() > 32))
             return fail("act \"requested_by\" must be a short string (who asks: \"top\")");

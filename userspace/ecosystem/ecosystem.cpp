@@ -197,10 +197,17 @@ std::unique_ptr<Ecosystem> Ecosystem::start(const EcosystemOptions &options, std
             });
         }
         if (ecosystem->callbacks_.act) {
-            // The socket's door (root, the agent's uid, --control-group) is
-            // the permission: whoever may release may act, as they may with
-            // `ebpf-diskwatch release`. The peer is named in the event.
+            // Throttle, kill and protect act on any process of any uid: root
+            // and the agent's own uid only. --control-group members may
+            // release (as `ebpf-diskwatch release` lets them), nothing more:
+            // a group member could otherwise kill root's processes, or shield
+            // its own runaway with protect. The peer is named in the event.
             server.handle("act", [raw](const control::ControlRequest &request) {
+                const std::string action = request.body.at("action");
+                if (action != "release" && request.peer.uid != 0 && request.peer.uid != ::geteuid())
+                    throw control::ControlError("permission denied: " + action + " needs root (uid " +
+                                                std::to_string(request.peer.uid) +
+                                                " may only release, through --control-group)");
                 return raw->callbacks_.act(request.body, request.peer.uid, request.peer.pid);
             });
         }

@@ -348,7 +348,7 @@ std::vector<int> draw(const WriteReport &report, TopViewState &state, const std:
         const ReportRow &row = rows[index];
         if (y + static_cast<int>(heights[index]) > LINES - 1)
             break;
-        const attr_t bar = index == selected ? A_REVERSE : A_NORMAL;
+        const attr_t bar = index == selected && !state.selection_lost ? A_REVERSE : A_NORMAL;
         for (int line = y; line < y + static_cast<int>(heights[index]); ++line)
             row_at_line[static_cast<size_t>(line)] = static_cast<int>(index);
         if (bar != A_NORMAL)
@@ -428,7 +428,8 @@ std::vector<int> draw(const WriteReport &report, TopViewState &state, const std:
                  (dropped.empty() ? std::string(" 0") : dropped);
     }
     if (!rows.empty() && !state.pending && state.message.empty())
-        status += "   row " + std::to_string(selected + 1) + "/" + std::to_string(rows.size());
+        status += "   row " + (state.selection_lost ? std::string("-") : std::to_string(selected + 1)) + "/" +
+                  std::to_string(rows.size());
     // The last cell of the last line is left empty: writing it scrolls some terminals.
     put(LINES - 1, 0, cut_to_width(status, width - 1), status_attributes);
     refresh();

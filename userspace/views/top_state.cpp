@@ -1,6 +1,7 @@
 #include "views/top_state.h"
 
 #include "aggregate/snapshot_delta.h"
+#include "views/screen_fit.h"
 
 #include <algorithm>
 #include <limits>
@@ -64,6 +65,7 @@ void group_by(TopViewState &state, GroupBy by, std::optional<ContainerGrouping> 
     state.by = by;
     state.containers = containers;
     state.tree = false;
+    state.selected_identity.clear();  // another grouping's rows: the bar starts where it is
 }
 
 // Moves the bar; select_row keeps it within the rows at the next drawing
@@ -96,11 +98,22 @@ void move_selection(TopViewState &state, int key)
     state.selected_identity.clear();  // the index moved: the bar goes to whatever row is there
 }
 
+// Another filter: other rows; the bar starts on the first (as htop's does).
+void select_first(TopViewState &state)
+{
+    state.selected = 0;
+    state.selected_identity.clear();
+}
+
 // t, k, u, P: the prompt for the selected row, or why there is none.
 KeyEffect open_action(TopViewState &state, const std::string &action)
 {
     if (!state.can_act) {
         state.message = "acting needs top attached to a running agent (its control socket): this top counts on its own";
+        return KeyEffect::redraw;
+    }
+    if (state.selection_lost) {
+        state.message = "the selected row is not listed now (idle in this refresh? a shows idle rows): select a row";
         return KeyEffect::redraw;
     }
     if (state.selected_target.empty()) {
@@ -123,14 +136,14 @@ KeyEffect edit_pending(TopViewState &state, int key)
     PendingAction &pending = *state.pending;
     if (key == kKeyEscape) {
         state.pending.reset();
-        state.message = "cancelled";
+        state.message = kCancelled;
         return KeyEffect::redraw;
     }
     if (!pending.typed) {
         if (key == 'y' || key == 'Y')
             return KeyEffect::act;
         state.pending.reset();
-        state.message = "cancelled";
+        state.message = kCancelled;
         return KeyEffect::redraw;
     }
     switch (key) {
@@ -160,10 +173,12 @@ KeyEffect edit_filter(TopViewState &state, int key)
     case '\r':
     case kKeyEnter:
         state.editing_filter = false;
+        select_first(state);
         return KeyEffect::redraw;
     case kKeyEscape:
         state.editing_filter = false;
         state.filter.clear();
+        select_first(state);
         return KeyEffect::redraw;
     case kKeyBackspace:
     case 127:
@@ -203,6 +218,12 @@ bool row_matches_filter(const ReportRow &row, std::string_view filter)
 
 KeyEffect apply_key(TopViewState &state, int key)
 {
+    // Esc cancels a prompt; a second Esc right after (curses' escape delay
+    // makes a double press likely) clears the message rather than quitting.
+    if (key == kKeyEscape && !state.pending && state.message == kCancelled) {
+        state.message.clear();
+        return KeyEffect::redraw;
+    }
     if (key != -1)
         state.message.clear();  // said until the next key
     if (state.pending)
@@ -245,6 +266,7 @@ KeyEffect apply_key(TopViewState &state, int key)
         group_by(state, GroupBy::mount);
         return KeyEffect::regroup;
     case 'T':
+        state.selected_identity.clear();
         // The tree is of cgroups: from any other grouping it goes there.
         state.tree = !(state.tree && state.by == GroupBy::cgroup && !state.containers);
         state.by = GroupBy::cgroup;
@@ -252,6 +274,7 @@ KeyEffect apply_key(TopViewState &state, int key)
         return KeyEffect::regroup;
     case 'g':
         state.tree = false;
+        state.selected_identity.clear();
         next_grouping(state);
         return KeyEffect::regroup;
     case 'a':
@@ -266,6 +289,7 @@ KeyEffect apply_key(TopViewState &state, int key)
         return KeyEffect::redraw;
     case '\\':
         state.filter.clear();
+        select_first(state);
         return KeyEffect::redraw;
     case 't':
         return open_action(state, "throttle");
@@ -301,7 +325,7 @@ void describe_selection(TopViewState &state, const ReportRow *selected)
 {
     state.selected_target.clear();
     state.selected_label.clear();
-    if (!selected)
+    if (!selected || state.selection_lost)
         return;
     if (state.by == GroupBy::process && !state.containers) {
         state.selected_target = std::to_string(selected->pid);
@@ -314,8 +338,12 @@ void describe_selection(TopViewState &state, const ReportRow *selected)
     }
 }
 
-std::string pending_prompt(const PendingAction &pending)
+std::string pending_prompt(const PendingAction &original)
 {
+    // What is typed, and the keys, must fit beside a long name (a
+    // Kubernetes cgroup path is ~170 bytes): the name gives up its middle.
+    PendingAction pending = original;
+    pending.label = shorten_middle(pending.label, kPromptLabelWidth);
     if (pending.action == "throttle")
         return "throttle " + pending.label + " to: " + pending.input + "_   (a rate; Enter throttles, Esc cancels)";
     if (pending.action == "release")
@@ -341,18 +369,24 @@ size_t select_row(TopViewState &state, const std::vector<ReportRow> &rows, const
     if (rows.empty() || heights.size() != rows.size()) {
         state.selected = 0;
         state.first_shown = 0;
-        state.selected_identity.clear();
+        state.selection_lost = !state.selected_identity.empty();
         return 0;
     }
+    bool found = false;
     if (!state.selected_identity.empty()) {
-        for (size_t i = 0; i < rows.size(); ++i)
+        for (size_t i = 0; i < rows.size() && !found; ++i)
             if (row_identity(rows[i], state) == state.selected_identity) {
                 state.selected = i;
-                break;
+                found = true;
             }
     }
     state.selected = std::min(state.selected, rows.size() - 1);
-    state.selected_identity = row_identity(rows[state.selected], state);
+    // Its row left the list (idle in this refresh, filtered out): the bar
+    // does not slide onto a neighbour, which a key would then act on. It
+    // comes back with its row; the arrows pick another.
+    state.selection_lost = !state.selected_identity.empty() && !found;
+    if (!state.selection_lost)
+        state.selected_identity = row_identity(rows[state.selected], state);
     // Scrolled up to the selection, or down until it fits below first_shown.
     state.first_shown = std::min(state.first_shown, state.selected);
     auto taken = [&](size_t from, size_t to) {  // lines rows [from, to] take

@@ -17,6 +17,9 @@ namespace diskwatch {
 enum class SortKey { write_rate, total, growth, full_in, pid, name };
 inline constexpr int kSortKeys = 6;
 
+// What the status line says after a prompt is cancelled.
+inline constexpr const char *kCancelled = "cancelled";
+
 // An action on the selected row, waiting on the status line for the
 // operator's confirmation (top attached to an agent; docs/cli.md).
 struct PendingAction {
@@ -50,6 +53,7 @@ struct TopViewState {
     // (select_row) and keeps `selected_identity` and `first_shown` up to date.
     size_t selected = 0;
     std::string selected_identity;
+    bool selection_lost = false;  // its row is not in the list now: no bar, nothing to act on
     size_t first_shown = 0;  // the first row on screen (scrolled past the rest)
     size_t page_rows = 10;   // rows the last drawing had room for: PgUp/PgDn move this far
     // Acting on the selected row: t throttle, k kill, u release, P protect.
@@ -119,7 +123,9 @@ size_t select_row(TopViewState &state, const std::vector<ReportRow> &rows, const
 // a mount row is not acted on).
 void describe_selection(TopViewState &state, const ReportRow *selected);
 
-// The status line's prompt for the pending action (empty when none).
+// The status line's prompt for the pending action (empty when none); the
+// row's name in it at most kPromptLabelWidth columns.
+inline constexpr size_t kPromptLabelWidth = 48;
 std::string pending_prompt(const PendingAction &pending);
 
 // The order the state's sort (and `r`) puts rows in: a strict weak order,
