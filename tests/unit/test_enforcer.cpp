@@ -605,6 +605,40 @@ TEST_CASE("release --for: the subject is not acted on again until the snooze end
     enforcer.release_all("test end");
 }
 
+TEST_CASE("release of a subject that is only snoozed lifts the snooze: the rules act on it again at once",
+          "[actions][enforcer][safety]")
+{
+    Child child;
+    REQUIRE(child.pid > 0);
+    EnforcerRig rig;
+    Enforcer &enforcer = *rig.enforcer;
+    const PolicyRule rule = slow_rule();
+    Subject subject;
+    subject.pid = static_cast<uint32_t>(child.pid);
+    subject.start_boot_s = read_process_identity(child.pid)->start_boot_s;
+    const double now = steady_s();
+    enforcer.enforce(rule, subject, RuleMeasures{}, now);
+    std::string error;
+    REQUIRE(enforcer.release(std::to_string(child.pid), "requested", &error, 3600));
+    enforcer.enforce(rule, subject, RuleMeasures{}, now + 1);
+    CHECK_FALSE(enforcer.is_acting_on(subject.key()));  // snoozed for an hour
+    // Released again, with nothing throttled: the snooze goes, said in an event.
+    REQUIRE(enforcer.release(std::to_string(child.pid), "requested", &error, 0,
+                             nlohmann::json {{"requested", "top"}, {"requested_uid", 0}}));
+    const auto events = rig.seen();
+    REQUIRE_FALSE(events.empty());
+    CHECK(events.back()["action"] == "release");
+    CHECK(events.back()["reason"] == "snooze lifted");
+    CHECK(events.back()["requested"] == "top");
+    enforcer.rule_ended(rule, subject);
+    enforcer.enforce(rule, subject, RuleMeasures{}, now + 3);
+    CHECK(enforcer.is_acting_on(subject.key()));
+    // Nothing throttled or snoozed: as before.
+    enforcer.release_all("test end");
+    CHECK_FALSE(enforcer.release(std::to_string(child.pid), "requested", &error));
+    CHECK(error == "nothing throttled matches " + std::to_string(child.pid));
+}
+
 TEST_CASE("a snooze is the process's, not its pid's, and snoozes are bounded", "[actions][safety]")
 {
     Snoozes snoozes;

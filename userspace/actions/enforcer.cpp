@@ -455,6 +455,23 @@ bool Enforcer::release(const std::string &target, const std::string &reason, std
             return true;
         }
     }
+    // Nothing throttled, but snoozed (released with --for): the snooze is
+    // lifted, so that rules, and the operator's own requests, act again.
+    if (snoozes_.lift(target)) {
+        Subject subject;
+        const bool pid = !target.empty() && target.find_first_not_of("0123456789") == std::string::npos;
+        subject.scope = pid ? RuleScope::process : RuleScope::cgroup;
+        if (pid)
+            subject.pid = static_cast<uint32_t>(std::stoul(target.substr(0, 10)));
+        else
+            subject.cgroup = target;
+        auto event = action_event("release", nullptr, subject, nullptr, "none");
+        event["reason"] = "snooze lifted";
+        event["dry_run"] = false;
+        event.update(requested.is_object() ? requested : nlohmann::json::object());
+        options_.emit(event);
+        return true;
+    }
     *error = "nothing throttled matches " + target;
     return false;
 }

@@ -34,6 +34,13 @@ void Snoozes::add(const Subject &subject, double now_s, double for_s)
     }
 }
 
+bool Snoozes::lift(const std::string &target)
+{
+    return std::erase_if(snoozes_, [&](const auto &entry) {
+               return entry.second.target == "process:" + target || entry.second.target == "cgroup:" + target;
+           }) > 0;
+}
+
 std::optional<Snoozes::Snooze> Snoozes::active(const Subject &subject, double now_s)
 {
     auto it = snoozes_.find(key_of(subject));

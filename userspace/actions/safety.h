@@ -42,6 +42,9 @@ public:
     // The subject's snooze, if it is snoozed at now_s (an expired one is forgotten).
     std::optional<Snooze> active(const Subject &subject, double now_s);
     void prune(double now_s);
+    // An operator lifts it early (release TARGET, nothing throttled):
+    // `target` is a pid or a cgroup path. Whether one was lifted.
+    bool lift(const std::string &target);
     size_t size() const { return snoozes_.size(); }
     // Those still running at now_s, soonest-ending first.
     std::vector<Snooze> active_all(double now_s) const;
