@@ -98,6 +98,32 @@ void move_selection(TopViewState &state, int key)
     state.selected_identity.clear();  // the index moved: the bar goes to whatever row is there
 }
 
+// One line of typed text (the filter, a prompt's value): Enter ends it,
+// Backspace deletes, printable ASCII up to `max` bytes is added (what is
+// typed is drawn back on the screen).
+enum class LineEdit { enter, changed, ignored };
+LineEdit edit_line(std::string &line, int key, size_t max)
+{
+    switch (key) {
+    case '\n':
+    case '\r':
+    case kKeyEnter:
+        return LineEdit::enter;
+    case kKeyBackspace:
+    case 127:
+    case 8:
+        if (!line.empty())
+            line.pop_back();
+        return LineEdit::changed;
+    default:
+        if (key >= 0x20 && key < 0x7f && line.size() < max) {
+            line += static_cast<char>(key);
+            return LineEdit::changed;
+        }
+        return LineEdit::ignored;
+    }
+}
+
 // Another filter: other rows; the bar starts on the first (as htop's does).
 void select_first(TopViewState &state)
 {
@@ -146,52 +172,32 @@ KeyEffect edit_pending(TopViewState &state, int key)
         state.message = kCancelled;
         return KeyEffect::redraw;
     }
-    switch (key) {
-    case '\n':
-    case '\r':
-    case kKeyEnter:
+    switch (edit_line(pending.input, key, 32)) {
+    case LineEdit::enter:
         return KeyEffect::act;
-    case kKeyBackspace:
-    case 127:
-    case 8:
-        if (!pending.input.empty())
-            pending.input.pop_back();
+    case LineEdit::changed:
         return KeyEffect::redraw;
     default:
-        if (key >= 0x20 && key < 0x7f && pending.input.size() < 32) {
-            pending.input += static_cast<char>(key);
-            return KeyEffect::redraw;
-        }
         return KeyEffect::none;
     }
 }
 
 KeyEffect edit_filter(TopViewState &state, int key)
 {
-    switch (key) {
-    case '\n':
-    case '\r':
-    case kKeyEnter:
-        state.editing_filter = false;
-        select_first(state);
-        return KeyEffect::redraw;
-    case kKeyEscape:
+    if (key == kKeyEscape) {
         state.editing_filter = false;
         state.filter.clear();
         select_first(state);
         return KeyEffect::redraw;
-    case kKeyBackspace:
-    case 127:
-    case 8:
-        if (!state.filter.empty())
-            state.filter.pop_back();
+    }
+    switch (edit_line(state.filter, key, 64)) {
+    case LineEdit::enter:
+        state.editing_filter = false;
+        select_first(state);
+        return KeyEffect::redraw;
+    case LineEdit::changed:
         return KeyEffect::redraw;
     default:
-        // Printable ASCII only: what is typed is drawn back on the screen.
-        if (key >= 0x20 && key < 0x7f && state.filter.size() < 64) {
-            state.filter += static_cast<char>(key);
-            return KeyEffect::redraw;
-        }
         return KeyEffect::none;
     }
 }
