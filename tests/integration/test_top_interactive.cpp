@@ -564,3 +564,78 @@ TEST_CASE("attached to an agent with a slow interval, keys answer at once: the r
     CHECK(tmux.wait_for("top-exited-0", std::chrono::seconds(10)));
     CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - quit).count() < 8);
 }
+
+TEST_CASE("the live view's other keys on the screen: p, g, a, I, Up, PgUp, and a mouse click select as the help says",
+          "[top][interactive][select][keys][bpf]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    LoopMount disk(128);
+    TmuxSession tmux(std::string(DW_BINARY) + " top --local -a -d 1; echo top-exited-$?; sleep 30", 160, 40);
+    REQUIRE(tmux.wait_for("PID", std::chrono::seconds(30)));
+    constexpr int kWriters = 6;
+    for (int i = 0; i < kWriters; ++i)
+        REQUIRE(run_writer({"--mode", "write", "--file", disk.path() + "/k-" + std::to_string(i), "--bytes",
+                            std::to_string((i + 1) * 64 * 1024), "--comm", "dw-key-" + std::to_string(i)})
+                    .written == (i + 1) * 64 * 1024);
+    tmux.keys("/");
+    tmux.keys("dw-key-");
+    tmux.keys("Enter");
+    REQUIRE(screen_until(tmux, [](const std::string &screen) { return selected_row(screen).second == kWriters; },
+                         std::chrono::seconds(10)));
+    auto title_has = [&](const std::string &text, bool wanted) {
+        return screen_until(tmux, [&](const std::string &screen) {
+            return (line_with(screen, "ebpf-diskwatch ").find(text) != std::string::npos) == wanted;
+        }, std::chrono::seconds(5));
+    };
+    // a: accumulated off and on again.
+    tmux.keys("a");
+    CHECK(title_has("[accumulated]", false));
+    tmux.keys("a");
+    CHECK(title_has("[accumulated]", true));
+    // g steps through the groupings; p goes back to processes.
+    tmux.keys("g");
+    CHECK(title_has("by cgroup ", true));
+    tmux.keys("g");
+    CHECK(title_has("by mount ", true));
+    tmux.keys("p");
+    CHECK(title_has("by process ", true));
+    // I (htop's key) reverses the sort, and again.
+    tmux.keys("I");
+    CHECK(title_has("(reversed)", true));
+    tmux.keys("I");
+    CHECK(title_has("(reversed)", false));
+    REQUIRE(screen_until(tmux, [](const std::string &screen) { return selected_row(screen).second == kWriters; },
+                         std::chrono::seconds(10)));
+    // End, then Up: the one before the last; PgUp: the first (a page holds them all).
+    tmux.keys("End");
+    tmux.keys("Up");
+    CHECK(screen_until(tmux, [](const std::string &screen) { return selected_row(screen).first == kWriters - 1; },
+                       std::chrono::seconds(5)));
+    tmux.keys("PPage");
+    CHECK(screen_until(tmux, [](const std::string &screen) { return selected_row(screen).first == 1; },
+                       std::chrono::seconds(5)));
+    // A click (the terminal's X10 mouse report: ESC [ M, button, column, line,
+    // each plus 32) on the third row's line selects it.
+    const std::string screen = tmux.screen();
+    const auto lines = screen_lines(screen);
+    int header = -1;
+    for (size_t i = 0; i < lines.size(); ++i)
+        if (lines[i].find("PID") != std::string::npos && lines[i].find("COMM") != std::string::npos)
+            header = static_cast<int>(i);
+    REQUIRE(header >= 0);
+    int third = -1;  // rows may have a file line under them: count the lines with a pid
+    for (int i = header + 1, rows = 0; i < static_cast<int>(lines.size()); ++i)
+        if (lines[static_cast<size_t>(i)].find("dw-key-") != std::string::npos && ++rows == 3) {
+            third = i;
+            break;
+        }
+    REQUIRE(third > header);
+    const std::string click = std::string("\x1b[M") + static_cast<char>(32 + 0) + static_cast<char>(32 + 5) +
+                              static_cast<char>(32 + third + 1);
+    run({kTmux, "-S", tmux.socket, "send-keys", "-t", tmux.name, "-l", click});
+    CHECK(screen_until(tmux, [](const std::string &now) { return selected_row(now).first == 3; },
+                       std::chrono::seconds(5)));
+    tmux.keys("q");
+    CHECK(tmux.wait_for("top-exited-0", std::chrono::seconds(10)));
+}
