@@ -22,6 +22,7 @@
 #include "events/json_names.h"
 #include "resolve/processes.h"
 #include "resolve/cgroups.h"
+#include "rules/units.h"
 #include "views/json_report.h"
 #include "vocabulary/steady_clock.h"
 
@@ -472,7 +473,7 @@ bool Enforcer::release(const std::string &target, const std::string &reason, std
         options_.emit(event);
         return true;
     }
-    *error = "nothing throttled matches " + target;
+    *error = "nothing throttled matches " + cut_for_message(target);
     return false;
 }
 

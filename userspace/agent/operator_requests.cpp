@@ -11,6 +11,7 @@
 #include "agent/agent.h"
 #include "control/control_server.h"
 #include "resolve/processes.h"
+#include "rules/units.h"
 #include "vocabulary/steady_clock.h"
 
 namespace diskwatch {
@@ -44,6 +45,7 @@ nlohmann::json Agent::act(const nlohmann::json &request, uint32_t peer_uid, int3
     // Validated by control::validate_request: the fields are there and typed.
     const std::string action = request.at("action");
     const std::string target = request.at("target");
+    const std::string shown = cut_for_message(target);  // a target is up to 64 KiB: messages echo its start
     PolicyRule::Requester requester;
     requester.by = request.value("requested_by", std::string("control socket"));
     requester.uid = peer_uid;
@@ -56,14 +58,14 @@ nlohmann::json Agent::act(const nlohmann::json &request, uint32_t peer_uid, int3
         const double snooze_s = request.value("for_s", 0.0);
         if (!enforcer_->release(target, "requested", &error, snooze_s, requested))
             throw control::ControlError(error);
-        return {{"done", "released " + target}};
+        return {{"done", "released " + shown}};
     }
 
     // The subject as the agent counted it: a pid's or a cgroup's rows since
     // the start (the largest describes it, as a rule's largest row does).
     const bool process = all_digits(target);
     if (!process && target.front() != '/')
-        throw control::ControlError("target must be a pid or a cgroup path (starting with /), not " + target);
+        throw control::ControlError("target must be a pid or a cgroup path (starting with /), not " + shown);
     double interval_s = 0;
     const WriteReport report =
         cumulative_report(process ? GroupBy::process : GroupBy::cgroup, std::chrono::seconds(5), &interval_s);
@@ -78,14 +80,14 @@ nlohmann::json Agent::act(const nlohmann::json &request, uint32_t peer_uid, int3
         const bool parent = !process && std::any_of(report.rows.begin(), report.rows.end(), [&](const ReportRow &row) {
             return row.cgroup.rfind(target + "/", 0) == 0;
         });
-        throw control::ControlError(parent ? "cgroup " + target +
+        throw control::ControlError(parent ? "cgroup " + shown +
                                                  " has not written itself, only cgroups below it have: act on one of them"
-                                           : (process ? "pid " : "cgroup ") + target +
+                                           : (process ? "pid " : "cgroup ") + shown +
                                                  " has written nothing this agent has counted");
     }
     Subject subject = subject_of(*largest, process ? RuleScope::process : RuleScope::cgroup);
     if (process && subject.exited)
-        throw control::ControlError("pid " + target + " has exited");
+        throw control::ControlError("pid " + shown + " has exited");
     if (process && subject.start_boot_s <= 0)
         // Who the process is: a later one on this pid is never acted on.
         subject.start_boot_s = read_process_start_boot_s(static_cast<int>(subject.pid)).value_or(0);
