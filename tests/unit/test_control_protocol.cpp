@@ -35,7 +35,7 @@ TEST_CASE("requests are checked for shape before any handler sees them", "[contr
     CHECK_THAT(error, Catch::Contains("process, cgroup or mount"));
 }
 
-TEST_CASE("an act request names its action and target, a throttle its rate; who asks is short text", "[control][act]")
+TEST_CASE("an act request names its action and target, a throttle its rate, and who asks is short text", "[control][act]")
 {
     std::string error;
     CHECK(validate_request(act_request("throttle", "4242", 1 << 20), &error));

@@ -27,7 +27,7 @@ TEST_CASE("keys change the live view's state", "[top]")
     CHECK(escaped.quit);
 }
 
-TEST_CASE("o and v group the live view by container and by Compose service; g steps through all five", "[top]")
+TEST_CASE("o and v group the live view by container and by Compose service, and g steps through all five", "[top]")
 {
     TopViewState state;
     CHECK(apply_key(state, 'o') == KeyEffect::regroup);
