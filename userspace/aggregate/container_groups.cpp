@@ -60,32 +60,16 @@ WriteReport group_by_container(const WriteReport &by_cgroup, ContainerGrouping g
         } else {
             ReportRow &merged = report.rows[it->second];
             // The fastest row describes the group (as the largest writer does a cgroup's).
+            const bool exited = merged.exited && row.exited;
             if (row.write_bps > fastest[it->second]) {
                 ReportRow sums = merged;
                 merged = row;
-                merged.write_bytes += sums.write_bytes;
-                merged.write_bps += sums.write_bps;
-                merged.write_calls += sums.write_calls;
-                merged.total_write_calls += sums.total_write_calls;
-                merged.total_bytes += sums.total_bytes;
-                merged.growth_bytes += sums.growth_bytes;
-                merged.growth_bps += sums.growth_bps;
-                merged.total_growth_bytes += sums.total_growth_bytes;
-                merged.processes += sums.processes;
-                merged.exited = merged.exited && sums.exited;
+                add_counters(merged, sums);
                 fastest[it->second] = row.write_bps;
             } else {
-                merged.write_bytes += row.write_bytes;
-                merged.write_bps += row.write_bps;
-                merged.write_calls += row.write_calls;
-                merged.total_write_calls += row.total_write_calls;
-                merged.total_bytes += row.total_bytes;
-                merged.growth_bytes += row.growth_bytes;
-                merged.growth_bps += row.growth_bps;
-                merged.total_growth_bytes += row.total_growth_bytes;
-                merged.processes += row.processes;
-                merged.exited = merged.exited && row.exited;
+                add_counters(merged, row);
             }
+            merged.exited = exited;
         }
         if (!row.container.empty())
             containers[it->second].insert(row.container);

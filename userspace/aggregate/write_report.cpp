@@ -8,6 +8,36 @@
 
 namespace diskwatch {
 
+namespace {
+
+// Every counter of a row, by member, for add_counters and with_counters.
+template <typename Apply>
+void for_each_counter(ReportRow &into, const ReportRow &from, Apply apply)
+{
+    apply(into.write_bytes, from.write_bytes);
+    apply(into.write_bps, from.write_bps);
+    apply(into.write_calls, from.write_calls);
+    apply(into.total_write_calls, from.total_write_calls);
+    apply(into.total_bytes, from.total_bytes);
+    apply(into.growth_bytes, from.growth_bytes);
+    apply(into.growth_bps, from.growth_bps);
+    apply(into.total_growth_bytes, from.total_growth_bytes);
+    apply(into.processes, from.processes);
+}
+
+}  // namespace
+
+void add_counters(ReportRow &into, const ReportRow &from)
+{
+    for_each_counter(into, from, [](auto &a, const auto &b) { a += b; });
+}
+
+ReportRow with_counters(ReportRow describing, const ReportRow &counters)
+{
+    for_each_counter(describing, counters, [](auto &a, const auto &b) { a = b; });
+    return describing;
+}
+
 std::optional<GroupBy> parse_group_by(std::string_view text)
 {
     if (text == "process")

@@ -72,6 +72,13 @@ struct ReportRow {
     std::string agent_action;
 };
 
+// A row's counters (bytes, rates, calls, growth, processes): what rows merged
+// into one group sum; the rest describes the group by one of its rows.
+void add_counters(ReportRow &into, const ReportRow &from);
+// `describing`'s row with `counters`' counters: the group described by one
+// row, its numbers the group's.
+ReportRow with_counters(ReportRow describing, const ReportRow &counters);
+
 struct MountReport {
     std::string mount;
     std::string dev;

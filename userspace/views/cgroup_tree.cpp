@@ -19,19 +19,6 @@ struct Node {
     std::map<std::string, std::unique_ptr<Node>> children;
 };
 
-void add_counters(ReportRow &into, const ReportRow &row)
-{
-    into.write_bytes += row.write_bytes;
-    into.write_bps += row.write_bps;
-    into.write_calls += row.write_calls;
-    into.total_write_calls += row.total_write_calls;
-    into.total_bytes += row.total_bytes;
-    into.growth_bytes += row.growth_bytes;
-    into.growth_bps += row.growth_bps;
-    into.total_growth_bytes += row.total_growth_bytes;
-    into.processes += row.processes;
-}
-
 // The components of a cgroup path, at most kMaxDepth ("/a/b" -> a, b).
 std::vector<std::string> components(const std::string &path)
 {
@@ -100,18 +87,8 @@ std::vector<TreeLine> cgroup_tree(const std::vector<ReportRow> &by_cgroup,
         // is described by its largest writer); its counters stay the sums.
         if (static_cast<double>(row.total_bytes) > node->own_largest) {
             node->own_largest = static_cast<double>(row.total_bytes);
-            ReportRow described = row;
-            described.cgroup = node->path;
-            described.write_bytes = node->sum.write_bytes;
-            described.write_bps = node->sum.write_bps;
-            described.write_calls = node->sum.write_calls;
-            described.total_write_calls = node->sum.total_write_calls;
-            described.total_bytes = node->sum.total_bytes;
-            described.growth_bytes = node->sum.growth_bytes;
-            described.growth_bps = node->sum.growth_bps;
-            described.total_growth_bytes = node->sum.total_growth_bytes;
-            described.processes = node->sum.processes;
-            node->sum = described;
+            node->sum = with_counters(row, node->sum);
+            node->sum.cgroup = node->path;
         }
     }
     std::vector<TreeLine> lines;
