@@ -315,7 +315,7 @@ std::vector<int> draw(const WriteReport &report, TopViewState &state, const std:
     } else {
         rows = sorted_rows(report.rows, state, report.mounts);
         for (const auto &row : rows)
-            who.push_back(ascii_only(terminal_safe(who_text(row))));
+            who.push_back(screen_text(who_text(row)));
     }
     size_t longest_who = 0;
     size_t longest_mount = 0;
