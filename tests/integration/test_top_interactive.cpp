@@ -377,7 +377,9 @@ TEST_CASE("attached to an agent, the live view throttles, releases with a snooze
                        .action("kill").set("kill_grace", "700ms"));
     REQUIRE(agent.started());
     auto actee = start_writer(disk.path() + "/actee.log", 300LL << 20, "dw-actee", {"--rate", std::to_string(4 << 20)});
-    auto victim = start_writer(disk.path() + "/victim.log", 300LL << 20, "dw-victim", {"--rate", std::to_string(1 << 20)});
+    // The victim ignores SIGTERM, as a wedged logger may: the kill's SIGKILL after the grace ends it.
+    auto victim = start_writer(disk.path() + "/victim.log", 300LL << 20, "dw-victim",
+                               {"--rate", std::to_string(1 << 20), "--ignore-sigterm", "1"});
     TmuxSession tmux(std::string(DW_BINARY) + " top -d 1 --control-socket " + agent.state_dir() +
                      "/control.sock; echo top-exited-$?; sleep 30");
     REQUIRE(tmux.wait_for("agent " + std::to_string(agent.pid()), std::chrono::seconds(30)));
@@ -452,6 +454,14 @@ TEST_CASE("attached to an agent, the live view throttles, releases with a snooze
     auto killed = requested_event("kill", victim.pid());
     REQUIRE(killed);
     CHECK((*killed)["kill_grace_s"].get<double>() == Approx(0.7));  // the policy's grace
+    // The SIGKILL that followed says who asked, too.
+    auto sigkill = agent.wait_for([&](const nlohmann::json &e) {
+        return e.value("action", "") == "kill" && e.value("signal", "") == "SIGKILL" && e.contains("process") &&
+               e["process"].value("pid", 0) == victim.pid();
+    }, std::chrono::seconds(10));
+    REQUIRE(sigkill);
+    CHECK((*sigkill)["requested"] == "top");
+    CHECK((*sigkill)["requested_uid"] == 0);
     CHECK(actee.exited() == false);
     tmux.keys("q");
     CHECK(tmux.wait_for("top-exited-0", std::chrono::seconds(10)));
