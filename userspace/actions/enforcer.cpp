@@ -23,7 +23,6 @@
 #include "resolve/processes.h"
 #include "resolve/cgroups.h"
 #include "rules/units.h"
-#include "views/json_report.h"
 #include "vocabulary/steady_clock.h"
 
 namespace diskwatch {

@@ -12,7 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "agent/state_dir_lock.h"
-#include "cli/privileges.h"
+#include "kernel/privileges.h"
 #include "diskwatch/version.h"
 #include "events/events.h"
 #include "events/internal_errors.h"

@@ -9,19 +9,9 @@
 #include <unordered_set>
 
 #include "resolve/processes.h"
+#include "vocabulary/writer_records.h"
 
 namespace diskwatch {
-
-// Userspace form of struct dw_process_event.
-struct ProcessEvent {
-    enum class Kind { exec, exit, rename };
-    Kind kind = Kind::exec;
-    uint32_t tgid = 0;
-    uint32_t ppid = 0;
-    uint32_t uid = 0;
-    uint64_t cgroup_id = 0;
-    std::string comm;
-};
 
 struct ProcessRecord {
     ProcessIdentity identity;

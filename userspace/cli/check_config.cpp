@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-#include "cli/privileges.h"
+#include "kernel/privileges.h"
 #include "rules/policy.h"
 #include "resolve/filesystems.h"
 #include "resolve/mountinfo.h"

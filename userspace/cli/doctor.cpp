@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cli/privileges.h"
+#include "kernel/privileges.h"
 #include "control/control_client.h"
 #include "control/control_protocol.h"
 #include "kernel/bpf_stats.h"

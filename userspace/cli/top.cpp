@@ -10,7 +10,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "cli/privileges.h"
+#include "kernel/privileges.h"
 #include "control/agent_feed.h"
 #include "control/control_protocol.h"
 #include "events/internal_errors.h"

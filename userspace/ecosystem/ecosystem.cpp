@@ -14,7 +14,7 @@
 #include "rules/units.h"
 #include "sinks/socket_sink.h"
 #include "sinks/syslog_sink.h"
-#include "cli/option_checks.h"
+#include "rules/option_checks.h"
 
 namespace diskwatch {
 

@@ -1,6 +1,6 @@
 #include "events/json_names.h"
 
-#include "views/format.h"
+#include "vocabulary/utf8.h"
 
 namespace diskwatch {
 

@@ -9,10 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "aggregate/process_directory.h"
-#include "aggregate/write_report.h"
-#include "aggregate/writer_ledger.h"
 #include "kernel/hooks.h"
+#include "vocabulary/drop_reasons.h"
+#include "vocabulary/writer_records.h"
 
 struct diskwatch_bpf;
 struct ring_buffer;

@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "vocabulary/utf8.h"  // is_valid_utf8, utf8_sequence_length: the views cut and escape by it
+
 namespace diskwatch {
 
 std::string human_bytes(double bytes);            // "1.5G", "512K", "0B" (IEC, powers of 1024)
@@ -22,9 +24,5 @@ std::string fit_path(const std::string &path, size_t width);
 // terminal raw, no name can fake a line or a column, and no name can pass for
 // another by spelling out an escape.
 std::string terminal_safe(std::string_view text);
-
-// True when `text` is well-formed UTF-8 (RFC 3629: no overlong forms, no
-// surrogates, nothing past U+10FFFF).
-bool is_valid_utf8(std::string_view text);
 
 }  // namespace diskwatch

@@ -1,4 +1,4 @@
-#include "cli/privileges.h"
+#include "kernel/privileges.h"
 
 #include <unistd.h>
 
