@@ -85,7 +85,7 @@ TEST_CASE("the ecosystem bundle opens the sinks, serves metrics and answers the 
     REQUIRE(socket_sink);
     REQUIRE(wait_until([&] { return socket_sink->peers().size() == 1; }, 10s));
     for (auto &sink : sinks)
-        sink->publish(kKill);
+        sink->publish(Event::from_line(kKill));
     char line[4096] = {};
     REQUIRE(::recv(subscriber.get(), line, sizeof(line) - 1, 0) > 0);
     CHECK(std::string(line) == kKill + "\n");

@@ -63,7 +63,7 @@ TEST_CASE("journald entries arrive as one datagram with decodable fields", "[sin
     REQUIRE(sink);
     const std::string line =
         R"({"event":"agent.warning","host":"vm","detail":"line one\nline two","process":{"pid":7,"comm":"dd"}})";
-    sink->publish(line);
+    sink->publish(Event::from_line(line));
     char buffer[65536];
     ssize_t got = ::recv(receiver.get(), buffer, sizeof(buffer), 0);
     REQUIRE(got > 0);
@@ -77,7 +77,7 @@ TEST_CASE("journald entries arrive as one datagram with decodable fields", "[sin
     CHECK(sink->stats().delivered == 1);
 
     receiver.reset();  // journald gone: dropped and counted, never blocking
-    sink->publish(line);
+    sink->publish(Event::from_line(line));
     CHECK(sink->stats().dropped == 1);
 }
 
@@ -90,6 +90,6 @@ TEST_CASE("the real journald accepts our entries when this machine runs it", "[s
     std::string error;
     auto sink = JournaldSink::open(kJournaldSocket, "ebpf-diskwatch-test", &error);
     REQUIRE(sink);
-    sink->publish(R"({"event":"agent.start","host":"test"})");
+    sink->publish(Event::from_line(R"({"event":"agent.start","host":"test"})"));
     CHECK(sink->stats().delivered == 1);
 }

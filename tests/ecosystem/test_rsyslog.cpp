@@ -126,8 +126,8 @@ TEST_CASE("rsyslogd receives events over its unix socket and parses header, stru
     auto sink = SyslogSink::open(*target, SyslogFormat {}, &error);
     INFO(error);
     REQUIRE(sink);
-    sink->publish(kKill);
-    sink->publish(R"({"ts":"2026-11-25T17:40:29Z","event":"agent.start","host":"vm-test"})");
+    sink->publish(Event::from_line(kKill));
+    sink->publish(Event::from_line(R"({"ts":"2026-11-25T17:40:29Z","event":"agent.start","host":"vm-test"})"));
     REQUIRE(wait_until([&] { return parsed_lines(dir.file("out.log")).size() >= 2; }, 20s));
 
     auto lines = parsed_lines(dir.file("out.log"));
@@ -169,12 +169,12 @@ TEST_CASE("rsyslogd with the shipped drop-in receives events over UDP", "[sinks]
     // UDP says nothing about readiness: send until rsyslogd has bound the port.
     REQUIRE(wait_until(
         [&] {
-            sink->publish(R"({"event":"agent.warning","host":"vm-test","detail":"probe"})");
+            sink->publish(Event::from_line(R"({"event":"agent.warning","host":"vm-test","detail":"probe"})"));
             std::this_thread::sleep_for(100ms);
             return !parsed_lines(dir.file("out.log")).empty();
         },
         30s));
-    sink->publish(kKill);
+    sink->publish(Event::from_line(kKill));
     REQUIRE(wait_until(
         [&] {
             for (const auto &line : parsed_lines(dir.file("out.log")))
@@ -216,7 +216,7 @@ TEST_CASE("with the syslog daemon gone, events are dropped and counted, and publ
         ::unlink(dir.file("log.sock").c_str());
         const auto start = std::chrono::steady_clock::now();
         for (int i = 0; i < 100; ++i)
-            sink->publish(kKill);
+            sink->publish(Event::from_line(kKill));
         CHECK(std::chrono::steady_clock::now() - start < 2s);
         auto stats = sink->stats();
         CHECK(stats.published == 100);

@@ -72,7 +72,7 @@ TEST_CASE("a socat subscriber receives every event, in order, one JSON object pe
     REQUIRE(wait_until([&] { return sink->peers().size() == 1; }, 10s));
     CHECK(sink->peers()[0].pid == subscriber.pid());
     for (int seq = 0; seq < 500; ++seq)
-        sink->publish(event_line(seq));
+        sink->publish(Event::from_line(event_line(seq)));
     sink->flush(10000);
     auto stats = sink->stats();
     CHECK(stats.published == 500);
@@ -152,7 +152,7 @@ TEST_CASE("a stalled subscriber does not slow publish(), its losses are counted,
     int seq = 0;
     for (int batch = 0; batch < kBatches; ++batch) {
         for (int i = 0; i < kPerBatch; ++i, ++seq) {
-            const std::string line = event_line(seq);
+            const Event line = Event::from_line(event_line(seq));
             const auto start = std::chrono::steady_clock::now();
             sink->publish(line);
             const auto took = std::chrono::steady_clock::now() - start;
@@ -217,7 +217,7 @@ TEST_CASE("a subscriber that takes nothing for stall_timeout is disconnected and
     REQUIRE(wait_until(
         [&] {
             for (int i = 0; i < 50; ++i)
-                sink->publish(event_line(seq++));
+                sink->publish(Event::from_line(event_line(seq++)));
             return sink->peers().empty();
         },
         30s));
@@ -269,7 +269,7 @@ TEST_CASE("connect mode pushes into a shipper's listening socket and reconnects 
     // The shipper is not up yet: the sink starts anyway, and counts.
     auto sink = SocketSink::open(options, &error);
     REQUIRE(sink);
-    sink->publish(event_line(-1));
+    sink->publish(Event::from_line(event_line(-1)));
     CHECK(sink->stats().dropped == 1);
     CHECK(sink->counters().connect_failures >= 1);
     CHECK_THAT(sink->stats().last_error, Catch::Contains("no such socket"));
@@ -281,7 +281,7 @@ TEST_CASE("connect mode pushes into a shipper's listening socket and reconnects 
     REQUIRE(wait_until([&] { return !sink->peers().empty(); }, 10s));
     CHECK(sink->peers()[0].outbound);
     for (int seq = 0; seq < 100; ++seq)
-        sink->publish(event_line(seq));
+        sink->publish(Event::from_line(event_line(seq)));
     sink->flush(10000);
     sink.reset();
     REQUIRE(shipper.wait(10s) == 0);

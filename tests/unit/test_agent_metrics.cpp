@@ -192,10 +192,10 @@ TEST_CASE("the metrics sink counts events and actions from the event stream itse
 {
     AgentMetrics metrics({});
     MetricsSink sink(metrics);
-    sink.publish(R"({"ts":"2026-11-25T17:40:28Z","event":"runaway","host":"h","rule":"r1"})");
-    sink.publish(R"({"ts":"2026-11-25T17:40:28Z","event":"action","host":"h","rule":"r1","action":"kill","dry_run":false,"mechanism":"pidfd"})");
-    sink.publish(R"({"event":"action","rule":"r1","action":"throttle","dry_run":true})");
-    sink.publish("not json");
+    sink.publish(Event::from_line(R"({"ts":"2026-11-25T17:40:28Z","event":"runaway","host":"h","rule":"r1"})"));
+    sink.publish(Event::from_line(R"({"ts":"2026-11-25T17:40:28Z","event":"action","host":"h","rule":"r1","action":"kill","dry_run":false,"mechanism":"pidfd"})"));
+    sink.publish(Event::from_line(R"({"event":"action","rule":"r1","action":"throttle","dry_run":true})"));
+    sink.publish(Event::from_line("not json"));
     auto families = metrics.families();
     CHECK(find_sample(families, "ebpf_diskwatch_events_total", {{"event", "runaway"}})->value == 1);
     CHECK(find_sample(families, "ebpf_diskwatch_events_total", {{"event", "action"}})->value == 2);
@@ -212,10 +212,10 @@ TEST_CASE("the metrics sink takes a release without a rule (after a restart) wit
 {
     AgentMetrics metrics({});
     MetricsSink sink(metrics);
-    CHECK_NOTHROW(sink.publish(R"({"event":"action","action":"release","rule":null,"dry_run":null})"));
+    CHECK_NOTHROW(sink.publish(Event::from_line(R"({"event":"action","action":"release","rule":null,"dry_run":null})")));
     CHECK(find_sample(metrics.families(), "ebpf_diskwatch_actions_total",
                       {{"rule", ""}, {"action", "release"}, {"dry_run", "false"}})->value == 1);
-    CHECK_NOTHROW(sink.publish(R"({"event":null})"));
+    CHECK_NOTHROW(sink.publish(Event::from_line(R"({"event":null})")));
     CHECK(sink.stats().dropped == 1);
     CHECK_NOTHROW(metrics.render_text());
 }
@@ -311,9 +311,9 @@ TEST_CASE("every rule's action series exist at 0 from the start, and reloads say
 {
     AgentMetrics metrics({});
     MetricsSink sink(metrics);
-    sink.publish(R"({"event":"agent.start","rules":[{"name":"flood","scope":"process","action":"kill"},)"
+    sink.publish(Event::from_line(R"({"event":"agent.start","rules":[{"name":"flood","scope":"process","action":"kill"},)"
                  R"({"name":"slow","scope":"cgroup","action":"throttle"},{"name":"look","scope":"process","action":"alert"}],)"
-                 R"("dry_run":false})");
+                 R"("dry_run":false})"));
     auto families = metrics.families();
     for (const auto &[rule, action] : std::vector<std::pair<std::string, std::string>> {
              {"flood", "kill"}, {"flood", "alert"}, {"slow", "throttle"}, {"slow", "release"}, {"slow", "kill"},
@@ -329,8 +329,8 @@ TEST_CASE("every rule's action series exist at 0 from the start, and reloads say
     const double loaded_at = find_sample(families, "ebpf_diskwatch_config_last_reload_success_timestamp_seconds")->value;
     CHECK(loaded_at > 1.7e9);
 
-    sink.publish(R"({"event":"action","rule":"flood","action":"kill","dry_run":false})");
-    sink.publish(R"({"event":"policy.reload","ok":false,"error":"p.yaml:3: rules: bad","rules":[],"dry_run":false})");
+    sink.publish(Event::from_line(R"({"event":"action","rule":"flood","action":"kill","dry_run":false})"));
+    sink.publish(Event::from_line(R"({"event":"policy.reload","ok":false,"error":"p.yaml:3: rules: bad","rules":[],"dry_run":false})"));
     families = metrics.families();
     CHECK(find_sample(families, "ebpf_diskwatch_actions_total", {{"rule", "flood"}, {"action", "kill"}})->value == 1);
     CHECK(find_sample(families, "ebpf_diskwatch_config_last_reload_successful")->value == 0);

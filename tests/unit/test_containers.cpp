@@ -503,9 +503,9 @@ TEST_CASE("events add container_name, image, compose_project and compose_service
     // The action and runaway events carry them too.
     PolicyRule rule;
     rule.name = "shop";
-    const auto runaway = runaway_event("h", rule, subject, RuleMeasures{}, true, false);
+    const auto runaway = runaway_event("h", rule, subject, RuleMeasures{}, true, false).record();
     CHECK(runaway.at("cgroup").at("compose_service") == "web");
-    const auto action = action_event("h", "kill", &rule.name, subject, "cgroup.kill", false);
+    const auto action = ActionEvent("h", "kill", &rule.name, subject, "cgroup.kill", false).build().record();
     CHECK(action.at("cgroup").at("container_name") == "shop-web-1");
 }
 

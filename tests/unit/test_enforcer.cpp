@@ -170,9 +170,9 @@ struct EnforcerRig {
     explicit EnforcerRig(const SafetySettings &safety = {})
     {
         REQUIRE(::mkdtemp(state_dir));
-        enforcer = std::make_unique<Enforcer>(test_options(state_dir, &kernel, [this](const nlohmann::json &event) {
+        enforcer = std::make_unique<Enforcer>(test_options(state_dir, &kernel, [this](const Event &emitted) {
             std::lock_guard lock(mutex);
-            events.push_back(event);
+            events.push_back(nlohmann::json::parse(emitted.line()));
         }));
         Policy policy;
         policy.safety = safety;
@@ -280,9 +280,9 @@ TEST_CASE("protected and dry-run subjects get events and no action", "[actions][
     TestKernel kernel;
     Enforcer enforcer(test_options(
         state_dir, &kernel,
-        [&](const nlohmann::json &event) {
+        [&](const Event &emitted) {
             std::lock_guard lock(events_mutex);
-            events.push_back(event);
+            events.push_back(nlohmann::json::parse(emitted.line()));
         }));
     Subject subject;
     subject.pid = static_cast<uint32_t>(child.pid);
@@ -322,7 +322,7 @@ TEST_CASE("a throttled process with a name that is not UTF-8 is saved exactly, n
     REQUIRE(::mkdtemp(state_dir));
     TestKernel kernel;
     {
-        Enforcer enforcer(test_options(state_dir, &kernel, [](const nlohmann::json &) {}));
+        Enforcer enforcer(test_options(state_dir, &kernel, [](const Event &) {}));
         enforcer.set_policy(Policy{}, false);
         const PolicyRule rule = slow_rule();
         Subject subject;
@@ -366,9 +366,9 @@ TEST_CASE("a pid now held by a later process of the same name is never signalled
     {
         Enforcer enforcer(test_options(
             state_dir, &kernel,
-            [&](const nlohmann::json &event) {
+            [&](const Event &emitted) {
                 std::lock_guard lock(events_mutex);
-                events.push_back(event);
+                events.push_back(nlohmann::json::parse(emitted.line()));
             }));
         enforcer.set_policy(Policy{}, false);
         Subject subject;
@@ -428,9 +428,9 @@ TEST_CASE("a cgroup's members the kernel stopped are continued by their own pidf
     std::vector<nlohmann::json> events;
     constexpr uint64_t kCgroupId = 4242;
     {
-        Enforcer enforcer(test_options(state_dir, &kernel, [&](const nlohmann::json &event) {
+        Enforcer enforcer(test_options(state_dir, &kernel, [&](const Event &emitted) {
             std::lock_guard lock(events_mutex);
-            events.push_back(event);
+            events.push_back(nlohmann::json::parse(emitted.line()));
         }));
         enforcer.set_policy(Policy{}, false);
         PolicyRule rule = slow_rule();

@@ -21,7 +21,7 @@ TEST_CASE("timestamps are RFC 3339 UTC with sub-second precision", "[events]")
 {
     const auto t = std::chrono::system_clock::time_point(std::chrono::microseconds(1764092666123456LL));
     CHECK(rfc3339_utc(t) == "2025-11-25T17:44:26.123456Z");
-    const auto event = make_event("agent.start", "host-a");
+    const auto event = agent_start_event("host-a", "0.1.0", 1, "tp_btf", {}, Policy {}, false, 0).record();
     CHECK(std::regex_match(event["ts"].get<std::string>(),
                            std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z)")));
     CHECK(event["event"] == "agent.start");
@@ -58,7 +58,7 @@ TEST_CASE("runaway events carry the subject, the numbers and the rule's", "[even
     RuleMeasures measures;
     measures.write_bps = 2000.4;
     measures.condition = "write_rate";
-    auto event = runaway_event("h", rule, subject, measures, true, true);
+    auto event = runaway_event("h", rule, subject, measures, true, true).record();
     CHECK(event["event"] == "runaway");
     CHECK(event["state"] == "started");
     CHECK(event["protected"] == true);
@@ -160,7 +160,7 @@ TEST_CASE("publish never blocks: a stuck output drops events and counts them", "
     StuckSink sink(4);
     const auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < 100; ++i)
-        sink.publish("{\"n\":" + std::to_string(i) + "}");
+        sink.publish(Event::from_line("{\"n\":" + std::to_string(i) + "}"));
     CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(1));
     auto stats = sink.stats();
     CHECK(stats.published + stats.dropped == 100);
@@ -181,11 +181,11 @@ TEST_CASE("the file sink appends one line per event and reopens", "[events][sink
     {
         auto sink = FileSink::open(path, &error);
         REQUIRE(sink);
-        sink->publish("{\"a\":1}");
+        sink->publish(Event::from_line("{\"a\":1}"));
         sink->flush(2000);
         REQUIRE(::rename(path.c_str(), (path + ".1").c_str()) == 0);  // logrotate moves it away
         sink->reopen();
-        sink->publish("{\"b\":2}");
+        sink->publish(Event::from_line("{\"b\":2}"));
         sink->flush(2000);
         CHECK(sink->stats().delivered == 2);
         CHECK(sink->name() == "file:" + path);
@@ -218,8 +218,8 @@ TEST_CASE("the file sink rotates at --json-max-size, keeps --json-keep files of 
         auto sink = FileSink::open(options, &error);
         REQUIRE(sink);
         for (int i = 0; i < kLines; ++i)
-            sink->publish("{\"n\":" + std::to_string(i) + ",\"pad\":\"" + std::string(static_cast<size_t>(i % 40), 'x') +
-                          "\"}");
+            sink->publish(Event::from_line("{\"n\":" + std::to_string(i) + ",\"pad\":\"" +
+                                           std::string(static_cast<size_t>(i % 40), 'x') + "\"}"));
         sink->flush(5000);
         CHECK(sink->stats().delivered == kLines);
         CHECK(sink->stats().dropped == 0);  // rotation is not loss: the oldest go by design
@@ -249,7 +249,7 @@ TEST_CASE("the file sink rotates at --json-max-size, keeps --json-keep files of 
         auto sink = FileSink::open(options, &error);
         REQUIRE(sink);
         for (int i = 0; i < 100; ++i)
-            sink->publish("{\"n\":" + std::to_string(i) + ",\"pad\":\"" + std::string(30, 'y') + "\"}");
+            sink->publish(Event::from_line("{\"n\":" + std::to_string(i) + ",\"pad\":\"" + std::string(30, 'y') + "\"}"));
         sink->flush(5000);
         CHECK(sink->stats().delivered == 100);
     }

@@ -122,23 +122,17 @@ bool Enforcer::is_acting_on(const std::string &subject_key) const
     return throttles_.count(subject_key) || kills_.count(subject_key);
 }
 
-nlohmann::json Enforcer::action_event(const std::string &action, const PolicyRule *rule, const Subject &subject,
-                                      const RuleMeasures *measures, const std::string &mechanism) const
+ActionEvent Enforcer::action_event(const std::string &action, const PolicyRule *rule, const Subject &subject,
+                                   const RuleMeasures *measures, const std::string &mechanism) const
 {
-    auto event = diskwatch::action_event(options_.host, action, rule ? &rule->name : nullptr, subject, mechanism,
-                                         dry_run_);
-    if (measures) {
-        event["write_bps"] = std::round(measures->write_bps);
-        event["growth_bps"] = std::round(measures->growth_bps);
-        event["condition"] = measures->condition;
-    }
+    ActionEvent event(options_.host, action, rule ? &rule->name : nullptr, subject, mechanism, dry_run_);
+    if (measures)
+        event.measures(*measures);
     if (rule && rule->requested) {
         // An operator's request (top): who asked, and no conditions to show.
-        event["requested"] = rule->requested->by;
-        event["requested_uid"] = rule->requested->uid;
-        event["requested_pid"] = rule->requested->pid;
+        event.requested(*rule->requested);
     } else if (rule) {
-        event["when"] = rule_json(*rule);
+        event.when(*rule);
     }
     return event;
 }
@@ -154,11 +148,10 @@ void Enforcer::enforce(const PolicyRule &rule, const Subject &subject, const Rul
         announced_[announce_key] = "alert";
         auto event = action_event("alert", &rule, subject, &measures, "event");
         if (auto reason = protection_->subject_reason(subject)) {
-            event["protected"] = true;
-            event["protected_reason"] = *reason;
+            event.protected_by(&*reason);
         }
         lock.unlock();
-        options_.emit(event);
+        options_.emit(event.build());
         return;
     }
     // An operator's throttle from top never shields a subject from the
@@ -180,9 +173,9 @@ void Enforcer::enforce(const PolicyRule &rule, const Subject &subject, const Rul
         if (std::exchange(announced_[announce_key], "snoozed") == "snoozed")
             return;
         auto event = action_event(std::string(to_string(rule.action)), &rule, subject, &measures, "none");
-        event["snoozed_until"] = snooze->until_rfc3339;
+        event.snoozed_until(snooze->until_rfc3339);
         lock.unlock();
-        options_.emit(event);
+        options_.emit(event.build());
         return;
     }
     if (announced_[announce_key] == "snoozed")
@@ -203,19 +196,17 @@ void Enforcer::enforce(const PolicyRule &rule, const Subject &subject, const Rul
     if (auto reason = omit_reason(rule, subject)) {
         announced_[announce_key] = "protected";  // decided once per episode, as protection is
         auto event = action_event(std::string(to_string(rule.action)), &rule, subject, &measures, "none");
-        event["omitted"] = true;
-        event["reason"] = *reason;
+        event.omitted(*reason);
         lock.unlock();
-        options_.emit(event);
+        options_.emit(event.build());
         return;
     }
     if (auto reason = protection_->subject_reason(subject)) {
         announced_[announce_key] = "protected";
         auto event = action_event(std::string(to_string(rule.action)), &rule, subject, &measures, "none");
-        event["protected"] = true;
-        event["protected_reason"] = *reason;
+        event.protected_by(&*reason);
         lock.unlock();
-        options_.emit(event);
+        options_.emit(event.build());
         return;
     }
     if (dry_run_) {
@@ -234,13 +225,12 @@ void Enforcer::enforce(const PolicyRule &rule, const Subject &subject, const Rul
             mechanism = "sigstop";
         auto event = action_event(std::string(to_string(rule.action)), &rule, subject, &measures, mechanism);
         if (rule.throttle_to_bps) {
-            event["throttle_to_bps"] = *rule.throttle_to_bps;
-            event["throttle_for_s"] = rule.throttle_for_s;
+            event.throttle(*rule.throttle_to_bps, rule.throttle_for_s);
         }
         if (rule.action == RuleAction::kill)
-            event["kill_grace_s"] = rule.kill_grace_s;
+            event.kill_grace(rule.kill_grace_s);
         lock.unlock();
-        options_.emit(event);
+        options_.emit(event.build());
         return;
     }
     // safety.action_delay: this target waits; every other target has its own clock.
@@ -257,11 +247,9 @@ void Enforcer::enforce(const PolicyRule &rule, const Subject &subject, const Rul
 void Enforcer::action_failed(const PolicyRule &rule, const Subject &subject, const std::string &error)
 {
     spdlog::warn("rule {}: cannot {} {}: {}", rule.name, to_string(rule.action), subject.key(), error);
-    auto event = make_event("agent.warning", options_.host);
-    event["warning"] = std::string("cannot ") + std::string(to_string(rule.action)) + ": " + error;
-    event["rule"] = rule.name;
-    event["process"] = process_json(subject);
-    event["cgroup"] = cgroup_json(subject);
+    auto event = action_failed_event(options_.host,
+                                     std::string("cannot ") + std::string(to_string(rule.action)) + ": " + error,
+                                     rule.name, subject);
     std::lock_guard lock(mutex_);
     announced_[subject.key() + "|" + rule.name] = "failed";
     options_.emit(event);
@@ -347,12 +335,11 @@ void Enforcer::start_throttle(const PolicyRule &rule, const Subject &subject, co
         return;
     }
     auto event = action_event("throttle", &rule, subject, &measures, started->mechanism);
-    event["throttle_to_bps"] = started->rate_bps;
-    event["throttle_for_s"] = rule.throttle_for_s;
+    event.throttle(started->rate_bps, rule.throttle_for_s);
     announced_[key + "|" + rule.name] = "throttle";
     pacer_.acted(key, now_s);
     continuer_wake_.notify_all();
-    options_.emit(event);
+    options_.emit(event.build());
 }
 
 void Enforcer::release_locked(std::map<std::string, std::unique_ptr<Throttle>>::iterator it,
@@ -376,18 +363,17 @@ void Enforcer::release_locked(std::map<std::string, std::unique_ptr<Throttle>>::
         write_control(throttle.cgroup_path + "/io.max", throttle.io_dev + " wbps=max", &error);
     }
     auto event = action_event("release", nullptr, throttle.subject, nullptr, throttle.mechanism);
-    event["rule"] = throttle.rule;
-    event["reason"] = reason;
-    event["dry_run"] = false;
-    event.update(extra);
+    event.rule(throttle.rule);
+    event.reason(reason);
+    event.dry_run(false);
+    event.merge(extra);
     if (throttle.mechanism == "sigstop") {
-        event["stops"] = throttle.stops;
-        event["defied"] = throttle.defied;
+        event.sigstop_counts(throttle.stops, throttle.defied);
     }
     announced_.erase(throttle.key + "|" + throttle.rule);
     throttles_.erase(it);
     save_state_locked();
-    options_.emit(event);
+    options_.emit(event.build());
 }
 
 void Enforcer::tick(double now_s)
@@ -466,10 +452,10 @@ bool Enforcer::release(const std::string &target, const std::string &reason, std
         else
             subject.cgroup = target;
         auto event = action_event("release", nullptr, subject, nullptr, "none");
-        event["reason"] = "snooze lifted";
-        event["dry_run"] = false;
-        event.update(requested.is_object() ? requested : nlohmann::json::object());
-        options_.emit(event);
+        event.reason("snooze lifted");
+        event.dry_run(false);
+        event.merge(requested.is_object() ? requested : nlohmann::json::object());
+        options_.emit(event.build());
         return true;
     }
     *error = "nothing throttled matches " + cut_for_message(target);
@@ -534,8 +520,8 @@ void Enforcer::protect_on_request(const Subject &subject, const PolicyRule::Requ
     rule.scope = subject.scope;
     rule.requested = requester;
     auto event = action_event("protect", &rule, subject, nullptr, "none");
-    event["protected"] = true;
-    options_.emit(event);
+    event.protected_by(nullptr);
+    options_.emit(event.build());
 }
 
 void Enforcer::release_all(const std::string &reason)
@@ -729,19 +715,10 @@ void Enforcer::defied(pid_t pid, RuleScope scope, uint64_t id, pid_t sender_pid,
         subject.comm = identity ? identity->comm : "";
         subject.exe.clear();
     }
-    auto event = make_event("throttle.defied", options_.host);
-    event["rule"] = throttle->rule;
-    event["scope"] = std::string(to_string(throttle->subject.scope));
-    event["mechanism"] = throttle->mechanism;
-    event["process"] = process_json(subject);
-    event["cgroup"] = cgroup_json(subject);
-    nlohmann::json sender = {{"pid", sender_pid}, {"uid", sender_uid}};
-    put_name(sender, "comm", sender_comm);
-    event["sender"] = sender;
-    event["count"] = throttle->defied - throttle->defied_reported;
-    event["total"] = throttle->defied;
-    if (state)
-        event["owed_bytes"] = std::max(0.0, std::round(-state->allowance_bytes));
+    auto event = throttle_defied_event(
+        options_.host, throttle->rule, throttle->subject.scope, throttle->mechanism, subject,
+        DefiedSender {sender_pid, sender_uid, sender_comm}, throttle->defied - throttle->defied_reported,
+        throttle->defied, state ? std::optional<double>(std::max(0.0, std::round(-state->allowance_bytes))) : std::nullopt);
     throttle->defied_reported = throttle->defied;
     throttle->defied_reported_s = now_s;
     lock.unlock();
@@ -784,8 +761,8 @@ bool Enforcer::save_state_locked()
     // Said once per failing episode: until the file can be written, neither the
     // guard nor a restarted agent would know of a new throttle, so none starts.
     spdlog::warn("cannot write the state file: {}", error);
-    auto event = make_event("agent.warning", options_.host);
-    event["warning"] = "cannot write the state file (" + error + "): no throttle starts until it can be written";
+    auto event = warning_event(options_.host,
+                               "cannot write the state file (" + error + "): no throttle starts until it can be written");
     options_.emit(event);
     return false;
 }

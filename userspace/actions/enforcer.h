@@ -26,6 +26,7 @@
 #include "actions/pidfd.h"
 #include "actions/protection.h"
 #include "actions/safety.h"
+#include "events/events.h"
 #include "rules/policy.h"
 #include "rules/rule_engine.h"
 
@@ -39,9 +40,9 @@ struct EnforcerOptions {
     // The kernel's side of a throttle (bpf/throttle.bpf.h); outlives the
     // enforcer. Null: throttles other than io.max fail (an agent.warning).
     KernelThrottles *kernel = nullptr;
-    // Every action event (a JSON object); called from the agent's thread and
+    // Every event the enforcer makes (events/event.h); called from the agent's thread and
     // from the continuer thread (must be thread-safe and never block).
-    std::function<void(const nlohmann::json &event)> emit;
+    std::function<void(const Event &event)> emit;
     // The continuer looks at the kernel's stops at least this often (a stop
     // record also wakes it at once, through kernel_stopped()).
     double continuer_poll_s = 0.01;
@@ -128,8 +129,8 @@ private:
     struct Throttle;
     struct Kill;
 
-    nlohmann::json action_event(const std::string &action, const PolicyRule *rule, const Subject &subject,
-                                const RuleMeasures *measures, const std::string &mechanism) const;
+    ActionEvent action_event(const std::string &action, const PolicyRule *rule, const Subject &subject,
+                             const RuleMeasures *measures, const std::string &mechanism) const;
     void action_failed(const PolicyRule &rule, const Subject &subject, const std::string &error);
     // A pidfd on the very process the rule saw writing: its pid and the start
     // time read when its pid was first seen. A process that took the pid since

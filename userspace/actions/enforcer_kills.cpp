@@ -43,13 +43,13 @@ bool Enforcer::kill_allowed(const PolicyRule &rule, const Subject &subject, cons
     }
     announced_[subject.key() + "|" + rule.name] = "kill_limited";
     auto event = action_event("alert", &rule, subject, &measures, "event");
-    event["instead_of"] = "kill";
-    event["reason"] = "safety.kill_limit: " + std::to_string(safety_.kill_limit) + " kills within " +
-                      std::to_string(static_cast<long long>(safety_.kill_window_s)) +
-                      " s host-wide already; this one is an alert";
+    event.instead_of("kill");
+    event.reason("safety.kill_limit: " + std::to_string(safety_.kill_limit) + " kills within " +
+                 std::to_string(static_cast<long long>(safety_.kill_window_s)) +
+                 " s host-wide already; this one is an alert");
     lock.unlock();
-    spdlog::warn("rule {}: not killing {}: {}", rule.name, subject.key(), event["reason"].get<std::string>());
-    options_.emit(event);
+    spdlog::warn("rule {}: not killing {}: {}", rule.name, subject.key(), event.get("reason").get<std::string>());
+    options_.emit(event.build());
     return false;
 }
 
@@ -86,10 +86,10 @@ void Enforcer::start_kill(const PolicyRule &rule, const Subject &subject, const 
     kill->grace_s = rule.kill_grace_s;
     kill->first_event = action_event("kill", &rule, subject, &measures, kill->mechanism);
     for (const char *field : {"requested", "requested_uid", "requested_pid"})
-        if (kill->first_event.contains(field))
-            kill->requested[field] = kill->first_event[field];
-    kill->first_event["kill_grace_s"] = rule.kill_grace_s;
-    kill->first_event.update(detail);
+        if (kill->first_event->has(field))
+            kill->requested[field] = kill->first_event->get(field);
+    kill->first_event->kill_grace(rule.kill_grace_s);
+    kill->first_event->merge(detail);
     if (!rule.pre_kill.empty()) {
         // Started now, waited for by tick(): the agent goes on with everything else meanwhile.
         const std::vector<std::string> environment = {
@@ -135,15 +135,15 @@ void Enforcer::signal_kill_locked(Kill &kill, double now_s)
     kill.sigterm_s = now_s;
     kill.deadline_s = now_s + kill.grace_s;
     kill.give_up_s = kill.deadline_s + 10;
-    auto event = std::move(kill.first_event);
-    kill.first_event = nullptr;
-    event["signal"] = immediate ? "SIGKILL" : "SIGTERM";
-    event["targets"] = kill.targets.size();
+    auto event = std::move(*kill.first_event);
+    kill.first_event.reset();
+    event.signal(immediate ? "SIGKILL" : "SIGTERM");
+    event.targets(kill.targets.size());
     if (kill.hook)
-        event["pre_kill"] = kill.hook->result();
+        event.pre_kill(kill.hook->result());
     else if (!kill.hook_error.is_null())
-        event["pre_kill"] = kill.hook_error;
-    options_.emit(event);
+        event.pre_kill(kill.hook_error);
+    options_.emit(event.build());
 }
 
 // The agent's evaluation while a kill is in progress: the numbers the
@@ -162,7 +162,7 @@ void Enforcer::tick_kills_locked(double now_s)
     reap_hooks();
     for (auto it = kills_.begin(); it != kills_.end();) {
         Kill &kill = *it->second;
-        if (kill.hook && !kill.first_event.is_null()) {
+        if (kill.hook && kill.first_event) {
             if (!kill.hook->poll(now_s)) {
                 ++it;  // its hook runs on: this kill waits, no other
                 continue;
@@ -185,17 +185,17 @@ void Enforcer::tick_kills_locked(double now_s)
                                                               now_s - kill.sigterm_s, kill.rate_bps, kill.held_now)
                                      : SigkillRecheck {true, "still running after kill_grace"};
             auto event = action_event("kill", nullptr, kill.subject, nullptr, kill.mechanism);
-            event["rule"] = kill.rule;
-            event.update(kill.requested);
+            event.rule(kill.rule);
+            event.merge(kill.requested);
             if (!recheck.sigkill) {
                 // Spared: it is winding down. Should its conditions hold
                 // again (not merely the rule's quiet spell), a new kill
                 // starts (after safety.action_delay).
-                event["signal"] = "none";
-                event["reason"] = recheck.why;
+                event.signal("none");
+                event.reason(recheck.why);
                 announced_[kill.key + "|" + kill.rule] = "spared";
                 it = kills_.erase(it);
-                options_.emit(event);
+                options_.emit(event.build());
                 continue;
             }
             std::string error;
@@ -207,10 +207,10 @@ void Enforcer::tick_kills_locked(double now_s)
                     if (!target.exited())
                         target.signal(SIGKILL, &error);
             }
-            event["signal"] = "SIGKILL";
-            event["reason"] = safety_.recheck_before_sigkill ? "still running after kill_grace; " + recheck.why
-                                                             : recheck.why;
-            options_.emit(event);
+            event.signal("SIGKILL");
+            event.reason(safety_.recheck_before_sigkill ? "still running after kill_grace; " + recheck.why
+                                                        : recheck.why);
+            options_.emit(event.build());
         }
         ++it;
     }

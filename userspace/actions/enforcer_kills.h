@@ -35,7 +35,7 @@ struct Enforcer::Kill {
     // timeout); the event for that signal, ready but for the hook's result.
     std::unique_ptr<HookRun> hook;
     nlohmann::json hook_error;  // the hook could not be started: said in the event
-    nlohmann::json first_event;
+    std::optional<ActionEvent> first_event;
     // An operator's kill (top): who asked, on every event of it, the SIGKILL's too.
     nlohmann::json requested = nlohmann::json::object();
     double grace_s = 0;

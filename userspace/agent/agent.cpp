@@ -39,14 +39,6 @@ constexpr double kEnforcerTickS = 0.05;  // while a kill or throttle is in progr
 constexpr size_t kTopWriters = 5;
 // When a `for` window is next covered; infinity: no subject is waiting.
 
-nlohmann::json rules_summary(const Policy &policy)
-{
-    auto rules = nlohmann::json::array();
-    for (const auto &rule : policy.rules)
-        rules.push_back({{"name", rule.name}, {"scope", to_string(rule.scope)}, {"action", to_string(rule.action)}});
-    return rules;
-}
-
 // The enforcer's kernel throttles (actions/kernel_throttles.h), through the
 // tracer that owns the maps.
 class TracerThrottles final : public KernelThrottles {
@@ -109,7 +101,7 @@ Agent::Agent(AgentOptions options, Policy policy, std::unique_ptr<WriteMonitor> 
     enforcer.containers = monitor_->containers();
     kernel_throttles_ = std::make_unique<TracerThrottles>(monitor_->tracer());
     enforcer.kernel = kernel_throttles_.get();
-    enforcer.emit = [this](const nlohmann::json &event) { emit(event); };
+    enforcer.emit = [this](const Event &event) { emit(event); };
     enforcer_ = std::make_unique<Enforcer>(std::move(enforcer));
     monitor_->tracer().set_rate_alarm_handler([this](const RateAlarm &) {
         alarm_pending_ = true;
@@ -125,13 +117,10 @@ Agent::Agent(AgentOptions options, Policy policy, std::unique_ptr<WriteMonitor> 
     });
     InternalErrors::instance().set_reporter(
         [this](const std::string &thread, const std::string &what, uint64_t total, uint64_t unreported) {
-            auto event = make_event("agent.warning", host_);
-            event["warning"] = "internal error in the " + thread + " (caught; the agent goes on): " +
-                               cut_for_message(what);
-            event["thread"] = thread;
-            event["count"] = unreported + 1;
-            event["total"] = total;
-            emit(event);
+            emit(thread_error_event(host_,
+                                    "internal error in the " + thread + " (caught; the agent goes on): " +
+                                        cut_for_message(what),
+                                    thread, unreported + 1, total));
             spdlog::error("internal error in the {} (caught; the agent goes on): {}", thread, cut_for_message(what));
         });
 }
@@ -144,14 +133,13 @@ Agent::~Agent()
     enforcer_.reset();
 }
 
-void Agent::emit(const nlohmann::json &event)
+void Agent::emit(const Event &event)
 {
-    // As top --json: printable ASCII only (non-ASCII as \uXXXX), so no name can
-    // drive the terminal of whoever tails the stream; names that are not
-    // UTF-8 carry their exact bytes in `<key>_b64` (events/json_names.h).
-    const std::string line = event.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
+    // Serialized once, here (Event::line: printable ASCII, names that are not
+    // UTF-8 with their exact bytes in `<key>_b64`); every NDJSON sink shares it.
+    event.line();
     for (auto &sink : sinks_)
-        sink->publish(line);
+        sink->publish(event);
 }
 
 // Everything that follows from the policy: rules, mount alerts, protection,
@@ -196,14 +184,9 @@ void Agent::reload()
     } reloaded {*this};
     for (auto &sink : sinks_)
         sink->reopen();
-    auto event = make_event("policy.reload", host_);
     if (!options_.config_path) {
-        event["ok"] = true;
-        event["source"] = policy_.source;
-        event["rules"] = rules_summary(policy_);
-        event["note"] = "no --config: the built-in default policy stays";
-        event["dry_run"] = options_.dry_run || policy_.dry_run;
-        emit(event);
+        const std::string note = "no --config: the built-in default policy stays";
+        emit(policy_reload_event(host_, policy_, options_.dry_run || policy_.dry_run, nullptr, &note));
         return;
     }
     std::string error;
@@ -211,12 +194,7 @@ void Agent::reload()
     if (!fresh) {
         // A bad new policy keeps the old one running.
         spdlog::error("reload refused, keeping the running policy: {}", error);
-        event["ok"] = false;
-        event["error"] = error;
-        event["source"] = policy_.source;
-        event["dry_run"] = options_.dry_run || policy_.dry_run;
-        event["rules"] = rules_summary(policy_);
-        emit(event);
+        emit(policy_reload_event(host_, policy_, options_.dry_run || policy_.dry_run, &error));
         return;
     }
     {
@@ -224,11 +202,7 @@ void Agent::reload()
         policy_ = std::move(*fresh);
     }
     apply_policy();
-    event["ok"] = true;
-    event["source"] = policy_.source;
-    event["dry_run"] = options_.dry_run || policy_.dry_run;
-    event["rules"] = rules_summary(policy_);
-    emit(event);
+    emit(policy_reload_event(host_, policy_, options_.dry_run || policy_.dry_run));
     spdlog::info("policy reloaded from {}: {} rules", policy_.source, policy_.rules.size());
 }
 
@@ -245,11 +219,7 @@ void Agent::check_drops(const DropCounters &drops, double now_s)
         const uint64_t now = drops.*reason.counter, before = last_drops_.*reason.counter;
         if (now <= before || (drop_warned_s_[i] > 0 && now_s - drop_warned_s_[i] < kDropWarningGapS))
             continue;
-        auto event = make_event("agent.warning", host_);
-        event["warning"] = std::string(reason.help);
-        event["count"] = now - before;
-        event["total"] = now;
-        emit(event);
+        emit(drop_warning_event(host_, std::string(reason.help), now - before, now));
         last_drops_.*reason.counter = now;
         drop_warned_s_[i] = now_s;
     }
@@ -259,16 +229,7 @@ void Agent::emit_mount_alerts(const WriteReport &report)
 {
     for (const auto &alert : mount_watch_->evaluate(report.mounts)) {
         const bool usage = alert.kind == MountAlert::Kind::usage;
-        auto event = make_event(usage ? "mount.usage" : "mount.eta", host_);
-        event["state"] = alert.raised ? "above" : "below";
-        event["mount"] = mount_json(alert.mount);
-        event["write_bps"] = std::round(alert.mount.write_bps);
-        event["growth_bps"] = alert.mount.fill_bps ? nlohmann::json(std::round(*alert.mount.fill_bps)) : nlohmann::json();
-        if (usage)
-            event["usage_alert_percent"] = *policy_.mounts.usage_alert_percent;
-        else
-            event["eta_alert_s"] = *policy_.mounts.eta_alert_s;
-        auto writers = nlohmann::json::array();
+        std::vector<MountTopWriter> writers;
         auto it = recent_rows_by_mount_.find(alert.mount.mount);
         if (it != recent_rows_by_mount_.end()) {
             for (const auto &row : it->second) {
@@ -277,16 +238,11 @@ void Agent::emit_mount_alerts(const WriteReport &report)
                 double growth = 0;
                 if (alert.mount.fill_bps && *alert.mount.fill_bps > 0 && alert.mount.write_bps > 0)
                     growth = *alert.mount.fill_bps * std::min(1.0, row.write_bps / alert.mount.write_bps);
-                nlohmann::json writer = {{"pid", row.pid},
-                                         {"write_bps", std::round(row.write_bps)},
-                                         {"growth_bps", std::round(growth)}};
-                put_name(writer, "comm", row.comm);
-                put_name(writer, "cgroup", row.cgroup);
-                writers.push_back(std::move(writer));
+                writers.push_back({row.pid, row.comm, row.cgroup, row.write_bps, growth});
             }
         }
-        event["top_writers"] = writers;
-        emit(event);
+        emit(mount_alert_event(host_, alert,
+                               usage ? *policy_.mounts.usage_alert_percent : *policy_.mounts.eta_alert_s, writers));
     }
 }
 
@@ -326,10 +282,8 @@ void Agent::evaluate(double now_s)
         if (!runaway_dedup_.changed(finding.subject.key(), rule.name, started ? "started" : "ended"))
             continue;
         const auto reason = enforcer_->protection().subject_reason(finding.subject);
-        auto event = runaway_event(host_, rule, finding.subject, finding.measures, started, reason.has_value());
-        if (reason)
-            event["protected_reason"] = *reason;
-        emit(event);
+        emit(runaway_event(host_, rule, finding.subject, finding.measures, started, reason.has_value(),
+                           reason ? &*reason : nullptr));
         if (!started) {
             enforcer_->rule_ended(rule, finding.subject);
             runaway_dedup_.forget(finding.subject.key(), rule.name);  // bounded: only live episodes are kept
@@ -556,11 +510,10 @@ void Agent::watch_guard(double now_s)
     const bool restarted = guard_->restart(&error);
     if (old_guard > 0)
         kernel_throttles_->unexempt(old_guard);  // gone: its pid may go to anyone
-    auto event = make_event("agent.warning", host_);
-    event["warning"] = restarted ? "the guard process exited; started a new one (pid " + std::to_string(guard_->pid()) + ")"
-                                 : "the guard process exited and cannot be started again (" + error +
-                                       "): a crash of the agent would leave its throttles until it restarts";
-    emit(event);
+    emit(warning_event(host_, restarted ? "the guard process exited; started a new one (pid " +
+                                              std::to_string(guard_->pid()) + ")"
+                                        : "the guard process exited and cannot be started again (" + error +
+                                              "): a crash of the agent would leave its throttles until it restarts"));
     if (restarted) {
         guard_->arm();
         exempt_guard();
@@ -581,17 +534,9 @@ int Agent::run()
         return kExitOk;  // asked to stop before it started: nothing to release, no agent.start to answer
     const size_t reconciled = enforcer_->reconcile();
     apply_policy();
-    auto start = make_event("agent.start", host_);
-    start["version"] = DISKWATCH_VERSION;
-    start["pid"] = ::getpid();
-    start["hooks"] = to_string(monitor_->tracer().family());
-    start["programs"] = monitor_->tracer().attached_programs();
-    start["policy"] = policy_.source;
-    start["rules"] = rules_summary(policy_);
-    start["dry_run"] = options_.dry_run || policy_.dry_run;
-    start["interval_s"] = policy_.interval_s;
-    start["reconciled"] = reconciled;
-    emit(start);
+    emit(agent_start_event(host_, DISKWATCH_VERSION, ::getpid(), to_string(monitor_->tracer().family()),
+                           monitor_->tracer().attached_programs(), policy_, options_.dry_run || policy_.dry_run,
+                           reconciled));
     spdlog::info("agent running: policy {} ({} rules), every {}s{}", policy_.source, policy_.rules.size(),
                  policy_.interval_s, options_.dry_run || policy_.dry_run ? ", dry run" : "");
     service_.ready(running_status());
@@ -617,13 +562,10 @@ int Agent::run()
     }
     service_.stopping();
     enforcer_->release_all("agent stop");
-    auto stop = make_event("agent.stop", host_);
-    stop["alarms"] = alarms_;
     uint64_t dropped = 0;
     for (const auto &sink : sinks_)
         dropped += sink->stats().dropped;
-    stop["events_dropped"] = dropped;
-    emit(stop);
+    emit(agent_stop_event(host_, alarms_, dropped));
     for (auto &sink : sinks_)
         sink->flush(2000);
     spdlog::info("agent stopped");

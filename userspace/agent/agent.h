@@ -77,7 +77,7 @@ public:
     std::vector<ActiveAction> actions() const { return enforcer_->active(); }
     bool release(const std::string &target, std::string *error, double snooze_s = 0);
     Policy policy() const;
-    void emit(const nlohmann::json &event);
+    void emit(const Event &event);
     // `ebpf-diskwatch status` (docs/control.md): policy, hooks, offenders,
     // active actions, the kernel side's drops. Thread-safe.
     nlohmann::json status() const;

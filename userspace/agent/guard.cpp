@@ -70,9 +70,8 @@ size_t release_for(const GuardOptions &options, const std::string &host, const s
         return 0;
     const auto released = release_held(state, options.state_dir, options.cgroup2_mount);
     for (const auto &release : released) {
-        const std::string line = release_event(host, released_subject(release), release.mechanism, "guard: " + why)
-                                     .dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
-        publish(options.json_out, line);
+        const Event event = release_event(host, released_subject(release), release.mechanism, "guard: " + why);
+        publish(options.json_out, event.line());
         spdlog::warn("guard: released {} {} ({})", release.mechanism,
                      release.mechanism == "sigstop" ? "pid " + std::to_string(release.pid) : release.cgroup, why);
     }

@@ -8,20 +8,20 @@
 
 namespace diskwatch::metrics {
 
-void MetricsSink::publish(std::string_view json_line)
+void MetricsSink::publish(const Event &typed)
 {
     ++published_;
-    auto event = nlohmann::ordered_json::parse(json_line, nullptr, false);
-    const std::string type = string_field(event, "event");
-    if (event.is_discarded() || type.empty()) {
-        ++unparsable_;
+    const EventType type = typed.type();
+    if (type == EventType::unknown) {
+        ++unparsable_;  // only a line read back (Event::from_line) can be of no known type
         return;
     }
-    metrics_.count_event(type);
+    const auto &event = typed.record();
+    metrics_.count_event(std::string(to_string(type)));
     // The policy now running: its rules' action series exist from here, at 0
     // (agent.start; a reload that failed keeps the old policy, and its rules).
-    if (type == "agent.start" || type == "policy.reload") {
-        const bool ok = type == "agent.start" || bool_field(event, "ok");
+    if (type == EventType::agent_start || type == EventType::policy_reload) {
+        const bool ok = type == EventType::agent_start || bool_field(event, "ok");
         metrics_.record_reload(ok, static_cast<double>(std::time(nullptr)));
         std::vector<AgentMetrics::RuleDeclaration> rules;
         if (const auto it = event.find("rules"); it != event.end() && it->is_array())
@@ -31,7 +31,7 @@ void MetricsSink::publish(std::string_view json_line)
         metrics_.declare_rules(rules, bool_field(event, "dry_run"));
     }
     // A release after a restart has no rule ("rule": null): counted under "".
-    if (type == "action")
+    if (type == EventType::action)
         metrics_.count_action(string_field(event, "rule"), string_field(event, "action"), bool_field(event, "dry_run"));
 }
 
@@ -42,7 +42,7 @@ SinkStats MetricsSink::stats() const
     stats.dropped = unparsable_;
     stats.delivered = stats.published - stats.dropped;
     if (stats.dropped > 0)
-        stats.last_error = "events without an \"event\" string";
+        stats.last_error = "events of no known type";
     return stats;
 }
 

@@ -1,5 +1,5 @@
-// Counts the agent's events into AgentMetrics by reading the event stream
-// itself: every event type into ebpf_diskwatch_events_total, every "action"
+// Counts the agent's events into AgentMetrics from the events themselves (their
+// type and record, events/event.h; no text is parsed): every event type into ebpf_diskwatch_events_total, every "action"
 // event into ebpf_diskwatch_actions_total{rule, action, dry_run}, and the
 // policy each agent.start and policy.reload brings into the rules' series at 0
 // and config_last_reload_successful. Added to
@@ -16,7 +16,7 @@ namespace diskwatch::metrics {
 class MetricsSink final : public EventSink {
 public:
     explicit MetricsSink(AgentMetrics &metrics) : metrics_(metrics) {}
-    void publish(std::string_view json_line) override;
+    void publish(const Event &event) override;
     SinkStats stats() const override;
     std::string name() const override { return "metrics"; }
 

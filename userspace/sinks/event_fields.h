@@ -1,7 +1,7 @@
-// The structured side of an NDJSON event for sinks that carry fields of their
-// own (syslog structured data, journald fields): the scalar leaves of the
-// event object, flattened with dotted names ("process.pid"), and the severity
-// an operator expects for each event type (docs/integrations.md).
+// The structured side of an event (events/event.h) for sinks that carry fields
+// of their own (syslog structured data, journald fields): the scalar leaves of
+// the event's record, flattened with dotted names ("process.pid"), and the
+// severity an operator expects for each event type (docs/integrations.md).
 #pragma once
 
 #include <string>
@@ -10,11 +10,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "events/event.h"
+
 namespace diskwatch {
 
 // Scalar leaves (strings, numbers, booleans) down to `max_depth` levels of
-// nested objects, in document order. Arrays (top_writers) and nulls are left
-// to the JSON message itself.
+// nested objects, in the record's order (sorted keys for the agent's events).
+// Arrays (top_writers) and nulls are left to the JSON message itself. Strings
+// as the NDJSON line has them: bytes that are not UTF-8 as U+FFFD.
 std::vector<std::pair<std::string, std::string>> flatten_event(const nlohmann::ordered_json &event, int max_depth = 2);
 
 // A field of an event as a string / bool, or the fallback when it is absent,
@@ -23,6 +26,9 @@ std::string string_field(const nlohmann::ordered_json &event, const char *key, c
 bool bool_field(const nlohmann::ordered_json &event, const char *key, bool fallback = false);
 
 // syslog severities (RFC 5424 6.2.1): 3 err, 4 warning, 5 notice, 6 info.
-int event_severity(const nlohmann::ordered_json &event);
+int event_severity(const Event &event);
+// The event's type name: the table's, or for a line read back of no known
+// type, what its "event" says.
+std::string event_name(const Event &event);
 
 }  // namespace diskwatch

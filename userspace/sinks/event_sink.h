@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "events/event.h"
+
 namespace diskwatch {
 
 struct SinkStats {
@@ -21,9 +23,10 @@ struct SinkStats {
 class EventSink {
 public:
     virtual ~EventSink() = default;
-    // One event: a complete JSON object without its trailing newline. Returns
-    // at once; delivery may happen later on the sink's own thread.
-    virtual void publish(std::string_view json_line) = 0;
+    // One event (events/event.h): NDJSON sinks write event.line() (serialized
+    // once, shared by all), others read its type and record; none parses text.
+    // Returns at once; delivery may happen later on the sink's own thread.
+    virtual void publish(const Event &event) = 0;
     // SIGHUP: reopen files (logrotate's convention). Default: nothing to do.
     virtual void reopen() {}
     // Deliver what is queued, waiting at most until the deadline (agent stop).

@@ -24,8 +24,9 @@ void QueuedLineSink::stop()
     thread_.join();
 }
 
-void QueuedLineSink::publish(std::string_view json_line)
+void QueuedLineSink::publish(const Event &event)
 {
+    const std::string &json_line = event.line();
     {
         std::lock_guard lock(mutex_);
         if (queue_.size() >= capacity_ || stopping_) {
@@ -34,7 +35,9 @@ void QueuedLineSink::publish(std::string_view json_line)
             return;
         }
         ++stats_.published;
-        std::string line(json_line);
+        std::string line;
+        line.reserve(json_line.size() + 1);
+        line.append(json_line);
         line.push_back('\n');
         queue_.push_back(std::move(line));
     }

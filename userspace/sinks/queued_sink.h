@@ -18,7 +18,7 @@ public:
     explicit QueuedLineSink(size_t capacity = 4096);
     ~QueuedLineSink() override;  // subclasses call stop() in theirs
 
-    void publish(std::string_view json_line) override;
+    void publish(const Event &event) override;
     void flush(int timeout_ms) override;
     SinkStats stats() const override;
 

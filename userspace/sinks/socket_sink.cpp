@@ -80,8 +80,9 @@ void SocketSink::wake() const
     [[maybe_unused]] auto written = ::write(wake_fd_.get(), &one, sizeof(one));
 }
 
-void SocketSink::publish(std::string_view json_line)
+void SocketSink::publish(const Event &event)
 {
+    const std::string &json_line = event.line();
     bool queued = false;
     {
         std::lock_guard lock(mutex_);

@@ -66,7 +66,7 @@ public:
     SocketSink(const SocketSink &) = delete;
     SocketSink &operator=(const SocketSink &) = delete;
 
-    void publish(std::string_view json_line) override;
+    void publish(const Event &event) override;
     void flush(int timeout_ms) override;
     // published: events handed to publish(); delivered / dropped: per peer
     // (an event sent to three subscribers counts three). Events published

@@ -159,12 +159,11 @@ std::optional<SyslogTarget> parse_syslog_target(std::string_view text, std::stri
     return target;
 }
 
-std::string format_rfc5424(std::string_view json_line, const SyslogFormat &format, bool *truncated)
+std::string format_rfc5424(const Event &typed, const SyslogFormat &format, bool *truncated)
 {
-    nlohmann::ordered_json event = nlohmann::ordered_json::parse(json_line, nullptr, false);
-    if (event.is_discarded())
-        event = nlohmann::ordered_json::object();
-    const int pri = format.facility * 8 + event_severity(event);
+    const std::string_view json_line = typed.line();
+    const auto &event = typed.record();
+    const int pri = format.facility * 8 + event_severity(typed);
 
     std::string ts = string_field(event, "ts");
     if (!valid_timestamp(ts))
@@ -177,7 +176,7 @@ std::string format_rfc5424(std::string_view json_line, const SyslogFormat &forma
 
     std::string message = "<" + std::to_string(pri) + ">1 " + ts + " " + header_token(host, 255) + " " +
                           header_token(format.app_name, 48) + " " + std::to_string(::getpid()) + " " +
-                          header_token(string_field(event, "event"), 32) + " ";
+                          header_token(event_name(typed), 32) + " ";
 
     auto fields = flatten_event(event);
     size_t params = 0;
@@ -261,10 +260,10 @@ bool SyslogSink::connect_socket(std::string *error)
     return true;
 }
 
-void SyslogSink::publish(std::string_view json_line)
+void SyslogSink::publish(const Event &event)
 {
     bool cut = false;
-    const std::string message = format_rfc5424(json_line, format_, &cut);
+    const std::string message = format_rfc5424(event, format_, &cut);
     std::lock_guard lock(mutex_);
     ++stats_.published;
     if (cut)
@@ -372,17 +371,14 @@ void append_field(std::string &out, std::string_view name, std::string_view valu
 
 }  // namespace
 
-std::string format_journal_entry(std::string_view json_line, const std::string &identifier)
+std::string format_journal_entry(const Event &event, const std::string &identifier)
 {
-    nlohmann::ordered_json event = nlohmann::ordered_json::parse(json_line, nullptr, false);
-    if (event.is_discarded())
-        event = nlohmann::ordered_json::object();
     std::string entry;
-    append_field(entry, "MESSAGE", json_line);
+    append_field(entry, "MESSAGE", event.line());
     append_field(entry, "PRIORITY", std::to_string(event_severity(event)));
     append_field(entry, "SYSLOG_IDENTIFIER", identifier);
     append_field(entry, "SYSLOG_FACILITY", "3");
-    for (const auto &[name, value] : flatten_event(event))
+    for (const auto &[name, value] : flatten_event(event.record()))
         append_field(entry, journal_field_name(name), value);
     return entry;
 }
@@ -405,9 +401,9 @@ std::unique_ptr<JournaldSink> JournaldSink::open(const std::string &socket_path,
     return sink;
 }
 
-void JournaldSink::publish(std::string_view json_line)
+void JournaldSink::publish(const Event &event)
 {
-    const std::string entry = format_journal_entry(json_line, identifier_);
+    const std::string entry = format_journal_entry(event, identifier_);
     sockaddr_un address {};
     address.sun_family = AF_UNIX;
     std::memcpy(address.sun_path, socket_path_.c_str(), std::min(socket_path_.size(), sizeof(address.sun_path) - 1));

@@ -48,13 +48,13 @@ inline constexpr const char *kSyslogSdId = "diskwatch@32473";
 // One RFC 5424 message for an event (`json_line` is also the MSG). When the
 // whole would exceed max_message_bytes, MSG is cut (and *truncated set):
 // the header and structured data always survive.
-std::string format_rfc5424(std::string_view json_line, const SyslogFormat &format, bool *truncated = nullptr);
+std::string format_rfc5424(const Event &event, const SyslogFormat &format, bool *truncated = nullptr);
 
 class SyslogSink final : public EventSink {
 public:
     static std::unique_ptr<SyslogSink> open(const SyslogTarget &target, const SyslogFormat &format,
                                             std::string *error);
-    void publish(std::string_view json_line) override;
+    void publish(const Event &event) override;
     SinkStats stats() const override;
     std::string name() const override;
     uint64_t truncated() const;
@@ -78,13 +78,13 @@ bool journald_available(const std::string &socket_path = kJournaldSocket);
 
 // One journal entry in the native protocol: KEY=value lines, the binary
 // length-prefixed form for values with a newline.
-std::string format_journal_entry(std::string_view json_line, const std::string &identifier);
+std::string format_journal_entry(const Event &event, const std::string &identifier);
 
 class JournaldSink final : public EventSink {
 public:
     static std::unique_ptr<JournaldSink> open(const std::string &socket_path, const std::string &identifier,
                                               std::string *error);
-    void publish(std::string_view json_line) override;
+    void publish(const Event &event) override;
     SinkStats stats() const override;
     std::string name() const override { return "journald:" + socket_path_; }
 
