@@ -114,7 +114,8 @@ std::string outcome(const FakeCgroupRoot &cgroups, KernelThrottles *kernel, bool
 
 }  // namespace
 
-TEST_CASE("every mechanism has one spelling, the contract's, and reads back from it", "[actions][enforcement-vocabulary]")
+TEST_CASE("every mechanism has one spelling, the contract's, and reads back from it",
+          "[actions][enforcement-vocabulary]")
 {
     const std::vector<std::string> spellings = {"none",    "event", "io.max", "sigstop", "pidfd_send_signal",
                                                 "cgroup.kill", "cgroup.freeze"};
@@ -220,7 +221,8 @@ TEST_CASE("the offers of a cgroup are its control files", "[actions][enforcement
     CHECK_FALSE(probe_cgroup_offers("/nonexistent/dw-vocabulary").io_max);
 }
 
-TEST_CASE("dry run names the mechanism the real path uses, and fails as it fails", "[actions][enforcement-vocabulary][enforcer]")
+TEST_CASE("dry run names the mechanism the real path uses, and fails as it fails",
+          "[actions][enforcement-vocabulary][enforcer]")
 {
     NullKernel kernel;
     struct Case {

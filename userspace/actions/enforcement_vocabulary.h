@@ -24,10 +24,10 @@ enum class Mechanism {
     cgroup_kill,        // a kill through cgroup.kill
     cgroup_freeze,      // release only: what an earlier agent froze (state.json's "frozen")
 };
-inline constexpr Mechanism kMechanisms[] = {Mechanism::none,    Mechanism::event,
-                                            Mechanism::io_max,  Mechanism::sigstop,
-                                            Mechanism::pidfd_send_signal, Mechanism::cgroup_kill,
-                                            Mechanism::cgroup_freeze};
+// Every enumerator, for the tests' round trips and mechanism_from_string.
+inline constexpr Mechanism kMechanisms[] = {Mechanism::none,    Mechanism::event,       Mechanism::io_max,
+                                            Mechanism::sigstop, Mechanism::pidfd_send_signal,
+                                            Mechanism::cgroup_kill, Mechanism::cgroup_freeze};
 // The contract's spellings: none, event, io.max, sigstop, pidfd_send_signal,
 // cgroup.kill, cgroup.freeze.
 std::string_view to_string(Mechanism mechanism);
@@ -47,10 +47,11 @@ enum class EpisodeState {
     throttle,      // throttled
     dry_run,       // dry run: said what would be done (Episode::dry_run_action)
 };
+// Every enumerator, for the tests' round trips and episode_state_from_string.
 inline constexpr EpisodeState kEpisodeStates[] = {
-    EpisodeState::alert,  EpisodeState::snoozed,    EpisodeState::kill,     EpisodeState::failed,
-    EpisodeState::kill_limited, EpisodeState::spared, EpisodeState::protected_, EpisodeState::throttle,
-    EpisodeState::dry_run};
+    EpisodeState::alert,        EpisodeState::snoozed, EpisodeState::kill,
+    EpisodeState::failed,       EpisodeState::kill_limited, EpisodeState::spared,
+    EpisodeState::protected_,   EpisodeState::throttle, EpisodeState::dry_run};
 std::string_view to_string(EpisodeState state);
 std::optional<EpisodeState> episode_state_from_string(std::string_view text);
 

@@ -244,7 +244,8 @@ void Enforcer::enforce(const PolicyRule &rule, const Subject &subject, const Rul
         if (rule.action == RuleAction::kill) {
             mechanism = choose_kill_mechanism(subject, cgroup_offers(subject));
         } else {
-            const auto choice = choose_throttle_mechanism(subject, cgroup_offers(subject), options_.kernel != nullptr);
+            const auto choice =
+                choose_throttle_mechanism(subject, cgroup_offers(subject), options_.kernel != nullptr);
             if (!choice.mechanism) {
                 lock.unlock();
                 action_failed(rule, subject, choice.cannot);
@@ -585,8 +586,8 @@ std::vector<ActiveAction> Enforcer::active() const
     for (const auto &[key, kill] : kills_)
         actions.push_back({kill->subject.scope == RuleScope::process ? "process:" + std::to_string(kill->subject.pid)
                                                                      : "cgroup:" + kill->subject.cgroup,
-                           kill->rule, "kill", std::string(to_string(kill->mechanism)), kill->deadline_s, kill->give_up_s,
-                           false, 0, 0});
+                           kill->rule, "kill", std::string(to_string(kill->mechanism)), kill->deadline_s,
+                           kill->give_up_s, false, 0, 0});
     return actions;
 }
 
@@ -634,7 +635,8 @@ void Enforcer::continuer_serve()
 Enforcer::Throttle *Enforcer::kernel_throttle_locked(RuleScope scope, uint64_t id)
 {
     for (auto &[key, throttle] : throttles_)
-        if (throttle->mechanism == Mechanism::sigstop && throttle->kernel_scope == scope && throttle->kernel_id == id)
+        if (throttle->mechanism == Mechanism::sigstop && throttle->kernel_scope == scope &&
+            throttle->kernel_id == id)
             return throttle.get();
     return nullptr;
 }

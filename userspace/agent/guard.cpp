@@ -76,7 +76,8 @@ size_t release_for(const GuardOptions &options, const std::string &host, const s
                 .dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
         publish(options.json_out, line);
         spdlog::warn("guard: released {} {} ({})", to_string(release.mechanism),
-                     release.mechanism == Mechanism::sigstop ? "pid " + std::to_string(release.pid) : release.cgroup, why);
+                     release.mechanism == Mechanism::sigstop ? "pid " + std::to_string(release.pid) : release.cgroup,
+                     why);
     }
     return released.size();
 }
