@@ -8,7 +8,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <filesystem>
 #include <map>
 #include <set>
 #include <thread>
@@ -27,13 +26,11 @@
 
 namespace diskwatch {
 
-namespace fs = std::filesystem;
-
 struct Enforcer::Throttle {
     std::string key;
     std::string rule;
     Subject subject;
-    std::string mechanism;  // io.max | sigstop
+    Mechanism mechanism = Mechanism::sigstop;  // io.max | sigstop
     double rate_bps = 0;
     double since_s = 0;
     double until_s = 0;
@@ -122,10 +119,21 @@ bool Enforcer::is_acting_on(const std::string &subject_key) const
     return throttles_.count(subject_key) || kills_.count(subject_key);
 }
 
-ActionEvent Enforcer::action_event(const std::string &action, const PolicyRule *rule, const Subject &subject,
-                                   const RuleMeasures *measures, const std::string &mechanism) const
+CgroupOffers Enforcer::cgroup_offers(const Subject &subject) const
 {
-    ActionEvent event(options_.host, action, rule ? &rule->name : nullptr, subject, mechanism, dry_run_);
+    return subject.scope == RuleScope::cgroup ? probe_cgroup_offers(cgroup_dir(subject.cgroup)) : CgroupOffers{};
+}
+
+std::optional<EpisodeState> Enforcer::announced_locked(const std::string &announce_key) const
+{
+    const auto it = announced_.find(announce_key);
+    return it == announced_.end() ? std::nullopt : std::optional(it->second.state);
+}
+
+ActionEvent Enforcer::action_event(const std::string &action, const PolicyRule *rule, const Subject &subject,
+                                   const RuleMeasures *measures, Mechanism mechanism) const
+{
+    ActionEvent event(options_.host, action, rule ? &rule->name : nullptr, subject, to_string(mechanism), dry_run_);
     if (measures)
         event.measures(*measures);
     if (rule && rule->requested) {
@@ -142,11 +150,12 @@ void Enforcer::enforce(const PolicyRule &rule, const Subject &subject, const Rul
     const std::string key = subject.key();
     const std::string announce_key = key + "|" + rule.name;
     std::unique_lock lock(mutex_);
+    const auto announced = [&] { return announced_locked(announce_key); };
     if (rule.action == RuleAction::alert) {
-        if (announced_[announce_key] == "alert")
+        if (announced() == EpisodeState::alert)
             return;
-        announced_[announce_key] = "alert";
-        auto event = action_event("alert", &rule, subject, &measures, "event");
+        announced_[announce_key] = {EpisodeState::alert};
+        auto event = action_event("alert", &rule, subject, &measures, Mechanism::event);
         if (auto reason = protection_->subject_reason(subject)) {
             event.protected_by(&*reason);
         }
@@ -170,59 +179,70 @@ void Enforcer::enforce(const PolicyRule &rule, const Subject &subject, const Rul
         return;  // nothing to act on
     // Released by an operator for a while (release --for): said once per episode.
     if (auto snooze = snoozes_.active(subject, now_s)) {
-        if (std::exchange(announced_[announce_key], "snoozed") == "snoozed")
+        if (std::exchange(announced_[announce_key], {EpisodeState::snoozed}).state == EpisodeState::snoozed)
             return;
-        auto event = action_event(std::string(to_string(rule.action)), &rule, subject, &measures, "none");
+        auto event = action_event(std::string(to_string(rule.action)), &rule, subject, &measures, Mechanism::none);
         event.snoozed_until(snooze->until_rfc3339);
         lock.unlock();
         options_.emit(event.build());
         return;
     }
-    if (announced_[announce_key] == "snoozed")
+    if (announced() == EpisodeState::snoozed)
         announced_.erase(announce_key);  // the snooze is over: acted on as the rule says
-    if (rule.action == RuleAction::kill && announced_[announce_key] == "kill")
+    if (rule.action == RuleAction::kill && announced() == EpisodeState::kill)
         return;  // killed once this episode; the rule ends when its writes stop
-    if (announced_[announce_key] == "failed" || announced_[announce_key] == "kill_limited")
+    if (announced() == EpisodeState::failed || announced() == EpisodeState::kill_limited)
         return;  // said once (agent.warning, or an alert past safety.kill_limit); retried in the rule's next episode
-    if (announced_[announce_key] == "spared") {
+    if (announced() == EpisodeState::spared) {
         if (!measures.held_now)
             return;  // spared by the re-check before SIGKILL: acted on again only if it holds anew
         announced_.erase(announce_key);
     }
     // Protection is decided once per episode of the rule (reading /proc for a
     // cgroup's members at every evaluation would cost more than it tells).
-    if (announced_[announce_key] == "protected")
+    if (announced() == EpisodeState::protected_)
         return;
     if (auto reason = omit_reason(rule, subject)) {
-        announced_[announce_key] = "protected";  // decided once per episode, as protection is
-        auto event = action_event(std::string(to_string(rule.action)), &rule, subject, &measures, "none");
+        announced_[announce_key] = {EpisodeState::protected_};  // decided once per episode, as protection is
+        auto event = action_event(std::string(to_string(rule.action)), &rule, subject, &measures, Mechanism::none);
         event.omitted(*reason);
         lock.unlock();
         options_.emit(event.build());
         return;
     }
     if (auto reason = protection_->subject_reason(subject)) {
-        announced_[announce_key] = "protected";
-        auto event = action_event(std::string(to_string(rule.action)), &rule, subject, &measures, "none");
+        announced_[announce_key] = {EpisodeState::protected_};
+        auto event = action_event(std::string(to_string(rule.action)), &rule, subject, &measures, Mechanism::none);
         event.protected_by(&*reason);
         lock.unlock();
         options_.emit(event.build());
         return;
     }
     if (dry_run_) {
-        const std::string state = std::string("dry_run:") + std::string(to_string(rule.action));
-        if (announced_[announce_key] == state)
+        const Episode state = Episode::dry_run(rule.action);
+        if (auto it = announced_.find(announce_key); it != announced_.end() && it->second == state)
             return;
         announced_[announce_key] = state;
-        std::string mechanism;
-        if (rule.action == RuleAction::kill)
-            mechanism = subject.scope == RuleScope::cgroup && fs::exists(cgroup_dir(subject.cgroup) + "/cgroup.kill")
-                            ? "cgroup.kill"
-                            : "pidfd_send_signal";
-        else if (subject.scope == RuleScope::cgroup && fs::exists(cgroup_dir(subject.cgroup) + "/io.max"))
-            mechanism = "io.max";
-        else
-            mechanism = "sigstop";
+        // The very choice the real path makes (start_kill, start_throttle).
+        // A throttle the real path could not start (no kernel throttle, and no
+        // io.max it could use) is said as the real path says it: the same
+        // agent.warning, once per episode, and no action event claiming a
+        // mechanism that would not be used. (The real path's other failures,
+        // a pid taken by a later process or a state file that cannot be
+        // written, are not tried: dry run touches nothing.)
+        Mechanism mechanism;
+        if (rule.action == RuleAction::kill) {
+            mechanism = choose_kill_mechanism(subject, cgroup_offers(subject));
+        } else {
+            const auto choice =
+                choose_throttle_mechanism(subject, cgroup_offers(subject), options_.kernel != nullptr);
+            if (!choice.mechanism) {
+                lock.unlock();
+                action_failed(rule, subject, choice.cannot);
+                return;
+            }
+            mechanism = *choice.mechanism;
+        }
         auto event = action_event(std::string(to_string(rule.action)), &rule, subject, &measures, mechanism);
         if (rule.throttle_to_bps) {
             event.throttle(*rule.throttle_to_bps, rule.throttle_for_s);
@@ -251,7 +271,7 @@ void Enforcer::action_failed(const PolicyRule &rule, const Subject &subject, con
                                      std::string("cannot ") + std::string(to_string(rule.action)) + ": " + error,
                                      rule.name, subject);
     std::lock_guard lock(mutex_);
-    announced_[subject.key() + "|" + rule.name] = "failed";
+    announced_[subject.key() + "|" + rule.name] = {EpisodeState::failed};
     options_.emit(event);
 }
 
@@ -284,20 +304,16 @@ void Enforcer::start_throttle(const PolicyRule &rule, const Subject &subject, co
         throttle->cgroup_path = cgroup_dir(subject.cgroup);
         throttle->kernel_scope = RuleScope::cgroup;
         throttle->kernel_id = subject.cgroup_id;
-        // io.max exists where the io controller is enabled for this cgroup:
-        // the kernel then throttles the cgroup's writeback itself.
-        if (fs::exists(throttle->cgroup_path + "/io.max") && !subject.dev.empty()) {
-            throttle->mechanism = "io.max";
-            throttle->io_dev = subject.dev;
-        }
     }
-    if (throttle->mechanism.empty()) {
-        if (!options_.kernel) {
-            action_failed(rule, subject, "this agent has no kernel throttle (and the cgroup has no io.max)");
-            return;
-        }
-        throttle->mechanism = "sigstop";
+    // The one choice (dry run makes it too).
+    const auto choice = choose_throttle_mechanism(subject, cgroup_offers(subject), options_.kernel != nullptr);
+    if (!choice.mechanism) {
+        action_failed(rule, subject, choice.cannot);
+        return;
     }
+    throttle->mechanism = *choice.mechanism;
+    if (throttle->mechanism == Mechanism::io_max)
+        throttle->io_dev = subject.dev;
     // Recorded before it is applied: a throttle that a crash could leave
     // behind with no record for the guard or the next agent is never started.
     const std::string key = throttle->key;
@@ -316,7 +332,7 @@ void Enforcer::start_throttle(const PolicyRule &rule, const Subject &subject, co
         return;
     }
     bool applied;
-    if (started->mechanism == "io.max") {
+    if (started->mechanism == Mechanism::io_max) {
         applied = write_control(started->cgroup_path + "/io.max",
                                 started->io_dev + " wbps=" + std::to_string(static_cast<uint64_t>(started->rate_bps)),
                                 &error);
@@ -336,7 +352,7 @@ void Enforcer::start_throttle(const PolicyRule &rule, const Subject &subject, co
     }
     auto event = action_event("throttle", &rule, subject, &measures, started->mechanism);
     event.throttle(started->rate_bps, rule.throttle_for_s);
-    announced_[key + "|" + rule.name] = "throttle";
+    announced_[key + "|" + rule.name] = {EpisodeState::throttle};
     pacer_.acted(key, now_s);
     continuer_wake_.notify_all();
     options_.emit(event.build());
@@ -347,7 +363,7 @@ void Enforcer::release_locked(std::map<std::string, std::unique_ptr<Throttle>>::
 {
     Throttle &throttle = *it->second;
     std::string error;
-    if (throttle.mechanism == "sigstop") {
+    if (throttle.mechanism == Mechanism::sigstop) {
         // No more stops first, then every writer it stopped is continued.
         if (options_.kernel) {
             options_.kernel->end(throttle.kernel_scope, throttle.kernel_id);
@@ -359,7 +375,7 @@ void Enforcer::release_locked(std::map<std::string, std::unique_ptr<Throttle>>::
         }
         if (throttle.pidfd && !throttle.pidfd->exited())
             throttle.pidfd->signal(SIGCONT, &error);
-    } else if (throttle.mechanism == "io.max") {
+    } else if (throttle.mechanism == Mechanism::io_max) {
         write_control(throttle.cgroup_path + "/io.max", throttle.io_dev + " wbps=max", &error);
     }
     auto event = action_event("release", nullptr, throttle.subject, nullptr, throttle.mechanism);
@@ -367,7 +383,7 @@ void Enforcer::release_locked(std::map<std::string, std::unique_ptr<Throttle>>::
     event.reason(reason);
     event.dry_run(false);
     event.merge(extra);
-    if (throttle.mechanism == "sigstop") {
+    if (throttle.mechanism == Mechanism::sigstop) {
         event.sigstop_counts(throttle.stops, throttle.defied);
     }
     announced_.erase(throttle.key + "|" + throttle.rule);
@@ -451,7 +467,7 @@ bool Enforcer::release(const std::string &target, const std::string &reason, std
             subject.pid = static_cast<uint32_t>(std::stoul(target.substr(0, 10)));
         else
             subject.cgroup = target;
-        auto event = action_event("release", nullptr, subject, nullptr, "none");
+        auto event = action_event("release", nullptr, subject, nullptr, Mechanism::none);
         event.reason("snooze lifted");
         event.dry_run(false);
         event.merge(requested.is_object() ? requested : nlohmann::json::object());
@@ -519,7 +535,7 @@ void Enforcer::protect_on_request(const Subject &subject, const PolicyRule::Requ
     rule.name = kRequestedRuleName;
     rule.scope = subject.scope;
     rule.requested = requester;
-    auto event = action_event("protect", &rule, subject, nullptr, "none");
+    auto event = action_event("protect", &rule, subject, nullptr, Mechanism::none);
     event.protected_by(nullptr);
     options_.emit(event.build());
 }
@@ -550,12 +566,13 @@ std::vector<ActiveAction> Enforcer::active() const
     for (const auto &[key, throttle] : throttles_)
         actions.push_back({throttle->subject.scope == RuleScope::process ? "process:" + std::to_string(throttle->subject.pid)
                                                                          : "cgroup:" + throttle->subject.cgroup,
-                           throttle->rule, "throttle", throttle->mechanism, throttle->since_s, throttle->until_s,
-                           throttle->paused, throttle->stops, throttle->defied});
+                           throttle->rule, "throttle", std::string(to_string(throttle->mechanism)), throttle->since_s,
+                           throttle->until_s, throttle->paused, throttle->stops, throttle->defied});
     for (const auto &[key, kill] : kills_)
         actions.push_back({kill->subject.scope == RuleScope::process ? "process:" + std::to_string(kill->subject.pid)
                                                                      : "cgroup:" + kill->subject.cgroup,
-                           kill->rule, "kill", kill->mechanism, kill->deadline_s, kill->give_up_s, false, 0, 0});
+                           kill->rule, "kill", std::string(to_string(kill->mechanism)), kill->deadline_s,
+                           kill->give_up_s, false, 0, 0});
     return actions;
 }
 
@@ -581,7 +598,7 @@ void Enforcer::continuer_serve()
             if (stopping_ || kernel_stopped_ || steady_now_s() < sweep_until_s_)
                 return true;
             for (const auto &[key, throttle] : throttles_)
-                if (throttle->mechanism == "sigstop")
+                if (throttle->mechanism == Mechanism::sigstop)
                     return true;
             return false;
         };
@@ -603,7 +620,8 @@ void Enforcer::continuer_serve()
 Enforcer::Throttle *Enforcer::kernel_throttle_locked(RuleScope scope, uint64_t id)
 {
     for (auto &[key, throttle] : throttles_)
-        if (throttle->mechanism == "sigstop" && throttle->kernel_scope == scope && throttle->kernel_id == id)
+        if (throttle->mechanism == Mechanism::sigstop && throttle->kernel_scope == scope &&
+            throttle->kernel_id == id)
             return throttle.get();
     return nullptr;
 }
@@ -716,7 +734,7 @@ void Enforcer::defied(pid_t pid, RuleScope scope, uint64_t id, pid_t sender_pid,
         subject.exe.clear();
     }
     auto event = throttle_defied_event(
-        options_.host, throttle->rule, throttle->subject.scope, throttle->mechanism, subject,
+        options_.host, throttle->rule, throttle->subject.scope, std::string(to_string(throttle->mechanism)), subject,
         DefiedSender {sender_pid, sender_uid, sender_comm}, throttle->defied - throttle->defied_reported,
         throttle->defied, state ? std::optional<double>(std::max(0.0, std::round(-state->allowance_bytes))) : std::nullopt);
     throttle->defied_reported = throttle->defied;
@@ -732,10 +750,10 @@ bool Enforcer::save_state_locked()
     HeldState state;
     state.agent_pid = options_.agent_pid;
     for (const auto &[key, throttle] : throttles_) {
-        if (throttle->mechanism == "sigstop" && throttle->subject.scope == RuleScope::process)
+        if (throttle->mechanism == Mechanism::sigstop && throttle->subject.scope == RuleScope::process)
             state.stopped.push_back({static_cast<pid_t>(throttle->subject.pid), throttle->start_boot_s,
                                      throttle->subject.comm});
-        else if (throttle->mechanism == "sigstop") {
+        else if (throttle->mechanism == Mechanism::sigstop) {
             state.stopped_in.push_back(throttle->cgroup_path);
             // Its members stopped so far, wherever they are now (one moved to
             // another cgroup while stopped is no longer in stopped_in's).
@@ -748,7 +766,7 @@ bool Enforcer::save_state_locked()
                 ++member;
             }
         }
-        else if (throttle->mechanism == "io.max")
+        else if (throttle->mechanism == Mechanism::io_max)
             state.io_max.push_back({throttle->cgroup_path, throttle->io_dev});
     }
     std::string error;
@@ -777,11 +795,12 @@ size_t Enforcer::reconcile()
     const auto released = release_held(state, options_.state_dir, options_.cgroup2_mount);
     for (const auto &release : released) {
         std::string detail = "a previous agent" + previous + " had stopped it";
-        if (release.mechanism == "io.max")
+        if (release.mechanism == Mechanism::io_max)
             detail = "a previous agent had limited it";
-        else if (release.mechanism == "cgroup.freeze")
+        else if (release.mechanism == Mechanism::cgroup_freeze)
             detail = "a previous agent had frozen it";
-        options_.emit(release_event(options_.host, released_subject(release), release.mechanism, "reconcile: " + detail));
+        options_.emit(release_event(options_.host, released_subject(release), to_string(release.mechanism),
+                                    "reconcile: " + detail));
     }
     std::lock_guard lock(mutex_);
     save_state_locked();

@@ -21,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "actions/enforcement_vocabulary.h"
 #include "actions/held_state.h"
 #include "actions/kernel_throttles.h"
 #include "actions/pidfd.h"
@@ -56,7 +57,7 @@ struct ActiveAction {
     std::string target;  // "process:<pid>" or "cgroup:<path>"
     std::string rule;
     std::string action;     // throttle | kill
-    std::string mechanism;  // io.max | sigstop | pidfd_send_signal | cgroup.kill
+    std::string mechanism;  // to_string(Mechanism): io.max | sigstop | pidfd_send_signal | cgroup.kill
     double since_s = 0;     // steady clock seconds
     double until_s = 0;     // throttle end, kill escalation
     bool paused = false;    // sigstop: a writer of it is stopped now
@@ -130,7 +131,7 @@ private:
     struct Kill;
 
     ActionEvent action_event(const std::string &action, const PolicyRule *rule, const Subject &subject,
-                             const RuleMeasures *measures, const std::string &mechanism) const;
+                             const RuleMeasures *measures, Mechanism mechanism) const;
     void action_failed(const PolicyRule &rule, const Subject &subject, const std::string &error);
     // A pidfd on the very process the rule saw writing: its pid and the start
     // time read when its pid was first seen. A process that took the pid since
@@ -157,6 +158,10 @@ private:
     Throttle *kernel_throttle_locked(RuleScope scope, uint64_t id);
     bool save_state_locked();  // false: the file could not be written (said once per failing episode)
     std::string cgroup_dir(const std::string &path) const { return options_.cgroup2_mount + path; }
+    // What the subject's cgroup offers (cgroup scope; nothing for a process).
+    CgroupOffers cgroup_offers(const Subject &subject) const;
+    // The episode's state (subject key + rule), if one was said.
+    std::optional<EpisodeState> announced_locked(const std::string &announce_key) const;
 
     EnforcerOptions options_;
     std::unique_ptr<Protection> protection_;
@@ -164,7 +169,7 @@ private:
     mutable std::mutex mutex_;
     std::map<std::string, std::unique_ptr<Throttle>> throttles_;  // by subject key
     std::map<std::string, std::unique_ptr<Kill>> kills_;
-    std::map<std::string, std::string> announced_;  // subject key + rule -> last state (dedup)
+    std::map<std::string, Episode> announced_;  // subject key + rule -> last state (dedup)
     Snoozes snoozes_;  // released by an operator for a while
     SafetySettings safety_;
     ActionPacer pacer_;       // when each target was last acted on (safety.action_delay)

@@ -2,7 +2,6 @@
 // host-wide kill limit. The rest of the class: enforcer.cpp.
 #include <signal.h>
 
-#include <filesystem>
 
 #include <spdlog/spdlog.h>
 
@@ -12,8 +11,6 @@
 #include "resolve/cgroups.h"
 
 namespace diskwatch {
-
-namespace fs = std::filesystem;
 
 std::optional<Pidfd> Enforcer::open_subject(const PolicyRule &rule, const Subject &subject)
 {
@@ -41,8 +38,8 @@ bool Enforcer::kill_allowed(const PolicyRule &rule, const Subject &subject, cons
         kill_budget_.spent(now_s);
         return true;
     }
-    announced_[subject.key() + "|" + rule.name] = "kill_limited";
-    auto event = action_event("alert", &rule, subject, &measures, "event");
+    announced_[subject.key() + "|" + rule.name] = {EpisodeState::kill_limited};
+    auto event = action_event("alert", &rule, subject, &measures, Mechanism::event);
     event.instead_of("kill");
     event.reason("safety.kill_limit: " + std::to_string(safety_.kill_limit) + " kills within " +
                  std::to_string(static_cast<long long>(safety_.kill_window_s)) +
@@ -75,14 +72,14 @@ void Enforcer::start_kill(const PolicyRule &rule, const Subject &subject, const 
         if (!pidfd)
             return;  // said (action_failed)
         kill->targets.push_back(std::move(*pidfd));
-        kill->mechanism = "pidfd_send_signal";
     } else {
         kill->cgroup_path = cgroup_dir(subject.cgroup);
-        kill->mechanism = fs::exists(kill->cgroup_path + "/cgroup.kill") ? "cgroup.kill" : "pidfd_send_signal";
         for (pid_t pid : cgroup_processes(kill->cgroup_path))
             if (auto pidfd = Pidfd::open(pid, "", 0, &error))
                 kill->targets.push_back(std::move(*pidfd));
     }
+    // The one choice (dry run makes it too).
+    kill->mechanism = choose_kill_mechanism(subject, cgroup_offers(subject));
     kill->grace_s = rule.kill_grace_s;
     kill->first_event = action_event("kill", &rule, subject, &measures, kill->mechanism);
     for (const char *field : {"requested", "requested_uid", "requested_pid"})
@@ -103,7 +100,7 @@ void Enforcer::start_kill(const PolicyRule &rule, const Subject &subject, const 
         }
     }
     std::lock_guard lock(mutex_);
-    announced_[kill->key + "|" + rule.name] = "kill";
+    announced_[kill->key + "|" + rule.name] = {EpisodeState::kill};
     pacer_.acted(kill->key, now_s);
     Kill &started = *kill;
     kills_[kill->key] = std::move(kill);
@@ -121,7 +118,7 @@ void Enforcer::signal_kill_locked(Kill &kill, double now_s)
         release_locked(it, "killing it");
     std::string error;
     const bool immediate = kill.grace_s <= 0;
-    if (immediate && kill.mechanism == "cgroup.kill") {
+    if (immediate && kill.mechanism == Mechanism::cgroup_kill) {
         if (!write_control(kill.cgroup_path + "/cgroup.kill", "1", &error))
             spdlog::warn("rule {}: {}", kill.rule, error);
     } else {
@@ -193,13 +190,13 @@ void Enforcer::tick_kills_locked(double now_s)
                 // starts (after safety.action_delay).
                 event.signal("none");
                 event.reason(recheck.why);
-                announced_[kill.key + "|" + kill.rule] = "spared";
+                announced_[kill.key + "|" + kill.rule] = {EpisodeState::spared};
                 it = kills_.erase(it);
                 options_.emit(event.build());
                 continue;
             }
             std::string error;
-            if (kill.mechanism == "cgroup.kill") {
+            if (kill.mechanism == Mechanism::cgroup_kill) {
                 if (!write_control(kill.cgroup_path + "/cgroup.kill", "1", &error))
                     spdlog::warn("{}: {}", kill.key, error);
             } else {

@@ -17,7 +17,7 @@ struct Enforcer::Kill {
     std::string key;
     std::string rule;
     Subject subject;
-    std::string mechanism;
+    Mechanism mechanism = Mechanism::pidfd_send_signal;
     std::vector<Pidfd> targets;
     std::string cgroup_path;
     double deadline_s = 0;

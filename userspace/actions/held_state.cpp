@@ -180,7 +180,7 @@ std::optional<HeldState> load_held_state(const std::string &state_dir, std::stri
 Subject released_subject(const HeldRelease &release)
 {
     Subject subject;
-    if (release.mechanism == "sigstop") {
+    if (release.mechanism == Mechanism::sigstop) {
         subject.pid = static_cast<uint32_t>(release.pid);
         subject.comm = release.comm;
     } else {
@@ -206,7 +206,7 @@ std::vector<HeldRelease> release_held(const std::optional<HeldState> &state, con
                 continue;
             const char was = process_state(stopped.pid);
             if (pidfd->signal(SIGCONT, &error) && (was == 'T' || was == 't'))
-                released.push_back({"sigstop", stopped.pid, stopped.comm, {}});
+                released.push_back({Mechanism::sigstop, stopped.pid, stopped.comm, {}});
         }
         // A cgroup throttled in the kernel: whichever members are stopped now.
         // (A member stopped by its own job control is continued too: the
@@ -221,13 +221,13 @@ std::vector<HeldRelease> release_held(const std::optional<HeldState> &state, con
                 auto pidfd = Pidfd::open(pid, "", 0, &error);
                 auto identity = read_process_identity(pid);
                 if (pidfd && pidfd->signal(SIGCONT, &error))
-                    released.push_back({"sigstop", pid, identity ? identity->comm : "", {}});
+                    released.push_back({Mechanism::sigstop, pid, identity ? identity->comm : "", {}});
             }
         }
         for (const auto &limited : state->io_max)
             if (is_cgroup_dir(limited.cgroup_dir, cgroup2_mount) &&
                 write_control(limited.cgroup_dir + "/io.max", limited.dev + " wbps=max", &error))
-                released.push_back({"io.max", 0, {}, cgroup_below(limited.cgroup_dir, cgroup2_mount)});
+                released.push_back({Mechanism::io_max, 0, {}, cgroup_below(limited.cgroup_dir, cgroup2_mount)});
     }
     // Frozen cgroups: the state file's, and any cgroup carrying our mark (the
     // state file may be older than the freeze).
@@ -256,7 +256,7 @@ std::vector<HeldRelease> release_held(const std::optional<HeldState> &state, con
         const bool was_frozen = read_control(dir + "/cgroup.freeze") == "1";
         ::removexattr(dir.c_str(), kFrozenXattr);
         if (was_frozen && write_control(dir + "/cgroup.freeze", "0", &error))
-            released.push_back({"cgroup.freeze", 0, {}, cgroup_below(dir, cgroup2_mount)});
+            released.push_back({Mechanism::cgroup_freeze, 0, {}, cgroup_below(dir, cgroup2_mount)});
     }
     return released;
 }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "actions/enforcement_vocabulary.h"
 #include "rules/rule_engine.h"
 
 namespace diskwatch {
@@ -50,7 +51,7 @@ inline constexpr const char *kFrozenXattr = "trusted.ebpf-diskwatch.frozen";
 
 // One thing let go.
 struct HeldRelease {
-    std::string mechanism;  // sigstop | cgroup.freeze | io.max
+    Mechanism mechanism = Mechanism::sigstop;  // sigstop | cgroup.freeze | io.max
     pid_t pid = 0;          // sigstop
     std::string comm;       // sigstop
     std::string cgroup;     // cgroup.freeze, io.max: the path below the cgroup v2 mount

@@ -18,6 +18,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actions/enforcement_vocabulary.h"
 #include "actions/held_state.h"
 #include "events/events.h"
 
@@ -70,10 +71,12 @@ size_t release_for(const GuardOptions &options, const std::string &host, const s
         return 0;
     const auto released = release_held(state, options.state_dir, options.cgroup2_mount);
     for (const auto &release : released) {
-        const Event event = release_event(host, released_subject(release), release.mechanism, "guard: " + why);
+        const Event event =
+            release_event(host, released_subject(release), to_string(release.mechanism), "guard: " + why);
         publish(options.json_out, event.line());
-        spdlog::warn("guard: released {} {} ({})", release.mechanism,
-                     release.mechanism == "sigstop" ? "pid " + std::to_string(release.pid) : release.cgroup, why);
+        spdlog::warn("guard: released {} {} ({})", to_string(release.mechanism),
+                     release.mechanism == Mechanism::sigstop ? "pid " + std::to_string(release.pid) : release.cgroup,
+                     why);
     }
     return released.size();
 }
