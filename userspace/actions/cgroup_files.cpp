@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "resolve/kernel_files.h"
+#include "vocabulary/errno_text.h"
 
 namespace diskwatch {
 
@@ -14,14 +15,14 @@ bool write_control(const std::string &path, const std::string &value, std::strin
 {
     const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);  // a control file is never a link
     if (fd < 0) {
-        *error = path + ": open: " + std::strerror(errno);
+        *error = path + ": open: " + errno_text(errno);
         return false;
     }
     const ssize_t n = ::write(fd, value.data(), value.size());
     const int write_errno = errno;
     ::close(fd);
     if (n != static_cast<ssize_t>(value.size())) {
-        *error = path + ": write \"" + value + "\": " + std::strerror(write_errno);
+        *error = path + ": write \"" + value + "\": " + errno_text(write_errno);
         return false;
     }
     return true;
@@ -37,7 +38,7 @@ bool write_whole_file(const std::string &path, const std::string &text, std::str
 {
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
-        *error = path + ": open: " + std::strerror(errno);
+        *error = path + ": open: " + errno_text(errno);
         return false;
     }
     size_t done = 0;
@@ -46,14 +47,14 @@ bool write_whole_file(const std::string &path, const std::string &text, std::str
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            *error = path + ": write: " + std::strerror(errno);
+            *error = path + ": write: " + errno_text(errno);
             ::close(fd);
             return false;
         }
         done += static_cast<size_t>(n);
     }
     if (::close(fd) != 0) {
-        *error = path + ": close: " + std::strerror(errno);
+        *error = path + ": close: " + errno_text(errno);
         return false;
     }
     return true;

@@ -19,6 +19,7 @@
 #include "resolve/cgroups.h"
 #include "resolve/kernel_files.h"
 #include "resolve/processes.h"
+#include "vocabulary/errno_text.h"
 
 namespace diskwatch {
 
@@ -135,7 +136,7 @@ bool save_held_state(const std::string &state_dir, const HeldState &state, std::
     if (!write_whole_file(temp, text, error))
         return false;
     if (::rename(temp.c_str(), path.c_str()) != 0) {
-        *error = path + ": rename: " + std::strerror(errno);
+        *error = path + ": rename: " + errno_text(errno);
         return false;
     }
     return true;
@@ -147,7 +148,7 @@ std::optional<HeldState> load_held_state(const std::string &state_dir, std::stri
     const auto file = read_kernel_file(path);
     if (!file.ok()) {
         if (file.error != ENOENT)
-            *error = path + ": " + std::strerror(file.error);
+            *error = path + ": " + errno_text(file.error);
         return std::nullopt;
     }
     const nlohmann::json json = nlohmann::json::parse(file.text, nullptr, false);

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "resolve/processes.h"
+#include "vocabulary/errno_text.h"
 
 namespace diskwatch {
 
@@ -56,7 +57,7 @@ std::optional<Pidfd> Pidfd::open(pid_t pid, const std::string &expected_comm, do
 {
     const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
     if (fd < 0) {
-        *error = "pidfd_open(" + std::to_string(pid) + "): " + std::strerror(errno);
+        *error = "pidfd_open(" + std::to_string(pid) + "): " + errno_text(errno);
         return std::nullopt;
     }
     Pidfd handle(fd, pid);
@@ -111,7 +112,7 @@ bool Pidfd::signal(int signo, std::string *error) const
         return true;
     if (error)
         *error = std::string("pidfd_send_signal(") + std::to_string(pid_) + ", " + ::sigabbrev_np(signo) +
-                 "): " + std::strerror(errno);
+                 "): " + errno_text(errno);
     return false;
 }
 

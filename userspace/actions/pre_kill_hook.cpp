@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include "events/json_names.h"
+#include "vocabulary/errno_text.h"
 
 namespace diskwatch {
 
@@ -38,7 +39,7 @@ std::unique_ptr<HookRun> HookRun::start(const std::vector<std::string> &argv,
     }
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) {
-        *error = std::string("pre_kill: pipe2: ") + std::strerror(errno);
+        *error = std::string("pre_kill: pipe2: ") + errno_text(errno);
         return nullptr;
     }
     ::fcntl(fds[0], F_SETFL, ::fcntl(fds[0], F_GETFL) | O_NONBLOCK);
@@ -79,7 +80,7 @@ std::unique_ptr<HookRun> HookRun::start(const std::vector<std::string> &argv,
     ::close(fds[1]);
     if (failed != 0) {
         ::close(fds[0]);
-        *error = "pre_kill: posix_spawn " + argv[0] + ": " + std::strerror(failed);
+        *error = "pre_kill: posix_spawn " + argv[0] + ": " + errno_text(failed);
         return nullptr;
     }
     std::unique_ptr<HookRun> run(new HookRun());

@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "rules/policy.h"
+#include "vocabulary/errno_text.h"
 
 namespace diskwatch {
 
@@ -240,7 +241,7 @@ ProtectedExes::Scan ProtectedExes::scan(const std::vector<std::string> &patterns
         // the agent runs chrooted.
         if (!root_unreachable_said_.exchange(true))
             spdlog::warn("protect.exe: cannot open {} ({}): resolving from the agent's own root", root,
-                         std::strerror(errno));
+                         errno_text(errno));
         root_fd.reset(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
     }
     if (root_fd.get() < 0)

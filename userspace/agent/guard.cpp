@@ -21,6 +21,7 @@
 #include "actions/enforcement_vocabulary.h"
 #include "actions/held_state.h"
 #include "events/events.h"
+#include "vocabulary/errno_text.h"
 
 namespace diskwatch {
 
@@ -103,7 +104,7 @@ int run_guard(const GuardOptions &options)
     const std::string agent_name = "the agent (pid " + std::to_string(options.agent_pid) + ")";
     void *mapped = ::mmap(nullptr, sizeof(Guard::Page), PROT_READ, MAP_SHARED, options.heartbeat_fd, 0);
     if (mapped == MAP_FAILED) {
-        spdlog::error("guard: mmap of the heartbeat: {}", std::strerror(errno));
+        spdlog::error("guard: mmap of the heartbeat: {}", errno_text(errno));
         return 1;
     }
     const auto *page = static_cast<const Guard::Page *>(mapped);
@@ -148,17 +149,17 @@ std::unique_ptr<Guard> Guard::start(const std::string &state_dir, const std::str
 {
     const int memfd = ::memfd_create("ebpf-diskwatch-heartbeat", MFD_CLOEXEC);
     if (memfd < 0) {
-        *error = std::string("guard: memfd_create: ") + std::strerror(errno);
+        *error = std::string("guard: memfd_create: ") + errno_text(errno);
         return nullptr;
     }
     if (::ftruncate(memfd, sizeof(Page)) != 0) {
-        *error = std::string("guard: ftruncate: ") + std::strerror(errno);
+        *error = std::string("guard: ftruncate: ") + errno_text(errno);
         ::close(memfd);
         return nullptr;
     }
     void *mapped = ::mmap(nullptr, sizeof(Page), PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
     if (mapped == MAP_FAILED) {
-        *error = std::string("guard: mmap: ") + std::strerror(errno);
+        *error = std::string("guard: mmap: ") + errno_text(errno);
         ::close(memfd);
         return nullptr;
     }
@@ -195,7 +196,7 @@ bool Guard::spawn(std::string *error)
     const int memfd = memfd_;
     const pid_t child = ::fork();
     if (child < 0) {
-        *error = std::string("guard: fork: ") + std::strerror(errno);
+        *error = std::string("guard: fork: ") + errno_text(errno);
         return false;
     }
     if (child == 0) {

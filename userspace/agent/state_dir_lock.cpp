@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "resolve/kernel_files.h"
+#include "vocabulary/errno_text.h"
 
 namespace diskwatch {
 
@@ -28,7 +29,7 @@ std::unique_ptr<StateDirLock> StateDirLock::acquire(const std::string &state_dir
     // it must be root's alone, as the policy file must (security.md row 31).
     struct stat dir {};
     if (::lstat(state_dir.c_str(), &dir) != 0) {
-        *error = state_dir + ": " + std::strerror(errno);
+        *error = state_dir + ": " + errno_text(errno);
         return nullptr;
     }
     if (!S_ISDIR(dir.st_mode) || dir.st_uid != ::geteuid() || (dir.st_mode & (S_IWGRP | S_IWOTH))) {
@@ -40,7 +41,7 @@ std::unique_ptr<StateDirLock> StateDirLock::acquire(const std::string &state_dir
     // No symlink followed, no FIFO to block on, nothing but a regular file.
     const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
     if (fd < 0) {
-        *error = path + ": " + std::strerror(errno);
+        *error = path + ": " + errno_text(errno);
         return nullptr;
     }
     struct stat file {};
@@ -53,7 +54,7 @@ std::unique_ptr<StateDirLock> StateDirLock::acquire(const std::string &state_dir
         const int lock_errno = errno;
         ::close(fd);
         if (lock_errno != EWOULDBLOCK) {
-            *error = path + ": flock: " + std::strerror(lock_errno);
+            *error = path + ": flock: " + errno_text(lock_errno);
             return nullptr;
         }
         const auto holder = read_kernel_file(path);

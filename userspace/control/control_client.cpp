@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "ipc/unix_socket.h"
+#include "vocabulary/errno_text.h"
 
 namespace diskwatch::control {
 
@@ -47,7 +48,7 @@ std::optional<nlohmann::json> send_request(const std::string &socket_path, const
             continue;
         if (errno != EAGAIN || !wait_for(POLLOUT))
             return fail("sending to " + socket_path + ": " +
-                        (errno == EAGAIN ? std::string("timed out") : std::strerror(errno)));
+                        (errno == EAGAIN ? std::string("timed out") : errno_text(errno)));
     }
 
     std::string response;
@@ -70,7 +71,7 @@ std::optional<nlohmann::json> send_request(const std::string &socket_path, const
         if (got < 0) {
             if (errno == EAGAIN || errno == EINTR)
                 continue;
-            return fail(std::string("reading from ") + socket_path + ": " + std::strerror(errno));
+            return fail(std::string("reading from ") + socket_path + ": " + errno_text(errno));
         }
         response.append(buffer, static_cast<size_t>(got));
     }

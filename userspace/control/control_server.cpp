@@ -14,6 +14,7 @@
 #include "resolve/kernel_files.h"
 #include "resolve/numbers.h"
 #include "resolve/processes.h"
+#include "vocabulary/errno_text.h"
 
 namespace diskwatch::control {
 
@@ -61,7 +62,7 @@ std::unique_ptr<ControlServer> ControlServer::start(const ControlServerOptions &
     server->wake_fd_ = UniqueFd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     if (!server->wake_fd_) {
         if (error)
-            *error = std::string("eventfd: ") + std::strerror(errno);
+            *error = std::string("eventfd: ") + errno_text(errno);
         return nullptr;
     }
     UnixListenOptions listen_options;

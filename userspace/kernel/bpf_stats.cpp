@@ -10,6 +10,7 @@
 #include <bpf/bpf.h>
 
 #include "resolve/kernel_files.h"
+#include "vocabulary/errno_text.h"
 
 namespace diskwatch {
 
@@ -48,7 +49,7 @@ std::optional<BpfStatsWindow> BpfStatsWindow::open(std::string *error)
         return window;
     }
     if (error)
-        *error = std::string("cannot turn on bpf_stats: bpf(BPF_ENABLE_STATS): ") + std::strerror(enable_errno) +
+        *error = std::string("cannot turn on bpf_stats: bpf(BPF_ENABLE_STATS): ") + errno_text(enable_errno) +
                  ", and " + kSysctlPath + " is not writable";
     return std::nullopt;
 }

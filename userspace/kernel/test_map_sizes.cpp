@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "diskwatch/abi.h"
+#include "vocabulary/errno_text.h"
 
 namespace diskwatch {
 
@@ -52,7 +53,7 @@ bool apply_test_map_sizes(bpf_map *writers, bpf_map *events, std::vector<std::st
     }
     if (writers_max != 0) {
         if (int err = bpf_map__set_max_entries(writers, static_cast<uint32_t>(writers_max))) {
-            *error = "resizing the writer map: " + std::string(std::strerror(-err));
+            *error = "resizing the writer map: " + errno_text(-err);
             return false;
         }
         applied->push_back("writer map shrunk to " + std::to_string(writers_max) +
@@ -60,7 +61,7 @@ bool apply_test_map_sizes(bpf_map *writers, bpf_map *events, std::vector<std::st
     }
     if (events_bytes != 0) {
         if (int err = bpf_map__set_max_entries(events, static_cast<uint32_t>(events_bytes))) {
-            *error = "resizing the event ring buffer: " + std::string(std::strerror(-err));
+            *error = "resizing the event ring buffer: " + errno_text(-err);
             return false;
         }
         applied->push_back("event ring buffer shrunk to " + std::to_string(events_bytes) +

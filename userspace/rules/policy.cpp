@@ -19,6 +19,7 @@
 
 #include "resolve/numbers.h"
 #include "rules/units.h"
+#include "vocabulary/errno_text.h"
 
 namespace diskwatch {
 
@@ -711,12 +712,12 @@ std::optional<Policy> load_policy_file(const std::string &path, std::string *err
 {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        *error = path + ": cannot open: " + std::strerror(errno);
+        *error = path + ": cannot open: " + errno_text(errno);
         return std::nullopt;
     }
     struct stat st {};
     if (::fstat(fd, &st) != 0) {
-        *error = path + ": fstat: " + std::strerror(errno);
+        *error = path + ": fstat: " + errno_text(errno);
         ::close(fd);
         return std::nullopt;
     }
@@ -745,7 +746,7 @@ std::optional<Policy> load_policy_file(const std::string &path, std::string *err
     const int read_errno = errno;
     ::close(fd);
     if (got < 0) {
-        *error = path + ": read: " + std::strerror(read_errno);
+        *error = path + ": read: " + errno_text(read_errno);
         return std::nullopt;
     }
     return parse_policy(text, path, error);

@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "sinks/write_all.h"
+#include "vocabulary/errno_text.h"
 
 namespace diskwatch {
 
@@ -34,7 +35,7 @@ std::unique_ptr<FileSink> FileSink::open(const FileSinkOptions &options, std::st
 {
     const int fd = open_for_append(options.path);
     if (fd < 0) {
-        *error = options.path + ": open: " + std::strerror(errno);
+        *error = options.path + ": open: " + errno_text(errno);
         return nullptr;
     }
     return std::unique_ptr<FileSink>(new FileSink(options, fd, size_of(fd)));
@@ -56,7 +57,7 @@ void FileSink::reopen()
 {
     const int fd = open_for_append(options_.path);
     if (fd < 0) {
-        spdlog::warn("--json-out {}: reopen: {}; still writing the old file", options_.path, std::strerror(errno));
+        spdlog::warn("--json-out {}: reopen: {}; still writing the old file", options_.path, errno_text(errno));
         return;
     }
     std::lock_guard lock(fd_mutex_);
@@ -81,7 +82,7 @@ void FileSink::rotate_locked()
     if (fd < 0) {
         // Keep the old descriptor (its file is now PATH.1, or unlinked): the
         // events still land somewhere, and the next rotation tries again.
-        spdlog::warn("--json-out {}: open after rotation: {}", path, std::strerror(errno));
+        spdlog::warn("--json-out {}: open after rotation: {}", path, errno_text(errno));
         return;
     }
     ::close(fd_);
@@ -102,7 +103,7 @@ bool FileSink::write_line(const std::string &line, std::string *error)
         // A line cut short (ENOSPC half-way) would glue onto the next one:
         // cut the file back to the last whole line.
         if (::ftruncate(fd_, before) != 0)
-            spdlog::debug("--json-out {}: ftruncate: {}", options_.path, std::strerror(errno));
+            spdlog::debug("--json-out {}: ftruncate: {}", options_.path, errno_text(errno));
         *error = options_.path + ": " + *error;
         if (!failing_)
             spdlog::error("--json-out {}; events are dropped (counted in status and metrics) until it can "

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "events/internal_errors.h"
+#include "vocabulary/errno_text.h"
 
 namespace diskwatch {
 
@@ -39,7 +40,7 @@ std::unique_ptr<SocketSink> SocketSink::open(const SocketSinkOptions &options, s
     sink->wake_fd_ = UniqueFd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     if (!sink->wake_fd_) {
         if (error)
-            *error = std::string("eventfd: ") + std::strerror(errno);
+            *error = std::string("eventfd: ") + errno_text(errno);
         return nullptr;
     }
     if (!options.listen_path.empty()) {
@@ -177,7 +178,7 @@ void SocketSink::accept_subscribers()
         UniqueFd fd(::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
         if (!fd) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                stats_.last_error = std::string("accept: ") + std::strerror(errno);
+                stats_.last_error = std::string("accept: ") + errno_text(errno);
             return;
         }
         size_t subscribers = std::count_if(peers_.begin(), peers_.end(),
@@ -217,7 +218,7 @@ bool SocketSink::write_pending(Peer &peer)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return true;
-            stats_.last_error = "write to subscriber " + std::to_string(peer.id) + ": " + std::strerror(errno);
+            stats_.last_error = "write to subscriber " + std::to_string(peer.id) + ": " + errno_text(errno);
             return false;
         }
         peer.last_progress = Clock::now();
@@ -269,7 +270,7 @@ void SocketSink::serve()
         int ready = ::poll(fds.data(), fds.size(), kIdlePollMs);
         if (ready < 0 && errno != EINTR) {
             std::lock_guard lock(mutex_);
-            stats_.last_error = std::string("poll: ") + std::strerror(errno);
+            stats_.last_error = std::string("poll: ") + errno_text(errno);
             std::this_thread::sleep_for(std::chrono::milliseconds(kIdlePollMs));
             continue;
         }

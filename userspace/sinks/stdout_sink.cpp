@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "sinks/write_all.h"
+#include "vocabulary/errno_text.h"
 
 namespace diskwatch {
 
@@ -17,7 +18,7 @@ bool write_all(int fd, const std::string &line, std::string *error)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            *error = std::string("write: ") + std::strerror(errno);
+            *error = std::string("write: ") + errno_text(errno);
             return false;
         }
         done += static_cast<size_t>(n);

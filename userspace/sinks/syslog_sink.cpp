@@ -15,6 +15,7 @@
 #include <ctime>
 
 #include "sinks/event_fields.h"
+#include "vocabulary/errno_text.h"
 
 namespace diskwatch {
 
@@ -225,7 +226,7 @@ bool SyslogSink::connect_socket(std::string *error)
         std::memcpy(address.sun_path, target_.path.c_str(), target_.path.size() + 1);
         if (!fd || ::connect(fd.get(), reinterpret_cast<sockaddr *>(&address), sizeof(address)) != 0) {
             if (error)
-                *error = "connect " + target_.path + ": " + std::strerror(errno);
+                *error = "connect " + target_.path + ": " + errno_text(errno);
             return false;
         }
         fd_ = std::move(fd);
@@ -253,7 +254,7 @@ bool SyslogSink::connect_socket(std::string *error)
     UniqueFd fd(::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd || ::connect(fd.get(), reinterpret_cast<sockaddr *>(&storage), length) != 0) {
         if (error)
-            *error = "connect udp " + target_.host + ":" + std::to_string(target_.port) + ": " + std::strerror(errno);
+            *error = "connect udp " + target_.host + ":" + std::to_string(target_.port) + ": " + errno_text(errno);
         return false;
     }
     fd_ = std::move(fd);
@@ -282,7 +283,7 @@ void SyslogSink::publish(const Event &event)
             return;
         }
         const int err = errno;
-        stats_.last_error = std::string("send to syslog: ") + std::strerror(err);
+        stats_.last_error = std::string("send to syslog: ") + errno_text(err);
         // A restarted daemon (new socket file) or an ICMP port-unreachable from
         // an earlier datagram: reconnect once. A full queue is a drop.
         if (err == ECONNREFUSED || err == ENOTCONN || err == ENOENT || err == EDESTADDRREQ) {
@@ -395,7 +396,7 @@ std::unique_ptr<JournaldSink> JournaldSink::open(const std::string &socket_path,
     sink->fd_ = UniqueFd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!sink->fd_) {
         if (error)
-            *error = std::string("socket(AF_UNIX, SOCK_DGRAM): ") + std::strerror(errno);
+            *error = std::string("socket(AF_UNIX, SOCK_DGRAM): ") + errno_text(errno);
         return nullptr;
     }
     return sink;
@@ -414,7 +415,7 @@ void JournaldSink::publish(const Event &event)
         ++stats_.delivered;
         return;
     }
-    stats_.last_error = "send to journald: " + std::string(std::strerror(errno));
+    stats_.last_error = "send to journald: " + errno_text(errno);
     ++stats_.dropped;
 }
 
