@@ -10,8 +10,10 @@
 #  - each layer's headers are reachable only through its own include directory
 #    (build/layers/<name>/<name> -> userspace/<name>), which a target sees only
 #    when it links that layer. An #include that runs up the path is a missing
-#    file, a compile error (tests/layering proves it, and checks the target
-#    graph of `cmake --graphviz` edge by edge).
+#    file, a compile error, in a source or in a header (each header is also
+#    compiled alone against its layer). tests/layering proves it, checks the
+#    target graph of `cmake --graphviz` and the symbols each library takes from
+#    the others; scripts/lint refuses a ".." in an include path.
 
 # Bottom to top. The order is the contract; the layering test reads it from here.
 set(DISKWATCH_LAYERS
@@ -55,6 +57,13 @@ function(diskwatch_layer name)
 
   add_library(diskwatch_${name} STATIC ${LAYER_SOURCES})
   target_include_directories(diskwatch_${name} PUBLIC ${include_root})
+  # Every header of the folder is also compiled alone against this layer's
+  # view (target diskwatch_<name>_verify_interface_header_sets): a header that
+  # no source of its own layer includes cannot include up the path unseen.
+  file(GLOB headers CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/userspace/${name}/*.h)
+  list(TRANSFORM headers REPLACE "^${PROJECT_SOURCE_DIR}/userspace/${name}/" "${include_root}/${name}/")
+  target_sources(diskwatch_${name} PUBLIC FILE_SET HEADERS BASE_DIRS ${include_root} FILES ${headers})
+  set_target_properties(diskwatch_${name} PROPERTIES VERIFY_INTERFACE_HEADER_SETS ON)
   target_compile_options(diskwatch_${name} PRIVATE -Wall -Wextra)
   list(TRANSFORM LAYER_USES PREPEND diskwatch_ OUTPUT_VARIABLE used_targets)
   target_link_libraries(diskwatch_${name} PUBLIC ${used_targets} ${LAYER_PUBLIC_LIBS} PRIVATE ${LAYER_PRIVATE_LIBS})
