@@ -51,6 +51,19 @@ EventType event_type_named(std::string_view name);     // unknown when none is
 // A header field, or one of the type's fields.
 bool event_field_known(EventType type, std::string_view field);
 
+// A builder's mistake (set() of a field the type's table does not list or of a
+// header field, build() without a required field, a type outside the table)
+// never stops the product: events are built inside the enforcement path,
+// between a signal or a control-file write and the record of it. The field is
+// dropped (or left out), the mistake counted and reported as an internal error
+// of kEventBuilderErrors (events/internal_errors.h: status, /metrics, an
+// agent.warning), and the event still comes out. Strict (the unit tests turn it
+// on for every test case: tests/unit/test_event_schema.cpp): std::logic_error
+// instead, so that a test exercising the builder fails. Process-wide.
+inline constexpr const char *kEventBuilderErrors = "event builder";
+void set_event_schema_strict(bool strict);
+bool event_schema_strict();
+
 class EventBuilder;
 
 // One event: its type and its record (ts, event, host and the type's fields,
@@ -83,8 +96,9 @@ private:
 
 // Builds one event of a type; used by the per-type builders of
 // events/events.h only. set() takes only the fields the table lists for the
-// type and build() wants every required one: otherwise std::logic_error (a
-// builder's bug, which tests/unit/test_event_schema.cpp exercises).
+// type (never ts, event, host: the header is the builder's) and build() wants
+// every required one: otherwise a builder's mistake, dropped and counted (or
+// std::logic_error when strict: see set_event_schema_strict above).
 class EventBuilder {
 public:
     EventBuilder(EventType type, const std::string &host);  // ts: now
