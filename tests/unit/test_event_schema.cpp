@@ -407,3 +407,16 @@ TEST_CASE("in the product a builder's mistake is dropped, counted as an internal
     CHECK_THAT(reported.front(), Catch::Contains("bogus"));
     InternalErrors::instance().set_reporter(nullptr);
 }
+
+TEST_CASE("an event's line is made with it, not on first read", "[events]")
+{
+    for (const Event &event : every_event()) {
+        REQUIRE(event.shared_line());
+        CHECK(*event.shared_line() == event.line());
+        CHECK(event.shared_line().get() == &event.line());
+    }
+    const Event record = Event::from_record({{"event", "agent.stop"}, {"host", "h"}});
+    REQUIRE(record.shared_line());
+    CHECK(record.line() == R"({"event":"agent.stop","host":"h"})");
+    CHECK(Event::from_line("not json").line() == "not json");
+}

@@ -147,6 +147,14 @@ bool is_header_field(std::string_view field)
     return false;
 }
 
+// As top --json: printable ASCII only (non-ASCII as \uXXXX), so no name can
+// drive the terminal of whoever tails the stream.
+std::shared_ptr<const std::string> serialize(const nlohmann::ordered_json &record)
+{
+    return std::make_shared<const std::string>(
+        record.dump(-1, ' ', true, nlohmann::ordered_json::error_handler_t::replace));
+}
+
 }  // namespace
 
 void set_event_schema_strict(bool strict) { g_strict.store(strict, std::memory_order_relaxed); }
@@ -190,16 +198,10 @@ bool event_field_known(EventType type, std::string_view field)
     return false;
 }
 
-const std::string &Event::line() const { return *shared_line(); }
-
-std::shared_ptr<const std::string> Event::shared_line() const
+const std::string &Event::line() const
 {
-    // As top --json: printable ASCII only (non-ASCII as \uXXXX), so no name can
-    // drive the terminal of whoever tails the stream.
-    if (!line_)
-        line_ = std::make_shared<const std::string>(
-            record_.dump(-1, ' ', true, nlohmann::ordered_json::error_handler_t::replace));
-    return line_;
+    static const std::string none;  // only an event moved from has no line
+    return line_ ? *line_ : none;
 }
 
 Event Event::from_line(std::string_view line)
@@ -221,6 +223,7 @@ Event Event::from_record(const nlohmann::ordered_json &record)
     if (record.is_object())
         if (auto it = record.find("event"); it != record.end() && it->is_string())
             event.type_ = event_type_named(it->get_ref<const std::string &>());
+    event.line_ = serialize(event.record_);
     return event;
 }
 
@@ -259,6 +262,7 @@ Event EventBuilder::build() const
     Event event;
     event.type_ = type_;
     event.record_ = nlohmann::ordered_json(fields_);  // sorted, as the map-backed object iterates
+    event.line_ = serialize(event.record_);           // once, here: line() is a plain read
     return event;
 }
 

@@ -74,10 +74,11 @@ public:
     const nlohmann::ordered_json &record() const { return record_; }
     // The NDJSON line, without newline: printable ASCII (non-ASCII as \uXXXX,
     // bytes that are not UTF-8 as U+FFFD; names carry their exact bytes in
-    // <key>_b64, events/json_names.h). Serialized on the first call (the
-    // agent's emit, before any sink), then shared by every sink.
+    // <key>_b64, events/json_names.h). Serialized once, when the event is
+    // made (EventBuilder::build, from_record; from_line keeps its line), then
+    // shared by every sink: a plain read, safe from any thread.
     const std::string &line() const;
-    std::shared_ptr<const std::string> shared_line() const;
+    std::shared_ptr<const std::string> shared_line() const { return line_; }
 
     // An event read back from a stream (tests, tools replaying one): the type
     // its "event" names (unknown when none or not a string); the line kept as
@@ -91,7 +92,7 @@ private:
     Event() = default;
     EventType type_ = EventType::unknown;
     nlohmann::ordered_json record_ = nlohmann::ordered_json::object();
-    mutable std::shared_ptr<const std::string> line_;
+    std::shared_ptr<const std::string> line_;
 };
 
 // Builds one event of a type; used by the per-type builders of
