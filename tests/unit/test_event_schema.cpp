@@ -420,3 +420,48 @@ TEST_CASE("an event's line is made with it, not on first read", "[events]")
     CHECK(record.line() == R"({"event":"agent.stop","host":"h"})");
     CHECK(Event::from_line("not json").line() == "not json");
 }
+
+TEST_CASE("docs/events.md's examples are events of known types with only their table's fields", "[events][docs]")
+{
+    std::ifstream in(std::string(DW_DOCS_DIR) + "/events.md");
+    REQUIRE(in);
+    std::string line, part;
+    bool in_block = false;
+    int examples = 0;
+    while (std::getline(in, line)) {
+        if (line.rfind("## ", 0) == 0) {
+            part = line;
+            continue;
+        }
+        if (part != "## Examples")
+            continue;
+        if (line.rfind("```", 0) == 0) {
+            in_block = !in_block;
+            continue;
+        }
+        if (!in_block || line.empty())
+            continue;
+        ++examples;
+        INFO("example: " << line);
+        const auto record = nlohmann::json::parse(line, nullptr, false);
+        REQUIRE_FALSE(record.is_discarded());
+        REQUIRE(record.is_object());
+        REQUIRE(record.contains("event"));
+        REQUIRE(record.at("event").is_string());
+        const EventType type = event_type_named(record.at("event").get<std::string>());
+        REQUIRE(type != EventType::unknown);
+        for (const auto &field : event_header_fields())
+            CHECK(record.contains(std::string(field.name)));
+        for (const auto &[key, value] : record.items()) {
+            INFO("field " << key);
+            CHECK(event_field_known(type, key));
+        }
+        for (const auto &field : event_type_info(type)->fields)
+            if (field.required) {
+                INFO("required field " << field.name);
+                CHECK(record.contains(std::string(field.name)));
+            }
+    }
+    CHECK_FALSE(in_block);  // every block closed
+    CHECK(examples >= 4);
+}
