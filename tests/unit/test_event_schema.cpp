@@ -1,6 +1,13 @@
 // The one definition of the events (userspace/events/event.cpp's table) against
 // docs/events.md and against what the builders make; the sinks' view of a
 // typed event is what it was when they read the NDJSON line back.
+//
+// Strict schema checks for the whole unit_tests run: the listener below turns
+// set_event_schema_strict on before every test case, so a builder that sets a
+// field its type's table does not list (or leaves out a required one) throws
+// std::logic_error wherever a test exercises it (the enforcer's tests too).
+// The product runs non-strict: the mistake is dropped, counted and reported.
+#define CATCH_CONFIG_EXTERNAL_INTERFACES
 #include <fstream>
 #include <map>
 #include <regex>
@@ -14,12 +21,29 @@
 
 #include "events/event.h"
 #include "events/events.h"
+#include "events/internal_errors.h"
 #include "metrics/agent_metrics.h"
 #include "metrics/metrics_sink.h"
 #include "sinks/event_fields.h"
 #include "sinks/syslog_sink.h"
 
 using namespace diskwatch;
+
+namespace {
+
+struct StrictEventSchema : Catch::TestEventListenerBase {
+    using TestEventListenerBase::TestEventListenerBase;
+    // Before each test case, not once: a test that turns it off cannot leave it off.
+    void testCaseStarting(const Catch::TestCaseInfo &info) override
+    {
+        TestEventListenerBase::testCaseStarting(info);
+        set_event_schema_strict(true);
+    }
+};
+
+}  // namespace
+
+CATCH_REGISTER_LISTENER(StrictEventSchema)
 
 namespace {
 
@@ -289,4 +313,155 @@ TEST_CASE("syslog, journald and metrics see a typed event as they saw its line r
     CHECK(counted(typed.render_text()) == counted(lines.render_text()));
     CHECK_THAT(counted(typed.render_text()), Catch::Contains("event=\"mount.eta\"} 1"));
     CHECK(typed_sink.stats().dropped == 0);
+}
+
+namespace {
+
+uint64_t builder_errors()
+{
+    const auto counts = InternalErrors::instance().counts();
+    const auto it = counts.find(kEventBuilderErrors);
+    return it == counts.end() ? 0 : it->second;
+}
+
+// The product's mode for one test: non-strict, restored to strict after.
+struct NonStrict {
+    NonStrict() { set_event_schema_strict(false); }
+    ~NonStrict() { set_event_schema_strict(true); }
+    NonStrict(const NonStrict &) = delete;
+    NonStrict &operator=(const NonStrict &) = delete;
+};
+
+}  // namespace
+
+TEST_CASE("the unit tests check the event schema strictly", "[events]")
+{
+    CHECK(event_schema_strict());
+    EventBuilder builder(EventType::agent_stop, "h");
+    CHECK_THROWS_AS(builder.set("bogus", 1), std::logic_error);
+    CHECK_THROWS_AS(builder.set("host", "other"), std::logic_error);  // the header is the builder's
+    CHECK_THROWS_AS(builder.set("ts", "2026-01-01T00:00:00.000000Z"), std::logic_error);
+    CHECK_THROWS_AS(builder.set("event", "agent.start"), std::logic_error);
+    builder.set("alarms", 1);
+    CHECK_THROWS_AS(builder.build(), std::logic_error);  // events_dropped missing
+    CHECK_THROWS_AS(ActionEvent("h", "release", nullptr, sample_subject(), "none", false).merge({{"host", "x"}}),
+                    std::logic_error);
+}
+
+TEST_CASE("in the product a builder's mistake is dropped, counted as an internal error, and the event still comes out",
+          "[events][errors]")
+{
+    NonStrict product;
+    std::vector<std::string> reported;
+    InternalErrors::instance().set_reporter(
+        [&](const std::string &thread, const std::string &what, uint64_t, uint64_t) {
+            if (thread == kEventBuilderErrors)
+                reported.push_back(what);
+        });
+    const uint64_t before = builder_errors();
+
+    // Every builder, as the tests above make them: no mistake, nothing counted.
+    CHECK_FALSE(every_event().empty());
+    CHECK(builder_errors() == before);
+
+    // An unknown field and the header's fields: dropped, one count each; the rest kept.
+    EventBuilder builder(EventType::agent_stop, "h");
+    CHECK_NOTHROW(builder.set("bogus", 1));
+    CHECK_NOTHROW(builder.set("host", "forged"));
+    CHECK_NOTHROW(builder.set("event", "agent.start"));
+    CHECK_NOTHROW(builder.set("ts", "1970-01-01T00:00:00.000000Z"));
+    builder.set("alarms", 3).set("events_dropped", 0);
+    CHECK(builder_errors() == before + 4);
+    Event event = builder.build();
+    CHECK(builder_errors() == before + 4);
+    INFO(event.line());
+    CHECK(event.type() == EventType::agent_stop);
+    CHECK_FALSE(event.record().contains("bogus"));
+    CHECK(event.record().at("host") == "h");
+    CHECK(event.record().at("event") == "agent.stop");
+    CHECK(event.record().at("ts") != "1970-01-01T00:00:00.000000Z");
+    CHECK(event.record().at("alarms") == 3);
+    CHECK(nlohmann::json::parse(event.line()) == nlohmann::json::parse(event.record().dump()));
+
+    // A required field left out: the event comes out without it, counted.
+    EventBuilder partial(EventType::agent_stop, "h");
+    partial.set("alarms", 1);
+    Event without = Event::from_line("{}");
+    CHECK_NOTHROW(without = partial.build());
+    CHECK(builder_errors() == before + 5);
+    CHECK(without.type() == EventType::agent_stop);
+    CHECK(without.record().at("alarms") == 1);
+    CHECK_FALSE(without.record().contains("events_dropped"));
+    CHECK_FALSE(without.line().empty());
+
+    // merge() of extras (the enforcer's path, between an action and its record).
+    ActionEvent action("h", "release", nullptr, sample_subject(), "none", false);
+    CHECK_NOTHROW(action.merge({{"bogus", 1}, {"reason", "kept"}}));
+    CHECK(builder_errors() == before + 6);
+    const Event released = action.build();
+    CHECK_FALSE(released.record().contains("bogus"));
+    CHECK(released.record().at("reason") == "kept");
+
+    // Reported as an internal error of the event builder (the first of each period).
+    REQUIRE_FALSE(reported.empty());
+    CHECK_THAT(reported.front(), Catch::Contains("bogus"));
+    InternalErrors::instance().set_reporter(nullptr);
+}
+
+TEST_CASE("an event's line is made with it, not on first read", "[events]")
+{
+    for (const Event &event : every_event()) {
+        REQUIRE(event.shared_line());
+        CHECK(*event.shared_line() == event.line());
+        CHECK(event.shared_line().get() == &event.line());
+    }
+    const Event record = Event::from_record({{"event", "agent.stop"}, {"host", "h"}});
+    REQUIRE(record.shared_line());
+    CHECK(record.line() == R"({"event":"agent.stop","host":"h"})");
+    CHECK(Event::from_line("not json").line() == "not json");
+}
+
+TEST_CASE("docs/events.md's examples are events of known types with only their table's fields", "[events][docs]")
+{
+    std::ifstream in(std::string(DW_DOCS_DIR) + "/events.md");
+    REQUIRE(in);
+    std::string line, part;
+    bool in_block = false;
+    int examples = 0;
+    while (std::getline(in, line)) {
+        if (line.rfind("## ", 0) == 0) {
+            part = line;
+            continue;
+        }
+        if (part != "## Examples")
+            continue;
+        if (line.rfind("```", 0) == 0) {
+            in_block = !in_block;
+            continue;
+        }
+        if (!in_block || line.empty())
+            continue;
+        ++examples;
+        INFO("example: " << line);
+        const auto record = nlohmann::json::parse(line, nullptr, false);
+        REQUIRE_FALSE(record.is_discarded());
+        REQUIRE(record.is_object());
+        REQUIRE(record.contains("event"));
+        REQUIRE(record.at("event").is_string());
+        const EventType type = event_type_named(record.at("event").get<std::string>());
+        REQUIRE(type != EventType::unknown);
+        for (const auto &field : event_header_fields())
+            CHECK(record.contains(std::string(field.name)));
+        for (const auto &[key, value] : record.items()) {
+            INFO("field " << key);
+            CHECK(event_field_known(type, key));
+        }
+        for (const auto &field : event_type_info(type)->fields)
+            if (field.required) {
+                INFO("required field " << field.name);
+                CHECK(record.contains(std::string(field.name)));
+            }
+    }
+    CHECK_FALSE(in_block);  // every block closed
+    CHECK(examples >= 4);
 }

@@ -1,10 +1,12 @@
 #include "events/event.h"
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <stdexcept>
 
 #include "events/events.h"
+#include "events/internal_errors.h"
 
 namespace diskwatch {
 
@@ -126,7 +128,38 @@ const std::array<EventTypeInfo, 9> kTypes {{
     {EventType::agent_warning, "agent.warning", kAgentWarning},
 }};
 
+std::atomic<bool> g_strict {false};
+
+// A builder's mistake: an exception only when strict (the tests); otherwise
+// counted and reported as an internal error, and the caller carries on.
+void schema_mistake(const std::string &what)
+{
+    if (g_strict.load(std::memory_order_relaxed))
+        throw std::logic_error(what);
+    InternalErrors::instance().record(kEventBuilderErrors, what);
+}
+
+bool is_header_field(std::string_view field)
+{
+    for (const auto &known : kHeader)
+        if (known.name == field)
+            return true;
+    return false;
+}
+
+// As top --json: printable ASCII only (non-ASCII as \uXXXX), so no name can
+// drive the terminal of whoever tails the stream.
+std::shared_ptr<const std::string> serialize(const nlohmann::ordered_json &record)
+{
+    return std::make_shared<const std::string>(
+        record.dump(-1, ' ', true, nlohmann::ordered_json::error_handler_t::replace));
+}
+
 }  // namespace
+
+void set_event_schema_strict(bool strict) { g_strict.store(strict, std::memory_order_relaxed); }
+
+bool event_schema_strict() { return g_strict.load(std::memory_order_relaxed); }
 
 std::span<const EventTypeInfo> event_types() { return kTypes; }
 
@@ -156,9 +189,8 @@ EventType event_type_named(std::string_view name)
 
 bool event_field_known(EventType type, std::string_view field)
 {
-    for (const auto &known : kHeader)
-        if (known.name == field)
-            return true;
+    if (is_header_field(field))
+        return true;
     if (const auto *info = event_type_info(type))
         for (const auto &known : info->fields)
             if (known.name == field)
@@ -166,16 +198,10 @@ bool event_field_known(EventType type, std::string_view field)
     return false;
 }
 
-const std::string &Event::line() const { return *shared_line(); }
-
-std::shared_ptr<const std::string> Event::shared_line() const
+const std::string &Event::line() const
 {
-    // As top --json: printable ASCII only (non-ASCII as \uXXXX), so no name can
-    // drive the terminal of whoever tails the stream.
-    if (!line_)
-        line_ = std::make_shared<const std::string>(
-            record_.dump(-1, ' ', true, nlohmann::ordered_json::error_handler_t::replace));
-    return line_;
+    static const std::string none;  // only an event moved from has no line
+    return line_ ? *line_ : none;
 }
 
 Event Event::from_line(std::string_view line)
@@ -197,13 +223,14 @@ Event Event::from_record(const nlohmann::ordered_json &record)
     if (record.is_object())
         if (auto it = record.find("event"); it != record.end() && it->is_string())
             event.type_ = event_type_named(it->get_ref<const std::string &>());
+    event.line_ = serialize(event.record_);
     return event;
 }
 
 EventBuilder::EventBuilder(EventType type, const std::string &host) : type_(type), fields_(nlohmann::json::object())
 {
     if (!event_type_info(type))
-        throw std::logic_error("EventBuilder: not an event type");
+        schema_mistake("EventBuilder: not an event type (events/event.cpp)");  // built with no type's fields
     fields_["ts"] = rfc3339_utc(std::chrono::system_clock::now());
     fields_["event"] = to_string(type);
     fields_["host"] = host;
@@ -211,22 +238,31 @@ EventBuilder::EventBuilder(EventType type, const std::string &host) : type_(type
 
 EventBuilder &EventBuilder::set(std::string_view field, nlohmann::json value)
 {
-    if (!event_field_known(type_, field))
-        throw std::logic_error("event " + std::string(to_string(type_)) + " has no field " + std::string(field) +
-                               " (events/event.cpp, docs/events.md)");
+    if (is_header_field(field)) {
+        schema_mistake("event " + std::string(to_string(type_)) + ": its header field " + std::string(field) +
+                       " is the builder's, not set (events/event.cpp)");
+        return *this;
+    }
+    if (!event_field_known(type_, field)) {
+        schema_mistake("event " + std::string(to_string(type_)) + " has no field " + std::string(field) +
+                       ": dropped (events/event.cpp, docs/events.md)");
+        return *this;
+    }
     fields_[std::string(field)] = std::move(value);
     return *this;
 }
 
 Event EventBuilder::build() const
 {
-    for (const auto &field : event_type_info(type_)->fields)
-        if (field.required && !fields_.contains(std::string(field.name)))
-            throw std::logic_error("event " + std::string(to_string(type_)) + " lacks its field " +
-                                   std::string(field.name) + " (events/event.cpp)");
+    if (const auto *info = event_type_info(type_))
+        for (const auto &field : info->fields)
+            if (field.required && !fields_.contains(std::string(field.name)))
+                schema_mistake("event " + std::string(to_string(type_)) + " lacks its field " +
+                               std::string(field.name) + ": left out (events/event.cpp)");
     Event event;
     event.type_ = type_;
     event.record_ = nlohmann::ordered_json(fields_);  // sorted, as the map-backed object iterates
+    event.line_ = serialize(event.record_);           // once, here: line() is a plain read
     return event;
 }
 

@@ -51,6 +51,19 @@ EventType event_type_named(std::string_view name);     // unknown when none is
 // A header field, or one of the type's fields.
 bool event_field_known(EventType type, std::string_view field);
 
+// A builder's mistake (set() of a field the type's table does not list or of a
+// header field, build() without a required field, a type outside the table)
+// never stops the product: events are built inside the enforcement path,
+// between a signal or a control-file write and the record of it. The field is
+// dropped (or left out), the mistake counted and reported as an internal error
+// of kEventBuilderErrors (events/internal_errors.h: status, /metrics, an
+// agent.warning), and the event still comes out. Strict (the unit tests turn it
+// on for every test case: tests/unit/test_event_schema.cpp): std::logic_error
+// instead, so that a test exercising the builder fails. Process-wide.
+inline constexpr const char *kEventBuilderErrors = "event builder";
+void set_event_schema_strict(bool strict);
+bool event_schema_strict();
+
 class EventBuilder;
 
 // One event: its type and its record (ts, event, host and the type's fields,
@@ -61,10 +74,11 @@ public:
     const nlohmann::ordered_json &record() const { return record_; }
     // The NDJSON line, without newline: printable ASCII (non-ASCII as \uXXXX,
     // bytes that are not UTF-8 as U+FFFD; names carry their exact bytes in
-    // <key>_b64, events/json_names.h). Serialized on the first call (the
-    // agent's emit, before any sink), then shared by every sink.
+    // <key>_b64, events/json_names.h). Serialized once, when the event is
+    // made (EventBuilder::build, from_record; from_line keeps its line), then
+    // shared by every sink: a plain read, safe from any thread.
     const std::string &line() const;
-    std::shared_ptr<const std::string> shared_line() const;
+    std::shared_ptr<const std::string> shared_line() const { return line_; }
 
     // An event read back from a stream (tests, tools replaying one): the type
     // its "event" names (unknown when none or not a string); the line kept as
@@ -78,13 +92,14 @@ private:
     Event() = default;
     EventType type_ = EventType::unknown;
     nlohmann::ordered_json record_ = nlohmann::ordered_json::object();
-    mutable std::shared_ptr<const std::string> line_;
+    std::shared_ptr<const std::string> line_;
 };
 
 // Builds one event of a type; used by the per-type builders of
 // events/events.h only. set() takes only the fields the table lists for the
-// type and build() wants every required one: otherwise std::logic_error (a
-// builder's bug, which tests/unit/test_event_schema.cpp exercises).
+// type (never ts, event, host: the header is the builder's) and build() wants
+// every required one: otherwise a builder's mistake, dropped and counted (or
+// std::logic_error when strict: see set_event_schema_strict above).
 class EventBuilder {
 public:
     EventBuilder(EventType type, const std::string &host);  // ts: now

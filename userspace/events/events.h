@@ -92,7 +92,8 @@ public:
     ActionEvent &reason(const std::string &reason);
     // Fields carried as an object from where they were decided (an operator's
     // request: requested*; an escalation's detail): each must be one of the
-    // type's (std::logic_error otherwise).
+    // type's; another is dropped and counted, never thrown (this runs between
+    // an action and its record: events/event.h, set_event_schema_strict).
     ActionEvent &merge(const nlohmann::json &fields);
     bool has(std::string_view field) const { return builder_.has(field); }
     const nlohmann::json &get(std::string_view field) const { return builder_.get(field); }
