@@ -9,7 +9,6 @@
 #include <bpf/libbpf.h>
 
 #include <cerrno>
-#include <cstring>
 
 #include <spdlog/spdlog.h>
 
@@ -43,11 +42,15 @@ std::optional<HookFamily> parse_hook_family(std::string_view text)
     return std::nullopt;
 }
 
-// A program of the diskwatch BPF object (bpf/diskwatch.bpf.c lists its files), named through its skeleton member: a
-// program the object does not have (renamed, or a macro that no longer
-// pastes that name) fails to compile here instead of loading a null program.
-// Names, not pointers, because each load attempt opens a new skeleton.
-#define DW_PROGRAM(member) ((void)sizeof(&decltype(diskwatch_bpf::progs)::member), #member)
+// A program of a BPF object, named through its skeleton's member: a program
+// the object does not have (renamed, or a macro that no longer pastes that
+// name) fails to compile here instead of loading a null program. Names, not
+// pointers, because each load attempt opens a new skeleton.
+#define DW_SKEL_PROGRAM(skel, member) ((void)sizeof(&decltype(skel::progs)::member), #member)
+// The diskwatch object (bpf/diskwatch.bpf.c lists its files) and the feature
+// probe object (bpf/probe.bpf.c).
+#define DW_PROGRAM(member) DW_SKEL_PROGRAM(diskwatch_bpf, member)
+#define DW_PROBE_PROGRAM(member) DW_SKEL_PROGRAM(probe_bpf, member)
 
 std::vector<std::string> programs_of(HookFamily family)
 {
@@ -127,7 +130,26 @@ std::vector<std::string> optional_programs_of(HookFamily family)
     return {};
 }
 
+std::string probe_program_of(HookFamily family)
+{
+    switch (family) {
+    case HookFamily::fentry:
+        return DW_PROBE_PROGRAM(probe_fentry);
+    case HookFamily::tp_btf:
+        return DW_PROBE_PROGRAM(probe_tp_btf);
+    case HookFamily::raw_tp:
+        return DW_PROBE_PROGRAM(probe_raw_tp);
+    case HookFamily::tracepoint:
+        return DW_PROBE_PROGRAM(probe_tracepoint);
+    }
+    return {};
+}
+
+std::string ringbuf_probe_program() { return DW_PROBE_PROGRAM(probe_ringbuf_prog); }
+
+#undef DW_PROBE_PROGRAM
 #undef DW_PROGRAM
+#undef DW_SKEL_PROGRAM
 
 namespace {
 
@@ -138,8 +160,9 @@ int quiet_libbpf(enum libbpf_print_level level, const char *format, va_list args
     return 0;
 }
 
-// Load the probe object with only `program` enabled, then attach it.
-HookProbe probe_one(const char *program)
+// Load the probe object with only `program` (probe_program_of,
+// ringbuf_probe_program) enabled, then attach it.
+HookProbe probe_one(const std::string &program)
 {
     struct RestorePrint {
         libbpf_print_fn_t previous = libbpf_set_print(quiet_libbpf);
@@ -153,16 +176,24 @@ HookProbe probe_one(const char *program)
         result.detail = "open: " + errno_text(errno);
         return result;
     }
+    // The names come from the skeleton's members (DW_PROBE_PROGRAM), so this
+    // only fails if that list and the object were built from different files.
+    bpf_program *const target = bpf_object__find_program_by_name(skel->obj, program.c_str());
+    if (!target) {
+        result.detail = "no program " + program + " in the probe object (bpf/probe.bpf.c)";
+        probe_bpf__destroy(skel);
+        return result;
+    }
     bpf_program *prog;
     bpf_object__for_each_program(prog, skel->obj)
-        bpf_program__set_autoload(prog, std::strcmp(bpf_program__name(prog), program) == 0);
+        bpf_program__set_autoload(prog, prog == target);
     int err = probe_bpf__load(skel);
     if (err) {
         result.detail = "load: " + errno_text(err);
         probe_bpf__destroy(skel);
         return result;
     }
-    bpf_link *link = bpf_program__attach(bpf_object__find_program_by_name(skel->obj, program));
+    bpf_link *link = bpf_program__attach(target);
     if (!link) {
         result.detail = "attach: " + errno_text(errno);
     } else {
@@ -256,18 +287,18 @@ KernelFeatures probe_kernel_features()
         features.ringbuf = {false, "no kernel BTF"};
         return features;
     }
-    features.hooks[HookFamily::fentry] = probe_one("probe_fentry");
+    features.hooks[HookFamily::fentry] = probe_one(probe_program_of(HookFamily::fentry));
     if (features.hooks[HookFamily::fentry].available)
         features.hooks[HookFamily::fentry] = check_fentry_targets();
-    features.hooks[HookFamily::tp_btf] = probe_one("probe_tp_btf");
-    features.hooks[HookFamily::raw_tp] = probe_one("probe_raw_tp");
+    features.hooks[HookFamily::tp_btf] = probe_one(probe_program_of(HookFamily::tp_btf));
+    features.hooks[HookFamily::raw_tp] = probe_one(probe_program_of(HookFamily::raw_tp));
     if (features.tracefs_mounted) {
-        features.hooks[HookFamily::tracepoint] = probe_one("probe_tracepoint");
+        features.hooks[HookFamily::tracepoint] = probe_one(probe_program_of(HookFamily::tracepoint));
     } else {
         features.hooks[HookFamily::tracepoint] = {
             false, "tracefs is not mounted (mounted on demand when this family is chosen)"};
     }
-    features.ringbuf = probe_one("probe_ringbuf_prog");
+    features.ringbuf = probe_one(ringbuf_probe_program());
     return features;
 }
 

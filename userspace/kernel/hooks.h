@@ -29,6 +29,12 @@ std::vector<std::string> programs_of(HookFamily family);
 // WriteTracer::missing_programs) when they do not.
 std::vector<std::string> optional_programs_of(HookFamily family);
 
+// The program of the feature probe object (bpf/probe.bpf.c) that
+// probe_kernel_features loads and attaches, alone, to tell whether `family`
+// attaches on this kernel; and the one that tells whether the ring buffer works.
+std::string probe_program_of(HookFamily family);
+std::string ringbuf_probe_program();
+
 struct HookProbe {
     bool available = false;
     std::string detail;  // why not, in the kernel's words (errno), when not available
