@@ -135,9 +135,9 @@ Agent::~Agent()
 
 void Agent::emit(const Event &event)
 {
-    // Serialized once, here (Event::line: printable ASCII, names that are not
-    // UTF-8 with their exact bytes in `<key>_b64`); every NDJSON sink shares it.
-    event.line();
+    // The event was serialized once, when it was built (Event::line: printable
+    // ASCII, names that are not UTF-8 with their exact bytes in `<key>_b64`);
+    // every NDJSON sink shares that line.
     for (auto &sink : sinks_)
         sink->publish(event);
 }
