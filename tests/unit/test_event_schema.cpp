@@ -1,4 +1,4 @@
-// The one definition of the events (userspace/events/event.cpp's table) against
+// The one definition of the events (userspace/vocabulary/event.cpp's table) against
 // docs/events.md and against what the builders make; the sinks' view of a
 // typed event is what it was when they read the NDJSON line back.
 //
@@ -19,9 +19,9 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "events/event.h"
+#include "vocabulary/event.h"
 #include "events/events.h"
-#include "events/internal_errors.h"
+#include "vocabulary/internal_errors.h"
 #include "metrics/agent_metrics.h"
 #include "metrics/metrics_sink.h"
 #include "sinks/event_fields.h"
@@ -182,7 +182,7 @@ std::vector<Event> every_event()
 
 }  // namespace
 
-TEST_CASE("docs/events.md documents every field of every event type and no other (userspace/events/event.cpp)",
+TEST_CASE("docs/events.md documents every field of every event type and no other (userspace/vocabulary/event.cpp)",
           "[events][docs]")
 {
     const DocumentedEvents docs = read_docs();

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "events/internal_errors.h"
+#include "vocabulary/internal_errors.h"
 
 using namespace diskwatch;
 

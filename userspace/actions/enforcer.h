@@ -41,7 +41,7 @@ struct EnforcerOptions {
     // The kernel's side of a throttle (bpf/throttle.bpf.h); outlives the
     // enforcer. Null: throttles other than io.max fail (an agent.warning).
     KernelThrottles *kernel = nullptr;
-    // Every event the enforcer makes (events/event.h); called from the agent's thread and
+    // Every event the enforcer makes (vocabulary/event.h); called from the agent's thread and
     // from the continuer thread (must be thread-safe and never block).
     std::function<void(const Event &event)> emit;
     // The continuer looks at the kernel's stops at least this often (a stop

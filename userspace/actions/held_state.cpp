@@ -15,7 +15,7 @@
 
 #include "actions/cgroup_files.h"
 #include "actions/pidfd.h"
-#include "events/json_names.h"
+#include "vocabulary/json_names.h"
 #include "resolve/cgroups.h"
 #include "resolve/kernel_files.h"
 #include "resolve/processes.h"

@@ -11,7 +11,7 @@
 #include <cstring>
 #include <mutex>
 
-#include "events/json_names.h"
+#include "vocabulary/json_names.h"
 #include "vocabulary/errno_text.h"
 
 namespace diskwatch {

@@ -13,7 +13,7 @@
 #include "kernel/privileges.h"
 #include "control/agent_feed.h"
 #include "control/control_protocol.h"
-#include "events/internal_errors.h"
+#include "vocabulary/internal_errors.h"
 #include "monitor/report_feed.h"
 #include "monitor/write_monitor.h"
 #include "rules/units.h"

@@ -10,7 +10,7 @@
 #include <cstring>
 #include <thread>
 
-#include "events/internal_errors.h"
+#include "vocabulary/internal_errors.h"
 #include "resolve/kernel_files.h"
 #include "resolve/numbers.h"
 #include "resolve/processes.h"

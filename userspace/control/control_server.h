@@ -77,7 +77,7 @@ private:
     };
 
     explicit ControlServer(const ControlServerOptions &options) : options_(options) {}
-    void run();    // serve() until stop, across what it throws (events/internal_errors.h)
+    void run();    // serve() until stop, across what it throws (vocabulary/internal_errors.h)
     void serve();
     void accept_clients();
     std::string answer(const std::string &line, const PeerCredentials &peer);

@@ -5,23 +5,11 @@
 #include <cmath>
 #include <ctime>
 
-#include "events/json_names.h"
+#include "vocabulary/json_names.h"
 #include "rules/units.h"
 #include "vocabulary/cgroup_workload.h"
 
 namespace diskwatch {
-
-std::string rfc3339_utc(std::chrono::system_clock::time_point time)
-{
-    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(time.time_since_epoch()).count();
-    const std::time_t seconds = static_cast<std::time_t>(micros / 1000000);
-    std::tm utc {};
-    gmtime_r(&seconds, &utc);
-    char buffer[64];
-    const size_t n = std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%S", &utc);
-    std::snprintf(buffer + n, sizeof(buffer) - n, ".%06lldZ", static_cast<long long>(micros % 1000000));
-    return buffer;
-}
 
 std::string local_host_name()
 {
@@ -43,7 +31,7 @@ std::string container_of_cgroup(const std::string &path)
     return describe_cgroup(path).container_id;
 }
 
-// Names go through put_name (events/json_names.h): exact bytes in `<key>_b64`
+// Names go through put_name (vocabulary/json_names.h): exact bytes in `<key>_b64`
 // when they are not UTF-8, as in top --json.
 nlohmann::json process_json(const Subject &subject)
 {

@@ -12,15 +12,12 @@
 #include <nlohmann/json.hpp>
 
 #include "aggregate/write_report.h"
-#include "events/event.h"
+#include "vocabulary/event.h"
 #include "rules/mount_watch.h"
 #include "rules/policy.h"
 #include "rules/rule_engine.h"
 
 namespace diskwatch {
-
-// RFC 3339, UTC, microseconds: "2026-11-25T17:40:27.123456Z".
-std::string rfc3339_utc(std::chrono::system_clock::time_point time);
 
 std::string local_host_name();
 
@@ -45,7 +42,7 @@ nlohmann::json rule_json(const PolicyRule &rule);
 nlohmann::json rules_summary(const Policy &policy);
 
 // The builders: one per event type, the only place its fields are set (the
-// table of events/event.cpp lists them; docs/events.md documents them).
+// table of vocabulary/event.cpp lists them; docs/events.md documents them).
 
 // "agent.start": once every program is attached.
 Event agent_start_event(const std::string &host, std::string_view version, int64_t pid, std::string_view hooks,
@@ -93,7 +90,7 @@ public:
     // Fields carried as an object from where they were decided (an operator's
     // request: requested*; an escalation's detail): each must be one of the
     // type's; another is dropped and counted, never thrown (this runs between
-    // an action and its record: events/event.h, set_event_schema_strict).
+    // an action and its record: vocabulary/event.h, set_event_schema_strict).
     ActionEvent &merge(const nlohmann::json &fields);
     bool has(std::string_view field) const { return builder_.has(field); }
     const nlohmann::json &get(std::string_view field) const { return builder_.get(field); }

@@ -1,5 +1,5 @@
 #include "metrics/agent_metrics.h"
-#include "events/internal_errors.h"
+#include "vocabulary/internal_errors.h"
 
 #include <sys/resource.h>
 #include <unistd.h>

@@ -9,7 +9,7 @@
 
 #include <httplib.h>
 
-#include "events/internal_errors.h"
+#include "vocabulary/internal_errors.h"
 #include "metrics/exposition.h"
 
 namespace diskwatch::metrics {

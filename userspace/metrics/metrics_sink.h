@@ -1,5 +1,5 @@
 // Counts the agent's events into AgentMetrics from the events themselves (their
-// type and record, events/event.h; no text is parsed): every event type into ebpf_diskwatch_events_total, every "action"
+// type and record, vocabulary/event.h; no text is parsed): every event type into ebpf_diskwatch_events_total, every "action"
 // event into ebpf_diskwatch_actions_total{rule, action, dry_run}, and the
 // policy each agent.start and policy.reload brings into the rules' series at 0
 // and config_last_reload_successful. Added to

@@ -1,4 +1,4 @@
-// The structured side of an event (events/event.h) for sinks that carry fields
+// The structured side of an event (vocabulary/event.h) for sinks that carry fields
 // of their own (syslog structured data, journald fields): the scalar leaves of
 // the event's record, flattened with dotted names ("process.pid"), and the
 // severity an operator expects for each event type (docs/integrations.md).
@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "events/event.h"
+#include "vocabulary/event.h"
 
 namespace diskwatch {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "events/event.h"
+#include "vocabulary/event.h"
 
 namespace diskwatch {
 
@@ -23,7 +23,7 @@ struct SinkStats {
 class EventSink {
 public:
     virtual ~EventSink() = default;
-    // One event (events/event.h): NDJSON sinks write event.line() (serialized
+    // One event (vocabulary/event.h): NDJSON sinks write event.line() (serialized
     // once, shared by all), others read its type and record; none parses text.
     // Returns at once; delivery may happen later on the sink's own thread.
     virtual void publish(const Event &event) = 0;

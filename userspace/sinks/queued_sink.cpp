@@ -2,7 +2,7 @@
 
 #include <chrono>
 
-#include "events/internal_errors.h"
+#include "vocabulary/internal_errors.h"
 
 namespace diskwatch {
 

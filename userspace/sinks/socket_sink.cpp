@@ -10,7 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "events/internal_errors.h"
+#include "vocabulary/internal_errors.h"
 #include "vocabulary/errno_text.h"
 
 namespace diskwatch {

@@ -92,7 +92,7 @@ private:
     };
 
     explicit SocketSink(const SocketSinkOptions &options);
-    void run();    // serve() until stop, across what it throws (events/internal_errors.h)
+    void run();    // serve() until stop, across what it throws (vocabulary/internal_errors.h)
     void serve();
     void accept_subscribers();
     void try_connect();

@@ -14,7 +14,7 @@
 #include <utility>
 
 #include "aggregate/container_groups.h"
-#include "events/internal_errors.h"
+#include "vocabulary/internal_errors.h"
 #include "monitor/write_monitor.h"
 #include "views/cgroup_tree.h"
 #include "views/format.h"

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "aggregate/write_report.h"
-#include "events/json_names.h"  // put_name: names as docs/top-json.md says
+#include "vocabulary/json_names.h"  // put_name: names as docs/top-json.md says
 
 namespace diskwatch {
 

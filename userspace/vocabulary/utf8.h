@@ -1,5 +1,5 @@
 // What is UTF-8 and what is not: the names any user controls (comm, exe,
-// cgroup and mount paths) are bytes; the JSON names (events/json_names.h) and
+// cgroup and mount paths) are bytes; the JSON names (vocabulary/json_names.h) and
 // the views (views/format.h) both need to tell.
 #pragma once
 

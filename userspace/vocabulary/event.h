@@ -6,6 +6,7 @@
 // shared), syslog/journald flatten its record, the metrics sink reads its type.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -16,6 +17,9 @@
 #include <nlohmann/json.hpp>
 
 namespace diskwatch {
+
+// An event's `ts`: RFC 3339, UTC, microseconds: "2026-11-25T17:40:27.123456Z".
+std::string rfc3339_utc(std::chrono::system_clock::time_point time);
 
 enum class EventType : uint8_t {
     agent_start,
@@ -56,7 +60,7 @@ bool event_field_known(EventType type, std::string_view field);
 // never stops the product: events are built inside the enforcement path,
 // between a signal or a control-file write and the record of it. The field is
 // dropped (or left out), the mistake counted and reported as an internal error
-// of kEventBuilderErrors (events/internal_errors.h: status, /metrics, an
+// of kEventBuilderErrors (vocabulary/internal_errors.h: status, /metrics, an
 // agent.warning), and the event still comes out. Strict (the unit tests turn it
 // on for every test case: tests/unit/test_event_schema.cpp): std::logic_error
 // instead, so that a test exercising the builder fails. Process-wide.
@@ -74,7 +78,7 @@ public:
     const nlohmann::ordered_json &record() const { return record_; }
     // The NDJSON line, without newline: printable ASCII (non-ASCII as \uXXXX,
     // bytes that are not UTF-8 as U+FFFD; names carry their exact bytes in
-    // <key>_b64, events/json_names.h). Serialized once, when the event is
+    // <key>_b64, vocabulary/json_names.h). Serialized once, when the event is
     // made (EventBuilder::build, from_record; from_line keeps its line), then
     // shared by every sink: a plain read, safe from any thread.
     const std::string &line() const;

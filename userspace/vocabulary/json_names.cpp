@@ -1,4 +1,4 @@
-#include "events/json_names.h"
+#include "vocabulary/json_names.h"
 
 #include "vocabulary/utf8.h"
 

@@ -1,4 +1,4 @@
-#include "events/internal_errors.h"
+#include "vocabulary/internal_errors.h"
 
 #include <chrono>
 #include <exception>

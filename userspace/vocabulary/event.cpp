@@ -1,14 +1,28 @@
-#include "events/event.h"
+#include "vocabulary/event.h"
 
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <ctime>
 #include <stdexcept>
 
-#include "events/events.h"
-#include "events/internal_errors.h"
+#include "vocabulary/internal_errors.h"
 
 namespace diskwatch {
+
+std::string rfc3339_utc(std::chrono::system_clock::time_point time)
+{
+    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(time.time_since_epoch()).count();
+    const std::time_t seconds = static_cast<std::time_t>(micros / 1000000);
+    std::tm utc {};
+    gmtime_r(&seconds, &utc);
+    char buffer[64];
+    const size_t n = std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%S", &utc);
+    std::snprintf(buffer + n, sizeof(buffer) - n, ".%06lldZ", static_cast<long long>(micros % 1000000));
+    return buffer;
+}
+
 
 namespace {
 
@@ -230,7 +244,7 @@ Event Event::from_record(const nlohmann::ordered_json &record)
 EventBuilder::EventBuilder(EventType type, const std::string &host) : type_(type), fields_(nlohmann::json::object())
 {
     if (!event_type_info(type))
-        schema_mistake("EventBuilder: not an event type (events/event.cpp)");  // built with no type's fields
+        schema_mistake("EventBuilder: not an event type (vocabulary/event.cpp)");  // built with no type's fields
     fields_["ts"] = rfc3339_utc(std::chrono::system_clock::now());
     fields_["event"] = to_string(type);
     fields_["host"] = host;
@@ -240,12 +254,12 @@ EventBuilder &EventBuilder::set(std::string_view field, nlohmann::json value)
 {
     if (is_header_field(field)) {
         schema_mistake("event " + std::string(to_string(type_)) + ": its header field " + std::string(field) +
-                       " is the builder's, not set (events/event.cpp)");
+                       " is the builder's, not set (vocabulary/event.cpp)");
         return *this;
     }
     if (!event_field_known(type_, field)) {
         schema_mistake("event " + std::string(to_string(type_)) + " has no field " + std::string(field) +
-                       ": dropped (events/event.cpp, docs/events.md)");
+                       ": dropped (vocabulary/event.cpp, docs/events.md)");
         return *this;
     }
     fields_[std::string(field)] = std::move(value);
@@ -258,7 +272,7 @@ Event EventBuilder::build() const
         for (const auto &field : info->fields)
             if (field.required && !fields_.contains(std::string(field.name)))
                 schema_mistake("event " + std::string(to_string(type_)) + " lacks its field " +
-                               std::string(field.name) + ": left out (events/event.cpp)");
+                               std::string(field.name) + ": left out (vocabulary/event.cpp)");
     Event event;
     event.type_ = type_;
     event.record_ = nlohmann::ordered_json(fields_);  // sorted, as the map-backed object iterates
