@@ -48,7 +48,7 @@ std::string rfc3339_utc(double unix_seconds)
     const int millis = static_cast<int>((unix_seconds - static_cast<double>(whole)) * 1000.0);
     struct tm utc {};
     gmtime_r(&whole, &utc);
-    char buffer[40];
+    char buffer[80];  // room for any int in each field: GCC checks the worst case
     std::snprintf(buffer, sizeof(buffer), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
                   utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, millis < 0 ? 0 : millis > 999 ? 999 : millis);
     return buffer;
