@@ -236,6 +236,39 @@ TEST_CASE("the selection moves with the arrows and pages, follows its row throug
     CHECK(tall.page_rows == 2);
 }
 
+TEST_CASE("until the operator moves the bar it stays on the first row: a top writer that slows or exits scrolls "
+          "nothing away",
+          "[top][select]")
+{
+    std::vector<ReportRow> rows(10);
+    for (size_t i = 0; i < rows.size(); ++i) {
+        rows[i].pid = static_cast<uint32_t>(100 + i);
+        rows[i].dev = "8:1";
+    }
+    const std::vector<size_t> heights(rows.size(), 1);
+    TopViewState state;
+    REQUIRE(select_row(state, rows, heights, 4) == 0);
+    // The top writer (pid 100) falls to the bottom of the next refresh: the bar
+    // and the list stay at the top, on whichever row is first now.
+    std::vector<ReportRow> resorted(rows.begin() + 1, rows.end());
+    resorted.push_back(rows.front());
+    CHECK(select_row(state, resorted, heights, 4) == 0);
+    CHECK(state.first_shown == 0);
+    CHECK_FALSE(state.selection_lost);
+    describe_selection(state, &resorted[0]);
+    CHECK(state.selected_target == "101");  // what a key would act on: the row under the bar
+
+    // Moved by the operator: from then on the bar follows its row.
+    apply_key(state, kKeyDown);
+    REQUIRE(select_row(state, resorted, heights, 4) == 1);  // pid 102
+    CHECK(select_row(state, rows, heights, 4) == 2);        // pid 102, re-sorted back
+    // Home: back on the first row, and staying there.
+    apply_key(state, kKeyHome);
+    CHECK(select_row(state, rows, heights, 4) == 0);
+    CHECK(select_row(state, resorted, heights, 4) == 0);
+    CHECK(state.first_shown == 0);
+}
+
 TEST_CASE("t k u P open a confirmation for the selected row, only when attached to an agent", "[top][act]")
 {
     TopViewState state;

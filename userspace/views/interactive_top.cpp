@@ -100,7 +100,7 @@ void draw_help()
         "    a        accumulated: totals since start, idle rows kept",
         "    /        filter rows by name or pid (Enter keeps it, Esc clears it)",
         "    \\        clear the filter",
-        "    Up Down PgUp PgDn Home End, a click: select a row (the bar follows it when rows re-sort)",
+        "    Up Down PgUp PgDn End, a click: select a row (the bar then follows it); Home: the first row",
         "    t k u P  attached to an agent: throttle, kill, release (with a snooze), protect the selected",
         "             row's process or cgroup, each confirmed first; the agent's events say top asked",
         "    h ?      this help",
@@ -574,6 +574,7 @@ int run_interactive_top(ReportFeed &feed, double refresh_s, TopViewState state, 
                 static_cast<size_t>(click.y) < row_at_line.size() && row_at_line[static_cast<size_t>(click.y)] >= 0) {
                 state.selected = static_cast<size_t>(row_at_line[static_cast<size_t>(click.y)]);
                 state.selected_identity.clear();
+                state.selection_follows = true;
                 redraw();
             }
         } else if (key != ERR) {

@@ -66,6 +66,7 @@ void group_by(TopViewState &state, GroupBy by, std::optional<ContainerGrouping> 
     state.containers = containers;
     state.tree = false;
     state.selected_identity.clear();  // another grouping's rows: the bar starts where it is
+    state.selection_follows = false;
 }
 
 // Moves the bar; select_row keeps it within the rows at the next drawing
@@ -96,6 +97,7 @@ void move_selection(TopViewState &state, int key)
         return;
     }
     state.selected_identity.clear();  // the index moved: the bar goes to whatever row is there
+    state.selection_follows = key != kKeyHome;
 }
 
 // One line of typed text (the filter, a prompt's value): Enter ends it,
@@ -129,6 +131,7 @@ void select_first(TopViewState &state)
 {
     state.selected = 0;
     state.selected_identity.clear();
+    state.selection_follows = false;
 }
 
 // t, k, u, P: the prompt for the selected row, or why there is none.
@@ -377,6 +380,10 @@ size_t select_row(TopViewState &state, const std::vector<ReportRow> &rows, const
         state.first_shown = 0;
         state.selection_lost = !state.selected_identity.empty();
         return 0;
+    }
+    if (!state.selection_follows) {  // not moved yet: the first row, whichever it is now
+        state.selected = 0;
+        state.selected_identity.clear();
     }
     bool found = false;
     if (!state.selected_identity.empty()) {

@@ -51,7 +51,11 @@ struct TopViewState {
     // `row_identity`) when a refresh re-sorts, and the list scrolls to keep
     // it in sight. Keys move `selected`; drawing resolves it against the rows
     // (select_row) and keeps `selected_identity` and `first_shown` up to date.
+    // Until the operator moves it (arrows, pages, End, a click), the bar stays on
+    // the first row, as htop's does: a top writer that slows or exits must not
+    // scroll the list away from the top. Home puts it back there.
     size_t selected = 0;
+    bool selection_follows = false;  // moved by the operator: it follows its row
     std::string selected_identity;
     bool selection_lost = false;  // its row is not in the list now: no bar, nothing to act on
     size_t first_shown = 0;  // the first row on screen (scrolled past the rest)
