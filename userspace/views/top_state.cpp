@@ -65,7 +65,7 @@ void group_by(TopViewState &state, GroupBy by, std::optional<ContainerGrouping> 
     state.by = by;
     state.containers = containers;
     state.tree = false;
-    state.selected_identity.clear();  // another grouping's rows: the bar starts where it is
+    state.selected_identity.clear();  // another grouping's rows: the bar goes back to the first
     state.selection_follows = false;
 }
 
