@@ -184,14 +184,23 @@ TEST_CASE("the live view lists the mounts filling soonest first, then the busies
     CHECK(sorted[3].mount == "/idle");
 }
 
-TEST_CASE("the selection moves with the arrows and pages, follows its row through a re-sort, and scrolls into sight",
-          "[top][select]")
+namespace {
+// Rows of pids 100, 101, ... on one mount: the selection tests' list.
+std::vector<ReportRow> numbered_rows(size_t count)
 {
-    std::vector<ReportRow> rows(10);
+    std::vector<ReportRow> rows(count);
     for (size_t i = 0; i < rows.size(); ++i) {
         rows[i].pid = static_cast<uint32_t>(100 + i);
         rows[i].dev = "8:1";
     }
+    return rows;
+}
+}  // namespace
+
+TEST_CASE("the selection moves with the arrows and pages, follows its row through a re-sort, and scrolls into sight",
+          "[top][select]")
+{
+    const std::vector<ReportRow> rows = numbered_rows(10);
     const std::vector<size_t> heights(rows.size(), 1);
     TopViewState state;
     CHECK(select_row(state, rows, heights, 4) == 0);
@@ -240,11 +249,7 @@ TEST_CASE("until the operator moves the bar it stays on the first row: a top wri
           "nothing away",
           "[top][select]")
 {
-    std::vector<ReportRow> rows(10);
-    for (size_t i = 0; i < rows.size(); ++i) {
-        rows[i].pid = static_cast<uint32_t>(100 + i);
-        rows[i].dev = "8:1";
-    }
+    const std::vector<ReportRow> rows = numbered_rows(10);
     const std::vector<size_t> heights(rows.size(), 1);
     TopViewState state;
     REQUIRE(select_row(state, rows, heights, 4) == 0);
