@@ -29,6 +29,7 @@ set(DISKWATCH_LAYERS
   sinks       # where events go: stdout, files, sockets, syslog, journald
   metrics     # Prometheus
   views       # top: text, JSON, the live view
+  recorder    # the flight recorder: its store, replay and explain
   control     # the control socket, its client and the agent feed
   ecosystem   # what the agent runs beside its loop: extra sinks, metrics, control
   agent       # the daemon

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -45,6 +46,10 @@ AgentRun::AgentRun(const std::string &policy_yaml, const std::vector<std::string
     std::vector<std::string> argv = {DW_BINARY, "agent", "--json-out", events_path_, "--state-dir", state_dir_};
     if (!policy_yaml.empty())
         argv.insert(argv.end(), {"--config", policy_path_});
+    // Every test agent records (into its own directory, never the host's
+    // /var/lib/ebpf-diskwatch), unless the test says where or "off".
+    if (std::find(extra_arguments.begin(), extra_arguments.end(), "--recorder") == extra_arguments.end())
+        argv.insert(argv.end(), {"--recorder", dir_ + "/recorder"});
     argv.insert(argv.end(), extra_arguments.begin(), extra_arguments.end());
     process_.emplace(ChildProcess::start(argv));
     // An agent that refuses to start (the tests of bad state dirs and policies)

@@ -140,6 +140,9 @@ void Agent::emit(const Event &event)
     // every NDJSON sink shares that line.
     for (auto &sink : sinks_)
         sink->publish(event);
+    std::lock_guard lock(recorder_mutex_);  // emit is called from other threads too
+    if (recorder_)
+        recorder_->note_event(event.record());
 }
 
 // Everything that follows from the policy: rules, mount alerts, protection,
@@ -246,11 +249,37 @@ void Agent::emit_mount_alerts(const WriteReport &report)
     }
 }
 
+void Agent::record(const WriteReport &report)
+{
+    if (!recorder_)
+        return;
+    RecorderCapture capture;
+    ReportOptions options {GroupBy::process, false};
+    options.all_mounts = options_.all_mounts;
+    // File names are only to be had while the files are open (/proc/PID/fd):
+    // the top rows' are named at most once a second, off the kernel's path.
+    const double now_s = steady_now_s();
+    if (now_s - files_named_s_ >= 1.0) {
+        options.rows_with_files = kRecordedRowsWithFiles;
+        capture.process = monitor_->regroup_last(options);
+        files_named_s_ = now_s;
+    } else {
+        capture.process = report;
+    }
+    options.rows_with_files = 0;
+    options.by = GroupBy::cgroup;
+    capture.cgroup = monitor_->regroup_last(options);
+    options.by = GroupBy::mount;
+    capture.mount = monitor_->regroup_last(options);
+    recorder_->capture(std::move(capture));
+}
+
 void Agent::evaluate(double now_s)
 {
     ReportOptions report_options {GroupBy::process, false};
     report_options.all_mounts = options_.all_mounts;
     const WriteReport report = monitor_->refresh(report_options);
+    record(report);
     check_drops(report.drops, now_s);
     if (report_observer_)
         report_observer_(report);
@@ -365,6 +394,26 @@ nlohmann::json Agent::status() const
                                 {"for_s", std::round((snooze.until_s - now_s) * 10) / 10}});
     status["snoozed"] = snoozed_json;
     status["internal_errors"] = InternalErrors::instance().counts();
+    std::optional<RecorderStatus> recording;
+    {
+        std::lock_guard lock(recorder_mutex_);
+        if (recorder_)
+            recording = recorder_->status();
+    }
+    if (recording) {
+        const RecorderStatus &recorder = *recording;
+        status["recorder"] = {{"dir", recorder.dir},
+                              {"recording", recorder.recording},
+                              {"problem", recorder.problem},
+                              {"records", recorder.records},
+                              {"dropped_refreshes", recorder.dropped_captures},
+                              {"write_errors", recorder.write_errors},
+                              {"reserved", recorder.reservation.reserved},
+                              {"filesystem", recorder.reservation.filesystem},
+                              {"caveat", recorder.reservation.caveat}};
+    } else {
+        status["recorder"] = nullptr;
+    }
     status["guard_pid"] = guard_ && guard_->pid() > 0 ? nlohmann::json(guard_->pid()) : nlohmann::json();
     std::lock_guard lock(report_mutex_);
     status["drops"] = drops_json(latest_drops_);
@@ -528,6 +577,28 @@ std::string Agent::running_status() const
            (options_.dry_run || policy_.dry_run ? ", dry run)" : ")");
 }
 
+void Agent::start_recorder()
+{
+    RecorderSettings settings = policy_.recorder;
+    if (options_.recorder == "off")
+        settings.enabled = false;
+    else if (!options_.recorder.empty())
+        settings.path = options_.recorder;
+    if (!settings.enabled)
+        return;
+    // Its warnings come from its own thread; the sinks take events from any.
+    // Not through emit(): that would hand the warning back to the recorder.
+    auto recorder = std::make_unique<FlightRecorder>(settings, DISKWATCH_VERSION, [this](const std::string &warning) {
+        spdlog::warn("{}", warning);
+        const Event event = warning_event(host_, warning);
+        for (auto &sink : sinks_)
+            sink->publish(event);
+    });
+    std::lock_guard lock(recorder_mutex_);
+    recorder_ = std::move(recorder);
+    spdlog::info("recording into {}", recorder_dir(settings));
+}
+
 int Agent::run()
 {
     if (stop_requested_)
@@ -537,6 +608,7 @@ int Agent::run()
     emit(agent_start_event(host_, DISKWATCH_VERSION, ::getpid(), to_string(monitor_->tracer().family()),
                            monitor_->tracer().attached_programs(), policy_, options_.dry_run || policy_.dry_run,
                            reconciled));
+    start_recorder();
     spdlog::info("agent running: policy {} ({} rules), every {}s{}", policy_.source, policy_.rules.size(),
                  policy_.interval_s, options_.dry_run || policy_.dry_run ? ", dry run" : "");
     service_.ready(running_status());
@@ -562,6 +634,14 @@ int Agent::run()
     }
     service_.stopping();
     enforcer_->release_all("agent stop");
+    {
+        std::unique_ptr<FlightRecorder> recorder;
+        {
+            std::lock_guard lock(recorder_mutex_);
+            recorder = std::move(recorder_);
+        }
+        recorder.reset();  // its open windows written, before agent.stop
+    }
     uint64_t dropped = 0;
     for (const auto &sink : sinks_)
         dropped += sink->stats().dropped;

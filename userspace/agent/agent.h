@@ -24,6 +24,7 @@
 #include "kernel/hooks.h"
 #include "resolve/containers.h"
 #include "monitor/write_monitor.h"
+#include "recorder/flight_recorder.h"
 #include "vocabulary/drop_reasons.h"
 #include "rules/mount_watch.h"
 #include "rules/policy.h"
@@ -40,6 +41,9 @@ struct AgentOptions {
     // mount rows, /metrics and mount events too (resolve/mountinfo.h).
     bool all_mounts = false;
     ContainerRoots containers;  // --docker-root, --containers-storage, --containerd-state
+    // --recorder DIR|off: the flight recorder's directory, over the policy's
+    // recorder.path; "off": none. Empty: as the policy says.
+    std::string recorder;
 };
 
 // A subject a rule holds for now (the control socket lists these).
@@ -111,6 +115,10 @@ private:
     void apply_policy();
     void reload();
     void evaluate(double now_s);
+    // The refresh, in the three groupings, to the flight recorder.
+    void record(const WriteReport &report);
+    void start_recorder();
+    static constexpr size_t kRecordedRowsWithFiles = 10;
     void emit_mount_alerts(const WriteReport &report);
     void check_drops(const DropCounters &drops, double now_s);
     void build_cumulative_reports();
@@ -132,6 +140,10 @@ private:
     std::unique_ptr<MountWatch> mount_watch_;
     std::unique_ptr<KernelThrottles> kernel_throttles_;  // the enforcer's view of the tracer's throttle maps
     std::unique_ptr<Enforcer> enforcer_;
+    // Declared after the sinks: it is gone (its windows written) before they are.
+    std::unique_ptr<FlightRecorder> recorder_;
+    mutable std::mutex recorder_mutex_;  // recorder_ itself: set and reset on the loop's thread, read from others
+    double files_named_s_ = 0;  // when the recorder's rows last had their files named
     std::atomic<bool> stop_requested_{false};
     std::atomic<bool> reload_requested_{false};
     bool alarm_pending_ = false;

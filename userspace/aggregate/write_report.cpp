@@ -38,6 +38,30 @@ ReportRow with_counters(ReportRow describing, const ReportRow &counters)
     return describing;
 }
 
+ReportRow followed_by(const ReportRow &earlier, ReportRow later, double interval_s)
+{
+    later.write_bytes += earlier.write_bytes;
+    later.write_calls += earlier.write_calls;
+    later.growth_bytes += earlier.growth_bytes;
+    later.processes = std::max(later.processes, earlier.processes);
+    later.write_bps = interval_s > 0 ? static_cast<double>(later.write_bytes) / interval_s : 0;
+    later.growth_bps = interval_s > 0 ? static_cast<double>(later.growth_bytes) / interval_s : 0;
+    // The files both named, the later's first: a file written and closed
+    // early in the window keeps the name it had while open.
+    for (const auto &file : earlier.files) {
+        const bool known = std::any_of(later.files.begin(), later.files.end(), [&](const WrittenFile &f) {
+            return f.ino == file.ino && (f.ino != 0 || f.path == file.path);
+        });
+        if (!known)
+            later.files.push_back(file);
+        else if (!file.path.empty())
+            for (auto &f : later.files)
+                if (f.ino == file.ino && f.path.empty())
+                    f.path = file.path, f.size_bytes = std::max(f.size_bytes, file.size_bytes);
+    }
+    return later;
+}
+
 std::optional<GroupBy> parse_group_by(std::string_view text)
 {
     if (text == "process")

@@ -78,6 +78,10 @@ void add_counters(ReportRow &into, const ReportRow &from);
 // `describing`'s row with `counters`' counters: the group described by one
 // row, its numbers the group's.
 ReportRow with_counters(ReportRow describing, const ReportRow &counters);
+// Two successive intervals of one row as one (the flight recorder's windows):
+// `later` as it describes the row, with totals as of then, and the interval
+// counters of both summed; rates over `interval_s`, the two together.
+ReportRow followed_by(const ReportRow &earlier, ReportRow later, double interval_s);
 
 struct MountReport {
     std::string mount;

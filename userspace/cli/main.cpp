@@ -115,6 +115,9 @@ int main(int argc, char **argv)
         ->check(diskwatch::count_between(0, 1000));
     agent_cmd->add_option("--state-dir", agent.agent.state_dir,
                           "Where to record what is stopped or frozen, for a restarted agent (default /run/ebpf-diskwatch)");
+    agent_cmd->add_option("--recorder", agent.agent.recorder,
+                          "The flight recorder's directory, over the policy's recorder.path, or \"off\" "
+                          "(default $STATE_DIRECTORY/recorder, else /var/lib/ebpf-diskwatch/recorder)");
     agent_cmd->add_option("--hooks", agent_hooks, "Force a hook family instead of the cheapest available")
         ->check(CLI::IsMember(hook_names));
     agent_cmd->add_flag("--all-mounts", agent.agent.all_mounts,

@@ -250,7 +250,7 @@ public:
         if (root.IsNull())
             return policy;  // an empty file: defaults, no rules
         expect_map(root, "(top level)");
-        check_keys(root, "", {"interval", "dry_run", "mounts", "protect", "safety", "rules"});
+        check_keys(root, "", {"interval", "dry_run", "mounts", "protect", "safety", "recorder", "rules"});
         if (auto node = root["interval"]) {
             policy.interval_s = duration(node, "interval");
             if (policy.interval_s < 0.01 || policy.interval_s > 60)
@@ -293,6 +293,8 @@ public:
         }
         if (auto node = root["safety"]; node && !node.IsNull())
             policy.safety = safety(node);
+        if (auto node = root["recorder"]; node && !node.IsNull())
+            policy.recorder = recorder(node);
         if (auto node = root["rules"]) {
             if (!node.IsNull() && !node.IsSequence())
                 fail(node, "rules", "must be a list of rules");
@@ -440,6 +442,48 @@ private:
         }
         if (auto value = node["recheck_before_sigkill"])
             settings.recheck_before_sigkill = boolean(value, "safety.recheck_before_sigkill");
+        return settings;
+    }
+
+    static RecorderSettings recorder(const YAML::Node &node)
+    {
+        expect_map(node, "recorder");
+        check_keys(node, "recorder.",
+                   {"enabled", "path", "max_size", "resolution", "coarse_resolution", "retention", "rows"});
+        RecorderSettings settings;
+        if (auto value = node["enabled"])
+            settings.enabled = boolean(value, "recorder.enabled");
+        if (auto value = node["path"]) {
+            settings.path = scalar(value, "recorder.path");
+            if (settings.path.empty() || settings.path[0] != '/')
+                fail(value, "recorder.path", "must be an absolute directory path");
+        }
+        if (auto value = node["max_size"]) {
+            settings.max_bytes = size(value, "recorder.max_size");
+            if (settings.max_bytes < (1ull << 20) || settings.max_bytes > (64ull << 30))
+                fail(value, "recorder.max_size", "must be between 1MiB and 64GiB");
+        }
+        if (auto value = node["resolution"]) {
+            settings.resolution_s = duration(value, "recorder.resolution");
+            if (settings.resolution_s < 1 || settings.resolution_s > 3600)
+                fail(value, "recorder.resolution", "must be between 1s and 1h");
+        }
+        if (auto value = node["coarse_resolution"]) {
+            settings.coarse_resolution_s = duration(value, "recorder.coarse_resolution");
+            if (settings.coarse_resolution_s > 86400)
+                fail(value, "recorder.coarse_resolution", "must be at most 1d");
+        }
+        if (settings.coarse_resolution_s < settings.resolution_s * 2)
+            fail(node["coarse_resolution"] ? node["coarse_resolution"] : node, "recorder.coarse_resolution",
+                 "must be at least twice recorder.resolution (it downsamples it)");
+        if (auto value = node["retention"])
+            settings.retention_s = duration(value, "recorder.retention");
+        if (auto value = node["rows"]) {
+            const auto rows = parse_integer<uint32_t>(scalar(value, "recorder.rows"));
+            if (!rows || *rows < 1 || *rows > 1000)
+                fail(value, "recorder.rows", "must be a whole number from 1 to 1000");
+            settings.rows = *rows;
+        }
         return settings;
     }
 

@@ -118,6 +118,21 @@ struct SafetySettings {
     bool recheck_before_sigkill = true;  // SIGKILL only if it kept writing through kill_grace
 };
 
+// The flight recorder (docs/explain.md): where the agent keeps its history,
+// how much of it, at which resolutions.
+struct RecorderSettings {
+    bool enabled = true;
+    // Empty: $STATE_DIRECTORY/recorder under systemd (StateDirectory=), else
+    // kDefaultRecorderDir.
+    std::string path;
+    uint64_t max_bytes = 64ull << 20;  // the store's cap, reserved in advance
+    double resolution_s = 10;          // one record per this much time, for the recent past
+    double coarse_resolution_s = 300;  // the downsampled tier, for the older past
+    double retention_s = 0;            // records older than this are dropped (0: as far back as max_bytes holds)
+    uint32_t rows = 25;                // per grouping and record: the top writers by bytes, and by growth
+};
+inline constexpr const char *kDefaultRecorderDir = "/var/lib/ebpf-diskwatch/recorder";
+
 struct MountAlerts {
     std::optional<double> usage_alert_percent = 80;
     std::optional<double> eta_alert_s = 3600;
@@ -130,6 +145,7 @@ struct Policy {
     MountAlerts mounts;
     ProtectList protect;
     SafetySettings safety;
+    RecorderSettings recorder;
     std::vector<PolicyRule> rules;
 };
 

@@ -1,0 +1,211 @@
+#include "recorder/flight_recorder.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+
+#include "views/json_report.h"
+
+namespace diskwatch {
+
+namespace {
+
+constexpr size_t kQueueMax = 64;            // refreshes: 16 s at the default 0.25 s interval
+constexpr size_t kEventsPerRecordMax = 200;  // a storm of events is not worth a record's room
+constexpr double kReopenEveryS = 60;
+
+double unix_now_s()
+{
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+std::string recorder_dir(const RecorderSettings &settings)
+{
+    if (!settings.path.empty())
+        return settings.path;
+    // systemd sets STATE_DIRECTORY for StateDirectory= (a colon-separated list).
+    if (const char *state = std::getenv("STATE_DIRECTORY"); state && state[0] == '/') {
+        std::string first(state);
+        first = first.substr(0, first.find(':'));
+        return first + "/recorder";
+    }
+    return kDefaultRecorderDir;
+}
+
+FlightRecorder::FlightRecorder(RecorderSettings settings, std::string agent_version,
+                               std::function<void(const std::string &)> warn)
+    : settings_(std::move(settings)), dir_(recorder_dir(settings_)), version_(std::move(agent_version)),
+      warn_(std::move(warn))
+{
+    status_.dir = dir_;
+    thread_ = std::thread([this] { run(); });
+}
+
+FlightRecorder::~FlightRecorder()
+{
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable())
+        thread_.join();
+}
+
+void FlightRecorder::capture(RecorderCapture capture)
+{
+    {
+        std::lock_guard lock(mutex_);
+        if (captures_.size() >= kQueueMax) {
+            ++status_.dropped_captures;
+            return;
+        }
+        captures_.push_back(std::move(capture));
+    }
+    wake_.notify_one();
+}
+
+void FlightRecorder::note_event(const nlohmann::ordered_json &record)
+{
+    std::lock_guard lock(mutex_);
+    if (events_.size() < kEventsPerRecordMax)
+        events_.push_back(record);
+}
+
+RecorderStatus FlightRecorder::status() const
+{
+    std::lock_guard lock(mutex_);
+    return status_;
+}
+
+void FlightRecorder::try_open(double now_s)
+{
+    if (writer_ || now_s < next_open_s_)
+        return;
+    next_open_s_ = now_s + kReopenEveryS;
+    StoreLayout layout;
+    layout.max_bytes = settings_.max_bytes;
+    std::string error, notice;
+    writer_ = RecordWriter::open(dir_, layout, &error, &notice);
+    std::string problem;
+    if (!writer_) {
+        problem = "not recording: " + error + " (retried every minute)";
+    } else {
+        if (!notice.empty())
+            warn_("recorder: " + notice);
+        if (!writer_->reservation().caveat.empty())
+            warn_("recorder: its space in " + dir_ + " is not guaranteed: " + writer_->reservation().caveat);
+        const nlohmann::json start = {{"v", kRecordVersion}, {"ts", now_s}, {"pid", ::getpid()}, {"version", version_}};
+        const auto bytes = nlohmann::json::to_cbor(start);
+        std::string write_error;
+        if (!writer_->append(RecordTier::fine, RecordKind::agent_start, static_cast<int64_t>(now_s * 1000),
+                             std::string_view(reinterpret_cast<const char *>(bytes.data()), bytes.size()), &write_error))
+            problem = write_error;
+        writer_->sync();
+    }
+    bool changed = false;
+    {
+        std::lock_guard lock(mutex_);
+        changed = status_.problem != problem;
+        status_.problem = problem;
+        status_.recording = writer_ != nullptr;
+        if (writer_)
+            status_.reservation = writer_->reservation();
+    }
+    if (changed && !problem.empty())
+        warn_("recorder: " + problem);
+}
+
+void FlightRecorder::add(Windows &windows, RecordTier tier, double resolution_s, const RecorderCapture &capture)
+{
+    const auto bucket = static_cast<int64_t>(std::floor(capture.process.ts / resolution_s));
+    if (windows.bucket != bucket && !windows.process.empty())
+        flush(windows, tier, resolution_s);
+    windows.bucket = bucket;
+    windows.process.add(capture.process);
+    windows.cgroup.add(capture.cgroup);
+    windows.mount.add(capture.mount);
+}
+
+void FlightRecorder::flush(Windows &windows, RecordTier tier, double resolution_s)
+{
+    if (windows.process.empty())
+        return;
+    const double start = windows.process.start_ts();
+    WriteReport process = windows.process.take(settings_.rows);
+    WriteReport cgroup = windows.cgroup.take(settings_.rows);
+    WriteReport mount = windows.mount.take(settings_.rows);
+    nlohmann::json record = {{"v", kRecordVersion},
+                             {"start", start},
+                             {"ts", process.ts},
+                             {"resolution_s", resolution_s},
+                             {"process", to_json(process)},
+                             {"cgroup", to_json(cgroup)},
+                             {"mount", to_json(mount)},
+                             {"events", std::exchange(windows.events, nlohmann::json::array())}};
+    if (!writer_) {
+        // No store yet (retried every minute): this window is lost, and said to be.
+        std::lock_guard lock(mutex_);
+        ++status_.write_errors;
+        return;
+    }
+    const auto bytes = nlohmann::json::to_cbor(record);
+    std::string error;
+    const bool ok = writer_->append(tier, RecordKind::interval, static_cast<int64_t>(process.ts * 1000),
+                                    std::string_view(reinterpret_cast<const char *>(bytes.data()), bytes.size()),
+                                    &error);
+    bool say = false;
+    {
+        std::lock_guard lock(mutex_);
+        if (ok) {
+            ++status_.records;
+            say = false;
+        } else {
+            ++status_.write_errors;
+            say = status_.problem != error;
+            status_.problem = error;
+        }
+    }
+    if (say)
+        warn_("recorder: " + error);
+    if (ok && tier == RecordTier::fine && settings_.retention_s > 0)
+        writer_->expire(static_cast<int64_t>((unix_now_s() - settings_.retention_s) * 1000));
+}
+
+void FlightRecorder::run()
+{
+    std::unique_lock lock(mutex_);
+    for (;;) {
+        wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_ || !captures_.empty(); });
+        std::deque<RecorderCapture> captures = std::move(captures_);
+        captures_.clear();
+        std::vector<nlohmann::ordered_json> events = std::move(events_);
+        events_.clear();
+        const bool stopping = stopping_;
+        lock.unlock();
+
+        try_open(unix_now_s());
+        for (auto &event : events)
+            for (Windows *windows : {&fine_, &coarse_})
+                if (windows->events.size() < kEventsPerRecordMax)
+                    windows->events.push_back(nlohmann::json::parse(event.dump()));
+        for (const auto &capture : captures) {
+            add(fine_, RecordTier::fine, settings_.resolution_s, capture);
+            add(coarse_, RecordTier::coarse, settings_.coarse_resolution_s, capture);
+        }
+        if (stopping) {
+            flush(fine_, RecordTier::fine, settings_.resolution_s);
+            flush(coarse_, RecordTier::coarse, settings_.coarse_resolution_s);
+        }
+        if (writer_)
+            writer_->sync();
+        if (stopping)
+            return;
+        lock.lock();
+    }
+}
+
+}  // namespace diskwatch
