@@ -38,6 +38,10 @@ public:
         *error = "not attached to an agent";
         return std::nullopt;
     }
+    // A recorded feed (top --replay) moves through its refreshes by this many
+    // (negative: back); false at either end. A live feed cannot.
+    virtual bool step(int /*refreshes*/) { return false; }
+    virtual bool replaying() const { return false; }
 };
 
 class LocalFeed : public ReportFeed {

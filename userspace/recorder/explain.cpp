@@ -1,0 +1,530 @@
+#include "recorder/explain.h"
+
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+#include <sstream>
+#include <unordered_set>
+
+#include "recorder/history.h"
+#include "resolve/filesystems.h"
+#include "resolve/mountinfo.h"
+#include "resolve/space_walk.h"
+#include "views/format.h"
+#include "views/json_report.h"
+#include "vocabulary/errno_text.h"
+
+namespace diskwatch {
+
+namespace {
+
+using json = nlohmann::json;
+
+// One writer of the mount over the history looked at.
+struct Tally {
+    std::string kind;  // processes: "process"; workloads: "unit", "container", "compose service", "cgroup"
+    std::string name;
+    ReportRow row;     // the latest row: who it is
+    uint64_t write_bytes = 0, growth_bytes = 0, nospace_failures = 0;
+    double first_seen = 0, last_seen = 0;
+    double first_nospace = 0, last_nospace = 0;
+};
+
+// A file the recorded rows named.
+struct FileTally {
+    std::string path;
+    uint64_t ino = 0;
+    uint64_t first_size = 0, last_size = 0;
+    double first_seen = 0, last_seen = 0;
+    bool deleted = false;
+    std::set<std::string> writers;
+};
+
+void tally(Tally &into, const ReportRow &row, uint64_t nospace, const RecordedWindow &window)
+{
+    if (into.first_seen == 0 && (row.write_bytes || row.growth_bytes))
+        into.first_seen = window.start;
+    if (row.write_bytes || row.growth_bytes)
+        into.last_seen = window.ts;
+    into.write_bytes += row.write_bytes;
+    into.growth_bytes += row.growth_bytes;
+    if (nospace) {
+        if (into.first_nospace == 0)
+            into.first_nospace = window.start;
+        into.last_nospace = window.ts;
+    }
+    into.nospace_failures += nospace;
+    into.row = row;
+}
+
+std::string short_id(const std::string &id) { return id.substr(0, 12); }
+
+// What a cgroup row is, in the operator's words.
+std::pair<std::string, std::string> workload_of(const ReportRow &row)
+{
+    if (!row.compose_service.empty())
+        return {"compose service", row.compose_project + "/" + row.compose_service};
+    if (!row.container.empty())
+        return {"container", row.container_name.empty() ? short_id(row.container) : row.container_name};
+    if (!row.unit.empty())
+        return {"unit", row.unit};
+    return {"cgroup", row.cgroup.empty() ? std::string("/") : row.cgroup};
+}
+
+json when_json(double unix_s) { return unix_s > 0 ? json(rfc3339_utc(unix_s)) : json(nullptr); }
+
+json process_json(const Tally &t)
+{
+    json out = {{"pid", t.row.pid},
+                {"write_bytes", t.write_bytes},
+                {"growth_bytes", t.growth_bytes},
+                {"nospace_failures", t.nospace_failures},
+                {"first_seen", when_json(t.first_seen)},
+                {"last_seen", when_json(t.last_seen)},
+                {"unit", t.row.unit.empty() ? json(nullptr) : json(t.row.unit)},
+                {"exited", t.row.exited}};
+    put_name(out, "comm", t.row.comm);
+    put_name(out, "exe", t.row.exe);
+    put_name(out, "cgroup", t.row.cgroup);
+    if (!t.row.container.empty()) {
+        json container = {{"id", t.row.container}};
+        put_name(container, "name", t.row.container_name);
+        put_name(container, "compose_project", t.row.compose_project);
+        put_name(container, "compose_service", t.row.compose_service);
+        out["container"] = container;
+    } else {
+        out["container"] = nullptr;
+    }
+    return out;
+}
+
+json workload_json(const Tally &t)
+{
+    json out = {{"kind", t.kind},
+                {"write_bytes", t.write_bytes},
+                {"growth_bytes", t.growth_bytes},
+                {"nospace_failures", t.nospace_failures},
+                {"first_seen", when_json(t.first_seen)},
+                {"last_seen", when_json(t.last_seen)}};
+    put_name(out, "name", t.name);
+    put_name(out, "cgroup", t.row.cgroup);
+    return out;
+}
+
+template <typename Less>
+std::vector<const Tally *> top_of(const std::map<std::string, Tally> &tallies, size_t n, Less less,
+                                  uint64_t Tally::*must_have)
+{
+    std::vector<const Tally *> out;
+    for (const auto &[key, t] : tallies)
+        if (t.*must_have > 0)
+            out.push_back(&t);
+    std::stable_sort(out.begin(), out.end(), [&](const Tally *a, const Tally *b) { return less(*a, *b); });
+    if (out.size() > n)
+        out.resize(n);
+    return out;
+}
+
+struct MountChoice {
+    MountEntry entry;
+    std::string dev;  // "major:minor"
+};
+
+std::optional<MountChoice> choose_mount(const ExplainOptions &options, const History &history, std::string *error)
+{
+    const MountTable table = MountTable::load();
+    if (!options.mount.empty()) {
+        struct stat st {};
+        if (::stat(options.mount.c_str(), &st) != 0) {
+            *error = "cannot find " + options.mount + ": " + errno_text(errno);
+            return std::nullopt;
+        }
+        const DeviceNumber dev {major(st.st_dev), minor(st.st_dev)};
+        const MountEntry *entry = table.find_by_device(dev);
+        if (!entry) {
+            *error = "no mount of " + options.mount + " (device " + dev.to_string() + ") in this mount table";
+            return std::nullopt;
+        }
+        return MountChoice {*entry, dev.to_string()};
+    }
+    // The fullest of the mounts the record knows, as they are now.
+    std::set<std::string> recorded;
+    for (const auto &window : history.windows)
+        for (const auto &mount : window.process.value("mounts", json::array()))
+            if (mount.contains("dev") && mount["dev"].is_string())
+                recorded.insert(mount["dev"].get<std::string>());
+    const MountEntry *best = nullptr;
+    double best_pct = -1;
+    for (const auto &entry : table.entries()) {
+        if (!recorded.count(entry.dev.to_string()) || !table.is_visible(entry))
+            continue;
+        const auto usage = read_filesystem_usage(entry.mount_point);
+        if (usage && usage->used_pct() > best_pct) {
+            best_pct = usage->used_pct();
+            best = &entry;
+        }
+    }
+    if (!best)
+        best = table.find_by_mount_point("/");
+    if (!best) {
+        *error = "no mount recorded, and no / in the mount table: name one (explain MOUNT)";
+        return std::nullopt;
+    }
+    return MountChoice {*best, best->dev.to_string()};
+}
+
+}  // namespace
+
+std::optional<json> explain(const ExplainOptions &options, std::string *error)
+{
+    const History history = load_history(options.recorder_dir, options.since_s, options.now_s);
+    const auto chosen = choose_mount(options, history, error);
+    if (!chosen)
+        return std::nullopt;
+    const std::string &dev = chosen->dev;
+    const std::string &mount_point = chosen->entry.mount_point;
+    json answer;
+
+    // ---- the mount, now and as recorded ----
+    json mount = {{"dev", dev}, {"fstype", chosen->entry.fstype}};
+    put_name(mount, "mount", mount_point);
+    put_name(mount, "source", chosen->entry.source);
+    if (const auto usage = read_filesystem_usage(mount_point)) {
+        mount["size_bytes"] = usage->size_bytes;
+        mount["used_bytes"] = usage->used_bytes;
+        mount["available_bytes"] = usage->available_bytes;
+        mount["used_pct"] = std::round(usage->used_pct() * 10) / 10;
+    }
+    std::optional<MountReport> first_recorded, last_recorded;
+    for (const auto &window : history.windows)
+        for (const auto &recorded : window.report(GroupBy::process).mounts)
+            if (recorded.dev == dev) {
+                if (!first_recorded)
+                    first_recorded = recorded;
+                last_recorded = recorded;
+            }
+    if (first_recorded && last_recorded) {
+        mount["recorded_used_bytes_first"] = first_recorded->used_bytes;
+        mount["recorded_used_bytes_last"] = last_recorded->used_bytes;
+        mount["fill_bps"] = last_recorded->fill_bps ? json(std::round(*last_recorded->fill_bps)) : json(nullptr);
+        mount["eta_full_s"] = last_recorded->eta_full_s ? json(std::round(*last_recorded->eta_full_s)) : json(nullptr);
+    }
+    answer["mount"] = mount;
+
+    // ---- who filled it ----
+    std::map<std::string, Tally> processes, workloads;
+    std::map<std::string, FileTally> files;  // by inode (or path when unknown)
+    size_t windows_on_mount = 0;
+    for (const auto &window : history.windows) {
+        const WriteReport by_process = window.report(GroupBy::process);
+        const json rows = window.process.value("rows", json::array());
+        bool any = false;
+        for (size_t i = 0; i < by_process.rows.size(); ++i) {
+            const ReportRow &row = by_process.rows[i];
+            if (row.dev != dev)
+                continue;
+            any = true;
+            const uint64_t nospace = i < rows.size() ? rows[i].value("nospace_failures", uint64_t {0}) : 0;
+            Tally &t = processes[std::to_string(row.pid) + "\n" + row.exe + "\n" + row.comm];
+            t.kind = "process";
+            tally(t, row, nospace, window);
+            for (const auto &file : row.files) {
+                if (file.path.empty() && file.ino == 0)
+                    continue;
+                const std::string key = file.ino ? std::to_string(file.ino) : file.path;
+                FileTally &f = files[key];
+                if (f.first_seen == 0) {
+                    f.first_seen = window.ts;
+                    f.first_size = file.size_bytes;
+                }
+                f.last_seen = window.ts;
+                f.last_size = file.size_bytes;
+                f.ino = file.ino;
+                f.deleted = file.deleted;
+                if (!file.path.empty())
+                    f.path = file.path;
+                f.writers.insert(row.comm + " (" + std::to_string(row.pid) + ")");
+            }
+        }
+        windows_on_mount += any;
+        const WriteReport by_cgroup = window.report(GroupBy::cgroup);
+        const json cgroup_rows = window.cgroup.value("rows", json::array());
+        for (size_t i = 0; i < by_cgroup.rows.size(); ++i) {
+            const ReportRow &row = by_cgroup.rows[i];
+            if (row.dev != dev)
+                continue;
+            const auto [kind, name] = workload_of(row);
+            Tally &t = workloads[kind + "\n" + name];
+            t.kind = kind;
+            t.name = name;
+            const uint64_t nospace = i < cgroup_rows.size() ? cgroup_rows[i].value("nospace_failures", uint64_t {0}) : 0;
+            tally(t, row, nospace, window);
+        }
+    }
+    auto by_growth = [](const Tally &a, const Tally &b) { return a.growth_bytes > b.growth_bytes; };
+    auto by_bytes = [](const Tally &a, const Tally &b) { return a.write_bytes > b.write_bytes; };
+    json writers = {{"by_growth", json::array()}, {"by_bytes", json::array()}, {"workloads_by_growth", json::array()},
+                    {"workloads_by_bytes", json::array()}};
+    for (const Tally *t : top_of(processes, options.top, by_growth, &Tally::growth_bytes))
+        writers["by_growth"].push_back(process_json(*t));
+    for (const Tally *t : top_of(processes, options.top, by_bytes, &Tally::write_bytes))
+        writers["by_bytes"].push_back(process_json(*t));
+    for (const Tally *t : top_of(workloads, options.top, by_growth, &Tally::growth_bytes))
+        writers["workloads_by_growth"].push_back(workload_json(*t));
+    for (const Tally *t : top_of(workloads, options.top, by_bytes, &Tally::write_bytes))
+        writers["workloads_by_bytes"].push_back(workload_json(*t));
+    answer["writers"] = writers;
+
+    // ---- who keeps failing for want of space ----
+    json nospace = json::array();
+    for (const Tally *t : top_of(processes, options.top,
+                                 [](const Tally &a, const Tally &b) { return a.nospace_failures > b.nospace_failures; },
+                                 &Tally::nospace_failures)) {
+        json entry = process_json(*t);
+        entry["first_failure"] = when_json(t->first_nospace);
+        entry["last_failure"] = when_json(t->last_nospace);
+        nospace.push_back(entry);
+    }
+    answer["failing_writers"] = nospace;
+
+    // ---- where the bytes are now: the recorded files, then a bounded walk ----
+    std::unordered_set<uint64_t> unnamed;
+    for (const auto &[key, f] : files)
+        if (f.path.empty() && f.ino)
+            unnamed.insert(f.ino);
+    const SpaceWalk walk = walk_space(mount_point, options.walk_entries, options.walk_budget_s, options.top * 2, unnamed);
+    struct FileNow {
+        const FileTally *file;
+        std::string path;
+        bool exists = false;
+        uint64_t size_now = 0, allocated_now = 0;
+        int64_t growth = 0;
+    };
+    std::vector<FileNow> file_rows;
+    for (const auto &[key, f] : files) {
+        FileNow now {&f, f.path};
+        if (now.path.empty())
+            if (auto named = walk.named.find(f.ino); named != walk.named.end())
+                now.path = named->second;
+        struct stat st {};
+        if (!now.path.empty() && ::stat(now.path.c_str(), &st) == 0 && (f.ino == 0 || st.st_ino == f.ino)) {
+            now.exists = true;
+            now.size_now = static_cast<uint64_t>(st.st_size);
+            now.allocated_now = static_cast<uint64_t>(st.st_blocks) * 512;
+        }
+        const uint64_t last = now.exists ? now.size_now : f.last_size;
+        now.growth = static_cast<int64_t>(last) - static_cast<int64_t>(f.first_size);
+        file_rows.push_back(std::move(now));
+    }
+    std::stable_sort(file_rows.begin(), file_rows.end(), [](const FileNow &a, const FileNow &b) {
+        if (a.growth != b.growth)
+            return a.growth > b.growth;
+        return a.size_now > b.size_now;
+    });
+    json recorded_files = json::array();
+    std::map<std::string, int64_t> directory_growth;
+    for (const auto &now : file_rows) {
+        if (!now.path.empty() && now.growth > 0) {
+            const auto slash = now.path.rfind('/');
+            directory_growth[slash == 0 ? "/" : now.path.substr(0, slash)] += now.growth;
+        }
+        if (recorded_files.size() >= options.top)
+            continue;
+        json entry = {{"ino", now.file->ino},
+                      {"exists", now.exists},
+                      {"deleted", now.file->deleted},
+                      {"size_bytes", now.exists ? now.size_now : now.file->last_size},
+                      {"allocated_bytes", now.exists ? json(now.allocated_now) : json(nullptr)},
+                      {"growth_bytes", now.growth},
+                      {"first_seen", when_json(now.file->first_seen)},
+                      {"last_seen", when_json(now.file->last_seen)},
+                      {"named_by", now.file->path.empty() ? (now.path.empty() ? "none" : "walk") : "record"},
+                      {"writers", json::array()}};
+        if (now.path.empty())
+            entry["path"] = nullptr;
+        else
+            put_name(entry, "path", now.path);
+        for (const auto &writer : now.file->writers) {
+            json name;
+            put_name(name, "name", writer);
+            entry["writers"].push_back(name);
+        }
+        recorded_files.push_back(entry);
+    }
+    std::vector<std::pair<std::string, int64_t>> directories(directory_growth.begin(), directory_growth.end());
+    std::stable_sort(directories.begin(), directories.end(), [](const auto &a, const auto &b) { return a.second > b.second; });
+    json growing_directories = json::array();
+    for (size_t i = 0; i < directories.size() && i < options.top; ++i) {
+        json entry = {{"growth_bytes", directories[i].second}};
+        put_name(entry, "path", directories[i].first);
+        growing_directories.push_back(entry);
+    }
+    json walked = {{"entries", walk.entries},
+                   {"truncated", walk.truncated},
+                   {"seconds", std::round(walk.seconds * 100) / 100},
+                   {"allocated_bytes", walk.allocated_bytes},
+                   {"largest_files", json::array()},
+                   {"largest_directories", json::array()}};
+    for (const auto &entry : walk.files) {
+        json out = {{"allocated_bytes", entry.allocated_bytes}, {"size_bytes", entry.size_bytes},
+                    {"modified", when_json(entry.mtime)}};
+        put_name(out, "path", entry.path);
+        walked["largest_files"].push_back(out);
+    }
+    for (const auto &entry : walk.directories) {
+        json out = {{"allocated_bytes", entry.allocated_bytes}};
+        put_name(out, "path", entry.path);
+        walked["largest_directories"].push_back(out);
+    }
+    answer["files"] = {{"growing", recorded_files}, {"growing_directories", growing_directories}, {"walk", walked}};
+
+    // ---- what the agent saw and did ----
+    json events = json::array();
+    for (const auto &window : history.windows)
+        for (const auto &event : window.events) {
+            const std::string type = event.value("event", "");
+            if (type == "action" || type == "runaway" || type == "mount.usage" || type == "mount.eta")
+                events.push_back(event);
+        }
+    if (events.size() > 20)
+        events.erase(events.begin(), events.end() - 20);
+    answer["events"] = events;
+
+    // ---- the record itself ----
+    json record = {{"dir", options.recorder_dir},
+                   {"since", when_json(options.since_s)},
+                   {"until", when_json(options.now_s)},
+                   {"windows", history.windows.size()},
+                   {"windows_on_mount", windows_on_mount},
+                   {"oldest", history.oldest ? when_json(*history.oldest) : json(nullptr)},
+                   {"newest", history.newest ? when_json(*history.newest) : json(nullptr)},
+                   {"bytes_on_disk", history.bytes_on_disk},
+                   {"agent_starts", json::array()},
+                   {"warnings", history.warnings}};
+    for (const auto &start : history.starts)
+        if (start.ts >= options.since_s)
+            record["agent_starts"].push_back({{"ts", when_json(start.ts)}, {"pid", start.pid}, {"version", start.version}});
+    answer["record"] = record;
+    return answer;
+}
+
+std::string explain_text(const json &answer)
+{
+    std::ostringstream out;
+    auto name = [](const json &object, const std::string &key) { return terminal_safe(get_name(object, key)); };
+    auto bytes = [](const json &object, const char *key) {
+        const auto it = object.find(key);
+        return it != object.end() && it->is_number() ? human_bytes(it->get<double>()) : std::string("-");
+    };
+    auto since = [](const json &object, const char *key) {
+        const auto it = object.find(key);
+        return it != object.end() && it->is_string() ? it->get<std::string>() : std::string("-");
+    };
+    const json &mount = answer["mount"];
+    out << "Mount " << name(mount, "mount") << " (" << mount.value("fstype", "") << " on " << name(mount, "source")
+        << ", " << mount.value("dev", "") << ")";
+    if (mount.contains("used_pct"))
+        out << ": " << mount["used_pct"].get<double>() << "% used, " << bytes(mount, "available_bytes") << " free of "
+            << bytes(mount, "size_bytes");
+    out << "\n";
+    const json &record = answer["record"];
+    out << "Flight record: " << record.value("windows_on_mount", 0) << " windows with writes here, since "
+        << since(record, "since");
+    if (!record["oldest"].is_null())
+        out << " (the record reaches back to " << record["oldest"].get<std::string>() << ")";
+    out << "\n";
+    for (const auto &start : record.value("agent_starts", json::array()))
+        out << "  the agent (pid " << start.value("pid", 0) << ") started recording at " << since(start, "ts") << "\n";
+    for (const auto &warning : record.value("warnings", json::array()))
+        out << "  warning: " << terminal_safe(warning.get<std::string>()) << "\n";
+
+    auto process_line = [&](const json &p) {
+        std::string who = name(p, "comm") + " (pid " + std::to_string(p.value("pid", 0)) + ")";
+        if (p.contains("unit") && p["unit"].is_string())
+            who += " unit " + terminal_safe(p["unit"].get<std::string>());
+        if (p.contains("container") && p["container"].is_object()) {
+            const json &c = p["container"];
+            const std::string service = get_name(c, "compose_service");
+            who += service.empty() ? " container " + name(c, "name")
+                                   : " compose " + name(c, "compose_project") + "/" + terminal_safe(service);
+        }
+        return who;
+    };
+    out << "\nWho filled it (by growth of the files they wrote):\n";
+    const json &writers = answer["writers"];
+    if (writers["by_growth"].empty() && writers["by_bytes"].empty())
+        out << "  nobody recorded: no flight record of writes to this mount in that time\n";
+    for (const auto &p : writers["by_growth"])
+        out << "  " << bytes(p, "growth_bytes") << " grown, " << bytes(p, "write_bytes") << " written  "
+            << process_line(p) << ", writing since " << since(p, "first_seen") << "\n";
+    out << "By bytes written:\n";
+    for (const auto &p : writers["by_bytes"])
+        out << "  " << bytes(p, "write_bytes") << "  " << process_line(p) << ", since " << since(p, "first_seen") << "\n";
+    out << "By unit, container or Compose service:\n";
+    for (const auto &w : writers["workloads_by_growth"])
+        out << "  " << bytes(w, "growth_bytes") << " grown, " << bytes(w, "write_bytes") << " written  "
+            << w.value("kind", "") << " " << name(w, "name") << ", since " << since(w, "first_seen") << "\n";
+
+    const json &files = answer["files"];
+    out << "\nWhere the bytes are now:\n";
+    for (const auto &f : files["growing"]) {
+        const std::string path = f["path"].is_null() ? "inode " + std::to_string(f.value("ino", 0)) + " (no name: opened "
+                                                                                    "and closed between two refreshes)"
+                                                     : name(f, "path");
+        out << "  " << bytes(f, "size_bytes") << " (" << (f.value("growth_bytes", 0) >= 0 ? "+" : "")
+            << human_bytes(static_cast<double>(f.value("growth_bytes", int64_t {0}))) << ")  " << path
+            << (f.value("exists", false) ? "" : "  [gone]") << "\n";
+    }
+    for (const auto &d : files["growing_directories"])
+        out << "  directory " << name(d, "path") << " grew " << bytes(d, "growth_bytes") << "\n";
+    const json &walk = files["walk"];
+    out << "  largest on the disk now (a walk of " << walk.value("entries", 0) << " entries"
+        << (walk.value("truncated", false) ? ", stopped at its limit" : "") << "):\n";
+    for (const auto &d : walk["largest_directories"])
+        out << "    " << bytes(d, "allocated_bytes") << "  " << name(d, "path") << "/\n";
+    for (const auto &f : walk["largest_files"])
+        out << "    " << bytes(f, "allocated_bytes") << "  " << name(f, "path") << "\n";
+
+    if (answer.contains("deleted_open")) {
+        out << "\nSpace held by deleted files still open:\n";
+        if (answer["deleted_open"].empty())
+            out << "  none\n";
+        for (const auto &d : answer["deleted_open"]) {
+            out << "  " << bytes(d, "allocated_bytes") << "  " << name(d, "path") << " (deleted), held by";
+            for (const auto &h : d.value("holders", json::array()))
+                out << " " << name(h, "comm") << " (pid " << h.value("pid", 0) << ")";
+            out << "\n";
+        }
+    }
+    out << "\nFailing to write for want of space (ENOSPC/EDQUOT):\n";
+    if (answer["failing_writers"].empty())
+        out << "  none recorded\n";
+    for (const auto &p : answer["failing_writers"])
+        out << "  " << p.value("nospace_failures", 0) << " failed writes  " << process_line(p) << ", from "
+            << since(p, "first_failure") << " to " << since(p, "last_failure") << "\n";
+    if (answer.contains("prevention")) {
+        out << "\nPrevention missing:\n";
+        if (answer["prevention"].empty())
+            out << "  nothing found missing\n";
+        for (const auto &p : answer["prevention"])
+            out << "  " << terminal_safe(p.value("finding", "")) << "\n";
+    }
+    if (!answer["events"].empty()) {
+        out << "\nWhat the agent saw and did:\n";
+        for (const auto &e : answer["events"])
+            out << "  " << since(e, "ts") << "  " << terminal_safe(e.value("event", "")) << " "
+                << terminal_safe(e.value("action", e.value("rule", ""))) << "\n";
+    }
+    if (answer.contains("advice")) {
+        out << "\nWhat to do:\n";
+        for (const auto &line : answer["advice"])
+            out << "  - " << terminal_safe(line.get<std::string>()) << "\n";
+    }
+    return out.str();
+}
+
+}  // namespace diskwatch
