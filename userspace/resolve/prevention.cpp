@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "resolve/kernel_files.h"
+#include "resolve/numbers.h"
 #include "vocabulary/errno_text.h"
 
 namespace diskwatch {
@@ -55,15 +56,6 @@ bool looks_like_text(std::string_view text)
         const auto byte = static_cast<unsigned char>(c);
         return byte < 0x20 && byte != '\t' && byte != '\n' && byte != '\r' && byte != '\f';
     });
-}
-
-std::string_view trim(std::string_view text)
-{
-    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
-        text.remove_prefix(1);
-    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
-        text.remove_suffix(1);
-    return text;
 }
 
 // Regular files' and symlinks' names in `dir`, sorted; at most
@@ -206,7 +198,7 @@ private:
             const std::string_view raw = text.substr(0, newline);
             text.remove_prefix(newline == std::string_view::npos ? text.size() : newline + 1);
             ++line_number;
-            const std::string_view line = trim(raw);
+            const std::string_view line = trim_blanks(raw);
             if (line.empty() || line.front() == '#')
                 continue;
             const auto words = logrotate_words(line);
@@ -284,7 +276,7 @@ void parse_systemd_ini(std::string_view text, const AssignmentSink &sink)
             line.remove_suffix(1);
         // A trailing backslash continues the line (a comment line in between is skipped).
         if (!logical.empty()) {
-            const std::string_view trimmed = trim(line);
+            const std::string_view trimmed = trim_blanks(line);
             if (!trimmed.empty() && (trimmed.front() == '#' || trimmed.front() == ';'))
                 continue;
         }
@@ -295,7 +287,7 @@ void parse_systemd_ini(std::string_view text, const AssignmentSink &sink)
         logical.append(line);
         const std::string whole = std::move(logical);
         logical.clear();
-        const std::string_view content = trim(whole);
+        const std::string_view content = trim_blanks(whole);
         if (content.empty() || content.front() == '#' || content.front() == ';')
             continue;
         if (content.front() == '[') {
@@ -306,7 +298,7 @@ void parse_systemd_ini(std::string_view text, const AssignmentSink &sink)
         const size_t equals = content.find('=');
         if (equals == std::string_view::npos)
             continue;
-        sink(section, trim(content.substr(0, equals)), trim(content.substr(equals + 1)));
+        sink(section, trim_blanks(content.substr(0, equals)), trim_blanks(content.substr(equals + 1)));
     }
 }
 
@@ -532,7 +524,7 @@ UnitLogsDirectory read_unit_logs_directory(const std::string &unit, const std::s
         if (key == "LogsDirectory") {
             if (value.empty())
                 result.logs_directory.clear();  // an empty assignment resets the list
-            while (!(value = trim(value)).empty()) {
+            while (!(value = trim_blanks(value)).empty()) {
                 const auto end = std::find_if(value.begin(), value.end(),
                                               [](char c) { return std::isspace(static_cast<unsigned char>(c)); });
                 result.logs_directory.emplace_back(value.begin(), end);
