@@ -87,13 +87,15 @@ KernelFile read_kernel_file(const std::string &path, size_t max_bytes)
     return read_all(fd, path, max_bytes);
 }
 
-KernelFile read_state_file(const std::string &path, size_t max_bytes)
+namespace {
+
+// A regular file of at most max_bytes, opened with `extra_flags` besides
+// O_NONBLOCK: a FIFO in the file's place opens at once (and is refused below)
+// instead of waiting for a writer forever.
+KernelFile read_regular_file(const std::string &path, size_t max_bytes, int extra_flags)
 {
     KernelFile result;
-    // O_NONBLOCK: a FIFO in the file's place opens at once (and is refused
-    // below) instead of waiting for a writer forever; O_NOFOLLOW: not through
-    // a symlink as its last component.
-    const int fd = open_retrying(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    const int fd = open_retrying(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | extra_flags);
     if (fd < 0) {
         result.error = errno;
         return result;
@@ -105,6 +107,19 @@ KernelFile read_state_file(const std::string &path, size_t max_bytes)
         return result;
     }
     return read_all(fd, path, max_bytes);
+}
+
+}  // namespace
+
+KernelFile read_state_file(const std::string &path, size_t max_bytes)
+{
+    // O_NOFOLLOW: not through a symlink as its last component.
+    return read_regular_file(path, max_bytes, O_NOFOLLOW);
+}
+
+KernelFile read_config_file(const std::string &path, size_t max_bytes)
+{
+    return read_regular_file(path, max_bytes, 0);
 }
 
 std::optional<long long> read_integer_file(const std::string &path)

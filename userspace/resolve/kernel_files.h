@@ -30,6 +30,10 @@ KernelFile read_kernel_file(const std::string &path, size_t max_bytes = kKernelF
 // that directory controls): a regular file only, never through a symlink as
 // its last component, never blocking on a FIFO or device put in its place.
 KernelFile read_state_file(const std::string &path, size_t max_bytes);
+// A configuration file an administrator wrote (/etc/logrotate.d/*,
+// journald.conf, a unit file): the same, but through symlinks (packages and
+// admins link them), still a regular file only and never blocking on a FIFO.
+KernelFile read_config_file(const std::string &path, size_t max_bytes);
 
 // A file that holds one decimal integer and a newline (a sysctl such as
 // /proc/sys/kernel/bpf_stats_enabled); nullopt when unreadable or anything else.

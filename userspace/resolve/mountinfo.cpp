@@ -1,10 +1,17 @@
 #include "resolve/mountinfo.h"
 
+#include <sys/sysmacros.h>
+
 #include <charconv>
 
 #include "resolve/kernel_files.h"
 
 namespace diskwatch {
+
+DeviceNumber DeviceNumber::from_stat(uint64_t st_dev)
+{
+    return {static_cast<uint32_t>(::major(st_dev)), static_cast<uint32_t>(::minor(st_dev)) & 0xfffff};
+}
 
 std::string DeviceNumber::to_string() const { return std::to_string(major) + ":" + std::to_string(minor); }
 

@@ -16,6 +16,9 @@ struct DeviceNumber {
     uint32_t minor = 0;
 
     static DeviceNumber from_kernel(uint32_t kernel_dev) { return {kernel_dev >> 20, kernel_dev & 0xfffff}; }
+    // stat(2)'s st_dev (userspace's dev_t encoding), the minor cut to the
+    // kernel's 20 bits as the BPF side sees it.
+    static DeviceNumber from_stat(uint64_t st_dev);
     uint32_t to_kernel() const { return (major << 20) | minor; }
     std::string to_string() const;  // "major:minor", as mountinfo and lsblk print it
     bool operator==(const DeviceNumber &) const = default;

@@ -1,5 +1,6 @@
 #include "resolve/numbers.h"
 
+#include <cctype>
 #include <charconv>
 #include <system_error>
 
@@ -34,6 +35,15 @@ std::optional<double> parse_double(std::string_view text)
     if (parsed.ec != std::errc() || parsed.ptr != last)
         return std::nullopt;
     return value;
+}
+
+std::string_view trim_blanks(std::string_view text)
+{
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
+        text.remove_prefix(1);
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+        text.remove_suffix(1);
+    return text;
 }
 
 }  // namespace diskwatch

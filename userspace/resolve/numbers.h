@@ -26,4 +26,9 @@ extern template std::optional<unsigned long long> parse_integer<unsigned long lo
 // finite value check).
 std::optional<double> parse_double(std::string_view text);
 
+// `text` without its leading and trailing blanks (isspace: space, tab,
+// newlines, \v, \f): a value as a person wrote it around a number or in a
+// configuration file.
+std::string_view trim_blanks(std::string_view text);
+
 }  // namespace diskwatch

@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +9,7 @@
 #include <string_view>
 
 #include "resolve/kernel_files.h"
+#include "resolve/mountinfo.h"
 #include "resolve/numbers.h"
 #include "resolve/processes.h"
 
@@ -19,17 +19,32 @@ namespace {
 
 constexpr std::string_view kDeletedSuffix = " (deleted)";
 
-// "flags:\t0100001" in /proc/PID/fdinfo/FD (octal); false when unreadable (the
-// file was closed, the process is gone) or not a number: not known to write.
-bool opened_for_writing(const std::string &fdinfo_path)
+}  // namespace
+
+std::optional<FdTarget> read_fd_target(const std::string &fd_link)
+{
+    // PATH_MAX: the kernel's d_path() gives no longer name (ENAMETOOLONG instead).
+    char target[4096];
+    const ssize_t n = ::readlink(fd_link.c_str(), target, sizeof(target) - 1);
+    if (n <= 0)
+        return std::nullopt;
+    FdTarget fd;
+    fd.path.assign(target, static_cast<size_t>(n));
+    if (fd.path.size() > kDeletedSuffix.size() &&
+        std::string_view(fd.path).substr(fd.path.size() - kDeletedSuffix.size()) == kDeletedSuffix) {
+        fd.path.resize(fd.path.size() - kDeletedSuffix.size());
+        fd.deleted_suffix = true;
+    }
+    return fd;
+}
+
+bool fd_opened_for_writing(const std::string &fdinfo_path)
 {
     const auto fdinfo = read_kernel_file(fdinfo_path);
     const auto octal = fdinfo.ok() ? status_value(fdinfo.text, "flags") : std::nullopt;
     const auto flags = octal ? parse_integer<unsigned long>(*octal, 8) : std::nullopt;
     return flags && ((*flags & O_ACCMODE) == O_WRONLY || (*flags & O_ACCMODE) == O_RDWR);
 }
-
-}  // namespace
 
 std::vector<WrittenFile> files_written_by(int pid, uint32_t dev, const std::vector<uint64_t> &last_inodes,
                                           size_t limit, const std::string &proc_root)
@@ -53,27 +68,23 @@ std::vector<WrittenFile> files_written_by(int pid, const std::function<bool(uint
             struct stat st {};
             if (::stat(link.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
                 continue;
-            if (!on_device((::major(st.st_dev) << 20) | (::minor(st.st_dev) & ((1u << 20) - 1))))
+            if (!on_device(DeviceNumber::from_stat(st.st_dev).to_kernel()))
                 continue;
             if (std::find(seen.begin(), seen.end(), st.st_ino) != seen.end())
                 continue;
             const bool was_last = std::find(last_inodes.begin(), last_inodes.end(), st.st_ino) != last_inodes.end();
-            if (!was_last && !opened_for_writing(proc_root + "/" + std::to_string(pid) + "/fdinfo/" + entry->d_name))
+            if (!was_last && !fd_opened_for_writing(proc_root + "/" + std::to_string(pid) + "/fdinfo/" + entry->d_name))
                 continue;
-            char target[4096];
-            const ssize_t n = ::readlink(link.c_str(), target, sizeof(target) - 1);
-            if (n <= 0)
+            auto target = read_fd_target(link);
+            if (!target)
                 continue;
             WrittenFile file;
-            file.path.assign(target, static_cast<size_t>(n));
+            file.path = std::move(target->path);
             file.ino = st.st_ino;
             file.size_bytes = static_cast<uint64_t>(st.st_size);
+            // nlink 0, not the suffix: a name may end so, and a file with another
+            // hard link left shows the suffix too though closing it frees nothing.
             file.deleted = st.st_nlink == 0;
-            if (file.path.size() > kDeletedSuffix.size() &&
-                std::string_view(file.path).substr(file.path.size() - kDeletedSuffix.size()) == kDeletedSuffix) {
-                file.path.resize(file.path.size() - kDeletedSuffix.size());
-                file.deleted = true;
-            }
             seen.push_back(st.st_ino);
             (was_last ? last_written : other_open).push_back(std::move(file));
         }

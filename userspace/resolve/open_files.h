@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,5 +29,19 @@ std::vector<WrittenFile> files_written_by(int pid, uint32_t dev, const std::vect
 std::vector<WrittenFile> files_written_by(int pid, const std::function<bool(uint32_t dev)> &on_device,
                                           const std::vector<uint64_t> &last_inodes, size_t limit,
                                           const std::string &proc_root = "/proc");
+
+// What one /proc/PID/fd/N link names, shared by files_written_by and
+// find_deleted_open_files (deleted_files.h).
+struct FdTarget {
+    std::string path;             // the link's target, " (deleted)" removed
+    bool deleted_suffix = false;  // it ended in " (deleted)": a hint only, a file may be named so
+};
+// readlink(2) of `fd_link`; nullopt when the fd was closed or the process
+// is gone (ENOENT, ESRCH: ordinary mid-scan) or it is not readable.
+std::optional<FdTarget> read_fd_target(const std::string &fd_link);
+// "flags:\t0100001" in /proc/PID/fdinfo/FD (octal) says O_WRONLY or O_RDWR;
+// false when unreadable (the file was closed, the process is gone) or not a
+// number: not known to write.
+bool fd_opened_for_writing(const std::string &fdinfo_path);
 
 }  // namespace diskwatch

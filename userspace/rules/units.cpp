@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "resolve/numbers.h"
+
 namespace diskwatch {
 
 namespace {
@@ -35,27 +37,18 @@ std::optional<double> leading_number(std::string_view text, std::string_view *re
     return value;
 }
 
-std::string_view trim(std::string_view text)
-{
-    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
-        text.remove_prefix(1);
-    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
-        text.remove_suffix(1);
-    return text;
-}
-
 }  // namespace
 
 std::optional<uint64_t> parse_size(std::string_view text, std::string *error)
 {
-    const std::string_view original = trim(text);
+    const std::string_view original = trim_blanks(text);
     std::string_view unit;
     auto number = leading_number(original, &unit);
     if (!number) {
         say(error, "\"" + std::string(original) + "\" is not a size (examples: 512, 64KiB, 10GiB, 20MB)");
         return std::nullopt;
     }
-    unit = trim(unit);
+    unit = trim_blanks(unit);
     struct Unit {
         std::string_view name;
         double bytes;
@@ -83,7 +76,7 @@ std::optional<uint64_t> parse_size(std::string_view text, std::string *error)
 
 std::optional<double> parse_rate(std::string_view text, std::string *error)
 {
-    const std::string_view original = trim(text);
+    const std::string_view original = trim_blanks(text);
     if (original.size() < 2 || original.substr(original.size() - 2) != "/s") {
         say(error, "\"" + std::string(original) + "\" is not a rate (a size per second, like 50MiB/s)");
         return std::nullopt;
@@ -99,7 +92,7 @@ std::optional<double> parse_rate(std::string_view text, std::string *error)
 
 std::optional<double> parse_duration(std::string_view text, std::string *error)
 {
-    const std::string_view original = trim(text);
+    const std::string_view original = trim_blanks(text);
     std::string_view rest = original;
     double total = 0;
     bool any = false;
