@@ -13,6 +13,7 @@
 #include "cli/check_config.h"
 #include "cli/control_commands.h"
 #include "cli/doctor.h"
+#include "cli/explain_command.h"
 #include "cli/log_setup.h"
 #include "rules/option_checks.h"
 #include "kernel/privileges.h"
@@ -101,6 +102,22 @@ int main(int argc, char **argv)
                         "podman's and CRI-O's storage root (default /var/lib/containers/storage; with --local)");
     top_cmd->add_option("--containerd-state", top.containers.containerd_state,
                         "containerd's state directory, read for container names (default /run/containerd; with --local)");
+
+    top_cmd->add_option("--replay", top.replay,
+                        "Show the flight record from this time on (\"2h ago\", \"14:00\", \"2026-12-05 14:00\"): "
+                        "[ and ] step, space plays; with --json, its documents (docs/explain.md)");
+    top_cmd->add_option("--recorder", top.recorder,
+                        "The flight record to replay (default /var/lib/ebpf-diskwatch/recorder)");
+
+    diskwatch::ExplainCommand explain;
+    auto *explain_cmd = app.add_subcommand(
+        "explain", "Why is this disk full? Who filled it, where the bytes are, what holds them (docs/explain.md)");
+    explain_cmd->add_option("mount", explain.mount, "A path on the filesystem (default: the fullest one recorded)");
+    explain_cmd->add_option("--since", explain.since, "How far back to look (default \"24h ago\")");
+    explain_cmd->add_flag("--json", explain.json, "One JSON document (docs/explain.md)");
+    explain_cmd->add_option("--recorder", explain.recorder,
+                            "The flight record to read (default /var/lib/ebpf-diskwatch/recorder)");
+    explain_cmd->add_option("--top", explain.top, "Rows per list (default 5)")->check(diskwatch::count_between(1, 1000));
 
     diskwatch::AgentCommand agent;
     std::string agent_config;
@@ -197,6 +214,8 @@ int main(int argc, char **argv)
             top.batch = true;
         return diskwatch::run_top(top);
     }
+    if (*explain_cmd)
+        return diskwatch::run_explain(explain);
     if (*agent_cmd) {
         if (!agent_config.empty())
             agent.agent.config_path = agent_config;

@@ -16,6 +16,8 @@
 #include "vocabulary/internal_errors.h"
 #include "monitor/report_feed.h"
 #include "monitor/write_monitor.h"
+#include "recorder/flight_recorder.h"
+#include "recorder/replay_feed.h"
 #include "rules/units.h"
 #include "views/interactive_top.h"
 #include "views/json_report.h"
@@ -91,6 +93,25 @@ int run_batch(ReportFeed &feed, const TopOptions &options)
     return kExitOk;
 }
 
+// --replay with -b or --json: the recorded windows from the one asked for,
+// at once (no waiting: the record is already there), -n of them (0: all).
+int run_replay_batch(ReplayFeed &feed, const TopOptions &options)
+{
+    ReportOptions report_options {options.by, false};
+    std::string error;
+    for (int i = 0; options.iterations == 0 || i < options.iterations; ++i) {
+        auto report = feed.refresh(report_options, &error);
+        if (options.container_grouping)
+            report = group_by_container(*report, *options.container_grouping);
+        const std::string out = options.json ? to_json_line(*report) + "\n" : to_text_table(*report) + "\n";
+        std::fwrite(out.data(), 1, out.size(), stdout);
+        if (!feed.step(1))
+            break;
+    }
+    std::fflush(stdout);
+    return kExitOk;
+}
+
 int run_feed(ReportFeed &feed, const TopOptions &options, bool interactive)
 {
     install_stop_handlers();
@@ -104,6 +125,7 @@ int run_feed(ReportFeed &feed, const TopOptions &options, bool interactive)
         state.by = options.by;
         state.containers = options.container_grouping;
         state.can_act = feed.source() == ReportSource::agent;
+        state.replay = feed.replaying();
         state.accumulated = options.accumulated;
         state.all_mounts = options.all_mounts;
         return run_interactive_top(feed, options.delay_s, state, &g_stop);
@@ -120,6 +142,27 @@ int run_top(const TopOptions &options)
         return kExitUsage;
     }
     const bool interactive = !options.batch && !options.json && ::isatty(STDOUT_FILENO);
+    if (!options.replay.empty()) {
+        const double now_s =
+            std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+        std::string error;
+        const auto at = parse_when(options.replay, now_s, &error);
+        if (!at) {
+            std::cerr << "ebpf-diskwatch top: --replay " << error << "\n";
+            return kExitUsage;
+        }
+        auto feed = ReplayFeed::open(options.recorder.empty() ? recorder_dir(RecorderSettings {}) : options.recorder,
+                                     *at, &error);
+        if (!feed) {
+            std::cerr << "ebpf-diskwatch top: " << error << "\n";
+            return kExitFailure;
+        }
+        for (const auto &warning : feed->history().warnings)
+            spdlog::warn("{}", warning);
+        if (!interactive)
+            return run_replay_batch(*feed, options);
+        return run_feed(*feed, options, true);
+    }
     // A running agent already counts every write: read its counters rather
     // than load a second copy of the programs. Forcing --hooks means ours.
     if (!options.local && !options.forced_hooks) {

@@ -27,6 +27,8 @@ struct TopOptions {
     std::string control_socket;  // empty: /run/ebpf-diskwatch/control.sock
     bool all_mounts = false;     // --all-mounts: overlay and other mounts hidden by default too
     ContainerRoots containers;   // --docker-root, --containers-storage, --containerd-state (local monitor only)
+    std::string replay;    // --replay WHEN: the flight record from then on, not the kernel
+    std::string recorder;  // --recorder DIR: the record to replay (default: the agent's)
 };
 
 int run_top(const TopOptions &options);

@@ -11,11 +11,14 @@
 #include <unordered_set>
 
 #include "recorder/history.h"
+#include "resolve/deleted_files.h"
 #include "resolve/filesystems.h"
 #include "resolve/mountinfo.h"
+#include "resolve/prevention.h"
 #include "resolve/space_walk.h"
 #include "views/format.h"
 #include "views/json_report.h"
+#include "vocabulary/cgroup_workload.h"
 #include "vocabulary/errno_text.h"
 
 namespace diskwatch {
@@ -175,6 +178,96 @@ std::optional<MountChoice> choose_mount(const ExplainOptions &options, const His
         return std::nullopt;
     }
     return MountChoice {*best, best->dev.to_string()};
+}
+
+// Whether `path` is on the device `dev` ("major:minor").
+bool on_device(const std::string &path, const std::string &dev)
+{
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 && DeviceNumber {major(st.st_dev), minor(st.st_dev)}.to_string() == dev;
+}
+
+bool looks_like_a_log(const std::string &path)
+{
+    auto ends_with = [&](std::string_view suffix) {
+        return path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    return path.rfind("/var/log/", 0) == 0 || path.find("/log/") != std::string::npos ||
+           path.find("/logs/") != std::string::npos || ends_with(".log") || ends_with(".json") || ends_with(".out");
+}
+
+json finding(std::string kind, std::string subject, std::string text, std::string fix)
+{
+    json out = {{"kind", std::move(kind)}, {"finding", std::move(text)}, {"fix", std::move(fix)}};
+    put_name(out, "subject", subject);
+    return out;
+}
+
+// What prevention is missing, where the machine's configuration says so.
+json missing_prevention(const ExplainOptions &options, const std::string &dev, const std::vector<std::string> &growing_logs,
+                        const std::vector<const Tally *> &workloads)
+{
+    json findings = json::array();
+    // A growing log that no logrotate rule covers.
+    const LogrotateConfig logrotate = read_logrotate_config(options.root);
+    for (const auto &path : growing_logs)
+        if (!logrotate_match(logrotate, path))
+            findings.push_back(finding("logrotate", path, "no logrotate rule covers " + path + ", which grew",
+                                       "add a rule for it in /etc/logrotate.d/ (size or daily, rotate N, compress), "
+                                       "unless its writer rotates it itself"));
+    // Docker's json-file logs without max-size, for the containers that wrote here.
+    const std::string docker_root = options.docker_root;
+    const bool docker_here = on_device(docker_root, dev);
+    const DockerDaemonLogging daemon = read_docker_daemon_logging(options.root);
+    std::set<std::string> containers_seen;
+    for (const Tally *t : workloads) {
+        const std::string &id = t->row.container;
+        if (id.empty() || !containers_seen.insert(id).second)
+            continue;
+        const ContainerLogging logging = read_container_logging(id, docker_root);
+        if (logging.found && logging.log_driver == "json-file" && !logging.max_size)
+            findings.push_back(finding("docker-log", t->name,
+                                       "container " + t->name + " logs with json-file and no max-size: its log "
+                                       "under " + docker_root + "/containers/ grows without end",
+                                       "set log-opts max-size (and max-file) in /etc/docker/daemon.json, or "
+                                       "logging: options: max-size in its compose file, then recreate the container"));
+    }
+    if (docker_here && daemon.log_driver == "json-file" && !daemon.max_size)
+        findings.push_back(finding("docker-log", "/etc/docker/daemon.json",
+                                   "Docker's default logging (json-file) has no max-size here: any container's "
+                                   "output can fill " + docker_root,
+                                   "add \"log-opts\": {\"max-size\": \"50m\", \"max-file\": \"3\"} to "
+                                   "/etc/docker/daemon.json and restart dockerd (new containers get it)"));
+    // journald without a cap of its own, when its journal is on this disk.
+    const JournaldConfig journald = read_journald_config(options.root);
+    if (journald.persistent && !journald.system_max_use && on_device("/var/log/journal", dev))
+        findings.push_back(finding("journald", "/etc/systemd/journald.conf",
+                                   "journald keeps its journal on this disk with no SystemMaxUse=: it may take 10% "
+                                   "of the filesystem (at most 4 GiB)",
+                                   "set SystemMaxUse= (e.g. 1G) in /etc/systemd/journald.conf.d/size.conf and "
+                                   "restart systemd-journald"));
+    // Services that filled the disk with no quota on their logs directory.
+    const auto systemd = installed_systemd_version(options.root);
+    for (const Tally *t : workloads) {
+        if (t->kind != "unit" || t->growth_bytes == 0 || t->name.find(".service") == std::string::npos)
+            continue;
+        const UnitLogsDirectory unit = read_unit_logs_directory(t->name, options.root);
+        if (!unit.unit_found || unit.logs_directory_quota)
+            continue;
+        if (systemd && *systemd >= kLogsDirectoryQuotaSinceSystemd)
+            findings.push_back(finding("logs-quota", t->name,
+                                       t->name + " has no LogsDirectoryQuota=",
+                                       "give it LogsDirectory= and LogsDirectoryQuota= (e.g. 10G) in a drop-in "
+                                       "(systemctl edit " + t->name + ")"));
+        else
+            findings.push_back(finding("logs-quota", t->name,
+                                       t->name + " has no cap on what it writes; this systemd (" +
+                                           (systemd ? std::to_string(*systemd) : std::string("unknown version")) +
+                                           ") has no LogsDirectoryQuota= (systemd 258 and later)",
+                                       "cap its logs with a logrotate rule or its own settings; a policy rule in "
+                                       "ebpf-diskwatch can throttle it (docs/policy.md)"));
+    }
+    return findings;
 }
 
 }  // namespace
@@ -381,6 +474,99 @@ std::optional<json> explain(const ExplainOptions &options, std::string *error)
         walked["largest_directories"].push_back(out);
     }
     answer["files"] = {{"growing", recorded_files}, {"growing_directories", growing_directories}, {"walk", walked}};
+
+    // ---- space held by deleted files still open, and who holds each ----
+    const uint32_t kernel_dev = chosen->entry.dev.to_kernel();
+    const DeletedFilesScan deleted = find_deleted_open_files(options.proc_root, [kernel_dev](uint32_t file_dev) {
+        return file_dev == kernel_dev;
+    });
+    json deleted_open = json::array();
+    uint64_t deleted_bytes = 0;
+    for (const auto &file : deleted.files) {
+        deleted_bytes += file.allocated_bytes;
+        if (deleted_open.size() >= options.top)
+            continue;
+        json entry = {{"ino", file.inode}, {"size_bytes", file.size_bytes}, {"allocated_bytes", file.allocated_bytes},
+                      {"holders", json::array()}};
+        put_name(entry, "path", file.path);
+        for (const auto &holder : file.holders) {
+            json h = {{"pid", holder.pid}, {"fds", holder.fds}, {"writable", holder.writable}};
+            put_name(h, "comm", holder.comm);
+            put_name(h, "cgroup", holder.cgroup);
+            const CgroupWorkload workload = describe_cgroup(holder.cgroup);
+            h["unit"] = workload.unit.empty() ? json(nullptr) : json(workload.unit);
+            h["container"] = workload.container_id.empty() ? json(nullptr) : json(workload.container_id);
+            entry["holders"].push_back(h);
+        }
+        deleted_open.push_back(entry);
+    }
+    answer["deleted_open"] = deleted_open;
+    answer["deleted_open_bytes"] = deleted_bytes;
+
+    // ---- what prevention is missing ----
+    std::vector<std::string> growing_logs;
+    for (const auto &now : file_rows)
+        if (now.exists && now.growth > 0 && looks_like_a_log(now.path))
+            growing_logs.push_back(now.path);
+    for (const auto &entry : walk.files)
+        if (looks_like_a_log(entry.path) && entry.mtime >= options.since_s &&
+            std::find(growing_logs.begin(), growing_logs.end(), entry.path) == growing_logs.end())
+            growing_logs.push_back(entry.path);
+    if (growing_logs.size() > options.top)
+        growing_logs.resize(options.top);
+    const auto growing_workloads = top_of(workloads, options.top, by_growth, &Tally::growth_bytes);
+    answer["prevention"] = missing_prevention(options, dev, growing_logs, growing_workloads);
+
+    // ---- what to do, in plain words ----
+    json advice = json::array();
+    if (mount.contains("used_pct") && mount["used_pct"].get<double>() >= 95)
+        advice.push_back("The disk is " + human_bytes(mount.value("available_bytes", 0.0)) +
+                         " from full: free space first (below), then stop the cause.");
+    if (windows_on_mount == 0)
+        advice.push_back("The flight recorder holds no writes to this mount since " + rfc3339_utc(options.since_s) +
+                         ": run the agent (systemctl enable --now ebpf-diskwatch) so that the next incident explains "
+                         "itself; until then the largest files below are the best lead.");
+    if (!growing_workloads.empty()) {
+        const Tally &t = *growing_workloads.front();
+        std::string how;
+        if (t.kind == "unit")
+            how = "stop it (systemctl stop " + t.name + ") or cap it";
+        else if (t.kind == "compose service")
+            how = "stop it (docker compose -p " + t.row.compose_project + " stop " + t.row.compose_service + ") or cap it";
+        else if (t.kind == "container")
+            how = "stop it (docker stop " + t.name + ") or cap its logs";
+        else
+            how = "stop the processes of cgroup " + t.name + ", or let a policy rule throttle them";
+        advice.push_back(t.kind + " " + t.name + " grew its files by " + human_bytes(static_cast<double>(t.growth_bytes)) +
+                         " since " + rfc3339_utc(t.first_seen) + ": " + how + ".");
+    }
+    if (!file_rows.empty() && file_rows.front().growth > 0 && file_rows.front().exists)
+        advice.push_back("The fastest-growing file is " + file_rows.front().path + " (+" +
+                         human_bytes(static_cast<double>(file_rows.front().growth)) +
+                         "): while its writer holds it open, empty it in place (truncate -s 0) or rotate it; "
+                         "deleting it frees nothing until the writer closes it.");
+    if (deleted_bytes > 0 && !deleted.files.empty()) {
+        std::set<std::string> holders;
+        for (const auto &file : deleted.files)
+            for (const auto &holder : file.holders) {
+                const CgroupWorkload workload = describe_cgroup(holder.cgroup);
+                holders.insert(holder.comm + " (pid " + std::to_string(holder.pid) + (workload.unit.empty() ? "" : ", " + workload.unit) + ")");
+            }
+        std::string list;
+        for (const auto &holder : holders)
+            list += (list.empty() ? "" : ", ") + holder;
+        advice.push_back(std::to_string(deleted.files.size()) + " deleted file(s) still hold " +
+                         human_bytes(static_cast<double>(deleted_bytes)) + ": restart (or signal to reopen its logs) " +
+                         list + ". Those hold the space, often a log shipper rather than the writer; deleting more "
+                         "files will not free it.");
+    }
+    for (const auto &p : answer["failing_writers"])
+        advice.push_back(get_name(p, "comm") + " (pid " + std::to_string(p.value("pid", 0)) + ") failed " +
+                         std::to_string(p.value("nospace_failures", 0)) +
+                         " writes for want of space: a victim, not the cause; check it once space is back.");
+    for (const auto &f : answer["prevention"])
+        advice.push_back("Prevent it: " + f.value("fix", std::string()) + " (" + f.value("finding", std::string()) + ").");
+    answer["advice"] = advice;
 
     // ---- what the agent saw and did ----
     json events = json::array();

@@ -103,6 +103,7 @@ void draw_help()
         "    Up Down PgUp PgDn End, a click: select a row (the bar then follows it); Home: the first row",
         "    t k u P  attached to an agent: throttle, kill, release (with a snooze), protect the selected",
         "             row's process or cgroup, each confirmed first; the agent's events say top asked",
+        "    [ ] { }  with --replay: step one recorded window back or forward, { } ten; space plays or pauses",
         "    h ?      this help",
         "",
         "    [name]   a process that has exited; its bytes are kept",
@@ -507,7 +508,8 @@ int run_interactive_top(ReportFeed &feed, double refresh_s, TopViewState state, 
     CursesSession session;
     const auto period = std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(refresh_s));
     auto next_refresh = std::chrono::steady_clock::now() + period;
-    const std::string source = feed.describe();
+    // A replay's says which recorded moment is shown: asked again at each drawing.
+    std::string source = feed.describe();
     RateHistory history;
     WriteReport report;
     std::string problem;  // the agent went away: said on screen, retried every refresh
@@ -550,8 +552,11 @@ int run_interactive_top(ReportFeed &feed, double refresh_s, TopViewState state, 
     auto redraw = [&] {
         if (state.show_help)
             draw_help();
-        else
+        else {
+            if (state.replay)
+                source = feed.describe() + (state.replay_playing ? "  playing" : "  paused: [ ] step, space plays");
             row_at_line = draw(report, state, source, history, problem, session.unicode);
+        }
     };
     if (background) {
         // The first picture: worth the one wait (there is nothing to show before it).
@@ -593,6 +598,12 @@ int run_interactive_top(ReportFeed &feed, double refresh_s, TopViewState state, 
                 }
                 state.pending.reset();
             }
+            if (effect == KeyEffect::step) {
+                if (!feed.step(std::exchange(state.replay_step, 0)))
+                    state.message = "the end of the replayed record";
+                start_refresh();
+                next_refresh = std::chrono::steady_clock::now() + period;
+            }
             if (effect == KeyEffect::regroup) {
                 // Regroup the data we have now rather than waiting a whole interval.
                 start_refresh();
@@ -619,6 +630,10 @@ int run_interactive_top(ReportFeed &feed, double refresh_s, TopViewState state, 
         }
         feed.wait(0);
         if (std::chrono::steady_clock::now() >= next_refresh) {
+            if (state.replay && state.replay_playing && !feed.step(1)) {
+                state.replay_playing = false;
+                state.message = "the end of the replayed record";
+            }
             start_refresh();
             next_refresh = std::max(next_refresh + period, std::chrono::steady_clock::now());
             if (!background)

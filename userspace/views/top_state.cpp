@@ -300,6 +300,22 @@ KeyEffect apply_key(TopViewState &state, int key)
         state.filter.clear();
         select_first(state);
         return KeyEffect::redraw;
+    case '[':
+    case ']':
+    case '{':
+    case '}':
+    case kKeyLeft:
+    case kKeyRight:
+        if (!state.replay)
+            return KeyEffect::none;
+        state.replay_step = (key == '[' || key == kKeyLeft) ? -1 : (key == ']' || key == kKeyRight) ? 1 : key == '{' ? -10 : 10;
+        state.replay_playing = false;
+        return KeyEffect::step;
+    case ' ':
+        if (!state.replay)
+            return KeyEffect::none;
+        state.replay_playing = !state.replay_playing;
+        return KeyEffect::redraw;
     case 't':
         return open_action(state, "throttle");
     case 'k':

@@ -66,11 +66,18 @@ struct TopViewState {
     std::string selected_label;     // and how a prompt names it
     std::optional<PendingAction> pending;
     std::string message;  // the last action's outcome, on the status line until the next key
+    // top --replay: [ and ] (or left and right) step one recorded window,
+    // { and } ten; space plays them at the refresh rate, or pauses.
+    bool replay = false;
+    int replay_step = 0;  // asked by the last key, for the loop to take
+    bool replay_playing = false;
 };
 
 // ncurses' codes for the keys the filter editor needs (this file stays free
 // of curses: the state is tested without a terminal).
-inline constexpr int kKeyBackspace = 0407;  // KEY_BACKSPACE
+inline constexpr int kKeyBackspace = 0407;
+inline constexpr int kKeyLeft = 0404;
+inline constexpr int kKeyRight = 0405;  // KEY_BACKSPACE
 inline constexpr int kKeyEnter = 0527;      // KEY_ENTER
 inline constexpr int kKeyEscape = 27;
 inline constexpr int kKeyDown = 0402;   // KEY_DOWN
@@ -81,7 +88,7 @@ inline constexpr int kKeyPrevPage = 0523;  // KEY_PPAGE
 inline constexpr int kKeyEnd = 0550;    // KEY_END
 
 // act: the pending action is confirmed; the view sends it and says the outcome.
-enum class KeyEffect { none, redraw, regroup, act };
+enum class KeyEffect { none, redraw, regroup, act, step };
 
 // Applies one key press: q or Esc quit; s next sort, r (or I) reverse it; p/c/o/v/m group by
 // process/cgroup/container/Compose service/mount; g next grouping; a toggle accumulated totals; h or ? help; / edit
