@@ -137,7 +137,7 @@ struct MountChoice {
     std::string dev;  // "major:minor"
 };
 
-std::optional<MountChoice> choose_mount(const ExplainOptions &options, const History &history, std::string *error)
+std::optional<MountChoice> choose_mount(const ExplainOptions &options, std::string *error)
 {
     const MountTable table = MountTable::load();
     if (!options.mount.empty()) {
@@ -154,19 +154,16 @@ std::optional<MountChoice> choose_mount(const ExplainOptions &options, const His
         }
         return MountChoice {*entry, dev.to_string()};
     }
-    // The fullest of the mounts the record knows, as they are now.
-    std::set<std::string> recorded;
-    for (const auto &window : history.windows)
-        for (const auto &mount : window.process.value("mounts", json::array()))
-            if (mount.contains("dev") && mount["dev"].is_string())
-                recorded.insert(mount["dev"].get<std::string>());
+    // The fullest disk mounted now: a filesystem on a device (or a pool),
+    // not one of the mounts the views hide (overlays, snaps, pseudo).
     const MountEntry *best = nullptr;
     double best_pct = -1;
     for (const auto &entry : table.entries()) {
-        if (!recorded.count(entry.dev.to_string()) || !table.is_visible(entry))
+        const bool disk = entry.source.rfind("/dev/", 0) == 0 || entry.fstype == "zfs" || entry.fstype == "btrfs";
+        if (!disk || !table.is_visible(entry) || hidden_by_default(entry.fstype, entry.mount_point))
             continue;
         const auto usage = read_filesystem_usage(entry.mount_point);
-        if (usage && usage->used_pct() > best_pct) {
+        if (usage && usage->size_bytes > 0 && usage->used_pct() > best_pct) {
             best_pct = usage->used_pct();
             best = &entry;
         }
@@ -174,7 +171,7 @@ std::optional<MountChoice> choose_mount(const ExplainOptions &options, const His
     if (!best)
         best = table.find_by_mount_point("/");
     if (!best) {
-        *error = "no mount recorded, and no / in the mount table: name one (explain MOUNT)";
+        *error = "no disk in the mount table: name one (explain MOUNT)";
         return std::nullopt;
     }
     return MountChoice {*best, best->dev.to_string()};
@@ -274,8 +271,7 @@ json missing_prevention(const ExplainOptions &options, const std::string &dev, c
 
 std::optional<json> explain(const ExplainOptions &options, std::string *error)
 {
-    const History history = load_history(options.recorder_dir, options.since_s, options.now_s);
-    const auto chosen = choose_mount(options, history, error);
+    const auto chosen = choose_mount(options, error);
     if (!chosen)
         return std::nullopt;
     const std::string &dev = chosen->dev;
@@ -292,28 +288,31 @@ std::optional<json> explain(const ExplainOptions &options, std::string *error)
         mount["available_bytes"] = usage->available_bytes;
         mount["used_pct"] = std::round(usage->used_pct() * 10) / 10;
     }
+    // ---- who filled it ----
     std::optional<MountReport> first_recorded, last_recorded;
-    for (const auto &window : history.windows)
-        for (const auto &recorded : window.report(GroupBy::process).mounts)
+    std::map<std::string, Tally> processes, workloads;
+    std::map<std::string, FileTally> files;  // by inode (or path when unknown)
+    size_t windows_on_mount = 0, windows = 0;
+    json events = json::array();
+    // Each window folded in as it is read (time order): a whole store in bounded memory.
+    const History history = load_history(
+        options.recorder_dir, options.since_s, options.now_s, HistoryResolution::fewest, [&](RecordedWindow &&window) {
+        ++windows;
+        for (const auto &event : window.events) {
+            const std::string type = event.value("event", "");
+            if (type == "action" || type == "runaway" || type == "mount.usage" || type == "mount.eta") {
+                events.push_back(event);
+                if (events.size() > 40)
+                    events.erase(events.begin(), events.begin() + 20);
+            }
+        }
+        const WriteReport by_process = window.report(GroupBy::process);
+        for (const auto &recorded : by_process.mounts)
             if (recorded.dev == dev) {
                 if (!first_recorded)
                     first_recorded = recorded;
                 last_recorded = recorded;
             }
-    if (first_recorded && last_recorded) {
-        mount["recorded_used_bytes_first"] = first_recorded->used_bytes;
-        mount["recorded_used_bytes_last"] = last_recorded->used_bytes;
-        mount["fill_bps"] = last_recorded->fill_bps ? json(std::round(*last_recorded->fill_bps)) : json(nullptr);
-        mount["eta_full_s"] = last_recorded->eta_full_s ? json(std::round(*last_recorded->eta_full_s)) : json(nullptr);
-    }
-    answer["mount"] = mount;
-
-    // ---- who filled it ----
-    std::map<std::string, Tally> processes, workloads;
-    std::map<std::string, FileTally> files;  // by inode (or path when unknown)
-    size_t windows_on_mount = 0;
-    for (const auto &window : history.windows) {
-        const WriteReport by_process = window.report(GroupBy::process);
         const json rows = window.process.value("rows", json::array());
         bool any = false;
         for (size_t i = 0; i < by_process.rows.size(); ++i) {
@@ -357,7 +356,14 @@ std::optional<json> explain(const ExplainOptions &options, std::string *error)
             const uint64_t nospace = i < cgroup_rows.size() ? cgroup_rows[i].value("nospace_failures", uint64_t {0}) : 0;
             tally(t, row, nospace, window);
         }
+    });
+    if (first_recorded && last_recorded) {
+        mount["recorded_used_bytes_first"] = first_recorded->used_bytes;
+        mount["recorded_used_bytes_last"] = last_recorded->used_bytes;
+        mount["fill_bps"] = last_recorded->fill_bps ? json(std::round(*last_recorded->fill_bps)) : json(nullptr);
+        mount["eta_full_s"] = last_recorded->eta_full_s ? json(std::round(*last_recorded->eta_full_s)) : json(nullptr);
     }
+    answer["mount"] = mount;
     auto by_growth = [](const Tally &a, const Tally &b) { return a.growth_bytes > b.growth_bytes; };
     auto by_bytes = [](const Tally &a, const Tally &b) { return a.write_bytes > b.write_bytes; };
     json writers = {{"by_growth", json::array()}, {"by_bytes", json::array()}, {"workloads_by_growth", json::array()},
@@ -569,13 +575,6 @@ std::optional<json> explain(const ExplainOptions &options, std::string *error)
     answer["advice"] = advice;
 
     // ---- what the agent saw and did ----
-    json events = json::array();
-    for (const auto &window : history.windows)
-        for (const auto &event : window.events) {
-            const std::string type = event.value("event", "");
-            if (type == "action" || type == "runaway" || type == "mount.usage" || type == "mount.eta")
-                events.push_back(event);
-        }
     if (events.size() > 20)
         events.erase(events.begin(), events.end() - 20);
     answer["events"] = events;
@@ -584,7 +583,7 @@ std::optional<json> explain(const ExplainOptions &options, std::string *error)
     json record = {{"dir", options.recorder_dir},
                    {"since", when_json(options.since_s)},
                    {"until", when_json(options.now_s)},
-                   {"windows", history.windows.size()},
+                   {"windows", windows},
                    {"windows_on_mount", windows_on_mount},
                    {"oldest", history.oldest ? when_json(*history.oldest) : json(nullptr)},
                    {"newest", history.newest ? when_json(*history.newest) : json(nullptr)},

@@ -22,6 +22,19 @@ double unix_now_s()
 
 }  // namespace
 
+nlohmann::json window_record(double start, double resolution_s, const WriteReport &process, const WriteReport &cgroup,
+                             const WriteReport &mount, nlohmann::json events)
+{
+    return {{"v", kRecordVersion},
+            {"start", start},
+            {"ts", process.ts},
+            {"resolution_s", resolution_s},
+            {"process", to_json(process)},
+            {"cgroup", to_json(cgroup)},
+            {"mount", to_json(mount)},
+            {"events", std::move(events)}};
+}
+
 std::string recorder_dir(const RecorderSettings &settings)
 {
     if (!settings.path.empty())
@@ -101,9 +114,12 @@ void FlightRecorder::try_open(double now_s)
         const nlohmann::json start = {{"v", kRecordVersion}, {"ts", now_s}, {"pid", ::getpid()}, {"version", version_}};
         const auto bytes = nlohmann::json::to_cbor(start);
         std::string write_error;
-        if (!writer_->append(RecordTier::fine, RecordKind::agent_start, static_cast<int64_t>(now_s * 1000),
-                             std::string_view(reinterpret_cast<const char *>(bytes.data()), bytes.size()), &write_error))
-            problem = write_error;
+        // In both tiers: a reader of either sees the restarts.
+        for (RecordTier tier : {RecordTier::fine, RecordTier::coarse})
+            if (!writer_->append(tier, RecordKind::agent_start, static_cast<int64_t>(now_s * 1000),
+                                 std::string_view(reinterpret_cast<const char *>(bytes.data()), bytes.size()),
+                                 &write_error))
+                problem = write_error;
         writer_->sync();
     }
     bool changed = false;
@@ -138,14 +154,8 @@ void FlightRecorder::flush(Windows &windows, RecordTier tier, double resolution_
     WriteReport process = windows.process.take(settings_.rows);
     WriteReport cgroup = windows.cgroup.take(settings_.rows);
     WriteReport mount = windows.mount.take(settings_.rows);
-    nlohmann::json record = {{"v", kRecordVersion},
-                             {"start", start},
-                             {"ts", process.ts},
-                             {"resolution_s", resolution_s},
-                             {"process", to_json(process)},
-                             {"cgroup", to_json(cgroup)},
-                             {"mount", to_json(mount)},
-                             {"events", std::exchange(windows.events, nlohmann::json::array())}};
+    const nlohmann::json record =
+        window_record(start, resolution_s, process, cgroup, mount, std::exchange(windows.events, nlohmann::json::array()));
     if (!writer_) {
         // No store yet (retried every minute): this window is lost, and said to be.
         std::lock_guard lock(mutex_);

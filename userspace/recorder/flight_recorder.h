@@ -44,6 +44,11 @@ struct RecorderStatus {
     uint64_t write_errors = 0;
 };
 
+// One window as its record's body (CBOR-encoded into the store): the
+// groupings as `top --json` documents, and the window's events.
+nlohmann::json window_record(double start, double resolution_s, const WriteReport &process, const WriteReport &cgroup,
+                             const WriteReport &mount, nlohmann::json events);
+
 // The directory settings.path names, or its default: $STATE_DIRECTORY's
 // first entry under systemd, else kDefaultRecorderDir.
 std::string recorder_dir(const RecorderSettings &settings);

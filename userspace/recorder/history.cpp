@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <ctime>
+#include <thread>
+#include <tuple>
 
 #include "recorder/flight_recorder.h"
 #include "rules/units.h"
@@ -10,75 +12,210 @@
 
 namespace diskwatch {
 
-WriteReport RecordedWindow::report(GroupBy by) const
+const WriteReport &RecordedWindow::report(GroupBy by) const
 {
-    const nlohmann::json &document = by == GroupBy::process ? process : by == GroupBy::cgroup ? cgroup : mount;
-    WriteReport report = report_from_json(document);
-    report.ts = ts;
-    report.by = by;
-    return report;
+    auto &cached = reports[static_cast<size_t>(by)];
+    if (!cached) {
+        const nlohmann::json &document = by == GroupBy::process ? process : by == GroupBy::cgroup ? cgroup : mount;
+        cached = report_from_json(document);
+        cached->ts = ts;
+        cached->by = by;
+    }
+    return *cached;
 }
 
-History load_history(const std::string &dir, double from_s, double to_s)
+namespace {
+
+// One record decoded: a window, an agent's start, or nothing usable.
+struct Decoded {
+    std::optional<RecordedWindow> window;
+    std::optional<AgentStarted> start;
+    bool newer_format = false;
+    bool not_cbor = false;
+};
+
+Decoded decode(const StoredRecord &record, bool prepare)
+{
+    Decoded out;
+    nlohmann::json body;
+    try {
+        body = nlohmann::json::from_cbor(record.payload);
+    } catch (const nlohmann::json::exception &) {
+        out.not_cbor = true;
+        return out;
+    }
+    if (!body.is_object())
+        return out;
+    if (body.value("v", 0) > kRecordVersion) {
+        out.newer_format = true;
+        return out;
+    }
+    if (record.kind == RecordKind::agent_start) {
+        out.start = AgentStarted {body.value("ts", 0.0), body.value("pid", 0), body.value("version", "")};
+        return out;
+    }
+    if (record.kind != RecordKind::interval)
+        return out;
+    RecordedWindow window;
+    window.tier = record.tier;
+    window.start = body.value("start", 0.0);
+    window.ts = body.value("ts", 0.0);
+    window.resolution_s = body.value("resolution_s", 0.0);
+    for (auto [key, target] : {std::pair{"process", &window.process}, {"cgroup", &window.cgroup}, {"mount", &window.mount}})
+        if (auto it = body.find(key); it != body.end())
+            *target = std::move(*it);
+    if (auto it = body.find("events"); it != body.end() && it->is_array())
+        window.events = std::move(*it);
+    else
+        window.events = nlohmann::json::array();
+    if (prepare) {
+        window.report(GroupBy::process);
+        window.report(GroupBy::cgroup);
+    }
+    out.window = std::move(window);
+    return out;
+}
+
+// Records, decoded in batches on every core (CBOR to JSON, JSON to reports
+// is most of a reading's time), handed on in their order.
+class BatchDecoder {
+public:
+    BatchDecoder(History &history, bool prepare, std::function<void(RecordedWindow &&)> take)
+        : history_(history), prepare_(prepare), take_(std::move(take))
+    {
+    }
+    void add(StoredRecord &&record)
+    {
+        batch_.push_back(std::move(record));
+        if (batch_.size() >= kBatch)
+            drain();
+    }
+    void drain()
+    {
+        const size_t threads = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8);
+        std::vector<Decoded> out(batch_.size());
+        std::vector<std::thread> workers;
+        for (size_t t = 1; t < threads && t < batch_.size(); ++t)
+            workers.emplace_back([&, t] {
+                for (size_t i = t; i < batch_.size(); i += threads)
+                    out[i] = decode(batch_[i], prepare_);
+            });
+        for (size_t i = 0; i < batch_.size(); i += threads)
+            out[i] = decode(batch_[i], prepare_);
+        for (auto &worker : workers)
+            worker.join();
+        batch_.clear();
+        for (auto &decoded : out) {
+            newer_format_ = newer_format_ || decoded.newer_format;
+            not_cbor_ += decoded.not_cbor;
+            if (decoded.start)
+                history_.starts.push_back(*decoded.start);
+            if (decoded.window)
+                take_(std::move(*decoded.window));
+        }
+    }
+    void finish()
+    {
+        drain();
+        if (newer_format_)
+            history_.warnings.push_back("records of a newer ebpf-diskwatch were skipped");
+        if (not_cbor_)
+            history_.warnings.push_back(std::to_string(not_cbor_) + " record(s) that are not CBOR were skipped");
+    }
+
+private:
+    static constexpr size_t kBatch = 256;
+    History &history_;
+    bool prepare_;
+    std::function<void(RecordedWindow &&)> take_;
+    std::vector<StoredRecord> batch_;
+    bool newer_format_ = false;
+    size_t not_cbor_ = 0;
+};
+
+void take_reading(History &history, StoreReading &reading)
+{
+    for (auto &warning : reading.warnings)
+        history.warnings.push_back(std::move(warning));
+    history.bytes_on_disk += reading.bytes_on_disk;
+    auto widen = [](std::optional<double> &into, std::optional<int64_t> ms, bool oldest) {
+        if (!ms)
+            return;
+        const double s = static_cast<double>(*ms) / 1000;
+        if (!into || (oldest ? s < *into : s > *into))
+            into = s;
+    };
+    widen(history.oldest, reading.oldest_ms, true);
+    widen(history.newest, reading.newest_ms, false);
+}
+
+}  // namespace
+
+History load_history(const std::string &dir, double from_s, double to_s, HistoryResolution resolution,
+                     const std::function<void(RecordedWindow &&)> &fold)
 {
     History history;
     const auto from_ms = static_cast<int64_t>(std::floor(from_s * 1000));
     const auto to_ms = static_cast<int64_t>(std::ceil(to_s * 1000));
-    StoreReading reading = read_store(dir, from_ms, to_ms);
-    history.warnings = std::move(reading.warnings);
-    history.bytes_on_disk = reading.bytes_on_disk;
-    if (reading.oldest_ms)
-        history.oldest = static_cast<double>(*reading.oldest_ms) / 1000;
-    if (reading.newest_ms)
-        history.newest = static_cast<double>(*reading.newest_ms) / 1000;
-    std::vector<RecordedWindow> fine, coarse;
-    bool newer_format = false;
-    for (const auto &record : reading.records) {
-        nlohmann::json body;
-        try {
-            body = nlohmann::json::from_cbor(record.payload);
-        } catch (const nlohmann::json::exception &) {
-            history.warnings.push_back("a record that is not CBOR was skipped");
-            continue;
-        }
-        if (!body.is_object())
-            continue;
-        if (body.value("v", 0) > kRecordVersion) {
-            newer_format = true;
-            continue;
-        }
-        if (record.kind == RecordKind::agent_start) {
-            history.starts.push_back({body.value("ts", 0.0), body.value("pid", 0), body.value("version", "")});
-            continue;
-        }
-        if (record.kind != RecordKind::interval)
-            continue;
-        RecordedWindow window;
-        window.tier = record.tier;
-        window.start = body.value("start", 0.0);
-        window.ts = body.value("ts", 0.0);
-        window.resolution_s = body.value("resolution_s", 0.0);
-        window.process = body.value("process", nlohmann::json::object());
-        window.cgroup = body.value("cgroup", nlohmann::json::object());
-        window.mount = body.value("mount", nlohmann::json::object());
-        window.events = body.value("events", nlohmann::json::array());
-        (record.tier == RecordTier::fine ? fine : coarse).push_back(std::move(window));
+    // The tier that leads is read first; the other only where it is silent:
+    // finest: coarse windows that end before the first fine one begins;
+    // fewest: fine windows after the last coarse one (in time order, so a
+    // fold sees the coarse past, then the fine present).
+    const bool finest = resolution == HistoryResolution::finest;
+    const RecordTier lead = finest ? RecordTier::fine : RecordTier::coarse;
+    const RecordTier other = finest ? RecordTier::coarse : RecordTier::fine;
+    std::vector<RecordedWindow> led, rest;
+    std::optional<double> first_start, last_end;
+    auto keep = [&](std::vector<RecordedWindow> &into) {
+        return [&](RecordedWindow &&window) {
+            if (!first_start || window.start < *first_start)
+                first_start = window.start;
+            if (!last_end || window.ts > *last_end)
+                last_end = window.ts;
+            if (fold && !finest)
+                fold(std::move(window));
+            else
+                into.push_back(std::move(window));
+        };
+    };
+    {
+        BatchDecoder decoder(history, static_cast<bool>(fold), keep(led));
+        StoreReading reading = read_store(dir, from_ms, to_ms, lead, [&](StoredRecord &&r) { decoder.add(std::move(r)); });
+        decoder.finish();
+        take_reading(history, reading);
     }
-    if (newer_format)
-        history.warnings.push_back("records of a newer ebpf-diskwatch were skipped");
+    int64_t other_from = from_ms, other_to = to_ms;
+    if (finest && first_start)
+        other_to = static_cast<int64_t>(std::floor(*first_start * 1000));
+    if (!finest && last_end)
+        other_from = std::max(other_from, static_cast<int64_t>(std::ceil(*last_end * 1000)) + 1);
+    {
+        BatchDecoder decoder(history, static_cast<bool>(fold), keep(rest));
+        StoreReading reading =
+            read_store(dir, other_from, other_to, other, [&](StoredRecord &&r) { decoder.add(std::move(r)); });
+        decoder.finish();
+        take_reading(history, reading);
+    }
     auto by_time = [](const RecordedWindow &a, const RecordedWindow &b) { return a.ts < b.ts; };
-    std::sort(fine.begin(), fine.end(), by_time);
-    std::sort(coarse.begin(), coarse.end(), by_time);
-    // The coarse windows that end before the fine tier begins, then the fine
-    // ones: each moment once, at the finest resolution kept for it.
-    const double fine_from = fine.empty() ? INFINITY : fine.front().start;
-    for (auto &window : coarse)
-        if (window.ts <= fine_from)
-            history.windows.push_back(std::move(window));
-    for (auto &window : fine)
-        history.windows.push_back(std::move(window));
-    std::sort(history.starts.begin(), history.starts.end(),
-              [](const AgentStarted &a, const AgentStarted &b) { return a.ts < b.ts; });
+    std::stable_sort(led.begin(), led.end(), by_time);
+    std::stable_sort(rest.begin(), rest.end(), by_time);
+    std::vector<RecordedWindow> &earlier = finest ? rest : led, &later = finest ? led : rest;
+    for (auto *part : {&earlier, &later})
+        for (auto &window : *part) {
+            if (fold)
+                fold(std::move(window));
+            else
+                history.windows.push_back(std::move(window));
+        }
+    // Each start is in both tiers.
+    std::sort(history.starts.begin(), history.starts.end(), [](const AgentStarted &a, const AgentStarted &b) {
+        return std::tie(a.ts, a.pid) < std::tie(b.ts, b.pid);
+    });
+    history.starts.erase(std::unique(history.starts.begin(), history.starts.end(),
+                                     [](const AgentStarted &a, const AgentStarted &b) {
+                                         return a.ts == b.ts && a.pid == b.pid;
+                                     }),
+                         history.starts.end());
     return history;
 }
 

@@ -4,6 +4,7 @@
 // one timeline, at the best resolution kept for each moment.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,8 +24,11 @@ struct RecordedWindow {
     nlohmann::json process, cgroup, mount;  // `top --json` documents (docs/top-json.md)
     nlohmann::json events;                  // the event records of the window (docs/events.md)
 
-    // The grouping as a report, as the views take it (ts set).
-    WriteReport report(GroupBy by) const;
+    // The grouping as a report, as the views take it (ts set). Converted
+    // once: a window read for explain has its process and cgroup reports
+    // made on the reading's threads.
+    const WriteReport &report(GroupBy by) const;
+    mutable std::optional<WriteReport> reports[3];
 };
 
 struct AgentStarted {
@@ -41,7 +45,17 @@ struct History {
     std::optional<double> oldest, newest;  // of the whole store, whatever the range
 };
 
-History load_history(const std::string &dir, double from_s, double to_s);
+// Which windows stand for a moment both tiers hold: the replay wants the
+// finest; explain sums, and the coarse tier says the same in a tenth of the
+// records (fine windows only after the last coarse one).
+enum class HistoryResolution { finest, fewest };
+
+// With `fold`, each window is handed over in time order (its process and
+// cgroup reports ready) instead of kept in `windows`: explain reads a whole
+// store in bounded memory. Records are decoded on every core.
+History load_history(const std::string &dir, double from_s, double to_s,
+                     HistoryResolution resolution = HistoryResolution::finest,
+                     const std::function<void(RecordedWindow &&)> &fold = {});
 
 // When `text` means, for --replay and --since: "2h ago", "90m", "now",
 // "yesterday"-free absolute forms "2026-12-05 14:00[:SS]", "2026-12-05T14:00:00Z",

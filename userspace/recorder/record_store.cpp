@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <system_error>
 
 #include "vocabulary/errno_text.h"
@@ -455,21 +456,26 @@ void RecordWriter::sync()
             }
 }
 
-StoreReading read_store(const std::string &dir, int64_t from_ms, int64_t to_ms, std::optional<RecordTier> only)
+StoreReading read_store(const std::string &dir, int64_t from_ms, int64_t to_ms, std::optional<RecordTier> only,
+                        const std::function<void(StoredRecord &&)> &visit)
 {
     StoreReading reading;
     if (::access(dir.c_str(), F_OK) != 0) {
         reading.warnings.push_back("no flight record in " + dir + ": " + errno_text(errno));
         return reading;
     }
+    auto deliver = [&](StoredRecord &&record) {
+        if (visit)
+            visit(std::move(record));
+        else
+            reading.records.push_back(std::move(record));
+    };
     for (RecordTier which : {RecordTier::fine, RecordTier::coarse}) {
         if (only && *only != which)
             continue;
-        struct Found {
-            uint64_t generation;
-            std::vector<StoredRecord> records;
-        };
-        std::vector<Found> segments;
+        // The segments in the order they were written (their generations),
+        // then each one's records: oldest first, one segment in memory at a time.
+        std::vector<std::pair<uint64_t, std::string>> segments;
         for (size_t i = 0; i < 256; ++i) {
             const std::string path = segment_path(dir, which, i);
             const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -479,20 +485,35 @@ StoreReading read_store(const std::string &dir, int64_t from_ms, int64_t to_ms, 
             ::fstat(fd, &st);
             reading.bytes_on_disk += static_cast<uint64_t>(st.st_blocks) * 512;
             const auto header = read_segment_header(fd);
-            if (!header || header->generation == 0 || header->segment_bytes != static_cast<uint64_t>(st.st_size)) {
-                ::close(fd);
-                continue;  // never written, or not a segment of ours
+            ::close(fd);
+            if (header && header->generation != 0 && header->segment_bytes == static_cast<uint64_t>(st.st_size))
+                segments.emplace_back(header->generation, path);  // else never written, or not a segment of ours
+        }
+        std::sort(segments.begin(), segments.end());
+        for (const auto &[generation, path] : segments) {
+            const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+            struct stat st {};
+            if (fd < 0 || ::fstat(fd, &st) != 0) {
+                reading.warnings.push_back("cannot read " + path + ": " + errno_text(errno));
+                if (fd >= 0)
+                    ::close(fd);
+                continue;
             }
             std::string data(static_cast<size_t>(st.st_size), '\0');
             const bool read_ok = read_all(fd, data.data(), data.size(), 0);
             ::close(fd);
-            if (!read_ok) {
-                reading.warnings.push_back("cannot read " + path + ": " + errno_text(errno));
-                continue;
+            const auto header = read_ok ? std::optional<SegmentHeader>([&] {
+                SegmentHeader h {};
+                std::memcpy(&h, data.data(), sizeof h);
+                return h;
+            }()) : std::nullopt;
+            if (!read_ok || header->generation != generation) {
+                if (!read_ok)
+                    reading.warnings.push_back("cannot read " + path + ": " + errno_text(errno));
+                continue;  // reused since its header was read: a writer is busy; the next reading has it
             }
-            Found found {header->generation, {}};
             uint64_t torn = 0;
-            walk_records(data, header->generation, &torn, [&](const RecordHeader &record, const char *stored) {
+            walk_records(data, generation, &torn, [&](const RecordHeader &record, const char *stored) {
                 if (!reading.oldest_ms || record.ts_ms < *reading.oldest_ms)
                     reading.oldest_ms = record.ts_ms;
                 if (!reading.newest_ms || record.ts_ms > *reading.newest_ms)
@@ -512,19 +533,13 @@ StoreReading read_store(const std::string &dir, int64_t from_ms, int64_t to_ms, 
                     reading.warnings.push_back(path + ": a record that does not decompress was skipped");
                     return;
                 }
-                found.records.push_back(std::move(out));
+                deliver(std::move(out));
             });
             if (torn)
                 reading.warnings.push_back(path + ": a torn record at offset " + std::to_string(torn) +
                                            " was skipped, with the rest of that segment (an agent stopped "
                                            "mid-write, or is writing it now)");
-            segments.push_back(std::move(found));
         }
-        std::sort(segments.begin(), segments.end(),
-                  [](const Found &a, const Found &b) { return a.generation < b.generation; });
-        for (auto &segment : segments)
-            for (auto &record : segment.records)
-                reading.records.push_back(std::move(record));
     }
     return reading;
 }

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -117,7 +118,11 @@ struct StoreReading {
 // unless `tier`). The store need not be closed: an agent may be writing it.
 // Headers are checked before a payload is decompressed, and only the
 // records in range are. A missing directory is an empty reading with a warning.
+// With `visit`, each record is handed over as it is read (oldest first, tier
+// by tier) instead of kept in `records`: a reading of the whole store holds
+// one segment in memory, not all of it.
 StoreReading read_store(const std::string &dir, int64_t from_ms, int64_t to_ms,
-                        std::optional<RecordTier> tier = std::nullopt);
+                        std::optional<RecordTier> tier = std::nullopt,
+                        const std::function<void(StoredRecord &&)> &visit = {});
 
 }  // namespace diskwatch

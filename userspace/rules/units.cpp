@@ -114,6 +114,8 @@ std::optional<double> parse_duration(std::string_view text, std::string *error)
             scale = 60;
         else if (unit == "h")
             scale = 3600;
+        else if (unit == "d")
+            scale = 86400;  // the recorder's retention, explain --since
         else
             break;
         total += *number * scale;
@@ -121,7 +123,7 @@ std::optional<double> parse_duration(std::string_view text, std::string *error)
         rest = unit_and_more.substr(unit_length);
     }
     if (!any || !rest.empty()) {
-        say(error, "\"" + std::string(original) + "\" is not a duration (use ms, s, m or h: 250ms, 2s, 10m, 1h)");
+        say(error, "\"" + std::string(original) + "\" is not a duration (use ms, s, m, h or d: 250ms, 2s, 10m, 1h, 7d)");
         return std::nullopt;
     }
     // Hundreds of digits, or many huge terms, add up to infinity.
