@@ -11,6 +11,9 @@
  * pointer is BTF-typed (direct reads) rather than a raw pointer (probe reads);
  * a compile-time constant, so each family compiles only its own reads. */
 #define SYSCALL_REG(regs, field, typed) ((typed) ? (long)(regs)->field : (long)BPF_CORE_READ(regs, field))
+/* The fd the bytes land in: destination_fd_argument() says which register. */
+#define DESTINATION_FD(regs, argument, typed) \
+	((argument) == 0 ? SYSCALL_REG(regs, di, typed) : SYSCALL_REG(regs, dx, typed))
 
 static __always_inline int on_sys_exit(struct pt_regs *regs, long ret, const bool typed)
 {
@@ -21,22 +24,31 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret, const boo
 		/* The hot path: a write syscall. */
 		__s64 offset = -1;
 
-		if (ret <= 0)
+		if (ret <= 0) {
+			/* The disk is full: count who keeps trying (issue #20). The
+			 * fd is read only then: a raw_tp read is a helper call, and
+			 * EAGAIN on a socket is common. */
+			if (ret < 0 && is_nospace(ret))
+				account_fd_nospace(DESTINATION_FD(regs, argument, typed), typed);
 			return 0;
+		}
 		if (nr == NR_pwrite64 || nr == NR_pwritev || nr == NR_pwritev2)
 			offset = SYSCALL_REG(regs, r10, typed);
 		if (nr == NR_pwritev2 && (SYSCALL_REG(regs, r9, typed) & RWF_APPEND))
 			offset = OFFSET_APPENDED;
-		account_fd_write(nr, argument == 0 ? SYSCALL_REG(regs, di, typed) : SYSCALL_REG(regs, dx, typed),
-				 ret, offset, typed);
+		account_fd_write(nr, DESTINATION_FD(regs, argument, typed), ret, offset, typed);
 		return 0;
 	}
 	if (nr == NR_io_uring_enter) {
 		dw_throttle_on_io_uring_enter(); /* whatever it returned */
 		return 0;
 	}
-	if (ret < 0)
+	if (ret < 0) {
+		/* A size change that found the disk full is a write that failed too. */
+		if ((nr == NR_fallocate || nr == NR_ftruncate) && is_nospace(ret))
+			account_fd_nospace(SYSCALL_REG(regs, di, typed), typed);
 		return 0;
+	}
 	switch (nr) {
 	case NR_open:
 	case NR_openat:
