@@ -45,6 +45,7 @@ ReportRow followed_by(const ReportRow &earlier, ReportRow later, double interval
     later.write_bytes += earlier.write_bytes;
     later.write_calls += earlier.write_calls;
     later.growth_bytes += earlier.growth_bytes;
+    later.nospace_failures += earlier.nospace_failures;
     later.processes = std::max(later.processes, earlier.processes);
     later.write_bps = interval_s > 0 ? static_cast<double>(later.write_bytes) / interval_s : 0;
     later.growth_bps = interval_s > 0 ? static_cast<double>(later.growth_bytes) / interval_s : 0;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <unordered_map>
 #include <set>
 #include <sstream>
 #include <unordered_set>
@@ -45,6 +46,7 @@ struct FileTally {
     double first_seen = 0, last_seen = 0;
     bool deleted = false;
     std::set<std::string> writers;
+    uint32_t last_writer_pid = 0;  // the writers set is only touched when the writer changes
 };
 
 void tally(Tally &into, const ReportRow &row, uint64_t nospace, const RecordedWindow &window)
@@ -291,7 +293,7 @@ std::optional<json> explain(const ExplainOptions &options, std::string *error)
     // ---- who filled it ----
     std::optional<MountReport> first_recorded, last_recorded;
     std::map<std::string, Tally> processes, workloads;
-    std::map<std::string, FileTally> files;  // by inode (or path when unknown)
+    std::unordered_map<std::string, FileTally> files;  // by inode (or path when unknown)
     size_t windows_on_mount = 0, windows = 0;
     json events = json::array();
     // Each window folded in as it is read (time order): a whole store in bounded memory.
@@ -313,14 +315,13 @@ std::optional<json> explain(const ExplainOptions &options, std::string *error)
                     first_recorded = recorded;
                 last_recorded = recorded;
             }
-        const json rows = window.process.value("rows", json::array());
         bool any = false;
         for (size_t i = 0; i < by_process.rows.size(); ++i) {
             const ReportRow &row = by_process.rows[i];
             if (row.dev != dev)
                 continue;
             any = true;
-            const uint64_t nospace = i < rows.size() ? rows[i].value("nospace_failures", uint64_t {0}) : 0;
+            const uint64_t nospace = row.nospace_failures;
             Tally &t = processes[std::to_string(row.pid) + "\n" + row.exe + "\n" + row.comm];
             t.kind = "process";
             tally(t, row, nospace, window);
@@ -339,12 +340,14 @@ std::optional<json> explain(const ExplainOptions &options, std::string *error)
                 f.deleted = file.deleted;
                 if (!file.path.empty())
                     f.path = file.path;
-                f.writers.insert(row.comm + " (" + std::to_string(row.pid) + ")");
+                if (f.last_writer_pid != row.pid || f.writers.empty()) {
+                    f.writers.insert(row.comm + " (" + std::to_string(row.pid) + ")");
+                    f.last_writer_pid = row.pid;
+                }
             }
         }
         windows_on_mount += any;
         const WriteReport by_cgroup = window.report(GroupBy::cgroup);
-        const json cgroup_rows = window.cgroup.value("rows", json::array());
         for (size_t i = 0; i < by_cgroup.rows.size(); ++i) {
             const ReportRow &row = by_cgroup.rows[i];
             if (row.dev != dev)
@@ -353,7 +356,7 @@ std::optional<json> explain(const ExplainOptions &options, std::string *error)
             Tally &t = workloads[kind + "\n" + name];
             t.kind = kind;
             t.name = name;
-            const uint64_t nospace = i < cgroup_rows.size() ? cgroup_rows[i].value("nospace_failures", uint64_t {0}) : 0;
+            const uint64_t nospace = row.nospace_failures;
             tally(t, row, nospace, window);
         }
     });

@@ -24,6 +24,7 @@ void ReportWindow::add(const WriteReport &report)
     if (refreshes_ == 0) {
         merged_ = report;
         merged_.rows.clear();
+        merged_.mounts.clear();  // by mount point below
         merged_.interval_s = 0;
         start_ts_ = report.ts - report.interval_s;
     }
@@ -47,6 +48,7 @@ void ReportWindow::add(const WriteReport &report)
         MountReport later = mount;
         later.write_bytes += it->second.write_bytes;
         later.growth_bytes += it->second.growth_bytes;
+        later.nospace_failures += it->second.nospace_failures;
         it->second = later;
     }
 }
@@ -73,6 +75,7 @@ WriteReport ReportWindow::take(size_t keep)
     };
     keep_top([](const ReportRow &a, const ReportRow &b) { return a.write_bytes > b.write_bytes; });
     keep_top([](const ReportRow &a, const ReportRow &b) { return a.growth_bytes > b.growth_bytes; });
+    keep_top([](const ReportRow &a, const ReportRow &b) { return a.nospace_failures > b.nospace_failures; });
     for (size_t i = 0; i < rows.size(); ++i)
         if (kept.count(i))
             out.rows.push_back(std::move(rows[i]));

@@ -18,7 +18,7 @@ public:
     double start_ts() const { return start_ts_; }
     // The window as one report (rows sorted as a refresh's are), then empty.
     // Kept: the `keep` rows that wrote the most, the `keep` whose files grew
-    // the most, and every row with a write that failed for want of space.
+    // the most, and the `keep` with the most writes refused for want of space.
     WriteReport take(size_t keep);
 
 private:

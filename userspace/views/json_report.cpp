@@ -94,6 +94,23 @@ std::string get_name(const nlohmann::json &object, const std::string &key)
     return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+namespace {
+
+// A member of `object` by reference, or an empty one of `type` when it is
+// missing or of another type: json::value() would copy a whole array (a
+// report's rows) to read it once.
+const nlohmann::json &member_or_empty(const nlohmann::json &object, const char *key,
+                                      nlohmann::json::value_t type = nlohmann::json::value_t::array)
+{
+    static const nlohmann::json empty_array = nlohmann::json::array(), empty_object = nlohmann::json::object();
+    if (object.is_object())
+        if (auto it = object.find(key); it != object.end() && it->type() == type)
+            return *it;
+    return type == nlohmann::json::value_t::array ? empty_array : empty_object;
+}
+
+}  // namespace
+
 WriteReport report_from_json(const nlohmann::json &document)
 {
     WriteReport report;
@@ -107,7 +124,7 @@ WriteReport report_from_json(const nlohmann::json &document)
         report.grouping = by;
     }
     report.source = text_or_empty(document, "source") == "agent" ? ReportSource::agent : ReportSource::local;
-    for (const auto &object : document.value("rows", nlohmann::json::array())) {
+    for (const auto &object : member_or_empty(document, "rows")) {
         ReportRow row;
         row.pid = number_or<uint32_t>(object, "pid", 0);
         row.comm = get_name(object, "comm");
@@ -144,7 +161,7 @@ WriteReport report_from_json(const nlohmann::json &document)
             row.compose_service = get_name(*container, "compose_service");
         }
         row.containers = number_or<size_t>(object, "containers", 0);
-        for (const auto &file : object.value("files", nlohmann::json::array())) {
+        for (const auto &file : member_or_empty(object, "files")) {
             WrittenFile written;
             written.path = get_name(file, "path");
             written.ino = number_or<uint64_t>(file, "ino", 0);
@@ -155,7 +172,7 @@ WriteReport report_from_json(const nlohmann::json &document)
         row.agent_action = text_or_empty(object, "agent_action");
         report.rows.push_back(std::move(row));
     }
-    for (const auto &object : document.value("mounts", nlohmann::json::array())) {
+    for (const auto &object : member_or_empty(document, "mounts")) {
         MountReport mount;
         mount.mount = get_name(object, "mount");
         mount.dev = text_or_empty(object, "dev");
@@ -176,7 +193,7 @@ WriteReport report_from_json(const nlohmann::json &document)
         mount.eta_full_s = optional_double(object, "eta_full_s");
         report.mounts.push_back(std::move(mount));
     }
-    const auto drops = document.value("drops", nlohmann::json::object());
+    const auto &drops = member_or_empty(document, "drops", nlohmann::json::value_t::object);
     for (const auto &reason : kDropReasons)
         report.drops.*reason.counter = number_or<uint64_t>(drops, std::string(reason.name).c_str(), 0);
     return report;
