@@ -4,12 +4,30 @@
 #include <cstdio>
 #include <iostream>
 
+#include "control/control_client.h"
+#include "control/control_protocol.h"
 #include "recorder/explain.h"
 #include "recorder/flight_recorder.h"
 #include "recorder/history.h"
 #include "vocabulary/exit_codes.h"
 
 namespace diskwatch {
+
+std::string recorder_to_read(const std::string &given, const std::string &control_socket)
+{
+    if (!given.empty())
+        return given;
+    std::string error;
+    const auto status = control::send_request(control_socket.empty() ? control::kDefaultSocketPath : control_socket,
+                                              control::status_request(), std::chrono::seconds(2), &error);
+    if (status && status->value("ok", false)) {
+        const auto recorder = status->find("recorder");
+        if (recorder != status->end() && recorder->is_object() && recorder->contains("dir") &&
+            (*recorder)["dir"].is_string())
+            return (*recorder)["dir"].get<std::string>();
+    }
+    return recorder_dir(RecorderSettings {});
+}
 
 int run_explain(const ExplainCommand &command)
 {
@@ -21,7 +39,7 @@ int run_explain(const ExplainCommand &command)
         return kExitUsage;
     }
     ExplainOptions options;
-    options.recorder_dir = command.recorder.empty() ? recorder_dir(RecorderSettings {}) : command.recorder;
+    options.recorder_dir = recorder_to_read(command.recorder, command.control_socket);
     options.mount = command.mount;
     options.since_s = *since;
     options.now_s = now_s;

@@ -107,7 +107,7 @@ int main(int argc, char **argv)
                         "Show the flight record from this time on (\"2h ago\", \"14:00\", \"2026-12-05 14:00\"): "
                         "[ and ] step, space plays; with --json, its documents (docs/explain.md)");
     top_cmd->add_option("--recorder", top.recorder,
-                        "The flight record to replay (default /var/lib/ebpf-diskwatch/recorder)");
+                        "The flight record to replay (default: the running agent's, else /var/lib/ebpf-diskwatch/recorder)");
 
     diskwatch::ExplainCommand explain;
     auto *explain_cmd = app.add_subcommand(
@@ -116,7 +116,10 @@ int main(int argc, char **argv)
     explain_cmd->add_option("--since", explain.since, "How far back to look (default \"24h ago\")");
     explain_cmd->add_flag("--json", explain.json, "One JSON document (docs/explain.md)");
     explain_cmd->add_option("--recorder", explain.recorder,
-                            "The flight record to read (default /var/lib/ebpf-diskwatch/recorder)");
+                            "The flight record to read (default: the running agent's, else "
+                            "/var/lib/ebpf-diskwatch/recorder)");
+    explain_cmd->add_option("--control-socket", explain.control_socket,
+                            "Where to ask a running agent for its record (default /run/ebpf-diskwatch/control.sock)");
     explain_cmd->add_option("--top", explain.top, "Rows per list (default 5)")->check(diskwatch::count_between(1, 1000));
 
     diskwatch::AgentCommand agent;

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "kernel/privileges.h"
+#include "cli/explain_command.h"
 #include "control/agent_feed.h"
 #include "control/control_protocol.h"
 #include "vocabulary/internal_errors.h"
@@ -151,8 +152,7 @@ int run_top(const TopOptions &options)
             std::cerr << "ebpf-diskwatch top: --replay " << error << "\n";
             return kExitUsage;
         }
-        auto feed = ReplayFeed::open(options.recorder.empty() ? recorder_dir(RecorderSettings {}) : options.recorder,
-                                     *at, &error);
+        auto feed = ReplayFeed::open(recorder_to_read(options.recorder, options.control_socket), *at, &error);
         if (!feed) {
             std::cerr << "ebpf-diskwatch top: " << error << "\n";
             return kExitFailure;

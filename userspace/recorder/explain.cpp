@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <unordered_map>
 #include <set>
@@ -46,6 +47,7 @@ struct FileTally {
     double first_seen = 0, last_seen = 0;
     bool deleted = false;
     std::set<std::string> writers;
+    std::set<uint32_t> writer_pids;
     uint32_t last_writer_pid = 0;  // the writers set is only touched when the writer changes
 };
 
@@ -132,6 +134,30 @@ std::vector<const Tally *> top_of(const std::map<std::string, Tally> &tallies, s
     if (out.size() > n)
         out.resize(n);
     return out;
+}
+
+// One event in a line: what, and of whom.
+std::string event_line(const json &e)
+{
+    auto text = [&](const json &object, const char *key) {
+        const auto it = object.find(key);
+        return it != object.end() && it->is_string() ? terminal_safe(get_name(object, key)) : std::string();
+    };
+    std::string line = text(e, "event");
+    for (const char *key : {"state", "action", "mechanism"})
+        if (auto value = text(e, key); !value.empty())
+            line += " " + value;
+    if (auto rule = text(e, "rule"); !rule.empty())
+        line += " (rule " + rule + ")";
+    if (auto process = e.find("process"); process != e.end() && process->is_object() && process->contains("pid"))
+        line += " " + text(*process, "comm") + " (pid " + process->value("pid", json(0)).dump() + ")";
+    if (auto mount = e.find("mount"); mount != e.end() && mount->is_object()) {
+        if (auto used = mount->find("used_pct"); used != mount->end() && used->is_number())
+            line += ", " + std::to_string(static_cast<int>(used->get<double>())) + "% used";
+        if (auto eta = mount->find("eta_full_s"); eta != mount->end() && eta->is_number())
+            line += ", full in " + human_duration(eta->get<double>());
+    }
+    return line;
 }
 
 struct MountChoice {
@@ -302,7 +328,10 @@ std::optional<json> explain(const ExplainOptions &options, std::string *error)
         ++windows;
         for (const auto &event : window.events) {
             const std::string type = event.value("event", "");
-            if (type == "action" || type == "runaway" || type == "mount.usage" || type == "mount.eta") {
+            const bool wanted = type == "action" || type == "runaway" || type == "mount.usage" || type == "mount.eta";
+            const auto about = event.find("mount");
+            const bool here = about == event.end() || !about->is_object() || about->value("dev", dev) == dev;
+            if (wanted && here) {
                 events.push_back(event);
                 if (events.size() > 40)
                     events.erase(events.begin(), events.begin() + 20);
@@ -342,6 +371,7 @@ std::optional<json> explain(const ExplainOptions &options, std::string *error)
                     f.path = file.path;
                 if (f.last_writer_pid != row.pid || f.writers.empty()) {
                     f.writers.insert(row.comm + " (" + std::to_string(row.pid) + ")");
+                    f.writer_pids.insert(row.pid);
                     f.last_writer_pid = row.pid;
                 }
             }
@@ -359,6 +389,17 @@ std::optional<json> explain(const ExplainOptions &options, std::string *error)
             const uint64_t nospace = row.nospace_failures;
             tally(t, row, nospace, window);
         }
+    });
+    // The agent's own writes (its events, its recorder's reservation) are
+    // not what filled a disk: it reserved that space knowingly, and the
+    // record says how much (record.bytes_on_disk).
+    std::set<uint32_t> agent_pids;
+    for (const auto &start : history.starts)
+        agent_pids.insert(static_cast<uint32_t>(start.pid));
+    std::erase_if(processes, [&](const auto &entry) { return agent_pids.count(entry.second.row.pid) > 0; });
+    std::erase_if(files, [&](const auto &entry) {
+        const auto &pids = entry.second.writer_pids;
+        return !pids.empty() && std::all_of(pids.begin(), pids.end(), [&](uint32_t pid) { return agent_pids.count(pid) > 0; });
     });
     if (first_recorded && last_recorded) {
         mount["recorded_used_bytes_first"] = first_recorded->used_bytes;
@@ -393,12 +434,44 @@ std::optional<json> explain(const ExplainOptions &options, std::string *error)
     }
     answer["failing_writers"] = nospace;
 
+    // ---- space held by deleted files still open, and who holds each ----
+    const uint32_t kernel_dev = chosen->entry.dev.to_kernel();
+    const DeletedFilesScan deleted = find_deleted_open_files(options.proc_root, [kernel_dev](uint32_t file_dev) {
+        return file_dev == kernel_dev;
+    });
+    json deleted_open = json::array();
+    uint64_t deleted_bytes = 0;
+    for (const auto &file : deleted.files) {
+        deleted_bytes += file.allocated_bytes;
+        if (deleted_open.size() >= options.top)
+            continue;
+        json entry = {{"ino", file.inode}, {"size_bytes", file.size_bytes}, {"allocated_bytes", file.allocated_bytes},
+                      {"holders", json::array()}};
+        put_name(entry, "path", file.path);
+        for (const auto &holder : file.holders) {
+            json h = {{"pid", holder.pid}, {"fds", holder.fds}, {"writable", holder.writable}};
+            put_name(h, "comm", holder.comm);
+            put_name(h, "cgroup", holder.cgroup);
+            const CgroupWorkload workload = describe_cgroup(holder.cgroup);
+            h["unit"] = workload.unit.empty() ? json(nullptr) : json(workload.unit);
+            h["container"] = workload.container_id.empty() ? json(nullptr) : json(workload.container_id);
+            entry["holders"].push_back(h);
+        }
+        deleted_open.push_back(entry);
+    }
+    answer["deleted_open"] = deleted_open;
+    answer["deleted_open_bytes"] = deleted_bytes;
+
     // ---- where the bytes are now: the recorded files, then a bounded walk ----
     std::unordered_set<uint64_t> unnamed;
     for (const auto &[key, f] : files)
         if (f.path.empty() && f.ino)
             unnamed.insert(f.ino);
-    const SpaceWalk walk = walk_space(mount_point, options.walk_entries, options.walk_budget_s, options.top * 2, unnamed);
+    std::error_code canonical_error;
+    const std::string recorder_path = std::filesystem::weakly_canonical(options.recorder_dir, canonical_error).string();
+    // The recorder's own store is not walked: it is reserved, and its size is record.bytes_on_disk.
+    const SpaceWalk walk =
+        walk_space(mount_point, options.walk_entries, options.walk_budget_s, options.top * 2, unnamed, recorder_path);
     struct FileNow {
         const FileTally *file;
         std::string path;
@@ -436,9 +509,16 @@ std::optional<json> explain(const ExplainOptions &options, std::string *error)
         }
         if (recorded_files.size() >= options.top)
             continue;
+        // A recorded file deleted since, whose space a process still holds
+        // (a rotated log a shipper keeps open): the same inode as a deleted_open entry.
+        const DeletedFile *held = nullptr;
+        for (const auto &file : deleted.files)
+            if (!now.exists && now.file->ino && file.inode == now.file->ino)
+                held = &file;
         json entry = {{"ino", now.file->ino},
                       {"exists", now.exists},
-                      {"deleted", now.file->deleted},
+                      {"deleted", now.file->deleted || held != nullptr},
+                      {"held_open_by", json::array()},
                       {"size_bytes", now.exists ? now.size_now : now.file->last_size},
                       {"allocated_bytes", now.exists ? json(now.allocated_now) : json(nullptr)},
                       {"growth_bytes", now.growth},
@@ -450,6 +530,9 @@ std::optional<json> explain(const ExplainOptions &options, std::string *error)
             entry["path"] = nullptr;
         else
             put_name(entry, "path", now.path);
+        if (held)
+            for (const auto &holder : held->holders)
+                entry["held_open_by"].push_back(holder.pid);
         for (const auto &writer : now.file->writers) {
             json name;
             put_name(name, "name", writer);
@@ -484,33 +567,6 @@ std::optional<json> explain(const ExplainOptions &options, std::string *error)
     }
     answer["files"] = {{"growing", recorded_files}, {"growing_directories", growing_directories}, {"walk", walked}};
 
-    // ---- space held by deleted files still open, and who holds each ----
-    const uint32_t kernel_dev = chosen->entry.dev.to_kernel();
-    const DeletedFilesScan deleted = find_deleted_open_files(options.proc_root, [kernel_dev](uint32_t file_dev) {
-        return file_dev == kernel_dev;
-    });
-    json deleted_open = json::array();
-    uint64_t deleted_bytes = 0;
-    for (const auto &file : deleted.files) {
-        deleted_bytes += file.allocated_bytes;
-        if (deleted_open.size() >= options.top)
-            continue;
-        json entry = {{"ino", file.inode}, {"size_bytes", file.size_bytes}, {"allocated_bytes", file.allocated_bytes},
-                      {"holders", json::array()}};
-        put_name(entry, "path", file.path);
-        for (const auto &holder : file.holders) {
-            json h = {{"pid", holder.pid}, {"fds", holder.fds}, {"writable", holder.writable}};
-            put_name(h, "comm", holder.comm);
-            put_name(h, "cgroup", holder.cgroup);
-            const CgroupWorkload workload = describe_cgroup(holder.cgroup);
-            h["unit"] = workload.unit.empty() ? json(nullptr) : json(workload.unit);
-            h["container"] = workload.container_id.empty() ? json(nullptr) : json(workload.container_id);
-            entry["holders"].push_back(h);
-        }
-        deleted_open.push_back(entry);
-    }
-    answer["deleted_open"] = deleted_open;
-    answer["deleted_open_bytes"] = deleted_bytes;
 
     // ---- what prevention is missing ----
     std::vector<std::string> growing_logs;
@@ -528,6 +584,7 @@ std::optional<json> explain(const ExplainOptions &options, std::string *error)
 
     // ---- what to do, in plain words ----
     json advice = json::array();
+    const json &growers = answer["writers"]["by_growth"];
     if (mount.contains("used_pct") && mount["used_pct"].get<double>() >= 95)
         advice.push_back("The disk is " + human_bytes(mount.value("available_bytes", 0.0)) +
                          " from full: free space first (below), then stop the cause.");
@@ -535,6 +592,17 @@ std::optional<json> explain(const ExplainOptions &options, std::string *error)
         advice.push_back("The flight recorder holds no writes to this mount since " + rfc3339_utc(options.since_s) +
                          ": run the agent (systemctl enable --now ebpf-diskwatch) so that the next incident explains "
                          "itself; until then the largest files below are the best lead.");
+    if (!growers.empty()) {
+        const json &p = growers[0];
+        std::string who = get_name(p, "comm") + " (pid " + std::to_string(p.value("pid", 0)) + ")";
+        if (p["unit"].is_string())
+            who += ", unit " + p["unit"].get<std::string>();
+        if (p["container"].is_object())
+            who += ", container " + get_name(p["container"], "name");
+        advice.push_back("The writer that grew its files the most is " + who + ": " +
+                         human_bytes(static_cast<double>(p.value("growth_bytes", uint64_t {0}))) + " since " +
+                         p.value("first_seen", std::string("-")) + ".");
+    }
     if (!growing_workloads.empty()) {
         const Tally &t = *growing_workloads.front();
         std::string how;
@@ -569,10 +637,24 @@ std::optional<json> explain(const ExplainOptions &options, std::string *error)
                          list + ". Those hold the space, often a log shipper rather than the writer; deleting more "
                          "files will not free it.");
     }
-    for (const auto &p : answer["failing_writers"])
-        advice.push_back(get_name(p, "comm") + " (pid " + std::to_string(p.value("pid", 0)) + ") failed " +
-                         std::to_string(p.value("nospace_failures", 0)) +
-                         " writes for want of space: a victim, not the cause; check it once space is back.");
+    // A writer refused for want of space is a victim, unless it is also one
+    // of those that filled the disk (a logger keeps trying once it is full).
+    std::set<uint32_t> causes;
+    const uint64_t top_growth = growers.empty() ? 0 : growers[0].value("growth_bytes", uint64_t {0});
+    for (const auto &p : growers)
+        if (top_growth > 0 && p.value("growth_bytes", uint64_t {0}) * 10 >= top_growth)
+            causes.insert(p.value("pid", 0u));
+    for (const auto &p : answer["failing_writers"]) {
+        const std::string who = get_name(p, "comm") + " (pid " + std::to_string(p.value("pid", 0)) + ")";
+        const std::string refused = std::to_string(p.value("nospace_failures", 0));
+        if (causes.count(p.value("pid", 0u)))
+            advice.push_back(who + " filled the disk and keeps trying: " + refused +
+                             " of its writes were refused for want of space. Stop it before freeing space, or "
+                             "it fills what you free.");
+        else
+            advice.push_back(who + " failed " + refused +
+                             " writes for want of space: a victim, not the cause; check it once space is back.");
+    }
     for (const auto &f : answer["prevention"])
         advice.push_back("Prevent it: " + f.value("fix", std::string()) + " (" + f.value("finding", std::string()) + ").");
     answer["advice"] = advice;
@@ -704,8 +786,7 @@ std::string explain_text(const json &answer)
     if (!answer["events"].empty()) {
         out << "\nWhat the agent saw and did:\n";
         for (const auto &e : answer["events"])
-            out << "  " << since(e, "ts") << "  " << terminal_safe(e.value("event", "")) << " "
-                << terminal_safe(e.value("action", e.value("rule", ""))) << "\n";
+            out << "  " << since(e, "ts") << "  " << event_line(e) << "\n";
     }
     if (answer.contains("advice")) {
         out << "\nWhat to do:\n";

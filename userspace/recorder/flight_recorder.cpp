@@ -14,6 +14,7 @@ namespace {
 constexpr size_t kQueueMax = 64;            // refreshes: 16 s at the default 0.25 s interval
 constexpr size_t kEventsPerRecordMax = 200;  // a storm of events is not worth a record's room
 constexpr double kReopenEveryS = 60;
+constexpr double kSyncEveryS = 60;
 
 double unix_now_s()
 {
@@ -210,8 +211,14 @@ void FlightRecorder::run()
             flush(fine_, RecordTier::fine, settings_.resolution_s);
             flush(coarse_, RecordTier::coarse, settings_.coarse_resolution_s);
         }
-        if (writer_)
+        // fdatasync only for a power loss (a killed agent loses nothing the
+        // page cache has): once a minute, and at the end. It can wait for
+        // seconds behind the very writer filling the disk.
+        const double now_s = unix_now_s();
+        if (writer_ && (stopping || now_s - synced_s_ >= kSyncEveryS)) {
             writer_->sync();
+            synced_s_ = now_s;
+        }
         if (stopping)
             return;
         lock.lock();

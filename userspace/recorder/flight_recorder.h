@@ -88,6 +88,7 @@ private:
     std::unique_ptr<RecordWriter> writer_;  // the recorder thread's
     Windows fine_, coarse_;
     double next_open_s_ = 0;
+    double synced_s_ = 0;  // the last fdatasync
 
     mutable std::mutex mutex_;
     std::condition_variable wake_;

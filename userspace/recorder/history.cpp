@@ -136,7 +136,8 @@ private:
 void take_reading(History &history, StoreReading &reading)
 {
     for (auto &warning : reading.warnings)
-        history.warnings.push_back(std::move(warning));
+        if (std::find(history.warnings.begin(), history.warnings.end(), warning) == history.warnings.end())
+            history.warnings.push_back(std::move(warning));  // a missing directory is said once, not per tier
     history.bytes_on_disk += reading.bytes_on_disk;
     auto widen = [](std::optional<double> &into, std::optional<int64_t> ms, bool oldest) {
         if (!ms)
@@ -159,23 +160,23 @@ History load_history(const std::string &dir, double from_s, double to_s, History
     const auto to_ms = static_cast<int64_t>(std::ceil(to_s * 1000));
     // The tier that leads is read first; the other only where it is silent:
     // finest: coarse windows that end before the first fine one begins;
-    // fewest: fine windows after the last coarse one (in time order, so a
-    // fold sees the coarse past, then the fine present).
+    // fewest: fine windows where no coarse window was written (the present,
+    // and the holes an agent's death left).
     const bool finest = resolution == HistoryResolution::finest;
     const RecordTier lead = finest ? RecordTier::fine : RecordTier::coarse;
     const RecordTier other = finest ? RecordTier::coarse : RecordTier::fine;
     std::vector<RecordedWindow> led, rest;
-    std::optional<double> first_start, last_end;
+    std::optional<double> first_start;
+    // fewest: the spans the coarse windows cover. An agent killed or stopped
+    // mid-window left its coarse window unwritten: the fine ones fill that hole.
+    std::vector<std::pair<double, double>> covered;
     auto keep = [&](std::vector<RecordedWindow> &into) {
         return [&](RecordedWindow &&window) {
             if (!first_start || window.start < *first_start)
                 first_start = window.start;
-            if (!last_end || window.ts > *last_end)
-                last_end = window.ts;
-            if (fold && !finest)
-                fold(std::move(window));
-            else
-                into.push_back(std::move(window));
+            if (window.tier == RecordTier::coarse)
+                covered.emplace_back(window.start, window.ts);
+            into.push_back(std::move(window));
         };
     };
     {
@@ -184,29 +185,36 @@ History load_history(const std::string &dir, double from_s, double to_s, History
         decoder.finish();
         take_reading(history, reading);
     }
-    int64_t other_from = from_ms, other_to = to_ms;
+    int64_t other_to = to_ms;
     if (finest && first_start)
         other_to = static_cast<int64_t>(std::floor(*first_start * 1000));
-    if (!finest && last_end)
-        other_from = std::max(other_from, static_cast<int64_t>(std::ceil(*last_end * 1000)) + 1);
+    // A fine window whose end falls in a coarse window is in it (the coarse
+    // buckets are whole multiples of the fine ones: rules/policy.cpp).
+    std::sort(covered.begin(), covered.end());
+    auto uncovered = [&](int64_t ts_ms) {
+        if (finest)
+            return true;  // the coarse ones are the ones cut to fit, by range
+        const double ts = static_cast<double>(ts_ms) / 1000;
+        auto it = std::upper_bound(covered.begin(), covered.end(), std::pair<double, double> {ts, INFINITY});
+        return it == covered.begin() || !(ts > std::prev(it)->first && ts <= std::prev(it)->second + 1e-3);
+    };
     {
         BatchDecoder decoder(history, static_cast<bool>(fold), keep(rest));
-        StoreReading reading =
-            read_store(dir, other_from, other_to, other, [&](StoredRecord &&r) { decoder.add(std::move(r)); });
+        StoreReading reading = read_store(
+            dir, from_ms, other_to, other, [&](StoredRecord &&r) { decoder.add(std::move(r)); }, uncovered);
         decoder.finish();
         take_reading(history, reading);
     }
-    auto by_time = [](const RecordedWindow &a, const RecordedWindow &b) { return a.ts < b.ts; };
-    std::stable_sort(led.begin(), led.end(), by_time);
-    std::stable_sort(rest.begin(), rest.end(), by_time);
-    std::vector<RecordedWindow> &earlier = finest ? rest : led, &later = finest ? led : rest;
-    for (auto *part : {&earlier, &later})
-        for (auto &window : *part) {
-            if (fold)
-                fold(std::move(window));
-            else
-                history.windows.push_back(std::move(window));
-        }
+    // One timeline, oldest first.
+    std::vector<RecordedWindow> all = std::move(led);
+    all.insert(all.end(), std::make_move_iterator(rest.begin()), std::make_move_iterator(rest.end()));
+    std::stable_sort(all.begin(), all.end(), [](const RecordedWindow &a, const RecordedWindow &b) { return a.ts < b.ts; });
+    for (auto &window : all) {
+        if (fold)
+            fold(std::move(window));
+        else
+            history.windows.push_back(std::move(window));
+    }
     // Each start is in both tiers.
     std::sort(history.starts.begin(), history.starts.end(), [](const AgentStarted &a, const AgentStarted &b) {
         return std::tie(a.ts, a.pid) < std::tie(b.ts, b.pid);

@@ -423,6 +423,12 @@ bool RecordWriter::append(RecordTier which, RecordKind kind, int64_t ts_ms, std:
         *error = "cannot write the recorder's " + std::string(to_string(which)) + " segment: " + errno_text(errno);
         return false;
     }
+    // Writeback starts now, without waiting for it: a writer killed later
+    // loses nothing (the page cache has it), and fdatasync (sync()) has
+    // little left to wait for. Waiting here, under a heavy write load on the
+    // same disk, stalled the recorder for seconds.
+    (void)::sync_file_range(segment->fd, static_cast<off_t>(segment->end), static_cast<off_t>(buffer.size()),
+                            SYNC_FILE_RANGE_WRITE);
     segment->end += buffer.size();
     segment->newest_ms = std::max(segment->newest_ms, ts_ms);
     segment->dirty = true;
@@ -457,7 +463,7 @@ void RecordWriter::sync()
 }
 
 StoreReading read_store(const std::string &dir, int64_t from_ms, int64_t to_ms, std::optional<RecordTier> only,
-                        const std::function<void(StoredRecord &&)> &visit)
+                        const std::function<void(StoredRecord &&)> &visit, const std::function<bool(int64_t)> &want)
 {
     StoreReading reading;
     if (::access(dir.c_str(), F_OK) != 0) {
@@ -518,7 +524,7 @@ StoreReading read_store(const std::string &dir, int64_t from_ms, int64_t to_ms, 
                     reading.oldest_ms = record.ts_ms;
                 if (!reading.newest_ms || record.ts_ms > *reading.newest_ms)
                     reading.newest_ms = record.ts_ms;
-                if (record.ts_ms < from_ms || record.ts_ms > to_ms)
+                if (record.ts_ms < from_ms || record.ts_ms > to_ms || (want && !want(record.ts_ms)))
                     return;
                 StoredRecord out;
                 out.tier = which;

@@ -120,9 +120,11 @@ struct StoreReading {
 // records in range are. A missing directory is an empty reading with a warning.
 // With `visit`, each record is handed over as it is read (oldest first, tier
 // by tier) instead of kept in `records`: a reading of the whole store holds
-// one segment in memory, not all of it.
+// one segment in memory, not all of it. `want` refuses a record by its time
+// before it is decompressed.
 StoreReading read_store(const std::string &dir, int64_t from_ms, int64_t to_ms,
                         std::optional<RecordTier> tier = std::nullopt,
-                        const std::function<void(StoredRecord &&)> &visit = {});
+                        const std::function<void(StoredRecord &&)> &visit = {},
+                        const std::function<bool(int64_t ts_ms)> &want = {});
 
 }  // namespace diskwatch

@@ -24,7 +24,7 @@ void keep_largest(std::vector<SpaceEntry> &entries, size_t keep)
 }  // namespace
 
 SpaceWalk walk_space(const std::string &mount_point, size_t max_entries, double budget_s, size_t keep,
-                     const std::unordered_set<uint64_t> &find_inodes)
+                     const std::unordered_set<uint64_t> &find_inodes, const std::string &skip)
 {
     SpaceWalk walk;
     const auto started = std::chrono::steady_clock::now();
@@ -72,7 +72,8 @@ SpaceWalk walk_space(const std::string &mount_point, size_t max_entries, double 
                 continue;  // another filesystem mounted here is its own
             const std::string path = dir.path + "/" + name;
             if (S_ISDIR(st.st_mode)) {
-                stack.push_back({path, dir.depth + 1});
+                if (path != skip)
+                    stack.push_back({path, dir.depth + 1});
                 continue;
             }
             const uint64_t bytes = static_cast<uint64_t>(st.st_blocks) * 512;

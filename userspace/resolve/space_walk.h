@@ -33,7 +33,8 @@ struct SpaceWalk {
 
 inline constexpr int kMaxDirectoryDepth = 4;  // below the mount point
 
+// `skip`: a directory not walked (the flight recorder's own store).
 SpaceWalk walk_space(const std::string &mount_point, size_t max_entries, double budget_s, size_t keep,
-                     const std::unordered_set<uint64_t> &find_inodes = {});
+                     const std::unordered_set<uint64_t> &find_inodes = {}, const std::string &skip = {});
 
 }  // namespace diskwatch

@@ -473,9 +473,12 @@ private:
             if (settings.coarse_resolution_s > 86400)
                 fail(value, "recorder.coarse_resolution", "must be at most 1d");
         }
-        if (settings.coarse_resolution_s < settings.resolution_s * 2)
+        // Whole multiples: each fine window then lies in one coarse window,
+        // which is how a reader tells what a coarse window already holds.
+        const double ratio = settings.coarse_resolution_s / settings.resolution_s;
+        if (ratio < 2 || std::abs(ratio - std::round(ratio)) > 1e-9)
             fail(node["coarse_resolution"] ? node["coarse_resolution"] : node, "recorder.coarse_resolution",
-                 "must be at least twice recorder.resolution (it downsamples it)");
+                 "must be a whole multiple of recorder.resolution, at least twice it (it downsamples it)");
         if (auto value = node["retention"])
             settings.retention_s = duration(value, "recorder.retention");
         if (auto value = node["rows"]) {
