@@ -42,8 +42,10 @@ static __always_inline void account_aio_completions(__u64 events, long count)
 			dw_count_error(DW_ERR_AIO_EVENT_READ);
 			continue;
 		}
-		if (event.res <= 0 || (iocb.aio_lio_opcode != IOCB_CMD_PWRITE &&
-				       iocb.aio_lio_opcode != IOCB_CMD_PWRITEV))
+		if (iocb.aio_lio_opcode != IOCB_CMD_PWRITE && iocb.aio_lio_opcode != IOCB_CMD_PWRITEV)
+			continue;
+		/* A failed write counts only when the disk was full (issue #20). */
+		if (event.res == 0 || (event.res < 0 && !is_nospace(event.res)))
 			continue;
 		struct file *file = current_file_of_fd(iocb.aio_fildes);
 
@@ -51,7 +53,10 @@ static __always_inline void account_aio_completions(__u64 events, long count)
 			dw_count_error(DW_ERR_FILE_LOOKUP);
 			continue;
 		}
-		account_file_write(file, event.res, -1);
+		if (event.res < 0)
+			account_file_nospace(file);
+		else
+			account_file_write(file, event.res, -1);
 	}
 }
 

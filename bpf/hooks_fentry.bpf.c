@@ -13,8 +13,16 @@ static __always_inline int on_vfs_write_exit(struct file *file, loff_t *pos, ssi
 	struct dw_destination dest = {};
 	__s64 end = -1;
 
-	if (ret <= 0)
+	if (ret <= 0) {
+		/* The disk is full: count who keeps trying (issue #20). The typed
+		 * file names the device without an fd lookup. */
+		if (ret < 0 && is_nospace(ret)) {
+			destination_typed(file, &dest);
+			if (dest.dev)
+				account_nospace(bpf_get_current_task_btf(), dest.dev, dest.ino);
+		}
 		return 0;
+	}
 	destination_typed(file, &dest);
 	if (!dest.dev)
 		return 0;
@@ -59,9 +67,14 @@ int BPF_PROG(dw_vfs_writev_exit, struct file *file, const struct iovec *vec, uns
  * counted twice. */
 static __always_inline int on_splice_syscall_exit(long nr, const struct pt_regs *regs, long ret)
 {
-	if (ret <= 0)
+	const long fd = nr == NR_sendfile ? regs->di : regs->dx;
+
+	if (ret <= 0) {
+		if (ret < 0 && is_nospace(ret))
+			account_fd_nospace(fd, false);
 		return 0;
-	account_fd_write(nr, nr == NR_sendfile ? regs->di : regs->dx, ret, -1, false);
+	}
+	account_fd_write(nr, fd, ret, -1, false);
 	return 0;
 }
 
@@ -88,6 +101,8 @@ int BPF_PROG(dw_vfs_fallocate_exit, struct file *file, int mode, loff_t offset, 
 {
 	if (ret == 0)
 		account_resize(file);
+	else if (is_nospace(ret))
+		account_file_nospace(file);
 	return 0;
 }
 
@@ -126,6 +141,8 @@ int BPF_PROG(dw_ftruncate_exit, const struct pt_regs *regs, long ret)
 {
 	if (ret == 0)
 		account_resize(current_file_of_fd(regs->di));
+	else if (is_nospace(ret))
+		account_fd_nospace(regs->di, false);
 	return 0;
 }
 

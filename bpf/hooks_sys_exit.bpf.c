@@ -20,23 +20,31 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret, const boo
 	if (argument >= 0) {
 		/* The hot path: a write syscall. */
 		__s64 offset = -1;
+		long fd = argument == 0 ? SYSCALL_REG(regs, di, typed) : SYSCALL_REG(regs, dx, typed);
 
-		if (ret <= 0)
+		if (ret <= 0) {
+			/* The disk is full: count who keeps trying (issue #20). */
+			if (ret < 0 && is_nospace(ret))
+				account_fd_nospace(fd, typed);
 			return 0;
+		}
 		if (nr == NR_pwrite64 || nr == NR_pwritev || nr == NR_pwritev2)
 			offset = SYSCALL_REG(regs, r10, typed);
 		if (nr == NR_pwritev2 && (SYSCALL_REG(regs, r9, typed) & RWF_APPEND))
 			offset = OFFSET_APPENDED;
-		account_fd_write(nr, argument == 0 ? SYSCALL_REG(regs, di, typed) : SYSCALL_REG(regs, dx, typed),
-				 ret, offset, typed);
+		account_fd_write(nr, fd, ret, offset, typed);
 		return 0;
 	}
 	if (nr == NR_io_uring_enter) {
 		dw_throttle_on_io_uring_enter(); /* whatever it returned */
 		return 0;
 	}
-	if (ret < 0)
+	if (ret < 0) {
+		/* A size change that found the disk full is a write that failed too. */
+		if ((nr == NR_fallocate || nr == NR_ftruncate) && is_nospace(ret))
+			account_fd_nospace(SYSCALL_REG(regs, di, typed), typed);
 		return 0;
+	}
 	switch (nr) {
 	case NR_open:
 	case NR_openat:

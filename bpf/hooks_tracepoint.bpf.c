@@ -31,6 +31,8 @@ static __always_inline int account_remembered_fd(long ret)
 		return 0;
 	if (ret > 0)
 		account_fd_write(0, *fd, ret, -1, false);
+	else if (ret < 0 && is_nospace(ret))
+		account_fd_nospace(*fd, false);
 	bpf_map_delete_elem(&dw_pending_fds, &tid);
 	return 0;
 }
@@ -99,6 +101,8 @@ static __always_inline __u64 take_remembered(bool *found)
 		long fd = take_remembered(&found);                                 \
 		if (found && record->ret == 0)                                     \
 			account_resize(current_file_of_fd(fd));                    \
+		else if (found && is_nospace(record->ret))                         \
+			account_fd_nospace(fd, false);                             \
 		return 0;                                                          \
 	}
 

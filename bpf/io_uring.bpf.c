@@ -25,8 +25,13 @@ static __always_inline int on_io_uring_complete(void *request)
 	    opcode != IORING_OP_WRITEV_FIXED_ && opcode != IORING_OP_SPLICE_)
 		return 0;
 	res = BPF_CORE_READ(req, cqe.res);
-	if (res <= 0)
+	if (res <= 0) {
+		/* The disk is full: the request's file names the device, in the
+		 * owner's (or its io-wq thread's) process, as a success's would. */
+		if (res < 0 && is_nospace(res))
+			account_file_nospace(BPF_CORE_READ(req, file));
 		return 0;
+	}
 	account_file_write(BPF_CORE_READ(req, file), res, -1);
 	return 0;
 }

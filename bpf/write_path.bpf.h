@@ -69,6 +69,16 @@ static __always_inline bool dw_part_on(__u32 part)
 #define OFFSET_APPENDED -2
 
 #define EEXIST 17
+#define ENOSPC 28  /* no space left on the device */
+#define EDQUOT 122 /* the writer's disk quota is spent */
+
+/* A write-path result that says the disk (or the writer's quota) is full:
+ * what nospace_failures counts. Callers test it only once ret < 0, so the
+ * success path pays nothing for it. */
+static __always_inline bool is_nospace(long ret)
+{
+	return ret == -ENOSPC || ret == -EDQUOT;
+}
 
 /* Which syscall argument holds the fd the bytes land in, or -1 when the
  * syscall is not a write path. sendfile's out_fd is its first argument;
@@ -171,6 +181,46 @@ static __always_inline void account_write(struct task_struct *task, __u32 dev, l
 	counts->write_calls += calls;
 	counts->growth_bytes += growth;
 	if (ino)
+		counts->last_ino = ino;
+	dw_note_counters_moved();
+}
+
+/* A write-path call failed with ENOSPC or EDQUOT (is_nospace): one more
+ * failure on the key a success would have added to. Only on the failure
+ * branch (ret < 0), never the success path. No bytes landed, so no rate
+ * alarm and no throttle is charged. The file is remembered only when the key
+ * names none yet: a writer that only ever fails still gets a file in its row,
+ * and one that writes elsewhere keeps its last written file. */
+static __always_inline void account_nospace(struct task_struct *task, __u32 dev, __u64 ino)
+{
+	struct dw_writer_key key = {
+		.cgroup_id = task_cgroup_id(task),
+		.tgid = task->tgid,
+		.dev = dev,
+	};
+	struct dw_writer_counts *counts;
+
+	if (!dw_part_on(DW_PART_WRITERS))
+		return;
+	counts = bpf_map_lookup_elem(&dw_writers, &key);
+	if (!counts) {
+		struct dw_writer_counts fresh = { .last_ino = ino, .nospace_failures = 1 };
+		long err = bpf_map_update_elem(&dw_writers, &key, &fresh, BPF_NOEXIST);
+
+		if (!err) {
+			dw_note_counters_moved();
+			return;
+		}
+		if (err != -EEXIST) {
+			dw_count_error(DW_ERR_WRITERS_MAP_FULL);
+			return;
+		}
+		counts = bpf_map_lookup_elem(&dw_writers, &key); /* as in account_write */
+		if (!counts)
+			return;
+	}
+	counts->nospace_failures += 1;
+	if (ino && !counts->last_ino)
 		counts->last_ino = ino;
 	dw_note_counters_moved();
 }
@@ -285,6 +335,47 @@ static __always_inline void account_file_write(struct file *file, long ret, __s6
 	destination_probed(file, &dest);
 	if (dest.dev)
 		account_write(bpf_get_current_task_btf(), dest.dev, ret, growth_of_write(&dest, end, ret), dest.ino);
+}
+
+/* A write-path call on `file` failed with ENOSPC or EDQUOT (io_uring, AIO,
+ * vfs_fallocate): counted against the file's device like its bytes would
+ * have been. */
+static __always_inline void account_file_nospace(struct file *file)
+{
+	struct dw_destination dest = {};
+
+	if (!file)
+		return;
+	destination_probed(file, &dest);
+	if (dest.dev)
+		account_nospace(bpf_get_current_task_btf(), dest.dev, dest.ino);
+}
+
+/* A write syscall on `fd` failed with ENOSPC or EDQUOT. At its exit the fd
+ * still names the file it failed on (only another thread's close in between
+ * loses it: counted as a lookup error, like a success's). `typed` as for
+ * account_fd_write. */
+static __always_inline void account_fd_nospace(long fd, const bool typed)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct dw_destination dest = {};
+	struct file *file;
+
+	if (!dw_part_on(DW_PART_DEVICE)) {
+		account_nospace(task, 1, 0);
+		return;
+	}
+	file = task_file_of_fd(task, fd, typed);
+	if (!file) {
+		dw_count_error(DW_ERR_FILE_LOOKUP);
+		return;
+	}
+	if (use_typed_reads(typed))
+		destination_typed(typed_file_of(file), &dest);
+	else
+		destination_probed(file, &dest);
+	if (dest.dev)
+		account_nospace(task, dest.dev, dest.ino);
 }
 
 /* A write syscall's destination fd and result. `offset` is where a positioned

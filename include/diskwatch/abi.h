@@ -45,6 +45,9 @@ struct dw_writer_counts {
 			      writes, fallocate and ftruncate; see docs/attribution.md */
 	__u64 last_ino;     /* inode number of the last regular file this key wrote (0: none
 			      yet, or a block device): userspace names it lazily, off the hot path */
+	__u64 nospace_failures; /* write-path calls that failed with ENOSPC or EDQUOT: the writer
+				  kept trying on a full disk or over its quota (issue #20); counted
+				  only where the hook sees the result, see docs/attribution.md */
 };
 
 /* Kinds of records on the events ring buffer. */

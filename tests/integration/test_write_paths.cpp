@@ -398,3 +398,96 @@ TEST_CASE("the systemd unit and the container are named from the writer's cgroup
     CHECK(container_rows[0].at("container").at("id") == id);
     CHECK(container_rows[0].at("container").at("runtime") == "docker");
 }
+
+namespace {
+
+// A writer's ENOSPC/EDQUOT failures as top counted them on `mount`: the
+// interval counts summed over every refresh, and the since-start count of the
+// last refresh that showed it.
+struct Refused {
+    long long interval_sum = 0;
+    long long last_total = 0;
+    long long write_bytes = 0;
+    int rows = 0;
+};
+
+Refused refused_for(const TopRun &run, int pid, const std::string &mount)
+{
+    Refused refused;
+    for (const auto &refresh : run.refreshes)
+        for (const auto &row : refresh.at("rows"))
+            if (row.at("pid") == pid && row.at("mount") == mount) {
+                refused.interval_sum += row.at("nospace_failures").get<long long>();
+                refused.last_total = row.at("total_nospace_failures").get<long long>();
+                refused.write_bytes += row.at("write_bytes").get<long long>();
+                ++refused.rows;
+            }
+    return refused;
+}
+
+}  // namespace
+
+// Issue #20: who keeps failing to write because the disk is full. An 8 MiB
+// ext4 is filled by writers that keep going after ENOSPC (dw-test-writer
+// --keep-going-when-full counts every refusal itself); each hook family must
+// count exactly those refusals, on the writer's pid and the full mount, and
+// none for a writer whose writes all landed.
+TEST_CASE("writers refused with ENOSPC on a full disk are counted per writer, exactly",
+          "[write_paths][nospace][bpf]")
+{
+    if (!bpf_tests_can_run())
+        return;
+    TracefsRestore tracefs;  // the tracepoint family may mount it
+    const auto family = GENERATE(as<std::string>{}, "tp_btf", "raw_tp", "tracepoint");
+    DYNAMIC_SECTION("hooks " << family)
+    {
+        LoopMount disk(8);
+        const std::string dir = disk.path() + "/";
+        const std::string chunk = "65536", over_full = std::to_string(16 * kMiB);
+        WriterResult fine;
+        std::map<std::string, WriterResult> refused;
+        auto run = run_top_through({"--by", "process", "--hooks", family}, [&] {
+            // Before the disk is full: every byte lands.
+            fine = run_writer({"--mode", "write", "--file", dir + "fine", "--bytes", std::to_string(kMiB), "--chunk",
+                               chunk, "--keep-going-when-full", "1"});
+            // Four threads of positioned writes fill the disk, then keep trying.
+            refused["pwrite64 threads"] =
+                run_writer({"--mode", "pwrite64", "--threads", "4", "--file", dir + "threads", "--bytes", over_full,
+                            "--chunk", chunk, "--keep-going-when-full", "1"});
+            // The disk is full now: these land (almost) nothing.
+            for (const char *mode : {"write", "writev", "io_uring", "aio", "fallocate"})
+                refused[mode] = run_writer({"--mode", mode, "--file", dir + mode, "--bytes", std::to_string(4 * kMiB),
+                                            "--chunk", chunk, "--keep-going-when-full", "1"});
+        });
+        INFO(run.stderr_text);
+        REQUIRE(run.exit_status == 0);
+        REQUIRE_THAT(run.stderr_text, Catch::Contains("attached " + family + " hooks"));
+
+        CHECK(fine.nospace_failures == 0);
+        const Refused fine_counted = refused_for(run, fine.pid, disk.path());
+        CHECK(fine_counted.rows > 0);
+        CHECK(fine_counted.write_bytes == fine.written);
+        CHECK(fine_counted.interval_sum == 0);
+        CHECK(fine_counted.last_total == 0);
+
+        long long rows_sum = 0;
+        for (const auto &[mode, writer] : refused) {
+            INFO(family << " mode " << mode << ": the writer saw " << writer.nospace_failures << " refusals");
+            REQUIRE(writer.nospace_failures > 0);  // else the disk was not full: the test proves nothing
+            const Refused counted = refused_for(run, writer.pid, disk.path());
+            // A writer that only ever failed still has a row.
+            CHECK(counted.rows > 0);
+            CHECK(counted.interval_sum == writer.nospace_failures);
+            CHECK(counted.last_total == writer.nospace_failures);
+            rows_sum += counted.interval_sum;
+        }
+
+        // The mount row sums its writers' refusals.
+        long long mount_sum = 0;
+        for (const auto &refresh : run.refreshes)
+            for (const auto &mount : refresh.at("mounts"))
+                if (mount.at("mount") == disk.path())
+                    mount_sum += mount.at("nospace_failures").get<long long>();
+        CHECK(mount_sum == rows_sum);
+    }
+}

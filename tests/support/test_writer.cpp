@@ -6,7 +6,7 @@
 //   dw-test-writer --mode MODE --file PATH --bytes N [--chunk N] [--threads N] [--cgroup DIR]
 //                  [--comm NAME] [--rate BYTES_PER_S] [--pace BYTES_PER_S] [--linger-ms N]
 //                  [--ignore-sigterm 1] [--direct 1] [--file-size N] [--unlink-after-open 1]
-//                  [--start-when PATH] [--sigterm-pause 1]
+//                  [--start-when PATH] [--sigterm-pause 1] [--keep-going-when-full 1]
 //
 //   MODE: the syscalls write|pwrite64|writev|pwritev|pwritev2|sendfile|splice|copy_file_range;
 //         io_uring (IORING_OP_WRITE, liburing), aio (io_submit + io_getevents), mmap (stores
@@ -22,6 +22,11 @@
 //   --start-when PATH waits (up to a minute) until PATH exists before its first byte.
 //   --unlink-after-open 1 deletes the file right after opening it (then writes: the
 //         "deleted but still open and growing" case) and keeps it open until exit.
+//   --keep-going-when-full 1: a chunk refused with ENOSPC or EDQUOT (a write, pwrite64,
+//         writev, io_uring, AIO or fallocate call) is counted, skipped, and the writer
+//         goes on with the next, as a writer that keeps trying on a full disk would; it
+//         then prints "pid P wrote N nospace F", F the calls refused (without the option
+//         such a refusal is fatal).
 #include <fcntl.h>
 #include <liburing.h>
 #include <linux/aio_abi.h>
@@ -63,7 +68,20 @@ struct Options {
     std::string start_when;       // --start-when PATH: wait for it before writing
     std::string rename_to;        // --rename-to NAME: prctl(PR_SET_NAME) mid-flood,
     long long rename_after = 1;   // --rename-after BYTES: once this much is written
+    bool keep_going_when_full = false;
 };
+
+// The calls the kernel refused with ENOSPC or EDQUOT (--keep-going-when-full), every thread.
+std::atomic<long long> nospace_failures{0};
+
+// A refusal that --keep-going-when-full counts and skips instead of dying on it.
+bool counted_as_full(const Options &options, int error)
+{
+    if (!options.keep_going_when_full || (error != ENOSPC && error != EDQUOT))
+        return false;
+    ++nospace_failures;
+    return true;
+}
 
 [[noreturn]] void die(const std::string &what)
 {
@@ -108,13 +126,16 @@ long long io_uring_share(const Options &options, int fd, const char *buffer, lon
         errno = -err;
         die("io_uring_queue_init");
     }
-    long long submitted = 0, written = 0;
+    // refused: bytes of requests the kernel refused because the disk was full
+    // (--keep-going-when-full), or did not write of a short one: done with too.
+    long long submitted = 0, written = 0, refused = 0;
     int in_flight = 0;
-    while (written < share || in_flight > 0) {
+    while (written + refused < share || in_flight > 0) {
         while (in_flight < 8 && submitted < share) {
             const long long length = std::min<long long>(options.chunk, share - submitted);
             struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
             io_uring_prep_write(sqe, fd, buffer, static_cast<unsigned>(length), static_cast<__u64>(base + submitted));
+            io_uring_sqe_set_data64(sqe, static_cast<__u64>(length));
             submitted += length;
             ++in_flight;
         }
@@ -124,14 +145,17 @@ long long io_uring_share(const Options &options, int fd, const char *buffer, lon
             errno = -err;
             die("io_uring_wait_cqe");
         }
-        if (cqe->res < 0) {
+        if (cqe->res < 0 && !counted_as_full(options, -cqe->res)) {
             errno = -cqe->res;
             die("io_uring write");
         }
-        written += cqe->res;
+        const long long landed = std::max(cqe->res, 0);
+        written += landed;
+        if (options.keep_going_when_full)
+            refused += static_cast<long long>(io_uring_cqe_get_data64(cqe)) - landed;
         io_uring_cqe_seen(&ring, cqe);
         --in_flight;
-        if (written >= submitted && submitted >= share && in_flight == 0)
+        if (written + refused >= submitted && submitted >= share && in_flight == 0)
             break;
     }
     io_uring_queue_exit(&ring);
@@ -170,6 +194,8 @@ long long aio_share(const Options &options, int fd, const char *buffer, long lon
         for (long i = 0; i < got; ++i) {
             if (events[i].res < 0) {
                 errno = static_cast<int>(-events[i].res);
+                if (counted_as_full(options, errno))
+                    continue;
                 die("aio write");
             }
             written += events[i].res;
@@ -188,8 +214,11 @@ long long special_share(const Options &options, int fd, const char *buffer, long
     if (options.mode == "aio")
         return aio_share(options, fd, buffer, share, base);
     if (options.mode == "fallocate") {
-        if (::fallocate(fd, 0, base, share) != 0)
+        if (::fallocate(fd, 0, base, share) != 0) {
+            if (counted_as_full(options, errno))
+                return 0;
             die("fallocate");
+        }
         return share;
     }
     if (options.mode == "ftruncate") {
@@ -293,9 +322,9 @@ long long write_share(const Options &options, long long share, long long base_of
     }
 
     const auto start = std::chrono::steady_clock::now();
-    long long written = 0;
-    while (written < share) {
-        const long long length = std::min<long long>(options.chunk, share - written);
+    long long written = 0, refused = 0;  // refused: chunks skipped on a full disk (--keep-going-when-full)
+    while (written + refused < share) {
+        const long long length = std::min<long long>(options.chunk, share - written - refused);
         long long got;
         if (options.mode == "splice") {
             // Fill the pipe with `length` bytes (at most the pipe's 64 KiB), then splice them out.
@@ -304,7 +333,11 @@ long long write_share(const Options &options, long long share, long long base_of
                 die("fill pipe");
             got = ::splice(pipe_fds[0], nullptr, fd, nullptr, static_cast<size_t>(piece), 0);
         } else {
-            got = write_once(options, fd, buffer.data(), length, base_offset + written, source_fd);
+            got = write_once(options, fd, buffer.data(), length, base_offset + written + refused, source_fd);
+        }
+        if (got < 0 && counted_as_full(options, errno)) {
+            refused += length;
+            continue;
         }
         if (got < 0)
             die(options.mode);
@@ -372,6 +405,8 @@ int main(int argc, char **argv)
             options.start_when = value;
         else if (key == "--unlink-after-open")
             options.unlink_after_open = value == "1";
+        else if (key == "--keep-going-when-full")
+            options.keep_going_when_full = value == "1";
         else {
             std::fprintf(stderr, "dw-test-writer: unknown option %s\n", key.c_str());
             return 2;
@@ -405,7 +440,10 @@ int main(int argc, char **argv)
     }
     for (auto &thread : threads)
         thread.join();
-    std::printf("pid %d wrote %lld\n", ::getpid(), total.load());
+    if (options.keep_going_when_full)
+        std::printf("pid %d wrote %lld nospace %lld\n", ::getpid(), total.load(), nospace_failures.load());
+    else
+        std::printf("pid %d wrote %lld\n", ::getpid(), total.load());
     std::fflush(stdout);
     if (options.linger_ms > 0)
         std::this_thread::sleep_for(std::chrono::milliseconds(options.linger_ms));

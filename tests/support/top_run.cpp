@@ -45,7 +45,8 @@ WriterResult run_writer(const std::vector<std::string> &arguments)
     REQUIRE(status.has_value());
     REQUIRE(*status == 0);
     WriterResult result;
-    REQUIRE(std::sscanf(writer.out().c_str(), "pid %d wrote %lld", &result.pid, &result.written) == 2);
+    REQUIRE(std::sscanf(writer.out().c_str(), "pid %d wrote %lld nospace %lld", &result.pid, &result.written,
+                        &result.nospace_failures) >= 2);
     return result;
 }
 

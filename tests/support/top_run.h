@@ -24,10 +24,12 @@ TopRun run_top_while(const std::vector<std::string> &extra_arguments, int iterat
                      const std::function<void()> &workload);
 
 // Runs dw-test-writer with the given arguments to completion; returns the
-// bytes it reports written and its pid.
+// bytes it reports written and its pid (and, with --keep-going-when-full 1,
+// the calls the kernel refused because the disk was full).
 struct WriterResult {
     int pid = 0;
     long long written = 0;
+    long long nospace_failures = 0;
 };
 WriterResult run_writer(const std::vector<std::string> &arguments);
 

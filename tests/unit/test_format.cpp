@@ -82,3 +82,17 @@ TEST_CASE("the top -b text table never carries a name's control bytes or extra l
     }
     CHECK(table.find("\xc2\x9b") == std::string::npos);
 }
+
+TEST_CASE("the top -b text table says who keeps being refused on a full disk, only then", "[format][nospace]")
+{
+    WriteReport report;
+    ReportRow row;
+    row.pid = 7;
+    row.comm = "logger";
+    row.mount = "/var/log";
+    report.rows.push_back(row);
+    CHECK(to_text_table(report).find("disk full") == std::string::npos);
+    report.rows[0].nospace_failures = 12;
+    report.rows[0].total_nospace_failures = 40;
+    CHECK(to_text_table(report).find("disk full: 12 writes refused (40 in all)") != std::string::npos);
+}

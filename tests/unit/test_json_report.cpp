@@ -51,12 +51,13 @@ TEST_CASE("a top --json refresh is one line with the documented keys", "[json][c
     CHECK(doc.at("by") == "process");
     const auto &row = doc.at("rows").at(0);
     for (const char *key : {"pid", "comm", "cgroup_id", "cgroup", "mount", "dev", "write_bytes", "write_bps",
-                            "total_bytes", "exited", "processes"})
+                            "total_bytes", "exited", "processes", "nospace_failures", "total_nospace_failures"})
         CHECK(row.contains(key));
+    CHECK(row.at("nospace_failures") == 0);  // a number, never null: 0 when the writer never hit a full disk
     CHECK(row.at("write_bytes") == 67108864);
     const auto &mount = doc.at("mounts").at(0);
     for (const char *key : {"mount", "dev", "fstype", "size_bytes", "used_bytes", "used_pct", "write_bps",
-                            "eta_full_s"})
+                            "eta_full_s", "nospace_failures", "total_nospace_failures"})
         CHECK(mount.contains(key));
     CHECK(mount.at("eta_full_s").is_null());  // not filling
 }
@@ -177,11 +178,15 @@ TEST_CASE("a refresh read back from JSON (a snapshot from the agent) keeps every
     row.total_write_calls = 17;
     row.write_calls = 3;
     row.total_growth_bytes = 4096;
+    row.nospace_failures = 5;
+    row.total_nospace_failures = 1ull << 40;  // beyond 32 bits: a writer that kept trying for long
     row.unit = "suricata.service";
     row.container = std::string(64, 'a');
     row.container_runtime = "docker";
     row.files.push_back({"/var/log/x\xff.log", 12, true, 4096});
     report.mounts[0].fill_bps = 12.5;
+    report.mounts[0].nospace_failures = 5;
+    report.mounts[0].total_nospace_failures = 9;
     report.drops.ringbuf_full = 3;
     const WriteReport back = report_from_json(nlohmann::json::parse(to_json_line(report)));
     REQUIRE(back.rows.size() == 1);
@@ -197,6 +202,8 @@ TEST_CASE("a refresh read back from JSON (a snapshot from the agent) keeps every
     CHECK(got.write_calls == 3);
     CHECK(got.total_write_calls == 17);
     CHECK(got.total_growth_bytes == 4096);
+    CHECK(got.nospace_failures == 5);
+    CHECK(got.total_nospace_failures == 1ull << 40);
     CHECK(got.unit == "suricata.service");
     CHECK(got.container == row.container);
     CHECK(got.container_runtime == "docker");
@@ -205,7 +212,24 @@ TEST_CASE("a refresh read back from JSON (a snapshot from the agent) keeps every
     CHECK(got.files[0].deleted);
     REQUIRE(back.mounts.size() == 1);
     CHECK(back.mounts[0].fill_bps == 12.5);
+    CHECK(back.mounts[0].nospace_failures == 5);
+    CHECK(back.mounts[0].total_nospace_failures == 9);
     CHECK_FALSE(back.mounts[0].eta_full_s);
     CHECK(back.drops.ringbuf_full == 3);
     CHECK(back.by == GroupBy::process);
+}
+
+TEST_CASE("a refresh from an agent before nospace_failures existed reads them as 0", "[json][attach]")
+{
+    auto doc = nlohmann::json::parse(to_json_line(sample_report()));
+    auto &row = doc.at("rows").at(0);
+    row.erase("nospace_failures");
+    row.erase("total_nospace_failures");
+    doc.at("mounts").at(0).erase("nospace_failures");
+    const WriteReport back = report_from_json(doc);
+    REQUIRE(back.rows.size() == 1);
+    CHECK(back.rows[0].nospace_failures == 0);
+    CHECK(back.rows[0].total_nospace_failures == 0);
+    CHECK(back.rows[0].write_bytes == 67108864);
+    CHECK(back.mounts.at(0).nospace_failures == 0);
 }

@@ -196,3 +196,26 @@ TEST_CASE("the rate history keys a container's merged row by the container, whic
     history.record(by_cgroup);
     CHECK(history.sparkline(by_cgroup.rows.front(), GroupBy::cgroup) == "   @");
 }
+
+TEST_CASE("ENOSPC failures between two snapshots: the interval's, since top started, and on the mount", "[attach][nospace]")
+{
+    SnapshotDelta delta;
+    auto refused = [](uint32_t pid, uint64_t total_failures) {
+        ReportRow row = writer(pid, "8:1", 0);  // no byte ever landed
+        row.total_nospace_failures = total_failures;
+        return row;
+    };
+    delta.next(cumulative({refused(1, 100), writer(2, "8:1", 4096)}), 100.0, false);
+    WriteReport second = delta.next(cumulative({refused(1, 130), writer(2, "8:1", 4096)}), 101.0, false);
+    // Only pid 1 is active: it wrote nothing, but kept failing on the full disk.
+    REQUIRE(second.rows.size() == 1);
+    CHECK(second.rows[0].pid == 1);
+    CHECK(second.rows[0].nospace_failures == 30);
+    CHECK(second.rows[0].total_nospace_failures == 30);
+    CHECK(second.mounts.at(0).nospace_failures == 30);
+    CHECK(second.mounts.at(0).total_nospace_failures == 30);
+    WriteReport third = delta.next(cumulative({refused(1, 131), writer(2, "8:1", 4096)}), 102.0, false);
+    REQUIRE(third.rows.size() == 1);
+    CHECK(third.rows[0].nospace_failures == 1);
+    CHECK(third.rows[0].total_nospace_failures == 31);
+}

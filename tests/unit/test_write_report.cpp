@@ -83,3 +83,29 @@ TEST_CASE("growth and the files written ride along with the grouping", "[aggrega
     auto by_process = group_writes(deltas, GroupBy::process);
     REQUIRE(by_process.size() == 2);
 }
+
+TEST_CASE("ENOSPC failures sum per group, and merged rows add them", "[report][nospace]")
+{
+    auto refused = [](uint32_t tgid, uint32_t dev, uint64_t interval, uint64_t total) {
+        WriterDelta d = delta(tgid, 100, dev, 0, 0);
+        d.interval.nospace_failures = interval;
+        d.total.nospace_failures = total;
+        return d;
+    };
+    auto groups = group_writes({refused(1, 7, 3, 10), refused(2, 7, 4, 4), delta(3, 100, 7, 4096, 4096)}, GroupBy::mount);
+    REQUIRE(groups.size() == 1);
+    CHECK(groups[0].interval.nospace_failures == 7);
+    CHECK(groups[0].total.nospace_failures == 14);
+    CHECK(groups[0].interval.write_bytes == 4096);
+
+    ReportRow a, b;
+    a.nospace_failures = 2;
+    a.total_nospace_failures = 20;
+    b.nospace_failures = 3;
+    b.total_nospace_failures = 30;
+    add_counters(a, b);
+    CHECK(a.nospace_failures == 5);
+    CHECK(a.total_nospace_failures == 50);
+    const ReportRow described = with_counters(b, a);
+    CHECK(described.total_nospace_failures == 50);
+}

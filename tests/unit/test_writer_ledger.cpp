@@ -102,3 +102,26 @@ TEST_CASE("growth deltas and the last files written follow each key", "[ledger][
     CHECK(second[0].total.growth_bytes == 4096);
     CHECK(second[0].last_inodes == std::vector<uint64_t>{12});
 }
+
+TEST_CASE("ENOSPC failures become deltas and totals like bytes, and keep a key that wrote nothing",
+          "[ledger][nospace]")
+{
+    WriterLedger ledger;
+    WriterSample sample;
+    sample.key = {5, 301, 9};
+    sample.cumulative.nospace_failures = 40;  // refused from its first write: no byte ever landed
+    auto first = ledger.advance({sample}, {});
+    REQUIRE(first.size() == 1);
+    CHECK(first[0].interval.nospace_failures == 40);
+    CHECK(first[0].interval.write_bytes == 0);
+    CHECK_FALSE(first[0].interval.is_zero());
+    sample.cumulative.nospace_failures = 45;
+    auto second = ledger.advance({sample}, {});
+    CHECK(second[0].interval.nospace_failures == 5);
+    CHECK(second[0].total.nospace_failures == 45);
+    // The key deleted and re-created by the kernel: counts restart from zero.
+    sample.cumulative.nospace_failures = 2;
+    auto third = ledger.advance({sample}, {});
+    CHECK(third[0].interval.nospace_failures == 2);
+    CHECK(third[0].total.nospace_failures == 47);
+}

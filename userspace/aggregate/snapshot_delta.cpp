@@ -16,6 +16,7 @@ uint64_t since(uint64_t now, uint64_t then)
 MountReport clear_bytes(MountReport mount)
 {
     mount.write_bytes = mount.total_bytes = mount.growth_bytes = 0;
+    mount.nospace_failures = mount.total_nospace_failures = 0;
     mount.write_bps = mount.growth_bps = 0;
     return mount;
 }
@@ -46,7 +47,8 @@ WriteReport SnapshotDelta::next(const WriteReport &cumulative, double ts, bool i
     report.mounts = cumulative.mounts;
     std::unordered_map<std::string, Totals> now;
     for (const auto &row : cumulative.rows)
-        now[group_key(row, cumulative.by)] = {row.total_bytes, row.total_write_calls, row.total_growth_bytes};
+        now[group_key(row, cumulative.by)] = {row.total_bytes, row.total_write_calls, row.total_growth_bytes,
+                                              row.total_nospace_failures};
     if (!grouping.started) {
         grouping.started = true;
         grouping.baseline = now;
@@ -59,7 +61,7 @@ WriteReport SnapshotDelta::next(const WriteReport &cumulative, double ts, bool i
     report.interval_s = std::max(0.0, ts - grouping.previous_ts);
     auto rate = [&](uint64_t bytes) { return report.interval_s > 0 ? static_cast<double>(bytes) / report.interval_s : 0; };
     struct MountBytes {
-        uint64_t interval = 0, total = 0, growth = 0;
+        uint64_t interval = 0, total = 0, growth = 0, nospace = 0, total_nospace = 0;
     };
     std::unordered_map<std::string, MountBytes> by_dev;
     for (const auto &cumulative_row : cumulative.rows) {
@@ -77,14 +79,19 @@ WriteReport SnapshotDelta::next(const WriteReport &cumulative, double ts, bool i
         row.total_bytes = since(current.write_bytes, at_start.write_bytes);
         row.total_write_calls = since(current.write_calls, at_start.write_calls);
         row.total_growth_bytes = since(current.growth_bytes, at_start.growth_bytes);
+        row.nospace_failures = since(current.nospace_failures, before.nospace_failures);
+        row.total_nospace_failures = since(current.nospace_failures, at_start.nospace_failures);
         row.write_bps = rate(row.write_bytes);
         row.growth_bps = rate(row.growth_bytes);
         MountBytes &mount = by_dev[row.dev];
         mount.interval += row.write_bytes;
         mount.total += row.total_bytes;
         mount.growth += row.growth_bytes;
-        const bool active = row.write_bytes > 0 || row.growth_bytes > 0;
-        const bool ever = row.total_bytes > 0 || row.total_growth_bytes > 0;
+        mount.nospace += row.nospace_failures;
+        mount.total_nospace += row.total_nospace_failures;
+        // As the monitor's rows: a writer that only fails on a full disk is shown.
+        const bool active = row.write_bytes > 0 || row.growth_bytes > 0 || row.nospace_failures > 0;
+        const bool ever = row.total_bytes > 0 || row.total_growth_bytes > 0 || row.total_nospace_failures > 0;
         if (active || (include_idle && ever))
             report.rows.push_back(std::move(row));
     }
@@ -93,6 +100,8 @@ WriteReport SnapshotDelta::next(const WriteReport &cumulative, double ts, bool i
         mount.write_bytes = bytes.interval;
         mount.total_bytes = bytes.total;
         mount.growth_bytes = bytes.growth;
+        mount.nospace_failures = bytes.nospace;
+        mount.total_nospace_failures = bytes.total_nospace;
         mount.write_bps = rate(bytes.interval);
         mount.growth_bps = rate(bytes.growth);
     }

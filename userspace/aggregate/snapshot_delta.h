@@ -32,6 +32,7 @@ private:
         uint64_t write_bytes = 0;
         uint64_t write_calls = 0;
         uint64_t growth_bytes = 0;
+        uint64_t nospace_failures = 0;
     };
     struct Grouping {
         bool started = false;

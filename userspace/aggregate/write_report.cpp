@@ -22,6 +22,8 @@ void for_each_counter(ReportRow &into, const ReportRow &from, Apply apply)
     apply(into.growth_bytes, from.growth_bytes);
     apply(into.growth_bps, from.growth_bps);
     apply(into.total_growth_bytes, from.total_growth_bytes);
+    apply(into.nospace_failures, from.nospace_failures);
+    apply(into.total_nospace_failures, from.total_nospace_failures);
     apply(into.processes, from.processes);
 }
 

@@ -55,6 +55,10 @@ struct ReportRow {
     uint64_t growth_bytes = 0;  // how much the files it wrote grew in this interval
     double growth_bps = 0;
     uint64_t total_growth_bytes = 0;
+    // Write-path calls that failed with ENOSPC or EDQUOT: the disk (or the
+    // writer's quota) was full (in this interval, and since the monitor started).
+    uint64_t nospace_failures = 0;
+    uint64_t total_nospace_failures = 0;
     std::string unit;            // systemd unit named by the cgroup path; empty when none
     std::string container;       // container id (64 hex); empty when none
     std::string container_name;  // the runtime's name for it, from its state on disk; empty when unknown
@@ -97,6 +101,8 @@ struct MountReport {
     uint64_t total_bytes = 0;
     uint64_t growth_bytes = 0;  // files on it grew by this much in this interval (sum of the rows)
     double growth_bps = 0;
+    uint64_t nospace_failures = 0;  // the rows' ENOSPC/EDQUOT failures on it in this interval (sum)
+    uint64_t total_nospace_failures = 0;
     std::optional<double> fill_bps;    // net growth of used space (statvfs), window average
     std::optional<double> eta_full_s;  // nullopt when not filling
 };

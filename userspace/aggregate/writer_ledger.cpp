@@ -28,6 +28,8 @@ std::vector<WriterDelta> WriterLedger::advance(const std::vector<WriterSample> &
         delta.write_bytes = grown_by(sample.cumulative.write_bytes, entry.last_cumulative.write_bytes);
         delta.write_calls = grown_by(sample.cumulative.write_calls, entry.last_cumulative.write_calls);
         delta.growth_bytes = grown_by(sample.cumulative.growth_bytes, entry.last_cumulative.growth_bytes);
+        delta.nospace_failures =
+            grown_by(sample.cumulative.nospace_failures, entry.last_cumulative.nospace_failures);
         entry.last_cumulative = sample.cumulative;
         if (!sample.last_inodes.empty())
             entry.last_inodes = sample.last_inodes;

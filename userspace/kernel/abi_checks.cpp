@@ -10,11 +10,12 @@ static_assert(offsetof(dw_writer_key, cgroup_id) == 0);
 static_assert(offsetof(dw_writer_key, tgid) == 8);
 static_assert(offsetof(dw_writer_key, dev) == 12);
 
-static_assert(sizeof(dw_writer_counts) == 32);
+static_assert(sizeof(dw_writer_counts) == 40);
 static_assert(offsetof(dw_writer_counts, write_bytes) == 0);
 static_assert(offsetof(dw_writer_counts, write_calls) == 8);
 static_assert(offsetof(dw_writer_counts, growth_bytes) == 16);
 static_assert(offsetof(dw_writer_counts, last_ino) == 24);
+static_assert(offsetof(dw_writer_counts, nospace_failures) == 32);
 
 static_assert(sizeof(dw_process_event) == 48);
 static_assert(offsetof(dw_process_event, kind) == 0);

@@ -360,6 +360,7 @@ WriterSample writer_sample(const dw_writer_key &key, const dw_writer_counts *per
         sample.cumulative.write_bytes += cpu.write_bytes;
         sample.cumulative.write_calls += cpu.write_calls;
         sample.cumulative.growth_bytes += cpu.growth_bytes;
+        sample.cumulative.nospace_failures += cpu.nospace_failures;
         // Each CPU remembers the last file it saw this key write.
         if (cpu.last_ino && std::find(sample.last_inodes.begin(), sample.last_inodes.end(), cpu.last_ino) ==
                                 sample.last_inodes.end())

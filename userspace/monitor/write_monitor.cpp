@@ -193,6 +193,8 @@ WriteReport WriteMonitor::refresh(const ReportOptions &options)
             bytes.interval_write += delta.interval.write_bytes;
             bytes.total_write += delta.total.write_bytes;
             bytes.interval_growth += delta.interval.growth_bytes;
+            bytes.interval_nospace += delta.interval.nospace_failures;
+            bytes.total_nospace += delta.total.nospace_failures;
         }
     } else {
         if (mounts_moved)
@@ -201,7 +203,7 @@ WriteReport WriteMonitor::refresh(const ReportOptions &options)
             for (auto &delta : last_deltas_)
                 delta.interval = {};
             for (auto &[dev, bytes] : mount_bytes_)
-                bytes.interval_write = bytes.interval_growth = 0;
+                bytes.interval_write = bytes.interval_growth = bytes.interval_nospace = 0;
         }
     }
     intervals_zero_ = quiet;
@@ -238,8 +240,12 @@ std::vector<ReportRow> WriteMonitor::rows_of(const std::vector<WriterDelta> &del
 {
     std::vector<ReportRow> rows;
     for (const auto &group : group_writes(deltas, options.by)) {
-        const bool active = group.interval.write_bytes > 0 || group.interval.growth_bytes > 0;
-        const bool ever = group.total.write_bytes > 0 || group.total.growth_bytes > 0;
+        // A writer that only fails on a full disk is shown too: who keeps
+        // trying is what its row is for (issue #20).
+        const bool active = group.interval.write_bytes > 0 || group.interval.growth_bytes > 0 ||
+                            group.interval.nospace_failures > 0;
+        const bool ever = group.total.write_bytes > 0 || group.total.growth_bytes > 0 ||
+                          group.total.nospace_failures > 0;
         if (!active && !(options.include_idle && ever))
             continue;
         ReportRow row;
@@ -290,6 +296,8 @@ std::vector<ReportRow> WriteMonitor::rows_of(const std::vector<WriterDelta> &del
         row.growth_bytes = group.interval.growth_bytes;
         row.growth_bps = interval_s > 0 ? static_cast<double>(group.interval.growth_bytes) / interval_s : 0;
         row.total_growth_bytes = group.total.growth_bytes;
+        row.nospace_failures = group.interval.nospace_failures;
+        row.total_nospace_failures = group.total.nospace_failures;
         row.files.clear();
         for (uint64_t ino : group.last_inodes)
             row.files.push_back({"", ino, false, 0});
@@ -374,6 +382,8 @@ std::vector<MountReport> WriteMonitor::mount_reports(double interval_s, double n
             report.write_bytes = written->second.interval_write;
             report.total_bytes = written->second.total_write;
             report.growth_bytes = written->second.interval_growth;
+            report.nospace_failures = written->second.interval_nospace;
+            report.total_nospace_failures = written->second.total_nospace;
         }
         report.write_bps = interval_s > 0 ? static_cast<double>(report.write_bytes) / interval_s : 0;
         report.growth_bps = interval_s > 0 ? static_cast<double>(report.growth_bytes) / interval_s : 0;

@@ -109,6 +109,8 @@ private:
         uint64_t interval_write = 0;
         uint64_t total_write = 0;
         uint64_t interval_growth = 0;
+        uint64_t interval_nospace = 0;  // ENOSPC/EDQUOT failures
+        uint64_t total_nospace = 0;
     };
     std::unordered_map<uint32_t, MountBytes> mount_bytes_;
     // The latest statfs of each filesystem (kernel dev_t), and when.

@@ -130,6 +130,9 @@ WriteReport report_from_json(const nlohmann::json &document)
         row.growth_bytes = number_or<uint64_t>(object, "growth_bytes", 0);
         row.growth_bps = number_or(object, "growth_bps", 0.0);
         row.total_growth_bytes = number_or<uint64_t>(object, "total_growth_bytes", 0);
+        // 0 from a report of a version before them (they were added, not changed).
+        row.nospace_failures = number_or<uint64_t>(object, "nospace_failures", 0);
+        row.total_nospace_failures = number_or<uint64_t>(object, "total_nospace_failures", 0);
         row.unit = text_or_empty(object, "unit");
         if (auto container = object.find("container"); container != object.end() && container->is_object()) {
             row.container = text_or_empty(*container, "id");
@@ -167,6 +170,8 @@ WriteReport report_from_json(const nlohmann::json &document)
         mount.total_bytes = number_or<uint64_t>(object, "total_bytes", 0);
         mount.growth_bytes = number_or<uint64_t>(object, "growth_bytes", 0);
         mount.growth_bps = number_or(object, "growth_bps", 0.0);
+        mount.nospace_failures = number_or<uint64_t>(object, "nospace_failures", 0);
+        mount.total_nospace_failures = number_or<uint64_t>(object, "total_nospace_failures", 0);
         mount.fill_bps = optional_double(object, "fill_bps");
         mount.eta_full_s = optional_double(object, "eta_full_s");
         report.mounts.push_back(std::move(mount));
@@ -238,6 +243,8 @@ nlohmann::json to_json(const WriteReport &report)
             {"growth_bytes", row.growth_bytes},
             {"growth_bps", row.growth_bps},
             {"total_growth_bytes", row.total_growth_bytes},
+            {"nospace_failures", row.nospace_failures},
+            {"total_nospace_failures", row.total_nospace_failures},
             {"unit", text_or_null(row.unit)},
             {"container", std::move(container)},
             {"files", std::move(files)},
@@ -265,6 +272,8 @@ nlohmann::json to_json(const WriteReport &report)
             {"total_bytes", mount.total_bytes},
             {"growth_bytes", mount.growth_bytes},
             {"growth_bps", mount.growth_bps},
+            {"nospace_failures", mount.nospace_failures},
+            {"total_nospace_failures", mount.total_nospace_failures},
             {"fill_bps", optional_number(mount.fill_bps)},
             {"eta_full_s", optional_number(mount.eta_full_s)},
         };

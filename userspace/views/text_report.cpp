@@ -1,6 +1,7 @@
 #include "views/text_report.h"
 
 #include <cstdio>
+#include <string>
 
 #include "views/format.h"
 
@@ -74,6 +75,11 @@ std::string to_text_table(const WriteReport &report, size_t max_rows)
         out += line;
         if (!row.files.empty())
             out += "          file " + files_text(row) + "\n";
+        // Only when it happened: who keeps trying on a full disk (issue #20),
+        // beside the columns, which stay as scripts read them.
+        if (row.nospace_failures || row.total_nospace_failures)
+            out += "          disk full: " + std::to_string(row.nospace_failures) + " writes refused (" +
+                   std::to_string(row.total_nospace_failures) + " in all)\n";
     }
     const auto &drops = report.drops;
     // Every drop reason (vocabulary/drop_reasons.h), the non-zero ones.

@@ -31,15 +31,20 @@ struct WriterCounts {
     uint64_t write_bytes = 0;
     uint64_t write_calls = 0;
     uint64_t growth_bytes = 0;
+    uint64_t nospace_failures = 0;  // write-path calls that failed with ENOSPC or EDQUOT
 
     WriterCounts &operator+=(const WriterCounts &other)
     {
         write_bytes += other.write_bytes;
         write_calls += other.write_calls;
         growth_bytes += other.growth_bytes;
+        nospace_failures += other.nospace_failures;
         return *this;
     }
-    bool is_zero() const { return write_bytes == 0 && write_calls == 0 && growth_bytes == 0; }
+    bool is_zero() const
+    {
+        return write_bytes == 0 && write_calls == 0 && growth_bytes == 0 && nospace_failures == 0;
+    }
 };
 
 struct WriterSample {
