@@ -504,12 +504,16 @@ TEST_CASE("an incident on a loop-mounted disk: explain names the writer, the shi
     CHECK(answer["writers"]["workloads_by_growth"][0].value("cgroup", "") == logger_cgroup.relative_path());
 
     // Where the bytes are: app.log grew, by many MiB, named by the record, written by the logger.
+    // (The logger's first app.log, rotated to old.log, is another inode.)
+    struct stat app_stat {};
+    REQUIRE(::stat((log_dir + "/app.log").c_str(), &app_stat) == 0);
     const json &growing = answer["files"]["growing"];
     const json *app_log = nullptr;
     for (const auto &file : growing)
-        if (file.value("path", "") == log_dir + "/app.log")
+        if (file.value("ino", uint64_t {0}) == app_stat.st_ino)
             app_log = &file;
     REQUIRE(app_log != nullptr);
+    CHECK(app_log->value("path", "") == log_dir + "/app.log");
     CHECK(app_log->value("exists", false));
     CHECK(app_log->value("growth_bytes", 0LL) >= 16 * kMiB);
     CHECK(app_log->value("named_by", "") == "record");
@@ -530,6 +534,16 @@ TEST_CASE("an incident on a loop-mounted disk: explain names the writer, the shi
     CHECK((*old_log)["holders"][0].value("writable", true) == false);
     CHECK(find_pid((*old_log)["holders"], logger.pid()) == nullptr);
     CHECK(answer.value("deleted_open_bytes", 0LL) >= 6 * kMiB);
+    // PRODUCT GAP (reported with this test; flip to CHECK once fixed): the
+    // rotated inode is in files.growing too, under the name it was recorded
+    // with (app.log), "exists": false and "deleted": false, "[gone]" in the
+    // text; it is not gone: it is old.log, deleted, its space held by the
+    // shipper, the same inode as deleted_open's entry.
+    for (const auto &file : growing)
+        if (file.value("ino", uint64_t {0}) == old_log->value("ino", uint64_t {1})) {
+            INFO("the rotated, deleted, still open log in files.growing: " << file.dump());
+            CHECK_NOFAIL((file.value("deleted", false) || file.value("exists", false)));
+        }
 
     // Failing for want of space: the victim (kernel counter, branch enospc), with its hostile name intact.
     const json *victim_failing = find_pid(answer["failing_writers"], victim.pid());
@@ -546,8 +560,21 @@ TEST_CASE("an incident on a loop-mounted disk: explain names the writer, the shi
     CHECK(advice.find(logger_cgroup.relative_path()) != std::string::npos);
     CHECK(advice.find(log_dir + "/app.log") != std::string::npos);
     CHECK(advice.find(std::string(kVictimComm) + " (pid " + std::to_string(victim.pid()) + ")") != std::string::npos);
-    // The logger by its own name (not only its cgroup): see the report of this test.
-    CHECK_NOFAIL(advice.find(kLoggerComm) != std::string::npos);
+    // PRODUCT BUG (issue #20, reported with this test; flip these two to CHECK once fixed):
+    // explain's advice calls every process of failing_writers "a victim, not
+    // the cause", the cause included: the logger, first by growth, is refused
+    // too once the disk is full, and the advice says "suricata (pid N) failed
+    // K writes for want of space: a victim, not the cause". No advice names it
+    // as the cause (only its cgroup, above).
+    bool logger_named_as_cause = false, logger_called_a_victim = false;
+    for (const auto &line : answer["advice"]) {
+        const std::string text = line.get<std::string>();
+        if (text.find(std::string(kLoggerComm) + " (pid " + std::to_string(logger.pid()) + ")") == std::string::npos)
+            continue;
+        (text.find("victim") != std::string::npos ? logger_called_a_victim : logger_named_as_cause) = true;
+    }
+    CHECK_NOFAIL(!logger_called_a_victim);
+    CHECK_NOFAIL(logger_named_as_cause);
 
     // The same answer for a person.
     {
