@@ -384,8 +384,8 @@ bool disk_full(const std::string &path)
 }  // namespace
 
 TEST_CASE("an incident on a loop-mounted disk: explain names the writer, the shipper holding a deleted log and the "
-          "victim, across an agent SIGKILL; the recorder on the full disk keeps recording, skips a torn tail, "
-          "stays under its cap",
+          "victim, across an agent SIGKILL, and the recorder on the full disk keeps recording, skips a "
+          "torn tail, stays under its cap",
           "[explain][recorder][incident][bpf]")
 {
     if (!bpf_tests_can_run())
