@@ -534,15 +534,15 @@ TEST_CASE("an incident on a loop-mounted disk: explain names the writer, the shi
     CHECK((*old_log)["holders"][0].value("writable", true) == false);
     CHECK(find_pid((*old_log)["holders"], logger.pid()) == nullptr);
     CHECK(answer.value("deleted_open_bytes", 0LL) >= 6 * kMiB);
-    // PRODUCT GAP (reported with this test; flip to CHECK once fixed): the
-    // rotated inode is in files.growing too, under the name it was recorded
-    // with (app.log), "exists": false and "deleted": false, "[gone]" in the
-    // text; it is not gone: it is old.log, deleted, its space held by the
-    // shipper, the same inode as deleted_open's entry.
+    // The rotated inode is in files.growing too, under the name it was
+    // recorded with (app.log): not gone, but deleted and held by the shipper,
+    // the same inode as deleted_open's entry.
     for (const auto &file : growing)
         if (file.value("ino", uint64_t {0}) == old_log->value("ino", uint64_t {1})) {
             INFO("the rotated, deleted, still open log in files.growing: " << file.dump());
-            CHECK_NOFAIL((file.value("deleted", false) || file.value("exists", false)));
+            CHECK(file.value("deleted", false));
+            REQUIRE(file["held_open_by"].size() == 1);
+            CHECK(file["held_open_by"][0] == shipper.pid());
         }
 
     // Failing for want of space: the victim (kernel counter, branch enospc), with its hostile name intact.
@@ -560,12 +560,8 @@ TEST_CASE("an incident on a loop-mounted disk: explain names the writer, the shi
     CHECK(advice.find(logger_cgroup.relative_path()) != std::string::npos);
     CHECK(advice.find(log_dir + "/app.log") != std::string::npos);
     CHECK(advice.find(std::string(kVictimComm) + " (pid " + std::to_string(victim.pid()) + ")") != std::string::npos);
-    // PRODUCT BUG (issue #20, reported with this test; flip these two to CHECK once fixed):
-    // explain's advice calls every process of failing_writers "a victim, not
-    // the cause", the cause included: the logger, first by growth, is refused
-    // too once the disk is full, and the advice says "suricata (pid N) failed
-    // K writes for want of space: a victim, not the cause". No advice names it
-    // as the cause (only its cgroup, above).
+    // The logger is refused too once the disk is full: it is named as the
+    // cause (first by growth), never "a victim, not the cause".
     bool logger_named_as_cause = false, logger_called_a_victim = false;
     for (const auto &line : answer["advice"]) {
         const std::string text = line.get<std::string>();
@@ -573,8 +569,8 @@ TEST_CASE("an incident on a loop-mounted disk: explain names the writer, the shi
             continue;
         (text.find("victim") != std::string::npos ? logger_called_a_victim : logger_named_as_cause) = true;
     }
-    CHECK_NOFAIL(!logger_called_a_victim);
-    CHECK_NOFAIL(logger_named_as_cause);
+    CHECK(!logger_called_a_victim);
+    CHECK(logger_named_as_cause);
 
     // The same answer for a person.
     {

@@ -682,6 +682,24 @@ std::optional<json> explain(const ExplainOptions &options, std::string *error)
     return answer;
 }
 
+namespace {
+
+// After a recorded file's line: gone, or deleted and still held (by whom).
+std::string held_note(const json &file)
+{
+    if (file.value("exists", false))
+        return "";
+    const auto holders = file.value("held_open_by", json::array());
+    if (holders.empty())
+        return "  [gone]";
+    std::string pids;
+    for (const auto &pid : holders)
+        pids += (pids.empty() ? "" : ", ") + pid.dump();
+    return "  [deleted, its space still held by pid " + pids + "]";
+}
+
+}  // namespace
+
 std::string explain_text(const json &answer)
 {
     std::ostringstream out;
@@ -747,7 +765,7 @@ std::string explain_text(const json &answer)
                                                      : name(f, "path");
         out << "  " << bytes(f, "size_bytes") << " (" << (f.value("growth_bytes", 0) >= 0 ? "+" : "")
             << human_bytes(static_cast<double>(f.value("growth_bytes", int64_t {0}))) << ")  " << path
-            << (f.value("exists", false) ? "" : "  [gone]") << "\n";
+            << held_note(f) << "\n";
     }
     for (const auto &d : files["growing_directories"])
         out << "  directory " << name(d, "path") << " grew " << bytes(d, "growth_bytes") << "\n";

@@ -195,8 +195,10 @@ History load_history(const std::string &dir, double from_s, double to_s, History
         if (finest)
             return true;  // the coarse ones are the ones cut to fit, by range
         const double ts = static_cast<double>(ts_ms) / 1000;
-        auto it = std::upper_bound(covered.begin(), covered.end(), std::pair<double, double> {ts, INFINITY});
-        return it == covered.begin() || !(ts > std::prev(it)->first && ts <= std::prev(it)->second + 1e-3);
+        // The last coarse window that began before ts (windows are (start, end]:
+        // one begins where the one before it ended).
+        auto it = std::lower_bound(covered.begin(), covered.end(), std::pair<double, double> {ts, -INFINITY});
+        return it == covered.begin() || ts > std::prev(it)->second + 1e-3;
     };
     {
         BatchDecoder decoder(history, static_cast<bool>(fold), keep(rest));
