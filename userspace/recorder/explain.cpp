@@ -586,8 +586,9 @@ std::optional<json> explain(const ExplainOptions &options, std::string *error)
     json advice = json::array();
     const json &growers = answer["writers"]["by_growth"];
     if (mount.contains("used_pct") && mount["used_pct"].get<double>() >= 95)
-        advice.push_back("The disk is " + human_bytes(mount.value("available_bytes", 0.0)) +
-                         " from full: free space first (below), then stop the cause.");
+        advice.push_back((mount["used_pct"].get<double>() >= 99.95 ? "The disk is full (" : "The disk is nearly full (") +
+                         human_bytes(mount.value("available_bytes", 0.0)) +
+                         " free): stop the cause first (below), then free space.");
     if (windows_on_mount == 0)
         advice.push_back("The flight recorder holds no writes to this mount since " + rfc3339_utc(options.since_s) +
                          ": run the agent (systemctl enable --now ebpf-diskwatch) so that the next incident explains "
@@ -603,7 +604,8 @@ std::optional<json> explain(const ExplainOptions &options, std::string *error)
                          human_bytes(static_cast<double>(p.value("growth_bytes", uint64_t {0}))) + " since " +
                          p.value("first_seen", std::string("-")) + ".");
     }
-    if (!growing_workloads.empty()) {
+    // The root cgroup is everything outside a unit or container: no advice to stop it.
+    if (!growing_workloads.empty() && !(growing_workloads.front()->kind == "cgroup" && growing_workloads.front()->name == "/")) {
         const Tally &t = *growing_workloads.front();
         std::string how;
         if (t.kind == "unit")
