@@ -189,7 +189,7 @@ TEST_CASE("record store: a garbage segment header and a garbage file are ignored
     CHECK(again.records[0].ts_ms == 7);
 }
 
-TEST_CASE("record store: one writer at a time; a new layout starts a new store and says so", "[recorder]")
+TEST_CASE("record store: one writer at a time, and a new layout starts a new store and says so", "[recorder]")
 {
     TempDir dir;
     std::string error, notice;
