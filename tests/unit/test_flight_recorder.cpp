@@ -133,7 +133,7 @@ TEST_CASE("flight recorder: windows of both tiers, with their events, read back 
             capture.mount.by = GroupBy::mount;
             if (i == 20) {
                 nlohmann::ordered_json event = {{"event", "action"}, {"action", "throttle"}};
-                recorder.note_event(event);
+                recorder.note_event(event.dump());
             }
             recorder.capture(std::move(capture));
             if (i % 8 == 0)

@@ -142,7 +142,7 @@ void Agent::emit(const Event &event)
         sink->publish(event);
     std::lock_guard lock(recorder_mutex_);  // emit is called from other threads too
     if (recorder_)
-        recorder_->note_event(event.record());
+        recorder_->note_event(event.line());
 }
 
 // Everything that follows from the policy: rules, mount alerts, protection,
@@ -640,7 +640,12 @@ int Agent::run()
             std::lock_guard lock(recorder_mutex_);
             recorder = std::move(recorder_);
         }
-        recorder.reset();  // its open windows written, before agent.stop
+        // Its open windows written, before agent.stop; a disk that holds
+        // it (frozen, a dead server) does not hold the agent's exit.
+        if (recorder && !recorder->stop(std::chrono::seconds(5))) {
+            spdlog::warn("recorder: its disk did not answer within 5 s; its last windows are lost");
+            (void)recorder.release();  // its thread may still be writing: the process is ending
+        }
     }
     uint64_t dropped = 0;
     for (const auto &sink : sinks_)

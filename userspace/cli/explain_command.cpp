@@ -49,7 +49,10 @@ int run_explain(const ExplainCommand &command)
         std::cerr << "ebpf-diskwatch explain: " << error << "\n";
         return kExitFailure;
     }
-    const std::string out = command.json ? answer->dump() + "\n" : explain_text(*answer);
+    // Free text (advice) carries names as they are: a name that is not UTF-8
+    // shows U+FFFD there; the name fields carry its exact bytes in <key>_b64.
+    const std::string out = command.json ? answer->dump(-1, ' ', true, nlohmann::json::error_handler_t::replace) + "\n"
+                                         : explain_text(*answer);
     std::fwrite(out.data(), 1, out.size(), stdout);
     std::fflush(stdout);
     return kExitOk;

@@ -4,6 +4,8 @@
 #include <sys/sysmacros.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstring>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -48,6 +50,10 @@ struct FileTally {
     bool deleted = false;
     std::set<std::string> writers;
     std::set<uint32_t> writer_pids;
+    // The growth of the windows where it was its writer's only file: the
+    // writer's growth is the file's. Its size when first named misses what
+    // was written before (files are named at most once a second).
+    uint64_t attributed_growth = 0;
     uint32_t last_writer_pid = 0;  // the writers set is only touched when the writer changes
 };
 
@@ -136,6 +142,23 @@ std::vector<const Tally *> top_of(const std::map<std::string, Tally> &tallies, s
     return out;
 }
 
+// A name as a shell word: as it is when it is made of the characters unit,
+// container and project names are made of, else single-quoted. Names come
+// from whoever made the cgroup or the container: a command in the advice is
+// copied into a root shell.
+std::string shell_word(const std::string &name)
+{
+    const bool plain = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("@%+=:,./_-", c) != nullptr;
+    }) && name[0] != '-';
+    if (plain)
+        return name;
+    std::string quoted = "'";
+    for (char c : name)
+        quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return quoted + "'";
+}
+
 // One event in a line: what, and of whom.
 std::string event_line(const json &e)
 {
@@ -221,7 +244,7 @@ bool looks_like_a_log(const std::string &path)
            path.find("/logs/") != std::string::npos || ends_with(".log") || ends_with(".json") || ends_with(".out");
 }
 
-json finding(std::string kind, std::string subject, std::string text, std::string fix)
+json finding(std::string kind, const std::string &subject, std::string text, std::string fix)
 {
     json out = {{"kind", std::move(kind)}, {"finding", std::move(text)}, {"fix", std::move(fix)}};
     put_name(out, "subject", subject);
@@ -283,7 +306,7 @@ json missing_prevention(const ExplainOptions &options, const std::string &dev, c
             findings.push_back(finding("logs-quota", t->name,
                                        t->name + " has no LogsDirectoryQuota=",
                                        "give it LogsDirectory= and LogsDirectoryQuota= (e.g. 10G) in a drop-in "
-                                       "(systemctl edit " + t->name + ")"));
+                                       "(systemctl edit " + shell_word(t->name) + ")"));
         else
             findings.push_back(finding("logs-quota", t->name,
                                        t->name + " has no cap on what it writes; this systemd (" +
@@ -365,6 +388,8 @@ std::optional<json> explain(const ExplainOptions &options, std::string *error)
                 }
                 f.last_seen = window.ts;
                 f.last_size = file.size_bytes;
+                if (row.files.size() == 1)
+                    f.attributed_growth += row.growth_bytes;
                 f.ino = file.ino;
                 f.deleted = file.deleted;
                 if (!file.path.empty())
@@ -396,6 +421,19 @@ std::optional<json> explain(const ExplainOptions &options, std::string *error)
     std::set<uint32_t> agent_pids;
     for (const auto &start : history.starts)
         agent_pids.insert(static_cast<uint32_t>(start.pid));
+    // ...and out of their cgroup's workload (ebpf-diskwatch.service, or
+    // the cgroup a test runs it in, which other writers may share).
+    std::map<std::string, std::pair<uint64_t, uint64_t>> agent_bytes;  // cgroup -> (written, grown)
+    for (const auto &[key, t] : processes)
+        if (agent_pids.count(t.row.pid)) {
+            agent_bytes[t.row.cgroup].first += t.write_bytes;
+            agent_bytes[t.row.cgroup].second += t.growth_bytes;
+        }
+    for (auto &[key, t] : workloads)
+        if (auto it = agent_bytes.find(t.row.cgroup); it != agent_bytes.end()) {
+            t.write_bytes -= std::min(t.write_bytes, it->second.first);
+            t.growth_bytes -= std::min(t.growth_bytes, it->second.second);
+        }
     std::erase_if(processes, [&](const auto &entry) { return agent_pids.count(entry.second.row.pid) > 0; });
     std::erase_if(files, [&](const auto &entry) {
         const auto &pids = entry.second.writer_pids;
@@ -436,9 +474,10 @@ std::optional<json> explain(const ExplainOptions &options, std::string *error)
 
     // ---- space held by deleted files still open, and who holds each ----
     const uint32_t kernel_dev = chosen->entry.dev.to_kernel();
-    const DeletedFilesScan deleted = find_deleted_open_files(options.proc_root, [kernel_dev](uint32_t file_dev) {
-        return file_dev == kernel_dev;
-    });
+    DeletedFilesLimits deleted_limits;
+    deleted_limits.max_files = 1'000'000;  // the total they hold must count them all
+    const DeletedFilesScan deleted = find_deleted_open_files(
+        options.proc_root, [kernel_dev](uint32_t file_dev) { return file_dev == kernel_dev; }, deleted_limits);
     json deleted_open = json::array();
     uint64_t deleted_bytes = 0;
     for (const auto &file : deleted.files) {
@@ -461,6 +500,9 @@ std::optional<json> explain(const ExplainOptions &options, std::string *error)
     }
     answer["deleted_open"] = deleted_open;
     answer["deleted_open_bytes"] = deleted_bytes;
+    answer["deleted_open_files"] = deleted.files.size();
+    answer["deleted_open_truncated"] = deleted.truncated;
+    answer["deleted_open_notes"] = deleted.notes;
 
     // ---- where the bytes are now: the recorded files, then a bounded walk ----
     std::unordered_set<uint64_t> unnamed;
@@ -492,7 +534,8 @@ std::optional<json> explain(const ExplainOptions &options, std::string *error)
             now.allocated_now = static_cast<uint64_t>(st.st_blocks) * 512;
         }
         const uint64_t last = now.exists ? now.size_now : f.last_size;
-        now.growth = static_cast<int64_t>(last) - static_cast<int64_t>(f.first_size);
+        now.growth = std::max(static_cast<int64_t>(last) - static_cast<int64_t>(f.first_size),
+                              static_cast<int64_t>(std::min<uint64_t>(f.attributed_growth, last)));
         file_rows.push_back(std::move(now));
     }
     std::stable_sort(file_rows.begin(), file_rows.end(), [](const FileNow &a, const FileNow &b) {
@@ -609,11 +652,12 @@ std::optional<json> explain(const ExplainOptions &options, std::string *error)
         const Tally &t = *growing_workloads.front();
         std::string how;
         if (t.kind == "unit")
-            how = "stop it (systemctl stop " + t.name + ") or cap it";
+            how = "stop it (systemctl stop " + shell_word(t.name) + ") or cap it";
         else if (t.kind == "compose service")
-            how = "stop it (docker compose -p " + t.row.compose_project + " stop " + t.row.compose_service + ") or cap it";
+            how = "stop it (docker compose -p " + shell_word(t.row.compose_project) + " stop " +
+                  shell_word(t.row.compose_service) + ") or cap it";
         else if (t.kind == "container")
-            how = "stop it (docker stop " + t.name + ") or cap its logs";
+            how = "stop it (docker stop " + shell_word(t.name) + ") or cap its logs";
         else
             how = "stop the processes of cgroup " + t.name + ", or let a policy rule throttle them";
         advice.push_back(t.kind + " " + t.name + " grew its files by " + human_bytes(static_cast<double>(t.growth_bytes)) +
@@ -622,8 +666,8 @@ std::optional<json> explain(const ExplainOptions &options, std::string *error)
     if (!file_rows.empty() && file_rows.front().growth > 0 && file_rows.front().exists)
         advice.push_back("The fastest-growing file is " + file_rows.front().path + " (+" +
                          human_bytes(static_cast<double>(file_rows.front().growth)) +
-                         "): while its writer holds it open, empty it in place (truncate -s 0) or rotate it; "
-                         "deleting it frees nothing until the writer closes it.");
+                         "): if a process still holds it open, empty it in place (truncate -s 0) or rotate it "
+                         "rather than delete it: a deleted file that is still open keeps its space.");
     if (deleted_bytes > 0 && !deleted.files.empty()) {
         std::set<std::string> holders;
         for (const auto &file : deleted.files)
@@ -783,6 +827,12 @@ std::string explain_text(const json &answer)
         out << "\nSpace held by deleted files still open:\n";
         if (answer["deleted_open"].empty())
             out << "  none\n";
+        else if (answer.value("deleted_open_files", size_t {0}) > answer["deleted_open"].size() ||
+                 answer.value("deleted_open_truncated", false))
+            out << "  " << answer.value("deleted_open_files", size_t {0}) << " files in all hold "
+                << bytes(answer, "deleted_open_bytes")
+                << (answer.value("deleted_open_truncated", false) ? " (at least: the scan stopped at its limit)" : "")
+                << "; the largest:\n";
         for (const auto &d : answer["deleted_open"]) {
             out << "  " << bytes(d, "allocated_bytes") << "  " << name(d, "path") << " (deleted), held by";
             for (const auto &h : d.value("holders", json::array()))

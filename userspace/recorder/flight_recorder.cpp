@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "views/json_report.h"
+#include "vocabulary/internal_errors.h"
 
 namespace diskwatch {
 
@@ -43,7 +44,7 @@ std::string recorder_dir(const RecorderSettings &settings)
     // systemd sets STATE_DIRECTORY for StateDirectory= (a colon-separated list).
     if (const char *state = std::getenv("STATE_DIRECTORY"); state && state[0] == '/') {
         std::string first(state);
-        first = first.substr(0, first.find(':'));
+        first.resize(std::min(first.size(), first.find(':')));
         return first + "/recorder";
     }
     return kDefaultRecorderDir;
@@ -60,13 +61,34 @@ FlightRecorder::FlightRecorder(RecorderSettings settings, std::string agent_vers
 
 FlightRecorder::~FlightRecorder()
 {
-    {
-        std::lock_guard lock(mutex_);
-        stopping_ = true;
-    }
+    stop(std::chrono::milliseconds::max());
+}
+
+void FlightRecorder::say(const std::string &warning)
+{
+    // Under the lock: once stop() gave up on the thread, no warning reaches
+    // an agent that is going away.
+    std::lock_guard lock(mutex_);
+    if (warn_)
+        warn_(warning);
+}
+
+bool FlightRecorder::stop(std::chrono::milliseconds wait)
+{
+    std::unique_lock lock(mutex_);
+    stopping_ = true;
     wake_.notify_all();
+    const auto done = [this] { return finished_; };
+    if (wait == std::chrono::milliseconds::max())
+        finished_changed_.wait(lock, done);
+    else if (!finished_changed_.wait_for(lock, wait, done)) {
+        warn_ = nullptr;
+        return false;
+    }
+    lock.unlock();
     if (thread_.joinable())
         thread_.join();
+    return true;
 }
 
 void FlightRecorder::capture(RecorderCapture capture)
@@ -82,11 +104,11 @@ void FlightRecorder::capture(RecorderCapture capture)
     wake_.notify_one();
 }
 
-void FlightRecorder::note_event(const nlohmann::ordered_json &record)
+void FlightRecorder::note_event(const std::string &line)
 {
     std::lock_guard lock(mutex_);
     if (events_.size() < kEventsPerRecordMax)
-        events_.push_back(record);
+        events_.push_back(line);
 }
 
 RecorderStatus FlightRecorder::status() const
@@ -109,9 +131,9 @@ void FlightRecorder::try_open(double now_s)
         problem = "not recording: " + error + " (retried every minute)";
     } else {
         if (!notice.empty())
-            warn_("recorder: " + notice);
+            say("recorder: " + notice);
         if (!writer_->reservation().caveat.empty())
-            warn_("recorder: its space in " + dir_ + " is not guaranteed: " + writer_->reservation().caveat);
+            say("recorder: its space in " + dir_ + " is not guaranteed: " + writer_->reservation().caveat);
         const nlohmann::json start = {{"v", kRecordVersion}, {"ts", now_s}, {"pid", ::getpid()}, {"version", version_}};
         const auto bytes = nlohmann::json::to_cbor(start);
         std::string write_error;
@@ -133,7 +155,7 @@ void FlightRecorder::try_open(double now_s)
             status_.reservation = writer_->reservation();
     }
     if (changed && !problem.empty())
-        warn_("recorder: " + problem);
+        say("recorder: " + problem);
 }
 
 void FlightRecorder::add(Windows &windows, RecordTier tier, double resolution_s, const RecorderCapture &capture)
@@ -168,41 +190,66 @@ void FlightRecorder::flush(Windows &windows, RecordTier tier, double resolution_
     const bool ok = writer_->append(tier, RecordKind::interval, static_cast<int64_t>(process.ts * 1000),
                                     std::string_view(reinterpret_cast<const char *>(bytes.data()), bytes.size()),
                                     &error);
-    bool say = false;
+    bool changed = false;
     {
         std::lock_guard lock(mutex_);
         if (ok) {
             ++status_.records;
-            say = false;
         } else {
             ++status_.write_errors;
-            say = status_.problem != error;
+            changed = status_.problem != error;
             status_.problem = error;
         }
     }
-    if (say)
-        warn_("recorder: " + error);
+    if (changed)
+        say("recorder: " + error);
     if (ok && tier == RecordTier::fine && settings_.retention_s > 0)
         writer_->expire(static_cast<int64_t>((unix_now_s() - settings_.retention_s) * 1000));
 }
 
 void FlightRecorder::run()
 {
+    // What one pass throws (a name, an allocation) is counted and said, and
+    // the next pass runs: the recorder never takes the agent down.
+    while (!catch_at_boundary("flight recorder", [this] { run_until_stopped(); }))
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+    {
+        std::lock_guard lock(mutex_);
+        finished_ = true;
+    }
+    finished_changed_.notify_all();
+}
+
+void FlightRecorder::run_until_stopped()
+{
     std::unique_lock lock(mutex_);
     for (;;) {
         wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_ || !captures_.empty(); });
         std::deque<RecorderCapture> captures = std::move(captures_);
         captures_.clear();
-        std::vector<nlohmann::ordered_json> events = std::move(events_);
+        std::vector<std::string> events = std::move(events_);
         events_.clear();
         const bool stopping = stopping_;
         lock.unlock();
 
+        if (writer_ && writer_->gone()) {
+            // Removed under it: what it writes now would be lost, and hold
+            // the unlinked files' space until the agent stops.
+            say("recorder: " + dir_ + " was removed; making it again");
+            writer_.reset();
+            next_open_s_ = 0;
+        }
         try_open(unix_now_s());
-        for (auto &event : events)
+        for (auto &line : events) {
+            // The event's own line: valid JSON in printable ASCII, a name
+            // that is not UTF-8 as U+FFFD with its exact bytes in <key>_b64.
+            const auto record = nlohmann::json::parse(line, nullptr, false);
+            if (record.is_discarded())
+                continue;
             for (Windows *windows : {&fine_, &coarse_})
                 if (windows->events.size() < kEventsPerRecordMax)
-                    windows->events.push_back(nlohmann::json::parse(event.dump()));
+                    windows->events.push_back(record);
+        }
         for (const auto &capture : captures) {
             add(fine_, RecordTier::fine, settings_.resolution_s, capture);
             add(coarse_, RecordTier::coarse, settings_.coarse_resolution_s, capture);

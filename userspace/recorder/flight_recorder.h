@@ -6,6 +6,7 @@
 // the queue full is dropped and counted.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -62,12 +63,16 @@ public:
                    std::function<void(const std::string &)> warn);
     // Writes the windows still open, syncs, joins.
     ~FlightRecorder();
+    // The same, waiting at most `wait`: false when its disk holds it (a
+    // frozen filesystem, a dead NFS server). The caller then lets it go
+    // (the process is exiting): an agent never hangs on its recorder.
+    bool stop(std::chrono::milliseconds wait);
     FlightRecorder(const FlightRecorder &) = delete;
     FlightRecorder &operator=(const FlightRecorder &) = delete;
 
     void capture(RecorderCapture capture);
-    // An event the agent emitted (its record), kept with the window it falls in.
-    void note_event(const nlohmann::ordered_json &record);
+    // An event the agent emitted (its NDJSON line), kept with the window it falls in.
+    void note_event(const std::string &line);
     RecorderStatus status() const;
 
 private:
@@ -77,6 +82,8 @@ private:
         int64_t bucket = -1;
     };
     void run();
+    void run_until_stopped();
+    void say(const std::string &warning);
     void add(Windows &windows, RecordTier tier, double resolution_s, const RecorderCapture &capture);
     void flush(Windows &windows, RecordTier tier, double resolution_s);
     void try_open(double now_s);
@@ -84,7 +91,7 @@ private:
     const RecorderSettings settings_;
     const std::string dir_;
     const std::string version_;
-    std::function<void(const std::string &)> warn_;
+    std::function<void(const std::string &)> warn_;  // under mutex_ (say())
     std::unique_ptr<RecordWriter> writer_;  // the recorder thread's
     Windows fine_, coarse_;
     double next_open_s_ = 0;
@@ -93,7 +100,9 @@ private:
     mutable std::mutex mutex_;
     std::condition_variable wake_;
     std::deque<RecorderCapture> captures_;
-    std::vector<nlohmann::ordered_json> events_;
+    std::vector<std::string> events_;
+    bool finished_ = false;  // the thread is done (its windows written)
+    std::condition_variable finished_changed_;
     bool stopping_ = false;
     RecorderStatus status_;
     std::thread thread_;

@@ -7,6 +7,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -273,24 +274,63 @@ std::unique_ptr<RecordWriter> RecordWriter::open(const std::string &dir, const S
     describe_filesystem(dir, &writer->reservation_);
     const bool nocow = writer->reservation_.filesystem == "btrfs";
 
-    // A store made with another layout (size, segments) is made again: its
-    // segments cannot be reused as they are.
-    bool same_layout = true, any_existing = false;
+    // What is there: a segment that is a regular file of this layout's size
+    // is kept; one that is not (another size, truncated, a symlink, a FIFO)
+    // is made again, alone; those past this layout's count go. A store of a
+    // newer format is left as it is, and nothing is recorded.
+    size_t remade = 0;
+    uint64_t needed = 0;
     for (RecordTier which : {RecordTier::fine, RecordTier::coarse})
         for (size_t i = 0; i < 256; ++i) {
+            const std::string path = segment_path(dir, which, i);
             struct stat st {};
-            if (::stat(segment_path(dir, which, i).c_str(), &st) != 0)
-                continue;  // a missing segment is simply made again
-            any_existing = true;
-            if (i >= layout.segments_per_tier || static_cast<uint64_t>(st.st_size) != layout.segment_bytes(which))
-                same_layout = false;
+            const bool exists = ::lstat(path.c_str(), &st) == 0;
+            const bool wanted = i < layout.segments_per_tier;
+            if (exists && S_ISREG(st.st_mode)) {
+                const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+                SegmentHeader header {};
+                if (fd >= 0 && read_all(fd, &header, sizeof header, 0) &&
+                    std::memcmp(header.magic, kSegmentMagic, sizeof kSegmentMagic) == 0 && header.version > kFormatVersion) {
+                    ::close(fd);
+                    *error = "the record in " + dir + " was written by a newer ebpf-diskwatch (format " +
+                             std::to_string(header.version) + "): not recording into it; move it away, or give "
+                             "this agent another recorder.path";
+                    return nullptr;
+                }
+                if (fd >= 0)
+                    ::close(fd);
+            }
+            const bool fits = exists && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) == layout.segment_bytes(which);
+            if (exists && (!wanted || !fits)) {
+                ::unlink(path.c_str());
+                ++remade;
+            }
+            if (wanted && !fits)
+                needed += layout.segment_bytes(which);
         }
-    if (!same_layout)
-        for (RecordTier which : {RecordTier::fine, RecordTier::coarse})
-            for (size_t i = 0; i < 256; ++i)
-                ::unlink(segment_path(dir, which, i).c_str());
-    if (any_existing && !same_layout && notice)
-        *notice = "the recorder's size or segments changed: its earlier history in " + dir + " was dropped";
+    if (remade && notice)
+        *notice = std::to_string(remade) + " file(s) in " + dir +
+                  " did not fit this store (its size changed, or they were damaged): made again, their history lost";
+    // The recorder must never be what fills a disk: it reserves only where
+    // 5% of the filesystem stays free after it.
+    if (needed > 0) {
+        struct statvfs fs {};
+        if (::statvfs(dir.c_str(), &fs) == 0) {
+            const uint64_t available = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+            const uint64_t keep = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize / 20;
+            if (available < needed + keep) {
+                *error = "not enough space in " + dir + " to reserve " + std::to_string(needed >> 20) + " MiB (" +
+                         std::to_string(available >> 20) + " MiB free, 5% of the filesystem kept free): free "
+                         "space, or give recorder.path another disk";
+                return nullptr;
+            }
+        }
+    }
+    std::vector<std::string> made;  // by this call: removed again if the rest cannot be
+    auto undo = [&] {
+        for (const auto &path : made)
+            ::unlink(path.c_str());
+    };
 
     for (RecordTier which : {RecordTier::fine, RecordTier::coarse}) {
         Tier &tier = writer->tiers_[static_cast<size_t>(which)];
@@ -298,12 +338,18 @@ std::unique_ptr<RecordWriter> RecordWriter::open(const std::string &dir, const S
         uint64_t newest = 0;
         for (size_t i = 0; i < layout.segments_per_tier; ++i) {
             const std::string path = segment_path(dir, which, i);
-            if (::access(path.c_str(), F_OK) != 0 && !reserve_segment(path, tier.segment_bytes, nocow, error))
-                return nullptr;
+            if (::access(path.c_str(), F_OK) != 0) {
+                if (!reserve_segment(path, tier.segment_bytes, nocow, error)) {
+                    undo();
+                    return nullptr;
+                }
+                made.push_back(path);
+            }
             Segment segment;
-            segment.fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+            segment.fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
             if (segment.fd < 0) {
                 *error = "cannot open " + path + ": " + errno_text(errno);
+                undo();
                 return nullptr;
             }
             if (auto header = read_segment_header(segment.fd);
@@ -452,6 +498,12 @@ void RecordWriter::expire(int64_t before_ms)
         }
 }
 
+bool RecordWriter::gone() const
+{
+    struct stat st {};
+    return ::fstat(lock_fd_, &st) != 0 || st.st_nlink == 0;
+}
+
 void RecordWriter::sync()
 {
     for (Tier &tier : tiers_)
@@ -484,22 +536,39 @@ StoreReading read_store(const std::string &dir, int64_t from_ms, int64_t to_ms, 
         std::vector<std::pair<uint64_t, std::string>> segments;
         for (size_t i = 0; i < 256; ++i) {
             const std::string path = segment_path(dir, which, i);
-            const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-            if (fd < 0)
-                break;
+            // O_NONBLOCK: a FIFO put in the store's place must not hang a reader.
+            const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+            if (fd < 0) {
+                if (errno != ENOENT)
+                    reading.warnings.push_back("cannot read " + path + ": " + errno_text(errno));
+                continue;  // a missing segment hides none after it
+            }
             struct stat st {};
-            ::fstat(fd, &st);
+            if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+                ::close(fd);
+                reading.warnings.push_back(path + " is not a regular file: skipped");
+                continue;
+            }
             reading.bytes_on_disk += static_cast<uint64_t>(st.st_blocks) * 512;
+            SegmentHeader raw {};
+            const bool has_header = read_all(fd, &raw, sizeof raw, 0);
             const auto header = read_segment_header(fd);
             ::close(fd);
             if (header && header->generation != 0 && header->segment_bytes == static_cast<uint64_t>(st.st_size))
-                segments.emplace_back(header->generation, path);  // else never written, or not a segment of ours
+                segments.emplace_back(header->generation, path);
+            else if (has_header && std::memcmp(raw.magic, kSegmentMagic, sizeof kSegmentMagic) == 0 &&
+                     raw.version > kFormatVersion)
+                reading.warnings.push_back(path + " was written by a newer ebpf-diskwatch (format " +
+                                           std::to_string(raw.version) + "): skipped");
+            else if (header && header->generation != 0)
+                reading.warnings.push_back(path + " is not the size its header says (truncated?): skipped");
+            // else never written: nothing to say
         }
         std::sort(segments.begin(), segments.end());
         for (const auto &[generation, path] : segments) {
-            const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+            const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
             struct stat st {};
-            if (fd < 0 || ::fstat(fd, &st) != 0) {
+            if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
                 reading.warnings.push_back("cannot read " + path + ": " + errno_text(errno));
                 if (fd >= 0)
                     ::close(fd);

@@ -68,6 +68,8 @@ public:
     bool append(RecordTier tier, RecordKind kind, int64_t ts_ms, std::string_view payload, std::string *error);
     // fdatasync of the segments written since the last sync.
     void sync();
+    // Its directory was removed under it (the files it writes are unlinked).
+    bool gone() const;
     // Retention: the segments whose newest record is older than before_ms
     // are emptied (the one being written is kept).
     void expire(int64_t before_ms);
