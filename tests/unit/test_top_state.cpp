@@ -344,7 +344,8 @@ TEST_CASE("t k u P open a confirmation for the selected row, only when attached 
     CHECK_THAT(by_mount.message, Catch::Contains("a mount row cannot be"));
 }
 
-TEST_CASE("with --replay, [ ] and the arrows step one window, { } ten, space plays; without it they do nothing",
+TEST_CASE("with --replay the step keys (brackets, braces, left and right) move one window or ten and space plays, "
+          "and without it they do nothing",
           "[top][replay]")
 {
     TopViewState live;
