@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <utility>
+
 #include "views/top_state.h"
 
 using namespace diskwatch;
@@ -340,4 +342,63 @@ TEST_CASE("t k u P open a confirmation for the selected row, only when attached 
     apply_key(by_mount, 't');
     CHECK_FALSE(by_mount.pending);
     CHECK_THAT(by_mount.message, Catch::Contains("a mount row cannot be"));
+}
+
+TEST_CASE("with --replay the step keys (brackets, braces, left and right) move one window or ten and space plays, "
+          "and without it they do nothing",
+          "[top][replay]")
+{
+    TopViewState live;
+    for (int key : {int('['), int(']'), int('{'), int('}'), kKeyLeft, kKeyRight, int(' ')})
+        CHECK(apply_key(live, key) == KeyEffect::none);
+    CHECK_FALSE(live.replay_playing);
+
+    TopViewState replay;
+    replay.replay = true;
+    const std::pair<int, int> steps[] = {{'[', -1}, {kKeyLeft, -1}, {']', 1}, {kKeyRight, 1}, {'{', -10}, {'}', 10}};
+    for (auto [key, step] : steps) {
+        INFO("key " << key);
+        replay.replay_playing = true;
+        CHECK(apply_key(replay, key) == KeyEffect::step);
+        CHECK(replay.replay_step == step);
+        CHECK_FALSE(replay.replay_playing);  // a step pauses
+        replay.replay_step = 0;
+    }
+    CHECK(apply_key(replay, ' ') == KeyEffect::redraw);
+    CHECK(replay.replay_playing);
+    CHECK(apply_key(replay, ' ') == KeyEffect::redraw);
+    CHECK_FALSE(replay.replay_playing);
+    CHECK(apply_key(replay, 'm') == KeyEffect::regroup);  // every other key as live
+    CHECK(replay.by == GroupBy::mount);
+}
+
+TEST_CASE("with --replay, t k u P open nothing: the view refuses", "[top][replay][act]")
+{
+    for (int key : {'t', 'k', 'u', 'P'}) {
+        TopViewState state;
+        state.replay = true;  // as cli/top.cpp sets it: can_act is false for a replay
+        state.selected_target = "1234";
+        state.selected_label = "pid 1234 (phase-one)";
+        apply_key(state, key);
+        INFO("key " << static_cast<char>(key) << ": " << state.message);
+        CHECK_FALSE(state.pending.has_value());
+        CHECK_FALSE(state.message.empty());
+    }
+}
+
+// The refusal says why in a replay's own words. Today it gets the message of
+// a top that counts on its own ("acting needs top attached to a running
+// agent ...: this top counts on its own"), which is wrong for a replay;
+// ReplayFeed::act's "a replay shows the past: nothing to act on" is never
+// reached (open_action stops at !can_act). Reported; [!mayfail] until fixed.
+TEST_CASE("with --replay, the refusal of t says that a replay shows the past", "[top][replay][act][!mayfail]")
+{
+    TopViewState state;
+    state.replay = true;
+    state.selected_target = "1234";
+    state.selected_label = "pid 1234 (phase-one)";
+    apply_key(state, 't');
+    INFO(state.message);
+    CHECK(state.message.find("replay") != std::string::npos);
+    CHECK(state.message.find("counts on its own") == std::string::npos);
 }
