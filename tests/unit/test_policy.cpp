@@ -149,7 +149,7 @@ TEST_CASE("the built-in default policy alerts only", "[policy]")
 TEST_CASE("unknown keys are errors naming file, line and key", "[policy]")
 {
     CHECK(error_of("interval: 1s\nintervall: 2s\n") ==
-          "policy.yaml:2: intervall: unknown key (expected one of: interval, dry_run, mounts, protect, safety, rules)");
+          "policy.yaml:2: intervall: unknown key (expected one of: interval, dry_run, mounts, protect, safety, recorder, rules)");
     const std::string typo = "rules:\n  - name: r\n    when:\n      write_rte: 5MiB/s\n";
     CHECK(error_of(typo).rfind("policy.yaml:4: rules.r.when.write_rte: unknown key", 0) == 0);
     CHECK(error_of("mounts:\n  usage_percent: 80\n").rfind("policy.yaml:2: mounts.usage_percent: unknown key", 0) == 0);
@@ -485,4 +485,35 @@ TEST_CASE("check-config warns of a selector that matches everything and of a wri
     CHECK(warnings.size() == 3);
     // Without the sizes, the written check is not made.
     CHECK(policy_warnings(*policy, {"/", "/data", "/big"}).size() == 2);
+}
+
+TEST_CASE("the recorder's keys: defaults, values, and errors naming file, line and key", "[policy][recorder]")
+{
+    const Policy defaults = parsed_ok("interval: 1s\n");
+    CHECK(defaults.recorder.enabled);
+    CHECK(defaults.recorder.path.empty());
+    CHECK(defaults.recorder.max_bytes == 64ull << 20);
+    CHECK(defaults.recorder.resolution_s == 10);
+    CHECK(defaults.recorder.coarse_resolution_s == 300);
+    CHECK(defaults.recorder.retention_s == 0);
+
+    const Policy set = parsed_ok("recorder:\n  path: /srv/rec\n  max_size: 128MiB\n  resolution: 5s\n"
+                                 "  coarse_resolution: 1m\n  retention: 7d\n  rows: 10\n");
+    CHECK(set.recorder.path == "/srv/rec");
+    CHECK(set.recorder.max_bytes == 128ull << 20);
+    CHECK(set.recorder.resolution_s == 5);
+    CHECK(set.recorder.coarse_resolution_s == 60);
+    CHECK(set.recorder.retention_s == 7 * 86400);
+    CHECK(set.recorder.rows == 10);
+    CHECK_FALSE(parsed_ok("recorder: {enabled: false}\n").recorder.enabled);
+
+    CHECK(error_of("recorder:\n  max_size: 10\n").rfind("policy.yaml:2: recorder.max_size:", 0) == 0);
+    CHECK(error_of("recorder:\n  path: relative/dir\n").rfind("policy.yaml:2: recorder.path: must be an absolute", 0) == 0);
+    CHECK(error_of("recorder:\n  path: /proc/self\n").rfind("policy.yaml:2: recorder.path: must be on a disk", 0) == 0);
+    // 10m alone cannot be downsampled into the default 5m: the key given is named.
+    CHECK(error_of("recorder:\n  resolution: 10m\n").rfind("policy.yaml:2: recorder.resolution: must divide", 0) == 0);
+    CHECK(error_of("recorder:\n  resolution: 10s\n  coarse_resolution: 25s\n")
+              .rfind("policy.yaml:3: recorder.coarse_resolution: must be a whole multiple", 0) == 0);
+    CHECK(error_of("recorder:\n  rows: 0\n").rfind("policy.yaml:2: recorder.rows:", 0) == 0);
+    CHECK(error_of("recorder:\n  resolutoin: 10s\n").rfind("policy.yaml:2: recorder.resolutoin: unknown key", 0) == 0);
 }

@@ -386,12 +386,9 @@ TEST_CASE("with --replay, t k u P open nothing: the view refuses", "[top][replay
     }
 }
 
-// The refusal says why in a replay's own words. Today it gets the message of
-// a top that counts on its own ("acting needs top attached to a running
-// agent ...: this top counts on its own"), which is wrong for a replay;
-// ReplayFeed::act's "a replay shows the past: nothing to act on" is never
-// reached (open_action stops at !can_act). Reported; [!mayfail] until fixed.
-TEST_CASE("with --replay, the refusal of t says that a replay shows the past", "[top][replay][act][!mayfail]")
+// The refusal says why in a replay's own words, not those of a top that
+// counts on its own.
+TEST_CASE("with --replay, the refusal of t says that a replay shows the past", "[top][replay][act]")
 {
     TopViewState state;
     state.replay = true;

@@ -39,7 +39,7 @@ TEST_CASE("rates are sizes per second", "[policy][units]")
     CHECK_FALSE(parse_rate("fast/s", &error));
 }
 
-TEST_CASE("durations take ms, s, m, h and compounds", "[policy][units]")
+TEST_CASE("durations take ms, s, m, h, d and compounds", "[policy][units]")
 {
     CHECK(parse_duration("250ms") == Approx(0.25));
     CHECK(parse_duration("2s") == Approx(2));
@@ -47,10 +47,12 @@ TEST_CASE("durations take ms, s, m, h and compounds", "[policy][units]")
     CHECK(parse_duration("1h") == Approx(3600));
     CHECK(parse_duration("1m30s") == Approx(90));
     CHECK(parse_duration("0.5s") == Approx(0.5));
+    CHECK(parse_duration("7d") == Approx(7 * 86400));  // the recorder's retention, explain --since
+    CHECK(parse_duration("1d12h") == Approx(36 * 3600));
     std::string error;
     CHECK_FALSE(parse_duration("10", &error));
     CHECK(error.find("not a duration") != std::string::npos);
-    CHECK_FALSE(parse_duration("5d", &error));
+    CHECK_FALSE(parse_duration("5w", &error));
     CHECK_FALSE(parse_duration("2s junk", &error));
     // A number of hundreds of digits is a finite double only until it is
     // scaled and summed (found by fuzz_units): refused, never infinity.

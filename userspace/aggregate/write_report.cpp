@@ -91,7 +91,15 @@ std::string_view to_string(GroupBy by)
 
 std::string_view to_string(ReportSource source)
 {
-    return source == ReportSource::agent ? "agent" : "local";
+    switch (source) {
+    case ReportSource::agent:
+        return "agent";
+    case ReportSource::replay:
+        return "replay";
+    case ReportSource::local:
+        break;
+    }
+    return "local";
 }
 
 std::vector<GroupedWrites> group_writes(const std::vector<WriterDelta> &deltas, GroupBy by)

@@ -111,7 +111,7 @@ struct MountReport {
 
 // Where a report's numbers come from: top's own BPF programs, or a running
 // agent's (over its control socket, docs/control.md).
-enum class ReportSource { local, agent };
+enum class ReportSource { local, agent, replay };  // replay: top --replay, from the flight record
 std::string_view to_string(ReportSource source);
 
 struct WriteReport {

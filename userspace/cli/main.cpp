@@ -206,6 +206,10 @@ int main(int argc, char **argv)
         return diskwatch::run_doctor(doctor);
     }
     if (*top_cmd) {
+        if (top_cmd->get_option("--replay")->count() > 0 && top.replay.empty()) {
+            std::cerr << "ebpf-diskwatch top: --replay needs a time (\"2h ago\", \"14:00\", ...)\n";
+            return diskwatch::kExitUsage;
+        }
         top.forced_hooks = parse_hooks_option(top_hooks);
         if (auto grouping = diskwatch::parse_container_grouping(top_by)) {
             top.by = diskwatch::GroupBy::cgroup;  // the rows they are merged from

@@ -19,6 +19,7 @@ const WriteReport &RecordedWindow::report(GroupBy by) const
         const nlohmann::json &document = by == GroupBy::process ? process : by == GroupBy::cgroup ? cgroup : mount;
         cached = report_from_json(document);
         cached->ts = ts;
+        cached->source = ReportSource::replay;
         cached->by = by;
     }
     return *cached;
@@ -229,6 +230,25 @@ History load_history(const std::string &dir, double from_s, double to_s, History
     return history;
 }
 
+namespace {
+
+// A time the record could hold: after 1970, not in the future (a minute's
+// clock skew allowed), a number at all (@nan, @inf, @1e300 are not).
+std::optional<double> within_reason(double seconds, const std::string &text, double now_s, std::string *error)
+{
+    if (!std::isfinite(seconds) || seconds < 0) {
+        *error = "\"" + text + "\" is not a time the record can hold";
+        return std::nullopt;
+    }
+    if (seconds > now_s + 60) {
+        *error = "\"" + text + "\" is in the future";
+        return std::nullopt;
+    }
+    return seconds;
+}
+
+}  // namespace
+
 std::optional<double> parse_when(std::string_view text, double now_s, std::string *error)
 {
     std::string value(text);
@@ -238,12 +258,16 @@ std::optional<double> parse_when(std::string_view text, double now_s, std::strin
         value.erase(0, 1);
     if (value == "now")
         return now_s;
+    if (value.empty()) {
+        *error = "\"\" is not a time: say \"2h ago\", \"14:00\", \"2026-12-05 14:00\" or \"@UNIXSECONDS\"";
+        return std::nullopt;
+    }
     if (!value.empty() && value[0] == '@') {
         try {
             size_t used = 0;
             const double seconds = std::stod(value.substr(1), &used);
             if (used + 1 == value.size())
-                return seconds;
+                return within_reason(seconds, value, now_s, error);
         } catch (const std::exception &) {
         }
         *error = "\"" + value + "\" is not @ followed by unix seconds";
@@ -254,7 +278,7 @@ std::optional<double> parse_when(std::string_view text, double now_s, std::strin
         ago.erase(ago.size() - 4);
     std::string ignored;
     if (auto seconds = parse_duration(ago, &ignored))
-        return now_s - *seconds;
+        return within_reason(now_s - *seconds, value, now_s, error);
     // Absolute: a date and a time, or a time today; local time unless it ends in Z.
     struct tm when {};
     const bool utc = !value.empty() && value.back() == 'Z';
@@ -296,7 +320,7 @@ std::optional<double> parse_when(std::string_view text, double now_s, std::strin
     }
     when.tm_isdst = -1;
     const time_t seconds = utc ? ::timegm(&when) : ::mktime(&when);
-    return static_cast<double>(seconds);
+    return within_reason(static_cast<double>(seconds), value, now_s, error);
 }
 
 }  // namespace diskwatch

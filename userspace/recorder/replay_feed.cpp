@@ -13,6 +13,15 @@ std::unique_ptr<ReplayFeed> ReplayFeed::open(const std::string &dir, double at_s
     std::unique_ptr<ReplayFeed> feed(new ReplayFeed());
     feed->dir_ = dir;
     feed->history_ = load_history(dir, at_s - kReplayBeforeS, at_s + kReplayAfterS);
+    // Before the record, it starts at its first window; after it, at its last.
+    const History &found = feed->history_;
+    if (found.windows.empty() && found.oldest && found.newest) {
+        if (at_s < *found.oldest)
+            at_s = *found.oldest;
+        else if (at_s > *found.newest)
+            at_s = *found.newest;
+        feed->history_ = load_history(dir, at_s - kReplayBeforeS, at_s + kReplayAfterS);
+    }
     auto &windows = feed->history_.windows;
     if (windows.empty()) {
         *error = "the flight record in " + dir + " has nothing around " + rfc3339_utc(at_s);

@@ -21,7 +21,7 @@ public:
 
     void wait(int timeout_ms) override;
     std::optional<WriteReport> refresh(const ReportOptions &options, std::string *error) override;
-    ReportSource source() const override { return ReportSource::local; }
+    ReportSource source() const override { return ReportSource::replay; }
     std::string describe() const override;
     std::optional<std::string> act(const OperatorAction &action, std::string *error) override;
     bool step(int windows) override;

@@ -457,6 +457,9 @@ private:
             settings.path = scalar(value, "recorder.path");
             if (settings.path.empty() || settings.path[0] != '/')
                 fail(value, "recorder.path", "must be an absolute directory path");
+            for (const char *pseudo : {"/proc", "/sys", "/dev"})
+                if (settings.path == pseudo || settings.path.rfind(std::string(pseudo) + "/", 0) == 0)
+                    fail(value, "recorder.path", std::string("must be on a disk, not under ") + pseudo);
         }
         if (auto value = node["max_size"]) {
             settings.max_bytes = size(value, "recorder.max_size");
@@ -476,9 +479,13 @@ private:
         // Whole multiples: each fine window then lies in one coarse window,
         // which is how a reader tells what a coarse window already holds.
         const double ratio = settings.coarse_resolution_s / settings.resolution_s;
-        if (ratio < 2 || std::abs(ratio - std::round(ratio)) > 1e-9)
-            fail(node["coarse_resolution"] ? node["coarse_resolution"] : node, "recorder.coarse_resolution",
-                 "must be a whole multiple of recorder.resolution, at least twice it (it downsamples it)");
+        if (ratio < 2 || std::abs(ratio - std::round(ratio)) > 1e-9) {
+            if (node["coarse_resolution"])
+                fail(node["coarse_resolution"], "recorder.coarse_resolution",
+                     "must be a whole multiple of recorder.resolution, at least twice it (it downsamples it)");
+            fail(node["resolution"], "recorder.resolution",
+                 "must divide recorder.coarse_resolution (default 5m) at least twice: set coarse_resolution too");
+        }
         if (auto value = node["retention"])
             settings.retention_s = duration(value, "recorder.retention");
         if (auto value = node["rows"]) {

@@ -74,7 +74,10 @@ std::string terminal_safe(std::string_view text)
     while (i < text.size()) {
         unsigned cp = 0;
         const size_t length = utf8_sequence_length(text, i, &cp);
-        if (length == 0 || cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f)) {
+        // Controls, and the bidirectional overrides and isolates: a name
+        // must not reorder what follows it on the operator's screen.
+        const bool bidi = (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+        if (length == 0 || cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) || bidi) {
             const size_t bytes = length == 0 ? 1 : length;
             for (size_t k = 0; k < bytes; ++k) {
                 char escaped[8];

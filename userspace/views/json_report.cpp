@@ -123,7 +123,8 @@ WriteReport report_from_json(const nlohmann::json &document)
         report.by = GroupBy::cgroup;  // what the rows were merged from
         report.grouping = by;
     }
-    report.source = text_or_empty(document, "source") == "agent" ? ReportSource::agent : ReportSource::local;
+    const std::string source = text_or_empty(document, "source");
+    report.source = source == "agent" ? ReportSource::agent : source == "replay" ? ReportSource::replay : ReportSource::local;
     for (const auto &object : member_or_empty(document, "rows")) {
         ReportRow row;
         row.pid = number_or<uint32_t>(object, "pid", 0);

@@ -137,6 +137,10 @@ void select_first(TopViewState &state)
 // t, k, u, P: the prompt for the selected row, or why there is none.
 KeyEffect open_action(TopViewState &state, const std::string &action)
 {
+    if (state.replay) {
+        state.message = "a replay shows the past: nothing to act on";
+        return KeyEffect::redraw;
+    }
     if (!state.can_act) {
         state.message = "acting needs top attached to a running agent (its control socket): this top counts on its own";
         return KeyEffect::redraw;

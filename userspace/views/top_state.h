@@ -75,9 +75,9 @@ struct TopViewState {
 
 // ncurses' codes for the keys the filter editor needs (this file stays free
 // of curses: the state is tested without a terminal).
-inline constexpr int kKeyBackspace = 0407;
-inline constexpr int kKeyLeft = 0404;
-inline constexpr int kKeyRight = 0405;  // KEY_BACKSPACE
+inline constexpr int kKeyBackspace = 0407;  // KEY_BACKSPACE
+inline constexpr int kKeyLeft = 0404;       // KEY_LEFT (a replay's step back)
+inline constexpr int kKeyRight = 0405;      // KEY_RIGHT
 inline constexpr int kKeyEnter = 0527;      // KEY_ENTER
 inline constexpr int kKeyEscape = 27;
 inline constexpr int kKeyDown = 0402;   // KEY_DOWN
