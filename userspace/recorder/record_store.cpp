@@ -565,7 +565,10 @@ StoreReading read_store(const std::string &dir, int64_t from_ms, int64_t to_ms, 
             // else never written: nothing to say
         }
         std::sort(segments.begin(), segments.end());
-        for (const auto &[generation, path] : segments) {
+        for (const auto &segment : segments) {
+            // Not a structured binding: the lambda below captures them (clang 14 cannot).
+            const uint64_t generation = segment.first;
+            const std::string &path = segment.second;
             const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
             struct stat st {};
             if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
