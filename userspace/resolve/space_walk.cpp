@@ -33,8 +33,9 @@ SpaceWalk walk_space(const std::string &mount_point, size_t max_entries, double 
     struct stat root {};
     if (::lstat(mount_point.c_str(), &root) != 0 || !S_ISDIR(root.st_mode))
         return walk;
-    // Depth-first with a stack of directory fds (openat: no path lookups
-    // from the root, and a rename during the walk cannot send us elsewhere).
+    // Depth-first by path. Each directory is opened O_NOFOLLOW and checked
+    // to be on the walked filesystem: one swapped for a symlink to another
+    // filesystem during the walk is not entered. (It only reads sizes.)
     struct Pending {
         std::string path;
         int depth;
@@ -54,6 +55,11 @@ SpaceWalk walk_space(const std::string &mount_point, size_t max_entries, double 
         const int fd = ::open(open_path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
             continue;  // gone, or not allowed: the walk goes on
+        struct stat opened {};
+        if (::fstat(fd, &opened) != 0 || opened.st_dev != root.st_dev) {
+            ::close(fd);
+            continue;
+        }
         DIR *stream = ::fdopendir(fd);
         if (!stream) {
             ::close(fd);
