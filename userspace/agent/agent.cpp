@@ -279,7 +279,9 @@ void Agent::evaluate(double now_s)
     ReportOptions report_options {GroupBy::process, false};
     report_options.all_mounts = options_.all_mounts;
     const WriteReport report = monitor_->refresh(report_options);
-    record(report);
+    // What the recording throws is counted and said; this pass's rules and
+    // actions still run.
+    catch_at_boundary("flight recorder", [&] { record(report); });
     check_drops(report.drops, now_s);
     if (report_observer_)
         report_observer_(report);
