@@ -195,8 +195,10 @@ const std::map<std::string, std::vector<std::vector<std::string>>> kNeedsBpf = {
     {"agent", {{"agent"}, {"agent", "--dry-run"}}},
 };
 // check-config reads a file; status and release talk to the running agent's
-// control socket, which decides who may by SO_PEERCRED (tests/ecosystem).
-const std::set<std::string> kNeedsNoPrivilege = {"check-config", "status", "release"};
+// control socket, which decides who may by SO_PEERCRED (tests/ecosystem);
+// explain reads the flight record, /proc and the machine's configuration, and
+// answers with what it may read (a record it cannot open is in its warnings).
+const std::set<std::string> kNeedsNoPrivilege = {"check-config", "status", "release", "explain"};
 
 }  // namespace
 
