@@ -473,7 +473,9 @@ TEST_CASE("an incident on a loop-mounted disk: explain names the writer, the shi
     CHECK(record["agent_starts"][0].value("pid", 0) == first_agent);
     CHECK(record["agent_starts"][1].value("pid", 0) == second.pid());
     CHECK(unix_of(record["agent_starts"][0]["ts"]) < unix_of(record["agent_starts"][1]["ts"]));
-    CHECK(record.value("windows_on_mount", 0) >= 8);
+    // explain reads the coarse tier (2 s windows here) where it was written,
+    // fine windows elsewhere: ~15 s of writes are 5 windows or more.
+    CHECK(record.value("windows_on_mount", 0) >= 5);
     CHECK(record["warnings"].empty());
     CHECK(record.value("bytes_on_disk", 0LL) <= kRecorderCap);
 
